@@ -1,0 +1,357 @@
+"""Reading one cell the way a reviewer meant it.
+
+Extraction forms hold numbers typed every way people type them: ``12``, ``12.0``, `` 12 ``,
+``12,5`` (decimal comma), ``87.6%``, ``NR`` (not reached), ``n/a``, ``-``, ``—``, non-breaking
+spaces, and combined strings such as ``30.9 (22.7–39.0)`` in a median cell. This module turns
+those into numbers, or says precisely why it cannot.
+
+The column parsers are vectorised: whole columns go through :func:`pandas.to_numeric` and only
+the cells that are not plain numbers take the slow path through :func:`parse_number_text`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+_TRANSLATE = str.maketrans({
+    "\u00a0": " ", "\u2007": " ", "\u202f": " ", "\u2009": " ", "\u200a": " ", "\u2002": " ",
+    "\u2003": " ", "\t": " ", "\r": " ", "\n": " ", "\u200b": "",
+    "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2010": "-", "\u2011": "-", "\u2012": "-",
+    "\uff05": "%", "\u066a": "%",
+})
+_WS = re.compile(r" {2,}")
+
+#: Cell texts that mean "no value" (compared after folding case and spaces).
+MISSING_TOKENS = frozenset({
+    "", "na", "n/a", "n.a.", "n.a", "-", "--", "---", "nd", "n.d.", "none", "null", "nan", ".", "?",
+    "not reported", "not available", "not stated", "nr", "n.r.", "missing", "#n/a",
+})
+#: Cell texts that mean "median (or upper bound) not reached".
+NOT_REACHED_TOKENS = frozenset({
+    "nr", "n.r.", "not reached", "not yet reached", "nyr", "n.r", "not estimable", "ne", "not estimated",
+    "na (not reached)", "nr (not reached)", "not reached (nr)", "∞", "inf",
+})
+
+_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$")
+_THOUSANDS_COMMA = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_THOUSANDS_SPACE = re.compile(r"^[+-]?\d{1,3}(?: \d{3})+(?:[.,]\d+)?$")
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
+_COMBINED = re.compile(
+    r"^(?P<median>[^()\[\]]+?)\s*[(\[]\s*(?:95\s*%?\s*ci\s*[:=]?\s*|ci\s*[:=]?\s*)?"
+    r"(?P<low>[^,;()\[\]]+?)\s*(?:-|;|,| to )\s*(?P<high>[^,;()\[\]]+?)\s*[)\]]$"
+)
+_QUALIFIER = re.compile(r"^(?:<|>|<=|>=|≤|≥|~|≈|approx\.?|about|ca\.?|c\.)\s*\d")
+
+
+def normalise_text(value: Any) -> str:
+    """Text with spaces and dashes normalised (NFKC, non-breaking spaces, en/em dashes)."""
+    text = unicodedata.normalize("NFKC", str(value)).translate(_TRANSLATE)
+    return _WS.sub(" ", text).strip()
+
+
+def text_value(value: Any) -> str | None:
+    """A cell as free text: ``None`` for empty; ``12.0`` typed as a number reads ``12``."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, _dt.datetime):
+        return value.date().isoformat() if value.time() == _dt.time() else value.isoformat()
+    if isinstance(value, (_dt.date, _dt.time, _dt.timedelta)):
+        return value.isoformat() if hasattr(value, "isoformat") else str(value)
+    text = normalise_text(value)
+    return text or None
+
+
+def is_missing_text(text: str) -> bool:
+    return normalise_text(text).casefold() in MISSING_TOKENS
+
+
+@dataclass(frozen=True)
+class ParsedNumber:
+    """What one numeric cell holds.
+
+    Attributes
+    ----------
+    status : str
+        ``"value"``, ``"missing"``, ``"not_reached"``, ``"combined"`` or ``"invalid"``.
+    value : float or None
+        The number (the median, for a combined cell).
+    low, high : float or None
+        The CI bounds read from a combined ``median (low-high)`` cell.
+    high_not_reached : bool
+        The combined cell's upper bound said ``NR``.
+    median_not_reached : bool
+        The combined cell's median said ``NR``.
+    reason : str or None
+        For ``invalid``: why, in words a reviewer can act on.
+    """
+
+    status: str
+    value: float | None = None
+    low: float | None = None
+    high: float | None = None
+    high_not_reached: bool = False
+    median_not_reached: bool = False
+    reason: str | None = None
+
+
+def _plain_number(text: str, *, integer: bool) -> float | None:
+    """A number written plainly, with a decimal comma or thousands separators; else None."""
+    t = text.replace(" ", "") if _THOUSANDS_SPACE.match(text) else text
+    if _NUMBER.match(t.lower()):
+        return float(t)
+    if _THOUSANDS_COMMA.match(t) and (integer or "." in t):
+        return float(t.replace(",", ""))
+    if _DECIMAL_COMMA.match(t):
+        return float(t.replace(",", "."))
+    return None
+
+
+def parse_number_text(text: str, *, not_reached: bool = False, integer: bool = False,
+                      combined: bool = False, percent: bool = False) -> ParsedNumber:
+    """Parse the text of one numeric cell.
+
+    Parameters
+    ----------
+    text : str
+        The cell's text as typed.
+    not_reached : bool
+        The field accepts ``NR`` (not reached), e.g. a median or an upper CI bound.
+    integer : bool
+        The field is a count: ``1,234`` is then read as a thousands separator.
+    combined : bool
+        The field is a median that may hold ``median (low-high)``.
+    percent : bool
+        The field is a percentage; a trailing ``%`` is expected and dropped.
+
+    Returns
+    -------
+    ParsedNumber
+    """
+    t = normalise_text(text)
+    folded = t.casefold()
+    if not_reached and folded in NOT_REACHED_TOKENS:
+        return ParsedNumber("not_reached")
+    if folded in MISSING_TOKENS:
+        return ParsedNumber("missing")
+    core = t
+    if core.endswith("%"):
+        core = core[:-1].rstrip()
+    elif folded.endswith(" percent"):
+        core = core[: -len(" percent")].rstrip()
+    value = _plain_number(core, integer=integer)
+    if value is not None:
+        if math.isfinite(value):
+            return ParsedNumber("value", value)
+        return ParsedNumber("invalid", reason=f"{t!r} is not a finite number")
+    if combined:
+        m = _COMBINED.match(t)
+        if m:
+            parts = {}
+            nr = {}
+            for name in ("median", "low", "high"):
+                piece = normalise_text(m.group(name))
+                if piece.casefold() in NOT_REACHED_TOKENS and name != "low":
+                    parts[name], nr[name] = None, True
+                    continue
+                num = _plain_number(piece.rstrip("%").rstrip(), integer=False)
+                if num is None:
+                    parts = {}
+                    break
+                parts[name], nr[name] = num, False
+            if parts:
+                return ParsedNumber("combined", value=parts["median"], low=parts["low"], high=parts["high"],
+                                    high_not_reached=nr["high"], median_not_reached=nr["median"])
+    if _QUALIFIER.match(folded):
+        return ParsedNumber("invalid", reason=f"{t!r} is a bound, not a value: enter the number reported, "
+                                              "or leave the cell empty and note it")
+    if re.match(r"^[+-]?\d[\d.,]*\s*(?:-|to)\s*\d[\d.,]*$", t):
+        return ParsedNumber("invalid", reason=f"{t!r} is a range, not one number")
+    if re.match(r"^[+-]?\d[\d.,]*\s*[(\[]", t):
+        return ParsedNumber("invalid", reason=f"{t!r} holds more than a number; this field takes one value")
+    if re.match(r"^[+-]?\d[\d.,]*\s*[a-z]+\.?$", folded):
+        return ParsedNumber("invalid", reason=f"{t!r} has a unit or word after the number; enter the number alone")
+    return ParsedNumber("invalid", reason=f"{t!r} is not a number")
+
+
+def year_of(value: Any) -> int | None:
+    """The year of a cell holding a year, a date or a date-like text; None when there is none."""
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.year
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if float(value).is_integer() and 1000 <= value <= 9999:
+            return int(value)
+        return None
+    text = normalise_text(value)
+    m = re.fullmatch(r"(\d{4})(?:\.0+)?", text)
+    if m:
+        return int(m.group(1))
+    for fmt in ("%Y-%m-%d", "%Y-%m", "%m/%Y", "%m.%Y", "%d/%m/%Y", "%d.%m.%Y", "%b %Y", "%B %Y", "%Y/%m/%d"):
+        try:
+            return _dt.datetime.strptime(text, fmt).year
+        except ValueError:
+            continue
+    return None
+
+
+@dataclass(frozen=True)
+class NumericColumn:
+    """A parsed numeric column.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        float64, NaN where missing, not reached or invalid.
+    not_reached : numpy.ndarray
+        bool, the cell said NR.
+    invalid : dict[int, str]
+        Position -> reason, for cells that could not be read.
+    combined : dict[int, ParsedNumber]
+        Position -> parse, for combined ``median (low-high)`` cells.
+    """
+
+    values: Any
+    not_reached: Any
+    invalid: dict
+    combined: dict
+
+
+def parse_numeric_column(raw: Sequence[Any], *, kind: str = "number", not_reached: bool = False,
+                         combined: bool = False, percent_positions: frozenset[int] = frozenset()) -> NumericColumn:
+    """Parse a whole column of raw cell values.
+
+    Parameters
+    ----------
+    raw : sequence
+        Cell values as the reader gives them (float, int, str, bool, date, None).
+    kind : {"number", "integer", "percentage", "year"}
+    not_reached : bool
+        ``NR`` is allowed (medians, upper CI bounds).
+    combined : bool
+        ``median (low-high)`` strings are split.
+    percent_positions : frozenset of int
+        Positions whose cell is formatted as a percentage in Excel (0.876 shown as 87.6%).
+
+    Returns
+    -------
+    NumericColumn
+    """
+    import numpy as np
+    import pandas as pd
+
+    n = len(raw)
+    series = pd.Series(raw, dtype=object) if n else pd.Series([], dtype=object)
+    is_bool = series.map(type).eq(bool).to_numpy() if n else np.zeros(0, bool)
+    values = np.array(pd.to_numeric(series.where(~is_bool, None), errors="coerce").to_numpy(dtype=float, na_value=np.nan), dtype=float, copy=True)
+    nr = np.zeros(n, dtype=bool)
+    invalid: dict[int, str] = {}
+    combos: dict[int, ParsedNumber] = {}
+    # Cells pandas could not read as a number, but that hold something: the slow path.
+    pending = np.flatnonzero(np.isnan(values) & series.notna().to_numpy()) if n else []
+    is_text = series.map(lambda v: isinstance(v, str)).to_numpy() if n else np.zeros(0, bool)
+    for i in pending:
+        v = raw[i]
+        if isinstance(v, bool):
+            invalid[i] = f"{'TRUE' if v else 'FALSE'} is a yes/no value, not a number"
+            continue
+        if kind == "year":
+            y = year_of(v)
+            if y is None:
+                if isinstance(v, str) and is_missing_text(v):
+                    continue
+                invalid[i] = f"{text_value(v)!r} is not a year"
+            else:
+                values[i] = y
+            continue
+        if isinstance(v, (_dt.date, _dt.datetime)):
+            invalid[i] = (f"{text_value(v)!r} is a date, not a number (did Excel turn what was typed into a "
+                          "date? Format the cell as text or number and retype it)")
+            continue
+        if isinstance(v, float):  # NaN typed as a number
+            continue
+        parsed = parse_number_text(str(v), not_reached=not_reached, integer=kind == "integer",
+                                   combined=combined, percent=kind == "percentage")
+        if parsed.status == "value":
+            values[i] = parsed.value
+        elif parsed.status == "not_reached":
+            nr[i] = True
+        elif parsed.status == "combined":
+            combos[i] = parsed
+            if parsed.median_not_reached:
+                nr[i] = True
+            else:
+                values[i] = parsed.value
+        elif parsed.status == "invalid":
+            invalid[i] = parsed.reason or "not a number"
+    if kind == "year":
+        # dates parsed fine as numbers? pandas does not coerce dates, so only numeric years remain.
+        ok = ~np.isnan(values)
+        bad = ok & ((values % 1 != 0) | (values < 1000) | (values > 9999))
+        for i in np.flatnonzero(bad):
+            invalid[int(i)] = f"{text_value(raw[i])!r} is not a year"
+            values[i] = np.nan
+    if percent_positions:
+        for i in percent_positions:
+            if 0 <= i < n and not is_text[i] and not np.isnan(values[i]):
+                values[i] = values[i] * 100.0
+    if kind == "integer":
+        frac = ~np.isnan(values) & (np.abs(values - np.round(values)) > 1e-9)
+        for i in np.flatnonzero(frac):
+            invalid[int(i)] = f"{_fmt(values[i])} is not a whole number; this field counts patients"
+            values[i] = np.nan
+    return NumericColumn(values=values, not_reached=nr, invalid=invalid, combined=combos)
+
+
+def _fmt(x: float) -> str:
+    return format_number(x)
+
+
+def format_number(x: Any) -> str:
+    """A number as a reviewer would write it: ``12`` not ``12.0``; ``23.75``; ``NA`` for missing."""
+    if x is None:
+        return "NA"
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if math.isnan(f):
+        return "NA"
+    if f.is_integer() and abs(f) < 1e15:
+        return str(int(f))
+    return f"{f:.10g}"
+
+
+def reported_decimals(raw: Any) -> int | None:
+    """Decimal places a reviewer reported: ``23.8`` -> 1, ``24`` -> 0, ``87.60%`` -> 2.
+
+    For a value typed as a number Excel keeps no trailing zeros, so the count is taken from the
+    shortest representation of the float (``23.8`` -> 1).
+    """
+    if raw is None or isinstance(raw, bool):
+        return None
+    if isinstance(raw, (int,)):
+        return 0
+    if isinstance(raw, float):
+        if math.isnan(raw):
+            return None
+        text = repr(raw)
+        if "e" in text or "E" in text:
+            return None
+    else:
+        text = normalise_text(raw).rstrip("%").strip().replace(",", ".")
+    m = re.fullmatch(r"[+-]?\d*(?:\.(\d*))?", text)
+    if not m:
+        return None
+    return len(m.group(1) or "")

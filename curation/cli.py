@@ -1,0 +1,126 @@
+"""The ``curate`` command: a thin layer over the library.
+
+Each command parses its arguments, calls one library function and renders its result. Heavy
+imports (pandas, pandera, scipy, matplotlib) happen inside the commands, so ``curate --help``
+stays quick. Unusable input ends with one line on stderr and exit code 2; ``--debug`` shows the
+traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+
+SCHEMA_HELP = "schema file, or the name of one shipped in schemas/ (default: prrt_177lu)"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"curate: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(func):
+    """Unusable input -> one line and exit 2; anything unexpected -> one line and exit 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from .errors import UnusableInputError
+
+        debug = bool(os.environ.get("CURATE_DEBUG")) or click.get_current_context().find_root().params.get("debug")
+        try:
+            return func(*args, **kwargs)
+        except UnusableInputError as exc:
+            if debug:
+                raise
+            _fail(exc.message)
+        except (KeyboardInterrupt, click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except MemoryError:
+            _fail("out of memory while reading the input; is it really an extraction form?")
+        except Exception as exc:  # a bug of ours: still no traceback for the reviewer
+            if debug:
+                raise
+            _fail(f"internal error ({type(exc).__name__}: {str(exc)[:200]}); rerun with --debug and report it")
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="curate")
+@click.option("--debug", is_flag=True, help="Show a traceback instead of a one-line error.")
+def main(debug: bool) -> None:
+    """Check systematic-review extraction forms, reconcile two reviewers, pool the clean records.
+
+    \b
+    curate template -o form.xlsx            a blank extraction form from the schema
+    curate validate form.xlsx --json f.json  check a form; findings at their cells
+    curate reconcile a.xlsx b.xlsx -o c.xlsx compare two reviewers' forms
+    curate pool clean.csv --outcome dcr      one pooled analysis
+    curate run form.xlsx -o out/             the main job: validate, pool, report
+    curate demo                              the main job on the shipped example forms
+    """
+
+
+@main.command()
+@click.argument("forms", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--schema", "schema", default=None, help=SCHEMA_HELP)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="write findings and summary as JSON")
+@click.option("--report", "report_out", type=click.Path(dir_okay=False, path_type=Path), help="write the findings page (HTML)")
+@click.option("--clean", "clean_out", type=click.Path(dir_okay=False, path_type=Path), help="write the clean analysis dataset (CSV)")
+@click.option("--annotate", "annotate_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="write a copy of each form with the findings marked into this folder")
+@click.option("--strict", is_flag=True, help="count warnings as errors for the exit code")
+@click.option("--jobs", "-j", type=int, default=None, help="forms read in parallel (default: all cores for 4+ forms)")
+@click.option("--quiet", "-q", is_flag=True, help="print only the summary line")
+@handle_errors
+def validate(forms, schema, json_out, report_out, clean_out, annotate_dir, strict, jobs, quiet):
+    """Check forms against the schema; report every finding at its cell.
+
+    Exit code 0: no error (warnings allowed; with --strict none either); 1: errors found;
+    2: a form could not be used.
+    """
+    from .validate import validate as run_validate
+    from .console import print_validation
+
+    result = run_validate(forms, schema, jobs=jobs)
+    from . import outputs
+
+    if json_out:
+        outputs.write_json(json_out, result.to_dict())
+    if clean_out:
+        outputs.write_csv(clean_out, result.clean)
+    if annotate_dir:
+        from .report import annotate_forms
+
+        annotate_forms(result, annotate_dir)
+    if report_out:
+        from .report import render_validation_page
+
+        outputs.write_text(report_out, render_validation_page(result))
+    print_validation(result, quiet=quiet)
+    sys.exit(result.exit_code(strict))
+
+
+@main.command()
+@click.option("--schema", "schema", default=None, help=SCHEMA_HELP)
+def rules(schema):
+    """List every rule: code, severity, scope and what it checks."""
+    from .rules import all_rules
+    from .schema import load_schema
+
+    if schema:
+        load_schema(schema)
+    for r in all_rules():
+        click.echo(f"{r.code:36} {r.severity:8} {r.scope:9} {r.summary}")
+        for p in r.params:
+            click.echo(f"{'':36} {'':8} {'':9}   {p.name}{'' if p.required else ' (optional)'}: {p.help}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

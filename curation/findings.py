@@ -1,0 +1,127 @@
+"""Findings: what the checks report, one per problem, each at its cell.
+
+A finding carries the file, sheet, Excel row and column letter of the cell most likely wrong,
+the field, the study, a stable rule code (``response-sum-mismatch``), a severity and a message
+that names every cell involved. Findings are plain immutable values; a run's findings are
+sorted deterministically (file, sheet order, row, column, rule).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Literal
+
+Severity = Literal["error", "warning", "info"]
+SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
+SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready form of a cell value (numbers stay numbers, dates become ISO text)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return None if math.isnan(value) else (int(value) if value.is_integer() and abs(value) < 1e15 else value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    try:  # numpy scalars
+        return _plain(value.item())
+    except AttributeError:
+        return str(value)
+
+
+@dataclass(frozen=True, order=False)
+class Finding:
+    """One problem at one cell (or row) of a form.
+
+    Attributes
+    ----------
+    file : str
+        The form's file name as given on the command line.
+    sheet : str
+        The contract sheet (``studies``, ``outcomes``, ``adverse_events``).
+    row : int or None
+        Excel row number (1-based, header included); None for a sheet- or file-level finding.
+    column : str or None
+        Column letter, or None for a row-level finding.
+    field : str or None
+        The field key, or None.
+    study_id : str or None
+        The study the row belongs to, when known.
+    rule : str
+        Stable kebab-case identifier of the rule (see ``curate rules``).
+    severity : {"error", "warning", "info"}
+        ``error`` excludes the record from pooling; ``warning`` lets it pass and is shown;
+        ``info`` is a note.
+    message : str
+        What is wrong and where, naming every cell involved.
+    value : object
+        The cell's value as typed (or None).
+    """
+
+    file: str
+    sheet: str | None
+    row: int | None
+    column: str | None
+    field: str | None
+    study_id: str | None
+    rule: str
+    severity: Severity
+    message: str
+    value: Any = None
+
+    @property
+    def cell(self) -> str | None:
+        """The cell reference written ``sheet!C12`` (or ``sheet!12`` for a row)."""
+        if self.sheet is None or self.row is None:
+            return None
+        return f"{self.sheet}!{self.column or ''}{self.row}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["value"] = _plain(self.value)
+        d["cell"] = self.cell
+        return d
+
+
+FINDING_COLUMNS = ("file", "sheet", "row", "column", "cell", "field", "study_id", "rule", "severity",
+                   "message", "value")
+
+
+def _column_rank(letter: str | None) -> int:
+    if not letter:
+        return 0
+    n = 0
+    for ch in letter:
+        n = n * 26 + (ord(ch.upper()) - 64)
+    return n
+
+
+def sort_findings(findings: Iterable[Finding], sheet_order: Iterable[str] = ()) -> list[Finding]:
+    """Sort findings by file, sheet (schema order), row, column, severity and rule."""
+    order = {s: i for i, s in enumerate(sheet_order)}
+    return sorted(
+        findings,
+        key=lambda f: (f.file or "", order.get(f.sheet, len(order)), f.sheet or "", f.row or 0,
+                       _column_rank(f.column), SEVERITY_RANK[f.severity], f.rule, f.message),
+    )
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Counts of a validation run; ``rows_read == rows_passed + rows_excluded`` always."""
+
+    forms: int
+    studies: int
+    rows_read: int
+    rows_passed: int
+    rows_excluded: int
+    errors: int
+    warnings: int
+    info: int
+    by_rule: dict[str, int] = field(default_factory=dict)
+    by_sheet: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,964 @@
+"""The rules: every check, registered in one place with a stable code and a severity.
+
+Two kinds of rule live here:
+
+* **field rules** apply to every field of a schema from its declaration (``required``, ``min``,
+  ``pattern``, ``vocabulary`` ...). Column-level ones run as a pandera schema compiled from the
+  YAML (:func:`column_schema`), whose failure-cases table becomes findings.
+* **checks** are cross-field and cross-sheet rules that a schema names under ``checks:`` with
+  the fields they work on (``rule: response-sum-mismatch, parts: [cr, pr, sd, pd] ...``). Each
+  is a small vectorised function registered with :func:`check`.
+
+The registry (:data:`REGISTRY`) is the single list of rule codes: ``curate rules`` prints it,
+``docs/rules.md`` documents each code and the tests check that every code has both.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from .cells import format_number as fmt
+from .findings import Finding
+
+# ---------------------------------------------------------------------------------------------
+# Registry
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Param:
+    """A parameter of a check: ``kind`` is field, fields, ref, refs, number, mapping or text."""
+
+    name: str
+    kind: str
+    required: bool = True
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A registered rule.
+
+    Attributes
+    ----------
+    code : str
+        Stable kebab-case identifier used in findings.
+    severity : {"error", "warning", "info"}
+        Default severity (a schema's check entry may override it).
+    summary : str
+        One line for documentation and ``curate rules``.
+    scope : {"structure", "cell", "field", "check"}
+        ``structure``: reading the workbook; ``cell``: a cell that cannot be read as its type;
+        ``field``: from a field's declaration; ``check``: named in a schema's ``checks:``.
+    params : tuple of Param
+        For checks: what the schema entry must give.
+    func : callable or None
+        For checks: ``func(ctx, sheet, severity, **params) -> list[Finding]``.
+    """
+
+    code: str
+    severity: str
+    summary: str
+    scope: str
+    params: tuple[Param, ...] = ()
+    func: Callable[..., list[Finding]] | None = None
+
+    def validate_params(self, schema: Any, sheet: str, params: dict[str, Any], where: str) -> None:
+        """Check a schema entry's parameters (names, kinds, fields that exist)."""
+        if self.scope != "check":
+            raise ValueError(f"{where}: rule {self.code!r} is applied from field declarations, not under 'checks'")
+        known = {p.name for p in self.params}
+        for name in params:
+            if name not in known:
+                raise ValueError(f"{where}: rule {self.code!r} takes no parameter {name!r} "
+                                 f"(it takes {', '.join(sorted(known))})")
+        fields = schema.sheets[sheet].fields
+        for p in self.params:
+            if p.name not in params:
+                if p.required:
+                    raise ValueError(f"{where}: rule {self.code!r} needs parameter {p.name!r} ({p.help})")
+                continue
+            value = params[p.name]
+            refs: list[Any] = []
+            if p.kind in ("field", "ref"):
+                refs = [value]
+            elif p.kind in ("fields", "refs"):
+                if not isinstance(value, list) or not value:
+                    raise ValueError(f"{where}: {p.name!r} must be a list of fields")
+                refs = value
+            elif p.kind == "number":
+                if not isinstance(value, (int, float)) or isinstance(value, bool):
+                    raise ValueError(f"{where}: {p.name!r} must be a number")
+            elif p.kind == "mapping" and not isinstance(value, dict):
+                raise ValueError(f"{where}: {p.name!r} must be a mapping")
+            for ref in refs:
+                if not isinstance(ref, str):
+                    raise ValueError(f"{where}: {p.name!r}: {ref!r} is not a field name")
+                if "." in ref and p.kind in ("ref", "refs"):
+                    other, fname = ref.split(".", 1)
+                    if other not in schema.sheets or fname not in schema.sheets[other].fields:
+                        raise ValueError(f"{where}: {p.name!r}: no field {fname!r} on sheet {other!r}")
+                elif ref not in fields:
+                    raise ValueError(f"{where}: {p.name!r}: sheet {sheet!r} has no field {ref!r}")
+
+
+REGISTRY: dict[str, Rule] = {}
+
+
+def _register(rule: Rule) -> Rule:
+    if rule.code in REGISTRY:
+        raise ValueError(f"rule {rule.code!r} registered twice")
+    REGISTRY[rule.code] = rule
+    return rule
+
+
+def declare(code: str, severity: str, summary: str, scope: str) -> Rule:
+    """Register a structure, cell or field rule (implemented by the reader, normaliser or pandera)."""
+    return _register(Rule(code, severity, summary, scope))
+
+
+def check(code: str, severity: str, summary: str, params: Iterable[Param]):
+    """Register a cross-field check function under ``code``."""
+
+    def deco(func: Callable[..., list[Finding]]):
+        _register(Rule(code, severity, summary, "check", tuple(params), func))
+        return func
+
+    return deco
+
+
+# structure: reading the workbook (curation.reading)
+declare("missing-sheet", "warning", "A contract sheet is not in the workbook.", "structure")
+declare("empty-sheet", "info", "A contract sheet has no header and no data.", "structure")
+declare("missing-column", "error", "A field has no column (error for a required field, info otherwise).", "structure")
+declare("duplicate-column", "warning", "Two headers match the same field; the second is ignored.", "structure")
+declare("unknown-column", "info", "A header matches no field; the column is kept but not checked.", "structure")
+declare("merged-cell", "warning", "Merged cells: the top-left value is read into every row of the area.", "structure")
+declare("formula-without-value", "error", "A formula whose value was never calculated and saved.", "structure")
+# cells: a value that cannot be read as its type (curation.normalise)
+declare("invalid-number", "error", "A number field holds something that is not one number.", "cell")
+declare("not-an-integer", "error", "A count holds a fraction.", "cell")
+declare("invalid-year", "error", "A year or date field holds something that is not a year.", "cell")
+declare("combined-median-ci", "info", "A median cell holds 'median (low-high)'; it is split into median and CI.", "cell")
+# fields: from each field's declaration (pandera, compiled from the schema)
+declare("missing-required", "error", "A required field is empty.", "field")
+declare("out-of-range", "error", "A value outside the field's declared min/max.", "field")
+declare("implausible-value", "warning", "A value outside the field's plausible range (warn_min/warn_max).", "field")
+declare("invalid-format", "error", "Text that does not match the field's pattern (study_id, DOI ...).", "field")
+declare("unknown-term", "error", "A vocabulary value that matches no term or alias.", "field")
+declare("rejected-term", "error", "A vocabulary value the schema rejects with a reason (G4, 'high grade').", "field")
+declare("ineligible-term", "error", "A term that makes the study ineligible (not 177Lu-labelled, SWOG criteria ...).", "field")
+declare("unspecific-term", "warning", "An accepted but unspecific term (bare 'RECIST').", "field")
+declare("duplicate-key", "error", "Two rows with the same row key (study_id, or study_id + cohort ...).", "field")
+declare("unknown-study", "error", "A row whose study_id is not on the studies sheet.", "field")
+declare("study-excluded", "error", "A row excluded because its study's row on the studies sheet has an error.", "field")
+
+
+# ---------------------------------------------------------------------------------------------
+# Context: typed tables, lookups across sheets, and finding construction
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What a check sees: the schema and the typed tables (see :mod:`curation.normalise`)."""
+
+    schema: Any
+    tables: dict[str, Any]
+    _parent_index: dict = field(default_factory=dict)
+
+    def table(self, sheet: str):
+        return self.tables[sheet]
+
+    def _parent_positions(self, sheet: str, other: str):
+        """For each row of ``sheet``, the position of its study's row in ``other`` (-1 if none)."""
+        import numpy as np
+        import pandas as pd
+
+        key = (sheet, other)
+        if key not in self._parent_index:
+            child = self.tables[sheet].data
+            parent = self.tables[other].data
+            link = self.schema.sheets[sheet].parent.key if self.schema.sheets[sheet].parent else "study_id"
+            pkey = self.schema.sheets[other].key[0]
+            first = pd.Series(np.arange(len(parent)), index=parent[pkey].to_numpy())
+            first = first[~first.index.duplicated(keep="first")]
+            pos = child[link].map(first).to_numpy(dtype=float, na_value=np.nan)
+            self._parent_index[key] = np.where(np.isnan(pos), -1, pos).astype(int)
+        return self._parent_index[key]
+
+    def values(self, sheet: str, ref: str):
+        """Values of ``field`` or ``sheet.field`` aligned with the rows of ``sheet``."""
+        import numpy as np
+
+        if "." in ref:
+            other, fname = ref.split(".", 1)
+            pos = self._parent_positions(sheet, other)
+            src = self.tables[other].data[fname].to_numpy()
+            out = src[np.clip(pos, 0, max(len(src) - 1, 0))] if len(src) else np.full(len(pos), np.nan)
+            if out.dtype.kind == "f":
+                out = np.where(pos >= 0, out, np.nan)
+            else:
+                out = np.where(pos >= 0, out, None)
+            return out
+        return self.tables[sheet].data[ref].to_numpy()
+
+    def num(self, sheet: str, ref: str):
+        import numpy as np
+
+        return np.asarray(self.values(sheet, ref), dtype=float)
+
+    def nr(self, sheet: str, fname: str):
+        import numpy as np
+
+        data = self.tables[sheet].data
+        col = fname + "__nr"
+        return data[col].to_numpy(dtype=bool) if col in data else np.zeros(len(data), bool)
+
+    def cell(self, sheet: str, ref: str, i: int) -> str:
+        """Cell reference of ``ref`` for row ``i`` of ``sheet`` (following ``sheet.field``)."""
+        if "." in ref:
+            other, fname = ref.split(".", 1)
+            pos = int(self._parent_positions(sheet, other)[i])
+            if pos < 0:
+                return f"{other}!?"
+            return self.tables[other].ref(pos, fname)
+        return self.tables[sheet].ref(i, ref)
+
+    def finding(self, sheet: str, i: int, fname: str | None, rule: str, severity: str, message: str,
+                value: Any = None) -> Finding:
+        t = self.tables[sheet]
+        d = t.data
+        file = d["_file"].iat[i]
+        return Finding(file, sheet, int(d["_row"].iat[i]), t.letter(file, fname) if fname else None, fname,
+                       t.study(i), rule, severity, message, value)
+
+
+def _label(ref: str) -> str:
+    return ref.split(".", 1)[-1]
+
+
+def _present(*arrays):
+    import numpy as np
+
+    mask = None
+    for a in arrays:
+        m = ~np.isnan(a)
+        mask = m if mask is None else mask & m
+    return mask
+
+
+# ---------------------------------------------------------------------------------------------
+# Count consistency
+# ---------------------------------------------------------------------------------------------
+
+
+def rate_matches(rate, decimals, events, total):
+    """Does a reported percentage equal 100 x events / total within the rounding of its digits?
+
+    Exact integer arithmetic: with ``d`` decimals reported, ``R = round(rate x 10^d)`` matches when
+    ``|2 R total - 2 x 100 x events x 10^d| <= total``, i.e. the true value lies within half a unit
+    of the last digit, half-way values included (23.75 reported as 23.7 or 23.8 both match).
+    """
+    import numpy as np
+
+    d = np.where(np.isnan(decimals), 1, np.clip(decimals, 0, 6))
+    scale = 10.0 ** d
+    r = np.round(rate * scale)
+    lhs = np.abs(2 * r * total - 200 * events * scale)
+    return lhs <= total + 1e-9 * np.maximum(lhs, 1)
+
+
+_SUM = [Param("parts", "fields", help="the response counts, e.g. [cr, pr, sd, pd]"),
+        Param("not_evaluable", "field", required=False, help="patients without an assessable response, e.g. ne"),
+        Param("total", "field", help="the denominator, e.g. n_evaluable")]
+
+
+def _response_sums(ctx: Context, sheet: str, parts, not_evaluable, total):
+    import numpy as np
+
+    arrs = [ctx.num(sheet, p) for p in parts]
+    tot = ctx.num(sheet, total)
+    ne = ctx.num(sheet, not_evaluable) if not_evaluable else np.full(len(tot), np.nan)
+    present = _present(tot, *arrs)
+    s = np.sum(arrs, axis=0) if arrs else np.zeros(len(tot))
+    with_ne = s + np.where(np.isnan(ne), 0, ne)
+    return arrs, tot, ne, present, s, with_ne
+
+
+def _likely_wrong(ctx: Context, sheet: str, i: int, parts, arrs, total, tot_i, with_ne_i) -> tuple[str, str]:
+    """The cell most likely wrong in a count mismatch, using the reported percentages as witnesses."""
+    import numpy as np
+
+    witnesses = []  # (rate field, part indices included)
+    for check in ctx.schema.checks.get(sheet, ()):
+        if check.rule == "percentage-mismatch":
+            p = check.params
+            if p.get("total") == total and all(e in parts for e in p.get("events", [])):
+                witnesses.append((p["rate"], [parts.index(e) for e in p["events"]]))
+    data = ctx.table(sheet).data
+    dec = ctx.table(sheet).decimals
+    usable = [(rf, idx) for rf, idx in witnesses if rf in data and not np.isnan(data[rf].iat[i])]
+    if usable:
+        vals = [a[i] for a in arrs]
+        candidates = []
+        for j, name in enumerate(parts):
+            new = tot_i - (with_ne_i - vals[j])
+            if new < 0:
+                continue
+            trial = list(vals)
+            trial[j] = new
+            ok = all(rate_matches(np.array([data[rf].iat[i]]), np.array([dec.get(rf, np.full(len(data), np.nan))[i]]),
+                                  np.array([sum(trial[k] for k in idx)]), np.array([tot_i]))[0] for rf, idx in usable)
+            if ok:
+                candidates.append((name, new))
+        if len(candidates) == 1:
+            name, new = candidates[0]
+            return name, (f"; {name} = {fmt(new)} would make the counts add up and agree with "
+                          + ", ".join(f"{rf} {fmt(data[rf].iat[i])}%" for rf, _ in usable))
+        # the denominator: the percentages agree with the counts over their own sum
+        ok_total = all(rate_matches(np.array([data[rf].iat[i]]), np.array([dec.get(rf, np.full(len(data), np.nan))[i]]),
+                                    np.array([sum(vals[k] for k in idx)]), np.array([with_ne_i]))[0]
+                       for rf, idx in usable)
+        if ok_total:
+            return total, (f"; the reported " + ", ".join(rf for rf, _ in usable)
+                           + f" agree with the counts over {fmt(with_ne_i)} patients, so {total} looks wrong")
+    return total, ""
+
+
+@check("response-sum-mismatch", "error",
+       "CR+PR+SD+PD(+NE) does not add up to n_evaluable (with NE given: any difference; without: a sum above it).",
+       _SUM)
+def response_sum_mismatch(ctx: Context, sheet: str, severity: str, parts, total, not_evaluable=None):
+    import numpy as np
+
+    arrs, tot, ne, present, s, with_ne = _response_sums(ctx, sheet, parts, not_evaluable, total)
+    has_ne = ~np.isnan(ne)
+    bad = present & ((has_ne & (with_ne != tot)) | (~has_ne & (s > tot)))
+    out = []
+    names = "+".join(p.upper() for p in parts) + (f"+{not_evaluable.upper()}" if not_evaluable else "")
+    for i in np.flatnonzero(bad):
+        cells = ", ".join(ctx.cell(sheet, p, i) for p in [*parts, *([not_evaluable] if has_ne[i] else [])])
+        where, hint = _likely_wrong(ctx, sheet, i, list(parts), arrs, total, tot[i], with_ne[i])
+        label = names if has_ne[i] else "+".join(p.upper() for p in parts)
+        msg = (f"{label} = {fmt(with_ne[i])} but {total} = {fmt(tot[i])} ({ctx.cell(sheet, total, i)}; "
+               f"counts in {cells}){hint}")
+        out.append(ctx.finding(sheet, i, where, "response-sum-mismatch", severity, msg,
+                               ctx.values(sheet, where)[i]))
+    return out
+
+
+@check("response-sum-short", "warning",
+       "Without NE, CR+PR+SD+PD is below n_evaluable: patients unaccounted for.", _SUM)
+def response_sum_short(ctx: Context, sheet: str, severity: str, parts, total, not_evaluable=None):
+    import numpy as np
+
+    arrs, tot, ne, present, s, with_ne = _response_sums(ctx, sheet, parts, not_evaluable, total)
+    bad = present & np.isnan(ne) & (s < tot)
+    out = []
+    for i in np.flatnonzero(bad):
+        cells = ", ".join(ctx.cell(sheet, p, i) for p in parts)
+        msg = (f"{'+'.join(p.upper() for p in parts)} = {fmt(s[i])} is {fmt(tot[i] - s[i])} short of {total} = "
+               f"{fmt(tot[i])} ({ctx.cell(sheet, total, i)}; counts in {cells}): "
+               f"{fmt(tot[i] - s[i])} patient(s) unaccounted for; enter them as "
+               f"{not_evaluable or 'not evaluable'} if the paper says so")
+        out.append(ctx.finding(sheet, i, total, "response-sum-short", severity, msg, tot[i]))
+    return out
+
+
+_RATE = [Param("rate", "field", help="the reported percentage, e.g. orr_pct"),
+         Param("events", "fields", help="the counts it is made of, e.g. [cr, pr]"),
+         Param("total", "field", help="its denominator, e.g. n_evaluable"),
+         Param("itt_total", "ref", required=False, help="the intention-to-treat denominator, e.g. studies.n_enrolled")]
+
+
+def _rates(ctx: Context, sheet: str, rate, events, total, itt_total):
+    import numpy as np
+
+    r = ctx.num(sheet, rate)
+    dec = ctx.table(sheet).decimals.get(rate, np.full(len(r), np.nan))
+    ev_arrs = [ctx.num(sheet, e) for e in events]
+    ev = np.sum(ev_arrs, axis=0)
+    tot = ctx.num(sheet, total)
+    present = _present(r, tot, *ev_arrs) & (tot > 0)
+    ok = np.zeros(len(r), bool)
+    ok[present] = rate_matches(r[present], dec[present], ev[present], tot[present])
+    itt_ok = np.zeros(len(r), bool)
+    if itt_total:
+        itt = ctx.num(sheet, itt_total)
+        m = present & ~np.isnan(itt) & (itt > 0)
+        itt_ok[m] = rate_matches(r[m], dec[m], ev[m], itt[m])
+    return r, ev, tot, present, ok, itt_ok
+
+
+@check("percentage-mismatch", "error",
+       "A reported ORR/DCR percentage that no rounding of 100 x events / n_evaluable gives.", _RATE)
+def percentage_mismatch(ctx: Context, sheet: str, severity: str, rate, events, total, itt_total=None):
+    import numpy as np
+
+    r, ev, tot, present, ok, itt_ok = _rates(ctx, sheet, rate, events, total, itt_total)
+    out = []
+    for i in np.flatnonzero(present & ~ok & ~itt_ok):
+        cells = ", ".join(ctx.cell(sheet, e, i) for e in events)
+        msg = (f"{rate} = {fmt(r[i])}% ({ctx.cell(sheet, rate, i)}) but {'+'.join(e.upper() for e in events)} / "
+               f"{total} = {fmt(ev[i])}/{fmt(tot[i])} = {100 * ev[i] / tot[i]:.2f}% ({cells}; "
+               f"{ctx.cell(sheet, total, i)})")
+        out.append(ctx.finding(sheet, i, rate, "percentage-mismatch", severity, msg, ctx.table(sheet).raw[rate].iat[i]))
+    return out
+
+
+@check("percentage-itt-denominator", "warning",
+       "A reported percentage that matches the n_enrolled (intention-to-treat) denominator, not n_evaluable.", _RATE)
+def percentage_itt_denominator(ctx: Context, sheet: str, severity: str, rate, events, total, itt_total=None):
+    import numpy as np
+
+    if not itt_total:
+        return []
+    r, ev, tot, present, ok, itt_ok = _rates(ctx, sheet, rate, events, total, itt_total)
+    itt = ctx.num(sheet, itt_total)
+    out = []
+    for i in np.flatnonzero(present & ~ok & itt_ok):
+        msg = (f"{rate} = {fmt(r[i])}% ({ctx.cell(sheet, rate, i)}) is {fmt(ev[i])}/{fmt(itt[i])} over "
+               f"{_label(itt_total)} ({ctx.cell(sheet, itt_total, i)}), not over {total} = {fmt(tot[i])} "
+               f"({ctx.cell(sheet, total, i)}): an intention-to-treat denominator; pooling uses the counts")
+        out.append(ctx.finding(sheet, i, rate, "percentage-itt-denominator", severity, msg,
+                               ctx.table(sheet).raw[rate].iat[i]))
+    return out
+
+
+@check("dcr-below-orr", "error", "The disease control rate is below the objective response rate.",
+       [Param("dcr", "field", help="e.g. dcr_pct"), Param("orr", "field", help="e.g. orr_pct")])
+def dcr_below_orr(ctx: Context, sheet: str, severity: str, dcr, orr):
+    import numpy as np
+
+    d, o = ctx.num(sheet, dcr), ctx.num(sheet, orr)
+    out = []
+    for i in np.flatnonzero(_present(d, o) & (d < o)):
+        msg = (f"{dcr} = {fmt(d[i])}% ({ctx.cell(sheet, dcr, i)}) is below {orr} = {fmt(o[i])}% "
+               f"({ctx.cell(sheet, orr, i)}); disease control includes every response")
+        out.append(ctx.finding(sheet, i, dcr, "dcr-below-orr", severity, msg, d[i]))
+    return out
+
+
+@check("evaluable-exceeds-enrolled", "error", "More patients evaluable than the study enrolled.",
+       [Param("field", "field", help="e.g. n_evaluable"), Param("limit", "ref", help="e.g. studies.n_enrolled")])
+def evaluable_exceeds_enrolled(ctx: Context, sheet: str, severity: str, field, limit):
+    import numpy as np
+
+    v, lim = ctx.num(sheet, field), ctx.num(sheet, limit)
+    out = []
+    for i in np.flatnonzero(_present(v, lim) & (v > lim)):
+        msg = (f"{field} = {fmt(v[i])} ({ctx.cell(sheet, field, i)}) exceeds {_label(limit)} = {fmt(lim[i])} "
+               f"({ctx.cell(sheet, limit, i)})")
+        out.append(ctx.finding(sheet, i, field, "evaluable-exceeds-enrolled", severity, msg, v[i]))
+    return out
+
+
+@check("adverse-event-counts-inconsistent", "error",
+       "Adverse-event counts out of order: grade3plus_n <= any_grade_n <= n_safety <= n_enrolled must hold.",
+       [Param("chain", "refs", help="fields that must not decrease, e.g. [grade3plus_n, any_grade_n, n_safety, "
+                                    "studies.n_enrolled]")])
+def adverse_event_counts(ctx: Context, sheet: str, severity: str, chain):
+    import numpy as np
+
+    arrs = [ctx.num(sheet, r) for r in chain]
+    out = []
+    reported = np.zeros(len(arrs[0]) if arrs else 0, bool)
+    for a_ref, b_ref, a, b in zip(chain, chain[1:], arrs, arrs[1:]):
+        bad = _present(a, b) & (a > b) & ~reported
+        for i in np.flatnonzero(bad):
+            msg = (f"{_label(a_ref)} = {fmt(a[i])} ({ctx.cell(sheet, a_ref, i)}) exceeds {_label(b_ref)} = "
+                   f"{fmt(b[i])} ({ctx.cell(sheet, b_ref, i)}); "
+                   + " <= ".join(_label(r) for r in chain) + " must hold")
+            fname = a_ref if "." not in a_ref else (b_ref if "." not in b_ref else None)
+            out.append(ctx.finding(sheet, i, fname, "adverse-event-counts-inconsistent", severity, msg, a[i]))
+        reported |= bad
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Medians and confidence intervals
+# ---------------------------------------------------------------------------------------------
+
+_MEDIAN = [Param("median", "field", help="e.g. pfs_median"), Param("low", "field", help="e.g. pfs_ci_low"),
+           Param("high", "field", help="e.g. pfs_ci_high")]
+
+
+@check("median-outside-ci", "error",
+       "A median outside its own confidence interval, or a CI whose lower bound is not below its upper bound.",
+       _MEDIAN)
+def median_outside_ci(ctx: Context, sheet: str, severity: str, median, low, high):
+    import numpy as np
+
+    m, lo, hi = ctx.num(sheet, median), ctx.num(sheet, low), ctx.num(sheet, high)
+    hi_nr = ctx.nr(sheet, high)
+    out = []
+    cells = lambda i: f"{ctx.cell(sheet, median, i)}, {ctx.cell(sheet, low, i)}, {ctx.cell(sheet, high, i)}"
+    reversed_ = _present(lo, hi) & (lo >= hi)
+    for i in np.flatnonzero(reversed_):
+        msg = (f"95% CI of {median} is {fmt(lo[i])}-{fmt(hi[i])}: the lower bound {low} ({ctx.cell(sheet, low, i)}) "
+               f"is not below the upper bound {high} ({ctx.cell(sheet, high, i)}); median {fmt(m[i])} "
+               f"({ctx.cell(sheet, median, i)})")
+        out.append(ctx.finding(sheet, i, low, "median-outside-ci", severity, msg, lo[i]))
+    below = _present(m, lo) & (m < lo) & ~reversed_
+    above = _present(m, hi) & (m > hi) & ~hi_nr & ~reversed_ & ~below
+    for i in np.flatnonzero(below | above):
+        hi_text = "NR" if hi_nr[i] else fmt(hi[i])
+        side = "below the lower" if below[i] else "above the upper"
+        msg = (f"{median} = {fmt(m[i])} lies {side} bound of its 95% CI {fmt(lo[i])}-{hi_text} ({cells(i)}); "
+               "was a CI bound typed into the median cell, or the median into a CI cell?")
+        out.append(ctx.finding(sheet, i, median, "median-outside-ci", severity, msg, m[i]))
+    return out
+
+
+@check("median-without-ci", "warning", "A median without a usable 95% CI cannot be pooled.", _MEDIAN)
+def median_without_ci(ctx: Context, sheet: str, severity: str, median, low, high):
+    import numpy as np
+
+    m, lo, hi = ctx.num(sheet, median), ctx.num(sheet, low), ctx.num(sheet, high)
+    hi_nr = ctx.nr(sheet, high)
+    out = []
+    for i in np.flatnonzero(~np.isnan(m) & np.isnan(lo)):
+        what = "no 95% CI" if np.isnan(hi[i]) and not hi_nr[i] else "no lower CI bound"
+        msg = (f"{median} = {fmt(m[i])} ({ctx.cell(sheet, median, i)}) has {what} "
+               f"({ctx.cell(sheet, low, i)}, {ctx.cell(sheet, high, i)}), so it cannot be pooled")
+        out.append(ctx.finding(sheet, i, median, "median-without-ci", severity, msg, m[i]))
+    return out
+
+
+@check("asymmetric-ci", "info",
+       "A CI much longer on one side (ratio above the threshold): the standard error taken from it assumes symmetry.",
+       [*_MEDIAN, Param("ratio", "number", help="e.g. 3")])
+def asymmetric_ci(ctx: Context, sheet: str, severity: str, median, low, high, ratio):
+    import numpy as np
+
+    m, lo, hi = ctx.num(sheet, median), ctx.num(sheet, low), ctx.num(sheet, high)
+    ok = _present(m, lo, hi) & (m > lo) & (hi > m)
+    up = np.where(ok, hi - m, np.nan)
+    down = np.where(ok, m - lo, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.maximum(up / down, down / up)
+    out = []
+    for i in np.flatnonzero(ok & (r > ratio)):
+        msg = (f"95% CI of {median} {fmt(m[i])} is {fmt(lo[i])}-{fmt(hi[i])}: one side is {r[i]:.1f} times the "
+               f"other ({ctx.cell(sheet, low, i)}, {ctx.cell(sheet, high, i)}); the standard error taken from it "
+               "assumes symmetry")
+        out.append(ctx.finding(sheet, i, median, "asymmetric-ci", severity, msg, m[i]))
+    return out
+
+
+@check("pfs-exceeds-os", "warning", "Median PFS above median OS in the same cohort.",
+       [Param("pfs", "field", help="e.g. pfs_median"), Param("os", "field", help="e.g. os_median")])
+def pfs_exceeds_os(ctx: Context, sheet: str, severity: str, pfs, os):
+    import numpy as np
+
+    p, o = ctx.num(sheet, pfs), ctx.num(sheet, os)
+    out = []
+    for i in np.flatnonzero(_present(p, o) & (p > o)):
+        msg = (f"{pfs} = {fmt(p[i])} months ({ctx.cell(sheet, pfs, i)}) is above {os} = {fmt(o[i])} months "
+               f"({ctx.cell(sheet, os, i)}); progression-free survival cannot be longer than overall survival")
+        out.append(ctx.finding(sheet, i, pfs, "pfs-exceeds-os", severity, msg, p[i]))
+    return out
+
+
+@check("pfs-beyond-followup", "warning", "Median PFS above a multiple (factor) of the median follow-up.",
+       [Param("median", "field", help="e.g. pfs_median"), Param("followup", "field", help="e.g. followup_median_months"),
+        Param("factor", "number", help="e.g. 2")])
+def pfs_beyond_followup(ctx: Context, sheet: str, severity: str, median, followup, factor):
+    import numpy as np
+
+    m, f = ctx.num(sheet, median), ctx.num(sheet, followup)
+    out = []
+    for i in np.flatnonzero(_present(m, f) & (m > factor * f)):
+        msg = (f"{median} = {fmt(m[i])} months ({ctx.cell(sheet, median, i)}) is more than {fmt(factor)} times "
+               f"the median follow-up of {fmt(f[i])} months ({ctx.cell(sheet, followup, i)})")
+        out.append(ctx.finding(sheet, i, median, "pfs-beyond-followup", severity, msg, m[i]))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Grade, cohorts, studies
+# ---------------------------------------------------------------------------------------------
+
+
+@check("ki67-contradicts-grade", "warning", "The cohort's highest Ki-67 contradicts its WHO grade.",
+       [Param("ki67", "field", help="e.g. ki67_max"), Param("grade", "field", help="e.g. grade"),
+        Param("bands", "mapping", help="grade -> [low, high] Ki-67 %")])
+def ki67_contradicts_grade(ctx: Context, sheet: str, severity: str, ki67, grade, bands):
+    import numpy as np
+
+    k = ctx.num(sheet, ki67)
+    g = ctx.values(sheet, grade)
+    lo = np.array([bands.get(x, [np.nan, np.nan])[0] if isinstance(x, str) else np.nan for x in g], dtype=float)
+    hi = np.array([bands.get(x, [np.nan, np.nan])[1] if isinstance(x, str) else np.nan for x in g], dtype=float)
+    bad = _present(k, lo, hi) & ((k < lo) | (k > hi))
+    out = []
+    for i in np.flatnonzero(bad):
+        msg = (f"{ki67} = {fmt(k[i])}% ({ctx.cell(sheet, ki67, i)}) contradicts grade {g[i]} "
+               f"({ctx.cell(sheet, grade, i)}), which means Ki-67 {fmt(lo[i])}-{fmt(hi[i])}% (WHO 2019)")
+        out.append(ctx.finding(sheet, i, ki67, "ki67-contradicts-grade", severity, msg, k[i]))
+    return out
+
+
+@check("subgroups-exceed-overall", "warning",
+       "Subgroup cohorts of one study (of one kind: by grade, or by site) with more patients than its overall cohort.",
+       [Param("cohort", "field", help="e.g. cohort"), Param("overall", "text", help="the whole-study label, e.g. overall"),
+        Param("total", "field", help="e.g. n_evaluable")])
+def subgroups_exceed_overall(ctx: Context, sheet: str, severity: str, cohort, overall, total):
+    import numpy as np
+    import pandas as pd
+
+    from .schema import fold
+
+    d = ctx.table(sheet).data
+    n = ctx.num(sheet, total)
+    is_overall = d[cohort].map(lambda c: isinstance(c, str) and fold(c) == fold(overall)).to_numpy(dtype=bool)
+    study = d["study_id"].to_numpy()
+    dims = [f for f in ("grade", "primary_site") if f in d]
+    out = []
+    frame = pd.DataFrame({"study": study, "n": n, "overall": is_overall, "pos": np.arange(len(d))})
+    for sid, grp in frame[frame["study"].notna()].groupby("study", sort=False):
+        if grp["overall"].sum() != 1 or len(grp) < 3 and not (~grp["overall"]).any():
+            continue
+        o = int(grp.loc[grp["overall"], "pos"].iat[0])
+        if np.isnan(n[o]):
+            continue
+        subs = grp[~grp["overall"]]
+        kinds: dict[str, list[int]] = {}
+        for p in subs["pos"]:
+            differs = [f for f in dims if d[f].iat[p] != d[f].iat[o]]
+            kinds.setdefault(differs[0] if len(differs) == 1 else "cohort", []).append(int(p))
+        for kind, members in kinds.items():
+            total_n = np.nansum(n[members])
+            if len(members) >= 1 and total_n > n[o]:
+                cells = ", ".join(ctx.cell(sheet, total, p) for p in members)
+                msg = (f"subgroup cohorts of {sid} by {kind} have {total} summing to {fmt(total_n)} ({cells}), more "
+                       f"than the overall cohort's {fmt(n[o])} ({ctx.cell(sheet, total, o)}); the same patients "
+                       "may be counted twice")
+                out.append(ctx.finding(sheet, members[-1], total, "subgroups-exceed-overall", severity, msg,
+                                       n[members[-1]]))
+    return out
+
+
+@check("cumulative-activity-mismatch", "warning",
+       "Cumulative activity differs from cycles x activity per cycle by more than the tolerance.",
+       [Param("product", "field", help="e.g. cumulative_activity_gbq"),
+        Param("factors", "fields", help="e.g. [cycles_median, activity_per_cycle_gbq]"),
+        Param("tolerance", "number", help="relative, e.g. 0.25")])
+def cumulative_activity_mismatch(ctx: Context, sheet: str, severity: str, product, factors, tolerance):
+    import numpy as np
+
+    p = ctx.num(sheet, product)
+    fs = [ctx.num(sheet, f) for f in factors]
+    expected = np.prod(fs, axis=0)
+    ok = _present(p, *fs) & (expected > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.abs(p - expected) / expected
+    out = []
+    for i in np.flatnonzero(ok & (rel > tolerance)):
+        parts = " x ".join(f"{f} {fmt(a[i])} ({ctx.cell(sheet, f, i)})" for f, a in zip(factors, fs))
+        msg = (f"{product} = {fmt(p[i])} ({ctx.cell(sheet, product, i)}) differs by {100 * rel[i]:.0f}% from "
+               f"{parts} = {fmt(round(expected[i], 3))}")
+        out.append(ctx.finding(sheet, i, product, "cumulative-activity-mismatch", severity, msg, p[i]))
+    return out
+
+
+@check("enrolment-period-reversed", "error", "Enrolment ends before it starts.",
+       [Param("start", "field", help="e.g. enrolment_start"), Param("end", "field", help="e.g. enrolment_end")])
+def enrolment_period_reversed(ctx: Context, sheet: str, severity: str, start, end):
+    import numpy as np
+
+    s, e = ctx.num(sheet, start), ctx.num(sheet, end)
+    out = []
+    for i in np.flatnonzero(_present(s, e) & (s > e)):
+        msg = (f"{start} = {fmt(s[i])} ({ctx.cell(sheet, start, i)}) is after {end} = {fmt(e[i])} "
+               f"({ctx.cell(sheet, end, i)})")
+        out.append(ctx.finding(sheet, i, start, "enrolment-period-reversed", severity, msg, s[i]))
+    return out
+
+
+@check("enrolment-after-publication", "warning", "Enrolment ends after the year of publication.",
+       [Param("end", "field", help="e.g. enrolment_end"), Param("publication", "field", help="e.g. year")])
+def enrolment_after_publication(ctx: Context, sheet: str, severity: str, end, publication):
+    import numpy as np
+
+    e, y = ctx.num(sheet, end), ctx.num(sheet, publication)
+    out = []
+    for i in np.flatnonzero(_present(e, y) & (e > y)):
+        msg = (f"{end} = {fmt(e[i])} ({ctx.cell(sheet, end, i)}) is after the publication year {fmt(y[i])} "
+               f"({ctx.cell(sheet, publication, i)})")
+        out.append(ctx.finding(sheet, i, end, "enrolment-after-publication", severity, msg, e[i]))
+    return out
+
+
+@check("possible-duplicate-population", "warning",
+       "Two studies by the same first author with the same radiopharmaceutical and overlapping enrolment: "
+       "the same patients must not be pooled twice.",
+       [Param("same", "fields", help="e.g. [first_author, radiopharmaceutical]"),
+        Param("start", "field", help="e.g. enrolment_start"), Param("end", "field", help="e.g. enrolment_end")])
+def possible_duplicate_population(ctx: Context, sheet: str, severity: str, same, start, end):
+    import numpy as np
+    import pandas as pd
+
+    from .schema import fold
+
+    d = ctx.table(sheet).data
+    keys = pd.DataFrame({f: d[f].map(lambda v: fold(v) if isinstance(v, str) else None) for f in same})
+    s, e = ctx.num(sheet, start), ctx.num(sheet, end)
+    s = np.where(np.isnan(s), e, s)
+    e = np.where(np.isnan(e), s, e)
+    keys["pos"] = np.arange(len(d))
+    keys = keys.dropna()
+    out = []
+    for _, grp in keys.groupby(list(same), sort=False):
+        if len(grp) < 2:
+            continue
+        pos = grp["pos"].to_numpy()
+        for a_i, a in enumerate(pos):
+            for b in pos[a_i + 1:]:
+                if np.isnan(s[a]) or np.isnan(s[b]):
+                    continue
+                if s[a] <= e[b] and s[b] <= e[a] and ctx.table(sheet).study(a) != ctx.table(sheet).study(b):
+                    sa, sb = ctx.table(sheet).study(a), ctx.table(sheet).study(b)
+                    for x, y in ((a, b), (b, a)):
+                        msg = (f"{ctx.table(sheet).study(x)} and {ctx.table(sheet).study(y)} share "
+                               + ", ".join(f"{f} {d[f].iat[x]!s}" for f in same)
+                               + f" and overlapping enrolment ({fmt(s[x])}-{fmt(e[x])} vs {fmt(s[y])}-{fmt(e[y])}; "
+                               f"{ctx.cell(sheet, start, x)}, {ctx.cell(sheet, start, y)}): possibly the same "
+                               "patients; pool only one of them")
+                        out.append(ctx.finding(sheet, x, same[0], "possible-duplicate-population", severity, msg,
+                                               d[same[0]].iat[x]))
+                    del sa, sb
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Field rules through pandera
+# ---------------------------------------------------------------------------------------------
+
+
+def _vocab_sets(vocab):
+    values = set(vocab.values)
+    rejected = {fold_ for fold_ in vocab.rejected}
+    return values, rejected
+
+
+def column_schema(schema: Any, sheet: str):
+    """Compile one sheet's field declarations into a pandera ``DataFrameSchema``.
+
+    Returns the schema and ``{(column, check_number): (rule, severity)}`` to name its failures.
+    """
+    import re
+
+    import numpy as np
+    import pandera.pandas as pa
+
+    spec = schema.sheets[sheet]
+    columns = {}
+    codes: dict[tuple[str, int], tuple[str, str]] = {}
+    for name, fs in spec.fields.items():
+        checks = []
+
+        def add(check, rule, severity="error", _name=name, _checks=checks):
+            codes[(_name, len(_checks))] = (rule, severity)
+            _checks.append(check)
+
+        lo, hi = fs.min, fs.max_value
+        if lo is not None:
+            add(pa.Check.ge(lo), "out-of-range")
+        if hi is not None:
+            add(pa.Check.le(hi), "out-of-range")
+        if fs.min_exclusive is not None:
+            add(pa.Check.gt(fs.min_exclusive), "out-of-range")
+        if fs.warn_min is not None:
+            add(pa.Check.ge(fs.warn_min), "implausible-value", "warning")
+        if fs.warn_max is not None:
+            add(pa.Check.le(fs.warn_max), "implausible-value", "warning")
+        if fs.pattern is not None:
+            rx = re.compile(fs.pattern)
+            add(pa.Check(lambda s, _rx=rx: s.map(lambda v: bool(_rx.match(v)) if isinstance(v, str) else True)),
+                "invalid-format")
+        if fs.vocabulary is not None:
+            vocab = schema.vocabularies[fs.vocabulary]
+            values = set(vocab.values)
+            pattern = re.compile(vocab.eligible_pattern, re.I) if vocab.eligible_pattern else None
+            ineligible_terms = {t.value for t in vocab.terms if not t.eligible}
+            warned = {t.value for t in vocab.terms if t.warning}
+
+            def is_rejected(v, _vocab=vocab):
+                return isinstance(v, str) and _vocab.rejection(v) is not None
+
+            def is_unknown(v, _values=values, _pattern=pattern):
+                return (isinstance(v, str) and v not in _values and not is_rejected(v)
+                        and (_pattern is None or bool(_pattern.search(v))))
+
+            def is_ineligible(v, _values=values, _pattern=pattern, _bad=ineligible_terms):
+                if not isinstance(v, str):
+                    return False
+                if v in _bad:
+                    return True
+                return v not in _values and not is_rejected(v) and _pattern is not None and not _pattern.search(v)
+
+            add(pa.Check(lambda s, f=is_unknown: ~s.map(f).astype(bool)), "unknown-term")
+            add(pa.Check(lambda s, f=is_rejected: ~s.map(f).astype(bool)), "rejected-term")
+            add(pa.Check(lambda s, f=is_ineligible: ~s.map(f).astype(bool)), "ineligible-term")
+            if warned:
+                add(pa.Check(lambda s, w=warned: ~s.isin(w)), "unspecific-term", "warning")
+        nullable = not fs.required
+        if not nullable:
+            codes[(name, -1)] = ("missing-required", "error")
+        columns[name] = pa.Column(checks=checks, nullable=nullable, required=False)
+    key = list(spec.key)
+    frame_schema = pa.DataFrameSchema(columns, unique=key if len(key) > 0 else None, report_duplicates="all",
+                                      strict=False)
+    del np
+    return frame_schema, codes
+
+
+def run_field_rules(ctx: Context, sheet: str) -> list[Finding]:
+    """Run the pandera schema of one sheet (lazily: every failure) and turn failures into findings."""
+    import numpy as np
+    import pandera.pandas as pa
+
+    table = ctx.table(sheet)
+    data = table.data
+    if len(data) == 0:
+        return []
+    spec = ctx.schema.sheets[sheet]
+    frame_schema, codes = column_schema(ctx.schema, sheet)
+    present = [f for f in spec.fields if f in data]
+    try:
+        frame_schema.validate(data[present], lazy=True)
+        return []
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    out: list[Finding] = []
+    seen_dupes: set[int] = set()
+    key = list(spec.key)
+    for row in cases.itertuples(index=False):
+        idx = row.index
+        if idx is None or (isinstance(idx, float) and np.isnan(idx)):
+            continue
+        i = int(idx)
+        col = row.column
+        if row.check in ("multiple_fields_uniqueness", "field_uniqueness"):
+            if i in seen_dupes:
+                continue
+            seen_dupes.add(i)
+            keyval = ", ".join(f"{k} {data[k].iat[i]!s}" for k in key)
+            same = data.index[np.logical_and.reduce([data[k].eq(data[k].iat[i]).to_numpy() for k in key])]
+            others = ", ".join(table.ref(int(j), key[0]) for j in same if j != i)
+            out.append(ctx.finding(sheet, i, key[-1], "duplicate-key", "error",
+                                   f"row key ({keyval}) appears more than once ({table.ref(i, key[-1])}; also "
+                                   f"{others}); both rows are excluded until one is removed", data[key[-1]].iat[i]))
+            continue
+        if row.check == "not_nullable":
+            rule, severity = codes.get((col, -1), ("missing-required", "error"))
+            out.append(ctx.finding(sheet, i, col, rule, severity,
+                                   f"{col} is required but empty ({table.ref(i, col)})", None))
+            continue
+        num = row.check_number
+        if num is None or (isinstance(num, float) and np.isnan(num)):
+            continue
+        rule, severity = codes[(col, int(num))]
+        out.append(_field_finding(ctx, sheet, i, col, rule, severity))
+    return out
+
+
+def _field_finding(ctx: Context, sheet: str, i: int, col: str, rule: str, severity: str) -> Finding:
+    import difflib
+
+    table = ctx.table(sheet)
+    fs = ctx.schema.sheets[sheet].fields[col]
+    value = table.data[col].iat[i]
+    raw = table.raw[col].iat[i]
+    ref = table.ref(i, col)
+    if rule == "out-of-range":
+        bounds = []
+        if fs.min is not None:
+            bounds.append(f">= {fmt(fs.min)}")
+        if fs.min_exclusive is not None:
+            bounds.append(f"> {fmt(fs.min_exclusive)}")
+        if fs.max_value is not None:
+            bounds.append(f"<= {fmt(fs.max_value)}")
+        unit = " months" if fs.unit_field else ""
+        msg = f"{col} = {fmt(value)}{unit} ({ref}) must be {' and '.join(bounds)}"
+    elif rule == "implausible-value":
+        unit = " months" if fs.unit_field else (f" {fs.unit}" if fs.unit and fs.unit != "%" else "")
+        lo = fmt(fs.warn_min) if fs.warn_min is not None else "-"
+        hi = fmt(fs.warn_max) if fs.warn_max is not None else "-"
+        msg = f"{col} = {fmt(value)}{unit} ({ref}) is outside the plausible range {lo}..{hi}{unit}; check the paper"
+    elif rule == "invalid-format":
+        msg = f"{col} {value!r} ({ref}) is not of the form {fs.pattern_hint or fs.pattern}"
+    else:
+        vocab = ctx.schema.vocabularies[fs.vocabulary]
+        if rule == "rejected-term":
+            msg = f"{col} {value!r} ({ref}): {vocab.rejection(value)}"
+        elif rule == "ineligible-term":
+            term = vocab.by_value.get(value)
+            reason = vocab.ineligible_reason or "not eligible for this review"
+            msg = (f"{col} {value!r} ({ref}): {reason}" if term is not None else
+                   f"{col} {value!r} ({ref}) is {reason}")
+        elif rule == "unspecific-term":
+            msg = f"{col} {value!r} ({ref}): {vocab.by_value[value].warning}"
+        else:
+            labels = list(vocab.lookup)
+            from .schema import fold
+            close = difflib.get_close_matches(fold(value), [l for l in labels if not l.startswith("~")], n=1, cutoff=0.6)
+            hint = f" (did you mean {vocab.lookup[close[0]]!r}?)" if close else ""
+            allowed = ", ".join(vocab.values)
+            msg = f"{col} {value!r} ({ref}) is not a known term{hint}; allowed: {allowed}"
+    return ctx.finding(sheet, i, col, rule, severity, msg, raw)
+
+
+def run_checks(ctx: Context) -> list[Finding]:
+    """Every check the schema names, each over whole columns."""
+    out: list[Finding] = []
+    for sheet, checks in ctx.schema.checks.items():
+        if sheet not in ctx.tables or len(ctx.tables[sheet]) == 0:
+            continue
+        for entry in checks:
+            rule = REGISTRY[entry.rule]
+            params = entry.params
+            # a check on a field whose column is absent from every form has nothing to look at
+            needed = []
+            for p in rule.params:
+                v = params.get(p.name)
+                if p.kind in ("field",) and v:
+                    needed.append(v)
+                elif p.kind == "fields" and v:
+                    needed.extend(v)
+            if any(f not in ctx.tables[sheet].data for f in needed):
+                continue
+            out.extend(rule.func(ctx, sheet, entry.severity or rule.severity, **params))
+    return out
+
+
+def run_links(ctx: Context) -> list[Finding]:
+    """Rows whose study is not on the parent sheet (``unknown-study``)."""
+    import numpy as np
+
+    out = []
+    for sheet, spec in ctx.schema.sheets.items():
+        if spec.parent is None or sheet not in ctx.tables or len(ctx.tables[sheet]) == 0:
+            continue
+        if spec.parent.sheet not in ctx.tables:
+            continue
+        pos = ctx._parent_positions(sheet, spec.parent.sheet)
+        link = ctx.tables[sheet].data[spec.parent.key]
+        for i in np.flatnonzero((pos < 0) & link.notna().to_numpy()):
+            v = link.iat[i]
+            msg = (f"{spec.parent.key} {v!s} ({ctx.tables[sheet].ref(int(i), spec.parent.key)}) is not on the "
+                   f"{spec.parent.sheet} sheet")
+            out.append(ctx.finding(sheet, int(i), spec.parent.key, "unknown-study", "error", msg, v))
+    return out
+
+
+def all_rules() -> list[Rule]:
+    """Every registered rule, in registration order."""
+    return list(REGISTRY.values())
+
+
+del math

@@ -1,0 +1,312 @@
+"""Validation: read -> normalise -> check -> decide what passes -> the clean dataset.
+
+:func:`validate` is what ``curate validate`` calls. It returns a :class:`ValidationResult`:
+every finding (lazily collected: all of them, never the first only), the summary with the
+conservation law ``rows_read == rows_passed + rows_excluded``, and the clean analysis dataset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .findings import FINDING_COLUMNS, SEVERITIES, Finding, Summary, sort_findings
+from .normalise import NR_SUFFIX, Table, normalise
+from .reading import RawWorkbook, read_workbook
+from .rules import Context, run_checks, run_field_rules, run_links
+from .schema import ReviewSchema, fold, load_schema
+
+PROVENANCE = ("file", "sheet", "row")
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """The outcome of validating one or more forms.
+
+    Attributes
+    ----------
+    schema : ReviewSchema
+        The schema the forms were checked against.
+    files : tuple of str
+        The forms, as given.
+    finding_list : tuple of Finding
+        Every finding, sorted by file, sheet, row and column.
+    summary : Summary
+        Rows read / passed / excluded, findings per severity, rule and sheet.
+    tables : dict[str, Table]
+        The typed tables (every row, passed or not).
+    passed : dict[str, numpy.ndarray]
+        Per sheet, which rows passed (no error-severity finding, and their study passed).
+    """
+
+    schema: ReviewSchema
+    files: tuple[str, ...]
+    finding_list: tuple[Finding, ...]
+    summary: Summary
+    tables: dict[str, Table]
+    passed: dict[str, np.ndarray]
+    clean_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def findings(self) -> pd.DataFrame:
+        """The findings as a DataFrame (one row per finding; columns as in ``findings.csv``)."""
+        return findings_frame(self.finding_list)
+
+    @property
+    def clean(self) -> pd.DataFrame:
+        """The clean analysis dataset: one row per outcome cohort that passed, its study joined."""
+        return self.clean_tables[self.schema.analysis_sheet]
+
+    @property
+    def ok(self) -> bool:
+        return self.summary.errors == 0
+
+    def exit_code(self, strict: bool = False) -> int:
+        """0 without errors (and, with ``strict``, without warnings); 1 otherwise."""
+        if self.summary.errors or (strict and self.summary.warnings):
+            return 1
+        return 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"findings": [...], "summary": {...}}``, the object ``--json`` writes."""
+        return {"findings": [f.to_dict() for f in self.finding_list], "summary": summary_dict(self.summary)}
+
+
+def summary_dict(summary: Summary) -> dict[str, Any]:
+    d = summary.to_dict()
+    d["by_severity"] = {"error": summary.errors, "warning": summary.warnings, "info": summary.info}
+    return d
+
+
+def findings_frame(findings: Iterable[Finding]) -> pd.DataFrame:
+    rows = [f.to_dict() for f in findings]
+    frame = pd.DataFrame(rows, columns=list(FINDING_COLUMNS))
+    frame["row"] = frame["row"].astype("Int64")
+    return frame
+
+
+def _error_rows(findings: Sequence[Finding]) -> set[tuple[str, str, int]]:
+    return {(f.file, f.sheet, f.row) for f in findings if f.severity == "error" and f.row is not None}
+
+
+def decide(schema: ReviewSchema, tables: dict[str, Table], findings: list[Finding]) -> tuple[dict[str, np.ndarray], list[Finding]]:
+    """Which rows pass; rows of a study whose studies row has an error get ``study-excluded``.
+
+    Returns the pass masks and the extra findings (so that every excluded row has an error).
+    """
+    bad = _error_rows(findings)
+    passed: dict[str, np.ndarray] = {}
+    for sheet, t in tables.items():
+        keys = zip(t.data["_file"], t.data["_row"])
+        passed[sheet] = np.fromiter(((f, sheet, int(r)) not in bad for f, r in keys), bool, len(t.data))
+    extra: list[Finding] = []
+    root = schema.root_sheet
+    if root in tables:
+        rt = tables[root].data
+        key = schema.sheets[root].key[0]
+        failed = rt.loc[~passed[root], key].dropna()
+        failed_refs: dict[Any, str] = {}
+        for i in np.flatnonzero(~passed[root]):
+            sid = rt[key].iat[i]
+            if sid is not None and sid == sid:
+                failed_refs.setdefault(sid, tables[root].ref(int(i), None))
+        ok_ids = set(rt.loc[passed[root], key].dropna())
+        for sheet, spec in schema.sheets.items():
+            if spec.parent is None or sheet not in tables:
+                continue
+            t = tables[sheet]
+            link = t.data[spec.parent.key]
+            hit = link.isin(set(failed)).to_numpy() & ~link.isin(ok_ids).to_numpy() & passed[sheet]
+            for i in np.flatnonzero(hit):
+                sid = link.iat[i]
+                f = Finding(t.data["_file"].iat[i], sheet, int(t.data["_row"].iat[i]), None, None, str(sid),
+                            "study-excluded", "error",
+                            f"row excluded: its study {sid} has an error on the {root} sheet "
+                            f"({failed_refs.get(sid, root)}); fix that row and this one passes", None)
+                extra.append(f)
+            passed[sheet] = passed[sheet] & ~hit
+    return passed, extra
+
+
+def clean_dataset(schema: ReviewSchema, tables: dict[str, Table], passed: dict[str, np.ndarray]) -> dict[str, pd.DataFrame]:
+    """The clean analysis datasets: per data sheet, rows that passed, their study's fields joined.
+
+    Columns: the study's fields, the sheet's own fields (canonical values; medians and CIs in
+    months; unit columns dropped since every time is in months), ``<field>_nr`` flags for
+    not-reached values, derived event counts per proportion outcome (``orr_events`` ...), then
+    provenance (``file``, ``sheet``, ``row``).
+    """
+    root = schema.root_sheet
+    out: dict[str, pd.DataFrame] = {}
+    rt = tables.get(root)
+    root_key = schema.sheets[root].key[0]
+    root_fields = [f for f, s in schema.sheets[root].fields.items() if not s.metadata]
+    if rt is not None:
+        studies = rt.data.loc[passed[root], root_fields]
+        studies = studies.drop_duplicates(subset=[root_key], keep=False)
+    else:
+        studies = pd.DataFrame(columns=root_fields)
+    units = {f for s in schema.sheets.values() for f, spec in s.fields.items() if any(
+        o.unit_field == f for o in s.fields.values())}
+    for sheet, spec in schema.sheets.items():
+        if sheet not in tables:
+            continue
+        t = tables[sheet]
+        own = [f for f in spec.fields if f not in units]
+        data = t.data.loc[passed[sheet]].copy()
+        frame = data[own].copy()
+        for f, fs in spec.fields.items():
+            if fs.not_reached:
+                frame[f + "_nr"] = data[f + NR_SUFFIX].astype(bool)
+        if sheet != root and spec.parent is not None:
+            joined = frame.merge(studies, how="left", left_on=spec.parent.key, right_on=root_key,
+                                 suffixes=("", "_study"), validate="many_to_one")
+            study_cols = [c for c in root_fields if c != root_key]
+            frame = joined[[spec.parent.key, *study_cols, *[c for c in frame.columns if c != spec.parent.key]]]
+        if sheet == schema.analysis_sheet:
+            for name, oc in schema.analysis.outcomes.items():
+                if oc.kind == "proportion" and oc.sheet in (None, sheet):
+                    ev = [e for e in ([oc.events] if isinstance(oc.events, str) else oc.events)]
+                    if all(e in frame for e in ev):
+                        frame[f"{name}_events"] = frame[ev].sum(axis=1, min_count=len(ev))
+        for f in frame.columns:
+            fs = spec.fields.get(f) or schema.sheets[root].fields.get(f)
+            if fs is not None and fs.type in ("integer", "year"):
+                frame[f] = pd.array(np.round(frame[f].to_numpy(dtype=float)), dtype="Int64")
+        frame["file"] = data["_file"].to_numpy()
+        frame["sheet"] = sheet
+        frame["row"] = data["_row"].to_numpy()
+        out[sheet] = frame.reset_index(drop=True)
+    return out
+
+
+def check_tables(schema: ReviewSchema, tables: dict[str, Table]) -> list[Finding]:
+    """Every field rule, link and check over typed tables (no I/O)."""
+    ctx = Context(schema, tables)
+    findings: list[Finding] = []
+    for sheet in schema.sheets:
+        if sheet in tables:
+            findings.extend(run_field_rules(ctx, sheet))
+    findings.extend(run_links(ctx))
+    findings.extend(run_checks(ctx))
+    return findings
+
+
+def validate_workbooks(schema: ReviewSchema, workbooks: Sequence[RawWorkbook]) -> ValidationResult:
+    """Validate forms already read (the pure core of :func:`validate`)."""
+    tables, findings = normalise(schema, workbooks)
+    findings = [f for wb in workbooks for f in wb.findings] + findings
+    findings.extend(check_tables(schema, tables))
+    passed, extra = decide(schema, tables, findings)
+    findings.extend(extra)
+    findings = sort_findings(findings, schema.sheets)
+    rows_read = sum(len(t) for t in tables.values())
+    rows_passed = int(sum(int(m.sum()) for m in passed.values()))
+    by_rule: dict[str, int] = {}
+    for f in findings:
+        by_rule[f.rule] = by_rule.get(f.rule, 0) + 1
+    counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
+    root = schema.root_sheet
+    studies = 0
+    if root in tables:
+        studies = int(tables[root].data[schema.sheets[root].key[0]].dropna().nunique())
+    summary = Summary(
+        forms=len(workbooks), studies=studies, rows_read=rows_read, rows_passed=rows_passed,
+        rows_excluded=rows_read - rows_passed, errors=counts["error"], warnings=counts["warning"],
+        info=counts["info"], by_rule=dict(sorted(by_rule.items())),
+        by_sheet={s: {"read": len(t), "passed": int(passed[s].sum()), "excluded": int(len(t) - passed[s].sum())}
+                  for s, t in tables.items()},
+    )
+    return ValidationResult(schema=schema, files=tuple(wb.file for wb in workbooks), finding_list=tuple(findings),
+                            summary=summary, tables=tables, passed=passed,
+                            clean_tables=clean_dataset(schema, tables, passed))
+
+
+def validate(forms: str | Path | Sequence[str | Path], schema: str | Path | ReviewSchema | None = None,
+             *, limits: Any = None, jobs: int | None = None) -> ValidationResult:
+    """Validate extraction forms against a review schema.
+
+    Parameters
+    ----------
+    forms : path or sequence of paths
+        ``.xlsx`` forms, or folders of them; several forms are validated together (study_ids
+        must be unique across them).
+    schema : str, Path or ReviewSchema, optional
+        A schema file, the name of a shipped schema, or a loaded schema (default: the
+        177Lu-PRRT review).
+    limits : curation.safety.Limits, optional
+        Size limits checked before a workbook is parsed.
+    jobs : int, optional
+        Processes that read forms in parallel (default: every core when there are 4 or more
+        forms). The findings are the same as one at a time.
+
+    Returns
+    -------
+    ValidationResult
+
+    Raises
+    ------
+    UnusableInputError
+        A form that is not a usable workbook (exit code 2 on the command line).
+
+    Examples
+    --------
+    >>> result = validate("extraction_forms/example_consensus.xlsx")  # doctest: +SKIP
+    >>> result.findings[["cell", "rule", "severity", "message"]].head()  # doctest: +SKIP
+    >>> result.clean.head()  # doctest: +SKIP
+    """
+    sch = schema if isinstance(schema, ReviewSchema) else load_schema(schema)
+    paths = expand_forms(forms)
+    workbooks = read_forms(paths, sch, limits=limits, jobs=jobs)
+    return validate_workbooks(sch, workbooks)
+
+
+def read_forms(paths: Sequence[Path], schema: ReviewSchema, *, limits: Any = None, jobs: int | None = None,
+               progress: Any = None) -> list[RawWorkbook]:
+    """Read several forms, in parallel processes when there are many (order is kept)."""
+    import os
+
+    if jobs is None:
+        jobs = min(os.cpu_count() or 1, len(paths)) if len(paths) >= 4 else 1
+    if jobs <= 1 or len(paths) < 2:
+        out = []
+        for p in paths:
+            out.append(read_workbook(p, schema, display_name=str(p), limits=limits))
+            if progress:
+                progress(p)
+        return out
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(read_workbook, p, schema, display_name=str(p), limits=limits) for p in paths]
+        out = []
+        for p, fut in zip(paths, futures):
+            out.append(fut.result())
+            if progress:
+                progress(p)
+        return out
+
+
+def expand_forms(forms: str | Path | Sequence[str | Path]) -> list[Path]:
+    """Paths of the forms: files as given, folders expanded to their ``.xlsx`` files (sorted)."""
+    from .errors import UnusableInputError
+
+    items = [forms] if isinstance(forms, (str, Path)) else list(forms)
+    out: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.suffix.lower() in (".xlsx", ".xlsm")
+                           and not q.name.startswith(("~$", ".")) and ".annotated." not in q.name)
+            if not found:
+                raise UnusableInputError(f"{p}: folder holds no .xlsx form")
+            out.extend(found)
+        else:
+            out.append(p)
+    if not out:
+        raise UnusableInputError("no form given")
+    return out
