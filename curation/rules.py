@@ -288,43 +288,56 @@ def _response_sums(ctx: Context, sheet: str, parts, not_evaluable, total):
     return arrs, tot, ne, present, s, with_ne
 
 
-def _likely_wrong(ctx: Context, sheet: str, i: int, parts, arrs, total, tot_i, with_ne_i) -> tuple[str, str]:
-    """The cell most likely wrong in a count mismatch, using the reported percentages as witnesses."""
+def _likely_wrong(ctx: Context, sheet: str, i: int, parts, arrs, total, tot_i, with_ne_i,
+                  not_evaluable=None, ne_i=float("nan")) -> tuple[str, str]:
+    """The cell most likely wrong in a count mismatch, using the reported percentages as witnesses.
+
+    A count is the likely culprit when replacing it by the value that makes the sum right also
+    makes every reported percentage that involves it agree; the denominator is, when the
+    percentages agree with the counts over their own sum. Otherwise the denominator is reported.
+    """
     import numpy as np
 
     witnesses = []  # (rate field, part indices included)
-    for check in ctx.schema.checks.get(sheet, ()):
-        if check.rule == "percentage-mismatch":
-            p = check.params
+    for chk in ctx.schema.checks.get(sheet, ()):
+        if chk.rule == "percentage-mismatch":
+            p = chk.params
             if p.get("total") == total and all(e in parts for e in p.get("events", [])):
                 witnesses.append((p["rate"], [parts.index(e) for e in p["events"]]))
     data = ctx.table(sheet).data
     dec = ctx.table(sheet).decimals
+    nan = np.full(len(data), np.nan)
     usable = [(rf, idx) for rf, idx in witnesses if rf in data and not np.isnan(data[rf].iat[i])]
-    if usable:
-        vals = [a[i] for a in arrs]
-        candidates = []
-        for j, name in enumerate(parts):
-            new = tot_i - (with_ne_i - vals[j])
-            if new < 0:
-                continue
-            trial = list(vals)
-            trial[j] = new
-            ok = all(rate_matches(np.array([data[rf].iat[i]]), np.array([dec.get(rf, np.full(len(data), np.nan))[i]]),
-                                  np.array([sum(trial[k] for k in idx)]), np.array([tot_i]))[0] for rf, idx in usable)
-            if ok:
-                candidates.append((name, new))
-        if len(candidates) == 1:
-            name, new = candidates[0]
-            return name, (f"; {name} = {fmt(new)} would make the counts add up and agree with "
-                          + ", ".join(f"{rf} {fmt(data[rf].iat[i])}%" for rf, _ in usable))
-        # the denominator: the percentages agree with the counts over their own sum
-        ok_total = all(rate_matches(np.array([data[rf].iat[i]]), np.array([dec.get(rf, np.full(len(data), np.nan))[i]]),
-                                    np.array([sum(vals[k] for k in idx)]), np.array([with_ne_i]))[0]
-                       for rf, idx in usable)
-        if ok_total:
-            return total, (f"; the reported " + ", ".join(rf for rf, _ in usable)
-                           + f" agree with the counts over {fmt(with_ne_i)} patients, so {total} looks wrong")
+    if not usable:
+        return total, ""
+
+    def agrees(counts, denominator) -> bool:
+        return all(rate_matches(np.array([data[rf].iat[i]]), np.array([dec.get(rf, nan)[i]]),
+                                np.array([sum(counts[k] for k in idx)]), np.array([denominator]))[0]
+                   for rf, idx in usable)
+
+    vals = [a[i] for a in arrs]
+    candidates = []
+    for j, name in enumerate(parts):
+        new = tot_i - (with_ne_i - vals[j])
+        trial = list(vals)
+        trial[j] = new
+        if new >= 0 and agrees(trial, tot_i):
+            candidates.append((name, new))
+    if not_evaluable and not np.isnan(ne_i):
+        new = tot_i - (with_ne_i - ne_i)
+        if new >= 0 and agrees(vals, tot_i):
+            candidates.append((not_evaluable, new))
+    witnessed = ", ".join(f"{rf} {fmt(data[rf].iat[i])}%" for rf, _ in usable)
+    if len(candidates) == 1:
+        name, new = candidates[0]
+        return name, f"; {name} = {fmt(new)} would make the counts add up and agree with {witnessed}"
+    if candidates:
+        either = " or ".join(f"{n} = {fmt(v)}" for n, v in candidates)
+        return total, f"; {either} would make the counts add up and agree with {witnessed}"
+    if agrees(vals, with_ne_i):
+        return total, (f"; the reported {witnessed} agree with the counts over {fmt(with_ne_i)} patients, "
+                       f"so {total} looks wrong")
     return total, ""
 
 
@@ -341,7 +354,8 @@ def response_sum_mismatch(ctx: Context, sheet: str, severity: str, parts, total,
     names = "+".join(p.upper() for p in parts) + (f"+{not_evaluable.upper()}" if not_evaluable else "")
     for i in np.flatnonzero(bad):
         cells = ", ".join(ctx.cell(sheet, p, i) for p in [*parts, *([not_evaluable] if has_ne[i] else [])])
-        where, hint = _likely_wrong(ctx, sheet, i, list(parts), arrs, total, tot[i], with_ne[i])
+        where, hint = _likely_wrong(ctx, sheet, i, list(parts), arrs, total, tot[i], with_ne[i],
+                                    not_evaluable if has_ne[i] else None, ne[i])
         label = names if has_ne[i] else "+".join(p.upper() for p in parts)
         msg = (f"{label} = {fmt(with_ne[i])} but {total} = {fmt(tot[i])} ({ctx.cell(sheet, total, i)}; "
                f"counts in {cells}){hint}")
@@ -507,9 +521,35 @@ def median_outside_ci(ctx: Context, sheet: str, severity: str, median, low, high
     for i in np.flatnonzero(below | above):
         hi_text = "NR" if hi_nr[i] else fmt(hi[i])
         side = "below the lower" if below[i] else "above the upper"
-        msg = (f"{median} = {fmt(m[i])} lies {side} bound of its 95% CI {fmt(lo[i])}-{hi_text} ({cells(i)}); "
-               "was a CI bound typed into the median cell, or the median into a CI cell?")
-        out.append(ctx.finding(sheet, i, median, "median-outside-ci", severity, msg, m[i]))
+        # a swap of the median with the bound it passed gives a plausible (roughly symmetric) CI:
+        # then the bound's cell is where the median was typed
+        bound, b = (low, lo[i]) if below[i] else (high, hi[i])
+        new_m, new_lo, new_hi = b, (m[i] if below[i] else lo[i]), (hi[i] if below[i] else m[i])
+        swapped = False
+        if not np.isnan(new_lo) and not np.isnan(new_hi) and new_lo < new_m < new_hi:
+            ratio = (new_hi - new_m) / (new_m - new_lo)
+            swapped = 0.5 <= ratio <= 2
+        hint = (f"it looks swapped with {bound} ({ctx.cell(sheet, bound, i)}): median {fmt(new_m)} with CI "
+                f"{fmt(new_lo)}-{fmt(new_hi)} fits" if swapped else
+                "was a CI bound typed into the median cell, or the median into a CI cell?")
+        msg = f"{median} = {fmt(m[i])} lies {side} bound of its 95% CI {fmt(lo[i])}-{hi_text} ({cells(i)}); {hint}"
+        where = bound if swapped else median
+        out.append(ctx.finding(sheet, i, where, "median-outside-ci", severity, msg, ctx.values(sheet, where)[i]))
+    return out
+
+
+@check("ci-bound-equals-median", "warning",
+       "A CI bound equal to its median: was the median typed into the CI cell?", _MEDIAN)
+def ci_bound_equals_median(ctx: Context, sheet: str, severity: str, median, low, high):
+    import numpy as np
+
+    m, lo, hi = ctx.num(sheet, median), ctx.num(sheet, low), ctx.num(sheet, high)
+    out = []
+    for name, b in ((low, lo), (high, hi)):
+        for i in np.flatnonzero(_present(m, b) & (m == b)):
+            msg = (f"{name} = {fmt(b[i])} ({ctx.cell(sheet, name, i)}) equals the median {median} "
+                   f"({ctx.cell(sheet, median, i)}): was the median typed into the CI cell? Check the paper")
+            out.append(ctx.finding(sheet, i, name, "ci-bound-equals-median", severity, msg, b[i]))
     return out
 
 
