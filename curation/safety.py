@@ -168,6 +168,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DIM_RE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?dimension\b[^>]*?\sref\s*=\s*[\"']([^\"']*)[\"']")
 _REF_RE = re.compile(r"^\$?([A-Za-z]{1,3})?\$?([0-9]{1,7})?$")
 _ROW_AT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row(?=[\s/>])([^>]*)>")
+_ROOT_PREFIX = re.compile(rb"<([A-Za-z_][\w.-]*:)?worksheet\b")
 _R_ATTR = re.compile(rb"\sr\s*=\s*[\"']([0-9]{1,9})[\"']")
 _CELL_COL = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c\s[^>]*?\br\s*=\s*[\"']\$?([A-Za-z]{1,4})")
 _PREFIXED_F = re.compile(rb"<[A-Za-z_][\w.-]*:f[\s/>]")
@@ -403,32 +404,37 @@ class _SpanScanner:
 
     def feed(self, chunk: bytes) -> None:
         data = self.hold + chunk if self.hold else chunk
-        end = len(data) - self.k
-        if end <= 0:
-            self.hold = data
-            return
-        self.hold = data[end:] if self.k else b""
+        self.hold = b""
         d, dl = self.delim, len(self.delim)
-        first = data.find(d, 0, end)
+        first = data.find(d)
         if first == -1:
-            self._grow(data[:end])
+            self._keep(data)
             return
         if self.open_len + first > self.limit:
             self._check(b"".join(self.open) + data[:first])
         self.open, self.open_len = [], 0
-        last = data.rfind(d, 0, end)
+        last = data.rfind(d)
         s, B = first + dl, self.block
         while s < last:
             e = min(s + B, last)
             if data.find(d, s, e) == -1:
                 a = data.rfind(d, 0, s + dl - 1)
                 a = first + dl if a == -1 else a + dl
-                b = data.find(d, s, end)
+                b = data.find(d, s)
                 self._check(data[a:b])
                 s = b + dl
             else:
                 s = e
-        self._grow(data[last + dl:end])
+        self._keep(data[last + dl:])
+
+    def _keep(self, tail: bytes) -> None:
+        """Add ``tail`` to the open span, holding back what could be the start of a delimiter."""
+        cut = len(tail) - self.k
+        if cut <= 0:
+            self.hold = tail
+        else:
+            self._grow(tail[:cut])
+            self.hold = tail[cut:]
 
     def close(self) -> None:
         self._grow(self.hold)
@@ -464,6 +470,7 @@ class _SheetScan:
         self.max_col = 0
         self.scan_cols = False
         self.tail = b""
+        self.row_tag = b"<row"
         self.runs = _SpanScanner(b"<", limits.max_cell_chars, limits.max_element_bytes, _measure_sheet_run)
 
     def feed(self, chunk: bytes) -> None:
@@ -486,11 +493,14 @@ class _SheetScan:
                             "into a fresh form) and save it again")
             if self.declared is None:
                 self.scan_cols = True
+            root = _ROOT_PREFIX.search(chunk)
+            if root and root.group(1):
+                self.row_tag = b"<" + root.group(1) + b"row"
             r = _ROW_AT.search(chunk)
             if r and not _R_ATTR.search(r.group(1)):
                 self.count_rows = True  # rows without r="..." are numbered by position
         data = self.tail + chunk
-        self.tail = chunk[-16:]
+        self.tail = chunk[-256:]
         # formulas: 'f' is rare in sheet XML outside <f>, so look at each one; fall back to substring search
         if not self.has_formulas:
             pos, seen = data.find(b"f"), 0
@@ -505,16 +515,20 @@ class _SheetScan:
                                   or ((b":f>" in data or b":f " in data) and _PREFIXED_F.search(data))):
                     self.has_formulas = True
         # rows: the last <row> of each piece carries the highest row number so far
-        i = max(data.rfind(b"<row"), data.rfind(b":row"))
-        if i != -1:
-            lt = data.rfind(b"<", 0, i + 1)
-            m = _ROW_AT.match(data, lt) if lt != -1 else None
+        j = len(data)
+        for _ in range(8):  # skip <rowBreaks> and the like
+            i = data.rfind(self.row_tag, 0, j)
+            if i == -1:
+                break
+            m = _ROW_AT.match(data, i)
             if m:
                 ra = _R_ATTR.search(m.group(1))
                 if ra:
                     self.max_row = max(self.max_row, int(ra.group(1)))
+                break
+            j = i
         if self.count_rows:
-            self.counted_rows += chunk.count(b"<row") + chunk.count(b":row")
+            self.counted_rows += chunk.count(self.row_tag)
         if self.scan_cols:
             for letters in set(_CELL_COL.findall(chunk)):
                 self.max_col = max(self.max_col, _col_number(letters.decode("ascii")))
@@ -604,8 +618,9 @@ class _Zip:
                     produced += len(out)
                     if produced > declared:
                         raise _Refused(
-                            f"is a decompression bomb: {name} expands beyond the {_mb(declared)} its zip header "
-                            "declares (a header that lies about the size)", "do not open it; ask for the original form")
+                            f"is a decompression bomb or damaged: {name} expands beyond the {_mb(declared)} its zip "
+                            "header declares (the header lies about the size)",
+                            "do not open it; ask for the original form")
                     yield out
                 if d.eof:
                     break

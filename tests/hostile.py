@@ -8,7 +8,6 @@ built once per test session.
 from __future__ import annotations
 
 import io
-import os
 import random
 import shutil
 import struct
@@ -267,3 +266,59 @@ def build_corpus(d: Path) -> dict[str, tuple[Path, str]]:
     p = put_zip("encrypted_member", "encrypted", None)
     patch_member(p, "xl/worksheets/sheet2.xml", flags_or=0x1)
     return cases
+
+
+def lying_bomb(bomb: Path, dst: Path, declared: int = 5_000_000) -> Path:
+    """A copy of the bomb whose headers claim the sheet is only ``declared`` bytes (ratio ~2x)."""
+    shutil.copyfile(bomb, dst)
+    with zipfile.ZipFile(dst) as zf:
+        zip64 = zf.getinfo("xl/worksheets/sheet1.xml").file_size >= 0xFFFFFFFF
+    assert not zip64, "the bomb is below 4 GB, so its sizes are in the plain headers"
+    return patch_member(dst, "xl/worksheets/sheet1.xml", file_size=declared)
+
+
+def alias_member(path: Path, name: str, alias: str) -> Path:
+    """Add a second central-directory entry ``alias`` pointing at ``name``'s data (overlapping members)."""
+    assert len(alias) == len(name)
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        start_dir = zf.start_dir
+    eocd = raw.rfind(b"PK\x05\x06")
+    pos = start_dir
+    entry = None
+    while raw[pos:pos + 4] == b"PK\x01\x02":
+        nlen, elen, clen = struct.unpack_from("<HHH", raw, pos + 28)
+        if raw[pos + 46:pos + 46 + nlen].decode() == name:
+            entry = bytearray(raw[pos:pos + 46 + nlen + elen + clen])
+        pos += 46 + nlen + elen + clen
+    assert entry is not None
+    entry[46:46 + len(alias)] = alias.encode()
+    count, size = struct.unpack_from("<HI", raw, eocd + 10)
+    tail = bytearray(raw[eocd:])
+    struct.pack_into("<HHI", tail, 8, count + 1, count + 1, size + len(entry))
+    path.write_bytes(bytes(raw[:eocd]) + bytes(entry) + bytes(tail))
+    return path
+
+
+def recompress(src: Path, dst: Path, name: str, compress_type: int) -> Path:
+    """``src`` with member ``name`` compressed with another zip method (e.g. bzip2)."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info),
+                          compress_type=compress_type if info.filename == name else zipfile.ZIP_DEFLATED)
+    return dst
+
+
+def sheet_without_dimension(src: Path, dst: Path, rows: int, cols: int) -> Path:
+    """``src`` whose studies sheet has no ``<dimension>`` and ``rows`` x ``cols`` numbers."""
+    letters = [openpyxl.utils.get_column_letter(c) for c in range(1, cols + 1)]
+    body = "".join(f'<row r="{r}">' + "".join(f'<c r="{c}{r}"><v>{r}</v></c>' for c in letters) + "</row>"
+                   for r in range(1, rows + 1))
+    return rezip(src, dst, {"xl/worksheets/sheet1.xml": SHEET_HEAD + f"<sheetData>{body}</sheetData></worksheet>"})
+
+
+def sheet_with_rows(src: Path, dst: Path, dimension: str, rows: int) -> Path:
+    """``src`` whose studies sheet declares ``dimension`` but holds ``rows`` rows (a lying dimension)."""
+    body = "".join(f'<row r="{r}"><c r="A{r}"><v>{r}</v></c></row>' for r in range(1, rows + 1))
+    return rezip(src, dst, {"xl/worksheets/sheet1.xml": SHEET_HEAD + f'<dimension ref="{dimension}"/>'
+                            f"<sheetData>{body}</sheetData></worksheet>"})
