@@ -463,6 +463,16 @@ def _qe(tau2, Y, V):
     return (w * (Y - ybar[:, None]) ** 2).sum(axis=1)
 
 
+def _qe_fast(tau2, Y, V):
+    """_qe for row-centred Y, with fewer temporaries (used inside root finding)."""
+    w = 1.0 / (V + tau2[:, None])
+    sw = w.sum(axis=1)
+    swy = np.einsum("ij,ij->i", w, Y)
+    wy = w * Y
+    swyy = np.einsum("ij,ij->i", wy, Y)
+    return swyy - swy**2 / sw
+
+
 def _p_traces(w):
     """tr(P), sum(P*P) for P = W - w w'/sum(w)."""
     s1 = w.sum(axis=1)
@@ -545,7 +555,9 @@ def _tau2_batch(Y, V, method):
             Ys, Vs = Ymc[rows], V[rows]
 
             def fn(x, sub):
-                return _qe(x, Ys[sub], Vs[sub]) - target
+                if len(sub) == len(rows):
+                    return _qe_fast(x, Ys, Vs) - target
+                return _qe_fast(x, Ys[sub], Vs[sub]) - target
 
             root, ok = _zeroin(
                 fn, np.zeros(len(rows)), tau2_max[rows], f_lo[rows], f_hi[rows], _TOL, _MAXITER
@@ -565,8 +577,10 @@ def _tau2_batch(Y, V, method):
         it = 0
         while active.any():
             it += 1
-            ta = tau2[active]
-            Ya, Va = Ymc[active], V[active]
+            if active.all():
+                ta, Ya, Va = tau2.copy(), Ymc, V
+            else:
+                ta, Ya, Va = tau2[active], Ymc[active], V[active]
             w = 1.0 / (Va + ta[:, None])
             sw = w.sum(axis=1)
             r = Ya - ((w * Ya).sum(axis=1) / sw)[:, None]
@@ -644,6 +658,7 @@ def _qprofile(Y, V, tau2, alpha):
     B, k = Y.shape
     crit_u = stats.chi2.isf(alpha / 2, k - 1)
     crit_l = stats.chi2.ppf(alpha / 2, k - 1)
+    Yc = Y - Y.mean(axis=1, keepdims=True)
     tmin = np.minimum(0.0, tau2)
     tmax = np.maximum(np.maximum(100.0, tau2 * 10), tmin * 10)
     q_max = _qe(tmax, Y, V)
@@ -652,10 +667,12 @@ def _qprofile(Y, V, tau2, alpha):
     ub = np.full(B, np.nan)
 
     def solve(rows, objective):
-        Ys, Vs = Y[rows], V[rows]
+        Ys, Vs = Yc[rows], V[rows]
 
         def fn(x, sub):
-            return _qe(x, Ys[sub], Vs[sub]) - objective
+            if len(sub) == len(rows):
+                return _qe_fast(x, Ys, Vs) - objective
+            return _qe_fast(x, Ys[sub], Vs[sub]) - objective
 
         root, ok = _zeroin(
             fn, tmin[rows], tmax[rows], q_min[rows] - objective, q_max[rows] - objective,
@@ -800,6 +817,8 @@ def _glmm_fit(x, n):
     if r2.fun <= best.fun:
         best = r2
     beta, theta = float(best.x[0]), abs(float(best.x[1]))
+    if theta < 1e-6:  # boundary: lme4 reports theta = 0
+        theta = 0.0
     # deviance Hessian in (theta, beta) by central differences, as lme4's vcov(use.hessian=TRUE)
     par = np.array([theta, beta])
 
@@ -860,8 +879,8 @@ def _result_from_batch(out, i, *, k, measure, method, hk, level, yi, vi, nhm, ex
         pi_high_t=_num(out["pi_ub"][i]), tau2=_num(out["tau2"][i]),
         se_tau2=_num(out["se_tau2"][i]), i2=_num(out["i2"][i]), h2=_num(out["h2"][i]),
         q=_num(out["q"][i]), q_df=k - 1, q_pval=_num(out["qp"][i]),
-        weights=tuple(float(v) for v in out["weights"][i]),
-        yi=tuple(float(v) for v in yi), vi=tuple(float(v) for v in vi),
+        weights=tuple(out["weights"][i].tolist()),
+        yi=tuple(np.asarray(yi, float).tolist()), vi=tuple(np.asarray(vi, float).tolist()),
         harmonic_n=nhm, converged=bool(out["converged"][i]), notes=tuple(notes),
     )
     if "tau2_ci" in out:
@@ -988,18 +1007,24 @@ def _with_subgroups(overall, labels, fit_one):
     est = np.array([r.est_t for r in subs.values()])
     se = np.array([r.se_t for r in subs.values()])
     notes = list(overall.notes)
+    usable = np.isfinite(est) & np.isfinite(se)
+    if not usable.all():
+        dropped = [g for g, u in zip(order, usable) if not u]
+        notes.append("Subgroups without an estimate left out of the test for subgroup "
+                     "differences (as metafor drops them): " + ", ".join(map(str, dropped)) + ".")
+    est, se = est[usable], se[usable]
     if len(order) < 2:
         qb = dfb = pb = None
         notes.append("Only one subgroup: no test for subgroup differences.")
-    elif np.any(~np.isfinite(est)) or np.any(~np.isfinite(se)) or np.any(se <= 0):
-        qb, dfb, pb = float("nan"), len(order) - 1, float("nan")
-        notes.append("A subgroup has no usable estimate or standard error: no test for "
-                     "subgroup differences (metafor would drop or refuse it).")
+    elif len(est) < 2 or np.any(se <= 0):
+        qb, dfb, pb = float("nan"), max(len(est) - 1, 0), float("nan")
+        notes.append("Fewer than two subgroups with a usable estimate and a positive standard "
+                     "error: no test for subgroup differences.")
     else:
         v = se**2
         ymc = est - est.mean()
         qb = float(max(0.0, _qe(np.zeros(1), ymc[None, :], v[None, :])[0]))
-        dfb = len(order) - 1
+        dfb = len(est) - 1
         pb = float(stats.chi2.sf(qb, dfb))
     return replace(overall, subgroups=subs, q_between=qb, df_between=dfb, p_between=pb,
                    labels=tuple(labels), notes=tuple(notes))
@@ -1105,7 +1130,7 @@ def leave_one_out(result: PoolResult) -> list[PoolResult]:
         if result.events is not None:
             x = np.asarray(result.events)[idx[i]]
             n = np.asarray(result.totals)[idx[i]]
-            inputs = dict(events=tuple(map(float, x)), totals=tuple(map(float, n)))
+            inputs = dict(events=tuple(x.tolist()), totals=tuple(n.tolist()))
             nhm = float(1 / np.mean(1 / n))
         elif result.sei is not None:
             inputs = dict(sei=tuple(np.asarray(result.sei)[idx[i]].tolist()))
@@ -1139,6 +1164,10 @@ def egger_test(result: PoolResult) -> EggerResult:
         return EggerResult(nan, nan, nan, nan, nan, nan, k - 2,
                            "All standard errors are equal: Egger's test is undefined (metafor: "
                            "model matrix no longer of full rank).")
+    if np.ptp(y) == 0:
+        return EggerResult(nan, nan, nan, nan, nan, nan, k - 2,
+                           "All outcomes are identical: Egger's test is undefined (metafor's lm "
+                           "returns rounding noise here).")
     w = 1 / v
     sw = np.sqrt(w)
     Xw = X * sw[:, None]

@@ -208,7 +208,7 @@ one_fit <- function(d, measure, method, hk, level = 95, subgroups = TRUE, loo = 
     entry$between_error <- qb$error
     if (!is.null(qb$value)) {
       entry$q_between <- num(qb$value$QE)
-      entry$df_between <- length(labs) - 1
+      entry$df_between <- qb$value$k - 1
       entry$p_between <- num(qb$value$QEp)
     }
   }
