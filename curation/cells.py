@@ -41,10 +41,8 @@ _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$")
 _THOUSANDS_COMMA = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _THOUSANDS_SPACE = re.compile(r"^[+-]?\d{1,3}(?: \d{3})+(?:[.,]\d+)?$")
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
-_COMBINED = re.compile(
-    r"^(?P<median>[^()\[\]]+?)\s*[(\[]\s*(?:95\s*%?\s*ci\s*[:=]?\s*|ci\s*[:=]?\s*)?"
-    r"(?P<low>[^,;()\[\]]+?)\s*(?:-|;|,| to )\s*(?P<high>[^,;()\[\]]+?)\s*[)\]]$"
-)
+_COMBINED = re.compile(r"^(?P<median>[^()\[\]]+?)\s*[(\[](?P<inner>[^()\[\]]+)[)\]]$")
+_CI_PREFIX = re.compile(r"^\s*(?:95\s*%?\s*)?(?:ci|c\.i\.|confidence interval)\s*[:=]?\s*", re.I)
 _QUALIFIER = re.compile(r"^(?:<|>|<=|>=|≤|≥|~|≈|approx\.?|about|ca\.?|c\.)\s*\d")
 
 
@@ -157,23 +155,9 @@ def parse_number_text(text: str, *, not_reached: bool = False, integer: bool = F
             return ParsedNumber("value", value)
         return ParsedNumber("invalid", reason=f"{t!r} is not a finite number")
     if combined:
-        m = _COMBINED.match(t)
-        if m:
-            parts = {}
-            nr = {}
-            for name in ("median", "low", "high"):
-                piece = normalise_text(m.group(name))
-                if piece.casefold() in NOT_REACHED_TOKENS and name != "low":
-                    parts[name], nr[name] = None, True
-                    continue
-                num = _plain_number(piece.rstrip("%").rstrip(), integer=False)
-                if num is None:
-                    parts = {}
-                    break
-                parts[name], nr[name] = num, False
-            if parts:
-                return ParsedNumber("combined", value=parts["median"], low=parts["low"], high=parts["high"],
-                                    high_not_reached=nr["high"], median_not_reached=nr["median"])
+        parsed = _parse_combined(t)
+        if parsed is not None:
+            return parsed
     if _QUALIFIER.match(folded):
         return ParsedNumber("invalid", reason=f"{t!r} is a bound, not a value: enter the number reported, "
                                               "or leave the cell empty and note it")
@@ -184,6 +168,38 @@ def parse_number_text(text: str, *, not_reached: bool = False, integer: bool = F
     if re.match(r"^[+-]?\d[\d.,]*\s*[a-z]+\.?$", folded):
         return ParsedNumber("invalid", reason=f"{t!r} has a unit or word after the number; enter the number alone")
     return ParsedNumber("invalid", reason=f"{t!r} is not a number")
+
+
+def _split_interval(inner: str) -> tuple[str, str] | None:
+    """Split the inside of ``(low-high)``: ``to``, a dash, ``;`` or a comma between two numbers."""
+    inner = _CI_PREFIX.sub("", inner).strip()
+    for sep in (r"\s+to\s+", r"\s*;\s*", r"(?<=\d|r|R)\s*-\s*(?=\d|n|N)", r",\s+", r","):
+        parts = re.split(sep, inner)
+        if len(parts) == 2 and all(p.strip() for p in parts):
+            return parts[0].strip(), parts[1].strip()
+    return None
+
+
+def _parse_combined(t: str) -> ParsedNumber | None:
+    m = _COMBINED.match(t)
+    if not m:
+        return None
+    split = _split_interval(m.group("inner"))
+    if split is None:
+        return None
+    parts: dict[str, float | None] = {}
+    nr: dict[str, bool] = {}
+    for name, piece in (("median", m.group("median")), ("low", split[0]), ("high", split[1])):
+        piece = normalise_text(piece)
+        if piece.casefold() in NOT_REACHED_TOKENS and name != "low":
+            parts[name], nr[name] = None, True
+            continue
+        num = _plain_number(piece.rstrip("%").rstrip(), integer=False)
+        if num is None:
+            return None
+        parts[name], nr[name] = num, False
+    return ParsedNumber("combined", value=parts["median"], low=parts["low"], high=parts["high"],
+                        high_not_reached=nr["high"], median_not_reached=nr["median"])
 
 
 def year_of(value: Any) -> int | None:
@@ -257,6 +273,9 @@ def parse_numeric_column(raw: Sequence[Any], *, kind: str = "number", not_reache
     values = np.array(pd.to_numeric(series.where(~is_bool, None), errors="coerce").to_numpy(dtype=float, na_value=np.nan), dtype=float, copy=True)
     nr = np.zeros(n, dtype=bool)
     invalid: dict[int, str] = {}
+    for i in np.flatnonzero(np.isinf(values)):
+        invalid[int(i)] = f"{text_value(raw[i])!r} is not a finite number"
+        values[i] = np.nan
     combos: dict[int, ParsedNumber] = {}
     # Cells pandas could not read as a number, but that hold something: the slow path.
     pending = np.flatnonzero(np.isnan(values) & series.notna().to_numpy()) if n else []

@@ -108,6 +108,51 @@ def validate(forms, schema, json_out, report_out, clean_out, annotate_dir, stric
 
 
 @main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("--outcome", required=True, help="orr, dcr, pfs, os or ae:TERM (e.g. ae:thrombocytopenia)")
+@click.option("--measure", type=click.Choice(["PR", "PLN", "PLO", "PAS", "PFT"], case_sensitive=False), default=None,
+              help="escalc transformation for proportions (default: the schema's, PLO)")
+@click.option("--method", type=click.Choice(["EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM", "GLMM"],
+                                            case_sensitive=False), default=None,
+              help="tau2 estimator, or GLMM (default: the schema's, REML)")
+@click.option("--hk", is_flag=True, help="Knapp-Hartung adjustment (t distribution, k-1 df)")
+@click.option("--level", type=float, default=None, help="confidence level (default 0.95)")
+@click.option("--subgroup", default=None, help="a subgroup of the schema (grade, site) or a field (primary_site)")
+@click.option("--schema", "schema", default=None, help=SCHEMA_HELP)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="write the analysis as JSON")
+@click.option("--forest", "forest_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="write a forest plot (.svg or .png)")
+@handle_errors
+def pool(input_path, outcome, measure, method, hk, level, subgroup, schema, json_out, forest_out):
+    """Pool one outcome from a form or a clean dataset CSV (metafor's numbers).
+
+    INPUT is an extraction form (validated first; only records that pass are pooled) or a clean
+    dataset written by `curate validate --clean` or `curate run`.
+    """
+    from . import outputs
+    from .analyses import pool_input
+    from .console import print_analyses
+    from .schema import PoolSettings, load_schema
+
+    sch = load_schema(schema)
+    d = sch.analysis.defaults
+    settings = PoolSettings(measure=(measure or d.measure).upper(), method=(method or d.method).upper(),
+                            hk=hk or d.hk, level=level or d.level)
+    analyses, _validation = pool_input(input_path, outcome, schema=sch, settings=settings, subgroup=subgroup)
+    if json_out:
+        outputs.write_json(json_out, {"analyses": [a.to_dict() for a in analyses]})
+    if forest_out:
+        from .plots import analysis_forest, figure_png, figure_svg
+
+        fig = analysis_forest(analyses[0], [a for a in analyses if a.parent == analyses[0].id and a.role == "subgroup"])
+        data = figure_png(fig) if forest_out.suffix.lower() == ".png" else figure_svg(fig).encode()
+        outputs.atomic_write_bytes(forest_out, data)
+    print_analyses(analyses)
+    if analyses[0].result is None:
+        sys.exit(1)
+
+
+@main.command()
 @click.option("--schema", "schema", default=None, help=SCHEMA_HELP)
 def rules(schema):
     """List every rule: code, severity, scope and what it checks."""

@@ -53,3 +53,44 @@ def _short(path: str) -> str:
     from pathlib import Path
 
     return Path(path).name
+
+
+def _pct(x: Any, scale: float) -> str:
+    import math
+
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "NA"
+    return f"{x * scale:.1f}" if scale == 100 else f"{x:.2f}"
+
+
+def print_analyses(analyses: list, *, title: str | None = None) -> None:
+    """A table of pooled estimates: id, k, estimate (95% CI), prediction interval, tau2, I2, Q."""
+    from rich.table import Table
+
+    c = console()
+    t = Table(title=title or analyses[0].label, show_edge=False, header_style="bold")
+    for col in ("analysis", "k", "estimate (95% CI)", "95% PI", "tau2", "I2", "Q (p)"):
+        t.add_column(col, justify="right" if col not in ("analysis",) else "left", no_wrap=True)
+    for a in analyses:
+        r = a.result
+        name = f"  {a.group}" if a.role == "subgroup" else (a.id.split("@", 1)[1] if a.role == "sensitivity" else a.id)
+        if r is None:
+            t.add_row(name, str(a.k), "not pooled", "", "", "", "")
+            continue
+        d = r.display()
+        scale = 100 if a.kind == "proportion" else 1
+        unit = "%" if scale == 100 else " mo"
+        t.add_row(name, str(a.k), f"{_pct(d['estimate'], scale)}{unit} ({_pct(d['ci_low'], scale)}-{_pct(d['ci_high'], scale)})",
+                  f"{_pct(d['pi_low'], scale)}-{_pct(d['pi_high'], scale)}", f"{r.tau2:.4g}", f"{r.i2:.1f}%",
+                  f"{r.q:.2f} ({r.q_pval:.3g})" if r.q == r.q else "")
+    c.print(t)
+    primary = analyses[0]
+    if primary.result is not None and primary.result.q_between is not None:
+        r = primary.result
+        c.print(f"test for subgroup differences: Q = {r.q_between:.2f}, df = {r.df_between}, p = {r.p_between:.3g}")
+    if primary.left_out:
+        c.print(f"[dim]left out ({len(primary.left_out)}):[/] " + "; ".join(
+            f"{x.study_id} {x.cohort}: {x.reason}" for x in primary.left_out[:8])
+                + (" ..." if len(primary.left_out) > 8 else ""))
+    for note in dict.fromkeys(n for a in analyses[:1] for n in (a.result.notes if a.result else ())):
+        c.print(f"[yellow]note:[/] {note}")
