@@ -1,0 +1,349 @@
+"""Forest and funnel plots of :class:`curation.pool.PoolResult` (matplotlib, Agg, no pyplot).
+
+matplotlib is imported inside the functions, so importing this module costs nothing. Figures are
+plain :class:`matplotlib.figure.Figure` objects attached to an Agg canvas; :func:`figure_svg`
+gives byte-identical SVG text across runs (fixed hash salt, no date, glyphs as paths).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+__all__ = ["forest_plot", "funnel_plot", "figure_svg", "figure_png"]
+
+_ROW_IN = 0.26  # height of one row, inches
+_WIDTH_IN = 11.0
+
+
+def _new_figure(width, height):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _fmt_p(p):
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "p = NA"
+    if p < 0.001:
+        return "p < 0.001"
+    return f"p = {p:.3f}"
+
+
+def _isnan(v):
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+class _Scale:
+    """Map values of a result to what the plot shows (%, clipped proportions, or natural)."""
+
+    def __init__(self, result, scale, unit):
+        if scale not in ("proportion", "natural"):
+            raise ValueError("scale must be 'proportion' or 'natural'")
+        self.result = result
+        self.prop = scale == "proportion"
+        self.unit = unit
+        self.factor = 100.0 if (self.prop and unit == "%") else 1.0
+        self.clipped = False
+
+    def show(self, v):
+        if _isnan(v):
+            return float("nan")
+        if self.prop:
+            if v < 0 or v > 1:
+                self.clipped = True
+            v = min(1.0, max(0.0, v))
+        return v * self.factor
+
+    def text(self, v):
+        if _isnan(v):
+            return "NA"
+        if self.prop and self.unit == "%":
+            return f"{v:.1f}"
+        if self.prop:
+            return f"{v:.3f}"
+        return f"{v:.2f}" if abs(v) < 100 else f"{v:.1f}"
+
+    def study_values(self, i):
+        """Back-transformed estimate and CI of study i (as metafor's forest with transf)."""
+        import numpy as np
+
+        from curation.pool import _alpha, back_transform
+        from scipy import stats
+
+        r = self.result
+        y = r.yi[i]
+        se = math.sqrt(r.vi[i])
+        crit = stats.norm.isf(_alpha(r.level) / 2)
+        vals = [y, y - crit * se, y + crit * se]
+        if r.measure == "PFT":
+            n = r.totals[i]
+            out = back_transform(vals, "PFT", nhm=n)
+        elif r.measure in ("PR", "PLN", "PLO", "PAS"):
+            out = back_transform(vals, r.measure)
+        else:
+            out = np.asarray(vals)
+        return [self.show(float(v)) for v in out]
+
+
+def _row_layout(result, n_studies):
+    """Rows from top: ('head'|'study'|'sub'|'gap'|'overall'|'pi', payload)."""
+    rows = []
+    if result.subgroups:
+        labels = list(result.labels)
+        for g, sub in result.subgroups.items():
+            rows.append(("head", g))
+            for i in range(n_studies):
+                if labels[i] == g:
+                    rows.append(("study", i))
+            rows.append(("sub", g))
+            rows.append(("gap", None))
+    else:
+        rows.extend(("study", i) for i in range(n_studies))
+        rows.append(("gap", None))
+    rows.append(("overall", None))
+    rows.append(("pi", None))
+    return rows
+
+
+def _diamond(ax, y, lo, est, hi, color):
+    from matplotlib.patches import Polygon
+
+    if any(_isnan(v) for v in (lo, est, hi)):
+        return
+    ax.add_patch(Polygon([(lo, y), (est, y + 0.32), (hi, y), (est, y - 0.32)], closed=True,
+                         facecolor=color, edgecolor="black", linewidth=0.6, zorder=3))
+
+
+def forest_plot(result, labels: Sequence[str], *, title: str = "", scale: str = "proportion",
+                unit: str = "%", events: Sequence | None = None,
+                totals: Sequence | None = None):
+    """Forest plot: one row per study, the pooled diamond, the prediction interval.
+
+    Parameters
+    ----------
+    result : PoolResult
+        From :func:`curation.pool.pool_proportions` or :func:`~curation.pool.pool_generic`.
+    labels : sequence of str
+        A label per study, in input order.
+    title : str
+    scale : {"proportion", "natural"}
+        Proportions are shown in percent (``unit="%"``) clipped to 0-100 for display.
+    unit : str
+        ``"%"`` for proportions, e.g. ``"months"`` on the natural scale.
+    events, totals : sequences, optional
+        Shown as "events/n"; default to the result's own counts for proportions.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.transforms import blended_transform_factory
+
+    k = result.k
+    labels = [str(x) for x in labels]
+    if len(labels) != k:
+        raise ValueError(f"{len(labels)} labels for {k} studies")
+    if events is None and result.events is not None:
+        events = result.events
+    if totals is None and result.totals is not None:
+        totals = result.totals
+    sc = _Scale(result, scale, unit)
+    rows = _row_layout(result, k)
+    nrows = len(rows)
+    header_in, footer_in = 0.9, 0.95
+    height = header_in + footer_in + _ROW_IN * (nrows + 1)
+    fig = _new_figure(_WIDTH_IN, height)
+    bottom = footer_in / height
+    top = 1 - header_in / height
+    ax = fig.add_axes((0.40, bottom, 0.33, top - bottom))
+    ax.set_ylim(nrows - 0.5, -1.0)
+    tr = blended_transform_factory(fig.transFigure, ax.transData)
+    col_label, col_n, col_est, col_w = 0.015, 0.36, 0.745, 0.985
+    fs = 8.5
+    level_pct = f"{100 * result.level:g}%"
+    unit_txt = f" ({unit})" if unit else ""
+    hdr_y = -0.9
+    ax.text(col_label, hdr_y, "Study", transform=tr, ha="left", va="center", fontsize=fs,
+            fontweight="bold")
+    if events is not None and totals is not None:
+        ax.text(col_n, hdr_y, "Events/n", transform=tr, ha="right", va="center", fontsize=fs,
+                fontweight="bold")
+    ax.text(col_est, hdr_y, f"Estimate{unit_txt} [{level_pct} CI]", transform=tr, ha="left",
+            va="center", fontsize=fs, fontweight="bold")
+    ax.text(col_w, hdr_y, "Weight", transform=tr, ha="right", va="center", fontsize=fs,
+            fontweight="bold")
+    xs = []
+    w = list(result.weights)
+    wmax = max([v for v in w if not _isnan(v)] or [1.0])
+    for y, (kind, payload) in enumerate(rows):
+        if kind == "head":
+            ax.text(col_label, y, str(payload), transform=tr, ha="left", va="center",
+                    fontsize=fs, fontweight="bold", style="italic")
+        elif kind == "study":
+            i = payload
+            est, lo, hi = sc.study_values(i)
+            xs.extend([lo, hi])
+            ax.plot([lo, hi], [y, y], color="black", linewidth=0.8, zorder=2)
+            size = 3 + 9 * math.sqrt(max(w[i], 0) / wmax) if not _isnan(w[i]) else 4
+            ax.plot([est], [y], marker="s", markersize=size, color="#3b6ea5",
+                    markeredgecolor="black", markeredgewidth=0.4, zorder=3, clip_on=False)
+            ax.text(col_label, y, labels[i], transform=tr, ha="left", va="center", fontsize=fs)
+            if events is not None and totals is not None:
+                ax.text(col_n, y, f"{events[i]:g}/{totals[i]:g}", transform=tr, ha="right",
+                        va="center", fontsize=fs)
+            ax.text(col_est, y, f"{sc.text(est)} [{sc.text(lo)}, {sc.text(hi)}]", transform=tr,
+                    ha="left", va="center", fontsize=fs)
+            wt = "" if _isnan(w[i]) else f"{w[i]:.1f}%"
+            ax.text(col_w, y, wt, transform=tr, ha="right", va="center", fontsize=fs)
+        elif kind in ("sub", "overall"):
+            r = result.subgroups[payload] if kind == "sub" else result
+            est, lo, hi = sc.show(r.estimate), sc.show(r.ci_low), sc.show(r.ci_high)
+            xs.extend([lo, hi])
+            color = "#9ecae1" if kind == "sub" else "#08519c"
+            _diamond(ax, y, lo, est, hi, color)
+            if kind == "sub":
+                name = f"Subtotal {payload} (k = {r.k}; I\u00b2 = {r.i2:.1f}%)" if not _isnan(
+                    r.i2) else f"Subtotal {payload} (k = {r.k})"
+            else:
+                name = f"{'Random' if r.method not in ('EE',) else 'Common'}-effects model " \
+                       f"({r.method}{', HK' if r.hk else ''}; k = {r.k})"
+            ax.text(col_label, y, name, transform=tr, ha="left", va="center", fontsize=fs,
+                    fontweight="bold" if kind == "overall" else "normal")
+            txt = "not estimable" if _isnan(est) else \
+                f"{sc.text(est)} [{sc.text(lo)}, {sc.text(hi)}]"
+            ax.text(col_est, y, txt, transform=tr, ha="left", va="center", fontsize=fs,
+                    fontweight="bold" if kind == "overall" else "normal")
+            if kind == "overall":
+                ax.axvline(est, color="#08519c", linestyle=":", linewidth=0.8, zorder=1) \
+                    if not _isnan(est) else None
+        elif kind == "pi":
+            lo, hi = sc.show(result.pi_low), sc.show(result.pi_high)
+            if not (_isnan(lo) or _isnan(hi)):
+                xs.extend([lo, hi])
+                ax.plot([lo, hi], [y, y], color="#cb181d", linewidth=2.0, zorder=2,
+                        solid_capstyle="butt")
+                ax.text(col_est, y, f"[{sc.text(lo)}, {sc.text(hi)}]", transform=tr, ha="left",
+                        va="center", fontsize=fs, color="#cb181d")
+            ax.text(col_label, y, f"Prediction interval ({level_pct})", transform=tr,
+                    ha="left", va="center", fontsize=fs, color="#cb181d")
+    # axes
+    finite = [v for v in xs if not _isnan(v)]
+    if sc.prop:
+        ax.set_xlim(0, sc.factor)
+    elif finite:
+        lo, hi = min(finite), max(finite)
+        pad = 0.06 * (hi - lo if hi > lo else max(abs(hi), 1.0))
+        ax.set_xlim(lo - pad, hi + pad)
+    ax.set_yticks([])
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(axis="x", labelsize=fs)
+    xlabel = "Proportion" + (f" ({unit})" if unit else "") if sc.prop else \
+        ("Estimate" + (f" ({unit})" if unit else ""))
+    ax.set_xlabel(xlabel, fontsize=fs)
+    if title:
+        fig.text(0.5, 1 - 0.3 / height, title, ha="center", va="center", fontsize=11,
+                 fontweight="bold")
+    # footer
+    lines = []
+    r = result
+    if r.k > 1 and not _isnan(r.q):
+        tau2 = "NA" if _isnan(r.tau2) else f"{r.tau2:.4f}"
+        i2 = "NA" if _isnan(r.i2) else f"{r.i2:.1f}%"
+        lines.append(f"Heterogeneity: \u03c4\u00b2 = {tau2}; I\u00b2 = {i2}; "
+                     f"Q = {r.q:.2f} (df = {r.q_df}, {_fmt_p(r.q_pval)})")
+    if r.subgroups and r.q_between is not None:
+        qb = "NA" if _isnan(r.q_between) else f"{r.q_between:.2f}"
+        lines.append(f"Test for subgroup differences: Q = {qb} (df = {r.df_between}, "
+                     f"{_fmt_p(r.p_between)})")
+    extra = []
+    if sc.clipped:
+        extra.append("intervals clipped to 0-100% for display")
+    if r.measure == "PFT":
+        extra.append("Freeman-Tukey back-transformation (harmonic mean n); see Schwarzer 2019")
+    if extra:
+        lines.append("Note: " + "; ".join(extra) + ".")
+    for j, line in enumerate(lines):
+        fig.text(0.015, (footer_in - 0.45 - 0.18 * j) / height, line, ha="left", va="center",
+                 fontsize=fs - 0.5)
+    return fig
+
+
+def funnel_plot(result, labels: Sequence[str], *, title: str = ""):
+    """Funnel plot on the analysis (transformed) scale with the pseudo 95% CI funnel, and Egger's
+    test (metafor ``regtest(model="lm")``) in the caption.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import numpy as np
+
+    from curation.pool import egger_test
+
+    k = result.k
+    labels = [str(x) for x in labels]
+    if len(labels) != k:
+        raise ValueError(f"{len(labels)} labels for {k} studies")
+    fig = _new_figure(6.5, 5.4)
+    ax = fig.add_axes((0.12, 0.2, 0.83, 0.7))
+    y = np.asarray(result.yi)
+    se = np.sqrt(np.asarray(result.vi))
+    smax = float(se.max()) * 1.1 if k else 1.0
+    est = result.est_t
+    if not _isnan(est):
+        s_grid = np.linspace(0, smax, 50)
+        ax.fill_betweenx(s_grid, est - 1.959964 * s_grid, est + 1.959964 * s_grid,
+                         color="#f0f0f0", zorder=0)
+        ax.plot(est - 1.959964 * s_grid, s_grid, color="grey", linestyle="--", linewidth=0.8)
+        ax.plot(est + 1.959964 * s_grid, s_grid, color="grey", linestyle="--", linewidth=0.8)
+        ax.axvline(est, color="black", linewidth=0.8)
+    ax.scatter(y, se, s=22, color="#3b6ea5", edgecolor="black", linewidth=0.4, zorder=3)
+    if k <= 30:
+        for xi, si, lab in zip(y, se, labels):
+            ax.annotate(lab, (xi, si), xytext=(4, 2), textcoords="offset points", fontsize=6.5,
+                        color="#555555")
+    ax.set_ylim(smax, 0)
+    names = {"PR": "proportion", "PLN": "log proportion", "PLO": "logit proportion",
+             "PAS": "arcsine-square-root proportion", "PFT": "Freeman-Tukey double arcsine",
+             "GEN": "estimate"}
+    ax.set_xlabel(f"Outcome ({names.get(result.measure, result.measure)})", fontsize=9)
+    ax.set_ylabel("Standard error", fontsize=9)
+    ax.tick_params(labelsize=8)
+    if title:
+        ax.set_title(title, fontsize=11, fontweight="bold")
+    eg = egger_test(result)
+    if _isnan(eg.z):
+        cap = "Egger's test: not available" + (f" ({eg.note})" if eg.note else "")
+    else:
+        cap = f"Egger's regression test: t = {eg.z:.2f} (df = {eg.df}), {_fmt_p(eg.p)}; " \
+              f"limit estimate {eg.intercept:.3f}"
+    import textwrap
+
+    fig.text(0.02, 0.05, "\n".join(textwrap.wrap(cap, 110)), ha="left", va="center", fontsize=8)
+    return fig
+
+
+def figure_svg(fig) -> str:
+    """Self-contained, deterministic SVG text (glyphs as paths, fixed ids, no date)."""
+    import io
+
+    import matplotlib
+
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.hashsalt": "curation", "svg.fonttype": "path"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    return buf.getvalue()
+
+
+def figure_png(fig, dpi: int = 150) -> bytes:
+    """PNG bytes of the figure."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    return buf.getvalue()
