@@ -167,5 +167,45 @@ def rules(schema):
             click.echo(f"{'':36} {'':8} {'':9}   {p.name}{'' if p.required else ' (optional)'}: {p.help}")
 
 
+@main.command()
+@click.argument("form_a", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("form_b", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--schema", "schema", default=None, help=SCHEMA_HELP)
+@click.option("-o", "--output", "consensus_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="write the consensus form (with a conflicts sheet for the adjudicator)")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="write conflicts, agreement and each reviewer's findings as JSON")
+@click.option("--adjudication", type=click.Path(dir_okay=False, path_type=Path),
+              help="a third reviewer's filled conflicts sheet; its decisions go into the consensus")
+@handle_errors
+def reconcile(form_a, form_b, schema, consensus_out, json_out, adjudication):
+    """Compare two reviewers' forms of the same studies: conflicts, agreement, consensus.
+
+    Rows are matched by key and values compared after normalisation, so only real
+    disagreements are conflicts. With --adjudication, the resolved values go into the consensus
+    and an audit log (<consensus>.audit.json) is written beside it.
+
+    Exit code 0: no conflict left unresolved; 1: conflicts remain; 2: a form could not be used.
+    """
+    from . import outputs
+    from .errors import UnusableInputError
+    from .reconcile import consensus_workbook, print_reconciliation, reconcile as run_reconcile, workbook_bytes
+
+    if consensus_out is not None:
+        out = consensus_out.resolve()
+        for given in (form_a, form_b, adjudication):
+            if given is not None and Path(given).resolve() == out:
+                raise UnusableInputError(f"{consensus_out}: the consensus would overwrite an input; choose another -o")
+    rec = run_reconcile(form_a, form_b, schema, adjudication)
+    if consensus_out is not None:
+        outputs.atomic_write_bytes(consensus_out, workbook_bytes(consensus_workbook(rec)))
+        if adjudication is not None:
+            outputs.write_json(consensus_out.with_suffix(".audit.json"), rec.audit_log())
+    if json_out is not None:
+        outputs.write_json(json_out, rec.to_dict())
+    print_reconciliation(rec)
+    sys.exit(rec.exit_code())
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
