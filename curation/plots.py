@@ -147,6 +147,8 @@ def forest_plot(result, labels: Sequence[str], *, title: str = "", scale: str = 
     labels = [str(x) for x in labels]
     if len(labels) != k:
         raise ValueError(f"{len(labels)} labels for {k} studies")
+    # keep labels inside their column (about 42 characters at this size)
+    labels = [lab if len(lab) <= 42 else lab[:41] + "\u2026" for lab in labels]
     if events is None and result.events is not None:
         events = result.events
     if totals is None and result.totals is not None:
