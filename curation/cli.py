@@ -207,5 +207,27 @@ def reconcile(form_a, form_b, schema, consensus_out, json_out, adjudication):
     sys.exit(rec.exit_code())
 
 
+@main.command()
+@click.option("--schema", "schema", default=None, help=SCHEMA_HELP)
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="where to write the blank form (.xlsx)")
+@handle_errors
+def template(schema, output):
+    """Write a blank extraction form generated from the schema.
+
+    Sheets with the field keys as headers, drop-down lists for vocabularies, number checks, a note
+    on every header, live checks that colour wrong cells while typing, and an instructions sheet.
+    """
+    from . import outputs
+    from .schema import load_schema
+    from .template import build_template, workbook_bytes
+
+    if output.suffix.lower() != ".xlsx":
+        _fail(f"{output}: the form is an Excel workbook; give a file name ending in .xlsx")
+    sch = load_schema(schema)
+    outputs.atomic_write_bytes(output, workbook_bytes(build_template(sch)))
+    click.echo(f"wrote {output} (schema {sch.name}: {', '.join(sch.sheets)})")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
