@@ -112,7 +112,10 @@ def _fmt(x: float) -> str:
     return format_number(x)
 
 
-def _category(cell: _Cell) -> str:
+def _category(cell: _Cell, terms: Iterable[str] = ()) -> str:
+    """A kappa category: the canonical term, or the folded text of a label that matches none."""
+    if cell.kind == "text" and cell.value in terms:
+        return cell.value
     if cell.kind == "empty":
         return _EMPTY_LABEL
     if cell.kind == "nr":
@@ -1116,7 +1119,9 @@ def reconcile(form_a: str | Path, form_b: str | Path, schema: str | Path | Revie
                 if ca.filled or cb.filled:
                     st["n"] += 1
                     st["agreed"] += int(same)
-                    st["pairs"].append((_category(ca), _category(cb)))
+                    vocab = sch.vocabulary_of(sheet, f)
+                    terms = vocab.values if vocab is not None else ()
+                    st["pairs"].append((_category(ca, terms), _category(cb, terms)))
                 if not same:
                     diffs.append(f)
             base = {}
