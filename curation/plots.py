@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-__all__ = ["forest_plot", "funnel_plot", "figure_svg", "figure_png"]
+__all__ = ["forest_plot", "funnel_plot", "figure_svg", "figure_png", "analysis_forest"]
 
 _ROW_IN = 0.26  # height of one row, inches
 _WIDTH_IN = 11.0
@@ -349,3 +349,20 @@ def figure_png(fig, dpi: int = 150) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     return buf.getvalue()
+
+
+def analysis_forest(analysis, subgroup_analyses=()):
+    """Forest plot of a :class:`curation.analyses.Analysis` (labels, scale and title from it).
+
+    A subgroup-test entry's result carries its subgroups, so ``subgroup_analyses`` (its
+    ``subgroup`` entries) is accepted for symmetry with ``curate pool`` and not needed.
+    """
+    if analysis.result is None:
+        raise ValueError(f"{analysis.id}: nothing was pooled, so there is no forest plot")
+    s = analysis.settings
+    setting = s.method if (analysis.kind == "median" or s.method == "GLMM") else f"{s.measure}, {s.method}"
+    title = f"{analysis.label} ({setting}{', Knapp-Hartung' if s.hk else ''})"
+    labels = [r.label for r in analysis.taken]
+    if analysis.kind == "median":
+        return forest_plot(analysis.result, labels, title=title, scale="natural", unit="months")
+    return forest_plot(analysis.result, labels, title=title)
