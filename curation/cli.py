@@ -229,5 +229,37 @@ def template(schema, output):
     click.echo(f"wrote {output} (schema {sch.name}: {', '.join(sch.sheets)})")
 
 
+@main.command("run")
+@click.argument("forms", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--schema", "schema", default=None, help=SCHEMA_HELP)
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="folder to write (replaced only once every file is written)")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar")
+@handle_errors
+def run_cmd(forms, schema, out_dir, quiet):
+    """The main job: validate, pool the schema's analysis plan from the records that pass, and
+    write the report, findings, clean data, analyses, plots and annotated forms into a folder.
+
+    Exit code 0: no error; 1: errors found (the run completed); 2: a form could not be used
+    (nothing written).
+    """
+    from .run import run_command
+
+    sys.exit(run_command(forms, schema, out_dir, quiet=quiet))
+
+
+@main.command("demo")
+@click.option("-o", "--output", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="folder to write (default: reports/demo)")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar")
+@handle_errors
+def demo_cmd(out_dir, quiet):
+    """`curate run` on the shipped example forms (two reviewers reconciled with the example
+    adjudication) into reports/demo/. Exit code 0 when the demo ran."""
+    from .run import demo_command
+
+    sys.exit(demo_command(out_dir, quiet=quiet))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,773 @@
+"""``curate run``: validate, pool the analysis plan from what passed, and say what the exclusions cost.
+
+:func:`run_job` is the whole job as a pure function (it reads the forms and writes nothing):
+validation, every analysis of the schema's plan on the clean records, leave-one-out fits and
+Egger's test for the overall analyses, and the *influence of each excluded record*: for every
+outcome row that an error keeps out of an analysis that would otherwise take it, the pooled
+estimate with and without that row (its numbers as extracted), ranked by how much it moves the
+estimate, so that reviewers fix first what matters most.
+
+:func:`render_outputs` turns a :class:`RunResult` into the files of the ``curate run -o DIR``
+contract (``docs/run.md``) as bytes by relative path; only the command line writes them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .analyses import Analysis, StudyRow, outcome_frame, run_analysis, run_plan, select
+from .schema import PoolSettings, ReviewSchema, load_schema
+from .validate import ValidationResult, clean_dataset, expand_forms, read_forms, validate_workbooks
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: stages ``read``, ``check``, ``pool``, ``influence``, ``render``."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------
+
+
+def _f(v: Any) -> float | None:
+    if v is None:
+        return None
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) else v
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A pooled estimate as a reader sees it (proportions clipped to 0..1, medians in months)."""
+
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    k: int
+
+    @classmethod
+    def of(cls, result: Any, k: int) -> "Estimate | None":
+        if result is None:
+            return None
+        d = result.display()
+        return cls(_f(d["estimate"]), _f(d["ci_low"]), _f(d["ci_high"]), k)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"estimate": self.estimate, "ci_low": self.ci_low, "ci_high": self.ci_high, "k": self.k}
+
+
+def fmt_value(v: float | None, kind: str) -> str:
+    """``84.1%`` for a proportion, ``28.9 months`` for a median, ``NA`` when missing."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "NA"
+    return f"{100 * v:.1f}%" if kind == "proportion" else f"{v:.1f} months"
+
+
+def fmt_estimate(e: Estimate | None, kind: str) -> str:
+    if e is None or e.estimate is None:
+        return "not estimable"
+    scale, unit = (100.0, "%") if kind == "proportion" else (1.0, " months")
+    lo = "NA" if e.ci_low is None else f"{scale * e.ci_low:.1f}"
+    hi = "NA" if e.ci_high is None else f"{scale * e.ci_high:.1f}"
+    return f"{scale * e.estimate:.1f}{unit} ({lo}-{hi}; k = {e.k})"
+
+
+@dataclass(frozen=True)
+class Influence:
+    """What one excluded record would do to one analysis if it were included as extracted.
+
+    Attributes
+    ----------
+    analysis_id, analysis_label : str
+        The analysis (an overall analysis, or one subgroup of a subgroup analysis).
+    kind : {"proportion", "median"}
+    file, sheet, row, cell : provenance of the excluded row (``cell`` is ``sheet!12``).
+    study_id, cohort, label : str
+    errors : tuple of str
+        The rule codes of the errors that exclude the row.
+    messages : tuple of str
+        Their messages.
+    replaces : str or None
+        The cohort of the same study that the analysis takes now and would give up for this row.
+    without, with_ : Estimate or None
+        The pooled estimate now (None when nothing could be pooled) and with the row.
+    delta : float or None
+        ``with - without`` on the scale shown (percentage points, or months).
+    impact : float
+        ``|delta|`` over the width of the current 95% CI (infinite when the row would make an
+        estimate possible at all): the ranking key, comparable across outcomes.
+    sentence : str
+        The finding in words.
+    """
+
+    analysis_id: str
+    analysis_label: str
+    kind: str
+    file: str
+    sheet: str
+    row: int
+    cell: str
+    study_id: str
+    cohort: str
+    label: str
+    errors: tuple[str, ...]
+    messages: tuple[str, ...]
+    replaces: str | None
+    without: Estimate | None
+    with_: Estimate | None
+    delta: float | None
+    impact: float
+    sentence: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "analysis": self.analysis_id, "analysis_label": self.analysis_label, "kind": self.kind,
+            "file": self.file, "sheet": self.sheet, "row": self.row, "cell": self.cell,
+            "study_id": self.study_id, "cohort": self.cohort, "label": self.label, "errors": list(self.errors),
+            "messages": list(self.messages), "replaces": self.replaces,
+            "without": self.without.to_dict() if self.without else None,
+            "with": self.with_.to_dict() if self.with_ else None,
+            "delta": self.delta, "impact": None if math.isinf(self.impact) else self.impact,
+            "sentence": self.sentence,
+        }
+
+
+@dataclass(frozen=True)
+class LeaveOneOut:
+    """The overall estimate without one study."""
+
+    study_id: str
+    label: str
+    estimate: Estimate | None
+    i2: float | None
+    tau2: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"study_id": self.study_id, "label": self.label,
+                **(self.estimate.to_dict() if self.estimate else {"estimate": None, "ci_low": None,
+                                                                    "ci_high": None, "k": None}),
+                "i2": self.i2, "tau2": self.tau2}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything ``curate run`` found and computed (nothing written yet).
+
+    Attributes
+    ----------
+    schema : ReviewSchema
+    paths : tuple of Path
+        The forms read.
+    names : tuple of str
+        Their names as findings give them.
+    validation : ValidationResult
+    analyses : tuple of Analysis
+        The plan, in order (primary, subgroup tests and subgroups, sensitivity entries).
+    leave_one_out : dict
+        Overall analysis id -> tuple of :class:`LeaveOneOut` (k >= 2).
+    egger : dict
+        Overall analysis id -> :class:`curation.pool.EggerResult`.
+    influence : tuple of Influence
+        Sorted by impact, largest first.
+    generated : str
+        The one timestamp of the run (UTC, ISO 8601; ``SOURCE_DATE_EPOCH`` fixes it).
+    notes : tuple of str
+        Anything a reader should know about the run itself.
+    """
+
+    schema: ReviewSchema
+    paths: tuple[Path, ...]
+    names: tuple[str, ...]
+    validation: ValidationResult
+    analyses: tuple[Analysis, ...]
+    leave_one_out: dict[str, tuple[LeaveOneOut, ...]] = field(default_factory=dict)
+    egger: dict[str, Any] = field(default_factory=dict)
+    influence: tuple[Influence, ...] = ()
+    generated: str = ""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def summary(self):
+        return self.validation.summary
+
+    def exit_code(self) -> int:
+        """0 without error-severity findings, 1 with."""
+        return self.validation.exit_code()
+
+    def primary(self) -> list[Analysis]:
+        """The analyses a reader looks at first: overall ones and subgroup tests (plan order)."""
+        return [a for a in self.analyses if a.role in ("primary", "subgroup_test")]
+
+    def children(self, a: Analysis, role: str) -> list[Analysis]:
+        return [x for x in self.analyses if x.parent == a.id and x.role == role]
+
+    def fix_first(self) -> list[dict[str, Any]]:
+        """The excluded records grouped by row, the most influential first (the report's list)."""
+        groups: dict[tuple[str, str, int], dict[str, Any]] = {}
+        for inf in self.influence:  # already sorted by impact
+            key = (inf.file, inf.sheet, inf.row)
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = {"file": inf.file, "sheet": inf.sheet, "row": inf.row, "cell": inf.cell,
+                                   "study_id": inf.study_id, "cohort": inf.cohort, "label": inf.label,
+                                   "errors": inf.errors, "messages": inf.messages, "impact": inf.impact,
+                                   "effects": []}
+            g["effects"].append(inf)
+        return list(groups.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# The job
+# ---------------------------------------------------------------------------------------------
+
+
+def timestamp() -> str:
+    """Now in UTC (seconds), or ``SOURCE_DATE_EPOCH`` when set (reproducible builds)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.strip().isdigit():
+        t = _dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc)
+    else:
+        t = _dt.datetime.now(_dt.timezone.utc)
+    return t.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _plan(schema: ReviewSchema, clean: dict) -> tuple[list[Analysis], list[str]]:
+    """The plan; an entry that fails is kept as 'not pooled' with the reason (the run goes on)."""
+    try:
+        return run_plan(schema, clean), []
+    except Exception:  # noqa: BLE001 - one entry's failure must not lose the others
+        pass
+    out: list[Analysis] = []
+    notes: list[str] = []
+    d = schema.analysis.defaults
+    for entry in schema.analysis.plan:
+        settings = PoolSettings(measure=entry.measure or d.measure, method=entry.method or d.method,
+                                hk=d.hk if entry.hk is None else entry.hk, level=d.level)
+        oc = schema.analysis.outcomes[entry.outcome]
+        outcomes = [entry.outcome]
+        if oc.kind == "adverse_event" and entry.each_term:
+            from .analyses import ae_terms
+
+            outcomes = [f"{entry.outcome}:{t}" for t in ae_terms(schema, clean, entry.outcome)]
+        for o in outcomes:
+            try:
+                out.extend(run_analysis(schema, clean, o, settings=settings, subgroup=entry.subgroup,
+                                        sensitivity=not (oc.kind == "adverse_event" and entry.each_term)))
+            except Exception as exc:  # noqa: BLE001
+                base = o.replace(":", "_") + (f"_by_{entry.subgroup}" if entry.subgroup else "")
+                msg = f"{base}: could not be computed ({type(exc).__name__}: {str(exc)[:120]})"
+                notes.append(msg)
+                out.append(Analysis(id=base, outcome=o, label=oc.label, kind="median" if oc.kind == "median"
+                                    else "proportion", role="subgroup_test" if entry.subgroup else "primary",
+                                    settings=settings, subgroup=entry.subgroup, group=None, parent=None, taken=(),
+                                    left_out=(), result=None, notes=(msg,)))
+    return out, notes
+
+
+def _pool_rows(kind: str, rows: Sequence[StudyRow], settings: PoolSettings):
+    from .pool import pool_generic, pool_proportions
+
+    if kind == "median":
+        return pool_generic([r.median for r in rows], [r.se for r in rows], method=settings.method,
+                            hk=settings.hk, level=settings.level)
+    return pool_proportions([r.events for r in rows], [r.total for r in rows], measure=settings.measure,
+                            method=settings.method, hk=settings.hk, level=settings.level)
+
+
+def _leave_one_out(analyses: Sequence[Analysis]) -> tuple[dict, dict]:
+    from .pool import egger_test, leave_one_out
+
+    loo: dict[str, tuple[LeaveOneOut, ...]] = {}
+    egger: dict[str, Any] = {}
+    for a in analyses:
+        if a.role != "primary" or a.result is None:
+            continue
+        if a.k >= 2:
+            fits = leave_one_out(a.result)
+            loo[a.id] = tuple(LeaveOneOut(r.study_id, r.label, Estimate.of(fit, a.k - 1), _f(fit.i2), _f(fit.tau2))
+                              for r, fit in zip(a.taken, fits))
+        egger[a.id] = egger_test(a.result)
+    return loo, egger
+
+
+def _subgroup_spec(schema: ReviewSchema, name: str | None):
+    if name is None:
+        return None
+    from .analyses import _subgroup
+
+    return _subgroup(schema, name)[1]
+
+
+def influence(schema: ReviewSchema, validation: ValidationResult, analyses: Sequence[Analysis]) -> list[Influence]:
+    """For each excluded record that an analysis would take: the pooled estimate with and without it.
+
+    The rows are taken as extracted (their typed numbers), from a dataset where every row
+    passes; an analysis's own selection rules decide whether it would take the row (and which
+    cohort of the same study it would give up for it). Sorted by impact, largest first.
+    """
+    tables = validation.tables
+    everything = {s: np.ones(len(t), bool) for s, t in tables.items()}
+    all_clean = clean_dataset(schema, tables, everything)
+    excluded: set[tuple[str, str, int]] = set()
+    for s, t in tables.items():
+        mask = validation.passed[s]
+        for f, r, ok in zip(t.data["_file"], t.data["_row"], mask):
+            if not ok:
+                excluded.add((f, s, int(r)))
+    if not excluded:
+        return []
+    errors: dict[tuple[str, str, int], list] = {}
+    for f in validation.finding_list:
+        if f.severity == "error" and f.row is not None:
+            errors.setdefault((f.file, f.sheet, int(f.row)), []).append(f)
+    by_id = {a.id: a for a in analyses}
+    out: list[Influence] = []
+    order = {a.id: i for i, a in enumerate(analyses)}
+    for base in analyses:
+        if base.parent is not None or base.role not in ("primary", "subgroup_test"):
+            continue
+        try:
+            _name, oc, frame, _term = outcome_frame(schema, all_clean, base.outcome)
+            sg = _subgroup_spec(schema, base.subgroup)
+            taken_all, _left, _notes = select(schema, frame, oc, sg)
+        except Exception:  # noqa: BLE001 - influence is a help, never a reason to fail the run
+            continue
+        for r in taken_all:
+            key = (r.file, r.sheet, int(r.row)) if r.row is not None else None
+            if key is None or key not in excluded:
+                continue
+            if base.role == "primary":
+                target, clean_rows = base, list(base.taken)
+            else:
+                target = by_id.get(f"{base.id}:{r.group}")
+                clean_rows = list(target.taken) if target is not None else []
+            tid = target.id if target is not None else f"{base.id}:{r.group}"
+            tlabel = target.label if target is not None else f"{base.label.split(', by ')[0]}, {r.group}"
+            same = [x for x in clean_rows if x.study_id == r.study_id]
+            rows = [x for x in clean_rows if x.study_id != r.study_id] + [r]
+            settings = base.settings
+            try:
+                with_res = _pool_rows(base.kind, rows, settings)
+            except Exception:  # noqa: BLE001
+                continue
+            before = Estimate.of(target.result if target is not None else None, len(clean_rows))
+            after = Estimate.of(with_res, len(rows))
+            delta = None
+            if before is not None and before.estimate is not None and after is not None and after.estimate is not None:
+                scale = 100.0 if base.kind == "proportion" else 1.0
+                delta = scale * (after.estimate - before.estimate)
+            if before is None or before.estimate is None:
+                impact = math.inf
+            else:
+                width = (before.ci_high or 0) - (before.ci_low or 0)
+                scale = 100.0 if base.kind == "proportion" else 1.0
+                impact = abs(delta or 0.0) / (scale * width) if width and width > 0 else abs(delta or 0.0)
+            errs = errors.get(key, [])
+            rules = tuple(dict.fromkeys(e.rule for e in errs))
+            who = f"{r.study_id}'s {r.sheet or 'outcomes'} row {r.row}" + (
+                f" (cohort {r.cohort})" if r.cohort and r.cohort != schema.analysis.overall_cohort else "")
+            if before is None or before.estimate is None:
+                change = f"would become {fmt_value(after.estimate if after else None, base.kind)} (k = {len(rows)}) " \
+                         f"where nothing can be pooled now"
+            else:
+                change = (f"would move from {fmt_value(before.estimate, base.kind)} (k = {before.k}) to "
+                          f"{fmt_value(after.estimate if after else None, base.kind)} (k = {len(rows)})")
+            repl = f", in place of its {same[0].cohort} cohort" if same else ""
+            sentence = f"if {who} were included as extracted{repl}, the pooled {tlabel} {change}"
+            out.append(Influence(
+                analysis_id=tid, analysis_label=tlabel, kind=base.kind, file=r.file, sheet=r.sheet or "",
+                row=int(r.row), cell=f"{r.sheet}!{r.row}", study_id=r.study_id, cohort=r.cohort, label=r.label,
+                errors=rules, messages=tuple(e.message for e in errs), replaces=same[0].cohort if same else None,
+                without=before, with_=after, delta=delta, impact=impact, sentence=sentence))
+    out.sort(key=lambda x: (-x.impact, order.get(x.analysis_id.split(":")[0], 0), x.analysis_id, x.file, x.row))
+    return out
+
+
+def run_job(forms: str | Path | Sequence[str | Path], schema: str | Path | ReviewSchema | None = None,
+            progress: Progress | None = None, *, names: Sequence[str] | None = None) -> RunResult:
+    """The main job: validate the forms, pool the plan from what passed, rank the exclusions.
+
+    Parameters
+    ----------
+    forms : path or sequence of paths
+        ``.xlsx`` forms, or folders of them.
+    schema : str, Path or ReviewSchema, optional
+        Default: the 177Lu-PRRT review.
+    progress : callable, optional
+        ``progress(stage, done, total)`` after each step (stages ``read``, ``check``,
+        ``pool``, ``influence``).
+    names : sequence of str, optional
+        The name of each form in the findings (default: the path as given).
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    UnusableInputError
+        A form that cannot be used (nothing has been written).
+    """
+    from .reading import read_workbook
+
+    tick = progress or (lambda stage, done, total: None)
+    sch = schema if isinstance(schema, ReviewSchema) else load_schema(schema)
+    paths = expand_forms(forms)
+    if names is not None and len(names) != len(paths):
+        raise ValueError("one name per form")
+    n = len(paths)
+    done = [0]
+
+    def read_tick(_p):
+        done[0] += 1
+        tick("read", done[0], n)
+
+    if names is None:
+        workbooks = read_forms(paths, sch, progress=read_tick)
+    else:
+        workbooks = []
+        for p, name in zip(paths, names):
+            workbooks.append(read_workbook(p, sch, display_name=name))
+            read_tick(p)
+    validation = validate_workbooks(sch, workbooks)
+    tick("check", 1, 1)
+    analyses, notes = _plan(sch, validation.clean_tables)
+    tick("pool", 1, 1)
+    loo, egger = _leave_one_out(analyses)
+    infl = influence(sch, validation, analyses)
+    tick("influence", 1, 1)
+    return RunResult(schema=sch, paths=tuple(paths), names=tuple(wb.file for wb in workbooks), validation=validation,
+                     analyses=tuple(analyses), leave_one_out=loo, egger=egger, influence=tuple(infl),
+                     generated=timestamp(), notes=tuple(notes))
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+# ---------------------------------------------------------------------------------------------
+
+
+def plot_name(analysis_id: str) -> str:
+    """A file-system-safe name for an analysis id (``dcr_by_grade:G3`` -> ``dcr_by_grade--G3``)."""
+    name = analysis_id.replace(":", "--")
+    return re.sub(r"[^A-Za-z0-9_.@+-]+", "_", name)
+
+
+def annotated_name(path: str | Path) -> str:
+    return f"{Path(path).stem}.annotated.xlsx"
+
+
+def figures(run: RunResult) -> dict[str, Any]:
+    """The plots of a run by relative path stem (``plots/dcr``, ``plots/dcr.funnel``): matplotlib Figures."""
+    from .plots import analysis_forest, funnel_plot
+
+    out: dict[str, Any] = {}
+    for a in run.analyses:
+        if a.result is None:
+            continue
+        subs = run.children(a, "subgroup") if a.role == "subgroup_test" else []
+        out[f"plots/{plot_name(a.id)}"] = analysis_forest(a, subs)
+        if a.role == "primary":
+            out[f"plots/{plot_name(a.id)}.funnel"] = funnel_plot(a.result, [r.label for r in a.taken],
+                                                                 title=f"{a.label}: funnel plot")
+    return out
+
+
+def analysis_dict(run: RunResult) -> dict[str, Any]:
+    """The object of ``analysis.json`` (``generated`` is its only time-dependent field)."""
+    return {
+        "schema": run.schema.name,
+        "generated": run.generated,
+        "forms": list(run.names),
+        "analyses": [a.to_dict() for a in run.analyses],
+        "leave_one_out": {k: [x.to_dict() for x in v] for k, v in run.leave_one_out.items()},
+        "egger": {k: v.to_dict() for k, v in run.egger.items()},
+        "influence": [x.to_dict() for x in run.influence],
+        "notes": list(run.notes),
+    }
+
+
+def handoff_files(run: RunResult, csv_names: dict[str, str]) -> tuple[dict[str, bytes], list[str]]:
+    """``analysis.R`` and ``datapackage.json`` from :mod:`curation.handoff`, when it is installed."""
+    from .outputs import dumps
+
+    try:
+        from . import handoff  # type: ignore[attr-defined]
+    except ImportError:
+        return {}, ["analysis.R and datapackage.json were not written: curation.handoff is not available"]
+    out: dict[str, bytes] = {}
+    notes: list[str] = []
+    try:
+        out["analysis.R"] = handoff.analysis_r_script(run.schema, list(run.analyses)).encode("utf-8")
+    except Exception as exc:  # noqa: BLE001
+        notes.append(f"analysis.R was not written ({type(exc).__name__}: {str(exc)[:120]})")
+    try:
+        pkg = handoff.data_package(run.schema, run.validation.clean_tables, csv_names)
+        out["datapackage.json"] = dumps(pkg).encode("utf-8")
+    except Exception as exc:  # noqa: BLE001
+        notes.append(f"datapackage.json was not written ({type(exc).__name__}: {str(exc)[:120]})")
+    return out, notes
+
+
+def csv_names(run: RunResult) -> dict[str, str]:
+    """Clean dataset file per sheet: ``clean.csv`` for the analysis sheet, ``clean_<sheet>.csv`` else."""
+    sch = run.schema
+    out = {}
+    for sheet in run.validation.clean_tables:
+        if sheet == sch.root_sheet:
+            continue
+        out[sheet] = "clean.csv" if sheet == sch.analysis_sheet else f"clean_{sheet}.csv"
+    return out
+
+
+def render_outputs(run: RunResult, progress: Progress | None = None) -> dict[str, bytes]:
+    """Every file of the ``curate run -o DIR`` contract, as bytes by relative path.
+
+    ``report.html``, ``findings.json`` (the object ``validate --json`` writes), ``findings.csv``,
+    ``clean.csv`` and ``clean_<sheet>.csv``, ``analysis.json``, ``plots/<id>.svg|png`` (a
+    forest plot per pooled analysis, ``plots/<id>.funnel.svg|png`` per overall analysis),
+    ``<form>.annotated.xlsx`` per form, and ``analysis.R`` / ``datapackage.json`` when
+    :mod:`curation.handoff` is available. Same input, same bytes, except the run's timestamp
+    in ``analysis.json`` and ``report.html``.
+    """
+    from .outputs import csv_text, dumps
+    from .plots import figure_png, figure_svg
+    from .report import annotated_workbook, render_report
+    from .validate import findings_frame
+
+    tick = progress or (lambda stage, done, total: None)
+    v = run.validation
+    files: dict[str, bytes] = {}
+    names = csv_names(run)
+    files["findings.json"] = dumps(v.to_dict()).encode("utf-8")
+    files["findings.csv"] = csv_text(findings_frame(v.finding_list)).encode("utf-8")
+    for sheet, fname in names.items():
+        files[fname] = csv_text(v.clean_tables[sheet]).encode("utf-8")
+    files["analysis.json"] = dumps(analysis_dict(run)).encode("utf-8")
+    extra, notes = handoff_files(run, names)
+    files.update(extra)
+    figs = figures(run)
+    svgs: dict[str, str] = {}
+    total = len(figs) + len(run.paths) + 1
+    step = 0
+    for stem, fig in figs.items():
+        svg = figure_svg(fig)
+        svgs[stem] = svg
+        files[f"{stem}.svg"] = svg.encode("utf-8")
+        files[f"{stem}.png"] = figure_png(fig)
+        step += 1
+        tick("render", step, total)
+    files["report.html"] = render_report(run, svgs, notes=notes).encode("utf-8")
+    step += 1
+    tick("render", step, total)
+    for path, name in zip(run.paths, run.names):
+        files[annotated_name(path)] = annotated_workbook(path, [f for f in v.finding_list if f.file == name])
+        step += 1
+        tick("render", step, total)
+    return files
+
+
+def write_outputs(files: dict[str, bytes], out_dir: str | Path) -> Path:
+    """Write the files into a temporary folder beside ``out_dir``, then move it into place.
+
+    ``out_dir`` never holds half a run: an existing folder is replaced only once every file
+    has been written.
+    """
+    import shutil
+    import tempfile
+
+    out = Path(out_dir)
+    parent = out.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
+    try:
+        for rel, data in files.items():
+            p = tmp / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+        os.chmod(tmp, 0o755)
+        old = None
+        if out.exists() or out.is_symlink():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=parent))
+            old.rmdir()
+            os.replace(out, old)
+        try:
+            os.replace(tmp, out)
+        except BaseException:
+            if old is not None:
+                os.replace(old, out)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line: `curate run` and `curate demo`
+# ---------------------------------------------------------------------------------------------
+
+STAGES = {"read": "reading forms", "check": "checking", "pool": "pooling", "influence": "weighing exclusions",
+          "render": "writing plots, report and annotated forms"}
+
+
+class _Bar:
+    """A rich progress bar over the stages (on stderr; silent when it is not a terminal)."""
+
+    def __init__(self, quiet: bool = False):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from .console import console
+
+        self.progress = Progress(TextColumn("{task.description:<42}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console(stderr=True), transient=True,
+                                 disable=quiet)
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(STAGES.get(stage, stage), total=max(total, 1))
+        self.progress.update(self.tasks[stage], completed=done, total=max(total, 1))
+
+
+def print_run(run: RunResult, out_dir: Path | None, files: dict[str, bytes] | None = None) -> None:
+    """Summary on the terminal: findings per severity, rows read = passed + excluded, main estimates."""
+    from rich.table import Table
+
+    from .console import console, print_validation
+
+    c = console()
+    print_validation(run.validation, quiet=True)
+    t = Table(title="Pooled estimates (records that passed)", show_edge=False, header_style="bold")
+    for col in ("analysis", "k", "estimate (95% CI)", "I2"):
+        t.add_column(col, justify="left" if col == "analysis" else "right", no_wrap=True)
+    rows = [a for a in run.analyses if a.role in ("primary", "subgroup")]
+    for a in rows:
+        name = f"  {a.group}" if a.role == "subgroup" else a.id
+        if a.result is None:
+            t.add_row(name, str(a.k), "not pooled", "")
+            continue
+        e = Estimate.of(a.result, a.k)
+        text = fmt_estimate(e, a.kind).rsplit(";", 1)[0] + ")"
+        i2 = _f(a.result.i2)
+        t.add_row(name, str(a.k), text, "" if i2 is None else f"{i2:.1f}%")
+    c.print(t)
+    if run.influence:
+        top = run.influence[:3]
+        c.print("[bold]Fix first[/] (excluded records that would move a pooled estimate most):")
+        for inf in top:
+            c.print(f"  {inf.cell} ({', '.join(inf.errors)}): {inf.sentence}")
+    for n in run.notes:
+        c.print(f"[yellow]note:[/] {n}")
+    if out_dir is not None and files is not None:
+        c.print(f"wrote {len(files)} files into {out_dir}/ (open {out_dir}/report.html)")
+
+
+def run_command(forms: Sequence[str | Path], schema: str | None, out_dir: str | Path, *, quiet: bool = False,
+                names: Sequence[str] | None = None, extra_files: dict[str, bytes] | None = None) -> int:
+    """``curate run``: the job, its files written atomically into ``out_dir``; returns the exit code.
+
+    A form that cannot be used raises :class:`~curation.errors.UnusableInputError` before
+    anything is written (exit 2).
+    """
+    out = Path(out_dir)
+    inputs = {Path(p).resolve() for p in expand_forms(forms)}
+    if out.resolve() in inputs or any(out.resolve() in p.parents for p in inputs):
+        from .errors import UnusableInputError
+
+        raise UnusableInputError(f"{out_dir}: the output folder holds an input form; choose another -o")
+    with _Bar(quiet=quiet) as bar:
+        run = run_job(forms, schema, progress=bar, names=names)
+        files = render_outputs(run, progress=bar)
+        if extra_files:
+            files.update(extra_files)
+        write_outputs(files, out)
+    print_run(run, out, files)
+    return run.exit_code()
+
+
+def project_root() -> Path:
+    """The folder holding ``extraction_forms/``: the current one, else the source checkout."""
+    here = Path.cwd()
+    if (here / "extraction_forms").is_dir():
+        return here
+    return Path(__file__).resolve().parent.parent
+
+
+DEMO_A, DEMO_B, DEMO_ADJ = "example_reviewer_a.xlsx", "example_reviewer_b.xlsx", "example_adjudication.xlsx"
+
+
+def demo_command(out_dir: str | Path | None = None, *, quiet: bool = False) -> int:
+    """``curate demo``: reconcile the two example reviewers with the shipped adjudication, then
+    ``curate run`` on the consensus into ``reports/demo/``. Returns 0 when the demo ran.
+
+    Without the reviewers' forms it runs on whatever example forms ``extraction_forms/`` holds.
+    """
+    import tempfile
+
+    from .console import console
+    from .errors import UnusableInputError
+
+    root = project_root()
+    forms_dir = root / "extraction_forms"
+    out = Path(out_dir) if out_dir is not None else root / "reports" / "demo"
+
+    def rel(p: Path) -> Path:
+        try:
+            return p.relative_to(Path.cwd())
+        except ValueError:
+            return p
+
+    a, b, adj = forms_dir / DEMO_A, forms_dir / DEMO_B, forms_dir / DEMO_ADJ
+    c = console()
+    if a.is_file() and b.is_file():
+        from .reconcile import consensus_workbook, reconcile
+        from .report import _deterministic_xlsx
+
+        rec = reconcile(rel(a), rel(b), None, rel(adj) if adj.is_file() else None,
+                        decided_at="2026-01-01T00:00:00+00:00")
+        unresolved = len(rec.unresolved)
+        c.print(f"reconciled {DEMO_A} and {DEMO_B}: {len(rec.conflicts)} conflicts, "
+                + (f"adjudicated with {DEMO_ADJ}, " if adj.is_file() else "")
+                + f"{unresolved} unresolved")
+        buf = io_bytes(consensus_workbook(rec))
+        data = _deterministic_xlsx(buf, "2026-01-01T00:00:00Z")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "example_consensus.xlsx"
+            path.write_bytes(data)
+            run_command([path], None, out, quiet=quiet, names=["example_consensus.xlsx"],
+                        extra_files={"example_consensus.xlsx": data})
+        return 0
+    found = sorted(p for p in forms_dir.glob("*.xlsx") if ".annotated." not in p.name
+                   and not p.name.startswith(("~$", ".")) and p.name not in (DEMO_ADJ,)) if forms_dir.is_dir() else []
+    if not found:
+        raise UnusableInputError(f"{forms_dir}: no example form to run the demo on (expected {DEMO_A} and {DEMO_B})")
+    c.print(f"[yellow]note:[/] {DEMO_A} / {DEMO_B} not found; running on {', '.join(p.name for p in found)}")
+    run_command([rel(p) for p in found], None, out, quiet=quiet)
+    return 0
+
+
+def io_bytes(wb: Any) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
