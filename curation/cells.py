@@ -269,8 +269,16 @@ def parse_numeric_column(raw: Sequence[Any], *, kind: str = "number", not_reache
 
     n = len(raw)
     series = pd.Series(raw, dtype=object) if n else pd.Series([], dtype=object)
-    is_bool = series.map(type).eq(bool).to_numpy() if n else np.zeros(0, bool)
-    values = np.array(pd.to_numeric(series.where(~is_bool, None), errors="coerce").to_numpy(dtype=float, na_value=np.nan), dtype=float, copy=True)
+    inferred = pd.api.types.infer_dtype(series, skipna=True) if n else "empty"
+    if inferred in ("floating", "integer", "mixed-integer-float", "empty"):
+        # the common case: every cell a number (or empty), nothing to look at one by one
+        types = None
+        values = np.array(series.to_numpy(dtype=float, na_value=np.nan), dtype=float, copy=True)
+    else:
+        types = series.map(type).to_numpy()
+        is_bool = types == bool
+        values = np.array(pd.to_numeric(series.where(~is_bool, None), errors="coerce")
+                          .to_numpy(dtype=float, na_value=np.nan), dtype=float, copy=True)
     nr = np.zeros(n, dtype=bool)
     invalid: dict[int, str] = {}
     for i in np.flatnonzero(np.isinf(values)):
@@ -278,8 +286,8 @@ def parse_numeric_column(raw: Sequence[Any], *, kind: str = "number", not_reache
         values[i] = np.nan
     combos: dict[int, ParsedNumber] = {}
     # Cells pandas could not read as a number, but that hold something: the slow path.
-    pending = np.flatnonzero(np.isnan(values) & series.notna().to_numpy()) if n else []
-    is_text = series.map(lambda v: isinstance(v, str)).to_numpy() if n else np.zeros(0, bool)
+    pending = np.flatnonzero(np.isnan(values) & series.notna().to_numpy()) if types is not None else []
+    is_text = (types == str) if types is not None else np.zeros(n, bool)
     for i in pending:
         v = raw[i]
         if isinstance(v, bool):
@@ -350,6 +358,38 @@ def format_number(x: Any) -> str:
     if f.is_integer() and abs(f) < 1e15:
         return str(int(f))
     return f"{f:.10g}"
+
+
+def column_decimals(raw: Sequence[Any], values: Any, percent_positions: frozenset[int] = frozenset()):
+    """Decimal places reported in each cell of a percentage column (NaN where unknown).
+
+    Numbers typed as numbers: the fewest decimals that represent the float (vectorised); text:
+    the digits as typed (``87.60%`` -> 2); a percent-formatted cell: two fewer (0.876 -> 87.6 -> 1).
+    """
+    import numpy as np
+
+    raw_arr = np.asarray(raw, dtype=object)
+    n = len(raw_arr)
+    dec = np.full(n, np.nan)
+    typed_num = np.array([isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw_arr], dtype=bool) \
+        if n else np.zeros(0, bool)
+    x = np.where(typed_num, np.asarray(values, dtype=float), np.nan)
+    if percent_positions:
+        idx = np.fromiter((i for i in percent_positions if 0 <= i < n), dtype=int)
+        x[idx] = x[idx] / 100.0
+    todo = typed_num & np.isfinite(x)
+    for d in range(0, 11):
+        hit = todo & (np.abs(np.round(x, d) - x) <= 1e-9 * np.maximum(1.0, np.abs(x)))
+        dec[hit] = d
+        todo &= ~hit
+    if percent_positions:
+        idx = np.fromiter((i for i in percent_positions if 0 <= i < n), dtype=int)
+        dec[idx] = np.maximum(dec[idx] - 2, 0)
+    for i in np.flatnonzero(~typed_num):
+        d = reported_decimals(raw_arr[i])
+        if d is not None:
+            dec[i] = d
+    return dec
 
 
 def reported_decimals(raw: Any) -> int | None:

@@ -10,12 +10,13 @@ Excel row.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
-from .cells import format_number, parse_numeric_column, reported_decimals, text_value
+from .cells import column_decimals, format_number, parse_numeric_column, text_value
 from .findings import Finding
 from .reading import RawWorkbook
 from .schema import NUMERIC_TYPES, ReviewSchema, fold
@@ -23,7 +24,7 @@ from .schema import NUMERIC_TYPES, ReviewSchema, fold
 NR_SUFFIX = "__nr"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Table:
     """One sheet's rows from every form, typed.
 
@@ -55,20 +56,31 @@ class Table:
     def __len__(self) -> int:
         return len(self.data)
 
+    @cached_property
+    def rows(self) -> list[int]:
+        """Excel row number of each row (a plain list: cheap to index one at a time)."""
+        return [int(r) for r in self.data["_row"]]
+
+    @cached_property
+    def files(self) -> list[str]:
+        return list(self.data["_file"])
+
+    @cached_property
+    def study_ids(self) -> list[str | None]:
+        if "study_id" not in self.data:
+            return [None] * len(self.data)
+        return [None if v is None or (isinstance(v, float) and v != v) else str(v) for v in self.data["study_id"]]
+
     def letter(self, file: str, fld: str) -> str | None:
         return self.letters.get(file, {}).get(fld)
 
     def ref(self, i: int, fld: str | None) -> str:
         """``sheet!C12`` for row position ``i`` and field ``fld`` (``sheet!12`` without a column)."""
-        row = int(self.data["_row"].iat[i])
-        letter = self.letter(self.data["_file"].iat[i], fld) if fld else None
-        return f"{self.sheet}!{letter or ''}{row}"
+        letter = self.letters.get(self.files[i], {}).get(fld) if fld else None
+        return f"{self.sheet}!{letter or ''}{self.rows[i]}"
 
     def study(self, i: int) -> str | None:
-        if "study_id" not in self.data:
-            return None
-        v = self.data["study_id"].iat[i]
-        return None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+        return self.study_ids[i]
 
 
 def stack(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> dict[str, tuple[pd.DataFrame, dict, dict, dict]]:
@@ -89,14 +101,16 @@ def stack(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> dict[str, t
             offset = len(rows)
             n = len(raw.rows)
             for k in spec.fields:
-                cols[k].extend(raw.values.get(k, [None] * n))
+                v = raw.values.get(k)
+                cols[k].append(v if v is not None else np.full(n, None, dtype=object))
             for fld, pos in raw.percent_cells.items():
                 percent.setdefault(fld, set()).update(p + offset for p in pos)
             files.extend([raw.file] * n)
             rows.extend(raw.rows)
             letters[raw.file] = dict(raw.columns)
             extras[raw.file] = dict(raw.extra_columns)
-        frame = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in cols.items()})
+        frame = pd.DataFrame({k: pd.Series(np.concatenate(v) if v else np.zeros(0, dtype=object), dtype=object)
+                              for k, v in cols.items()})
         frame["_file"] = pd.Series(files, dtype=object)
         frame["_row"] = pd.Series(rows, dtype="int64")
         out[sheet] = (frame, letters, {k: frozenset(v) for k, v in percent.items()}, extras)
@@ -127,9 +141,12 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
         rows = raw["_row"].to_numpy()
         typed: dict[str, Any] = {}
         decimals: dict[str, np.ndarray] = {}
-        study_ids = [text_value(v) for v in raw["study_id"]] if "study_id" in raw else [None] * n
+        study_ids: list = []
 
         def emit(i: int, fld: str, rule: str, severity: str, message: str, value: Any) -> None:
+            if not study_ids:
+                study_ids.extend(text_value(v) for v in raw["study_id"]) if "study_id" in raw else \
+                    study_ids.extend([None] * n)
             letter = letters.get(files[i], {}).get(fld)
             findings.append(Finding(files[i], sheet, int(rows[i]), letter, fld, study_ids[i], rule, severity,
                                     message, value))
@@ -137,36 +154,34 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
         def ref(i: int, fld: str) -> str:
             return f"{sheet}!{letters.get(files[i], {}).get(fld, '')}{rows[i]}"
 
-        # text and vocabulary first (units are needed for the numbers)
+        # text and vocabulary first (units are needed for the numbers): each distinct value once
         for fld, fs in spec.fields.items():
             if fs.type in NUMERIC_TYPES:
                 continue
-            values = raw[fld].tolist()
-            uniq: dict[Any, Any] = {}
-            out = []
-            for v in values:
-                key = (type(v), v) if not isinstance(v, float) or v == v else (float, "nan")
-                if key not in uniq:
-                    t = text_value(v)
-                    if fs.type == "vocabulary":
-                        vocab = schema.vocabularies[fs.vocabulary]
-                        if t is None:
-                            t = fs.default
-                        elif vocab.canonical(t) is not None:
-                            t = vocab.canonical(t)
-                        elif t.casefold() in ("na", "n/a", "-", "--", "none", "nan", "missing"):
-                            t = fs.default
-                    elif (sheet == schema.analysis_sheet and fld == schema.analysis.cohort_field and t is not None
-                          and fold(t) == fold(schema.analysis.overall_cohort)):
-                        t = schema.analysis.overall_cohort
-                    uniq[key] = t
-                out.append(uniq[key])
-            typed[fld] = pd.Series(out, dtype=object)
+            col = raw[fld]
+            mapping: dict[Any, Any] = {}
+            for v in pd.unique(col.dropna()):
+                t = text_value(v)
+                if fs.type == "vocabulary":
+                    vocab = schema.vocabularies[fs.vocabulary]
+                    if t is None:
+                        t = fs.default
+                    elif vocab.canonical(t) is not None:
+                        t = vocab.canonical(t)
+                    elif t.casefold() in ("na", "n/a", "-", "--", "none", "nan", "missing"):
+                        t = fs.default
+                elif (sheet == schema.analysis_sheet and fld == schema.analysis.cohort_field and t is not None
+                      and fold(t) == fold(schema.analysis.overall_cohort)):
+                    t = schema.analysis.overall_cohort
+                mapping[v] = t
+            empty = fs.default if fs.type == "vocabulary" else None
+            mapped = col.map(mapping) if mapping else pd.Series([None] * n, dtype=object)
+            typed[fld] = mapped.astype(object).where(col.notna(), empty)
 
         for fld, fs in spec.fields.items():
             if fs.type not in NUMERIC_TYPES:
                 continue
-            values = raw[fld].tolist()
+            values = raw[fld].to_numpy()
             col = parse_numeric_column(values, kind=fs.type, not_reached=fs.not_reached,
                                        combined=fs.combined is not None, percent_positions=percent.get(fld, frozenset()))
             for i, reason in sorted(col.invalid.items()):
@@ -178,13 +193,7 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
             if fs.not_reached:
                 typed[fld + NR_SUFFIX] = col.not_reached
             if fs.type == "percentage":
-                pos = percent.get(fld, frozenset())
-                dec = np.full(n, np.nan)
-                for i, v in enumerate(values):
-                    d = reported_decimals(v)
-                    if d is not None:
-                        dec[i] = max(d - 2, 0) if i in pos and not isinstance(v, str) else d
-                decimals[fld] = dec
+                decimals[fld] = column_decimals(values, col.values, percent.get(fld, frozenset()))
             for i, parsed in sorted(col.combined.items()):
                 low_f, high_f = fs.combined["low"], fs.combined["high"]
                 low_raw, high_raw = raw[low_f].iat[i], raw[high_f].iat[i]

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import UnusableInputError
 from .findings import Finding
 from .schema import ReviewSchema, compact, fold
@@ -61,8 +63,8 @@ class RawSheet:
         Headers that match no field -> column letter (kept, reported as info).
     rows : list[int]
         Excel row numbers of the data rows (non-empty rows below the header).
-    values : dict[str, list]
-        Field key -> raw values, one per data row (None for an empty cell).
+    values : dict[str, numpy.ndarray]
+        Field key -> raw values (object array), one per data row (None for an empty cell).
     extra_values : dict[str, list]
         Unknown header -> raw values.
     percent_cells : dict[str, frozenset[int]]
@@ -233,12 +235,19 @@ def read_workbook(path: str | Path, schema: ReviewSchema, *, display_name: str |
         width = max([len(r) for r in grid] + [c1 + 1 for (_r0, _c0), (_r1, c1) in merged] + [0])
         while len(grid) <= last:
             grid.append([""] * width)
-        header_idx = next((i for i, r in enumerate(grid) if any(v not in ("", None) for v in r)), None)
+        if any(len(r) != width for r in grid):
+            grid = [list(r) + [""] * (width - len(r)) for r in grid]
+        arr = np.empty((len(grid), width), dtype=object)
+        if len(grid) and width:
+            arr[:, :] = grid
+        filled = (arr != "") & (arr != None)  # noqa: E711 - elementwise
+        nonempty_rows = np.flatnonzero(filled.any(axis=1)) if width else np.zeros(0, int)
+        header_idx = int(nonempty_rows[0]) if len(nonempty_rows) else None
         if header_idx is None:
             findings.append(Finding(name, sheet, None, None, None, None, "empty-sheet", "info",
                                     f"sheet {title!r} is empty: no header row and no data"))
             continue
-        header = grid[header_idx]
+        header = list(arr[header_idx])
         matched, extra, dups = _match_headers(schema, sheet, header)
         if not matched:
             expected = list(schema.sheets[sheet].fields)
@@ -250,7 +259,7 @@ def read_workbook(path: str | Path, schema: ReviewSchema, *, display_name: str |
                 f"expected {', '.join(expected[:8])} ...)" + (f"; {close[0]}" if close else "")
                 + ". The first non-empty row must hold the field names.")
         layout[title] = (sheet, matched, header_idx + 1, [])
-        grids[title] = (grid, merged)
+        grids[title] = (arr, merged)
         spec = schema.sheets[sheet]
         for text, idx, key in dups:
             findings.append(Finding(name, sheet, header_idx + 1, column_letter(idx), key, None, "duplicate-column",
@@ -274,34 +283,27 @@ def read_workbook(path: str | Path, schema: ReviewSchema, *, display_name: str |
         for (r0, c0), (r1, c1) in merged:
             if r1 <= header_idx:
                 continue
-            top_left = grid[r0][c0]
-            for r in range(max(r0, header_idx + 1), r1 + 1):
-                row = grid[r]
-                while len(row) <= c1:
-                    row.append("")
-                for c in range(c0, c1 + 1):
-                    row[c] = top_left
+            top_left = arr[r0, c0]
+            arr[max(r0, header_idx + 1):r1 + 1, c0:c1 + 1] = top_left
+            filled[max(r0, header_idx + 1):r1 + 1, c0:c1 + 1] = top_left not in ("", None)
             ref = f"{column_letter(c0)}{r0 + 1}:{column_letter(c1)}{r1 + 1}"
             fld = next((k for k, i in matched.items() if c0 <= i <= c1), None)
             findings.append(Finding(name, sheet, r0 + 1, column_letter(c0), fld, None, "merged-cell", "warning",
                                     f"merged cells {sheet}!{ref}: read the top-left value {top_left!r} into every "
                                     "row of the area; unmerge them and fill each row", top_left))
-        data_idx = [i for i in range(header_idx + 1, len(grid)) if any(v not in ("", None) for v in grid[i])]
-        layout[title][3].extend(data_idx)
+        data_idx = np.flatnonzero(filled[header_idx + 1:].any(axis=1)) + header_idx + 1
+        layout[title][3].extend(int(i) for i in data_idx)
         cols = {k: column_letter(i) for k, i in matched.items()}
 
-        def column_values(i: int, _grid=grid, _rows=data_idx) -> list:
-            out = []
-            for r in _rows:
-                row = _grid[r]
-                v = row[i] if i < len(row) else None
-                out.append(None if v == "" else v)
+        def column_values(i: int, _arr=arr, _rows=data_idx, _filled=filled) -> np.ndarray:
+            out = _arr[_rows, i]
+            out[~_filled[_rows, i]] = None
             return out
 
         sheets[sheet] = RawSheet(
             file=name, sheet=sheet, title=title, header_row=header_idx + 1, columns=cols,
             extra_columns={h: column_letter(i) for h, i in extra.items()},
-            rows=[r + 1 for r in data_idx],
+            rows=(data_idx + 1).tolist(),
             values={k: column_values(i) for k, i in matched.items()},
             extra_values={h: column_values(i) for h, i in extra.items()},
         )
@@ -327,7 +329,7 @@ def read_workbook(path: str | Path, schema: ReviewSchema, *, display_name: str |
                 pcells[fld] = frozenset(pos_of_row[r] for r in rows if r in pos_of_row)
             grid = grids[title][0]
             for (r, c) in sorted(formulas):
-                if c in by_col and r in pos_of_row and grid[r - 1][c] in ("", None):
+                if c in by_col and r in pos_of_row and grid[r - 1, c] in ("", None):
                     fld = by_col[c]
                     findings.append(Finding(name, sheet, r, column_letter(c), fld, None, "formula-without-value",
                                             "error", f"{sheet}!{column_letter(c)}{r} holds a formula with no saved "

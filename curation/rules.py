@@ -230,10 +230,15 @@ class Context:
     def finding(self, sheet: str, i: int, fname: str | None, rule: str, severity: str, message: str,
                 value: Any = None) -> Finding:
         t = self.tables[sheet]
-        d = t.data
-        file = d["_file"].iat[i]
-        return Finding(file, sheet, int(d["_row"].iat[i]), t.letter(file, fname) if fname else None, fname,
-                       t.study(i), rule, severity, message, value)
+        file = t.files[i]
+        return Finding(file, sheet, t.rows[i], t.letter(file, fname) if fname else None, fname,
+                       t.study_ids[i], rule, severity, message, _scalar(value))
+
+
+def _scalar(value: Any) -> Any:
+    """numpy scalars -> Python values (findings hold plain values)."""
+    item = getattr(value, "item", None)
+    return item() if item is not None and not isinstance(value, (str, bytes)) else value
 
 
 def _label(ref: str) -> str:
@@ -629,10 +634,12 @@ def pfs_beyond_followup(ctx: Context, sheet: str, severity: str, median, followu
 def ki67_contradicts_grade(ctx: Context, sheet: str, severity: str, ki67, grade, bands):
     import numpy as np
 
+    import pandas as pd
+
     k = ctx.num(sheet, ki67)
-    g = ctx.values(sheet, grade)
-    lo = np.array([bands.get(x, [np.nan, np.nan])[0] if isinstance(x, str) else np.nan for x in g], dtype=float)
-    hi = np.array([bands.get(x, [np.nan, np.nan])[1] if isinstance(x, str) else np.nan for x in g], dtype=float)
+    g = pd.Series(ctx.values(sheet, grade), dtype=object)
+    lo = g.map({b: float(v[0]) for b, v in bands.items()}).to_numpy(dtype=float, na_value=np.nan)
+    hi = g.map({b: float(v[1]) for b, v in bands.items()}).to_numpy(dtype=float, na_value=np.nan)
     bad = _present(k, lo, hi) & ((k < lo) | (k > hi))
     out = []
     for i in np.flatnonzero(bad):
@@ -654,31 +661,38 @@ def subgroups_exceed_overall(ctx: Context, sheet: str, severity: str, cohort, ov
 
     d = ctx.table(sheet).data
     n = ctx.num(sheet, total)
-    is_overall = d[cohort].map(lambda c: isinstance(c, str) and fold(c) == fold(overall)).to_numpy(dtype=bool)
-    study = d["study_id"].to_numpy()
+    label = d[cohort]
+    is_overall = (label == overall) | label.map(lambda c: isinstance(c, str) and fold(c) == fold(overall),
+                                                na_action="ignore").fillna(False).astype(bool)
+    frame = pd.DataFrame({"study": d["study_id"].to_numpy(), "n": n, "overall": is_overall.to_numpy(dtype=bool),
+                          "pos": np.arange(len(d))})
     dims = [f for f in ("grade", "primary_site") if f in d]
+    for f in dims:
+        frame[f] = d[f].to_numpy()
+    frame = frame[frame["study"].notna()]
+    overall_rows = frame[frame["overall"]]
+    overall_rows = overall_rows[~overall_rows["study"].duplicated(keep=False)]  # exactly one overall cohort
+    subs = frame[~frame["overall"]].merge(overall_rows, on="study", suffixes=("", "_o"))
+    if subs.empty:
+        return []
+    differs = pd.DataFrame({f: (subs[f].astype(object) != subs[f + "_o"].astype(object)) for f in dims})
+    n_diff = differs.sum(axis=1)
+    kind = pd.Series("cohort", index=subs.index, dtype=object)
+    for f in dims:
+        kind[(n_diff == 1) & differs[f]] = f
+    subs["kind"] = kind
+    sums = subs.groupby(["study", "kind"], sort=False).agg(total_n=("n", "sum"), over_n=("n_o", "first"),
+                                                          pos_o=("pos_o", "first"), last=("pos", "max"))
     out = []
-    frame = pd.DataFrame({"study": study, "n": n, "overall": is_overall, "pos": np.arange(len(d))})
-    for sid, grp in frame[frame["study"].notna()].groupby("study", sort=False):
-        if grp["overall"].sum() != 1 or len(grp) < 3 and not (~grp["overall"]).any():
-            continue
-        o = int(grp.loc[grp["overall"], "pos"].iat[0])
-        if np.isnan(n[o]):
-            continue
-        subs = grp[~grp["overall"]]
-        kinds: dict[str, list[int]] = {}
-        for p in subs["pos"]:
-            differs = [f for f in dims if d[f].iat[p] != d[f].iat[o]]
-            kinds.setdefault(differs[0] if len(differs) == 1 else "cohort", []).append(int(p))
-        for kind, members in kinds.items():
-            total_n = np.nansum(n[members])
-            if len(members) >= 1 and total_n > n[o]:
-                cells = ", ".join(ctx.cell(sheet, total, p) for p in members)
-                msg = (f"subgroup cohorts of {sid} by {kind} have {total} summing to {fmt(total_n)} ({cells}), more "
-                       f"than the overall cohort's {fmt(n[o])} ({ctx.cell(sheet, total, o)}); the same patients "
-                       "may be counted twice")
-                out.append(ctx.finding(sheet, members[-1], total, "subgroups-exceed-overall", severity, msg,
-                                       n[members[-1]]))
+    for (sid, knd), r in sums[sums["total_n"] > sums["over_n"]].iterrows():
+        members = subs.loc[(subs["study"] == sid) & (subs["kind"] == knd), "pos"].tolist()
+        cells = ", ".join(ctx.cell(sheet, total, p) for p in members)
+        o = int(r["pos_o"])
+        msg = (f"subgroup cohorts of {sid} by {knd} have {total} summing to {fmt(r['total_n'])} ({cells}), more "
+               f"than the overall cohort's {fmt(n[o])} ({ctx.cell(sheet, total, o)}); the same patients may be "
+               "counted twice")
+        out.append(ctx.finding(sheet, int(r["last"]), total, "subgroups-exceed-overall", severity, msg,
+                               n[int(r["last"])]))
     return out
 
 
@@ -745,32 +759,26 @@ def possible_duplicate_population(ctx: Context, sheet: str, severity: str, same,
     from .schema import fold
 
     d = ctx.table(sheet).data
+    t = ctx.table(sheet)
     keys = pd.DataFrame({f: d[f].map(lambda v: fold(v) if isinstance(v, str) else None) for f in same})
     s, e = ctx.num(sheet, start), ctx.num(sheet, end)
     s = np.where(np.isnan(s), e, s)
     e = np.where(np.isnan(e), s, e)
     keys["pos"] = np.arange(len(d))
+    keys["s"], keys["e"] = s, e
+    keys["sid"] = t.study_ids
     keys = keys.dropna()
+    pairs = keys.merge(keys, on=list(same), suffixes=("_a", "_b"))
+    pairs = pairs[(pairs["pos_a"] != pairs["pos_b"]) & (pairs["s_a"] <= pairs["e_b"]) & (pairs["s_b"] <= pairs["e_a"])
+                  & (pairs["sid_a"] != pairs["sid_b"])]
     out = []
-    for _, grp in keys.groupby(list(same), sort=False):
-        if len(grp) < 2:
-            continue
-        pos = grp["pos"].to_numpy()
-        for a_i, a in enumerate(pos):
-            for b in pos[a_i + 1:]:
-                if np.isnan(s[a]) or np.isnan(s[b]):
-                    continue
-                if s[a] <= e[b] and s[b] <= e[a] and ctx.table(sheet).study(a) != ctx.table(sheet).study(b):
-                    sa, sb = ctx.table(sheet).study(a), ctx.table(sheet).study(b)
-                    for x, y in ((a, b), (b, a)):
-                        msg = (f"{ctx.table(sheet).study(x)} and {ctx.table(sheet).study(y)} share "
-                               + ", ".join(f"{f} {d[f].iat[x]!s}" for f in same)
-                               + f" and overlapping enrolment ({fmt(s[x])}-{fmt(e[x])} vs {fmt(s[y])}-{fmt(e[y])}; "
-                               f"{ctx.cell(sheet, start, x)}, {ctx.cell(sheet, start, y)}): possibly the same "
-                               "patients; pool only one of them")
-                        out.append(ctx.finding(sheet, x, same[0], "possible-duplicate-population", severity, msg,
-                                               d[same[0]].iat[x]))
-                    del sa, sb
+    for a, b in zip(pairs["pos_a"].tolist(), pairs["pos_b"].tolist()):
+        msg = (f"{t.study(a)} and {t.study(b)} share "
+               + ", ".join(f"{f} {d[f].iat[a]!s}" for f in same)
+               + f" and overlapping enrolment ({fmt(s[a])}-{fmt(e[a])} vs {fmt(s[b])}-{fmt(e[b])}; "
+               f"{ctx.cell(sheet, start, a)}, {ctx.cell(sheet, start, b)}): possibly the same patients; "
+               "pool only one of them")
+        out.append(ctx.finding(sheet, a, same[0], "possible-duplicate-population", severity, msg, d[same[0]].iat[a]))
     return out
 
 
@@ -783,6 +791,16 @@ def _vocab_sets(vocab):
     values = set(vocab.values)
     rejected = {fold_ for fold_ in vocab.rejected}
     return values, rejected
+
+
+def _distinct(is_bad: Callable[[Any], bool]):
+    """A vectorised check that calls ``is_bad`` once per distinct value, not once per row."""
+
+    def check(series):
+        bad = [v for v in series.dropna().unique() if is_bad(v)]
+        return ~series.isin(bad) if bad else series.notna() | series.isna()
+
+    return check
 
 
 def column_schema(schema: Any, sheet: str):
@@ -818,8 +836,7 @@ def column_schema(schema: Any, sheet: str):
             add(pa.Check.le(fs.warn_max), "implausible-value", "warning")
         if fs.pattern is not None:
             rx = re.compile(fs.pattern)
-            add(pa.Check(lambda s, _rx=rx: s.map(lambda v: bool(_rx.match(v)) if isinstance(v, str) else True)),
-                "invalid-format")
+            add(pa.Check(_distinct(lambda v, _rx=rx: isinstance(v, str) and not _rx.match(v))), "invalid-format")
         if fs.vocabulary is not None:
             vocab = schema.vocabularies[fs.vocabulary]
             values = set(vocab.values)
@@ -841,9 +858,9 @@ def column_schema(schema: Any, sheet: str):
                     return True
                 return v not in _values and not is_rejected(v) and _pattern is not None and not _pattern.search(v)
 
-            add(pa.Check(lambda s, f=is_unknown: ~s.map(f).astype(bool)), "unknown-term")
-            add(pa.Check(lambda s, f=is_rejected: ~s.map(f).astype(bool)), "rejected-term")
-            add(pa.Check(lambda s, f=is_ineligible: ~s.map(f).astype(bool)), "ineligible-term")
+            add(pa.Check(_distinct(is_unknown)), "unknown-term")
+            add(pa.Check(_distinct(is_rejected)), "rejected-term")
+            add(pa.Check(_distinct(is_ineligible)), "ineligible-term")
             if warned:
                 add(pa.Check(lambda s, w=warned: ~s.isin(w)), "unspecific-term", "warning")
         nullable = not fs.required

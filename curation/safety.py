@@ -171,6 +171,9 @@ _ROW_AT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row(?=[\s/>])([^>]*)>")
 _ROOT_PREFIX = re.compile(rb"<([A-Za-z_][\w.-]*:)?worksheet\b")
 _R_ATTR = re.compile(rb"\sr\s*=\s*[\"']([0-9]{1,9})[\"']")
 _CELL_COL = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c\s[^>]*?\br\s*=\s*[\"']\$?([A-Za-z]{1,4})")
+# cell references of column AA and beyond: the only ones that can pass a column limit of 26 or more
+_WIDE_REFS = (re.compile(rb'r="\$?([A-Za-z]{2,4})\$?\d'), re.compile(rb"r='\$?([A-Za-z]{2,4})\$?\d"),
+              re.compile(rb"r\s+=\s*[\"']\$?([A-Za-z]{2,4})\$?\d|r=\s+[\"']\$?([A-Za-z]{2,4})\$?\d"))
 _PREFIXED_F = re.compile(rb"<[A-Za-z_][\w.-]*:f[\s/>]")
 _ENTITY = re.compile(rb"&(?:#[0-9]{1,8}|#x[0-9A-Fa-f]{1,7}|[A-Za-z][A-Za-z0-9]{0,30});")
 _OOXML_ESC = re.compile(rb"_x[0-9A-Fa-f]{4}_")
@@ -530,7 +533,14 @@ class _SheetScan:
         if self.count_rows:
             self.counted_rows += chunk.count(self.row_tag)
         if self.scan_cols:
-            for letters in set(_CELL_COL.findall(chunk)):
+            # columns A-Z never pass a limit of 26 or more: look only at references of two letters or more
+            if lim.max_columns >= 26:
+                found = [m if isinstance(m, bytes) else (m[0] or m[1])
+                         for rx in (_WIDE_REFS if b"r =" in chunk or b"r= " in chunk else _WIDE_REFS[:2])
+                         for m in rx.findall(chunk)]
+            else:
+                found = _CELL_COL.findall(chunk)
+            for letters in set(found):
                 self.max_col = max(self.max_col, _col_number(letters.decode("ascii")))
         rows = max(self.max_row, self.counted_rows)
         if rows > lim.max_rows:

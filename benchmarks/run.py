@@ -1,0 +1,188 @@
+"""Benchmark: `curate validate` against the floor of reading the same workbook with python-calamine.
+
+Run from the project root with ``make bench`` (or ``.venv/bin/python benchmarks/run.py``).
+It generates workbooks of the given sizes into ``benchmarks/out/`` (cached), then times whole
+processes, as a reviewer would feel them:
+
+* ``curate validate BIG.xlsx`` against a process that only reads every cell with calamine
+  (the floor), the ratio of the two, rows per second and the peak memory (max RSS);
+* ``curate --help``;
+* ``curate validate`` on a 20-study form, end to end;
+* REML on 10,000 studies and leave-one-out on 1,000 studies (in process).
+
+Each timing is the median of ``--repeat`` runs. Nothing here is a test: figures are printed and
+written to ``benchmarks/out/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "benchmarks" / "out"
+BIN = Path(sys.executable).parent
+CURATE = str(BIN / "curate")
+
+GRADES = ["G1", "G2", "G1-2", "G3", "mixed", "G1/G2", "Grade 3"]
+KI67 = {"G1": 2, "G2": 15, "G1-2": 15, "G3": 35, "mixed": None, "G1/G2": 12, "Grade 3": 30}
+SITES = ["pancreas", "midgut", "small_intestine", "mixed", "pNET", "lung"]
+TERMS = ["anaemia", "thrombocytopenia", "leukopenia", "nephrotoxicity", "nausea", "fatigue"]
+
+
+def generate(path: Path, n_studies: int, seed: int = 1) -> int:
+    """A realistic form: per study 1 studies row, ~3 outcome rows, ~0.7 AE rows; ~1% slips."""
+    import openpyxl
+
+    rng = random.Random(seed)
+    wb = openpyxl.Workbook(write_only=True)
+    st = wb.create_sheet("studies")
+    st.append(["study_id", "first_author", "year", "doi", "pmid", "country", "design", "radiopharmaceutical",
+               "response_criteria", "n_enrolled", "cycles_median", "activity_per_cycle_gbq",
+               "cumulative_activity_gbq", "enrolment_start", "enrolment_end", "extractor"])
+    oc = wb.create_sheet("outcomes")
+    oc.append(["study_id", "cohort", "grade", "ki67_max", "primary_site", "n_evaluable", "cr", "pr", "sd", "pd",
+               "ne", "orr_pct", "dcr_pct", "pfs_median", "pfs_ci_low", "pfs_ci_high", "pfs_unit", "os_median",
+               "os_ci_low", "os_ci_high", "os_unit", "followup_median_months", "extractor"])
+    ae = wb.create_sheet("adverse_events")
+    ae.append(["study_id", "ae_term", "grade3plus_n", "any_grade_n", "n_safety", "extractor"])
+    rows = 0
+    for s in range(n_studies):
+        sid = f"S{s:05d}"
+        n = rng.randint(20, 600)
+        start = rng.randint(1995, 2018)
+        cycles = rng.choice([2, 3, 4, 4, 4, 5])
+        act = rng.choice([5.5, 7.4, 7.4, 7.4, 7.8])
+        st.append([sid, f"Author{s}", start + rng.randint(3, 6), f"10.1000/x{s}", 10000000 + s,
+                   rng.choice(["NL", "IT", "DE", "US", "AU"]), rng.choice(["retrospective", "prospective", "RCT"]),
+                   rng.choice(["177Lu-DOTATATE", "Lutathera", "177Lu-DOTATOC"]),
+                   rng.choice(["RECIST 1.1", "RECIST v1.1", "WHO", "RECIST 1.0"]), n, cycles, act,
+                   round(cycles * act, 1), start, start + rng.randint(1, 3), "AB"])
+        rows += 1
+        cohorts = [("overall", "mixed", n)]
+        for extra in range(rng.choice([1, 2, 2, 3])):
+            cohorts.append((f"sub{extra}", rng.choice(GRADES), max(1, n // 4)))
+        for cohort, grade, size in cohorts:
+            ne_ = size - rng.randint(0, max(1, size // 10))
+            cr = rng.randint(0, ne_ // 20)
+            pr = rng.randint(0, ne_ // 3)
+            sd = rng.randint(0, ne_ - cr - pr)
+            pd_ = ne_ - cr - pr - sd
+            if rng.random() < 0.01:
+                pd_ += 3  # slip: counts do not add up
+            orr = round(100 * (cr + pr) / ne_, 1)
+            dcr = round(100 * (cr + pr + sd) / ne_, 1)
+            pfs = round(rng.uniform(8, 40), 1)
+            os_ = round(pfs + rng.uniform(5, 40), 1)
+            oc.append([sid, cohort, grade, KI67[grade], rng.choice(SITES), ne_, cr, pr, sd, pd_,
+                       None, orr, f"{dcr}%" if rng.random() < 0.2 else dcr, pfs, round(pfs * 0.8, 1),
+                       round(pfs * 1.25, 1), "months", os_, round(os_ * 0.8, 1),
+                       "NR" if rng.random() < 0.1 else round(os_ * 1.25, 1), "mo", round(os_ * 1.1, 1), "AB"])
+            rows += 1
+        if rng.random() < 0.7:
+            g3 = rng.randint(0, 10)
+            ae.append([sid, rng.choice(TERMS), g3, g3 + rng.randint(0, 30), n, "AB"])
+            rows += 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return rows
+
+
+FLOOR = """
+import sys
+from python_calamine import CalamineWorkbook
+wb = CalamineWorkbook.from_path(sys.argv[1])
+n = 0
+for name in wb.sheet_names:
+    n += len(wb.get_sheet_by_name(name).to_python())
+print(n)
+"""
+
+
+def timed(cmd: list[str], repeat: int) -> tuple[float, float, int]:
+    """Median wall seconds, peak RSS (MB) and the exit code of a whole process."""
+    times, peaks, code = [], [], 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        times.append(time.perf_counter() - t0)
+        peaks.append(usage.ru_maxrss / 1024)
+        code = os.waitstatus_to_exitcode(status)
+    return statistics.median(times), max(peaks), code
+
+
+def in_process(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--studies", type=int, default=10_000, help="studies in the large workbook (10,000 ~ 47,000 rows)")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    big = OUT / f"form_{args.studies}.xlsx"
+    small = OUT / "form_20.xlsx"
+    meta = OUT / f"form_{args.studies}.rows"
+    if not big.exists() or not meta.exists():
+        print(f"generating {big.name} ...", flush=True)
+        meta.write_text(str(generate(big, args.studies)))
+    if not small.exists():
+        generate(small, 20, seed=2)
+    rows = int(meta.read_text())
+    results: dict[str, float] = {"rows": rows, "studies": args.studies}
+
+    floor_t, floor_mem, _ = timed([sys.executable, "-c", FLOOR, str(big)], args.repeat)
+    val_t, val_mem, code = timed([CURATE, "validate", str(big), "--quiet"], args.repeat)
+    help_t, _, _ = timed([CURATE, "--help"], max(args.repeat, 5))
+    small_t, _, _ = timed([CURATE, "validate", str(small), "--quiet"], args.repeat)
+    results.update(floor_s=floor_t, validate_s=val_t, ratio=val_t / floor_t, rows_per_s=rows / val_t,
+                   peak_mb=val_mem, floor_peak_mb=floor_mem, help_s=help_t, small_form_s=small_t,
+                   validate_exit=code)
+
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT))
+    from curation.pool import leave_one_out, pool_generic, pool_proportions
+
+    rng = np.random.default_rng(3)
+    yi = rng.normal(20, 5, 10_000)
+    sei = rng.uniform(1, 4, 10_000)
+    results["reml_10k_s"] = in_process(lambda: pool_generic(yi, sei, method="REML"), args.repeat)
+    n = rng.integers(20, 400, 1_000)
+    x = rng.binomial(n, 0.3)
+    fit = pool_proportions(x, n, measure="PLO", method="REML")
+    results["loo_1k_s"] = in_process(lambda: leave_one_out(fit), args.repeat)
+
+    targets = [
+        ("curate validate / calamine floor", f"{results['ratio']:.2f}x", "<= 2.0x"),
+        ("rows per second", f"{results['rows_per_s']:,.0f}", ""),
+        ("peak memory (validate)", f"{val_mem:,.0f} MB", "<= 1500 MB"),
+        ("curate --help", f"{help_t:.3f} s", "<= 0.3 s"),
+        ("20-study form, validate end to end", f"{small_t:.3f} s", "<= 1.0 s"),
+        ("REML, 10,000 studies", f"{results['reml_10k_s']:.3f} s", "<= 0.5 s"),
+        ("leave-one-out, 1,000 studies", f"{results['loo_1k_s']:.3f} s", "<= 1 s"),
+    ]
+    print(f"workbook: {big.name}, {rows:,} data rows; floor (calamine read) {floor_t:.2f} s, "
+          f"validate {val_t:.2f} s (exit {code})")
+    for what, value, target in targets:
+        print(f"  {what:38} {value:>12}   target {target}")
+    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
