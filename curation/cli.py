@@ -261,5 +261,29 @@ def demo_cmd(out_dir, quiet):
     sys.exit(demo_command(out_dir, quiet=quiet))
 
 
+@main.command("export-gx")
+@click.option("--schema", "schema", default=None, help=SCHEMA_HELP)
+@click.option("--sheet", default=None, help="the clean table the suite is for (default: the analysis sheet, clean.csv)")
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="write the Expectation Suite (JSON) here")
+@handle_errors
+def export_gx(schema, sheet, output):
+    """Write a GX Core 1.x Expectation Suite (JSON) for the clean dataset.
+
+    Load it with great_expectations.ExpectationSuite(**json.load(f)); see docs/handoff.md.
+    """
+    from . import outputs
+    from .errors import UnusableInputError
+    from .handoff import gx_suite
+    from .schema import load_schema
+
+    sch = load_schema(schema)
+    if sheet is not None and sheet not in sch.sheets:
+        raise UnusableInputError(f"--sheet {sheet}: no such sheet in schema {sch.name} ({', '.join(sch.sheets)})")
+    suite = gx_suite(sch, sheet)
+    outputs.write_json(output, suite)
+    click.echo(f"wrote {output}: {len(suite['expectations'])} expectations for {suite['meta']['dataset']}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
