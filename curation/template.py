@@ -639,7 +639,8 @@ def build_template(schema: ReviewSchema, *, last_row: int = LAST_ROW):
             comment.width = 320
             comment.height = 40 + 18 * (note.count("\n") + 1 + len(note) // 45)
             cell.comment = comment
-            ws.column_dimensions[cols[sheet][name]].width = _width([name, fs.example], lo=8, hi=30) + 1
+            lo = 15 if fs.type in ("text", "vocabulary") else 8
+            ws.column_dimensions[cols[sheet][name]].width = _width([name, fs.example], lo=lo, hi=30) + 1
             v = validation_for(schema, sheet, name)
             if v is not None:
                 dv = DataValidation(type=v.type, operator=v.operator, formula1=v.formula1, formula2=v.formula2,
