@@ -145,8 +145,7 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
 
         def emit(i: int, fld: str, rule: str, severity: str, message: str, value: Any) -> None:
             if not study_ids:
-                study_ids.extend(text_value(v) for v in raw["study_id"]) if "study_id" in raw else \
-                    study_ids.extend([None] * n)
+                study_ids.extend(typed["study_id"].tolist() if "study_id" in typed else [None] * n)
             letter = letters.get(files[i], {}).get(fld)
             findings.append(Finding(files[i], sheet, int(rows[i]), letter, fld, study_ids[i], rule, severity,
                                     message, value))
@@ -229,7 +228,7 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
                 unit_vocab = schema.vocabularies[spec.fields[fs.unit_field].vocabulary]
                 factors = {t.value: t.factor for t in unit_vocab.terms if t.factor is not None}
                 units = typed[fs.unit_field]
-                factor = units.map(lambda u: factors.get(u, 1.0) if u is not None else 1.0).to_numpy(dtype=float)
+                factor = units.map(factors).astype(float).fillna(1.0).to_numpy(dtype=float)
                 typed[fld] = typed[fld] * factor
 
         data = pd.DataFrame({k: (v if isinstance(v, pd.Series) else pd.Series(v)) for k, v in typed.items()})

@@ -662,8 +662,9 @@ def subgroups_exceed_overall(ctx: Context, sheet: str, severity: str, cohort, ov
     d = ctx.table(sheet).data
     n = ctx.num(sheet, total)
     label = d[cohort]
-    is_overall = (label == overall) | label.map(lambda c: isinstance(c, str) and fold(c) == fold(overall),
-                                                na_action="ignore").fillna(False).astype(bool)
+    target = fold(overall)
+    folded = {c: isinstance(c, str) and fold(c) == target for c in label.dropna().unique()}
+    is_overall = label.map(folded).fillna(False).astype(bool)
     frame = pd.DataFrame({"study": d["study_id"].to_numpy(), "n": n, "overall": is_overall.to_numpy(dtype=bool),
                           "pos": np.arange(len(d))})
     dims = [f for f in ("grade", "primary_site") if f in d]

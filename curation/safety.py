@@ -35,7 +35,6 @@ from typing import Iterator
 
 import defusedxml
 import defusedxml.ElementTree as DET
-import openpyxl
 
 from .errors import UnusableInputError
 
@@ -133,6 +132,8 @@ class WorkbookInfo:
 
 def openpyxl_is_defused() -> bool:
     """True when openpyxl parses XML with defusedxml (it does when defusedxml is installed)."""
+    import openpyxl  # only here: openpyxl is not needed to check a workbook
+
     return bool(getattr(openpyxl, "DEFUSEDXML", False)) and defusedxml is not None
 
 
