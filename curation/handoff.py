@@ -769,7 +769,11 @@ def gx_suite(schema, sheet: str | None = None) -> dict[str, Any]:
 
     from .rules import REGISTRY
 
-    for check in schema.checks.get(sheet, ()):
+    # the sheet's own checks, and the studies sheet's (its fields are joined into every row)
+    checks = list(schema.checks.get(sheet, ()))
+    if sheet != root:
+        checks += list(schema.checks.get(root, ()))
+    for check in checks:
         rule = REGISTRY.get(check.rule)
         if rule is None or _check_severity(check, rule.severity) != "error":
             continue
@@ -862,9 +866,10 @@ def pandera_schemas(schema, *, warnings: bool = False) -> dict[str, Any]:
                 rule, severity = codes.get((name, i), ("check", "error"))
                 if severity != "error" and not warnings:
                     continue
-                try:
+                try:  # name the failure by its rule code (keeping a built-in check's own text)
+                    chk.error = f"{rule}: {chk.error}" if chk.error else rule
                     chk.name = rule
-                except Exception:  # pragma: no cover - pandera without a settable name
+                except Exception:  # pragma: no cover - a pandera whose checks are read-only
                     pass
                 checks.append(chk)
             columns[name] = pa.Column(dtype=col.dtype, checks=checks, nullable=col.nullable, required=False,
