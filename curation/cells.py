@@ -405,6 +405,8 @@ def reported_decimals(raw: Any) -> int | None:
     if isinstance(raw, float):
         if math.isnan(raw):
             return None
+        if raw.is_integer():
+            return 0  # a number cell keeps no trailing zeros: 24.0 was typed 24
         text = repr(raw)
         if "e" in text or "E" in text:
             return None

@@ -664,8 +664,9 @@ def subgroups_exceed_overall(ctx: Context, sheet: str, severity: str, cohort, ov
     label = d[cohort]
     target = fold(overall)
     folded = {c: isinstance(c, str) and fold(c) == target for c in label.dropna().unique()}
-    is_overall = label.map(folded).fillna(False).astype(bool)
-    frame = pd.DataFrame({"study": d["study_id"].to_numpy(), "n": n, "overall": is_overall.to_numpy(dtype=bool),
+    is_overall = label.map(lambda c: folded.get(c, False), na_action="ignore").astype("boolean").fillna(False) \
+        .to_numpy(dtype=bool) if len(label) else np.zeros(0, bool)
+    frame = pd.DataFrame({"study": d["study_id"].to_numpy(), "n": n, "overall": is_overall,
                           "pos": np.arange(len(d))})
     dims = [f for f in ("grade", "primary_site") if f in d]
     for f in dims:

@@ -77,7 +77,7 @@ def test_percent_formatted_cells_scaled():
 
 
 def test_reported_decimals_and_rounding():
-    assert [reported_decimals(v) for v in (23.8, "23.75", 24.0, "87.60%", 17)] == [1, 2, 1, 2, 0]
+    assert [reported_decimals(v) for v in (23.8, "23.75", 24.0, "87.60%", 17, "24.0")] == [1, 2, 0, 2, 0, 1]
     # 19/80 = 23.75%: 23.7 and 23.8 are both right, 23.6 is not
     rate = np.array([23.7, 23.8, 23.6, 24.0, 23.75])
     dec = np.array([1, 1, 1, 0, 2])
