@@ -196,6 +196,8 @@ class Conflict:
     resolution: Resolution | None = None
     cell_value_a: _Cell = _field(default=EMPTY, repr=False)
     cell_value_b: _Cell = _field(default=EMPTY, repr=False)
+    canonical_a: Any = None
+    canonical_b: Any = None
 
     @property
     def key_text(self) -> str:
@@ -207,10 +209,11 @@ class Conflict:
 
     @property
     def suggested_value(self) -> Any:
+        """The suggested value as the consensus writes it (canonical; medians in months)."""
         if self.suggested == "A":
-            return _plain(self.value_a)
+            return _plain(self.canonical_a)
         if self.suggested == "B":
-            return _plain(self.value_b)
+            return _plain(self.canonical_b)
         return None
 
     def to_dict(self) -> dict[str, Any]:
@@ -773,31 +776,46 @@ def _evaluate(rel: _Relation, f: str, vals: dict[str, _Cell], lookup) -> tuple[b
     return None, ""
 
 
-def _suggest(rels: list[_Relation], f: str, base: dict[str, _Cell], conflicted: set[str], ca: _Cell, cb: _Cell,
-             lookup) -> tuple[str | None, str | None]:
+def _suggest(rels: list[_Relation], f: str, base: dict[str, _Cell], conflicted: set[str],
+             cells_a: dict[str, _Cell], cells_b: dict[str, _Cell], lookup) -> tuple[str | None, str | None]:
+    """Which reviewer's value of ``f`` the schema's checks support, and why.
+
+    A check decides when it holds with one reviewer's values and fails with the other's. The other
+    fields of the check take their agreed values; fields of the check that are in conflict too
+    (a median and its CI bound swapped) take each reviewer's own value, and the message says so.
+    """
+    ca, cb = cells_a[f], cells_b[f]
     votes: list[tuple[str, str]] = []
     for rel in rels:
         if f not in rel.fields:
             continue
-        if any(x in conflicted for x in rel.fields if x != f):
-            continue
-        ok_a, phrase_a = _evaluate(rel, f, {**base, f: ca}, lookup)
-        ok_b, phrase_b = _evaluate(rel, f, {**base, f: cb}, lookup)
+        others = [x for x in rel.fields if x != f and x in conflicted]
+        vals_a = {**base, **{x: cells_a[x] for x in others}, f: ca}
+        vals_b = {**base, **{x: cells_b[x] for x in others}, f: cb}
+        ok_a, phrase_a = _evaluate(rel, f, vals_a, lookup)
+        ok_b, phrase_b = _evaluate(rel, f, vals_b, lookup)
         if ok_a is None or ok_b is None or ok_a == ok_b:
             continue
+
+        def with_(cells: dict[str, _Cell], who: str) -> str:
+            return "".join(f" (with {who}'s {x} = {_show(cells[x])})" for x in others)
+
         if ok_a:
-            votes.append(("A", f"A's {f} = {_show(ca)} {phrase_a}; B's {_show(cb)} does not"))
+            votes.append(("A", f"A's {f} = {_show(ca)}{with_(cells_a, 'A')} {phrase_a}; "
+                               f"B's {_show(cb)}{with_(cells_b, 'B')} does not"))
         else:
-            votes.append(("B", f"B's {f} = {_show(cb)} {phrase_b}; A's {_show(ca)} does not"))
+            votes.append(("B", f"B's {f} = {_show(cb)}{with_(cells_b, 'B')} {phrase_b}; "
+                               f"A's {_show(ca)}{with_(cells_a, 'A')} does not"))
     if votes and len({v[0] for v in votes}) == 1:
         return votes[0][0], "; ".join(v[1] for v in votes[:2])
     return None, None
 
 
-def _cell_errors(findings: Iterable[Finding]) -> dict[tuple, Finding]:
+def _cell_findings(findings: Iterable[Finding], severity: str) -> dict[tuple, Finding]:
+    """The first finding of ``severity`` at each cell (sheet, row, column)."""
     out: dict[tuple, Finding] = {}
     for f in findings:
-        if f.severity == "error" and f.row is not None and f.column and f.rule != "study-excluded":
+        if f.severity == severity and f.row is not None and f.column and f.rule != "study-excluded":
             out.setdefault((f.sheet, f.row, f.column), f)
     return out
 
@@ -1044,7 +1062,8 @@ def reconcile(form_a: str | Path, form_b: str | Path, schema: str | Path | Revie
     _check_duplicates(sch, a)
     _check_duplicates(sch, b)
 
-    errors_a, errors_b = _cell_errors(a.result.finding_list), _cell_errors(b.result.finding_list)
+    cell_findings = {sev: (_cell_findings(a.result.finding_list, sev), _cell_findings(b.result.finding_list, sev))
+                     for sev in ("error", "warning")}
     conflicts: list[Conflict] = []
     plans: dict[str, list[tuple[int | None, int | None, dict[str, Any]]]] = {}
     stats: dict[tuple[str, str], dict[str, Any]] = {}
@@ -1173,20 +1192,23 @@ def reconcile(form_a: str | Path, form_b: str | Path, schema: str | Path | Revie
             fields_conflict = {}
             for f in diffs:
                 ca, cb = cells_a[f], cells_b[f]
-                who, why = _suggest(rels, f, base, set(diffs), ca, cb, lookup_for(sheet, base))
-                if who is None:
-                    ea = errors_a.get((sheet, int(ta.data["_row"].iat[i]), ta.letter(ta.data["_file"].iat[i], f)))
-                    eb = errors_b.get((sheet, int(tb.data["_row"].iat[j]), tb.letter(tb.data["_file"].iat[j], f)))
-                    if ea is not None and eb is None and cb.filled:
-                        who, why = "B", (f"A's {f} = {_show(ca)} fails validation ({ea.rule}); "
-                                         f"B's {_show(cb)} passes")
-                    elif eb is not None and ea is None and ca.filled:
-                        who, why = "A", (f"B's {f} = {_show(cb)} fails validation ({eb.rule}); "
-                                         f"A's {_show(ca)} passes")
+                who, why = _suggest(rels, f, base, set(diffs), cells_a, cells_b, lookup_for(sheet, base))
+                at_a = (sheet, int(ta.data["_row"].iat[i]), ta.letter(ta.data["_file"].iat[i], f))
+                at_b = (sheet, int(tb.data["_row"].iat[j]), tb.letter(tb.data["_file"].iat[j], f))
+                for severity, (found_a, found_b) in cell_findings.items():
+                    if who is not None:
+                        break
+                    fa, fb = found_a.get(at_a), found_b.get(at_b)
+                    verb = "fails validation" if severity == "error" else "draws a warning"
+                    if fa is not None and fb is None and cb.filled:
+                        who, why = "B", f"A's {f} = {_show(ca)} {verb} ({fa.rule}); B's {_show(cb)} does not"
+                    elif fb is not None and fa is None and ca.filled:
+                        who, why = "A", f"B's {f} = {_show(cb)} {verb} ({fb.rule}); A's {_show(ca)} does not"
                 conflicts.append(Conflict(
                     0, sheet, disp, f, ca.raw if ca.raw is not None else _write_value(ca, spec.fields[f]),
                     cb.raw if cb.raw is not None else _write_value(cb, spec.fields[f]),
-                    ta.ref(i, f), tb.ref(j, f), why, who, "value", None, ca, cb))
+                    ta.ref(i, f), tb.ref(j, f), why, who, "value", None, ca, cb,
+                    _write_value(ca, spec.fields[f]), _write_value(cb, spec.fields[f])))
                 fields_conflict[f] = len(conflicts) - 1
             ext = "/".join(dict.fromkeys(x for x in (_text_of(cells_a.get("extractor")),
                                                       _text_of(cells_b.get("extractor"))) if x)) or None
