@@ -46,9 +46,15 @@ _CI_PREFIX = re.compile(r"^\s*(?:95\s*%?\s*)?(?:ci|c\.i\.|confidence interval)\s
 _QUALIFIER = re.compile(r"^(?:<|>|<=|>=|≤|≥|~|≈|approx\.?|about|ca\.?|c\.)\s*\d")
 
 
+_PLAIN_ASCII = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")
+
+
 def normalise_text(value: Any) -> str:
     """Text with spaces and dashes normalised (NFKC, non-breaking spaces, en/em dashes)."""
-    text = unicodedata.normalize("NFKC", str(value)).translate(_TRANSLATE)
+    text = str(value)
+    if text.isascii() and _PLAIN_ASCII.fullmatch(text):  # the common case: nothing to normalise
+        return text
+    text = unicodedata.normalize("NFKC", text).translate(_TRANSLATE)
     return _WS.sub(" ", text).strip()
 
 

@@ -762,7 +762,8 @@ def possible_duplicate_population(ctx: Context, sheet: str, severity: str, same,
 
     d = ctx.table(sheet).data
     t = ctx.table(sheet)
-    keys = pd.DataFrame({f: d[f].map(lambda v: fold(v) if isinstance(v, str) else None) for f in same})
+    keys = pd.DataFrame({f: d[f].map({v: fold(v) for v in d[f].dropna().unique() if isinstance(v, str)})
+                         for f in same})
     s, e = ctx.num(sheet, start), ctx.num(sheet, end)
     s = np.where(np.isnan(s), e, s)
     e = np.where(np.isnan(e), s, e)
