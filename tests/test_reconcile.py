@@ -501,3 +501,76 @@ def test_cli_end_to_end(forms, tmp_path):
     # the consensus never overwrites an input
     res = CliRunner().invoke(main, ["reconcile", str(a), str(b), "-o", str(a)])
     assert res.exit_code == 2 and "overwrite an input" in res.output
+
+
+# ---------------------------------------------------------------------------------------------
+# The shipped example forms: A, B -> conflicts -> the third reviewer's adjudication -> consensus
+# ---------------------------------------------------------------------------------------------
+
+EXAMPLES = ROOT / "extraction_forms"
+EX_A, EX_B = EXAMPLES / "example_reviewer_a.xlsx", EXAMPLES / "example_reviewer_b.xlsx"
+EX_ADJ = EXAMPLES / "example_adjudication.xlsx"
+needs_examples = pytest.mark.skipif(not (EX_A.exists() and EX_B.exists() and EX_ADJ.exists()),
+                                    reason="example forms not built")
+
+# every planted slip that differs between the reviewers (extraction_forms/README.md), and nothing else:
+# (sheet, key, field) -> (A as typed, B as typed, whose value the rules suggest)
+EXAMPLE_CONFLICTS = {
+    ("studies", "study_id=THANG2018", "response_criteria"): ("RECIST", "RECIST 1.1", "B"),
+    ("outcomes", "study_id=BRABANDER2017; cohort=overall", "orr_pct"): ("39", 28.4, "A"),
+    ("outcomes", "study_id=BRABANDER2017; cohort=overall", "os_ci_low"): (63, 55, "B"),
+    ("outcomes", "study_id=VDZWAN2019; cohort=overall", "n_evaluable"): (186, 168, "B"),
+    ("outcomes", "study_id=BODEI2011; cohort=overall", "orr_pct"): (32.6, 23.6, "A"),
+    ("outcomes", "study_id=CLEMENT2022; cohort=overall", "orr_pct"): (22.7, 40.3, "B"),
+    ("outcomes", "study_id=CLEMENT2022; cohort=overall", "pfs_median"): (24.8, 17.5, "A"),
+    ("outcomes", "study_id=CLEMENT2022; cohort=overall", "pfs_ci_low"): (17.5, 24.8, "A"),
+}
+
+
+@needs_examples
+def test_example_forms_conflicts():
+    rec = reconcile(EX_A, EX_B, decided_at=WHEN)
+    got = {(c.sheet, c.key_text, c.field): (c.value_a, c.value_b, c.suggested) for c in rec.conflicts}
+    assert set(got) == set(EXAMPLE_CONFLICTS)
+    for k, (va, vb, who) in EXAMPLE_CONFLICTS.items():
+        assert got[k][2] == who, k
+        assert (_num_or(got[k][0]), _num_or(got[k][1])) == (_num_or(va), _num_or(vb)), k
+    # Ezziddin's criteria: "modified SWOG" vs "mSWOG", the same term: no conflict, an error in both forms
+    assert any(f.rule == "ineligible-term" and f.study_id == "EZZIDDIN2014" for f in rec.findings_a)
+    assert any(f.rule == "ineligible-term" and f.study_id == "EZZIDDIN2014" for f in rec.findings_b)
+    assert rec.agreement["rows"]["outcomes"] == {"matched": 19, "only_in_a": 0, "only_in_b": 0}
+
+
+def _num_or(v):
+    try:
+        return float(str(v).rstrip("%"))
+    except ValueError:
+        return v
+
+
+@needs_examples
+def test_example_adjudication_gives_a_consensus_with_only_real_errors(tmp_path):
+    rec = reconcile(EX_A, EX_B, adjudication=EX_ADJ, decided_at=WHEN)
+    assert rec.exit_code() == 0 and not rec.unmatched and rec.warnings == ()
+    assert all(c.resolution.adjudicator == "CR" for c in rec.conflicts)
+    # the adjudicator followed the published figures, which here always agree with the suggestion
+    assert all(c.resolution.source == c.suggested for c in rec.conflicts)
+    assert len(rec.audit_log()) == 8
+    out = tmp_path / "consensus.xlsx"
+    consensus_workbook(rec).save(out)
+    result = validate(out)
+    errors = {(f.rule, f.study_id) for f in result.finding_list if f.severity == "error"}
+    # Ezziddin 2014 (modified SWOG) is ineligible in the paper itself: it stays and validate excludes it
+    assert errors == {("ineligible-term", "EZZIDDIN2014"), ("study-excluded", "EZZIDDIN2014")}
+    # every reviewer slip is gone
+    rules = {f.rule for f in result.finding_list}
+    assert not rules & {"evaluable-exceeds-enrolled", "percentage-mismatch", "percentage-itt-denominator",
+                        "median-outside-ci", "ci-bound-equals-median", "unspecific-term"}
+    assert result.summary.rows_excluded == 2
+
+
+@needs_examples
+def test_example_adjudication_file_is_up_to_date():
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "build_adjudication.py"), "--check"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
