@@ -466,19 +466,59 @@ def annotated_name(path: str | Path) -> str:
     return f"{Path(path).stem}.annotated.xlsx"
 
 
-def figures(run: RunResult) -> dict[str, Any]:
-    """The plots of a run by relative path stem (``plots/dcr``, ``plots/dcr.funnel``): matplotlib Figures."""
-    from .plots import analysis_forest, funnel_plot
+def plot_jobs(run: RunResult) -> list[tuple[str, str, Analysis, list[Analysis]]]:
+    """The plots of a run: ``(stem, "forest"|"funnel", analysis, its subgroup entries)``.
 
-    out: dict[str, Any] = {}
+    A forest plot per analysis with a result (``plots/<id>``), a funnel plot per overall
+    analysis (``plots/<id>.funnel``).
+    """
+    out = []
     for a in run.analyses:
         if a.result is None:
             continue
         subs = run.children(a, "subgroup") if a.role == "subgroup_test" else []
-        out[f"plots/{plot_name(a.id)}"] = analysis_forest(a, subs)
+        out.append((f"plots/{plot_name(a.id)}", "forest", a, subs))
         if a.role == "primary":
-            out[f"plots/{plot_name(a.id)}.funnel"] = funnel_plot(a.result, [r.label for r in a.taken],
-                                                                 title=f"{a.label}: funnel plot")
+            out.append((f"plots/{plot_name(a.id)}.funnel", "funnel", a, []))
+    return out
+
+
+def render_plot(job: tuple[str, str, Analysis, list[Analysis]]) -> tuple[str, str, bytes]:
+    """One plot job -> ``(stem, svg text, png bytes)``."""
+    from .plots import analysis_forest, figure_png, figure_svg, funnel_plot
+
+    stem, what, a, subs = job
+    if what == "forest":
+        fig = analysis_forest(a, subs)
+    else:
+        fig = funnel_plot(a.result, [r.label for r in a.taken], title=f"{a.label}: funnel plot")
+    return stem, figure_svg(fig), figure_png(fig)
+
+
+def _render_plots(jobs: list, tick: Callable[[int], None]) -> list[tuple[str, str, bytes]]:
+    """Render the plots, in two or more processes when there are many (same bytes either way)."""
+    import multiprocessing as mp
+
+    workers = min(os.cpu_count() or 1, 4)
+    if len(jobs) >= 12 and workers > 1 and "fork" in mp.get_all_start_methods() and \
+            not os.environ.get("CURATE_SERIAL"):
+        from concurrent.futures import ProcessPoolExecutor
+
+        import matplotlib  # noqa: F401 - imported before the fork, once
+
+        out = []
+        try:
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as ex:
+                for res in ex.map(render_plot, jobs, chunksize=max(1, len(jobs) // (4 * workers))):
+                    out.append(res)
+                    tick(len(out))
+            return out
+        except Exception:  # noqa: BLE001 - a pool that cannot start: render here
+            pass
+    out = []
+    for job in jobs:
+        out.append(render_plot(job))
+        tick(len(out))
     return out
 
 
@@ -540,7 +580,6 @@ def render_outputs(run: RunResult, progress: Progress | None = None) -> dict[str
     in ``analysis.json`` and ``report.html``.
     """
     from .outputs import csv_text, dumps
-    from .plots import figure_png, figure_svg
     from .report import annotated_workbook, render_report
     from .validate import findings_frame
 
@@ -555,17 +594,14 @@ def render_outputs(run: RunResult, progress: Progress | None = None) -> dict[str
     files["analysis.json"] = dumps(analysis_dict(run)).encode("utf-8")
     extra, notes = handoff_files(run, names)
     files.update(extra)
-    figs = figures(run)
+    jobs = plot_jobs(run)
+    total = len(jobs) + len(run.paths) + 1
     svgs: dict[str, str] = {}
-    total = len(figs) + len(run.paths) + 1
-    step = 0
-    for stem, fig in figs.items():
-        svg = figure_svg(fig)
+    for stem, svg, png in _render_plots(jobs, lambda n: tick("render", n, total)):
         svgs[stem] = svg
         files[f"{stem}.svg"] = svg.encode("utf-8")
-        files[f"{stem}.png"] = figure_png(fig)
-        step += 1
-        tick("render", step, total)
+        files[f"{stem}.png"] = png
+    step = len(jobs)
     files["report.html"] = render_report(run, svgs, notes=notes).encode("utf-8")
     step += 1
     tick("render", step, total)
