@@ -129,7 +129,7 @@ def test_conflict_fields_cells_and_suggestions(forms):
     assert pr.suggestion.startswith("A's pr = 17 makes CR+PR+SD+PD = n_evaluable (101); B's 71 does not")
 
     orr = by[("outcomes", "S02", "overall", "orr_pct")]
-    assert orr.value_b == "52%" and orr.suggested == "A"
+    assert orr.value_b == "52%" and orr.suggested == "A" and orr.suggested_value == 25
     assert "matches 100 x (CR+PR)/n_evaluable = 10/40 = 25.00%" in orr.suggestion
 
     pfs = by[("outcomes", "S01", "G3", "pfs_median")]
@@ -260,6 +260,47 @@ def test_kappa_matches_r_psych():
     assert k["kappa"] == pytest.approx(kappa, abs=1e-11)
     assert k["se"] ** 2 == pytest.approx(var, abs=1e-11)
     assert (k["ci_low"], k["ci_high"]) == (pytest.approx(lo, abs=1e-11), pytest.approx(hi, abs=1e-11))
+
+
+def _conflicting_fields(tmp_path, a_study=None, b_study=None, a_out=None, b_out=None):
+    a = write_form(tmp_path / "a.xlsx", [good_study(**(a_study or {}))], [good_outcome(**(a_out or {}))], [good_ae()])
+    b = write_form(tmp_path / "b.xlsx", [good_study(**(b_study or {}))], [good_outcome(**(b_out or {}))], [good_ae()])
+    return {c.field for c in reconcile(a, b, decided_at=WHEN).conflicts}
+
+
+@pytest.mark.parametrize("sheet, a, b", [
+    ("outcomes", {"grade": "G1-2"}, {"grade": "G1\u20132"}),                 # en dash
+    ("outcomes", {"grade": "G1-2"}, {"grade": "grade 1/2"}),
+    ("outcomes", {"primary_site": "pancreas", "cohort": "pancreas"}, {"primary_site": "pNET", "cohort": "Pancreas "}),
+    ("outcomes", {"pfs_median": 24, "pfs_ci_low": 12, "pfs_ci_high": 36},
+                 {"pfs_median": 730.5, "pfs_ci_low": 365.25, "pfs_ci_high": 1095.75, "pfs_unit": "days"}),
+    ("outcomes", {"pfs_median": 24, "pfs_ci_low": 12, "pfs_ci_high": 36},
+                 {"pfs_median": 2, "pfs_ci_low": 1, "pfs_ci_high": 3, "pfs_unit": "years"}),
+    ("outcomes", {"os_median": "NR", "os_ci_high": "NR"}, {"os_median": "not reached", "os_ci_high": "n.r."}),
+    ("outcomes", {"orr_pct": 17.8, "dcr_pct": 87.1}, {"orr_pct": "17.8 %", "dcr_pct": "87,1"}),
+    ("outcomes", {"pd": "x13"}, {"pd": " X13 "}),                              # unreadable: compared as text
+    ("studies", {"first_author": "van der Zwan"}, {"first_author": "Van\u00a0der  ZWAN"}),
+    ("studies", {"response_criteria": "RECIST 1.1"}, {"response_criteria": "RECIST1.1"}),
+    ("studies", {"radiopharmaceutical": "177Lu-DOTATOC"}, {"radiopharmaceutical": "177Lu-edotreotide"}),
+    ("studies", {"n_enrolled": 1234, "extractor": "AB"}, {"n_enrolled": "1,234", "extractor": "ZZ"}),
+    ("studies", {"enrolment_start": 2012}, {"enrolment_start": "2012-03-01"}),
+])
+def test_formatting_only_differences_are_not_conflicts(tmp_path, sheet, a, b):
+    kw = {"a_study": a, "b_study": b} if sheet == "studies" else {"a_out": a, "b_out": b}
+    assert _conflicting_fields(tmp_path, **kw) == set()
+
+
+@pytest.mark.parametrize("a, b, field", [
+    ({"grade": "G1-2"}, {"grade": "G2"}, "grade"),
+    ({"pfs_median": 24, "pfs_ci_low": 12, "pfs_ci_high": 36}, {"pfs_median": 24, "pfs_ci_low": 12, "pfs_ci_high": 36,
+                                                               "pfs_unit": "weeks"}, "pfs_median"),
+    ({"os_median": 48.0}, {"os_median": "NR"}, "os_median"),
+    ({"ki67_max": 15}, {"ki67_max": None}, "ki67_max"),                      # one reviewer left it empty
+    ({"pd": "x13"}, {"pd": 13}, "pd"),
+    ({"orr_pct": 17.8}, {"orr_pct": 17.9}, "orr_pct"),
+])
+def test_real_differences_are_conflicts(tmp_path, a, b, field):
+    assert field in _conflicting_fields(tmp_path, a_out=a, b_out=b)
 
 
 # ---------------------------------------------------------------------------------------------
