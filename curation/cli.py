@@ -77,18 +77,25 @@ def main(debug: bool) -> None:
               help="write a copy of each form with the findings marked into this folder")
 @click.option("--strict", is_flag=True, help="count warnings as errors for the exit code")
 @click.option("--jobs", "-j", type=int, default=None, help="forms read in parallel (default: all cores for 4+ forms)")
+@click.option("--max-mb", type=float, default=None,
+              help="refuse a workbook larger than this uncompressed (default: the schema's limit, 200 MB)")
 @click.option("--quiet", "-q", is_flag=True, help="print only the summary line")
 @handle_errors
-def validate(forms, schema, json_out, report_out, clean_out, annotate_dir, strict, jobs, quiet):
+def validate(forms, schema, json_out, report_out, clean_out, annotate_dir, strict, jobs, max_mb, quiet):
     """Check forms against the schema; report every finding at its cell.
 
     Exit code 0: no error (warnings allowed; with --strict none either); 1: errors found;
     2: a form could not be used.
     """
+    from .console import print_validation, progress_bar
+    from .schema import load_schema
+    from .validate import expand_forms, limits_for
     from .validate import validate as run_validate
-    from .console import print_validation
 
-    result = run_validate(forms, schema, jobs=jobs)
+    sch = load_schema(schema)
+    paths = expand_forms(forms)
+    with progress_bar(len(paths), "reading forms", enabled=len(paths) > 1 and not quiet) as advance:
+        result = run_validate(paths, sch, jobs=jobs, limits=limits_for(sch, max_mb), progress=advance)
     from . import outputs
 
     if json_out:

@@ -13,6 +13,36 @@ def console(stderr: bool = False):
     return Console(stderr=stderr, highlight=False, soft_wrap=False)
 
 
+class _NoBar:
+    def __enter__(self):
+        return lambda *_: None
+
+    def __exit__(self, *exc):
+        return False
+
+
+class _Bar:
+    def __init__(self, total: int, label: str) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console(stderr=True), transient=True)
+        self.total, self.label = total, label
+
+    def __enter__(self):
+        self.progress.__enter__()
+        task = self.progress.add_task(self.label, total=self.total)
+        return lambda *_: self.progress.advance(task)
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+
+def progress_bar(total: int, label: str, *, enabled: bool = True):
+    """A rich progress bar on stderr (a context manager giving an ``advance()`` callable)."""
+    return _Bar(total, label) if enabled else _NoBar()
+
+
 def print_validation(result: Any, *, quiet: bool = False, first: int = 15) -> None:
     """Summary line, a table of findings per rule and severity, then the first findings."""
     from rich.table import Table

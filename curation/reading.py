@@ -189,14 +189,14 @@ def read_workbook(path: str | Path, schema: ReviewSchema, *, display_name: str |
     """
     from python_calamine import CalamineWorkbook
 
-    from .safety import Limits, check_workbook
+    from .safety import check_workbook
 
     path = Path(path)
     name = display_name or str(path)
     if limits is None:
-        lim = schema.limits
-        limits = Limits(max_uncompressed_bytes=int(lim.max_uncompressed_mb * 1_000_000), max_rows=lim.max_rows,
-                        max_columns=lim.max_columns, max_cell_chars=lim.max_cell_chars)
+        from .validate import limits_for
+
+        limits = limits_for(schema)
     info = check_workbook(path, limits)
     try:
         wb = CalamineWorkbook.from_path(str(path))

@@ -227,7 +227,7 @@ def validate_workbooks(schema: ReviewSchema, workbooks: Sequence[RawWorkbook]) -
 
 
 def validate(forms: str | Path | Sequence[str | Path], schema: str | Path | ReviewSchema | None = None,
-             *, limits: Any = None, jobs: int | None = None) -> ValidationResult:
+             *, limits: Any = None, jobs: int | None = None, progress: Any = None) -> ValidationResult:
     """Validate extraction forms against a review schema.
 
     Parameters
@@ -261,7 +261,7 @@ def validate(forms: str | Path | Sequence[str | Path], schema: str | Path | Revi
     """
     sch = schema if isinstance(schema, ReviewSchema) else load_schema(schema)
     paths = expand_forms(forms)
-    workbooks = read_forms(paths, sch, limits=limits, jobs=jobs)
+    workbooks = read_forms(paths, sch, limits=limits, jobs=jobs, progress=progress)
     return validate_workbooks(sch, workbooks)
 
 
@@ -289,6 +289,16 @@ def read_forms(paths: Sequence[Path], schema: ReviewSchema, *, limits: Any = Non
             if progress:
                 progress(p)
         return out
+
+
+def limits_for(schema: ReviewSchema, max_mb: float | None = None):
+    """The size limits for a schema, with the uncompressed size optionally overridden (``--max-mb``)."""
+    from .safety import Limits
+
+    lim = schema.limits
+    mb = lim.max_uncompressed_mb if max_mb is None else max_mb
+    return Limits(max_uncompressed_bytes=int(mb * 1_000_000), max_rows=lim.max_rows, max_columns=lim.max_columns,
+                  max_cell_chars=lim.max_cell_chars)
 
 
 def expand_forms(forms: str | Path | Sequence[str | Path]) -> list[Path]:
