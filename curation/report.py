@@ -365,7 +365,7 @@ def _prisma(v: Any, primaries: Sequence[Any]) -> list[str]:
     s = v.summary
     parts = [f"{s.rows_read} rows read from {s.forms} form{'s' if s.forms != 1 else ''} ({s.studies} "
              f"{'study' if s.studies == 1 else 'studies'})"]
-    excl = ", ".join(f"{d['excluded']} {k}" for k, d in s.by_sheet.items() if d["excluded"])
+    excl = ", ".join(f"{k} {d['excluded']}" for k, d in s.by_sheet.items() if d["excluded"])
     parts.append(f"{s.rows_excluded} excluded by errors" + (f" ({excl})" if excl else ""))
     parts.append(f"{s.rows_passed} passed into the clean dataset")
     pooled = [a for a in primaries if a.role == "primary" and not a.outcome.startswith("ae")]
@@ -380,16 +380,24 @@ def _page(context: dict[str, Any]) -> str:
 
 def render_report(run: Any, svgs: dict[str, str], *, notes: Sequence[str] = ()) -> str:
     """``report.html`` of a :class:`curation.run.RunResult` (``svgs``: SVG text by ``plots/<stem>``)."""
+    from .run import fmt_estimate, plot_name
+
     v = run.validation
     primaries = run.primary()
     analyses = [_analysis_view(run, a, svgs, n) for n, a in enumerate(primaries)]
     fix = []
     for g in run.fix_first():
+        effects = []
+        for e in g["effects"]:
+            unit = "points" if e.kind == "proportion" else "months"
+            effects.append({
+                "label": e.analysis_label, "before": fmt_estimate(e.without, e.kind),
+                "after": fmt_estimate(e.with_, e.kind),
+                "delta": "" if e.delta is None else f"{e.delta:+.1f} {unit}",
+                "anchor": "a-" + plot_name(e.analysis_id.split(":")[0]).replace("@", "-").replace(".", "-")})
         fix.append({"cell": g["cell"], "file": _short(g["file"]), "study": g["study_id"], "cohort": g["cohort"],
-                    "errors": list(g["errors"]), "messages": list(g["messages"]),
-                    "effects": [{"sentence": e.sentence, "delta": e.delta, "kind": e.kind,
-                                 "anchor": "a-" + e.analysis_id.split(":")[0].replace("@", "-").replace(".", "-")}
-                                for e in g["effects"]]})
+                    "errors": list(g["errors"]), "messages": list(dict.fromkeys(g["messages"])),
+                    "replaces": g["effects"][0].replaces, "effects": effects})
     return _page(dict(
         title=f"curate run: {run.schema.name}", schema=run.schema.name, generated=run.generated,
         forms=[_short(n) for n in run.names], summary=_summary_view(v), prisma=_prisma(v, primaries),

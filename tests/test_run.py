@@ -224,7 +224,10 @@ def test_influence_of_excluded_records_matches_pooling_by_hand(job):
     assert len(analysis["leave_one_out"]["orr"]) == 3 and "orr" in analysis["egger"]
 
 
-def test_formula_injection_is_inert_everywhere(tmp_path):
+def test_formula_injection_is_inert_everywhere(tmp_path, monkeypatch):
+    import curation.run
+
+    monkeypatch.setattr(curation.run, "plot_jobs", lambda run: [])  # plots: see test_plot_text_cannot_escape
     form = hostile_form(tmp_path / "hostile.xlsx")
     digest = file_sha256(form)
     out = tmp_path / "out"
@@ -256,6 +259,17 @@ def test_formula_injection_is_inert_everywhere(tmp_path):
         for v in row:
             assert not (isinstance(v, str) and v.startswith(("=", "+", "@", "\t", "\r"))), v
     assert wb["studies"]["B6"].value.startswith("'=HYPERLINK")  # the formula, kept as inert text
+
+
+def test_plot_text_cannot_escape_into_the_page():
+    from curation.plots import figure_svg, forest_plot
+    from curation.report import inline_svg
+
+    r = pool_proportions([3, 5], [10, 12])
+    svg = figure_svg(forest_plot(r, ["--><script>alert(1)</script>", "<b>x</b> &amp;"], title="<i>t</i>"))
+    page = inline_svg(svg, "f0")
+    assert page.startswith("<svg") and "<script" not in page and "<b>" not in page and "<i>" not in page
+    assert 'id="f0-' in page and "<!--" not in page
 
 
 def test_unreadable_form_exits_2_and_writes_nothing(tmp_path, job):
