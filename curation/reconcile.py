@@ -172,7 +172,7 @@ class Conflict:
     value_a, value_b : object
         The values as typed (``"only in A"`` / ``"only in B"`` for a row of one reviewer).
     cell_a, cell_b : str or None
-        ``sheet!C12`` in each reviewer's form (``sheet!12`` for a whole row).
+        ``sheet!C12`` in each reviewer's form (the row reference of ``Table.ref`` for a whole row).
     suggestion : str or None
         Why one of the two values is right, when the schema's rules decide it.
     suggested : {"A", "B"} or None
@@ -351,7 +351,7 @@ class Reconciliation:
         """The object ``--json`` writes.
 
         ``{"conflicts": [...], "agreement": {"overall": ..., "fields": {...}}, "findings_a": [...],
-        "findings_b": [...], "summary": {...}, "adjudication": {...} or null, "forms": {...}}``.
+        "findings_b": [...], "summary": {...}, "adjudication": {...} or null, "forms": {"a", "b"}}``.
         """
         adj = None
         if self.adjudication is not None:
@@ -359,13 +359,13 @@ class Reconciliation:
                    "third_values": [c.id for c in self.resolved if c.resolution.source == "other"],
                    "unmatched": [dict(u) for u in self.unmatched], "warnings": list(self.warnings),
                    "decisions": self.audit_log()}
-        return {"forms": {"a": self.form_a, "b": self.form_b},
-                "conflicts": [c.to_dict() for c in self.conflicts],
+        return {"conflicts": [c.to_dict() for c in self.conflicts],
                 "agreement": self.agreement,
                 "findings_a": [f.to_dict() for f in self.findings_a],
                 "findings_b": [f.to_dict() for f in self.findings_b],
                 "summary": self.summary(),
-                "adjudication": adj}
+                "adjudication": adj,
+                "forms": {"a": self.form_a, "b": self.form_b}}
 
 
 def _count_severities(findings: Iterable[Finding]) -> dict[str, int]:
