@@ -62,16 +62,14 @@ def print_validation(result: Any, *, quiet: bool = False, first: int = 15) -> No
             by.add_row(rule, f"[{SEVERITY_STYLE[sev]}]{sev}[/]", str(n))
         c.print(by)
         shown = sorted(result.finding_list, key=lambda f: rank[f.severity])[:first]
-        lst = Table(title=f"First {len(shown)} of {len(result.finding_list)} findings", show_edge=False,
-                    header_style="bold")
-        lst.add_column("cell", no_wrap=True)
-        lst.add_column("severity")
-        lst.add_column("rule", no_wrap=True)
-        lst.add_column("message")
+        c.print(f"[bold]First {len(shown)} of {len(result.finding_list)} findings[/]")
+        several = len(result.files) > 1
         for f in shown:
-            where = f"{_short(f.file)}:{f.cell}" if f.cell else _short(f.file)
-            lst.add_row(where, f"[{SEVERITY_STYLE[f.severity]}]{f.severity}[/]", f.rule, f.message)
-        c.print(lst)
+            where = f.cell or f.sheet or ""
+            if several:
+                where = f"{_short(f.file)}:{where}"
+            c.print(f"[{SEVERITY_STYLE[f.severity]}]{f.severity:8}[/] {where}  [bold]{f.rule}[/]")
+            c.print(f"         {f.message}", markup=False, highlight=False)
     c.print(
         f"{s.forms} form(s), {s.studies} studies: rows read {s.rows_read} = passed {s.rows_passed} + "
         f"excluded {s.rows_excluded}; [bold red]{s.errors} error(s)[/], [yellow]{s.warnings} warning(s)[/], "

@@ -73,10 +73,12 @@ class Finding:
 
     @property
     def cell(self) -> str | None:
-        """The cell reference written ``sheet!C12`` (or ``sheet!12`` for a row)."""
+        """The cell reference written ``sheet!C12`` (``sheet!12:12``, the whole row, for a row)."""
         if self.sheet is None or self.row is None:
             return None
-        return f"{self.sheet}!{self.column or ''}{self.row}"
+        if not self.column:
+            return f"{self.sheet}!{self.row}:{self.row}"
+        return f"{self.sheet}!{self.column}{self.row}"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

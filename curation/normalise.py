@@ -75,9 +75,10 @@ class Table:
         return self.letters.get(file, {}).get(fld)
 
     def ref(self, i: int, fld: str | None) -> str:
-        """``sheet!C12`` for row position ``i`` and field ``fld`` (``sheet!12`` without a column)."""
+        """``sheet!C12`` for row position ``i`` and field ``fld`` (``sheet!12:12``, the row, without one)."""
         letter = self.letters.get(self.files[i], {}).get(fld) if fld else None
-        return f"{self.sheet}!{letter or ''}{self.rows[i]}"
+        row = self.rows[i]
+        return f"{self.sheet}!{letter}{row}" if letter else f"{self.sheet}!{row}:{row}"
 
     def study(self, i: int) -> str | None:
         return self.study_ids[i]
