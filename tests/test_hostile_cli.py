@@ -145,3 +145,30 @@ def test_arbitrary_cells_never_raise_and_rows_are_conserved(tmp_path_factory, st
     assert len(result.clean) == result.summary.by_sheet["outcomes"]["passed"]
     result.to_dict()
     assert file_sha256(p) == before
+
+
+def test_no_command_writes_to_its_inputs(tmp_path):
+    """Every command that reads forms leaves them byte-identical (read-only opening, outputs elsewhere)."""
+    import shutil
+
+    root = Path(__file__).resolve().parent.parent / "extraction_forms"
+    a = shutil.copy(root / "example_reviewer_a.xlsx", tmp_path / "a.xlsx")
+    b = shutil.copy(root / "example_reviewer_b.xlsx", tmp_path / "b.xlsx")
+    adj = shutil.copy(root / "example_adjudication.xlsx", tmp_path / "adj.xlsx")
+    inputs = [Path(a), Path(b), Path(adj)]
+    before = [file_sha256(p) for p in inputs]
+    out = tmp_path / "out"
+    runner = CliRunner()
+    commands = [
+        ["validate", str(a), str(b), "--json", str(out / "v.json"), "--clean", str(out / "c.csv"),
+         "--annotate", str(out / "ann"), "--report", str(out / "v.html")],
+        ["reconcile", str(a), str(b), "-o", str(out / "cons.xlsx"), "--json", str(out / "r.json")],
+        ["reconcile", str(a), str(b), "-o", str(out / "cons2.xlsx"), "--adjudication", str(adj)],
+        ["pool", str(a), "--outcome", "dcr", "--json", str(out / "p.json"), "--forest", str(out / "p.svg")],
+        ["run", str(a), str(b), "-o", str(out / "run")],
+    ]
+    for cmd in commands:
+        res = runner.invoke(main, cmd)
+        assert res.exit_code in (0, 1), (cmd, res.output, res.stderr)
+        assert [file_sha256(p) for p in inputs] == before, cmd
+    assert (out / "run" / "report.html").exists() and (out / "cons.xlsx").exists()
