@@ -695,9 +695,18 @@ def print_run(run: RunResult, out_dir: Path | None, files: dict[str, bytes] | No
     t = Table(title="Pooled estimates (records that passed)", show_edge=False, header_style="bold")
     for col in ("analysis", "k", "estimate (95% CI)", "I2"):
         t.add_column(col, justify="left" if col == "analysis" else "right", no_wrap=True)
-    rows = [a for a in run.analyses if a.role in ("primary", "subgroup")]
+    rows = [a for a in run.analyses if a.role in ("primary", "subgroup_test", "subgroup")]
     for a in rows:
         name = f"  {a.group}" if a.role == "subgroup" else a.id
+        if a.role == "subgroup_test":
+            r = a.result
+            if r is None:
+                t.add_row(name, str(a.k), "not pooled", "")
+            elif r.q_between is not None and r.df_between:
+                t.add_row(name, str(a.k), f"subgroups differ? Q = {r.q_between:.2f}, p = {r.p_between:.3g}", "")
+            else:
+                t.add_row(name, str(a.k), "one subgroup only", "")
+            continue
         if a.result is None:
             t.add_row(name, str(a.k), "not pooled", "")
             continue
@@ -784,7 +793,9 @@ def demo_command(out_dir: str | Path | None = None, *, quiet: bool = False) -> i
         c.print(f"reconciled {DEMO_A} and {DEMO_B}: {len(rec.conflicts)} conflicts, "
                 + (f"adjudicated with {DEMO_ADJ}, " if adj.is_file() else "")
                 + f"{unresolved} unresolved")
-        buf = io_bytes(consensus_workbook(rec))
+        wb = consensus_workbook(rec)
+        wb.properties.created = _dt.datetime(2026, 1, 1)  # the same demo, the same bytes
+        buf = io_bytes(wb)
         data = _deterministic_xlsx(buf, "2026-01-01T00:00:00Z")
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "example_consensus.xlsx"
