@@ -25,7 +25,7 @@ import numpy as np
 
 from .analyses import Analysis, StudyRow, outcome_frame, run_analysis, run_plan, select
 from .schema import PoolSettings, ReviewSchema, load_schema
-from .validate import ValidationResult, clean_dataset, expand_forms, read_forms, validate_workbooks
+from .validation import ValidationResult, clean_dataset, expand_forms, read_forms, validate_workbooks
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: stages ``read``, ``check``, ``pool``, ``influence``, ``render``."""
@@ -581,7 +581,7 @@ def render_outputs(run: RunResult, progress: Progress | None = None) -> dict[str
     """
     from .outputs import csv_text, dumps
     from .report import annotated_workbook, render_report
-    from .validate import findings_frame
+    from .validation import findings_frame
 
     tick = progress or (lambda stage, done, total: None)
     v = run.validation
@@ -606,7 +606,12 @@ def render_outputs(run: RunResult, progress: Progress | None = None) -> dict[str
     step += 1
     tick("render", step, total)
     for path, name in zip(run.paths, run.names):
-        files[annotated_name(path)] = annotated_workbook(path, [f for f in v.finding_list if f.file == name])
+        target = annotated_name(path)
+        i = 1
+        while target in files:  # two forms with the same name in different folders
+            i += 1
+            target = f"{Path(path).stem}-{i}.annotated.xlsx"
+        files[target] = annotated_workbook(path, [f for f in v.finding_list if f.file == name])
         step += 1
         tick("render", step, total)
     return files

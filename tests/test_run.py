@@ -308,3 +308,46 @@ def test_validate_report_and_annotate(tmp_path, job):
     html = page.read_text()
     assert "outcomes!L6" in html and "Findings" in html
     assert (folder / "planted.annotated.xlsx").read_bytes() == (job["out"] / "planted.annotated.xlsx").read_bytes()
+
+
+def test_demo_runs_on_the_example_forms(tmp_path, monkeypatch):
+    import curation.run
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "extraction_forms" / "example_reviewer_a.xlsx").is_file():
+        pytest.skip("the example forms are not there")
+    monkeypatch.chdir(root)
+    monkeypatch.setattr(curation.run, "plot_jobs", lambda run: [])  # the plots are tested above (speed)
+    out = tmp_path / "demo"
+    r = run_cli("demo", "-o", out, "-q")
+    assert r.exit_code == 0, r.output
+    assert (out / "report.html").is_file() and (out / "example_consensus.xlsx").is_file()
+    assert (out / "example_consensus.annotated.xlsx").is_file()
+    summary = json.loads((out / "findings.json").read_text())["summary"]
+    assert summary["rows_read"] == summary["rows_passed"] + summary["rows_excluded"] > 0
+    for name in ("example_reviewer_a.xlsx", "example_reviewer_b.xlsx"):
+        assert (root / "extraction_forms" / name).is_file()  # read, never moved or written
+    assert not list(tmp_path.glob(".demo.*"))
+
+
+def test_annotated_copy_one_comment_per_cell_and_renamed_sheets(tmp_path):
+    from curation.report import annotated_workbook
+    from curation.validation import validate
+
+    form = hostile_form(tmp_path / "hostile.xlsx")
+    result = validate(form)
+    wb = openpyxl.load_workbook(io.BytesIO(annotated_workbook(form, result.finding_list)))
+    text = wb["studies"]["B6"].comment.text  # a formula with no saved value: two findings, one comment
+    assert "formula-without-value" in text and "missing-required" in text
+    assert wb["studies"]["B6"].fill.start_color.rgb.endswith("FFC7CE")
+    # a sheet named differently in the workbook ("Adverse events") still gets its marks
+    f = planted()
+    f["adverse_events"][0]["grade3plus_n"] = 50  # more grade >= 3 events than any grade
+    renamed = write_form(tmp_path / "renamed.xlsx", **f, sheet_names={"adverse_events": "Adverse events"})
+    result = validate(renamed)
+    hits = [x for x in result.finding_list if x.sheet == "adverse_events" and x.column]
+    assert hits
+    wb = openpyxl.load_workbook(io.BytesIO(annotated_workbook(renamed, result.finding_list)))
+    for x in hits:
+        assert x.rule in wb["Adverse events"][f"{x.column}{x.row}"].comment.text
+    assert wb.sheetnames[-1] == "findings"
