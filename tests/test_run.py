@@ -124,6 +124,11 @@ def test_run_writes_every_file_of_the_contract(job):
     # one timestamp only; everything else of analysis.json is data
     assert "generated" in analysis and analysis["schema"] == "prrt_177lu"
     assert "rows read 15 = passed 11 + excluded 4" in job["r1"].output
+    # self-contained: nothing fetched (only the SVG and xlink namespace names are URLs)
+    html = (out / "report.html").read_text()
+    assert set(re.findall(r"https?://[^\s\"')]+", html)) <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
+    assert not re.search(r"<(link|img|iframe)\b|\bsrc=|@import|@font-face", html)
+    assert "@media print" in html
 
 
 def test_findings_json_is_what_validate_writes(job):
