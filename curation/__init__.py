@@ -2,7 +2,7 @@
 
 The stages, one module each: :mod:`~curation.reading` (workbook -> raw cells with provenance),
 :mod:`~curation.normalise` (typed, canonical values), :mod:`~curation.rules` (the checks),
-:mod:`~curation.validate` (what passes; the clean dataset), :mod:`~curation.reconcile` (two
+:mod:`~curation.validation` (what passes; the clean dataset), :mod:`~curation.reconcile` (two
 reviewers), :mod:`~curation.pool` (the statistics), :mod:`~curation.report` (page, annotated
 forms) and :mod:`~curation.cli` (the ``curate`` command).
 
@@ -15,10 +15,15 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "load_schema": ("curation.schema", "load_schema"),
-    "validate": ("curation.validate", "validate"),
-    "ValidationResult": ("curation.validate", "ValidationResult"),
+    "validate": ("curation.validation", "validate"),
+    "ValidationResult": ("curation.validation", "ValidationResult"),
     "Finding": ("curation.findings", "Finding"),
     "UnusableInputError": ("curation.errors", "UnusableInputError"),
+    "run_job": ("curation.run", "run_job"),
+    "pandera_schemas": ("curation.handoff", "pandera_schemas"),
+    "analysis_r_script": ("curation.handoff", "analysis_r_script"),
+    "data_package": ("curation.handoff", "data_package"),
+    "gx_suite": ("curation.handoff", "gx_suite"),
 }
 
 __all__ = ["__version__", *_LAZY]

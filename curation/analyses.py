@@ -542,7 +542,7 @@ def pool_input(input, outcome: str, *, schema: ReviewSchema, settings: PoolSetti
     """
     from pathlib import Path
 
-    from .validate import validate
+    from .validation import validate
 
     p = Path(input)
     validation = None

@@ -89,8 +89,8 @@ def validate(forms, schema, json_out, report_out, clean_out, annotate_dir, stric
     """
     from .console import print_validation, progress_bar
     from .schema import load_schema
-    from .validate import expand_forms, limits_for
-    from .validate import validate as run_validate
+    from .validation import expand_forms, limits_for
+    from .validation import validate as run_validate
 
     sch = load_schema(schema)
     paths = expand_forms(forms)

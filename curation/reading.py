@@ -194,7 +194,7 @@ def read_workbook(path: str | Path, schema: ReviewSchema, *, display_name: str |
     path = Path(path)
     name = display_name or str(path)
     if limits is None:
-        from .validate import limits_for
+        from .validation import limits_for
 
         limits = limits_for(schema)
     info = check_workbook(path, limits)

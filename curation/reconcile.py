@@ -637,7 +637,7 @@ def _check_duplicates(schema: ReviewSchema, form: _Form) -> None:
 
 def _read_form(schema: ReviewSchema, path: str | Path, label: str) -> _Form:
     from .reading import read_workbook
-    from .validate import validate_workbooks
+    from .validation import validate_workbooks
 
     wb = read_workbook(path, schema, display_name=str(path))
     result = validate_workbooks(schema, [wb])

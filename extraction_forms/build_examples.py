@@ -203,7 +203,7 @@ def build(outdir: Path = HERE) -> list[Path]:
 
 def findings_lines(path: Path) -> list[str]:
     """``rule severity cell`` for every finding `curate validate` reports on one form."""
-    from curation.validate import validate
+    from curation.validation import validate
 
     result = validate(path, SCHEMA)
     return [f"{f.rule} {f.severity} {f.cell or f.sheet}" for f in result.finding_list]

@@ -55,3 +55,17 @@ def test_help_is_quick_to_import():
             "'numpy') if m in sys.modules]; print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_python_api_names_survive_submodule_imports():
+    """``curation.validate`` stays the function even after every submodule has been imported."""
+    import importlib
+
+    import curation
+
+    for mod in ("validation", "run", "reconcile", "handoff", "analyses", "report", "template", "cli"):
+        importlib.import_module(f"curation.{mod}")
+    result = curation.validate(ROOT / "extraction_forms" / "example_reviewer_a.xlsx")
+    assert list(result.findings.columns)[:6] == ["file", "sheet", "row", "column", "cell", "field"]
+    assert len(result.clean) == result.summary.by_sheet["outcomes"]["passed"]
+    assert set(curation.pandera_schemas(curation.load_schema())) == {"studies", "outcomes", "adverse_events"}

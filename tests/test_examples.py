@@ -23,7 +23,7 @@ import pytest
 
 from curation.schema import load_schema
 from curation.template import column_map
-from curation.validate import validate
+from curation.validation import validate
 from test_template import colours, workbook_content
 
 ROOT = Path(__file__).resolve().parent.parent

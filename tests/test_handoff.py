@@ -24,7 +24,7 @@ from test_rules import baseline
 from curation import handoff
 from curation.analyses import run_plan
 from curation.outputs import csv_text, dumps
-from curation.validate import validate
+from curation.validation import validate
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ("estimate", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "i2", "q", "q_between", "p_between")

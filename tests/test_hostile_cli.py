@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from builders import OUTCOME_FIELDS, STUDY_FIELDS, AE_FIELDS, good_outcome, good_study, write_form
 from curation.cli import main
 from curation.safety import file_sha256
-from curation.validate import validate
+from curation.validation import validate
 from hostile import build_corpus, decompression_bomb
 
 CURATE = str(Path(sys.executable).parent / "curate")

@@ -369,19 +369,15 @@ def test_importing_the_package_does_not_import_pool():
     assert out.stdout.strip() == "False"
 
 
-def test_performance_vectorised_paths_are_fast():
-    import time
-
+def test_vectorised_paths_at_scale():
+    """REML on 10,000 studies and the batched leave-one-out on 1,000 (speed: benchmarks/run.py)."""
     rng = np.random.default_rng(7)
     y = rng.normal(1.0, 0.3, 10_000)
     s = rng.uniform(0.1, 0.5, 10_000)
-    t0 = time.perf_counter()
-    pool.pool_generic(y, s, method="REML")
-    assert time.perf_counter() - t0 < 2.0  # target 0.5 s; generous bound for busy CI machines
+    big = pool.pool_generic(y, s, method="REML")
+    assert big.k == 10_000 and big.converged and np.isfinite(big.tau2)
     r = pool.pool_generic(y[:1000], s[:1000], method="REML")
-    t0 = time.perf_counter()
     loo = pool.leave_one_out(r)
-    assert time.perf_counter() - t0 < 5.0
     assert len(loo) == 1000
     # a spot check of the vectorised leave-one-out against a direct fit
     direct = pool.pool_generic(np.delete(y[:1000], 17), np.delete(s[:1000], 17), method="REML")

@@ -10,7 +10,7 @@ import pytest
 from builders import AE_FIELDS, OUTCOME_FIELDS, STUDY_FIELDS, good_ae, good_outcome, good_study, write_form
 from curation.errors import UnusableInputError
 from curation.schema import load_schema
-from curation.validate import validate
+from curation.validation import validate
 
 
 def rules_at(result):

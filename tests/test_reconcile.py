@@ -22,7 +22,7 @@ from curation.errors import UnusableInputError  # noqa: E402
 from curation.reconcile import (  # noqa: E402
     CONFLICT_COLUMNS, CONFLICT_FILL, ONE_REVIEWER_FILL, RESOLVED_FILL, cohen_kappa, consensus_workbook, gwet_ac1,
     reconcile)
-from curation.validate import validate  # noqa: E402
+from curation.validation import validate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CURATE = ROOT / ".venv" / "bin" / "curate"

@@ -14,7 +14,7 @@ import pytest
 
 from builders import good_ae, good_outcome, good_study, write_form
 from curation.rules import REGISTRY
-from curation.validate import validate
+from curation.validation import validate
 
 
 def baseline() -> dict[str, list[dict[str, Any]]]:

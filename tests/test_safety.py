@@ -334,12 +334,7 @@ def test_percent_only_in_cell_style_xfs_does_not_count(valid, tmp_path):
 def test_big_valid_workbook_is_cheap(big):
     size = big.stat().st_size
     assert 3_000_000 < size < 9_000_000
-    check_workbook(big)  # warm the page cache
-    times = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        info = check_workbook(big)
-        times.append(time.perf_counter() - t0)
+    info = check_workbook(big)
     tracemalloc.start()
     try:
         check_workbook(big)
@@ -349,10 +344,7 @@ def test_big_valid_workbook_is_cheap(big):
     s = info.sheet("outcomes")
     assert (s.rows, s.columns, s.has_formulas) == (47_001, 25, False)
     assert peak < 30_000_000, f"peak {peak / 1e6:.1f} MB: the scan must stream"
-    assert min(times) < 2.0, "far slower than the ~0.1 s expected"  # generous: no flaky timing
-    print(f"\ncheck_workbook on a {size / 1e6:.1f} MB, 47,000-row form ({info.uncompressed_bytes / 1e6:.0f} MB "
-          f"uncompressed): best {min(times) * 1000:.0f} ms, median {sorted(times)[2] * 1000:.0f} ms, "
-          f"peak traced memory {peak / 1e6:.1f} MB")
+    # its speed is measured by benchmarks/run.py, not here
 
 
 def test_big_valid_workbook_is_readable_by_calamine(big):

@@ -11,7 +11,7 @@ import yaml
 from builders import write_form
 from curation.errors import SchemaError
 from curation.schema import load_schema, resolve_schema_path
-from curation.validate import validate
+from curation.validation import validate
 
 
 def test_shipped_schema_matches_contract():

@@ -27,7 +27,7 @@ from curation.template import (
     FIXED_DATE, LAST_ROW, build_template, column_map, live_checks, list_name, ordered_terms, rate_match_formula,
     template_bytes, workbook_bytes,
 )
-from curation.validate import validate
+from curation.validation import validate
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "extraction_forms" / "template.xlsx"
