@@ -266,7 +266,7 @@ def _study_row(r: Any, kind: str, weight: float | None = None) -> dict[str, Any]
             f"{r.median:.1f} ({_nat(r.ci_low)}-{'NR' if r.ci_high is None else _nat(r.ci_high)})")
     return {"study": r.study_id, "label": r.label, "cohort": r.cohort, "group": r.group or "", "data": data,
             "weight": "" if weight is None else f"{weight:.1f}%", "reason": r.reason or "", "note": r.note or "",
-            "where": f"{r.sheet}!{r.row}" if r.sheet and r.row else ""}
+            "where": f"{r.sheet}!{r.row}:{r.row}" if r.sheet and r.row else ""}
 
 
 def _est_text(result: Any, kind: str) -> dict[str, Any]:

@@ -205,7 +205,7 @@ def test_influence_of_excluded_records_matches_pooling_by_hand(job):
     n = [r["total"] for r in orr["studies_taken"]]
     assert sorted(r["study_id"] for r in orr["studies_taken"]) == ["S01", "S02", "S04"]
     s03 = next(x for x in infl if x["analysis"] == "orr" and x["study_id"] == "S03")
-    assert s03["cell"] == "outcomes!6" and s03["errors"] == ["percentage-mismatch"]
+    assert s03["cell"] == "outcomes!6:6" and s03["errors"] == ["percentage-mismatch"]
     assert s03["without"]["estimate"] == pytest.approx(pool_proportions(ev, n).estimate, rel=1e-12)
     with_ = pool_proportions(ev + [12], n + [50])  # CR+PR = 12 of 50, as extracted
     assert s03["with"]["estimate"] == pytest.approx(with_.estimate, rel=1e-12)
