@@ -172,7 +172,8 @@ def clean_dataset(schema: ReviewSchema, tables: dict[str, Table], passed: dict[s
                 if oc.kind == "proportion" and oc.sheet in (None, sheet):
                     ev = [e for e in ([oc.events] if isinstance(oc.events, str) else oc.events)]
                     if all(e in frame for e in ev):
-                        frame[f"{name}_events"] = frame[ev].sum(axis=1, min_count=len(ev))
+                        total = frame[ev].astype("Float64").sum(axis=1, min_count=len(ev))
+                        frame[f"{name}_events"] = total.round().astype("Int64")
         for f in frame.columns:
             fs = spec.fields.get(f) or schema.sheets[root].fields.get(f)
             if fs is not None and fs.type in ("integer", "year"):
