@@ -17,6 +17,7 @@ import datetime as _dt
 import math
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -500,7 +501,7 @@ def _render_plots(jobs: list, tick: Callable[[int], None]) -> list[tuple[str, st
     import multiprocessing as mp
 
     workers = min(os.cpu_count() or 1, 4)
-    if len(jobs) >= 12 and workers > 1 and "fork" in mp.get_all_start_methods() and \
+    if len(jobs) >= 12 and workers > 1 and sys.platform.startswith("linux") and \
             not os.environ.get("CURATE_SERIAL"):
         from concurrent.futures import ProcessPoolExecutor
 
