@@ -188,11 +188,12 @@ def _candidate_rows(schema: ReviewSchema, frame: pd.DataFrame, oc: OutcomeSpec) 
         f["_events"] = _events(f, oc)
         f["_total"] = f[oc.total].astype(float) if oc.total in f else np.nan
         bad = f["_events"].isna() | f["_total"].isna() | ~(f["_total"] > 0)
+        bad = bad.to_numpy(dtype=bool)
         for _, r in f[bad].iterrows():
             missing = "events" if pd.isna(r["_events"]) else oc.total
             left.append(_row(r, reason=f"no {missing} reported"))
         f = f[~bad]
-        over = f["_events"] > f["_total"]
+        over = (f["_events"] > f["_total"]).to_numpy(dtype=bool)
         for _, r in f[over].iterrows():
             left.append(_row(r, reason=f"events {r['_events']:g} exceed {oc.total} {r['_total']:g}"))
         f = f[~over]
@@ -213,7 +214,7 @@ def _candidate_rows(schema: ReviewSchema, frame: pd.DataFrame, oc: OutcomeSpec) 
         reasons[(reasons == "") & med.isna()] = "no median reported"
         reasons[(reasons == "") & lo.isna()] = "no 95% CI, so no standard error"
         reasons[(reasons == "") & se.isna()] = "CI unusable for a standard error"
-        bad = reasons != ""
+        bad = (reasons != "").to_numpy(dtype=bool)
         for idx, r in f[bad].iterrows():
             left.append(_row(r, reason=reasons[idx]))
         f = f[~bad]
@@ -281,7 +282,8 @@ def select(schema: ReviewSchema, frame: pd.DataFrame, outcome: OutcomeSpec,
     if outcome.kind == "adverse_event":
         pass  # one row per study and term by the sheet's key
     elif subgroup is None:
-        is_overall = f["cohort_label"].map(lambda c: isinstance(c, str) and fold(c) == fold(overall))
+        is_overall = np.array([isinstance(c, str) and fold(c) == fold(overall) for c in f["cohort_label"]],
+                              dtype=bool)
         for _, r in f[~is_overall].iterrows():
             left.append(_row(r, reason=f"subgroup cohort; the overall analysis takes each study's {overall!r} cohort"))
         f = f[is_overall]
@@ -296,7 +298,7 @@ def select(schema: ReviewSchema, frame: pd.DataFrame, outcome: OutcomeSpec,
             return lookup.get(v, v) if groups else v
 
         f = f.assign(_group=values.map(group_of))
-        none = f["_group"].isna()
+        none = f["_group"].isna().to_numpy(dtype=bool)
         for _, r in f[none].iterrows():
             v = r.get(subgroup.field)
             why = (f"{subgroup.field} not reported" if not isinstance(v, str) else
@@ -482,11 +484,23 @@ def run_plan(schema: ReviewSchema, clean: dict[str, pd.DataFrame]) -> list[Analy
                                 hk=d.hk if entry.hk is None else entry.hk, level=d.level)
         oc = schema.analysis.outcomes[entry.outcome]
         if oc.kind == "adverse_event" and entry.each_term:
-            for term in ae_terms(schema, clean, entry.outcome):
-                out.extend(run_analysis(schema, clean, f"{entry.outcome}:{term}", settings=settings,
-                                        subgroup=entry.subgroup, sensitivity=False))
+            outcomes = [f"{entry.outcome}:{term}" for term in ae_terms(schema, clean, entry.outcome)]
         else:
-            out.extend(run_analysis(schema, clean, entry.outcome, settings=settings, subgroup=entry.subgroup))
+            outcomes = [entry.outcome]
+        for o in outcomes:
+            try:
+                out.extend(run_analysis(schema, clean, o, settings=settings, subgroup=entry.subgroup,
+                                        sensitivity=not (oc.kind == "adverse_event" and entry.each_term)))
+            except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
+                # data the estimator cannot use: this analysis is reported as not pooled, the others go on
+                name, _, term = o.partition(":")
+                base = (f"{name}_{term}" if term else name) + (f"_by_{entry.subgroup}" if entry.subgroup else "")
+                msg = f"not pooled: {exc}"
+                out.append(Analysis(id=base, outcome=o, label=oc.label + (f": {term}" if term else ""),
+                                    kind="median" if oc.kind == "median" else "proportion",
+                                    role="subgroup_test" if entry.subgroup else "primary", settings=settings,
+                                    subgroup=entry.subgroup, group=None, parent=None, taken=(), left_out=(),
+                                    result=None, notes=(msg,)))
     ids = [a.id for a in out]
     assert len(ids) == len(set(ids)), "analysis ids must be unique"
     return out

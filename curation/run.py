@@ -243,36 +243,10 @@ def timestamp() -> str:
 
 
 def _plan(schema: ReviewSchema, clean: dict) -> tuple[list[Analysis], list[str]]:
-    """The plan; an entry that fails is kept as 'not pooled' with the reason (the run goes on)."""
-    try:
-        return run_plan(schema, clean), []
-    except Exception:  # noqa: BLE001 - one entry's failure must not lose the others
-        pass
-    out: list[Analysis] = []
-    notes: list[str] = []
-    d = schema.analysis.defaults
-    for entry in schema.analysis.plan:
-        settings = PoolSettings(measure=entry.measure or d.measure, method=entry.method or d.method,
-                                hk=d.hk if entry.hk is None else entry.hk, level=d.level)
-        oc = schema.analysis.outcomes[entry.outcome]
-        outcomes = [entry.outcome]
-        if oc.kind == "adverse_event" and entry.each_term:
-            from .analyses import ae_terms
-
-            outcomes = [f"{entry.outcome}:{t}" for t in ae_terms(schema, clean, entry.outcome)]
-        for o in outcomes:
-            try:
-                out.extend(run_analysis(schema, clean, o, settings=settings, subgroup=entry.subgroup,
-                                        sensitivity=not (oc.kind == "adverse_event" and entry.each_term)))
-            except Exception as exc:  # noqa: BLE001
-                base = o.replace(":", "_") + (f"_by_{entry.subgroup}" if entry.subgroup else "")
-                msg = f"{base}: could not be computed ({type(exc).__name__}: {str(exc)[:120]})"
-                notes.append(msg)
-                out.append(Analysis(id=base, outcome=o, label=oc.label, kind="median" if oc.kind == "median"
-                                    else "proportion", role="subgroup_test" if entry.subgroup else "primary",
-                                    settings=settings, subgroup=entry.subgroup, group=None, parent=None, taken=(),
-                                    left_out=(), result=None, notes=(msg,)))
-    return out, notes
+    """The plan; an analysis that cannot be pooled is kept as 'not pooled' with the reason."""
+    analyses = run_plan(schema, clean)
+    notes = [f"{a.id}: {n}" for a in analyses if a.result is None for n in a.notes if n.startswith("not pooled")]
+    return analyses, notes
 
 
 def _pool_rows(kind: str, rows: Sequence[StudyRow], settings: PoolSettings):
