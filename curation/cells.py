@@ -351,6 +351,17 @@ def _fmt(x: float) -> str:
     return format_number(x)
 
 
+def finite_or_none(v: Any) -> float | None:
+    """A finite float, or None for None, NaN, infinities and anything that is not a number."""
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
 def format_number(x: Any) -> str:
     """A number as a reviewer would write it: ``12`` not ``12.0``; ``23.75``; ``NA`` for missing."""
     if x is None:

@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from .cells import finite_or_none as _num
 from .findings import SEVERITY_RANK, Finding
 from .outputs import inert
 
@@ -191,14 +192,6 @@ def inline_svg(svg: str, prefix: str) -> str:
     return svg.strip()
 
 
-def _num(v: Any) -> float | None:
-    if v is None:
-        return None
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(v) else v
 
 
 def _pct(v: Any) -> str:

@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .cells import finite_or_none as _f
 from .analyses import Analysis, StudyRow, outcome_frame, run_analysis, run_plan, select
 from .schema import PoolSettings, ReviewSchema, load_schema
 from .validation import ValidationResult, clean_dataset, expand_forms, read_forms, validate_workbooks
@@ -37,14 +38,6 @@ Progress = Callable[[str, int, int], None]
 # ---------------------------------------------------------------------------------------------
 
 
-def _f(v: Any) -> float | None:
-    if v is None:
-        return None
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(v) else v
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,16 @@ def current_year() -> int:
     return _dt.date.today().year
 
 
+def _check_regex(value: str | None) -> str | None:
+    """A schema's regular expression must compile (the message names the line)."""
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+    return value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -76,15 +86,7 @@ class Vocabulary(_Model):
     eligible_pattern: str | None = None
     ineligible_reason: str | None = None
 
-    @field_validator("eligible_pattern")
-    @classmethod
-    def _regex(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v)
-            except re.error as exc:
-                raise ValueError(f"not a regular expression: {exc}") from None
-        return v
+    _regex = field_validator("eligible_pattern")(classmethod(lambda cls, v: _check_regex(v)))
 
     @model_validator(mode="after")
     def _unambiguous(self) -> "Vocabulary":
@@ -168,15 +170,7 @@ class FieldSpec(_Model):
             raise ValueError("max must be a number or 'current_year + N'")
         return v
 
-    @field_validator("pattern")
-    @classmethod
-    def _pattern(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v)
-            except re.error as exc:
-                raise ValueError(f"not a regular expression: {exc}") from None
-        return v
+    _pattern = field_validator("pattern")(classmethod(lambda cls, v: _check_regex(v)))
 
     @model_validator(mode="after")
     def _vocab(self) -> "FieldSpec":

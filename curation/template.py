@@ -29,6 +29,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from .reading import column_letter
 from .schema import FieldSpec, ReviewSchema, Vocabulary
 
 #: Rows 2..LAST_ROW of each data sheet carry the validations and live checks.
@@ -53,14 +54,6 @@ _MAX_TEXT = 255
 # ---------------------------------------------------------------------------------------------
 
 
-def column_letter(index: int) -> str:
-    """0-based column index -> Excel letters (0 -> A, 26 -> AA)."""
-    letters = ""
-    index += 1
-    while index:
-        index, rem = divmod(index - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
 
 
 def column_map(schema: ReviewSchema) -> dict[str, dict[str, str]]:
