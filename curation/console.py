@@ -97,22 +97,27 @@ def print_analyses(analyses: list, *, title: str | None = None) -> None:
 
     c = console()
     t = Table(title=title or analyses[0].label, show_edge=False, header_style="bold")
-    for col in ("analysis", "k", "estimate (95% CI)", "95% PI", "tau2", "I2", "Q (p)"):
-        t.add_column(col, justify="right" if col not in ("analysis",) else "left", no_wrap=True)
+    for col in ("analysis", "k", "estimate (95% CI)", "95% PI", "tau2", "I2"):
+        t.add_column(col, justify="right" if col not in ("analysis",) else "left", no_wrap=True,
+                     min_width=len(col))
     for a in analyses:
         r = a.result
         name = f"  {a.group}" if a.role == "subgroup" else (a.id.split("@", 1)[1] if a.role == "sensitivity" else a.id)
         if r is None:
-            t.add_row(name, str(a.k), "not pooled", "", "", "", "")
+            t.add_row(name, str(a.k), "not pooled", "", "", "")
             continue
         d = r.display()
         scale = 100 if a.kind == "proportion" else 1
         unit = "%" if scale == 100 else " mo"
         t.add_row(name, str(a.k), f"{_pct(d['estimate'], scale)}{unit} ({_pct(d['ci_low'], scale)}-{_pct(d['ci_high'], scale)})",
-                  f"{_pct(d['pi_low'], scale)}-{_pct(d['pi_high'], scale)}", f"{r.tau2:.4g}", f"{r.i2:.1f}%",
-                  f"{r.q:.2f} ({r.q_pval:.3g})" if r.q == r.q else "")
+                  f"{_pct(d['pi_low'], scale)}-{_pct(d['pi_high'], scale)}", f"{r.tau2:.3g}", f"{r.i2:.1f}%")
     c.print(t)
     primary = analyses[0]
+    if primary.result is not None and primary.result.q == primary.result.q:
+        r = primary.result
+        p = "p < 0.001" if r.q_pval < 0.001 else f"p = {r.q_pval:.3f}"
+        c.print(f"heterogeneity: Q = {r.q:.2f}, df = {r.q_df}, {p}; tau2 = {r.tau2:.4g}, I2 = {r.i2:.1f}%, "
+                f"H2 = {r.h2:.2f}")
     if primary.result is not None and primary.result.q_between is not None:
         r = primary.result
         c.print(f"test for subgroup differences: Q = {r.q_between:.2f}, df = {r.df_between}, p = {r.p_between:.3g}")
