@@ -147,7 +147,9 @@ def pool(input_path, outcome, measure, method, hk, level, subgroup, schema, json
                             hk=hk or d.hk, level=level or d.level)
     analyses, _validation = pool_input(input_path, outcome, schema=sch, settings=settings, subgroup=subgroup)
     if json_out:
-        outputs.write_json(json_out, {"analyses": [a.to_dict() for a in analyses]})
+        # the requested analysis at the top level; with its subgroups and sensitivity entries under
+        # "analyses", as analysis.json holds them
+        outputs.write_json(json_out, {**analyses[0].to_dict(), "analyses": [a.to_dict() for a in analyses]})
     if forest_out:
         from .plots import analysis_forest, figure_png, figure_svg
 
