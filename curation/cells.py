@@ -124,7 +124,8 @@ def _plain_number(text: str, *, integer: bool) -> float | None:
 
 
 def parse_number_text(text: str, *, not_reached: bool = False, integer: bool = False,
-                      combined: bool = False, percent: bool = False) -> ParsedNumber:
+                      combined: bool = False, percent: bool = False,
+                      reject_not_reached: bool = False) -> ParsedNumber:
     """Parse the text of one numeric cell.
 
     Parameters
@@ -139,6 +140,9 @@ def parse_number_text(text: str, *, not_reached: bool = False, integer: bool = F
         The field is a median that may hold ``median (low-high)``.
     percent : bool
         The field is a percentage; a trailing ``%`` is expected and dropped.
+    reject_not_reached : bool
+        ``NR`` / ``not reached`` is an error here (a lower CI bound is always reached), not a
+        missing value.
 
     Returns
     -------
@@ -148,6 +152,9 @@ def parse_number_text(text: str, *, not_reached: bool = False, integer: bool = F
     folded = t.casefold()
     if not_reached and folded in NOT_REACHED_TOKENS:
         return ParsedNumber("not_reached")
+    if reject_not_reached and folded in NOT_REACHED_TOKENS and folded not in ("ne", "na"):
+        return ParsedNumber("invalid", reason=f"{t!r}: 'not reached' applies to a median or an upper CI bound, "
+                                              "never to a lower bound; enter the lower bound or leave it empty")
     if folded in MISSING_TOKENS:
         return ParsedNumber("missing")
     core = t
@@ -251,7 +258,8 @@ class NumericColumn:
 
 
 def parse_numeric_column(raw: Sequence[Any], *, kind: str = "number", not_reached: bool = False,
-                         combined: bool = False, percent_positions: frozenset[int] = frozenset()) -> NumericColumn:
+                         combined: bool = False, percent_positions: frozenset[int] = frozenset(),
+                         reject_not_reached: bool = False) -> NumericColumn:
     """Parse a whole column of raw cell values.
 
     Parameters
@@ -315,7 +323,8 @@ def parse_numeric_column(raw: Sequence[Any], *, kind: str = "number", not_reache
         if isinstance(v, float):  # NaN typed as a number
             continue
         parsed = parse_number_text(str(v), not_reached=not_reached, integer=kind == "integer",
-                                   combined=combined, percent=kind == "percentage")
+                                   combined=combined, percent=kind == "percentage",
+                                   reject_not_reached=reject_not_reached)
         if parsed.status == "value":
             values[i] = parsed.value
         elif parsed.status == "not_reached":

@@ -44,6 +44,8 @@ class Table:
         ``{field: float array}``: decimal places reported, for percentage fields.
     extra : dict
         ``{file: {header: column letter}}`` of columns that match no field.
+    unreadable : dict
+        ``{field: positions}`` of cells that could not be read as their type (already a finding).
     """
 
     sheet: str
@@ -52,6 +54,7 @@ class Table:
     letters: dict[str, dict[str, str]]
     decimals: dict[str, np.ndarray] = field(default_factory=dict)
     extra: dict[str, dict[str, str]] = field(default_factory=dict)
+    unreadable: dict[str, frozenset[int]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -142,6 +145,7 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
         rows = raw["_row"].to_numpy()
         typed: dict[str, Any] = {}
         decimals: dict[str, np.ndarray] = {}
+        unreadable: dict[str, frozenset[int]] = {}
         study_ids: list = []
 
         def emit(i: int, fld: str, rule: str, severity: str, message: str, value: Any) -> None:
@@ -183,7 +187,9 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
                 continue
             values = raw[fld].to_numpy()
             col = parse_numeric_column(values, kind=fs.type, not_reached=fs.not_reached,
-                                       combined=fs.combined is not None, percent_positions=percent.get(fld, frozenset()))
+                                       combined=fs.combined is not None, percent_positions=percent.get(fld, frozenset()),
+                                       reject_not_reached=fs.reject_not_reached)
+            unreadable[fld] = frozenset(col.invalid)
             for i, reason in sorted(col.invalid.items()):
                 rule = {"integer": "not-an-integer", "year": "invalid-year"}.get(fs.type, "invalid-number")
                 if rule == "not-an-integer" and "whole number" not in reason:
@@ -239,5 +245,5 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
         data["_row"] = raw["_row"].to_numpy()
         data.index = pd.RangeIndex(n)
         tables[sheet] = Table(sheet=sheet, data=data, raw=raw[list(spec.fields)], letters=letters,
-                              decimals=decimals, extra=extras)
+                              decimals=decimals, extra=extras, unreadable=unreadable)
     return tables, findings

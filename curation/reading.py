@@ -273,7 +273,7 @@ def read_workbook(path: str | Path, schema: ReviewSchema, *, display_name: str |
                                     "matches no field; kept in the form, not checked"
                                     + (f" (did you mean {close!r}?)" if close else ""), header_text))
         for key, fs in spec.fields.items():
-            if key not in matched:
+            if key not in matched and not fs.metadata:  # a form may leave out metadata columns
                 findings.append(Finding(name, sheet, header_idx + 1, None, key, None, "missing-column",
                                         "error" if fs.required else "info",
                                         f"sheet {sheet!r} has no column for {key!r}"

@@ -29,7 +29,7 @@ from .findings import Finding
 
 @dataclass(frozen=True)
 class Param:
-    """A parameter of a check: ``kind`` is field, fields, ref, refs, number, mapping or text."""
+    """A parameter of a check: ``kind`` is field, fields, ref, refs, number, mapping, bands or text."""
 
     name: str
     kind: str
@@ -91,8 +91,11 @@ class Rule:
             elif p.kind == "number":
                 if not isinstance(value, (int, float)) or isinstance(value, bool):
                     raise ValueError(f"{where}: {p.name!r} must be a number")
-            elif p.kind == "mapping" and not isinstance(value, dict):
+            elif p.kind in ("mapping", "bands") and not isinstance(value, dict):
                 raise ValueError(f"{where}: {p.name!r} must be a mapping")
+            if p.kind == "bands":
+                for band in value.values():
+                    parse_band(band)
             for ref in refs:
                 if not isinstance(ref, str):
                     raise ValueError(f"{where}: {p.name!r}: {ref!r} is not a field name")
@@ -447,6 +450,40 @@ def percentage_itt_denominator(ctx: Context, sheet: str, severity: str, rate, ev
     return out
 
 
+@check("percentage-impossible", "error",
+       "A reported percentage that no whole number of patients out of n_evaluable gives (when the counts are not "
+       "all given; with counts, percentage-mismatch applies).", _RATE)
+def percentage_impossible(ctx: Context, sheet: str, severity: str, rate, events, total, itt_total=None):
+    import numpy as np
+
+    r = ctx.num(sheet, rate)
+    dec = ctx.table(sheet).decimals.get(rate, np.full(len(r), np.nan))
+    counts_missing = np.any([np.isnan(ctx.num(sheet, e)) for e in events], axis=0)
+    tot = ctx.num(sheet, total)
+
+    def possible(denominator):
+        ok = np.zeros(len(r), bool)
+        m = ~np.isnan(r) & ~np.isnan(denominator) & (denominator > 0) & (r >= 0) & (r <= 100)
+        k = np.floor(r[m] * denominator[m] / 100 + 1e-9)
+        ok[m] = (rate_matches(r[m], dec[m], k, denominator[m])
+                 | rate_matches(r[m], dec[m], np.minimum(k + 1, denominator[m]), denominator[m]))
+        return ok, m
+
+    ok, checked = possible(tot)
+    ok_itt = possible(ctx.num(sheet, itt_total))[0] if itt_total else np.zeros(len(r), bool)
+    out = []
+    for i in np.flatnonzero(counts_missing & checked & ~ok & ~ok_itt):
+        k = int(np.floor(r[i] * tot[i] / 100 + 1e-9))
+        near = ", ".join(f"{x}/{fmt(tot[i])} = {100 * x / tot[i]:.{int(dec[i]) if dec[i] == dec[i] else 1}f}%"
+                         for x in (k, k + 1) if 0 <= x <= tot[i])
+        msg = (f"{rate} = {fmt(r[i])}% ({ctx.cell(sheet, rate, i)}) is no whole number of patients out of "
+               f"{total} = {fmt(tot[i])} ({ctx.cell(sheet, total, i)}): {near}; check the percentage and the "
+               "denominator in the paper")
+        out.append(ctx.finding(sheet, i, rate, "percentage-impossible", severity, msg,
+                               ctx.table(sheet).raw[rate].iat[i]))
+    return out
+
+
 @check("dcr-below-orr", "error", "The disease control rate is below the objective response rate.",
        [Param("dcr", "field", help="e.g. dcr_pct"), Param("orr", "field", help="e.g. orr_pct")])
 def dcr_below_orr(ctx: Context, sheet: str, severity: str, dcr, orr):
@@ -565,8 +602,10 @@ def median_without_ci(ctx: Context, sheet: str, severity: str, median, low, high
     m, lo, hi = ctx.num(sheet, median), ctx.num(sheet, low), ctx.num(sheet, high)
     hi_nr = ctx.nr(sheet, high)
     out = []
-    for i in np.flatnonzero(~np.isnan(m) & np.isnan(lo)):
-        what = "no 95% CI" if np.isnan(hi[i]) and not hi_nr[i] else "no lower CI bound"
+    no_upper = np.isnan(hi) & ~hi_nr
+    for i in np.flatnonzero(~np.isnan(m) & (np.isnan(lo) | no_upper)):
+        what = ("no 95% CI" if np.isnan(lo[i]) and no_upper[i] else
+                "no lower CI bound" if np.isnan(lo[i]) else "no upper CI bound (write NR if it was not reached)")
         msg = (f"{median} = {fmt(m[i])} ({ctx.cell(sheet, median, i)}) has {what} "
                f"({ctx.cell(sheet, low, i)}, {ctx.cell(sheet, high, i)}), so it cannot be pooled")
         out.append(ctx.finding(sheet, i, median, "median-without-ci", severity, msg, m[i]))
@@ -628,23 +667,61 @@ def pfs_beyond_followup(ctx: Context, sheet: str, severity: str, median, followu
 # ---------------------------------------------------------------------------------------------
 
 
+def parse_band(band: Any) -> tuple[float, float, bool, bool]:
+    """A Ki-67 band: ``[low, high]`` (inclusive) or text ``"< 3"``, ``"<= 20"``, ``"> 20"``, ``"3-20"``.
+
+    Returns ``(low, high, low_inclusive, high_inclusive)``.
+    """
+    import re
+
+    if isinstance(band, (list, tuple)) and len(band) == 2:
+        return float(band[0]), float(band[1]), True, True
+    text = str(band).strip()
+    m = re.fullmatch(r"(<=|>=|<|>|≤|≥)\s*(\d+(?:\.\d+)?)", text)
+    if m:
+        op, v = m.group(1), float(m.group(2))
+        return {"<": (-math.inf, v, True, False), "<=": (-math.inf, v, True, True), "≤": (-math.inf, v, True, True),
+                ">": (v, math.inf, False, True), ">=": (v, math.inf, True, True), "≥": (v, math.inf, True, True)}[op]
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(?:-|–|to)\s*(\d+(?:\.\d+)?)", text)
+    if m:
+        return float(m.group(1)), float(m.group(2)), True, True
+    raise ValueError(f"not a Ki-67 band: {band!r} (write '< 3', '3-20', '> 20' or [low, high])")
+
+
+def _band_text(lo: float, hi: float, lo_in: bool, hi_in: bool) -> str:
+    if math.isinf(lo):
+        return f"{'<=' if hi_in else '<'} {fmt(hi)}%"
+    if math.isinf(hi):
+        return f"{'>=' if lo_in else '>'} {fmt(lo)}%"
+    return f"{fmt(lo)}-{fmt(hi)}%"
+
+
 @check("ki67-contradicts-grade", "warning", "The cohort's highest Ki-67 contradicts its WHO grade.",
        [Param("ki67", "field", help="e.g. ki67_max"), Param("grade", "field", help="e.g. grade"),
-        Param("bands", "mapping", help="grade -> [low, high] Ki-67 %")])
+        Param("bands", "bands", help="grade -> Ki-67 band: '< 3', '3-20', '> 20' or [low, high]")])
 def ki67_contradicts_grade(ctx: Context, sheet: str, severity: str, ki67, grade, bands):
     import numpy as np
-
     import pandas as pd
 
+    parsed = {g: parse_band(b) for g, b in bands.items()}
     k = ctx.num(sheet, ki67)
     g = pd.Series(ctx.values(sheet, grade), dtype=object)
-    lo = g.map({b: float(v[0]) for b, v in bands.items()}).to_numpy(dtype=float, na_value=np.nan)
-    hi = g.map({b: float(v[1]) for b, v in bands.items()}).to_numpy(dtype=float, na_value=np.nan)
-    bad = _present(k, lo, hi) & ((k < lo) | (k > hi))
+
+    def col(j, dtype=float):
+        return g.map({b: v[j] for b, v in parsed.items()}).to_numpy(dtype=float, na_value=np.nan)
+
+    lo, hi = col(0), col(1)
+    lo_in = g.map({b: v[2] for b, v in parsed.items()}).fillna(True).to_numpy(dtype=bool)
+    hi_in = g.map({b: v[3] for b, v in parsed.items()}).fillna(True).to_numpy(dtype=bool)
+    known = ~np.isnan(k) & ~np.isnan(lo)
+    with np.errstate(invalid="ignore"):
+        below = np.where(lo_in, k < lo, k <= lo)
+        above = np.where(hi_in, k > hi, k >= hi)
     out = []
-    for i in np.flatnonzero(bad):
-        msg = (f"{ki67} = {fmt(k[i])}% ({ctx.cell(sheet, ki67, i)}) contradicts grade {g[i]} "
-               f"({ctx.cell(sheet, grade, i)}), which means Ki-67 {fmt(lo[i])}-{fmt(hi[i])}% (WHO 2019)")
+    for i in np.flatnonzero(known & (below | above)):
+        band = _band_text(lo[i], hi[i], lo_in[i], hi_in[i])
+        msg = (f"{ki67} = {fmt(k[i])}% ({ctx.cell(sheet, ki67, i)}) contradicts grade {g.iat[i]} "
+               f"({ctx.cell(sheet, grade, i)}), which means Ki-67 {band} (WHO 2019)")
         out.append(ctx.finding(sheet, i, ki67, "ki67-contradicts-grade", severity, msg, k[i]))
     return out
 
@@ -677,11 +754,19 @@ def subgroups_exceed_overall(ctx: Context, sheet: str, severity: str, cohort, ov
     subs = frame[~frame["overall"]].merge(overall_rows, on="study", suffixes=("", "_o"))
     if subs.empty:
         return []
+    # the dimension a subgroup splits the study by: its label when it names a term of a field's
+    # vocabulary ("G3", "pancreas"), else the one field in which it differs from the overall cohort
     differs = pd.DataFrame({f: (subs[f].astype(object) != subs[f + "_o"].astype(object)) for f in dims})
     n_diff = differs.sum(axis=1)
     kind = pd.Series("cohort", index=subs.index, dtype=object)
     for f in dims:
         kind[(n_diff == 1) & differs[f]] = f
+    labels = d[cohort].to_numpy()[subs["pos"].to_numpy()]
+    for f in reversed(dims):
+        vocab = ctx.schema.vocabulary_of(sheet, f)
+        if vocab is not None:
+            names = np.array([isinstance(v, str) and vocab.canonical(v) is not None for v in labels], dtype=bool)
+            kind[names] = f
     subs["kind"] = kind
     sums = subs.groupby(["study", "kind"], sort=False).agg(total_n=("n", "sum"), over_n=("n_o", "first"),
                                                           pos_o=("pos_o", "first"), last=("pos", "max"))
@@ -847,19 +932,20 @@ def column_schema(schema: Any, sheet: str):
             ineligible_terms = {t.value for t in vocab.terms if not t.eligible}
             warned = {t.value for t in vocab.terms if t.warning}
 
+            # each predicate binds this field's vocabulary now (not the loop's last one at call time)
             def is_rejected(v, _vocab=vocab):
                 return isinstance(v, str) and _vocab.rejection(v) is not None
 
-            def is_unknown(v, _values=values, _pattern=pattern):
-                return (isinstance(v, str) and v not in _values and not is_rejected(v)
+            def is_unknown(v, _values=values, _pattern=pattern, _rejected=is_rejected):
+                return (isinstance(v, str) and v not in _values and not _rejected(v)
                         and (_pattern is None or bool(_pattern.search(v))))
 
-            def is_ineligible(v, _values=values, _pattern=pattern, _bad=ineligible_terms):
+            def is_ineligible(v, _values=values, _pattern=pattern, _bad=ineligible_terms, _rejected=is_rejected):
                 if not isinstance(v, str):
                     return False
                 if v in _bad:
                     return True
-                return v not in _values and not is_rejected(v) and _pattern is not None and not _pattern.search(v)
+                return v not in _values and not _rejected(v) and _pattern is not None and not _pattern.search(v)
 
             add(pa.Check(_distinct(is_unknown)), "unknown-term")
             add(pa.Check(_distinct(is_rejected)), "rejected-term")
@@ -915,6 +1001,8 @@ def run_field_rules(ctx: Context, sheet: str) -> list[Finding]:
                                    f"{others}); both rows are excluded until one is removed", data[key[-1]].iat[i]))
             continue
         if row.check == "not_nullable":
+            if i in table.unreadable.get(col, ()):
+                continue  # the cell holds something unreadable: reported once, as invalid-number
             rule, severity = codes.get((col, -1), ("missing-required", "error"))
             out.append(ctx.finding(sheet, i, col, rule, severity,
                                    f"{col} is required but empty ({table.ref(i, col)})", None))
@@ -1021,4 +1109,3 @@ def all_rules() -> list[Rule]:
     return list(REGISTRY.values())
 
 
-del math

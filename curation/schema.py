@@ -154,6 +154,7 @@ class FieldSpec(_Model):
     pattern: str | None = None
     pattern_hint: str | None = None
     not_reached: bool = False
+    reject_not_reached: bool = False
     unit_field: str | None = None
     combined: dict[Literal["low", "high"], str] | None = None
     default: str | None = None

@@ -450,8 +450,14 @@ def _check_formulas(schema: ReviewSchema, refs: _Refs, sheet: str, rule: str, se
             f"{p['product']} differs from {' x '.join(p['factors'])} by more than {_num(100 * p['tolerance'])}%")
     elif rule == "ki67-contradicts-grade":
         k, g = R(p["ki67"]), R(p["grade"])
-        arms = [_and(f"TRIM({g})={_xl_string(label)}", _or(f"{k}<{_num(lo)}", f"{k}>{_num(hi)}"))
-                for label, (lo, hi) in p["bands"].items()]
+        from .rules import parse_band
+
+        arms = []
+        for label, band in p["bands"].items():
+            lo, hi, lo_in, hi_in = parse_band(band)
+            outside = [c for c in ((f"{k}{'<' if lo_in else '<='}{_num(lo)}" if lo != float("-inf") else None),
+                                   (f"{k}{'>' if hi_in else '>='}{_num(hi)}" if hi != float("inf") else None)) if c]
+            arms.append(_and(f"TRIM({g})={_xl_string(label)}", _or(*outside)))
         add(local([p["ki67"]]), _and(f"ISNUMBER({k})", _or(*arms)), f"{p['ki67']} contradicts {p['grade']}")
     return out
 

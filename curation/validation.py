@@ -166,6 +166,12 @@ def clean_dataset(schema: ReviewSchema, tables: dict[str, Table], passed: dict[s
             joined = frame.merge(studies, how="left", left_on=spec.parent.key, right_on=root_key,
                                  suffixes=("", "_study"), validate="many_to_one")
             study_cols = [c for c in root_fields if c != root_key]
+            # a metadata field both sheets have (extractor): the row's own value, else its study's
+            for f, fs in schema.sheets[root].fields.items():
+                if fs.metadata and f in joined and rt is not None:
+                    own_meta = rt.data.loc[passed[root]].drop_duplicates(subset=[root_key], keep=False)
+                    study_meta = joined[spec.parent.key].map(own_meta.set_index(root_key)[f])
+                    joined[f] = joined[f].where(joined[f].notna(), study_meta)
             frame = joined[[spec.parent.key, *study_cols, *[c for c in frame.columns if c != spec.parent.key]]]
         if sheet == schema.analysis_sheet:
             for name, oc in schema.analysis.outcomes.items():

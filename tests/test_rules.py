@@ -82,7 +82,9 @@ CASES: dict[str, list[tuple[Callable[[dict], None], str, int | None, str | None]
     "invalid-format": [(setv("studies", 0, study_id="S 01"), "studies", 2, "study_id"),
                        (setv("studies", 0, doi="doi.org/10.1056"), "studies", 2, "doi")],
     "invalid-number": [(setv("outcomes", 0, pfs_median="about a year"), "outcomes", 2, "pfs_median"),
-                       (setv("outcomes", 0, sd="70 pts"), "outcomes", 2, "sd")],
+                       (setv("outcomes", 0, sd="70 pts"), "outcomes", 2, "sd"),
+                       # a lower CI bound is always reached: NR there is a slip, not a missing value
+                       (setv("outcomes", 0, pfs_ci_low="NR"), "outcomes", 2, "pfs_ci_low")],
     "not-an-integer": [(setv("outcomes", 0, pr=17.5), "outcomes", 2, "pr")],
     "invalid-year": [(setv("studies", 0, enrolment_start="spring"), "studies", 2, "enrolment_start")],
     "unknown-term": [(setv("outcomes", 0, primary_site="liver"), "outcomes", 2, "primary_site"),
@@ -105,17 +107,29 @@ CASES: dict[str, list[tuple[Callable[[dict], None], str, int | None, str | None]
                             (setv("outcomes", 0, dcr_pct="78.1%"), "outcomes", 2, "dcr_pct")],
     # 18/116 = 15.5%: the n_enrolled denominator
     "percentage-itt-denominator": [(setv("outcomes", 0, orr_pct=15.5), "outcomes", 2, "orr_pct")],
+    # no whole number of 101 patients gives 33.3% (33/101 = 32.7%, 34/101 = 33.7%), nor of the 116 enrolled
+    "percentage-impossible": [(setv("outcomes", 0, cr=None, pr=None, orr_pct=33.3), "outcomes", 2, "orr_pct")],
     "dcr-below-orr": [(setv("outcomes", 0, dcr_pct=15.0), "outcomes", 2, "dcr_pct")],
     "median-outside-ci": [(setv("outcomes", 0, pfs_median=19.4, pfs_ci_low=28.4), "outcomes", 2, "pfs_ci_low"),
                           (setv("outcomes", 0, os_median=60), "outcomes", 2, "os_median")],
     "ci-bound-equals-median": [(setv("outcomes", 0, pfs_ci_low=28.4), "outcomes", 2, "pfs_ci_low")],
-    "median-without-ci": [(setv("outcomes", 0, pfs_ci_low=None, pfs_ci_high=None), "outcomes", 2, "pfs_median")],
+    "median-without-ci": [(setv("outcomes", 0, pfs_ci_low=None, pfs_ci_high=None), "outcomes", 2, "pfs_median"),
+                          (setv("outcomes", 0, os_ci_high=None), "outcomes", 2, "os_median")],
     "asymmetric-ci": [(setv("outcomes", 0, pfs_ci_low=27.4, pfs_ci_high=40), "outcomes", 2, "pfs_median")],
     "pfs-exceeds-os": [(setv("outcomes", 0, pfs_median=50, pfs_ci_low=40, pfs_ci_high=60), "outcomes", 2,
                         "pfs_median")],
     "pfs-beyond-followup": [(setv("outcomes", 0, followup_median_months=12), "outcomes", 2, "pfs_median")],
-    "ki67-contradicts-grade": [(setv("outcomes", 0, ki67_max=45), "outcomes", 2, "ki67_max")],
+    "ki67-contradicts-grade": [(setv("outcomes", 0, ki67_max=45), "outcomes", 2, "ki67_max"),
+                               # WHO 2019 bands are strict at their open ends: G3 means Ki-67 > 20%
+                               (setv("outcomes", 3, ki67_max=20), "outcomes", 5, "ki67_max"),
+                               (setv("outcomes", 0, grade="G1", ki67_max=3), "outcomes", 2, "ki67_max")],
     "subgroups-exceed-overall": [(setv("outcomes", 3, n_evaluable=243, pd=128, orr_pct=18.5, dcr_pct=47.3),
+                                  "outcomes", 5, "n_evaluable"),
+                                 # the overall cohort's grade equals one subgroup's: the labels still say
+                                 # both subgroups split the study by grade
+                                 (lambda form: (form["outcomes"][1].update(grade="G1-2", ki67_max=20),
+                                                form["outcomes"][3].update(n_evaluable=243, pd=128, orr_pct=18.5,
+                                                                           dcr_pct=47.3)),
                                   "outcomes", 5, "n_evaluable")],
     "cumulative-activity-mismatch": [(setv("studies", 0, cumulative_activity_gbq=14.8), "studies", 2,
                                       "cumulative_activity_gbq")],
@@ -191,3 +205,34 @@ def test_severity_override_from_schema(tmp_path):
     (hit,) = [f for f in result.finding_list if f.rule == "response-sum-short"]
     assert hit.severity == "error"
     assert result.summary.rows_excluded == 1
+
+
+def test_one_finding_per_unreadable_cell(tmp_path):
+    """An unreadable required cell is reported once (invalid-number), a rejected term once (rejected-term)."""
+    form = copy.deepcopy(baseline())
+    setv("studies", 0, n_enrolled="twelve")(form)
+    setv("outcomes", 0, grade="G4")(form)
+    result = run(tmp_path, form)
+    at = {}
+    for f in result.finding_list:
+        at.setdefault(f.cell, []).append(f.rule)
+    assert at["studies!J2"] == ["invalid-number"]
+    assert at["outcomes!C2"] == ["rejected-term"]
+
+
+def test_letters_of_any_alphabet_in_study_ids(tmp_path):
+    form = copy.deepcopy(baseline())
+    for sheet in ("studies", "outcomes", "adverse_events"):
+        for row in form[sheet]:
+            if row["study_id"] == "S02":
+                row["study_id"] = "Sundlöv-2022"
+    assert [f for f in run(tmp_path, form).finding_list if f.severity == "error"] == []
+
+
+def test_extractor_of_the_study_fills_the_clean_rows(tmp_path):
+    form = copy.deepcopy(baseline())
+    for row in form["outcomes"]:
+        row["extractor"] = None
+    form["outcomes"][0]["extractor"] = "CD"
+    clean = run(tmp_path, form).clean
+    assert list(clean["extractor"]) == ["CD", "AB", "AB", "AB"]
