@@ -773,20 +773,43 @@ def _fit_batch(Y, V, method, hk, level, with_ci=True):
 _GH_Z, _GH_W = np.polynomial.hermite_e.hermegauss(7)  # nodes/weights for exp(-z^2/2)
 
 
+def _glmm_modes(beta, theta, x, n):
+    """Each study's conditional mode of the random effect u (standard-normal scale).
+
+    Maximises the concave ``x eta - n log(1 + e^eta) - u^2 / 2`` with ``eta = beta + theta u`` by
+    Newton steps halved until the objective does not decrease (an undamped Newton step overshoots
+    where the logistic curve saturates, for studies far from the mean when tau^2 is large). All
+    studies at once; starts from the data's own logit.
+    """
+    def objective(u):
+        eta = beta + theta * u
+        return x * eta - n * np.logaddexp(0.0, eta) - u**2 / 2
+
+    p = (x + 0.5) / (n + 1.0)
+    u = np.clip((np.log(p / (1 - p)) - beta) / theta, -40.0, 40.0)
+    f = objective(u)
+    for _ in range(200):
+        mu = special.expit(beta + theta * u)
+        g = theta * (x - n * mu) - u
+        h = theta**2 * n * mu * (1 - mu) + 1
+        step = g / h
+        for _halving in range(60):
+            trial = u + step
+            f_trial = objective(trial)
+            worse = f_trial < f - 1e-12 * (1 + np.abs(f))
+            if not worse.any():
+                break
+            step = np.where(worse, step / 2, step)
+        u, f = trial, np.maximum(f_trial, f)
+        if np.max(np.abs(step)) < 1e-12 * (1 + np.max(np.abs(u))):
+            break
+    return u
+
+
 def _glmm_loglik(beta, theta, x, n):
     """Marginal log likelihood (up to a constant) by adaptive GHQ with 7 nodes per study,
     centred at each study's conditional mode and scaled by the curvature there (as lme4)."""
-    u = np.zeros_like(x)
-    if theta > 0:
-        for _ in range(100):
-            eta = beta + theta * u
-            mu = special.expit(eta)
-            g = theta * (x - n * mu) - u
-            h = theta**2 * n * mu * (1 - mu) + 1
-            step = g / h
-            u = u + step
-            if np.max(np.abs(step)) < 1e-13:
-                break
+    u = _glmm_modes(beta, theta, x, n) if theta > 0 else np.zeros_like(x)
     eta = beta + theta * u
     mu = special.expit(eta)
     c = theta**2 * n * mu * (1 - mu) + 1
@@ -849,7 +872,11 @@ def _glmm_fit(x, n):
     except np.linalg.LinAlgError:
         vb = 2 / H[1, 1]
         note = "GLMM: tau^2 at the boundary (0); se from the fixed-effect curvature."
-    return beta, math.sqrt(vb), theta**2, bool(best.success or r2.success), note
+    # the optimisers' own flags are strict (precision loss near the optimum is common); a fit
+    # whose deviance gradient vanishes is converged
+    grad = np.array([(nll(best.x + d) - nll(best.x - d)) / (2 * 1e-6) for d in np.eye(2) * 1e-6])
+    converged = bool(best.success or r2.success or np.max(np.abs(grad)) < 1e-4 * (1 + abs(best.fun)))
+    return beta, math.sqrt(vb), theta**2, converged, note
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1007,15 +1034,18 @@ def _with_subgroups(overall, labels, fit_one):
     est = np.array([r.est_t for r in subs.values()])
     se = np.array([r.se_t for r in subs.values()])
     notes = list(overall.notes)
-    usable = np.isfinite(est) & np.isfinite(se)
+    # a subgroup fit that did not converge has no estimate in metafor (rma stops with an error)
+    usable = np.isfinite(est) & np.isfinite(se) & np.array([r.converged for r in subs.values()], dtype=bool)
     if not usable.all():
         dropped = [g for g, u in zip(order, usable) if not u]
-        notes.append("Subgroups without an estimate left out of the test for subgroup "
-                     "differences (as metafor drops them): " + ", ".join(map(str, dropped)) + ".")
+        notes.append("Subgroups without an estimate (or whose fit did not converge) left out of the test for "
+                     "subgroup differences (as metafor drops them): " + ", ".join(map(str, dropped)) + ".")
     est, se = est[usable], se[usable]
-    if len(order) < 2:
-        qb = dfb = pb = None
-        notes.append("Only one subgroup: no test for subgroup differences.")
+    if len(est) == 1 and se[0] > 0:
+        # metafor's rma(est, sei, method="EE") on one estimate: QE = 0 on 0 df, p = 1
+        qb, dfb, pb = 0.0, 0, 1.0
+        notes.append("Only one subgroup with an estimate: the test for subgroup differences is empty "
+                     "(Q = 0, df = 0).")
     elif len(est) < 2 or np.any(se <= 0):
         qb, dfb, pb = float("nan"), max(len(est) - 1, 0), float("nan")
         notes.append("Fewer than two subgroups with a usable estimate and a positive standard "

@@ -288,9 +288,11 @@ def read_workbook(path: str | Path, schema: ReviewSchema, *, display_name: str |
             filled[max(r0, header_idx + 1):r1 + 1, c0:c1 + 1] = top_left not in ("", None)
             ref = f"{column_letter(c0)}{r0 + 1}:{column_letter(c1)}{r1 + 1}"
             fld = next((k for k, i in matched.items() if c0 <= i <= c1), None)
-            findings.append(Finding(name, sheet, r0 + 1, column_letter(c0), fld, None, "merged-cell", "warning",
-                                    f"merged cells {sheet}!{ref}: read the top-left value {top_left!r} into every "
-                                    "row of the area; unmerge them and fill each row", top_left))
+            for r in range(max(r0, header_idx + 1), r1 + 1):  # each row that got a value it did not type
+                findings.append(Finding(name, sheet, r + 1, column_letter(c0), fld, None, "merged-cell", "warning",
+                                        f"{sheet}!{column_letter(c0)}{r + 1} is part of the merged cells {sheet}!{ref}: "
+                                        f"read the top-left value {top_left!r}; unmerge them and fill each row",
+                                        top_left))
         data_idx = np.flatnonzero(filled[header_idx + 1:].any(axis=1)) + header_idx + 1
         layout[title][3].extend(int(i) for i in data_idx)
         cols = {k: column_letter(i) for k, i in matched.items()}

@@ -382,11 +382,12 @@ def response_sum_short(ctx: Context, sheet: str, severity: str, parts, total, no
     out = []
     for i in np.flatnonzero(bad):
         cells = ", ".join(ctx.cell(sheet, p, i) for p in parts)
+        where, hint = _likely_wrong(ctx, sheet, i, list(parts), arrs, total, tot[i], with_ne[i])
         msg = (f"{'+'.join(p.upper() for p in parts)} = {fmt(s[i])} is {fmt(tot[i] - s[i])} short of {total} = "
                f"{fmt(tot[i])} ({ctx.cell(sheet, total, i)}; counts in {cells}): "
                f"{fmt(tot[i] - s[i])} patient(s) unaccounted for; enter them as "
-               f"{not_evaluable or 'not evaluable'} if the paper says so")
-        out.append(ctx.finding(sheet, i, total, "response-sum-short", severity, msg, tot[i]))
+               f"{not_evaluable or 'not evaluable'} if the paper says so{hint}")
+        out.append(ctx.finding(sheet, i, where, "response-sum-short", severity, msg, ctx.values(sheet, where)[i]))
     return out
 
 
@@ -571,12 +572,12 @@ def median_outside_ci(ctx: Context, sheet: str, severity: str, median, low, high
         if not np.isnan(new_lo) and not np.isnan(new_hi) and new_lo < new_m < new_hi:
             ratio = (new_hi - new_m) / (new_m - new_lo)
             swapped = 0.5 <= ratio <= 2
-        hint = (f"it looks swapped with {bound} ({ctx.cell(sheet, bound, i)}): median {fmt(new_m)} with CI "
-                f"{fmt(new_lo)}-{fmt(new_hi)} fits" if swapped else
+        hint = (f"was it swapped with {bound} ({ctx.cell(sheet, bound, i)})? Median {fmt(new_m)} with CI "
+                f"{fmt(new_lo)}-{fmt(new_hi)} would fit" if swapped else
                 "was a CI bound typed into the median cell, or the median into a CI cell?")
         msg = f"{median} = {fmt(m[i])} lies {side} bound of its 95% CI {fmt(lo[i])}-{hi_text} ({cells(i)}); {hint}"
-        where = bound if swapped else median
-        out.append(ctx.finding(sheet, i, where, "median-outside-ci", severity, msg, ctx.values(sheet, where)[i]))
+        # reported on the median: a typo there, or a swap with a bound, both leave the median cell wrong
+        out.append(ctx.finding(sheet, i, median, "median-outside-ci", severity, msg, m[i]))
     return out
 
 
@@ -957,10 +958,18 @@ def column_schema(schema: Any, sheet: str):
             codes[(name, -1)] = ("missing-required", "error")
         columns[name] = pa.Column(checks=checks, nullable=nullable, required=False)
     key = list(spec.key)
-    frame_schema = pa.DataFrameSchema(columns, unique=key if len(key) > 0 else None, report_duplicates="all",
+    # the first row of a key is taken; every later repeat is the duplicate (pandas' duplicated())
+    frame_schema = pa.DataFrameSchema(columns, unique=key if len(key) > 0 else None, report_duplicates="exclude_first",
                                       strict=False)
     del np
     return frame_schema, codes
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal cell values, NaN and None included."""
+    a_missing = a is None or (isinstance(a, float) and a != a)
+    b_missing = b is None or (isinstance(b, float) and b != b)
+    return (a_missing and b_missing) or (not a_missing and not b_missing and a == b)
 
 
 def run_field_rules(ctx: Context, sheet: str) -> list[Finding]:
@@ -994,11 +1003,22 @@ def run_field_rules(ctx: Context, sheet: str) -> list[Finding]:
                 continue
             seen_dupes.add(i)
             keyval = ", ".join(f"{k} {data[k].iat[i]!s}" for k in key)
-            same = data.index[np.logical_and.reduce([data[k].eq(data[k].iat[i]).to_numpy() for k in key])]
-            others = ", ".join(table.ref(int(j), key[0]) for j in same if j != i)
+            same = np.flatnonzero(np.logical_and.reduce([
+                (data[k].isna() if _same(data[k].iat[i], None) else data[k].eq(data[k].iat[i])).to_numpy(dtype=bool)
+                for k in key]))
+            first = int(same[0]) if len(same) else i
+            fields = [f for f in spec.fields if f in data and not spec.fields[f].metadata]
+            identical = all(_same(data[f].iat[i], data[f].iat[first]) for f in fields)
+            what = "an exact copy of" if identical else "a second row for the same key as"
+            there = table.ref(first, None)
+            if table.files[first] != table.files[i]:
+                from pathlib import Path
+
+                there = f"{there} of {Path(table.files[first]).name}"
             out.append(ctx.finding(sheet, i, key[-1], "duplicate-key", "error",
-                                   f"row key ({keyval}) appears more than once ({table.ref(i, key[-1])}; also "
-                                   f"{others}); both rows are excluded until one is removed", data[key[-1]].iat[i]))
+                                   f"row key ({keyval}) appears more than once: {table.ref(i, key[-1])} is {what} "
+                                   f"{there}; this row is excluded (delete it, or correct its key)",
+                                   data[key[-1]].iat[i]))
             continue
         if row.check == "not_nullable":
             if i in table.unreadable.get(col, ()):

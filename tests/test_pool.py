@@ -342,7 +342,8 @@ def test_subgroup_order_is_first_appearance_and_single_group():
     r = pool.pool_generic([1, 2, 3, 4], [0.5, 0.5, 0.6, 0.7], subgroups=["z", "a", "z", "a"])
     assert list(r.subgroups) == ["z", "a"]
     one = pool.pool_generic([1, 2, 3], [0.5, 0.5, 0.6], subgroups=["x", "x", "x"])
-    assert one.q_between is None and one.df_between is None
+    # as metafor's rma(est, sei, method="EE") on a single subgroup estimate: QE = 0, df = 0, p = 1
+    assert (one.q_between, one.df_between, one.p_between) == (0.0, 0, 1.0)
     assert one.subgroups["x"].estimate == pytest.approx(one.estimate)
 
 
@@ -410,3 +411,31 @@ def test_location_shift_and_permutation(data, shift, method):
     assert a.ci_low <= a.estimate <= a.ci_high
     assert a.pi_low <= a.ci_low + 1e-12 and a.pi_high >= a.ci_high - 1e-12
     assert sum(a.weights) == pytest.approx(100.0)
+
+
+def test_glmm_far_from_the_mean_matches_metafor():
+    """Studies far from the mean with a large tau2: the conditional modes need damped Newton steps.
+
+    metafor 3.8-1 (rma.glmm, measure="PLO", nAGQ=7) on these data: beta 3.289062, se 0.6654, tau2 7.52328.
+    """
+    x = [166, 601, 25, 10, 555, 113, 1363, 216, 16, 103, 288, 122, 28, 412, 48, 774, 69, 9, 1189, 224, 3]
+    n = [168, 745, 25, 10, 555, 113, 1365, 238, 16, 105, 289, 542, 28, 574, 62, 800, 176, 13, 1345, 240, 11]
+    r = pool.pool_proportions(x, n, method="GLMM")
+    assert r.converged
+    assert r.est_t == pytest.approx(3.2890620233155, rel=1e-3)
+    assert r.se_t == pytest.approx(0.6654, rel=1e-3)
+    assert r.tau2 == pytest.approx(7.52327757818287, rel=1e-3)
+
+
+def test_unconverged_subgroup_is_left_out_of_the_test():
+    """metafor's rma stops with an error where Fisher scoring does not converge; the subgroup then has no
+    estimate for the test of differences, and neither does ours."""
+    # metafor 3.8-1: rma(measure="PAS", method="REML") on these data stops: Fisher scoring did not converge
+    x = [0, 0, 2, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    n = [13, 10, 171, 23, 12, 20, 12, 22, 61, 136, 8, 7, 26, 104, 5, 156, 23, 6, 29, 80, 9, 19]
+    alone = pool.pool_proportions(x, n, measure="PAS", method="REML")
+    assert not alone.converged
+    labels = ["a"] * 22 + ["b"] * 3
+    both = pool.pool_proportions(x + [10, 12, 9], n + [40, 41, 39], measure="PAS", method="REML", subgroups=labels)
+    assert (both.q_between, both.df_between, both.p_between) == (0.0, 0, 1.0)
+    assert any("did not converge" in note for note in both.notes)

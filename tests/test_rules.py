@@ -95,14 +95,17 @@ CASES: dict[str, list[tuple[Callable[[dict], None], str, int | None, str | None]
     "ineligible-term": [(setv("studies", 0, radiopharmaceutical="90Y-DOTATOC"), "studies", 2, "radiopharmaceutical"),
                         (setv("studies", 0, response_criteria="modified SWOG"), "studies", 2, "response_criteria")],
     "unspecific-term": [(setv("studies", 0, response_criteria="RECIST"), "studies", 2, "response_criteria")],
-    "duplicate-key": [(add_row("outcomes", good_outcome()), "outcomes", 6, "cohort")],
+    "duplicate-key": [(add_row("outcomes", good_outcome()), "outcomes", 6, "cohort"),
+                      (add_row("studies", good_study(year=2018)), "studies", 4, "study_id")],
     "unknown-study": [(add_row("outcomes", good_outcome(study_id="S09")), "outcomes", 6, "study_id")],
     "study-excluded": [(setv("studies", 0, year=1985), "outcomes", 2, None)],
     "evaluable-exceeds-enrolled": [(setv("outcomes", 0, n_evaluable=130, pd=42), "outcomes", 2, "n_evaluable")],
     "response-sum-mismatch": [(setv("outcomes", 0, ne=3), "outcomes", 2, "n_evaluable"),
                               # a transposed digit in PR: the percentages say PR is the wrong cell
                               (setv("outcomes", 0, pr=71), "outcomes", 2, "pr")],
-    "response-sum-short": [(setv("outcomes", 0, pd=10), "outcomes", 2, "n_evaluable")],
+    # ORR and DCR both agree with the counts: PD is the count that is short
+    "response-sum-short": [(setv("outcomes", 0, pd=10), "outcomes", 2, "pd"),
+                           (setv("outcomes", 0, pd=10, orr_pct=None, dcr_pct=None), "outcomes", 2, "n_evaluable")],
     "percentage-mismatch": [(setv("outcomes", 0, orr_pct=18.8), "outcomes", 2, "orr_pct"),
                             (setv("outcomes", 0, dcr_pct="78.1%"), "outcomes", 2, "dcr_pct")],
     # 18/116 = 15.5%: the n_enrolled denominator
@@ -110,7 +113,8 @@ CASES: dict[str, list[tuple[Callable[[dict], None], str, int | None, str | None]
     # no whole number of 101 patients gives 33.3% (33/101 = 32.7%, 34/101 = 33.7%), nor of the 116 enrolled
     "percentage-impossible": [(setv("outcomes", 0, cr=None, pr=None, orr_pct=33.3), "outcomes", 2, "orr_pct")],
     "dcr-below-orr": [(setv("outcomes", 0, dcr_pct=15.0), "outcomes", 2, "dcr_pct")],
-    "median-outside-ci": [(setv("outcomes", 0, pfs_median=19.4, pfs_ci_low=28.4), "outcomes", 2, "pfs_ci_low"),
+    # a swap of the median with its lower bound: both cells are wrong; reported on the median
+    "median-outside-ci": [(setv("outcomes", 0, pfs_median=19.4, pfs_ci_low=28.4), "outcomes", 2, "pfs_median"),
                           (setv("outcomes", 0, os_median=60), "outcomes", 2, "os_median")],
     "ci-bound-equals-median": [(setv("outcomes", 0, pfs_ci_low=28.4), "outcomes", 2, "pfs_ci_low")],
     "median-without-ci": [(setv("outcomes", 0, pfs_ci_low=None, pfs_ci_high=None), "outcomes", 2, "pfs_median"),
@@ -168,6 +172,8 @@ def test_rule_reports_at_cell(tmp_path, code, change, sheet, row, field):
         if f.field and f.row:
             assert f.column and f.column.isalpha()
             assert f"{f.sheet}!" in f.message or f.rule in ("study-excluded",), f.message
+    if code == "duplicate-key":  # the first row of the key is kept; only the repeat is an error
+        assert not any(f.severity == "error" and f.row == 2 and f.sheet == sheet for f in result.finding_list)
     # conservation in every case
     s = result.summary
     assert s.rows_read == s.rows_passed + s.rows_excluded
