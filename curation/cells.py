@@ -78,8 +78,21 @@ def text_value(value: Any) -> str | None:
     return text or None
 
 
+#: In a free-text field (author, country, DOI) only unambiguous markers mean "no value": ``Na`` is a
+#: surname, so ``NA``/``NR``/``ND`` count only in capitals.
+TEXT_MISSING_TOKENS = frozenset({"n/a", "n.a.", "n.a", "-", "--", "---", ".", "?", "not reported", "not available",
+                                 "not stated", "missing", "#n/a", "null", "none", "nan", "n.r.", "n.d."})
+TEXT_MISSING_EXACT = frozenset({"NA", "NR", "ND", "N/A"})
+
+
 def is_missing_text(text: str) -> bool:
     return normalise_text(text).casefold() in MISSING_TOKENS
+
+
+def is_missing_free_text(text: str) -> bool:
+    """A free-text cell that holds a missing-value marker (``n/a``, ``-``, ``—``, ``NA``, ``not reported``)."""
+    t = normalise_text(text)
+    return t in TEXT_MISSING_EXACT or t.casefold() in TEXT_MISSING_TOKENS
 
 
 @dataclass(frozen=True)

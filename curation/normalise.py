@@ -16,7 +16,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from .cells import column_decimals, format_number, parse_numeric_column, text_value
+from .cells import column_decimals, format_number, is_missing_free_text, parse_numeric_column, text_value
 from .findings import Finding
 from .reading import RawWorkbook
 from .schema import NUMERIC_TYPES, ReviewSchema, fold
@@ -177,6 +177,8 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
                 elif (sheet == schema.analysis_sheet and fld == schema.analysis.cohort_field and t is not None
                       and fold(t) == fold(schema.analysis.overall_cohort)):
                     t = schema.analysis.overall_cohort
+                elif t is not None and fld not in spec.key and is_missing_free_text(t):
+                    t = None  # "n/a", "-", "NA" in a free-text field: no value (keys stay as typed)
                 mapping[v] = t
             empty = fs.default if fs.type == "vocabulary" else None
             mapped = col.map(mapping) if mapping else pd.Series([None] * n, dtype=object)

@@ -187,3 +187,16 @@ def test_folder_of_forms_in_parallel_equals_serial(tmp_path):
 
 def test_schema_default_loads_once():
     assert load_schema() is load_schema("prrt_177lu")
+
+
+def test_missing_markers_in_free_text(tmp_path):
+    """n/a, -, —, NA in a free-text field are no value; a surname such as Na stays."""
+    s = good_study(doi="NA", country="—")
+    s2 = good_study(study_id="S02", first_author="Na", doi="n/a", country="not reported", pmid=None,
+                    enrolment_start=2000, enrolment_end=2005)
+    p = write_form(tmp_path / "f.xlsx", [s, s2], [good_outcome()], [])
+    r = validate(p)
+    assert [f.rule for f in r.finding_list] == []
+    d = r.tables["studies"].data
+    assert list(d["doi"]) == [None, None] and list(d["country"]) == [None, None]
+    assert list(d["first_author"]) == ["Strosberg", "Na"]
