@@ -24,7 +24,17 @@ _TRANSLATE = str.maketrans({
     "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2010": "-", "\u2011": "-", "\u2012": "-",
     "\uff05": "%", "\u066a": "%",
 })
+# control characters (a form's _x0007_ escapes) and bidirectional overrides have no place in a value:
+# they are dropped, so that no output carries them to a terminal, a browser or a spreadsheet
+_TRANSLATE.update({c: None for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0),
+                                     *range(0x202A, 0x202F), *range(0x2066, 0x206A)]})
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _WS = re.compile(r" {2,}")
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without control characters and bidirectional overrides (tab and newlines kept)."""
+    return _CONTROL.sub("", text)
 
 #: Cell texts that mean "no value" (compared after folding case and spaces).
 MISSING_TOKENS = frozenset({

@@ -19,7 +19,11 @@ SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
 
 def _plain(value: Any) -> Any:
     """A JSON-ready form of a cell value (numbers stay numbers, dates become ISO text)."""
-    if value is None or isinstance(value, (bool, int, str)):
+    if isinstance(value, str):
+        from .cells import strip_controls
+
+        return strip_controls(value)
+    if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
         return None if math.isnan(value) else (int(value) if value.is_integer() and abs(value) < 1e15 else value)

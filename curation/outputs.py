@@ -20,9 +20,14 @@ _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def inert(value: Any) -> Any:
-    """A text value made safe for a spreadsheet cell (numbers are left alone)."""
-    if isinstance(value, str) and value.startswith(_DANGEROUS):
-        return "'" + value
+    """A text value made safe for a spreadsheet cell (numbers are left alone): control characters
+    and bidirectional overrides dropped, and a leading ``'`` before ``=``, ``+``, ``-``, ``@``, tab or CR."""
+    if isinstance(value, str):
+        from .cells import strip_controls
+
+        value = strip_controls(value)
+        if value.startswith(_DANGEROUS):
+            return "'" + value
     return value
 
 

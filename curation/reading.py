@@ -206,6 +206,12 @@ def read_workbook(path: str | Path, schema: ReviewSchema, *, display_name: str |
     findings: list[Finding] = []
     titles = {sheet_key(t): t for t in wb.sheet_names}
     wanted = {sheet_key(s): s for s in schema.sheets}
+    for key, sheet in wanted.items():
+        same = [t for t in wb.sheet_names if sheet_key(t) == key]
+        if len(same) > 1:
+            raise UnusableInputError(
+                f"{name}: {len(same)} sheets match {sheet!r} ({', '.join(repr(t) for t in same)}), so it is not clear "
+                "which holds the data: keep one of them (rename or delete the others) and save the form again")
     present = {wanted[k]: titles[k] for k in wanted if k in titles}
     if not present:
         close = {t: _closest(sheet_key(t), list(wanted)) for t in wb.sheet_names}

@@ -65,20 +65,32 @@ class Limits:
     max_element_bytes : int
         One shared string (``<si>``) or one run of text in a sheet may not span more XML than this;
         no real cell comes near it (it bounds the memory of the cell-length scan).
+    max_cells : int
+        Per sheet: rows x columns of the area a reader lays out (the bottom row times the right-most
+        column, however few cells are filled): a sheet with two cells at A1 and SF100000 would make
+        a reader allocate fifty million.
+    max_sheets : int
+        Sheets declared in the workbook.
+    max_shared_strings : int
+        Entries of the shared-string table.
     """
 
     max_uncompressed_bytes: int = 200_000_000
-    max_rows: int = 1_000_000
+    max_rows: int = 100_000
     max_columns: int = 500
     max_cell_chars: int = 32_767
     max_members: int = 10_000
     max_compression_ratio: float = 200.0
     ratio_check_min_bytes: int = 4_000_000
     max_element_bytes: int = 16_000_000
+    max_cells: int = 3_000_000
+    max_sheets: int = 255
+    max_shared_strings: int = 1_000_000
 
     def __post_init__(self) -> None:
         for name in ("max_uncompressed_bytes", "max_rows", "max_columns", "max_cell_chars", "max_members",
-                     "ratio_check_min_bytes", "max_element_bytes"):
+                     "ratio_check_min_bytes", "max_element_bytes", "max_cells", "max_sheets",
+                     "max_shared_strings"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"Limits.{name} must be a positive integer")
         if self.max_compression_ratio <= 1:
@@ -171,6 +183,8 @@ _REF_RE = re.compile(r"^\$?([A-Za-z]{1,3})?\$?([0-9]{1,7})?$")
 _ROW_AT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row(?=[\s/>])([^>]*)>")
 _ROOT_PREFIX = re.compile(rb"<([A-Za-z_][\w.-]*:)?worksheet\b")
 _R_ATTR = re.compile(rb"\sr\s*=\s*[\"']([0-9]{1,9})[\"']")
+_CELL_AT = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?c)(\s[^>]*)?/?>")
+_ROW_OR_CELL = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(row|c)[\s/>]")
 _CELL_COL = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c\s[^>]*?\br\s*=\s*[\"']\$?([A-Za-z]{1,4})")
 # cell references of column AA and beyond: the only ones that can pass a column limit of 26 or more
 _WIDE_REFS = (re.compile(rb'r="\$?([A-Za-z]{2,4})\$?\d'), re.compile(rb"r='\$?([A-Za-z]{2,4})\$?\d"),
@@ -473,6 +487,9 @@ class _SheetScan:
         self.count_rows = False
         self.max_col = 0
         self.scan_cols = False
+        self.count_cells = False
+        self.cells_in_row = 0
+        self.cell_carry = b""
         self.tail = b""
         self.row_tag = b"<row"
         self.runs = _SpanScanner(b"<", limits.max_cell_chars, limits.max_element_bytes, _measure_sheet_run)
@@ -503,6 +520,9 @@ class _SheetScan:
             r = _ROW_AT.search(chunk)
             if r and not _R_ATTR.search(r.group(1)):
                 self.count_rows = True  # rows without r="..." are numbered by position
+            c = _CELL_AT.search(chunk)
+            if c and not re.search(rb"\sr\s*=", c.group(2) or b""):
+                self.count_cells = True  # cells without r="..." are placed by position: count them per row
         data = self.tail + chunk
         self.tail = chunk[-256:]
         # formulas: 'f' is rare in sheet XML outside <f>, so look at each one; fall back to substring search
@@ -533,6 +553,17 @@ class _SheetScan:
             j = i
         if self.count_rows:
             self.counted_rows += chunk.count(self.row_tag)
+        if self.count_cells:
+            buf = self.cell_carry + chunk
+            cut = max(0, len(buf) - 64)  # a tag cut by the chunk boundary is read with the next chunk
+            for m in _ROW_OR_CELL.finditer(buf, 0, cut):
+                if m.group(1) == b"row":
+                    self.cells_in_row = 0
+                else:
+                    self.cells_in_row += 1
+                    self.max_col = max(self.max_col, self.cells_in_row)
+            last = buf.rfind(b"<", 0, cut)
+            self.cell_carry = buf[cut:] if last == -1 or buf.find(b">", last, cut) != -1 else buf[last:]
         if self.scan_cols:
             # columns A-Z never pass a limit of 26 or more: look only at references of two letters or more
             if lim.max_columns >= 26:
@@ -554,13 +585,21 @@ class _SheetScan:
 
     def close(self) -> None:
         self.runs.close()
+        if self.count_cells:  # the cells held back at the end of the last piece
+            for m in _ROW_OR_CELL.finditer(self.cell_carry):
+                self.cells_in_row = 0 if m.group(1) == b"row" else self.cells_in_row + 1
+                self.max_col = max(self.max_col, self.cells_in_row)
+            if self.max_col > self.limits.max_columns:
+                raise _Refused(f"sheet {{sheet}} has cells in column {self.max_col:,}, above the limit of "
+                               f"{self.limits.max_columns:,} columns", "delete the unused columns, and save it again")
 
     @property
     def size(self) -> tuple[int, int | None]:
-        """Bottom row and right-most column: declared, or found when the sheet declares none."""
+        """Bottom row and right-most column: declared, or found when the sheet declares none (or when
+        cells without addresses run past the declared dimension)."""
         rows = max(self.max_row, self.counted_rows)
         if self.declared is not None:
-            return max(self.declared[0], rows), self.declared[1]
+            return max(self.declared[0], rows), max(self.declared[1], self.max_col)
         return rows, (self.max_col or None)
 
 
@@ -934,6 +973,9 @@ def _check_zip(p: Path, fh, limits: Limits, suffix: str) -> WorkbookInfo:
         declared_sheets.append((el.get("name") or "", target, kind, el.get("state") or "visible"))
     if not declared_sheets:
         raise _Refused("is a workbook without sheets", _RESAVE)
+    if len(declared_sheets) > limits.max_sheets:
+        raise _Refused(f"declares {len(declared_sheets):,} sheets, more than the {limits.max_sheets:,} allowed",
+                       "this is not a normal form; copy the form's sheets into a fresh workbook")
     if not rels:  # no relationships: fall back to the usual part names, in order
         parts = sorted((n for n in names if re.fullmatch(r"xl/worksheets/sheet\d+\.xml", n)),
                        key=lambda n: int(re.search(r"\d+", n.rsplit("/", 1)[1]).group()))
@@ -955,9 +997,14 @@ def _check_zip(p: Path, fh, limits: Limits, suffix: str) -> WorkbookInfo:
 
     if sst_part in z.by_name:
         scan = _SpanScanner(b"</si>", limits.max_cell_chars, limits.max_element_bytes, _measure_shared_string)
+        entries = 0
         try:
             for c in _xml_chunks(z, z.by_name[sst_part]):
                 scan.feed(c)
+                entries += c.count(b"si>")  # <si> and </si> (prefixed or not): twice per entry
+                if entries > 2 * limits.max_shared_strings:
+                    raise _Refused(f"holds more than {limits.max_shared_strings:,} shared strings in {{part}}",
+                                   "this is not a normal form; copy the data into a fresh form")
             scan.close()
         except _Refused as r:
             raise _Refused(r.what.replace("{part}", f"the shared strings ({_clean(sst_part)})"), r.todo) from None
@@ -977,6 +1024,11 @@ def _check_zip(p: Path, fh, limits: Limits, suffix: str) -> WorkbookInfo:
             what = r.what.replace("{sheet}", repr(_clean(nm))).replace("{part}", f"sheet {_clean(nm)!r}")
             raise _Refused(what, r.todo) from None
         rows, cols = s.size
+        if rows and cols and rows * cols > limits.max_cells:
+            raise _Refused(f"sheet {_clean(nm)!r} spans {rows:,} rows x {cols:,} columns ({rows * cols:,} cells "
+                           f"to lay out), above the limit of {limits.max_cells:,}",
+                           "delete the unused rows and columns below and right of the data (or copy the data "
+                           "into a fresh form) and save it again")
         sheets.append(SheetInfo(nm, target, kind, state, s.dimension, rows, cols, s.has_formulas))
         done.add(target)
 

@@ -295,10 +295,15 @@ class AnalysisSpec(_Model):
 
 
 class Limits(_Model):
-    max_uncompressed_mb: float = 200
-    max_rows: int = 1_000_000
-    max_columns: int = 500
-    max_cell_chars: int = 32_767
+    """What a form of this review may be at most (checked before it is parsed)."""
+
+    max_uncompressed_mb: float = Field(200, gt=0)
+    max_rows: int = Field(100_000, gt=0)
+    max_columns: int = Field(500, gt=0)
+    max_cells: int = Field(3_000_000, gt=0)
+    max_sheets: int = Field(255, gt=0)
+    max_shared_strings: int = Field(1_000_000, gt=0)
+    max_cell_chars: int = Field(32_767, gt=0)
 
 
 class ReviewSchema(_Model):

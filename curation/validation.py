@@ -195,11 +195,13 @@ def check_tables(schema: ReviewSchema, tables: dict[str, Table]) -> list[Finding
     """Every field rule, link and check over typed tables (no I/O)."""
     ctx = Context(schema, tables)
     findings: list[Finding] = []
-    for sheet in schema.sheets:
-        if sheet in tables:
-            findings.extend(run_field_rules(ctx, sheet))
-    findings.extend(run_links(ctx))
-    findings.extend(run_checks(ctx))
+    # values such as 1e308 overflow in sums and products: the comparison then decides, silently
+    with np.errstate(all="ignore"):
+        for sheet in schema.sheets:
+            if sheet in tables:
+                findings.extend(run_field_rules(ctx, sheet))
+        findings.extend(run_links(ctx))
+        findings.extend(run_checks(ctx))
     return findings
 
 
@@ -305,6 +307,7 @@ def limits_for(schema: ReviewSchema, max_mb: float | None = None):
     lim = schema.limits
     mb = lim.max_uncompressed_mb if max_mb is None else max_mb
     return Limits(max_uncompressed_bytes=int(mb * 1_000_000), max_rows=lim.max_rows, max_columns=lim.max_columns,
+                  max_cells=lim.max_cells, max_sheets=lim.max_sheets, max_shared_strings=lim.max_shared_strings,
                   max_cell_chars=lim.max_cell_chars)
 
 

@@ -200,3 +200,24 @@ def test_missing_markers_in_free_text(tmp_path):
     d = r.tables["studies"].data
     assert list(d["doi"]) == [None, None] and list(d["country"]) == [None, None]
     assert list(d["first_author"]) == ["Strosberg", "Na"]
+
+
+def test_two_sheets_for_one_contract_sheet_are_refused(tmp_path):
+    """`Studies` and `studies` both match: no row may be dropped silently, so the form is refused."""
+    p = write_form(tmp_path / "f.xlsx", [good_study()], [good_outcome()], [])
+    wb = openpyxl.load_workbook(p)
+    ws = wb.create_sheet("Studies ")
+    ws.append(["study_id", "first_author", "year", "n_enrolled"])
+    ws.append(["S09", "Other", 2019, 10])
+    wb.save(p)
+    with pytest.raises(UnusableInputError, match="2 sheets match 'studies'"):
+        validate(p)
+
+
+def test_control_characters_never_reach_the_data(tmp_path):
+    # openpyxl refuses control characters, but a form can hold them as _xHHHH_ escapes, which readers decode
+    p = write_form(tmp_path / "f.xlsx", [good_study(first_author="Bra_x001B_bander\u202e", country="N_x0007_L")],
+                   [good_outcome()], [])
+    r = validate(p)
+    row = r.clean.iloc[0]
+    assert (row["first_author"], row["country"]) == ("Brabander", "NL")

@@ -160,11 +160,13 @@ def test_lying_header_bomb_is_caught_while_streaming(bomb, tmp_path):
         assert info.file_size == 5_000_000 and info.file_size / info.compress_size < 5  # headers look harmless
     tracemalloc.start()
     try:
-        msg = refusal(path)
+        # rows are limited too (100,000 by default) and would stop it first: lift that to test the cap
+        msg = refusal(path, Limits(max_rows=10_000_000, max_cells=10**9))
         _cur, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert "decompression bomb" in msg and "header lies about the size" in msg, msg
+    assert "rows" in refusal(path)  # with the default limits
     assert peak < 20_000_000, f"peak {peak / 1e6:.1f} MB: never decompress more than the cap"
 
 
@@ -465,3 +467,44 @@ def test_mutated_workbooks_raise_only_unusable_input(scratch, edits, cut):
         raw = raw[: int(cut * len(raw))]
     result = _outcome(scratch / "mutant.xlsx", bytes(raw))
     assert isinstance(result, (UnusableInputError, WorkbookInfo))
+
+
+# ------------------------------------------------------------------------------------------
+# the area a reader lays out, sheets, shared strings (from a review of hostile forms)
+
+def _sheet(body: str, dimension: str | None = "A1") -> str:
+    dim = f'<dimension ref="{dimension}"/>' if dimension else ""
+    return hostile.SHEET_HEAD + dim + "<sheetData>" + body + "</sheetData></worksheet>"
+
+
+def test_two_cells_far_apart_are_refused_before_a_reader_lays_them_out(valid, tmp_path):
+    """Within the row and column limits, but 100,000 x 500 cells to allocate."""
+    body = '<row r="1"><c r="A1"><v>1</v></c></row><row r="100000"><c r="SF100000"><v>1</v></c></row>'
+    p = hostile.rezip(valid, tmp_path / "corner.xlsx", {"xl/worksheets/sheet2.xml": _sheet(body, "A1:SF100000")})
+    msg = refusal(p)
+    assert "100,000 rows x 500 columns" in msg and "3,000,000" in msg
+
+
+def test_cells_without_addresses_are_counted(valid, tmp_path):
+    """Cells without r="..." are placed one after another: 2,000 of them in a row is column 2,000."""
+    body = '<row r="1">' + "<c><v>1</v></c>" * 2000 + "</row>"
+    p = hostile.rezip(valid, tmp_path / "noref.xlsx", {"xl/worksheets/sheet2.xml": _sheet(body, "A1:B2")})
+    assert "above the limit of 500 columns" in refusal(p)
+    ok = hostile.rezip(valid, tmp_path / "noref_ok.xlsx",
+                       {"xl/worksheets/sheet2.xml": _sheet('<row r="1">' + "<c><v>1</v></c>" * 30 + "</row>", None)})
+    assert check_workbook(ok).sheet("outcomes").columns == 30
+
+
+def test_too_many_sheets_and_shared_strings(valid, tmp_path):
+    import re
+
+    wbxml = hostile.members(valid)["xl/workbook.xml"].decode()
+    first = re.search(r"<sheet [^>]*/>", wbxml).group(0)
+    many = wbxml.replace(first, first + "".join(first.replace('name="studies"', f'name="s{i}"')
+                                                .replace('sheetId="1"', f'sheetId="{i + 10}"') for i in range(300)))
+    assert "300" in refusal(hostile.rezip(valid, tmp_path / "sheets.xlsx", {"xl/workbook.xml": many})) or \
+        "sheets" in refusal(hostile.rezip(valid, tmp_path / "sheets.xlsx", {"xl/workbook.xml": many}))
+    strings = ["s"] * 3000
+    p = hostile.shared_strings_form(valid, tmp_path / "sst.xlsx", strings)
+    assert "shared strings" in refusal(p, Limits(max_shared_strings=1000))
+    check_workbook(p)  # the default allows far more
