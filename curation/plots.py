@@ -8,9 +8,20 @@ gives byte-identical SVG text across runs (fixed hash salt, no date, glyphs as p
 from __future__ import annotations
 
 import math
+import re
 from typing import Sequence
 
 __all__ = ["forest_plot", "funnel_plot", "figure_svg", "figure_png", "analysis_forest"]
+
+# Text drawn from form data (study labels, cohort and subgroup names, titles) is text, never
+# maths: no mathtext parsing of "$...$" (an unknown command would raise), no TeX.
+_PLAIN = {"parse_math": False, "usetex": False}
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _clean(text) -> str:
+    """Form text for a plot: a string without control or bidi override characters."""
+    return _UNSAFE.sub("", str(text))
 
 _ROW_IN = 0.26  # height of one row, inches
 _WIDTH_IN = 11.0
@@ -144,7 +155,8 @@ def forest_plot(result, labels: Sequence[str], *, title: str = "", scale: str = 
     from matplotlib.transforms import blended_transform_factory
 
     k = result.k
-    labels = [str(x) for x in labels]
+    labels = [_clean(x) for x in labels]
+    title = _clean(title)
     if len(labels) != k:
         raise ValueError(f"{len(labels)} labels for {k} studies")
     # keep labels inside their column (about 42 characters at this size)
@@ -170,21 +182,21 @@ def forest_plot(result, labels: Sequence[str], *, title: str = "", scale: str = 
     unit_txt = f" ({unit})" if unit else ""
     hdr_y = -0.9
     ax.text(col_label, hdr_y, "Study", transform=tr, ha="left", va="center", fontsize=fs,
-            fontweight="bold")
+            fontweight="bold", **_PLAIN)
     if events is not None and totals is not None:
         ax.text(col_n, hdr_y, "Events/n", transform=tr, ha="right", va="center", fontsize=fs,
-                fontweight="bold")
+                fontweight="bold", **_PLAIN)
     ax.text(col_est, hdr_y, f"Estimate{unit_txt} [{level_pct} CI]", transform=tr, ha="left",
-            va="center", fontsize=fs, fontweight="bold")
+            va="center", fontsize=fs, fontweight="bold", **_PLAIN)
     ax.text(col_w, hdr_y, "Weight", transform=tr, ha="right", va="center", fontsize=fs,
-            fontweight="bold")
+            fontweight="bold", **_PLAIN)
     xs = []
     w = list(result.weights)
     wmax = max([v for v in w if not _isnan(v)] or [1.0])
     for y, (kind, payload) in enumerate(rows):
         if kind == "head":
-            ax.text(col_label, y, str(payload), transform=tr, ha="left", va="center",
-                    fontsize=fs, fontweight="bold", style="italic")
+            ax.text(col_label, y, _clean(payload), transform=tr, ha="left", va="center",
+                    fontsize=fs, fontweight="bold", style="italic", **_PLAIN)
         elif kind == "study":
             i = payload
             est, lo, hi = sc.study_values(i)
@@ -193,14 +205,14 @@ def forest_plot(result, labels: Sequence[str], *, title: str = "", scale: str = 
             size = 3 + 9 * math.sqrt(max(w[i], 0) / wmax) if not _isnan(w[i]) else 4
             ax.plot([est], [y], marker="s", markersize=size, color="#3b6ea5",
                     markeredgecolor="black", markeredgewidth=0.4, zorder=3, clip_on=False)
-            ax.text(col_label, y, labels[i], transform=tr, ha="left", va="center", fontsize=fs)
+            ax.text(col_label, y, labels[i], transform=tr, ha="left", va="center", fontsize=fs, **_PLAIN)
             if events is not None and totals is not None:
                 ax.text(col_n, y, f"{events[i]:g}/{totals[i]:g}", transform=tr, ha="right",
-                        va="center", fontsize=fs)
+                        va="center", fontsize=fs, **_PLAIN)
             ax.text(col_est, y, f"{sc.text(est)} [{sc.text(lo)}, {sc.text(hi)}]", transform=tr,
-                    ha="left", va="center", fontsize=fs)
+                    ha="left", va="center", fontsize=fs, **_PLAIN)
             wt = "" if _isnan(w[i]) else f"{w[i]:.1f}%"
-            ax.text(col_w, y, wt, transform=tr, ha="right", va="center", fontsize=fs)
+            ax.text(col_w, y, wt, transform=tr, ha="right", va="center", fontsize=fs, **_PLAIN)
         elif kind in ("sub", "overall"):
             r = result.subgroups[payload] if kind == "sub" else result
             est, lo, hi = sc.show(r.estimate), sc.show(r.ci_low), sc.show(r.ci_high)
@@ -208,17 +220,17 @@ def forest_plot(result, labels: Sequence[str], *, title: str = "", scale: str = 
             color = "#9ecae1" if kind == "sub" else "#08519c"
             _diamond(ax, y, lo, est, hi, color)
             if kind == "sub":
-                name = f"Subtotal {payload} (k = {r.k}; I\u00b2 = {r.i2:.1f}%)" if not _isnan(
-                    r.i2) else f"Subtotal {payload} (k = {r.k})"
+                name = f"Subtotal {_clean(payload)} (k = {r.k}; I\u00b2 = {r.i2:.1f}%)" if not _isnan(
+                    r.i2) else f"Subtotal {_clean(payload)} (k = {r.k})"
             else:
                 name = f"{'Random' if r.method not in ('EE',) else 'Common'}-effects model " \
                        f"({r.method}{', HK' if r.hk else ''}; k = {r.k})"
             ax.text(col_label, y, name, transform=tr, ha="left", va="center", fontsize=fs,
-                    fontweight="bold" if kind == "overall" else "normal")
+                    fontweight="bold" if kind == "overall" else "normal", **_PLAIN)
             txt = "not estimable" if _isnan(est) else \
                 f"{sc.text(est)} [{sc.text(lo)}, {sc.text(hi)}]"
             ax.text(col_est, y, txt, transform=tr, ha="left", va="center", fontsize=fs,
-                    fontweight="bold" if kind == "overall" else "normal")
+                    fontweight="bold" if kind == "overall" else "normal", **_PLAIN)
             if kind == "overall":
                 ax.axvline(est, color="#08519c", linestyle=":", linewidth=0.8, zorder=1) \
                     if not _isnan(est) else None
@@ -229,9 +241,9 @@ def forest_plot(result, labels: Sequence[str], *, title: str = "", scale: str = 
                 ax.plot([lo, hi], [y, y], color="#cb181d", linewidth=2.0, zorder=2,
                         solid_capstyle="butt")
                 ax.text(col_est, y, f"[{sc.text(lo)}, {sc.text(hi)}]", transform=tr, ha="left",
-                        va="center", fontsize=fs, color="#cb181d")
+                        va="center", fontsize=fs, color="#cb181d", **_PLAIN)
             ax.text(col_label, y, f"Prediction interval ({level_pct})", transform=tr,
-                    ha="left", va="center", fontsize=fs, color="#cb181d")
+                    ha="left", va="center", fontsize=fs, color="#cb181d", **_PLAIN)
     # axes
     finite = [v for v in xs if not _isnan(v)]
     if sc.prop:
@@ -246,10 +258,10 @@ def forest_plot(result, labels: Sequence[str], *, title: str = "", scale: str = 
     ax.tick_params(axis="x", labelsize=fs)
     xlabel = "Proportion" + (f" ({unit})" if unit else "") if sc.prop else \
         ("Estimate" + (f" ({unit})" if unit else ""))
-    ax.set_xlabel(xlabel, fontsize=fs)
+    ax.set_xlabel(xlabel, fontsize=fs, **_PLAIN)
     if title:
         fig.text(0.5, 1 - 0.3 / height, title, ha="center", va="center", fontsize=11,
-                 fontweight="bold")
+                 fontweight="bold", **_PLAIN)
     # footer
     lines = []
     r = result
@@ -271,7 +283,7 @@ def forest_plot(result, labels: Sequence[str], *, title: str = "", scale: str = 
         lines.append("Note: " + "; ".join(extra) + ".")
     for j, line in enumerate(lines):
         fig.text(0.015, (footer_in - 0.45 - 0.18 * j) / height, line, ha="left", va="center",
-                 fontsize=fs - 0.5)
+                 fontsize=fs - 0.5, **_PLAIN)
     return fig
 
 
@@ -288,7 +300,8 @@ def funnel_plot(result, labels: Sequence[str], *, title: str = ""):
     from curation.pool import egger_test
 
     k = result.k
-    labels = [str(x) for x in labels]
+    labels = [_clean(x) for x in labels]
+    title = _clean(title)
     if len(labels) != k:
         raise ValueError(f"{len(labels)} labels for {k} studies")
     fig = _new_figure(6.5, 5.4)
@@ -308,16 +321,16 @@ def funnel_plot(result, labels: Sequence[str], *, title: str = ""):
     if k <= 30:
         for xi, si, lab in zip(y, se, labels):
             ax.annotate(lab, (xi, si), xytext=(4, 2), textcoords="offset points", fontsize=6.5,
-                        color="#555555")
+                        color="#555555", **_PLAIN)
     ax.set_ylim(smax, 0)
     names = {"PR": "proportion", "PLN": "log proportion", "PLO": "logit proportion",
              "PAS": "arcsine-square-root proportion", "PFT": "Freeman-Tukey double arcsine",
              "GEN": "estimate"}
-    ax.set_xlabel(f"Outcome ({names.get(result.measure, result.measure)})", fontsize=9)
-    ax.set_ylabel("Standard error", fontsize=9)
+    ax.set_xlabel(f"Outcome ({names.get(result.measure, result.measure)})", fontsize=9, **_PLAIN)
+    ax.set_ylabel("Standard error", fontsize=9, **_PLAIN)
     ax.tick_params(labelsize=8)
     if title:
-        ax.set_title(title, fontsize=11, fontweight="bold")
+        ax.set_title(title, fontsize=11, fontweight="bold", **_PLAIN)
     eg = egger_test(result)
     if _isnan(eg.z):
         cap = "Egger's test: not available" + (f" ({eg.note})" if eg.note else "")
@@ -326,7 +339,7 @@ def funnel_plot(result, labels: Sequence[str], *, title: str = ""):
               f"limit estimate {eg.intercept:.3f}"
     import textwrap
 
-    fig.text(0.02, 0.05, "\n".join(textwrap.wrap(cap, 110)), ha="left", va="center", fontsize=8)
+    fig.text(0.02, 0.05, "\n".join(textwrap.wrap(cap, 110)), ha="left", va="center", fontsize=8, **_PLAIN)
     return fig
 
 

@@ -62,46 +62,107 @@ def _finding_line(f: Finding) -> str:
     return f"{f.severity.upper()} {f.rule}: {f.message}"
 
 
-def annotated_workbook(path: str | Path, findings: Sequence[Finding]) -> bytes:
-    """A copy of the form at ``path`` with the findings marked, as ``.xlsx`` bytes.
+# C0 and C1 control characters (tab and newline kept) and the bidi embedding / override / isolate
+# characters: invalid in a worksheet, or able to make a cell read differently from what it holds.
+_UNSAFE_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# the same characters written as OOXML escapes (``_x0007_``), which Excel decodes in any text
+_UNSAFE_ESCAPES = re.compile(r"_x(?:00[01][0-9A-Fa-f]|00[89][0-9A-Fa-f]|007[Ff]|202[A-Ea-e]|206[6-9])_")
+_LINK_OK = re.compile(r"(?i)^\s*(https?://|mailto:)")
 
-    Each finding's cell is filled by its severity (the worst one when a cell has several:
-    error red, warning amber, info blue) and carries one comment listing every finding on it;
-    a row-level finding goes to the row's first cell. A ``findings`` sheet lists them all
-    (cell, rule, severity, study, message, value) with form text made inert. Formulas of the
-    form are replaced by their saved values (or their text, made inert), so the copy holds no
-    live formula. The input is read into memory and never written to.
-    """
-    import warnings
 
+def clean_text(text: str) -> str:
+    """``text`` without control characters (tab and newline kept) and bidi override characters,
+    nor their ``_xHHHH_`` escapes."""
+    text = _UNSAFE_CHARS.sub("", text)
+    if "_x" in text:
+        text = _UNSAFE_ESCAPES.sub(lambda m: m.group(0) if m.group(0).lower() in ("_x0009_", "_x000a_") else "", text)
+    return text
+
+
+def _safe(value: Any) -> Any:
+    """A value for a cell of the ``findings`` sheet: text cleaned and made inert."""
+    return inert(clean_text(value)) if isinstance(value, str) else value
+
+
+def _one_line(text: str, limit: int = 240) -> str:
+    text = " ".join(clean_text(str(text)).split())
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
+
+def _set_text(cell, text: str) -> None:
+    """Text into a cell as a text cell (never read as a formula, even when it starts with ``=``)."""
+    cell.value = text
+    cell.data_type = "s"
+
+
+def _formula_text(value: Any) -> str:
+    text = value if isinstance(value, str) else getattr(value, "text", None) or str(value)
+    return text if str(text).startswith("=") else "=" + str(text)
+
+
+def _replace_formulas(wb, data: bytes) -> None:
+    """Formula cells get their saved value (or their formula text, inert, when there is none)."""
     import openpyxl
+
+    cached = None
+    for ws in wb.worksheets:
+        for c in list(ws._cells.values()):
+            if c.data_type != "f":
+                continue
+            if cached is None:
+                cached = openpyxl.load_workbook(io.BytesIO(data), data_only=True, keep_links=False)
+            saved = cached[ws.title][c.coordinate].value
+            if saved is None:  # no saved value: keep the formula's text, inert
+                saved = inert(clean_text(_formula_text(c.value)))
+            if isinstance(saved, str):
+                _set_text(c, clean_text(saved))
+            else:
+                c.value = saved
+            if c.data_type == "f":
+                c.data_type = "s"
+
+
+def _make_inert(wb) -> None:
+    """Nothing live in the copy: no defined names (print areas and titles included), external
+    links, pivot tables, conditional formats, data validations, hyperlinks other than http(s)
+    and mailto, nor formulas; text without control or bidi override characters."""
+    from openpyxl.formatting.formatting import ConditionalFormattingList
+    from openpyxl.worksheet.datavalidation import DataValidationList
+    from openpyxl.worksheet.filters import AutoFilter
+
+    wb.defined_names.clear()
+    wb._external_links = []
+    for ws in wb.worksheets:
+        ws.defined_names.clear()
+        ws.print_area = None
+        ws._print_rows = None
+        ws._print_cols = None
+        ws.auto_filter = AutoFilter()
+        ws.conditional_formatting = ConditionalFormattingList()
+        ws.data_validations = DataValidationList()
+        ws._pivots = []
+        ws.legacy_drawing = None
+        for c in list(ws._cells.values()):
+            if c.data_type == "f":
+                c.value = None  # _replace_formulas runs first; a formula left here is dropped
+            elif isinstance(c._value, str):
+                cleaned = clean_text(c._value)
+                if cleaned != c._value:
+                    _set_text(c, cleaned)
+            link = getattr(c, "hyperlink", None)
+            if link is not None and not _LINK_OK.match(str(link.target or "")):
+                c.hyperlink = None
+            if c.comment is not None and c.comment.text:
+                c.comment.text = clean_text(c.comment.text)
+
+
+def _mark(wb, findings: Sequence[Finding], note: str | None = None) -> None:
+    """Fill and comment each finding's cell, and add the ``findings`` sheet (``note`` on top)."""
     from openpyxl.comments import Comment
     from openpyxl.styles import Alignment, Font, PatternFill
 
     from .reading import sheet_key
 
-    data = Path(path).read_bytes()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        wb = openpyxl.load_workbook(io.BytesIO(data))
-        cached = None
-        for ws in wb.worksheets:
-            for row in ws.iter_rows():
-                for c in row:
-                    if c.data_type == "f":
-                        if cached is None:
-                            cached = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
-                        saved = cached[ws.title][c.coordinate].value
-                        if saved is None:  # no saved value: keep the formula's text, inert
-                            text = c.value if isinstance(c.value, str) else getattr(c.value, "text", str(c.value))
-                            saved = text if str(text).startswith("=") else "=" + str(text)
-                        c.value = saved
-                        if isinstance(c.value, str):
-                            c.value = inert(c.value)
-                        if c.data_type == "f":
-                            c.data_type = "s"
-    stamp_dt = wb.properties.modified or wb.properties.created
-    stamp = stamp_dt.strftime("%Y-%m-%dT%H:%M:%SZ") if stamp_dt else "2000-01-01T00:00:00Z"
     titles = {sheet_key(t): t for t in wb.sheetnames}
     by_cell: dict[tuple[str, Any], list[Finding]] = {}
     for f in findings:
@@ -110,15 +171,18 @@ def annotated_workbook(path: str | Path, findings: Sequence[Finding]) -> bytes:
         title = titles.get(sheet_key(f.sheet))
         if title is None:
             continue
-        cell = _target_cell(wb[title], int(f.row), f.column)
+        try:
+            cell = _target_cell(wb[title], int(f.row), f.column)
+        except (ValueError, TypeError):
+            continue
         by_cell.setdefault((title, cell.coordinate), []).append(f)
     for (title, coord), fs in by_cell.items():
         cell = wb[title][coord]
         worst = min(fs, key=lambda f: SEVERITY_RANK[f.severity]).severity
         cell.fill = PatternFill(fill_type="solid", start_color=SEVERITY_FILL[worst], end_color=SEVERITY_FILL[worst])
-        text = "\n".join(_finding_line(f) for f in fs)
+        text = clean_text("\n".join(_finding_line(f) for f in fs))
         if cell.comment is not None and cell.comment.text:
-            text = cell.comment.text.rstrip() + "\n---\n" + text
+            text = clean_text(cell.comment.text).rstrip() + "\n---\n" + text
         comment = Comment(text[:30000], "curate")
         comment.width = 420
         comment.height = min(600, 40 + 16 * (text.count("\n") + 1 + len(text) // 70))
@@ -130,31 +194,197 @@ def annotated_workbook(path: str | Path, findings: Sequence[Finding]) -> bytes:
         i += 1
         name = f"findings_{i}"
     ws = wb.create_sheet(name)
+    if note:
+        _set_text(ws.cell(1, 1), inert(_one_line(note, 1000)))
+        ws.cell(1, 1).font = Font(bold=True, color=SEVERITY_FONT["error"])
+    top = ws.max_row + 1 if note else 1
     header = ["cell", "rule", "severity", "study_id", "message", "value", "field", "sheet", "row", "column"]
-    ws.append(header)
-    for c in ws[1]:
-        c.font = Font(bold=True)
+    for j, h in enumerate(header, start=1):
+        ws.cell(top, j, h).font = Font(bold=True)
     for f in findings:
         value = f.to_dict()["value"]
-        ws.append([inert(f.cell or f.sheet or ""), inert(f.rule), f.severity, inert(f.study_id), inert(f.message),
-                   inert(value) if isinstance(value, str) else value, inert(f.field), inert(f.sheet), f.row,
-                   f.column])
+        if isinstance(value, float) and not math.isfinite(value):
+            value = str(value)
+        ws.append([_safe(f.cell or f.sheet or ""), _safe(f.rule), f.severity, _safe(f.study_id), _safe(f.message),
+                   _safe(value) if isinstance(value, str) else value, _safe(f.field), _safe(f.sheet), f.row,
+                   _safe(f.column)])
         r = ws.max_row
         ws.cell(r, 3).fill = PatternFill(fill_type="solid", start_color=SEVERITY_FILL[f.severity],
                                          end_color=SEVERITY_FILL[f.severity])
         ws.cell(r, 3).font = Font(color=SEVERITY_FONT[f.severity], bold=f.severity == "error")
         ws.cell(r, 5).alignment = Alignment(wrap_text=True, vertical="top")
-    for c in ws.iter_rows(min_row=2):  # form text is text: never a formula
+    for c in ws.iter_rows(min_row=top + 1):  # form text is text: never a formula
         for cell in c:
             if cell.data_type == "f":
                 cell.data_type = "s"
     for letter, width in zip("ABCDEFGHIJ", (18, 26, 9, 10, 90, 18, 18, 14, 6, 7)):
         ws.column_dimensions[letter].width = width
-    ws.freeze_panes = "A2"
-    ws.auto_filter.ref = f"A1:J{max(1, ws.max_row)}"
+    ws.freeze_panes = f"A{top + 1}"
+    ws.auto_filter.ref = f"A{top}:J{max(top, ws.max_row)}"
+
+
+def _stamp(wb) -> str:
+    try:
+        stamp_dt = wb.properties.modified or wb.properties.created
+        return stamp_dt.strftime("%Y-%m-%dT%H:%M:%SZ") if stamp_dt else _NO_STAMP
+    except Exception:  # noqa: BLE001 - a date openpyxl could not make sense of
+        return _NO_STAMP
+
+
+_NO_STAMP = "2000-01-01T00:00:00Z"
+
+
+def _xlsx_bytes(wb, stamp: str) -> bytes:
     buf = io.BytesIO()
     wb.save(buf)
     return _deterministic_xlsx(buf.getvalue(), stamp)
+
+
+def _cell_value(v: Any) -> Any:
+    """A value as read (calamine / pandas) -> something openpyxl writes as it was typed."""
+    import datetime as dt
+
+    if v is None:
+        return None
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        try:
+            v = v.item()
+        except (ValueError, TypeError):
+            pass
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, (int, float)):
+        if isinstance(v, float) and not math.isfinite(v):
+            return "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")
+        if isinstance(v, int) and abs(v) >= 2 ** 53:
+            return str(v)
+        return v
+    if isinstance(v, (dt.datetime, dt.date, dt.time, dt.timedelta)):
+        return v
+    if isinstance(v, str):
+        return clean_text(v)
+    return clean_text(str(v))
+
+
+def _put(ws, coord: str, value: Any) -> None:
+    value = _cell_value(value)
+    if value is None or value == "":
+        return
+    cell = ws[coord]
+    if isinstance(value, str):
+        _set_text(cell, value)
+        return
+    try:
+        cell.value = value
+    except Exception:  # noqa: BLE001 - a date openpyxl cannot store: its text
+        _set_text(cell, clean_text(str(value)))
+
+
+def _rebuilt_workbook(path: str | Path, name: str | None, result: Any):
+    """A workbook holding the values validation read, at their original cells: per contract sheet
+    the header row and every data row of this form (fields and unmatched columns)."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    if result is None:
+        return wb
+    name = str(path) if name is None else name
+    tables = getattr(result, "tables", {}) or {}
+    raw_sheets: dict[str, Any] = {}
+    try:  # the reading again (calamine) for the sheet titles, header rows and unmatched columns
+        from .reading import read_workbook
+
+        raw_sheets = dict(read_workbook(path, result.schema, display_name=name).sheets)
+    except Exception:  # noqa: BLE001 - the values validation kept are enough
+        raw_sheets = {}
+    sheets = list(dict.fromkeys([*tables, *raw_sheets]))
+    used: set[str] = set()
+    for sheet in sheets:
+        t = tables.get(sheet)
+        rs = raw_sheets.get(sheet)
+        rows: list[int] = []
+        values: dict[str, list] = {}
+        letters: dict[str, str] = {}
+        if t is not None and len(t):
+            mask = (t.data["_file"] == name).to_numpy()
+            rows = [int(r) for r in t.data["_row"].to_numpy()[mask]]
+            letters = dict(t.letters.get(name, {}))
+            values = {fld: list(t.raw[fld].to_numpy()[mask]) for fld in letters if fld in t.raw}
+        if rs is not None:
+            letters = letters or dict(rs.columns)
+            rows = rows or list(rs.rows)
+            if not values:
+                values = {fld: list(v) for fld, v in rs.values.items()}
+        if not rows and rs is None:
+            continue
+        header_row = rs.header_row if rs is not None else max(1, min(rows) - 1)
+        title = clean_text(rs.title if rs is not None else sheet)
+        try:
+            ws = wb.create_sheet(title if title.lower() not in used else sheet)
+        except Exception:  # noqa: BLE001 - a title openpyxl refuses
+            ws = wb.create_sheet(sheet if sheet.lower() not in used else None)
+        used.add(ws.title.lower())
+        for fld, letter in letters.items():
+            _put(ws, f"{letter}{header_row}", fld)
+            for r, v in zip(rows, values.get(fld, ())):
+                _put(ws, f"{letter}{r}", v)
+        if rs is not None:
+            for header, letter in rs.extra_columns.items():
+                _put(ws, f"{letter}{header_row}", header)
+                for r, v in zip(rs.rows, rs.extra_values.get(header, ())):
+                    _put(ws, f"{letter}{r}", v)
+    return wb
+
+
+def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: Any = None,
+                       name: str | None = None) -> bytes:
+    """A copy of the form at ``path`` with the findings marked, as ``.xlsx`` bytes.
+
+    Each finding's cell is filled by its severity (the worst one when a cell has several:
+    error red, warning amber, info blue) and carries one comment listing every finding on it;
+    a row-level finding goes to the row's first cell. A ``findings`` sheet lists them all
+    (cell, rule, severity, study, message, value) with form text made inert.
+
+    The copy is a report, never live: formulas are replaced by their saved values (or their
+    text, made inert); defined names, external links, pivot tables, conditional formats, data
+    validations and hyperlinks other than http(s)/mailto are removed; control and bidi override
+    characters are taken out of text. The input is read into memory and never written to.
+
+    This never fails on a form that validation could read: when openpyxl cannot open or save
+    the form, the copy is rebuilt from the values validation read (``result``, the
+    :class:`~curation.validation.ValidationResult`, and ``name``, the form's name in it) at
+    their original cells, and the ``findings`` sheet says so on its first line.
+    """
+    import warnings
+
+    import openpyxl
+
+    data = Path(path).read_bytes()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wb = openpyxl.load_workbook(io.BytesIO(data), keep_links=False)
+            _replace_formulas(wb, data)
+            _make_inert(wb)
+            stamp = _stamp(wb)
+            _mark(wb, findings)
+            return _xlsx_bytes(wb, stamp)
+    except Exception as exc:  # noqa: BLE001 - anything openpyxl trips on: the rebuilt copy
+        reason = f"{type(exc).__name__}: {_one_line(exc, 200)}"
+    note = (f"NOTE: the original form could not be re-opened for annotation ({reason}); this copy was "
+            "rebuilt from the values the validation read (contract sheets only, no formatting)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            wb = _rebuilt_workbook(path, name, result)
+            _mark(wb, findings, note)
+            return _xlsx_bytes(wb, _NO_STAMP)
+        except Exception as exc:  # noqa: BLE001 - last resort: the findings alone
+            wb = openpyxl.Workbook()
+            wb.remove(wb.active)
+            _mark(wb, findings, note + f"; the values could not be written either ({type(exc).__name__})")
+            return _xlsx_bytes(wb, _NO_STAMP)
 
 
 def annotate_forms(result: Any, out_dir: str | Path) -> list[Path]:
@@ -164,7 +394,7 @@ def annotate_forms(result: Any, out_dir: str | Path) -> list[Path]:
     out = Path(out_dir)
     written = []
     for name in result.files:
-        data = annotated_workbook(name, [f for f in result.finding_list if f.file == name])
+        data = annotated_workbook(name, [f for f in result.finding_list if f.file == name], result, name)
         written.append(atomic_write_bytes(out / f"{Path(name).stem}.annotated.xlsx", data))
     return written
 

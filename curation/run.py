@@ -463,7 +463,19 @@ def render_plot(job: tuple[str, str, Analysis, list[Analysis]]) -> tuple[str, st
     return stem, figure_svg(fig), figure_png(fig)
 
 
-def _render_plots(jobs: list, tick: Callable[[int], None]) -> list[tuple[str, str, bytes]]:
+def render_plot_safe(job: tuple[str, str, Analysis, list[Analysis]]) -> tuple[str, str | None, bytes | None, str | None]:
+    """:func:`render_plot` that never raises: ``(stem, svg, png, None)``, or ``(stem, None, None,
+    reason)`` when the plot could not be drawn (one plot never stops the run)."""
+    try:
+        stem, svg, png = render_plot(job)
+        return stem, svg, png, None
+    except Exception as exc:  # noqa: BLE001 - a plot is a help, never a reason to fail the run
+        text = " ".join(str(exc).split())
+        text = re.sub("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", "", text)
+        return job[0], None, None, f"{type(exc).__name__}: {text[:160]}"
+
+
+def _render_plots(jobs: list, tick: Callable[[int], None]) -> list[tuple[str, str | None, bytes | None, str | None]]:
     """Render the plots, in two or more processes when there are many (same bytes either way)."""
     import multiprocessing as mp
 
@@ -477,7 +489,7 @@ def _render_plots(jobs: list, tick: Callable[[int], None]) -> list[tuple[str, st
         out = []
         try:
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as ex:
-                for res in ex.map(render_plot, jobs, chunksize=max(1, len(jobs) // (4 * workers))):
+                for res in ex.map(render_plot_safe, jobs, chunksize=max(1, len(jobs) // (4 * workers))):
                     out.append(res)
                     tick(len(out))
             return out
@@ -485,7 +497,7 @@ def _render_plots(jobs: list, tick: Callable[[int], None]) -> list[tuple[str, st
             pass
     out = []
     for job in jobs:
-        out.append(render_plot(job))
+        out.append(render_plot_safe(job))
         tick(len(out))
     return out
 
@@ -565,7 +577,10 @@ def render_outputs(run: RunResult, progress: Progress | None = None) -> dict[str
     jobs = plot_jobs(run)
     total = len(jobs) + len(run.paths) + 1
     svgs: dict[str, str] = {}
-    for stem, svg, png in _render_plots(jobs, lambda n: tick("render", n, total)):
+    for stem, svg, png, failed in _render_plots(jobs, lambda n: tick("render", n, total)):
+        if failed is not None:
+            notes.append(f"{stem}.svg/.png not drawn ({failed}); everything else of the run is complete")
+            continue
         svgs[stem] = svg
         files[f"{stem}.svg"] = svg.encode("utf-8")
         files[f"{stem}.png"] = png
@@ -579,47 +594,108 @@ def render_outputs(run: RunResult, progress: Progress | None = None) -> dict[str
         while target in files:  # two forms with the same name in different folders
             i += 1
             target = f"{Path(path).stem}-{i}.annotated.xlsx"
-        files[target] = annotated_workbook(path, [f for f in v.finding_list if f.file == name])
+        files[target] = annotated_workbook(path, [f for f in v.finding_list if f.file == name], v, name)
         step += 1
         tick("render", step, total)
     return files
 
 
-def write_outputs(files: dict[str, bytes], out_dir: str | Path) -> Path:
-    """Write the files into a temporary folder beside ``out_dir``, then move it into place.
+def check_output_dir(out_dir: str | Path, files: Sequence[str] = (), inputs: Sequence[Path] = ()) -> None:
+    """Refuse (:class:`~curation.errors.UnusableInputError`, exit 2) an ``-o`` that is not a folder,
+    or where writing ``files`` would replace an input form or something that is not a file."""
+    from .errors import UnusableInputError
 
-    ``out_dir`` never holds half a run: an existing folder is replaced only once every file
-    has been written.
+    out = Path(out_dir)
+    if out.is_symlink() and not out.exists():
+        raise UnusableInputError(f"{out_dir}: is a broken link, not a folder; choose another -o")
+    if out.exists() and not out.is_dir():
+        raise UnusableInputError(f"{out_dir}: is a file, not a folder; choose another -o")
+    if not out.exists():
+        return
+    protected = {Path(p).resolve() for p in inputs}
+    for rel in files:
+        p = out / rel
+        for d in list(p.relative_to(out).parents)[:-1]:
+            if (out / d).exists() and not (out / d).is_dir():
+                raise UnusableInputError(f"{out_dir}: {d} is a file, where the run writes the folder {d}/; "
+                                         "choose another -o")
+        target = p.parent.resolve() / p.name  # os.replace replaces a link itself, never its target
+        if target in protected:
+            raise UnusableInputError(f"{out_dir}: writing {rel} would overwrite the input form {target}; "
+                                     "choose another -o")
+        if p.is_dir() and not p.is_symlink():
+            raise UnusableInputError(f"{out_dir}: {rel} is a folder, where the run writes a file; choose another -o")
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _replace_file(path: Path, data: bytes, mode: int) -> None:
+    """``path`` replaced by ``data`` at once: a temporary file beside it, then a rename."""
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _in_order(files: dict[str, bytes]) -> list[str]:
+    """report.html last, so that what it links to is there before it is."""
+    return sorted(files, key=lambda rel: rel == "report.html")
+
+
+def write_outputs(files: dict[str, bytes], out_dir: str | Path, inputs: Sequence[Path] = ()) -> Path:
+    """Write the rendered files into ``out_dir``; nothing else in it is touched.
+
+    A new ``out_dir`` is built in a temporary folder beside it and renamed into place, so it
+    appears complete or not at all. Into an existing ``out_dir`` each file is written on its
+    own (a temporary file beside it, then a rename over the old one): files that the run does
+    not write, a reviewer's or an earlier run's, are left alone. Refused (nothing written):
+    an ``out_dir`` that is a file, or a write that would replace one of ``inputs``.
     """
     import shutil
     import tempfile
 
     out = Path(out_dir)
-    parent = out.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
-    try:
-        for rel, data in files.items():
-            p = tmp / rel
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(data)
-        os.chmod(tmp, 0o755)
-        old = None
-        if out.exists() or out.is_symlink():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=parent))
-            old.rmdir()
-            os.replace(out, old)
+    check_output_dir(out, list(files), inputs)
+    mode = 0o666 & ~_umask()
+    if not out.exists() and not out.is_symlink():
+        parent = out.resolve().parent
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
         try:
-            os.replace(tmp, out)
-        except BaseException:
-            if old is not None:
-                os.replace(old, out)
-            raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            for rel in _in_order(files):
+                p = tmp / rel
+                p.parent.mkdir(parents=True, exist_ok=True)
+                p.write_bytes(files[rel])
+                os.chmod(p, mode)
+            os.chmod(tmp, 0o777 & ~_umask())
+            try:
+                os.rename(tmp, out)
+                return out
+            except OSError:
+                if not out.is_dir():  # something else took the name meanwhile
+                    raise
+                # a folder appeared meanwhile: write into it file by file (below)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        check_output_dir(out, list(files), inputs)
+    for rel in _in_order(files):
+        _replace_file(out / rel, files[rel], mode)
     return out
 
 
@@ -707,17 +783,15 @@ def run_command(forms: Sequence[str | Path], schema: str | None, out_dir: str | 
     anything is written (exit 2).
     """
     out = Path(out_dir)
-    inputs = {Path(p).resolve() for p in expand_forms(forms)}
-    if out.resolve() in inputs or any(out.resolve() in p.parents for p in inputs):
-        from .errors import UnusableInputError
-
-        raise UnusableInputError(f"{out_dir}: the output folder holds an input form; choose another -o")
+    inputs = [Path(p).resolve() for p in expand_forms(forms)]
+    # before the job: the files of the run are known by name except the plots
+    check_output_dir(out, ["report.html", *(annotated_name(p) for p in inputs), *(extra_files or {})], inputs)
     with _Bar(quiet=quiet) as bar:
         run = run_job(forms, schema, progress=bar, names=names)
         files = render_outputs(run, progress=bar)
         if extra_files:
             files.update(extra_files)
-        write_outputs(files, out)
+        write_outputs(files, out, inputs)
     print_run(run, out, files)
     return run.exit_code()
 

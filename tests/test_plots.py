@@ -102,3 +102,16 @@ def test_importing_plots_does_not_import_matplotlib():
     code = "import sys, curation.plots; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_labels_and_titles_are_text_not_mathtext():
+    labels = [r"Smith $\undefinedcommand{x}$", r"$\frac$ ^_^ $", "Lee $5 and $", "Bra\x07bander\u202e"]
+    r = pool.pool_proportions([3, 5, 7, 9], [10, 12, 14, 20], subgroups=[r"$\bad$", r"$\bad$", "b", "b"])
+    fig = plots.forest_plot(r, labels, title=r"ORR $\nope$")
+    t = texts(fig)
+    assert r"Smith $\undefinedcommand{x}$" in t and "Lee $5 and $" in t and "Brabander" in t
+    assert r"$\bad$" in t and r"ORR $\nope$" in t
+    assert "<svg" in plots.figure_svg(fig) and plots.figure_png(fig, dpi=40)[:4] == b"\x89PNG"
+    fun = plots.funnel_plot(r, labels, title=r"$\nope{$")
+    assert r"$\nope{$" in texts(fun)
+    assert "<svg" in plots.figure_svg(fun) and plots.figure_png(fun, dpi=40)[:4] == b"\x89PNG"

@@ -288,22 +288,49 @@ def test_unreadable_form_exits_2_and_writes_nothing(tmp_path, job):
     assert "Traceback" not in r.output
 
 
-def test_existing_folder_is_replaced_only_after_success(tmp_path, job, monkeypatch):
+def test_existing_folder_keeps_files_the_run_did_not_write(tmp_path, job, monkeypatch):
     import curation.run
 
     monkeypatch.setattr(curation.run, "plot_jobs", lambda run: [])  # plots are not the point here (speed)
     out = tmp_path / "out"
     out.mkdir()
-    (out / "stale.txt").write_text("old run")
+    (out / "notes.txt").write_text("the reviewer's own file")
+    (out / "report.html").write_text("an earlier run")
     bad = tmp_path / "bad.xlsx"
     bad.write_bytes(b"PK\x03\x04 broken")
     assert run_cli("run", bad, "-o", out).exit_code == 2
-    assert (out / "stale.txt").read_text() == "old run"
+    assert (out / "report.html").read_text() == "an earlier run"  # nothing written on failure
     clean = write_form(tmp_path / "clean.xlsx", **baseline())
     r = run_cli("run", clean, "-o", out, "-q")
     assert r.exit_code == 0, r.output  # no error-severity finding
-    assert not (out / "stale.txt").exists() and (out / "report.html").is_file()
+    assert (out / "notes.txt").read_text() == "the reviewer's own file"
+    assert "<html" in (out / "report.html").read_text() and (out / "clean.annotated.xlsx").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.xlsx", "clean.xlsx", "out"]
+    assert not [p for p in out.rglob(".*") if p.name.endswith(".tmp")]  # no temporary file left
+
+
+def test_output_folder_that_is_a_file_or_would_overwrite_an_input_is_refused(tmp_path, monkeypatch):
+    import curation.run
+    from curation.run import check_output_dir
+    from curation.errors import UnusableInputError
+
+    monkeypatch.setattr(curation.run, "plot_jobs", lambda run: [])
+    clean = write_form(tmp_path / "clean.xlsx", **baseline())
+    digest = file_sha256(clean)
+    r = run_cli("run", clean, "-o", clean, "-q")
+    assert r.exit_code == 2 and file_sha256(clean) == digest
+    # the inputs' own folder is fine: nothing of the run has an input's name
+    r = run_cli("run", clean, "-o", tmp_path, "-q")
+    assert r.exit_code == 0, r.output
+    assert file_sha256(clean) == digest and (tmp_path / "clean.annotated.xlsx").is_file()
+    # ... unless a file of the run would replace an input
+    with pytest.raises(UnusableInputError, match="would overwrite the input form"):
+        check_output_dir(tmp_path, ["report.html", "clean.xlsx"], [clean])
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "plots").write_text("a file where the run writes a folder")
+    with pytest.raises(UnusableInputError, match="is a file"):
+        check_output_dir(tmp_path / "sub", ["plots/orr.svg"], [clean])
+    assert file_sha256(clean) == digest
 
 
 def test_validate_report_and_annotate(tmp_path, job):
