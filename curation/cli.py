@@ -242,7 +242,7 @@ def template(schema, output):
 @click.argument("forms", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--schema", "schema", default=None, help=SCHEMA_HELP)
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="folder to write (replaced only once every file is written)")
+              help="folder to write (files are written whole; other files in it are left alone)")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 @handle_errors
 def run_cmd(forms, schema, out_dir, quiet):

@@ -178,12 +178,16 @@ def clean_dataset(schema: ReviewSchema, tables: dict[str, Table], passed: dict[s
                 if oc.kind == "proportion" and oc.sheet in (None, sheet):
                     ev = [e for e in ([oc.events] if isinstance(oc.events, str) else oc.events)]
                     if all(e in frame for e in ev):
-                        total = frame[ev].astype("Float64").sum(axis=1, min_count=len(ev))
-                        frame[f"{name}_events"] = total.round().astype("Int64")
+                        total = np.array(frame[ev].astype(float).sum(axis=1, min_count=len(ev)).to_numpy(),
+                                         dtype=float, copy=True)
+                        total[~np.isfinite(total) | (np.abs(total) > 2.0**53)] = np.nan
+                        frame[f"{name}_events"] = pd.array(np.round(total), dtype="Int64")
         for f in frame.columns:
             fs = spec.fields.get(f) or schema.sheets[root].fields.get(f)
             if fs is not None and fs.type in ("integer", "year"):
-                frame[f] = pd.array(np.round(frame[f].to_numpy(dtype=float)), dtype="Int64")
+                v = np.array(np.round(frame[f].to_numpy(dtype=float)), dtype=float, copy=True)
+                v[~np.isfinite(v) | (np.abs(v) > 2.0**53)] = np.nan  # no whole number a form can mean
+                frame[f] = pd.array(v, dtype="Int64")
         frame["file"] = data["_file"].to_numpy()
         frame["sheet"] = sheet
         frame["row"] = data["_row"].to_numpy()

@@ -172,3 +172,12 @@ def test_no_command_writes_to_its_inputs(tmp_path):
         assert res.exit_code in (0, 1), (cmd, res.output, res.stderr)
         assert [file_sha256(p) for p in inputs] == before, cmd
     assert (out / "run" / "report.html").exists() and (out / "cons.xlsx").exists()
+
+
+def test_absurd_numbers_do_not_break_the_run(tmp_path):
+    """1e308 passes where a field has no maximum; the clean data then holds no whole number for it."""
+    p = write_form(tmp_path / "f.xlsx", [good_study(n_enrolled=1e308, pmid=1e300)],
+                   [good_outcome(), good_outcome(cohort="G3", grade="G3", ki67_max=30, n_evaluable=1e308)], [])
+    res = CliRunner().invoke(main, ["run", str(p), "-o", str(tmp_path / "out"), "-q"])
+    assert res.exit_code in (0, 1), res.output + res.stderr
+    assert "Traceback" not in res.output + res.stderr and (tmp_path / "out" / "clean.csv").exists()
