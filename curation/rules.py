@@ -762,12 +762,13 @@ def subgroups_exceed_overall(ctx: Context, sheet: str, severity: str, cohort, ov
     kind = pd.Series("cohort", index=subs.index, dtype=object)
     for f in dims:
         kind[(n_diff == 1) & differs[f]] = f
-    labels = d[cohort].to_numpy()[subs["pos"].to_numpy()]
+    labels = pd.Series(d[cohort].to_numpy()[subs["pos"].to_numpy()], index=subs.index, dtype=object)
+    distinct = [v for v in labels.dropna().unique() if isinstance(v, str)]
     for f in reversed(dims):
         vocab = ctx.schema.vocabulary_of(sheet, f)
         if vocab is not None:
-            names = np.array([isinstance(v, str) and vocab.canonical(v) is not None for v in labels], dtype=bool)
-            kind[names] = f
+            named = {v: vocab.canonical(v) is not None for v in distinct}
+            kind[labels.map(named).fillna(False).astype(bool)] = f
     subs["kind"] = kind
     sums = subs.groupby(["study", "kind"], sort=False).agg(total_n=("n", "sum"), over_n=("n_o", "first"),
                                                           pos_o=("pos_o", "first"), last=("pos", "max"))
