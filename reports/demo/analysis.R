@@ -92,11 +92,10 @@ figures <- function(res, measure, ni) {
 # transformed scale, rma(est, sei = se, method = "EE")$QE with df = groups - 1. A subgroup
 # whose fit failed is left out, as metafor drops missing values.
 subgroup_test <- function(fits) {
-  if (length(fits) < 2) return(c(q_between = NA, p_between = NA))
   est <- sapply(fits, function(r) if (is.null(r)) NA else c(r$beta))
   se <- sapply(fits, function(r) if (is.null(r)) NA else r$se)
   ok <- is.finite(est) & is.finite(se)
-  if (sum(ok) < 2 || any(se[ok] <= 0)) return(c(q_between = NaN, p_between = NaN))
+  if (sum(ok) < 1 || any(se[ok] <= 0)) return(c(q_between = NaN, p_between = NaN))
   between <- rma(est[ok], sei = se[ok], method = "EE")
   c(q_between = between$QE, p_between = between$QEp)
 }
