@@ -634,22 +634,10 @@ def _umask() -> int:
 
 
 def _replace_file(path: Path, data: bytes, mode: int) -> None:
-    """``path`` replaced by ``data`` at once: a temporary file beside it, then a rename."""
-    import tempfile
+    """``path`` replaced by ``data`` at once (a temporary file beside it, then a rename)."""
+    from .outputs import atomic_write_bytes
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_bytes(path, data, mode)
 
 
 def _in_order(files: dict[str, bytes]) -> list[str]:
