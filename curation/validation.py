@@ -78,6 +78,8 @@ class ValidationResult:
 
 def summary_dict(summary: Summary) -> dict[str, Any]:
     d = summary.to_dict()
+    # the count per severity, under each severity's own name too (error, warning, info)
+    d["error"], d["warning"] = summary.errors, summary.warnings
     d["by_severity"] = {"error": summary.errors, "warning": summary.warnings, "info": summary.info}
     return d
 
