@@ -1045,15 +1045,8 @@ def _field_finding(ctx: Context, sheet: str, i: int, col: str, rule: str, severi
     raw = table.raw[col].iat[i]
     ref = table.ref(i, col)
     if rule == "out-of-range":
-        bounds = []
-        if fs.min is not None:
-            bounds.append(f">= {fmt(fs.min)}")
-        if fs.min_exclusive is not None:
-            bounds.append(f"> {fmt(fs.min_exclusive)}")
-        if fs.max_value is not None:
-            bounds.append(f"<= {fmt(fs.max_value)}")
         unit = " months" if fs.unit_field else ""
-        msg = f"{col} = {fmt(value)}{unit} ({ref}) must be {' and '.join(bounds)}"
+        msg = f"{col} = {fmt(value)}{unit} ({ref}) must be {' and '.join(fs.bounds())}"
     elif rule == "implausible-value":
         unit = " months" if fs.unit_field else (f" {fs.unit}" if fs.unit and fs.unit != "%" else "")
         lo = fmt(fs.warn_min) if fs.warn_min is not None else "-"

@@ -181,6 +181,19 @@ class FieldSpec(_Model):
             raise ValueError("'vocabulary' is only for fields of type vocabulary")
         return self
 
+    def bounds(self) -> list[str]:
+        """The declared hard bounds as text: ``[">= 1990", "<= 2027"]`` (``current_year`` resolved)."""
+        from .cells import format_number
+
+        out = []
+        if self.min is not None:
+            out.append(f">= {format_number(self.min)}")
+        if self.min_exclusive is not None:
+            out.append(f"> {format_number(self.min_exclusive)}")
+        if self.max_value is not None:
+            out.append(f"<= {format_number(self.max_value)}")
+        return out
+
     @property
     def max_value(self) -> float | None:
         """``max`` with ``current_year + N`` resolved to today's year."""

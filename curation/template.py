@@ -114,13 +114,7 @@ def allowed_text(schema: ReviewSchema, fs: FieldSpec) -> str:
         if other:
             text += "; not eligible for this review (an error): " + ", ".join(other)
         return text
-    parts = []
-    if fs.min is not None:
-        parts.append(f">= {_num(fs.min)}")
-    if fs.min_exclusive is not None:
-        parts.append(f"> {_num(fs.min_exclusive)}")
-    if fs.max_value is not None:
-        parts.append(f"<= {_num(fs.max_value)}")
+    parts = fs.bounds()
     kind = {"integer": "whole number", "year": "year", "number": "number", "percentage": "percentage (type 87.6, not 0.876)",
             "text": "text"}[fs.type]
     text = kind + (" " + " and ".join(parts) if parts else "")
