@@ -155,10 +155,7 @@ def forest_plot(result, labels: Sequence[str], *, title: str = "", scale: str = 
     from matplotlib.transforms import blended_transform_factory
 
     k = result.k
-    labels = [_clean(x) for x in labels]
-    title = _clean(title)
-    if len(labels) != k:
-        raise ValueError(f"{len(labels)} labels for {k} studies")
+    labels, title = _form_text(result, labels, title)
     # keep labels inside their column (about 42 characters at this size)
     labels = [lab if len(lab) <= 42 else lab[:41] + "\u2026" for lab in labels]
     if events is None and result.events is not None:
@@ -287,6 +284,14 @@ def forest_plot(result, labels: Sequence[str], *, title: str = "", scale: str = 
     return fig
 
 
+def _form_text(result, labels: Sequence[str], title: str) -> tuple[list[str], str]:
+    """Study labels and title from a form, cleaned for drawing; one label per study."""
+    labels = [_clean(x) for x in labels]
+    if len(labels) != result.k:
+        raise ValueError(f"{len(labels)} labels for {result.k} studies")
+    return labels, _clean(title)
+
+
 def funnel_plot(result, labels: Sequence[str], *, title: str = ""):
     """Funnel plot on the analysis (transformed) scale with the pseudo 95% CI funnel, and Egger's
     test (metafor ``regtest(model="lm")``) in the caption.
@@ -300,10 +305,7 @@ def funnel_plot(result, labels: Sequence[str], *, title: str = ""):
     from curation.pool import egger_test
 
     k = result.k
-    labels = [_clean(x) for x in labels]
-    title = _clean(title)
-    if len(labels) != k:
-        raise ValueError(f"{len(labels)} labels for {k} studies")
+    labels, title = _form_text(result, labels, title)
     fig = _new_figure(6.5, 5.4)
     ax = fig.add_axes((0.12, 0.2, 0.83, 0.7))
     y = np.asarray(result.yi)

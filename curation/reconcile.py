@@ -590,13 +590,16 @@ def _row_keys(schema: ReviewSchema, form: _Form) -> None:
         form.display[sheet] = display
 
 
+def _only_in(a: set, b: set, path_a: Any, path_b: Any) -> str:
+    """``"x, y only in A.xlsx; z only in B.xlsx"``: what one side has and the other lacks."""
+    parts = [f"{', '.join(sorted(only))} only in {path}" for only, path in ((a - b, path_a), (b - a, path_b)) if only]
+    return "; ".join(parts)
+
+
 def _check_same_form(schema: ReviewSchema, a: _Form, b: _Form) -> None:
     sa, sb = set(a.workbook.sheets), set(b.workbook.sheets)
     if sa != sb:
-        only_a, only_b = sorted(sa - sb), sorted(sb - sa)
-        what = "; ".join(x for x in (
-            f"{', '.join(only_a)} only in {a.path}" if only_a else "",
-            f"{', '.join(only_b)} only in {b.path}" if only_b else "") if x)
+        what = _only_in(sa, sb, a.path, b.path)
         raise UnusableInputError(
             f"{a.path} and {b.path} are not the same form: contract sheets differ ({what}); both reviewers "
             "must fill forms of the same schema (`curate template`)")
@@ -605,10 +608,7 @@ def _check_same_form(schema: ReviewSchema, a: _Form, b: _Form) -> None:
             continue
         ca, cb = set(a.workbook.sheets[sheet].columns), set(b.workbook.sheets[sheet].columns)
         if ca != cb:
-            only_a, only_b = sorted(ca - cb), sorted(cb - ca)
-            what = "; ".join(x for x in (
-                f"{', '.join(only_a)} only in {a.path}" if only_a else "",
-                f"{', '.join(only_b)} only in {b.path}" if only_b else "") if x)
+            what = _only_in(ca, cb, a.path, b.path)
             raise UnusableInputError(
                 f"{a.path} and {b.path} are not the same form: sheet {sheet!r} has different columns ({what}); "
                 "both reviewers must fill forms of the same schema (`curate template`)")

@@ -56,6 +56,14 @@ _MAX_TEXT = 255
 
 
 
+def _header_row(ws, labels: list[str], font, fill) -> None:
+    """A bold, filled header row of the instructions sheet."""
+    ws.append(labels)
+    for c in range(1, len(labels) + 1):
+        ws.cell(ws.max_row, c).font = font
+        ws.cell(ws.max_row, c).fill = fill
+
+
 def column_map(schema: ReviewSchema) -> dict[str, dict[str, str]]:
     """``{sheet: {field: column letter}}`` of the generated form (fields in schema order)."""
     return {sheet: {f: column_letter(i) for i, f in enumerate(spec.fields)} for sheet, spec in schema.sheets.items()}
@@ -706,10 +714,7 @@ def _write_instructions(schema: ReviewSchema, ws, checks: list[LiveCheck]) -> No
     ws.append([])
     ws.append(["Vocabularies"])
     ws.cell(ws.max_row, 1).font = bold
-    ws.append(["vocabulary", "value", "accepted aliases", "eligible", "note"])
-    for c in range(1, 6):
-        ws.cell(ws.max_row, c).font = bold
-        ws.cell(ws.max_row, c).fill = fill
+    _header_row(ws, ["vocabulary", "value", "accepted aliases", "eligible", "note"], bold, fill)
     for vname, vocab in schema.vocabularies.items():
         for t in vocab.terms:
             note = t.warning or ("" if t.eligible else (vocab.ineligible_reason or "not eligible"))
@@ -719,10 +724,7 @@ def _write_instructions(schema: ReviewSchema, ws, checks: list[LiveCheck]) -> No
     ws.append([])
     ws.append(["Live checks (cell colours while typing)"])
     ws.cell(ws.max_row, 1).font = bold
-    ws.append(["sheet", "colours", "check", "severity", "what it means"])
-    for c in range(1, 6):
-        ws.cell(ws.max_row, c).font = bold
-        ws.cell(ws.max_row, c).fill = fill
+    _header_row(ws, ["sheet", "colours", "check", "severity", "what it means"], bold, fill)
     seen = set()
     for chk in checks:
         key = (chk.sheet, chk.fields, chk.source, chk.description)
