@@ -548,7 +548,7 @@ def read_clean_csv(path, schema: ReviewSchema) -> dict[str, pd.DataFrame]:
 
 
 def pool_input(input, outcome: str, *, schema: ReviewSchema, settings: PoolSettings | None = None,
-               subgroup: str | None = None) -> tuple[list[Analysis], Any]:
+               subgroup: str | None = None, layout: Any = None) -> tuple[list[Analysis], Any]:
     """``curate pool``: one analysis from a form (validated first) or a clean dataset CSV.
 
     Returns the analyses (primary, subgroups, sensitivity) and the validation result (or None
@@ -563,7 +563,7 @@ def pool_input(input, outcome: str, *, schema: ReviewSchema, settings: PoolSetti
     if p.suffix.lower() == ".csv":
         clean = read_clean_csv(p, schema)
     else:
-        validation = validate(p, schema)
+        validation = validate(p, schema, layout=layout)
         clean = validation.clean_tables
     try:
         analyses = run_analysis(schema, clean, outcome, settings=settings, subgroup=subgroup)

@@ -18,6 +18,16 @@ import click
 from . import __version__
 
 SCHEMA_HELP = "schema file, or the name of one shipped in schemas/ (default: prrt_177lu)"
+LAYOUT_HELP = "a layout file (`curate map` writes one) saying where the workbook keeps the fields (default: inferred)"
+
+
+def _layout(path):
+    """``--layout``: the layout file read, or None (inferred)."""
+    if path is None:
+        return None
+    from .layout import load_layout
+
+    return load_layout(path)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -80,8 +90,9 @@ def main(debug: bool) -> None:
 @click.option("--max-mb", type=float, default=None,
               help="refuse a workbook larger than this uncompressed (default: the schema's limit, 200 MB)")
 @click.option("--quiet", "-q", is_flag=True, help="print only the summary line")
+@click.option("--layout", "layout_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LAYOUT_HELP)
 @handle_errors
-def validate(forms, schema, json_out, report_out, clean_out, annotate_dir, strict, jobs, max_mb, quiet):
+def validate(forms, schema, json_out, report_out, clean_out, annotate_dir, strict, jobs, max_mb, quiet, layout_file):
     """Check forms against the schema; report every finding at its cell.
 
     Exit code 0: no error (warnings allowed; with --strict none either); 1: errors found;
@@ -95,7 +106,8 @@ def validate(forms, schema, json_out, report_out, clean_out, annotate_dir, stric
     sch = load_schema(schema)
     paths = expand_forms(forms)
     with progress_bar(len(paths), "reading forms", enabled=len(paths) > 1 and not quiet) as advance:
-        result = run_validate(paths, sch, jobs=jobs, limits=limits_for(sch, max_mb), progress=advance)
+        result = run_validate(paths, sch, jobs=jobs, limits=limits_for(sch, max_mb), progress=advance,
+                              layout=_layout(layout_file))
     from . import outputs
 
     if json_out:
@@ -129,8 +141,9 @@ def validate(forms, schema, json_out, report_out, clean_out, annotate_dir, stric
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="write the analysis as JSON")
 @click.option("--forest", "forest_out", type=click.Path(dir_okay=False, path_type=Path),
               help="write a forest plot (.svg or .png)")
+@click.option("--layout", "layout_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LAYOUT_HELP)
 @handle_errors
-def pool(input_path, outcome, measure, method, hk, level, subgroup, schema, json_out, forest_out):
+def pool(input_path, outcome, measure, method, hk, level, subgroup, schema, json_out, forest_out, layout_file):
     """Pool one outcome from a form or a clean dataset CSV (metafor's numbers).
 
     INPUT is an extraction form (validated first; only records that pass are pooled) or a clean
@@ -145,7 +158,8 @@ def pool(input_path, outcome, measure, method, hk, level, subgroup, schema, json
     d = sch.analysis.defaults
     settings = PoolSettings(measure=(measure or d.measure).upper(), method=(method or d.method).upper(),
                             hk=hk or d.hk, level=level or d.level)
-    analyses, _validation = pool_input(input_path, outcome, schema=sch, settings=settings, subgroup=subgroup)
+    analyses, _validation = pool_input(input_path, outcome, schema=sch, settings=settings, subgroup=subgroup,
+                                       layout=_layout(layout_file))
     if json_out:
         # the requested analysis at the top level; with its subgroups and sensitivity entries under
         # "analyses", as analysis.json holds them
@@ -159,6 +173,31 @@ def pool(input_path, outcome, measure, method, hk, level, subgroup, schema, json
     print_analyses(analyses)
     if analyses[0].result is None:
         sys.exit(1)
+
+
+@main.command("map")
+@click.argument("form", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--schema", "schema", default=None, help=SCHEMA_HELP)
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="where to write the layout (.yaml)")
+@handle_errors
+def map_cmd(form, schema, output):
+    """Infer where a workbook keeps the schema's fields; write it as a layout file to read and correct.
+
+    The layout names, per sheet, the contract sheets it holds, its header rows, each column's
+    field(s) and form (n (%), median (95% CI), a CI column, Author (year)) and the rows that are not
+    data. Pass it back with --layout on validate, run, reconcile and pool.
+    """
+    from . import outputs
+    from .console import print_layout
+    from .layout import map_form
+    from .schema import load_schema
+
+    sch = load_schema(schema)
+    layout = map_form(form, sch)
+    outputs.write_text(output, layout.to_yaml())
+    print_layout(layout)
+    click.echo(f"wrote {output}: correct it where it is wrong, then use it with --layout {output}")
 
 
 @main.command()
@@ -186,8 +225,9 @@ def rules(schema):
               help="write conflicts, agreement and each reviewer's findings as JSON")
 @click.option("--adjudication", type=click.Path(dir_okay=False, path_type=Path),
               help="a third reviewer's filled conflicts sheet; its decisions go into the consensus")
+@click.option("--layout", "layout_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LAYOUT_HELP)
 @handle_errors
-def reconcile(form_a, form_b, schema, consensus_out, json_out, adjudication):
+def reconcile(form_a, form_b, schema, consensus_out, json_out, adjudication, layout_file):
     """Compare two reviewers' forms of the same studies: conflicts, agreement, consensus.
 
     Rows are matched by key and values compared after normalisation, so only real
@@ -205,7 +245,7 @@ def reconcile(form_a, form_b, schema, consensus_out, json_out, adjudication):
         for given in (form_a, form_b, adjudication):
             if given is not None and Path(given).resolve() == out:
                 raise UnusableInputError(f"{consensus_out}: the consensus would overwrite an input; choose another -o")
-    rec = run_reconcile(form_a, form_b, schema, adjudication)
+    rec = run_reconcile(form_a, form_b, schema, adjudication, layout=_layout(layout_file))
     if consensus_out is not None:
         outputs.atomic_write_bytes(consensus_out, workbook_bytes(consensus_workbook(rec)))
         if adjudication is not None:
@@ -244,8 +284,9 @@ def template(schema, output):
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="folder to write (files are written whole; other files in it are left alone)")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
+@click.option("--layout", "layout_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LAYOUT_HELP)
 @handle_errors
-def run_cmd(forms, schema, out_dir, quiet):
+def run_cmd(forms, schema, out_dir, quiet, layout_file):
     """The main job: validate, pool the schema's analysis plan from the records that pass, and
     write the report, findings, clean data, analyses, plots and annotated forms into a folder.
 
@@ -254,7 +295,7 @@ def run_cmd(forms, schema, out_dir, quiet):
     """
     from .run import run_command
 
-    sys.exit(run_command(forms, schema, out_dir, quiet=quiet))
+    sys.exit(run_command(forms, schema, out_dir, quiet=quiet, layout=_layout(layout_file)))
 
 
 @main.command("demo")

@@ -127,3 +127,30 @@ def print_analyses(analyses: list, *, title: str | None = None) -> None:
                 + (" ..." if len(primary.left_out) > 8 else ""))
     for note in dict.fromkeys(n for a in analyses[:1] for n in (a.result.notes if a.result else ())):
         c.print(f"[yellow]note:[/] {note}")
+
+
+def print_layout(layout: Any) -> None:
+    """The inferred layout as a table, the columns it is least sure of first."""
+    from rich.table import Table
+
+    c = console()
+    rank = {"low": 0, "medium": 1, "high": 2}
+    for sl in layout.sheets:
+        c.print(f"[bold]{sl.sheet}[/]: {' + '.join(sl.tables)}; header row(s) {', '.join(map(str, sl.header_rows))}"
+                + (f"; {len(sl.comment_rows)} row(s) not data" if sl.comment_rows else ""))
+        t = Table(show_edge=False, header_style="bold")
+        for col in ("column", "header", "read as", "fields", "unit", "sure"):
+            t.add_column(col, overflow="fold")
+        for col in sorted(sl.columns, key=lambda x: (rank[x.confidence], x.kind == "value", len(x.column), x.column)):
+            style = {"low": "bold red", "medium": "yellow", "high": ""}[col.confidence]
+            t.add_row(col.column, col.header, col.kind, ", ".join(dict.fromkeys(col.parts.values())), col.unit or "",
+                      f"[{style}]{col.confidence}[/]" if style else col.confidence)
+        for letter, ign in sl.ignored.items():
+            t.add_row(letter, ign.header, "not read", ign.field or "", "", ign.reason or "matches no field")
+        c.print(t)
+        for r, why in sl.comment_rows.items():
+            c.print(f"  row {r}: {why}")
+        for f, how in sl.derived.items():
+            c.print(f"  {f}: {how}")
+    for title, why in layout.skipped.items():
+        c.print(f"[cyan]skipped[/] sheet {title!r}: {why}")

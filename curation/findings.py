@@ -9,6 +9,7 @@ sorted deterministically (file, sheet order, row, column, rule).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Literal
 
@@ -62,6 +63,10 @@ class Finding:
         What is wrong and where, naming every cell involved.
     value : object
         The cell's value as typed (or None).
+    table : str or None
+        The contract sheet (``studies``, ``outcomes`` ...) the row belongs to, when the workbook's
+        own sheet (``sheet``) is named otherwise or holds several contract sheets (a team's wide
+        ``Data extraction`` sheet); None when it is ``sheet`` itself.
     """
 
     file: str
@@ -74,25 +79,44 @@ class Finding:
     severity: Severity
     message: str
     value: Any = None
+    table: str | None = None
+
+    @property
+    def contract_sheet(self) -> str | None:
+        """The contract sheet of the row (``table``, else ``sheet``)."""
+        return self.table or self.sheet
 
     @property
     def cell(self) -> str | None:
-        """The cell reference written ``sheet!C12`` (``sheet!12:12``, the whole row, for a row)."""
+        """The cell reference as Excel writes it: ``outcomes!C12``, ``'Data extraction'!M7``
+        (``sheet!12:12``, the whole row, for a row-level finding)."""
         if self.sheet is None or self.row is None:
             return None
+        sheet = quote_sheet(self.sheet)
         if not self.column:
-            return f"{self.sheet}!{self.row}:{self.row}"
-        return f"{self.sheet}!{self.column}{self.row}"
+            return f"{sheet}!{self.row}:{self.row}"
+        return f"{sheet}!{self.column}{self.row}"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["value"] = _plain(self.value)
         d["cell"] = self.cell
+        d["table"] = self.contract_sheet
         return d
 
 
+_PLAIN_SHEET = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
+def quote_sheet(name: str) -> str:
+    """A sheet name as a cell reference writes it: ``outcomes``, ``'Data extraction'``, ``'O''Brien'``."""
+    if _PLAIN_SHEET.fullmatch(name) and not re.fullmatch(r"[A-Za-z]{1,3}\d+", name):
+        return name
+    return "'" + name.replace("'", "''") + "'"
+
+
 FINDING_COLUMNS = ("file", "sheet", "row", "column", "cell", "field", "study_id", "rule", "severity",
-                   "message", "value")
+                   "message", "value", "table")
 
 
 def _column_rank(letter: str | None) -> int:
@@ -109,7 +133,7 @@ def sort_findings(findings: Iterable[Finding], sheet_order: Iterable[str] = ()) 
     order = {s: i for i, s in enumerate(sheet_order)}
     return sorted(
         findings,
-        key=lambda f: (f.file or "", order.get(f.sheet, len(order)), f.sheet or "", f.row or 0,
+        key=lambda f: (f.file or "", order.get(f.contract_sheet, len(order)), f.sheet or "", f.row or 0,
                        _column_rank(f.column), SEVERITY_RANK[f.severity], f.rule, f.message),
     )
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .cells import column_decimals, format_number, is_missing_free_text, parse_numeric_column, text_value
-from .findings import Finding
+from .findings import Finding, quote_sheet
 from .reading import RawWorkbook
 from .schema import NUMERIC_TYPES, ReviewSchema, fold
 
@@ -46,6 +46,9 @@ class Table:
         ``{file: {header: column letter}}`` of columns that match no field.
     unreadable : dict
         ``{field: positions}`` of cells that could not be read as their type (already a finding).
+    titles : dict
+        ``{file: sheet}``: the workbook's own name of the sheet the rows come from (findings and
+        messages cite it: ``'Data extraction'!M7``).
     """
 
     sheet: str
@@ -55,6 +58,7 @@ class Table:
     decimals: dict[str, np.ndarray] = field(default_factory=dict)
     extra: dict[str, dict[str, str]] = field(default_factory=dict)
     unreadable: dict[str, frozenset[int]] = field(default_factory=dict)
+    titles: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -77,18 +81,25 @@ class Table:
     def letter(self, file: str, fld: str) -> str | None:
         return self.letters.get(file, {}).get(fld)
 
+    def title(self, file: str) -> str:
+        """The workbook's own name of this sheet in ``file``."""
+        return self.titles.get(file, self.sheet)
+
     def ref(self, i: int, fld: str | None) -> str:
-        """``sheet!C12`` for row position ``i`` and field ``fld`` (``sheet!12:12``, the row, without one)."""
-        letter = self.letters.get(self.files[i], {}).get(fld) if fld else None
+        """``sheet!C12`` for row position ``i`` and field ``fld`` (``sheet!12:12``, the row, without one),
+        with the workbook's own sheet name (``'Data extraction'!M7``)."""
+        file = self.files[i]
+        letter = self.letters.get(file, {}).get(fld) if fld else None
         row = self.rows[i]
-        return f"{self.sheet}!{letter}{row}" if letter else f"{self.sheet}!{row}:{row}"
+        sheet = quote_sheet(self.titles.get(file, self.sheet))
+        return f"{sheet}!{letter}{row}" if letter else f"{sheet}!{row}:{row}"
 
     def study(self, i: int) -> str | None:
         return self.study_ids[i]
 
 
-def stack(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> dict[str, tuple[pd.DataFrame, dict, dict, dict]]:
-    """Stack the raw sheets of several forms: raw frame, letters, percent positions, extras."""
+def stack(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> dict[str, tuple[pd.DataFrame, dict, dict, dict, dict, dict]]:
+    """Stack the raw sheets of several forms: raw frame, letters, percent positions, extras, titles, cell units."""
     out = {}
     wbs = list(workbooks)
     for sheet, spec in schema.sheets.items():
@@ -98,12 +109,17 @@ def stack(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> dict[str, t
         letters: dict[str, dict[str, str]] = {}
         extras: dict[str, dict[str, str]] = {}
         percent: dict[str, set[int]] = {}
+        titles: dict[str, str] = {}
+        units: dict[str, list] = {}
         for wb in wbs:
             raw = wb.sheets.get(sheet)
             if raw is None:
                 continue
             offset = len(rows)
             n = len(raw.rows)
+            titles[raw.file] = raw.title
+            for fld, u in raw.units.items():
+                units.setdefault(fld, []).append((offset, u))
             for k in spec.fields:
                 v = raw.values.get(k)
                 cols[k].append(v if v is not None else np.full(n, None, dtype=object))
@@ -117,7 +133,13 @@ def stack(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> dict[str, t
                               for k, v in cols.items()})
         frame["_file"] = pd.Series(files, dtype=object)
         frame["_row"] = pd.Series(rows, dtype="int64")
-        out[sheet] = (frame, letters, {k: frozenset(v) for k, v in percent.items()}, extras)
+        cell_units: dict[str, np.ndarray] = {}
+        for fld, pieces in units.items():
+            arr = np.full(len(rows), None, dtype=object)
+            for offset, u in pieces:
+                arr[offset:offset + len(u)] = u
+            cell_units[fld] = arr
+        out[sheet] = (frame, letters, {k: frozenset(v) for k, v in percent.items()}, extras, titles, cell_units)
     return out
 
 
@@ -138,7 +160,7 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
     """
     findings: list[Finding] = []
     tables: dict[str, Table] = {}
-    for sheet, (raw, letters, percent, extras) in stack(schema, workbooks).items():
+    for sheet, (raw, letters, percent, extras, titles, cell_units) in stack(schema, workbooks).items():
         spec = schema.sheets[sheet]
         n = len(raw)
         files = raw["_file"].to_numpy()
@@ -152,11 +174,11 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
             if not study_ids:
                 study_ids.extend(typed["study_id"].tolist() if "study_id" in typed else [None] * n)
             letter = letters.get(files[i], {}).get(fld)
-            findings.append(Finding(files[i], sheet, int(rows[i]), letter, fld, study_ids[i], rule, severity,
-                                    message, value))
+            findings.append(Finding(files[i], titles.get(files[i], sheet), int(rows[i]), letter, fld, study_ids[i],
+                                    rule, severity, message, value, sheet))
 
         def ref(i: int, fld: str) -> str:
-            return f"{sheet}!{letters.get(files[i], {}).get(fld, '')}{rows[i]}"
+            return f"{quote_sheet(titles.get(files[i], sheet))}!{letters.get(files[i], {}).get(fld, '')}{rows[i]}"
 
         # text and vocabulary first (units are needed for the numbers): each distinct value once
         for fld, fs in spec.fields.items():
@@ -231,14 +253,8 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
             else:
                 typed[high_f][i] = parsed.high
 
-        # units: medians and CIs to months
-        for fld, fs in spec.fields.items():
-            if fs.unit_field and fs.type in NUMERIC_TYPES:
-                unit_vocab = schema.vocabularies[spec.fields[fs.unit_field].vocabulary]
-                factors = {t.value: t.factor for t in unit_vocab.terms if t.factor is not None}
-                units = typed[fs.unit_field]
-                factor = units.map(factors).astype(float).fillna(1.0).to_numpy(dtype=float)
-                typed[fld] = typed[fld] * factor
+        # units: medians and CIs to months (the row's unit column, or the unit a cell or its header states)
+        _convert_units(schema, sheet, spec, typed, raw, cell_units, emit, ref)
 
         data = pd.DataFrame({k: (v if isinstance(v, pd.Series) else pd.Series(v)) for k, v in typed.items()})
         data = data[[c for c in [*spec.fields, *[f + NR_SUFFIX for f, s in spec.fields.items() if s.not_reached]]
@@ -247,5 +263,86 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
         data["_row"] = raw["_row"].to_numpy()
         data.index = pd.RangeIndex(n)
         tables[sheet] = Table(sheet=sheet, data=data, raw=raw[list(spec.fields)], letters=letters,
-                              decimals=decimals, extra=extras, unreadable=unreadable)
+                              decimals=decimals, extra=extras, unreadable=unreadable, titles=titles)
     return tables, findings
+
+
+def _unit_factors(schema: ReviewSchema, unit: str | None) -> tuple[Any, dict[str, float]] | None:
+    """The vocabulary (with factors) that knows ``unit``, and its factors by canonical term."""
+    if not unit:
+        return None
+    for vocab in schema.vocabularies.values():
+        factors = {t.value: t.factor for t in vocab.terms if t.factor is not None}
+        if factors and vocab.canonical(unit) in factors:
+            return vocab, factors
+    return None
+
+
+def _convert_units(schema: ReviewSchema, sheet: str, spec: Any, typed: dict[str, Any], raw: pd.DataFrame,
+                   cell_units: dict[str, np.ndarray], emit: Any, ref: Any) -> None:
+    """Numbers to the field's unit: a row's unit column (``pfs_unit``), or the unit its cell states
+    (``95 wk``, a header ``OS (mo)``); a unit no vocabulary knows, or one that contradicts the unit
+    column, is an error at the cell."""
+    n = len(raw)
+    groups: dict[str, list[str]] = {}
+    for fld, fs in spec.fields.items():
+        if fs.unit_field and fs.type in NUMERIC_TYPES:
+            groups.setdefault(fs.unit_field, []).append(fld)
+    for unit_field, flds in groups.items():
+        unit_vocab = schema.vocabularies[spec.fields[unit_field].vocabulary]
+        factors = {t.value: t.factor for t in unit_vocab.terms if t.factor is not None}
+        column = typed[unit_field]
+        typed_unit = column.to_numpy(dtype=object) if isinstance(column, pd.Series) else np.asarray(column, object)
+        given = raw[unit_field].notna().to_numpy() if unit_field in raw else np.zeros(n, bool)
+        own: dict[str, np.ndarray] = {}
+        for fld in flds:
+            cu = cell_units.get(fld)
+            if cu is None:
+                continue
+            canon = np.full(n, None, dtype=object)
+            for i in np.flatnonzero(pd.notna(cu)):
+                c = unit_vocab.canonical(str(cu[i]))
+                if c is None or c not in factors:
+                    emit(int(i), fld, "unknown-unit", "error",
+                         f"{fld} ({ref(int(i), fld)}): unit {cu[i]!r} is not one of {', '.join(factors)} "
+                         f"(or their abbreviations); the value cannot be converted", raw[fld].iat[i])
+                    typed[fld][i] = np.nan
+                elif given[i] and typed_unit[i] is not None and typed_unit[i] != c:
+                    emit(int(i), fld, "unit-conflict", "error",
+                         f"{fld} ({ref(int(i), fld)}) states {cu[i]!r} but {unit_field} ({ref(int(i), unit_field)}) "
+                         f"says {typed_unit[i]!r}; correct one of them", raw[fld].iat[i])
+                    typed[fld][i] = np.nan
+                else:
+                    canon[i] = c
+            own[fld] = canon
+        # the row's unit: its unit column, else the one unit its cells state, else the default
+        row_unit = typed_unit.copy()
+        for i in range(n):
+            if given[i] and row_unit[i] is not None:
+                continue
+            stated = {own[f][i] for f in own if own[f][i] is not None}
+            if len(stated) == 1:
+                row_unit[i] = stated.pop()
+        for fld in flds:
+            units = own[fld] if fld in own else np.full(n, None, dtype=object)
+            eff = np.where(pd.notna(units), units, row_unit)
+            factor = pd.Series(eff, dtype=object).map(factors).astype(float).fillna(1.0).to_numpy(dtype=float)
+            typed[fld] = typed[fld] * factor
+    # fields with a fixed unit (GBq, months): a stated unit is converted when a vocabulary knows both
+    for fld, fs in spec.fields.items():
+        if fs.unit_field or fs.type not in NUMERIC_TYPES or fld not in cell_units:
+            continue
+        cu = cell_units[fld]
+        target = _unit_factors(schema, fs.unit) if fs.unit else None
+        for i in np.flatnonzero(pd.notna(cu)):
+            u = str(cu[i])
+            if fs.unit and fold(u).rstrip(".") == fold(fs.unit):
+                continue
+            if target is not None and target[0].canonical(u) in target[1]:
+                vocab, factors = target
+                typed[fld][i] = typed[fld][i] * factors[vocab.canonical(u)] / factors[vocab.canonical(fs.unit)]
+                continue
+            emit(int(i), fld, "unknown-unit", "error",
+                 f"{fld} ({ref(int(i), fld)}): unit {u!r} is not {fs.unit or 'a unit this field takes'}, and no "
+                 "conversion is declared; enter the value in " + (fs.unit or "the field's unit"), raw[fld].iat[i])
+            typed[fld][i] = np.nan

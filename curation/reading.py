@@ -1,17 +1,18 @@
-"""Reading extraction forms: workbook -> raw sheets with cell provenance.
+"""Reading workbooks: every sheet as a grid of cells with provenance.
 
-Values are read with python-calamine (fast, read-only). openpyxl is opened only where calamine
-cannot tell: a workbook with formulas (to find a formula without a cached value) or with
-percentage number formats (0.876 shown as 87.6%). Every value keeps its provenance: file,
-sheet, Excel row (1-based, header included) and column letter.
+This is the first stage. :func:`read_grids` checks the file (:mod:`curation.safety`), then reads
+every worksheet's values with python-calamine (fast, read-only) into a grid, with what the layout
+stage needs to know about the cells: merged areas, hidden rows and columns, formula cells (and
+those without a saved value) and percent-formatted cells (0.876 shown as 87.6%). openpyxl is opened
+only when the workbook has formulas or percent formats. Where the contract's fields are on those
+sheets is the next stage's question (:mod:`curation.layout`).
 
-Reading never raises for bad *data*; it raises :class:`UnusableInputError` only for a file that
-is not a usable form (not a workbook, no contract sheet, a sheet whose headers match no field).
+Reading never raises for bad *data*; it raises :class:`UnusableInputError` only for a file that is
+not a readable workbook.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ import numpy as np
 
 from .errors import UnusableInputError
 from .findings import Finding
-from .schema import ReviewSchema, compact, fold
+from .schema import fold
 
 
 def column_letter(index: int) -> str:
@@ -69,6 +70,9 @@ class RawSheet:
         Unknown header -> raw values.
     percent_cells : dict[str, frozenset[int]]
         Field key -> positions of cells formatted as a percentage.
+    units : dict[str, numpy.ndarray]
+        Field key -> the unit each cell states itself (``95 wk``, or its column's header ``OS (mo)``),
+        None where it states none.
     """
 
     file: str
@@ -81,6 +85,7 @@ class RawSheet:
     values: dict[str, list]
     extra_values: dict[str, list] = field(default_factory=dict)
     percent_cells: dict[str, frozenset] = field(default_factory=dict)
+    units: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -93,150 +98,139 @@ class RawWorkbook:
     sheet_titles: dict[str, str]
 
 
-def _match_headers(schema: ReviewSchema, sheet: str, header: list[Any]) -> tuple[dict[str, int], dict[str, int], list[tuple[str, int, str]]]:
-    """Map header cells to field keys: exact key, folded key, or a declared alias."""
-    spec = schema.sheets[sheet]
-    table: dict[str, str] = {}
-    for key, fs in spec.fields.items():
-        table.setdefault(header_key(key), key)
-    for key, fs in spec.fields.items():
-        for alias in fs.aliases:
-            table.setdefault(header_key(alias), key)
-            table.setdefault("~" + compact(alias), key)
-    matched: dict[str, int] = {}
-    extra: dict[str, int] = {}
-    duplicates: list[tuple[str, int, str]] = []
-    for idx, cell in enumerate(header):
-        if cell is None or cell == "":
-            continue
-        text = str(cell).strip()
-        if not text:
-            continue
-        key = table.get(header_key(text)) or table.get("~" + compact(text))
-        if key is None:
-            name = text
-            n = 2
-            while name in extra:
-                name = f"{text} ({n})"
-                n += 1
-            extra[name] = idx
-        elif key in matched:
-            duplicates.append((text, idx, key))
-        else:
-            matched[key] = idx
-    return matched, extra, duplicates
+@dataclass(frozen=True, eq=False)
+class SheetGrid:
+    """One worksheet as read.
 
-
-def _closest(word: str, choices: list[str]) -> str | None:
-    hits = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return hits[0] if hits else None
-
-
-def _openpyxl_extras(path: Path, wanted: dict[str, tuple[str, dict[str, int], int, list[int]]],
-                     need_formulas: bool, need_percent: bool, percent_fields: dict[str, set[str]]):
-    """One openpyxl pass: formula cells and percent-formatted cells of the wanted sheets.
-
-    Returns ``{title: (formula_cells: set[(row, col)], percent: dict[field, set[row]])}``.
+    Attributes
+    ----------
+    title : str
+        The sheet's name in the workbook.
+    values : numpy.ndarray
+        Object array (rows x columns) of cell values as calamine gives them ("" for empty),
+        row 0 being Excel row 1 and column 0 column A.
+    merged : tuple
+        Merged areas as ``((row0, col0), (row1, col1))``, 0-based and inclusive.
+    hidden_rows : frozenset of int
+        Excel row numbers (1-based) of hidden rows.
+    hidden_columns : frozenset of int
+        0-based indices of hidden columns.
+    formula_cells : frozenset of tuple
+        ``(excel_row, col0)`` of cells holding a formula.
+    percent_cells : frozenset of tuple
+        ``(excel_row, col0)`` of number cells formatted as a percentage.
+    state : str
+        ``visible``, ``hidden`` or ``veryHidden``.
     """
+
+    title: str
+    values: Any
+    merged: tuple = ()
+    hidden_rows: frozenset = frozenset()
+    hidden_columns: frozenset = frozenset()
+    formula_cells: frozenset = frozenset()
+    percent_cells: frozenset = frozenset()
+    state: str = "visible"
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.values.shape
+
+    def ref(self, row: int, col0: int | None = None) -> str:
+        """``'Data extraction'!M7`` (``sheet!7:7`` for a whole row)."""
+        from .findings import quote_sheet
+
+        if col0 is None:
+            return f"{quote_sheet(self.title)}!{row}:{row}"
+        return f"{quote_sheet(self.title)}!{column_letter(col0)}{row}"
+
+
+@dataclass(frozen=True, eq=False)
+class WorkbookGrids:
+    """A workbook as read: its worksheets, in workbook order."""
+
+    file: str
+    sheets: tuple[SheetGrid, ...]
+
+    @property
+    def titles(self) -> list[str]:
+        return [s.title for s in self.sheets]
+
+
+def _openpyxl_cells(path: Path, titles: list[str], need_formulas: bool, need_percent: bool):
+    """One openpyxl pass: formula cells and percent-formatted number cells of each sheet."""
     import openpyxl
 
-    out: dict[str, tuple[set, dict[str, set]]] = {}
+    out: dict[str, tuple[set, set]] = {}
     wb = openpyxl.load_workbook(path, read_only=True, data_only=False, keep_links=False)
     try:
-        for title, (sheet, columns, header_row, _rows) in wanted.items():
+        for title in titles:
             ws = wb[title]
             formulas: set = set()
-            percent: dict[str, set] = {}
-            pct_cols = {columns[f]: f for f in percent_fields.get(sheet, ()) if f in columns}
-            for row in ws.iter_rows(min_row=header_row + 1):
+            percent: set = set()
+            for row in ws.iter_rows():
                 for cell in row:
-                    if getattr(cell, "value", None) is None:
+                    v = getattr(cell, "value", None)
+                    if v is None:
                         continue
-                    col0 = cell.column - 1
-                    if need_formulas and isinstance(cell.value, str) and cell.value.startswith("="):
-                        formulas.add((cell.row, col0))
-                    if need_percent and col0 in pct_cols and "%" in (cell.number_format or ""):
-                        percent.setdefault(pct_cols[col0], set()).add(cell.row)
+                    if need_formulas and isinstance(v, str) and v.startswith("="):
+                        formulas.add((cell.row, cell.column - 1))
+                    elif need_percent and isinstance(v, (int, float)) and "%" in (cell.number_format or ""):
+                        percent.add((cell.row, cell.column - 1))
             out[title] = (formulas, percent)
     finally:
         wb.close()
     return out
 
 
-def read_workbook(path: str | Path, schema: ReviewSchema, *, display_name: str | None = None,
-                  limits: Any = None) -> RawWorkbook:
-    """Read one form's contract sheets with provenance.
+def read_grids(path: str | Path, *, display_name: str | None = None, limits: Any = None) -> WorkbookGrids:
+    """Read every worksheet of a workbook into a grid (values, merged areas, hidden rows and columns,
+    formula and percent-formatted cells).
 
     Parameters
     ----------
     path : str or Path
-        The ``.xlsx`` form. It is opened read-only and never written to.
-    schema : ReviewSchema
-        Which sheets and fields to look for.
+        The ``.xlsx`` workbook. It is opened read-only and never written to.
     display_name : str, optional
         The name findings use for the file (default: the path as given).
     limits : curation.safety.Limits, optional
-        Size limits checked before parsing.
-
-    Returns
-    -------
-    RawWorkbook
+        Size limits checked before parsing (default: :class:`curation.safety.Limits`).
 
     Raises
     ------
     UnusableInputError
-        Not a readable workbook, or none of the schema's sheets is in it.
+        Not a readable workbook (see :func:`curation.safety.check_workbook`).
     """
     from python_calamine import CalamineWorkbook
 
-    from .safety import check_workbook
+    from .safety import Limits, check_workbook
 
     path = Path(path)
     name = display_name or str(path)
-    if limits is None:
-        from .validation import limits_for
-
-        limits = limits_for(schema)
-    info = check_workbook(path, limits)
+    info = check_workbook(path, limits if limits is not None else Limits())
     try:
         wb = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own error types
         raise UnusableInputError(f"{name}: cannot be read as an .xlsx workbook ({str(exc).splitlines()[0][:160]}); "
                                  "open it in Excel and save it again as .xlsx") from None
-    findings: list[Finding] = []
-    titles = {sheet_key(t): t for t in wb.sheet_names}
-    wanted = {sheet_key(s): s for s in schema.sheets}
-    for key, sheet in wanted.items():
-        same = [t for t in wb.sheet_names if sheet_key(t) == key]
-        if len(same) > 1:
-            raise UnusableInputError(
-                f"{name}: {len(same)} sheets match {sheet!r} ({', '.join(repr(t) for t in same)}), so it is not clear "
-                "which holds the data: keep one of them (rename or delete the others) and save the form again")
-    present = {wanted[k]: titles[k] for k in wanted if k in titles}
-    if not present:
-        close = {t: _closest(sheet_key(t), list(wanted)) for t in wb.sheet_names}
-        hint = "; ".join(f"{t!r} looks like {wanted[c]!r}" for t, c in close.items() if c)
-        raise UnusableInputError(
-            f"{name}: none of the form's sheets ({', '.join(schema.sheets)}) is in this workbook "
-            f"(found: {', '.join(repr(t) for t in wb.sheet_names) or 'no sheets'})"
-            + (f"; {hint}" if hint else "") + ". Start from `curate template`.")
-    for sheet in schema.sheets:
-        if sheet not in present:
-            findings.append(Finding(name, sheet, None, None, None, None, "missing-sheet", "warning",
-                                    f"the workbook has no {sheet!r} sheet, so it contributes no {sheet} rows "
-                                    f"(sheets found: {', '.join(wb.sheet_names)})"))
-
-    grids: dict[str, tuple[list[list[Any]], list]] = {}
-    layout: dict[str, tuple[str, dict[str, int], int, list[int]]] = {}
-    sheets: dict[str, RawSheet] = {}
-    for sheet, title in present.items():
-        ws = wb.get_sheet_by_name(title)
+    declared = {s.name: s for s in info.sheets}
+    states = {}
+    try:
+        states = {m.name: str(getattr(m.visible, "name", m.visible)) for m in wb.sheets_metadata}
+    except Exception:  # noqa: BLE001 - older calamine: every sheet visible
+        pass
+    sheets: list[SheetGrid] = []
+    for title in wb.sheet_names:
+        si = declared.get(title)
+        if si is not None and si.kind != "worksheet":
+            continue
         try:
+            ws = wb.get_sheet_by_name(title)
             grid = ws.to_python(skip_empty_area=False)
-            merged = ws.merged_cell_ranges or []
+            merged = tuple(ws.merged_cell_ranges or ())
         except Exception as exc:
             raise UnusableInputError(f"{name}: sheet {title!r} cannot be read ({str(exc).splitlines()[0][:160]})") from None
-        # merged areas may reach below the last value: extend the grid so they can be filled
+        # merged areas may reach below or right of the last value: extend the grid so they can be filled
         last = max([r1 for (_r0, _c0), (r1, _c1) in merged] + [len(grid) - 1])
         width = max([len(r) for r in grid] + [c1 + 1 for (_r0, _c0), (_r1, c1) in merged] + [0])
         while len(grid) <= last:
@@ -246,103 +240,20 @@ def read_workbook(path: str | Path, schema: ReviewSchema, *, display_name: str |
         arr = np.empty((len(grid), width), dtype=object)
         if len(grid) and width:
             arr[:, :] = grid
-        filled = (arr != "") & (arr != None)  # noqa: E711 - elementwise
-        nonempty_rows = np.flatnonzero(filled.any(axis=1)) if width else np.zeros(0, int)
-        header_idx = int(nonempty_rows[0]) if len(nonempty_rows) else None
-        if header_idx is None:
-            findings.append(Finding(name, sheet, None, None, None, None, "empty-sheet", "info",
-                                    f"sheet {title!r} is empty: no header row and no data"))
-            continue
-        header = list(arr[header_idx])
-        matched, extra, dups = _match_headers(schema, sheet, header)
-        if not matched:
-            expected = list(schema.sheets[sheet].fields)
-            found = [str(v).strip() for v in header if v not in ("", None)]
-            close = [f"{f!r} is close to {c!r}" for f in found[:20] if (c := _closest(header_key(f), expected))]
-            raise UnusableInputError(
-                f"{name}: sheet {title!r}: no header in row {header_idx + 1} matches a field "
-                f"(found {', '.join(repr(f) for f in found[:8])}{' ...' if len(found) > 8 else ''}; "
-                f"expected {', '.join(expected[:8])} ...)" + (f"; {close[0]}" if close else "")
-                + ". The first non-empty row must hold the field names.")
-        layout[title] = (sheet, matched, header_idx + 1, [])
-        grids[title] = (arr, merged)
-        spec = schema.sheets[sheet]
-        for text, idx, key in dups:
-            findings.append(Finding(name, sheet, header_idx + 1, column_letter(idx), key, None, "duplicate-column",
-                                    "warning", f"header {text!r} ({sheet}!{column_letter(idx)}{header_idx + 1}) "
-                                    f"matches field {key!r} again, already read from column "
-                                    f"{column_letter(matched[key])}; this column is ignored", text))
-        for header_text, idx in extra.items():
-            close = _closest(header_key(header_text), list(spec.fields))
-            findings.append(Finding(name, sheet, header_idx + 1, column_letter(idx), None, None, "unknown-column",
-                                    "info", f"column {header_text!r} ({sheet}!{column_letter(idx)}{header_idx + 1}) "
-                                    "matches no field; kept in the form, not checked"
-                                    + (f" (did you mean {close!r}?)" if close else ""), header_text))
-        for key, fs in spec.fields.items():
-            if key not in matched and not fs.metadata:  # a form may leave out metadata columns
-                findings.append(Finding(name, sheet, header_idx + 1, None, key, None, "missing-column",
-                                        "error" if fs.required else "info",
-                                        f"sheet {sheet!r} has no column for {key!r}"
-                                        + (" (required: every row is excluded)" if fs.required else
-                                           " (treated as empty)")))
-        # fill merged areas with their top-left value, and say so
-        for (r0, c0), (r1, c1) in merged:
-            if r1 <= header_idx:
-                continue
-            top_left = arr[r0, c0]
-            arr[max(r0, header_idx + 1):r1 + 1, c0:c1 + 1] = top_left
-            filled[max(r0, header_idx + 1):r1 + 1, c0:c1 + 1] = top_left not in ("", None)
-            ref = f"{column_letter(c0)}{r0 + 1}:{column_letter(c1)}{r1 + 1}"
-            fld = next((k for k, i in matched.items() if c0 <= i <= c1), None)
-            for r in range(max(r0, header_idx + 1), r1 + 1):  # each row that got a value it did not type
-                findings.append(Finding(name, sheet, r + 1, column_letter(c0), fld, None, "merged-cell", "warning",
-                                        f"{sheet}!{column_letter(c0)}{r + 1} is part of the merged cells {sheet}!{ref}: "
-                                        f"read the top-left value {top_left!r}; unmerge them and fill each row",
-                                        top_left))
-        data_idx = np.flatnonzero(filled[header_idx + 1:].any(axis=1)) + header_idx + 1
-        layout[title][3].extend(int(i) for i in data_idx)
-        cols = {k: column_letter(i) for k, i in matched.items()}
-
-        def column_values(i: int, _arr=arr, _rows=data_idx, _filled=filled) -> np.ndarray:
-            out = _arr[_rows, i]
-            out[~_filled[_rows, i]] = None
-            return out
-
-        sheets[sheet] = RawSheet(
-            file=name, sheet=sheet, title=title, header_row=header_idx + 1, columns=cols,
-            extra_columns={h: column_letter(i) for h, i in extra.items()},
-            rows=(data_idx + 1).tolist(),
-            values={k: column_values(i) for k, i in matched.items()},
-            extra_values={h: column_values(i) for h, i in extra.items()},
-        )
+        state = (si.state if si is not None else states.get(title, "visible")) or "visible"
+        sheets.append(SheetGrid(
+            title=title, values=arr, merged=merged,
+            hidden_rows=si.hidden_rows if si is not None else frozenset(),
+            hidden_columns=frozenset(c - 1 for c in si.hidden_columns) if si is not None else frozenset(),
+            state=state.lower() if state.lower() in ("hidden", "veryhidden") else "visible"))
     wb.close()
-
-    percent_fields = {s: {k for k, f in schema.sheets[s].fields.items() if f.type == "percentage"}
-                      for s in schema.sheets}
-    need_percent = bool(getattr(info, "has_percent_formats", True)) and any(
-        set(sheets[s].columns) & percent_fields[s] for s in sheets)
     need_formulas = bool(getattr(info, "has_formulas", True))
-    if (need_percent or need_formulas) and layout:
+    need_percent = bool(getattr(info, "has_percent_formats", True))
+    if (need_formulas or need_percent) and sheets:
         try:
-            extras = _openpyxl_extras(path, layout, need_formulas, need_percent, percent_fields)
+            extras = _openpyxl_cells(path, [s.title for s in sheets], need_formulas, need_percent)
         except Exception as exc:
             raise UnusableInputError(f"{name}: cannot be read ({type(exc).__name__}: {str(exc)[:160]})") from None
-        for title, (formulas, percent) in extras.items():
-            sheet, matched, _h, data_idx = layout[title]
-            raw = sheets[sheet]
-            by_col = {i: k for k, i in matched.items()}
-            pos_of_row = {r + 1: p for p, r in enumerate(data_idx)}
-            pcells = {}
-            for fld, rows in percent.items():
-                pcells[fld] = frozenset(pos_of_row[r] for r in rows if r in pos_of_row)
-            grid = grids[title][0]
-            for (r, c) in sorted(formulas):
-                if c in by_col and r in pos_of_row and grid[r - 1, c] in ("", None):
-                    fld = by_col[c]
-                    findings.append(Finding(name, sheet, r, column_letter(c), fld, None, "formula-without-value",
-                                            "error", f"{sheet}!{column_letter(c)}{r} holds a formula with no saved "
-                                            "value; open the form in Excel, let it calculate, and save it "
-                                            "(or type the value)", None))
-            if pcells:
-                sheets[sheet] = RawSheet(**{**raw.__dict__, "percent_cells": pcells})
-    return RawWorkbook(file=name, sheets=sheets, findings=tuple(findings), sheet_titles=present)
+        sheets = [SheetGrid(**{**g.__dict__, "formula_cells": frozenset(extras.get(g.title, ((), ()))[0]),
+                               "percent_cells": frozenset(extras.get(g.title, ((), ()))[1])}) for g in sheets]
+    return WorkbookGrids(file=name, sheets=tuple(sheets))

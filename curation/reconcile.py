@@ -635,11 +635,11 @@ def _check_duplicates(schema: ReviewSchema, form: _Form) -> None:
             "appear once in a form: merge or correct those rows, then reconcile again")
 
 
-def _read_form(schema: ReviewSchema, path: str | Path, label: str) -> _Form:
-    from .reading import read_workbook
+def _read_form(schema: ReviewSchema, path: str | Path, label: str, layout: Any = None) -> _Form:
+    from .layout import read_form as read_workbook
     from .validation import validate_workbooks
 
-    wb = read_workbook(path, schema, display_name=str(path))
+    wb = read_workbook(path, schema, display_name=str(path), layout=layout)
     result = validate_workbooks(schema, [wb])
     form = _Form(label, str(path), wb, result, {}, {})
     _row_keys(schema, form)
@@ -1017,8 +1017,8 @@ def _now() -> str:
 
 
 def reconcile(form_a: str | Path, form_b: str | Path, schema: str | Path | ReviewSchema | None = None,
-              adjudication: str | Path | None = None, *, decided_at: str | _dt.datetime | None = None
-              ) -> Reconciliation:
+              adjudication: str | Path | None = None, *, decided_at: str | _dt.datetime | None = None,
+              layout: Any = None) -> Reconciliation:
     """Compare two reviewers' forms of the same studies.
 
     Parameters
@@ -1056,8 +1056,8 @@ def reconcile(form_a: str | Path, form_b: str | Path, schema: str | Path | Revie
     sch = schema if isinstance(schema, ReviewSchema) else load_schema(schema)
     if isinstance(decided_at, _dt.datetime):
         decided_at = decided_at.isoformat()
-    a = _read_form(sch, form_a, "A")
-    b = _read_form(sch, form_b, "B")
+    a = _read_form(sch, form_a, "A", layout)
+    b = _read_form(sch, form_b, "B", layout)
     _check_same_form(sch, a, b)
     _check_duplicates(sch, a)
     _check_duplicates(sch, b)

@@ -293,7 +293,7 @@ def _rebuilt_workbook(path: str | Path, name: str | None, result: Any):
     tables = getattr(result, "tables", {}) or {}
     raw_sheets: dict[str, Any] = {}
     try:  # the reading again (calamine) for the sheet titles, header rows and unmatched columns
-        from .reading import read_workbook
+        from .layout import read_form as read_workbook
 
         raw_sheets = dict(read_workbook(path, result.schema, display_name=name).sheets)
     except Exception:  # noqa: BLE001 - the values validation kept are enough

@@ -140,11 +140,28 @@ declare("duplicate-column", "warning", "Two headers match the same field; the se
 declare("unknown-column", "info", "A header matches no field; the column is kept but not checked.", "structure")
 declare("merged-cell", "warning", "Merged cells: the top-left value is read into every row of the area.", "structure")
 declare("formula-without-value", "error", "A formula whose value was never calculated and saved.", "structure")
+# layout: reading a workbook the team laid out its own way (curation.layout)
+declare("inferred-layout", "info", "What was inferred of a workbook not in the template's layout: the sheet's contract "
+        "sheets, its header rows, and each column read by a synonym, as a composite or with a unit.", "structure")
+declare("unmatched-sheet", "info", "A sheet whose headers match no contract sheet; skipped.", "structure")
+declare("non-data-row", "info", "A row below the header that is not data (a Total/Sum/Mean/Pooled row, a note or "
+        "source line, a repeated header, a blank separator); never read as a record.", "structure")
+declare("hidden-row", "warning", "A hidden row that is read as data.", "structure")
+declare("hidden-column", "warning", "A hidden column that is read, or one not read because a visible column holds the "
+        "same field.", "structure")
+declare("helper-column", "warning", "A column computed by formulas (a reviewer's own calculation), not typed from the "
+        "paper.", "structure")
+declare("unplaced-column", "error", "A header the layout could not place while a field the review needs has no "
+        "column: names the header and the field it is close to.", "structure")
+declare("study-field-conflict", "warning", "In a sheet with one row per cohort, a cohort row whose study-level value "
+        "differs from the study's own row (not read).", "structure")
 # cells: a value that cannot be read as its type (curation.normalise)
 declare("invalid-number", "error", "A number field holds something that is not one number.", "cell")
 declare("not-an-integer", "error", "A count holds a fraction.", "cell")
 declare("invalid-year", "error", "A year or date field holds something that is not a year.", "cell")
 declare("combined-median-ci", "info", "A median cell holds 'median (low-high)'; it is split into median and CI.", "cell")
+declare("unknown-unit", "error", "A number with a unit (in the cell or its header) that the schema cannot convert.", "cell")
+declare("unit-conflict", "error", "A cell states a unit that contradicts the row's unit column.", "cell")
 # fields: from each field's declaration (pandera, compiled from the schema)
 declare("missing-required", "error", "A required field is empty.", "field")
 declare("out-of-range", "error", "A value outside the field's declared min/max.", "field")
@@ -234,8 +251,8 @@ class Context:
                 value: Any = None) -> Finding:
         t = self.tables[sheet]
         file = t.files[i]
-        return Finding(file, sheet, t.rows[i], t.letter(file, fname) if fname else None, fname,
-                       t.study_ids[i], rule, severity, message, _scalar(value))
+        return Finding(file, t.title(file), t.rows[i], t.letter(file, fname) if fname else None, fname,
+                       t.study_ids[i], rule, severity, message, _scalar(value), sheet)
 
 
 def _scalar(value: Any) -> Any:
@@ -482,6 +499,26 @@ def percentage_impossible(ctx: Context, sheet: str, severity: str, rate, events,
                "denominator in the paper")
         out.append(ctx.finding(sheet, i, rate, "percentage-impossible", severity, msg,
                                ctx.table(sheet).raw[rate].iat[i]))
+    return out
+
+
+@check("reported-count-mismatch", "error",
+       "A reported count (the n of an 'ORR, n (%)' cell) that differs from the sum of the counts it is made of "
+       "(CR+PR).",
+       [Param("count", "field", help="the reported count, e.g. orr_n"),
+        Param("parts", "fields", help="the counts it is the sum of, e.g. [cr, pr]")])
+def reported_count_mismatch(ctx: Context, sheet: str, severity: str, count, parts):
+    import numpy as np
+
+    n = ctx.num(sheet, count)
+    arrs = [ctx.num(sheet, p) for p in parts]
+    total = np.sum(arrs, axis=0) if arrs else np.zeros(len(n))
+    out = []
+    for i in np.flatnonzero(_present(n, *arrs) & (n != total)):
+        cells = ", ".join(ctx.cell(sheet, p, i) for p in parts)
+        msg = (f"{count} = {fmt(n[i])} ({ctx.cell(sheet, count, i)}) but {'+'.join(p.upper() for p in parts)} = "
+               f"{' + '.join(fmt(a[i]) for a in arrs)} = {fmt(total[i])} ({cells}); one of them was typed wrong")
+        out.append(ctx.finding(sheet, i, count, "reported-count-mismatch", severity, msg, n[i]))
     return out
 
 

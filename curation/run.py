@@ -362,7 +362,7 @@ def influence(schema: ReviewSchema, validation: ValidationResult, analyses: Sequ
 
 
 def run_job(forms: str | Path | Sequence[str | Path], schema: str | Path | ReviewSchema | None = None,
-            progress: Progress | None = None, *, names: Sequence[str] | None = None) -> RunResult:
+            progress: Progress | None = None, *, names: Sequence[str] | None = None, layout: Any = None) -> RunResult:
     """The main job: validate the forms, pool the plan from what passed, rank the exclusions.
 
     Parameters
@@ -386,7 +386,7 @@ def run_job(forms: str | Path | Sequence[str | Path], schema: str | Path | Revie
     UnusableInputError
         A form that cannot be used (nothing has been written).
     """
-    from .reading import read_workbook
+    from .layout import read_form as read_workbook
 
     tick = progress or (lambda stage, done, total: None)
     sch = schema if isinstance(schema, ReviewSchema) else load_schema(schema)
@@ -401,11 +401,11 @@ def run_job(forms: str | Path | Sequence[str | Path], schema: str | Path | Revie
         tick("read", done[0], n)
 
     if names is None:
-        workbooks = read_forms(paths, sch, progress=read_tick)
+        workbooks = read_forms(paths, sch, progress=read_tick, layout=layout)
     else:
         workbooks = []
         for p, name in zip(paths, names):
-            workbooks.append(read_workbook(p, sch, display_name=name))
+            workbooks.append(read_workbook(p, sch, display_name=name, layout=layout))
             read_tick(p)
     validation = validate_workbooks(sch, workbooks)
     tick("check", 1, 1)
@@ -764,7 +764,7 @@ def print_run(run: RunResult, out_dir: Path | None, files: dict[str, bytes] | No
 
 
 def run_command(forms: Sequence[str | Path], schema: str | None, out_dir: str | Path, *, quiet: bool = False,
-                names: Sequence[str] | None = None, extra_files: dict[str, bytes] | None = None) -> int:
+                names: Sequence[str] | None = None, extra_files: dict[str, bytes] | None = None, layout: Any = None) -> int:
     """``curate run``: the job, its files written atomically into ``out_dir``; returns the exit code.
 
     A form that cannot be used raises :class:`~curation.errors.UnusableInputError` before
@@ -775,7 +775,7 @@ def run_command(forms: Sequence[str | Path], schema: str | None, out_dir: str | 
     # before the job: the files of the run are known by name except the plots
     check_output_dir(out, ["report.html", *(annotated_name(p) for p in inputs), *(extra_files or {})], inputs)
     with _Bar(quiet=quiet) as bar:
-        run = run_job(forms, schema, progress=bar, names=names)
+        run = run_job(forms, schema, progress=bar, names=names, layout=layout)
         files = render_outputs(run, progress=bar)
         if extra_files:
             files.update(extra_files)

@@ -38,7 +38,7 @@ import defusedxml.ElementTree as DET
 
 from .errors import UnusableInputError
 
-__all__ = ["Limits", "SheetInfo", "WorkbookInfo", "check_workbook", "file_sha256", "openpyxl_is_defused"]
+__all__ = ["Limits", "SheetInfo", "WorkbookInfo", "check_workbook", "file_sha256", "limits_for", "openpyxl_is_defused"]
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,8 @@ class SheetInfo:
     rows: int | None = None
     columns: int | None = None
     has_formulas: bool = False
+    hidden_rows: frozenset = frozenset()
+    hidden_columns: frozenset = frozenset()
 
 
 @dataclass(frozen=True)
@@ -473,6 +475,12 @@ def _measure_shared_string(span: bytes) -> int:
     return sum(_text_chars(m.group(1)) for m in _T_TEXT.finditer(span))
 
 
+_HIDDEN_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(row|col)\b([^>]*)>")
+_HIDDEN_ON = re.compile(rb"\shidden\s*=\s*[\"'](?:1|true)[\"']")
+_COL_MIN = re.compile(rb"\smin\s*=\s*[\"'](\d{1,5})[\"']")
+_COL_MAX = re.compile(rb"\smax\s*=\s*[\"'](\d{1,5})[\"']")
+
+
 class _SheetScan:
     """Formulas, rows found and long text runs of one worksheet part, streamed."""
 
@@ -492,6 +500,8 @@ class _SheetScan:
         self.cell_carry = b""
         self.tail = b""
         self.row_tag = b"<row"
+        self.hidden_rows: set[int] = set()
+        self.hidden_columns: set[int] = set()
         self.runs = _SpanScanner(b"<", limits.max_cell_chars, limits.max_element_bytes, _measure_sheet_run)
 
     def feed(self, chunk: bytes) -> None:
@@ -525,6 +535,19 @@ class _SheetScan:
                 self.count_cells = True  # cells without r="..." are placed by position: count them per row
         data = self.tail + chunk
         self.tail = chunk[-256:]
+        if b"hidden" in data:  # hidden rows (<row r="7" hidden="1">) and columns (<col min max hidden>)
+            for m in _HIDDEN_TAG.finditer(data):
+                attrs = m.group(2)
+                if not _HIDDEN_ON.search(attrs):
+                    continue
+                if m.group(1) == b"row":
+                    ra = _R_ATTR.search(attrs)
+                    if ra:
+                        self.hidden_rows.add(int(ra.group(1)))
+                else:
+                    lo, hi = _COL_MIN.search(attrs), _COL_MAX.search(attrs)
+                    if lo and hi and int(hi.group(1)) - int(lo.group(1)) < 16384:
+                        self.hidden_columns.update(range(int(lo.group(1)), int(hi.group(1)) + 1))
         # formulas: 'f' is rare in sheet XML outside <f>, so look at each one; fall back to substring search
         if not self.has_formulas:
             pos, seen = data.find(b"f"), 0
@@ -1029,7 +1052,8 @@ def _check_zip(p: Path, fh, limits: Limits, suffix: str) -> WorkbookInfo:
                            f"to lay out), above the limit of {limits.max_cells:,}",
                            "delete the unused rows and columns below and right of the data (or copy the data "
                            "into a fresh form) and save it again")
-        sheets.append(SheetInfo(nm, target, kind, state, s.dimension, rows, cols, s.has_formulas))
+        sheets.append(SheetInfo(nm, target, kind, state, s.dimension, rows, cols, s.has_formulas,
+                                frozenset(s.hidden_rows), frozenset(s.hidden_columns)))
         done.add(target)
 
     # everything else: DTD check and byte cap while streaming (nothing is kept)
@@ -1042,3 +1066,13 @@ def _check_zip(p: Path, fh, limits: Limits, suffix: str) -> WorkbookInfo:
     return WorkbookInfo(
         path=os.fspath(p), sheets=tuple(sheets), has_formulas=any(s.has_formulas for s in sheets),
         has_percent_formats=has_percent, uncompressed_bytes=total, members=len(infos))
+
+
+def limits_for(schema, max_mb: float | None = None) -> Limits:
+    """The size limits of a review schema (its ``limits:``), the uncompressed size optionally overridden
+    (``--max-mb``)."""
+    lim = schema.limits
+    mb = lim.max_uncompressed_mb if max_mb is None else max_mb
+    return Limits(max_uncompressed_bytes=int(mb * 1_000_000), max_rows=lim.max_rows, max_columns=lim.max_columns,
+                  max_cells=lim.max_cells, max_sheets=lim.max_sheets, max_shared_strings=lim.max_shared_strings,
+                  max_cell_chars=lim.max_cell_chars)

@@ -160,6 +160,8 @@ class FieldSpec(_Model):
     default: str | None = None
     metadata: bool = False
     aliases: tuple[str, ...] = ()
+    synonyms: tuple[str, ...] = ()
+    count_field: str | None = None
     description: str = ""
     unit: str | None = None
     example: Any = None
@@ -213,6 +215,7 @@ class SheetSpec(_Model):
     """A data sheet: one row per ``key``."""
 
     description: str = ""
+    aliases: tuple[str, ...] = ()
     key: tuple[str, ...]
     parent: ParentSpec | None = None
     fields: dict[str, FieldSpec]
@@ -225,7 +228,7 @@ class SheetSpec(_Model):
         for name, spec in self.fields.items():
             if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
                 raise ValueError(f"field key {name!r} must be lower-case letters, digits and '_'")
-            for ref in (spec.unit_field, *(spec.combined or {}).values()):
+            for ref in (spec.unit_field, spec.count_field, *(spec.combined or {}).values()):
                 if ref is not None and ref not in self.fields:
                     raise ValueError(f"field {name!r} refers to {ref!r}, which is not a field of the sheet")
         return self

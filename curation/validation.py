@@ -16,7 +16,9 @@ import pandas as pd
 
 from .findings import FINDING_COLUMNS, SEVERITIES, Finding, Summary, sort_findings
 from .normalise import NR_SUFFIX, Table, normalise
-from .reading import RawWorkbook, read_workbook
+from .layout import read_form
+from .reading import RawWorkbook
+from .safety import limits_for  # noqa: F401 - part of this module's API
 from .rules import Context, run_checks, run_field_rules, run_links
 from .schema import ReviewSchema, fold, load_schema
 
@@ -92,7 +94,7 @@ def findings_frame(findings: Iterable[Finding]) -> pd.DataFrame:
 
 
 def _error_rows(findings: Sequence[Finding]) -> set[tuple[str, str, int]]:
-    return {(f.file, f.sheet, f.row) for f in findings if f.severity == "error" and f.row is not None}
+    return {(f.file, f.contract_sheet, f.row) for f in findings if f.severity == "error" and f.row is not None}
 
 
 def decide(schema: ReviewSchema, tables: dict[str, Table], findings: list[Finding]) -> tuple[dict[str, np.ndarray], list[Finding]]:
@@ -125,10 +127,11 @@ def decide(schema: ReviewSchema, tables: dict[str, Table], findings: list[Findin
             hit = link.isin(set(failed)).to_numpy() & ~link.isin(ok_ids).to_numpy() & passed[sheet]
             for i in np.flatnonzero(hit):
                 sid = link.iat[i]
-                f = Finding(t.data["_file"].iat[i], sheet, int(t.data["_row"].iat[i]), None, None, str(sid),
+                file = t.data["_file"].iat[i]
+                f = Finding(file, t.title(file), int(t.data["_row"].iat[i]), None, None, str(sid),
                             "study-excluded", "error",
                             f"row excluded: its study {sid} has an error on the {root} sheet "
-                            f"({failed_refs.get(sid, root)}); fix that row and this one passes", None)
+                            f"({failed_refs.get(sid, root)}); fix that row and this one passes", None, sheet)
                 extra.append(f)
             passed[sheet] = passed[sheet] & ~hit
     return passed, extra
@@ -242,7 +245,8 @@ def validate_workbooks(schema: ReviewSchema, workbooks: Sequence[RawWorkbook]) -
 
 
 def validate(forms: str | Path | Sequence[str | Path], schema: str | Path | ReviewSchema | None = None,
-             *, limits: Any = None, jobs: int | None = None, progress: Any = None) -> ValidationResult:
+             *, limits: Any = None, jobs: int | None = None, progress: Any = None,
+             layout: Any = None) -> ValidationResult:
     """Validate extraction forms against a review schema.
 
     Parameters
@@ -258,6 +262,9 @@ def validate(forms: str | Path | Sequence[str | Path], schema: str | Path | Revi
     jobs : int, optional
         Processes that read forms in parallel (default: every core when there are 4 or more
         forms). The findings are the same as one at a time.
+    layout : curation.layout.Layout, optional
+        Where the workbook keeps the fields (``curate map``'s file, ``--layout``); default:
+        inferred from each workbook.
 
     Returns
     -------
@@ -276,12 +283,12 @@ def validate(forms: str | Path | Sequence[str | Path], schema: str | Path | Revi
     """
     sch = schema if isinstance(schema, ReviewSchema) else load_schema(schema)
     paths = expand_forms(forms)
-    workbooks = read_forms(paths, sch, limits=limits, jobs=jobs, progress=progress)
+    workbooks = read_forms(paths, sch, limits=limits, jobs=jobs, progress=progress, layout=layout)
     return validate_workbooks(sch, workbooks)
 
 
 def read_forms(paths: Sequence[Path], schema: ReviewSchema, *, limits: Any = None, jobs: int | None = None,
-               progress: Any = None) -> list[RawWorkbook]:
+               progress: Any = None, layout: Any = None) -> list[RawWorkbook]:
     """Read several forms, in parallel processes when there are many (order is kept)."""
     import os
 
@@ -290,31 +297,20 @@ def read_forms(paths: Sequence[Path], schema: ReviewSchema, *, limits: Any = Non
     if jobs <= 1 or len(paths) < 2:
         out = []
         for p in paths:
-            out.append(read_workbook(p, schema, display_name=str(p), limits=limits))
+            out.append(read_form(p, schema, display_name=str(p), limits=limits, layout=layout))
             if progress:
                 progress(p)
         return out
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(read_workbook, p, schema, display_name=str(p), limits=limits) for p in paths]
+        futures = [pool.submit(read_form, p, schema, display_name=str(p), limits=limits, layout=layout) for p in paths]
         out = []
         for p, fut in zip(paths, futures):
             out.append(fut.result())
             if progress:
                 progress(p)
         return out
-
-
-def limits_for(schema: ReviewSchema, max_mb: float | None = None):
-    """The size limits for a schema, with the uncompressed size optionally overridden (``--max-mb``)."""
-    from .safety import Limits
-
-    lim = schema.limits
-    mb = lim.max_uncompressed_mb if max_mb is None else max_mb
-    return Limits(max_uncompressed_bytes=int(mb * 1_000_000), max_rows=lim.max_rows, max_columns=lim.max_columns,
-                  max_cells=lim.max_cells, max_sheets=lim.max_sheets, max_shared_strings=lim.max_shared_strings,
-                  max_cell_chars=lim.max_cell_chars)
 
 
 def expand_forms(forms: str | Path | Sequence[str | Path]) -> list[Path]:

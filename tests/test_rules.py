@@ -148,6 +148,12 @@ CASES: dict[str, list[tuple[Callable[[dict], None], str, int | None, str | None]
                                            "n_safety")],
     "combined-median-ci": [(setv("outcomes", 0, pfs_median="28.4 (19.4–35.8)", pfs_ci_low=None, pfs_ci_high=None),
                             "outcomes", 2, "pfs_median")],
+    # the n of 'ORR, n (%)' typed 20 where CR+PR = 1+17
+    "reported-count-mismatch": [(setv("outcomes", 0, orr_n=20), "outcomes", 2, "orr_n"),
+                                (setv("outcomes", 0, dcr_n=87), "outcomes", 2, "dcr_n")],
+    # a unit no time vocabulary knows in a median cell (GBq is an activity unit)
+    "unknown-unit": [(setv("outcomes", 0, pfs_median="28.4 GBq"), "outcomes", 2, "pfs_median")],
+    "unit-conflict": [(setv("outcomes", 0, pfs_median="122 wk", pfs_unit="months"), "outcomes", 2, "pfs_median")],
 }
 
 
@@ -183,7 +189,10 @@ def test_rule_reports_at_cell(tmp_path, code, change, sheet, row, field):
 
 
 STRUCTURE_CASES = {"missing-sheet", "empty-sheet", "missing-column", "duplicate-column", "unknown-column",
-                   "merged-cell", "formula-without-value"}
+                   "merged-cell", "formula-without-value",
+                   # reading a team's own workbook: tests/test_layout.py has a case for each
+                   "inferred-layout", "unmatched-sheet", "non-data-row", "hidden-row", "hidden-column",
+                   "helper-column", "unplaced-column", "study-field-conflict"}
 
 
 def test_every_rule_has_a_case():

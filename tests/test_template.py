@@ -579,7 +579,7 @@ def test_round_trip_several_rows_and_aliases(schema, tmp_path):
     second_study = dict(rows["studies"][0], study_id="S02", radiopharmaceutical="Lutathera",
                         response_criteria="RECIST v1.1", first_author="Other")
     sub = dict(rows["outcomes"][0], cohort="pancreas", primary_site="pNET", grade="G1/G2", n_evaluable=40,
-               cr=0, pr=10, sd=25, pd=5, ne=None, orr_pct=25.0, dcr_pct=87.5)
+               cr=0, pr=10, sd=25, pd=5, ne=None, orr_pct=25.0, dcr_pct=87.5, orr_n=10, dcr_n=35)
     rows["studies"].append(second_study)
     rows["outcomes"].append(dict(rows["outcomes"][0], study_id="S02"))
     rows["outcomes"].append(sub)
