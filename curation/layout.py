@@ -111,9 +111,17 @@ class FieldIndex:
         return self.names.get(header_key(text)) or self.names.get("~" + compact(text)) or ()
 
     def closest(self, text: str) -> tuple[str, str] | None:
+        """The field a header is closest to: a near spelling, or an abbreviation (``Prog.`` of ``progression``)."""
         core = split_header(text)[0] or fold_header(text)
-        hits = difflib.get_close_matches(header_key(core), list(self.labels), n=1, cutoff=0.75)
-        return self.labels[hits[0]] if hits else None
+        key = header_key(core).rstrip(".")
+        hits = difflib.get_close_matches(key, list(self.labels), n=1, cutoff=0.75)
+        if hits:
+            return self.labels[hits[0]]
+        if len(key) >= 3:
+            prefixed = sorted(label for label in self.labels if label.startswith(key) and len(label) > len(key))
+            if prefixed:
+                return self.labels[min(prefixed, key=len)]
+        return None
 
 
 _INDEX_CACHE: dict[int, tuple[ReviewSchema, FieldIndex]] = {}
@@ -212,7 +220,9 @@ def content_kind(values: Iterable[Any]) -> str | None:
     """The composite kind most of a column's text cells have (None: plain values)."""
     counts = {"median_ci": 0, "ci": 0, "count_pct": 0, "author_year": 0}
     n = 0
-    for v in values:
+    for seen, v in enumerate(values):
+        if seen >= 5000:
+            break
         t = _text(v)
         if t is None:
             continue
@@ -345,15 +355,25 @@ _NOTE_START = re.compile(r"^\s*(?:notes?\b|source|sources|abbreviations?|data fr
                          r"[a-z]\)|[a-z] =|nr\s*=|na\s*=|ci\s*=|key\s*:)", re.I)
 
 
+def _types(values: np.ndarray) -> np.ndarray:
+    """The Python type of each cell, as an object array of the same shape (one C-level pass)."""
+    flat = values.ravel()
+    return np.fromiter(map(type, flat), dtype=object, count=flat.size).reshape(values.shape) if flat.size else \
+        np.zeros(values.shape, object)
+
+
 def _filled(values: np.ndarray) -> np.ndarray:
+    """Cells holding something (a text of spaces only is empty)."""
     if values.size == 0:
         return np.zeros(values.shape, bool)
     f = (values != "") & (values != None)  # noqa: E711 - elementwise
     if values.dtype == object:
-        # a cell of spaces only is empty
-        strs = np.vectorize(lambda v: isinstance(v, str) and not v.strip(), otypes=[bool])(values) \
-            if values.size < 200_000 else np.zeros(values.shape, bool)
-        f &= ~strs
+        is_str = _types(values) == str
+        if is_str.any():
+            texts = values[is_str & f]
+            blank = {t for t in set(texts) if not t.strip()}
+            if blank:
+                f &= ~(is_str & np.isin(values, list(blank)))
     return f
 
 
@@ -522,6 +542,23 @@ def _assign_tables(schema: ReviewSchema, guesses: dict[str, _SheetGuess]) -> dic
         ranked = sorted(((sc.get(table, 0), t) for t, sc in scores.items()), key=lambda x: (-x[0], x[1]))
         if ranked and ranked[0][0] >= 2:
             out[ranked[0][1]].append(table)
+    # a contract sheet no worksheet holds on its own: the worksheet with most of its fields (identity fields
+    # counted) holds it too, preferring one that holds a sheet that refers to it (a wide sheet)
+    held = {t for ts in out.values() for t in ts}
+    for table, spec in schema.sheets.items():
+        if table in held:
+            continue
+        best = None
+        for title, g in guesses.items():
+            own = {f for c in g.candidates for t, f in c.fields if t == table and f not in ("study_id", "extractor")}
+            if not own:
+                continue
+            child = any(schema.sheets[t].parent is not None and schema.sheets[t].parent.sheet == table for t in out[title])
+            score = (child, len(own))
+            if (child or len(own) >= 2) and (best is None or score > best[0]):
+                best = (score, title)
+        if best is not None:
+            out[best[1]].append(table)
     for t in out:
         out[t].sort(key=list(schema.sheets).index)
     return out
@@ -802,78 +839,100 @@ def _to_float(v: Any) -> float:
     return math.nan
 
 
+def _column_mask(col: np.ndarray, predicate) -> np.ndarray:
+    """``predicate(text)`` for each cell of a column, called once per distinct text."""
+    out = np.zeros(len(col), bool)
+    is_str = _types(col) == str
+    if not is_str.any():
+        return out
+    texts = col[is_str]
+    hits = {t for t in set(texts) if predicate(t)}
+    if hits:
+        out[is_str] = np.isin(texts, list(hits))
+    return out
+
+
 def _comment_rows(schema: ReviewSchema, grid: SheetGrid, g: _SheetGuess, cols: list[ColumnLayout],
                   first_data: int) -> dict[int, str]:
-    """Rows below the header that are not data (Excel row -> why)."""
+    """Rows below the header that are not data (Excel row -> why), found column by column."""
     vals = grid.values
     n_rows, width = vals.shape
     out: dict[int, str] = {}
     if first_data >= n_rows:
         return out
     body = vals[first_data:]
+    n = len(body)
     filled = _filled(body)
     n_filled = filled.sum(axis=1)
+    any_filled = n_filled > 0
+    first_col = np.where(any_filled, filled.argmax(axis=1), 0)
     id_cols = [_col_index(c.column) for c in cols if c.kind == "author_year" or
                c.parts.get("value") in ("study_id", "first_author")]
     numeric_cols = [_col_index(c.column) for c in cols if c.kind != "author_year" and any(
         (schema.sheets[t].fields.get(f) is not None and schema.sheets[t].fields[f].type in NUMERIC_TYPES)
         for f in c.parts.values() for t in schema.sheets)]
+    numeric_cols = [c for c in numeric_cols if c < width]
+    # a label that says the row summarises the others: in an identity column, else the row's first cell
+    is_label = lambda t: bool(_TOTAL_LABEL.match(t))  # noqa: E731
+    label = np.zeros(n, bool)
+    label_cols = [c for c in id_cols if c < width]
+    for c in label_cols:
+        label |= _column_mask(body[:, c], is_label)
+    no_id = ~filled[:, label_cols].any(axis=1) if label_cols else np.ones(n, bool)
+    firsts = body[np.arange(n), first_col]
+    label |= no_id & any_filled & _column_mask(firsts, is_label)
+    # a repeated header row: half its cells or more equal to the header above them
     header_texts = [fold_header(t) for t in _merged_fill_header(grid, [g.header_rows[-1]])[0]]
-    merged_rows: dict[int, int] = {}
+    same = np.zeros(n, int)
+    for c in range(min(width, len(header_texts))):
+        if header_texts[c]:
+            same += _column_mask(body[:, c], lambda t, h=header_texts[c]: fold_header(t) == h)
+    repeated = (same >= 2) & (same >= 0.5 * n_filled)
+    # a note, footnote or source line: one or two cells of text, no number where numbers go
+    has_number = np.zeros(n, bool)
+    for c in numeric_cols:
+        ty = _types(body[:, c])
+        has_number |= (filled[:, c] & _column_mask(body[:, c], lambda t: bool(re.match(rf"^{_NUM}\s*%?$", _text(t) or "")))) \
+            | (ty == float) | (ty == int)
+    merged_width = np.zeros(n, int)
     for (r0, c0), (r1, c1) in grid.merged:
         if r1 >= first_data:
-            for r in range(max(r0, first_data), r1 + 1):
-                merged_rows[r] = max(merged_rows.get(r, 0), c1 - c0 + 1)
-    last_data = None
-    data_rows: list[int] = []
-    for i in range(len(body)):
-        r = first_data + i
-        if not n_filled[i]:
-            continue
-        row = body[i]
-        texts = [(c, _cell_text(row[c])) for c in range(width) if filled[i, c]]
-        # a label that says the row summarises the others
-        label_cells = [t for c, t in texts if c in id_cols] or [texts[0][1]]
-        if any(_TOTAL_LABEL.match(t) for t in label_cells if isinstance(t, str)):
-            out[r + 1] = f"summary row ({label_cells[0]!r}), not a study"
-            continue
-        # a repeated header row
-        same = sum(1 for c, t in texts if c < len(header_texts) and header_texts[c] and fold_header(t) == header_texts[c])
-        if same >= 2 and same >= 0.5 * len(texts):
-            out[r + 1] = "repeated header row"
-            continue
-        # a note, footnote or source line
-        has_number = any(_looks_numeric(row[c]) for c in numeric_cols if c < width and filled[i, c])
-        if not has_number and len(texts) <= 2:
-            t0 = texts[0][1]
-            wide = merged_rows.get(r, 0) >= 3
-            if wide or len(t0) >= 25 or _NOTE_START.match(t0):
-                out[r + 1] = f"note ({t0[:40] + ('...' if len(t0) > 40 else '')!r})"
-                continue
-        data_rows.append(r)
-        last_data = r
-    # blank separators between data rows
-    if data_rows:
-        for i in range(len(body)):
-            r = first_data + i
-            if not n_filled[i] and data_rows[0] < r < data_rows[-1]:
-                out[r + 1] = "blank separator row"
+            lo, hi = max(r0, first_data) - first_data, r1 - first_data
+            merged_width[lo:hi + 1] = np.maximum(merged_width[lo:hi + 1], c1 - c0 + 1)
+    maybe_note = any_filled & ~has_number & (n_filled <= 2) & ~label & ~repeated
+    note = np.zeros(n, bool)
+    for i in np.flatnonzero(maybe_note):
+        t0 = _cell_text(body[i, first_col[i]])
+        if merged_width[i] >= 3 or len(t0) >= 25 or _NOTE_START.match(t0):
+            note[i] = True
+            out[first_data + i + 1] = f"note ({t0[:40] + ('...' if len(t0) > 40 else '')!r})"
+    for i in np.flatnonzero(label):
+        t = _cell_text(body[i, label_cols[int(np.argmax(filled[i, label_cols]))]] if label_cols and
+                       filled[i, label_cols].any() else body[i, first_col[i]])
+        out[first_data + i + 1] = f"summary row ({t!r}), not a study"
+    for i in np.flatnonzero(repeated & ~label):
+        out[first_data + i + 1] = "repeated header row"
+    data = any_filled & ~label & ~repeated & ~note
+    data_idx = np.flatnonzero(data)
+    if len(data_idx):
+        blank = np.flatnonzero(~any_filled)
+        for i in blank[(blank > data_idx[0]) & (blank < data_idx[-1])]:
+            out[first_data + i + 1] = "blank separator row"
     # a row whose counts equal the sums of the data rows above it: a total without a label
-    counts = _count_columns(schema, [t for t in schema.sheets], cols)
-    if counts and len(data_rows) >= 3:
-        running = {c: 0.0 for c in counts}
-        seen = 0
-        for r in data_rows:
-            nums = {c: _to_float(vals[r, c]) for c in counts}
-            present = [c for c in counts if not math.isnan(nums[c])]
-            if seen >= 2 and len(present) >= 2 and all(abs(nums[c] - running[c]) < 1e-9 for c in present) \
-                    and any(nums[c] > 0 for c in present):
-                out[r + 1] = "total row: its counts equal the sums of the rows above"
-                continue
-            for c in present:
-                running[c] += nums[c]
-            seen += 1
-    del last_data
+    counts = [c for c in _count_columns(schema, list(schema.sheets), cols) if c < width]
+    if counts and len(data_idx) >= 3:
+        import pandas as pd
+
+        m = np.column_stack([pd.to_numeric(pd.Series(body[data_idx, c], dtype=object).where(
+            lambda x: _types(x.to_numpy()) != bool), errors="coerce").to_numpy(dtype=float) for c in counts])
+        present = ~np.isnan(m)
+        above = np.vstack([np.zeros((1, len(counts))), np.cumsum(np.where(present, m, 0.0), axis=0)[:-1]])
+        equal = np.where(present, np.abs(m - above) < 1e-9, True)
+        n_present = present.sum(axis=1)
+        total = (np.arange(len(data_idx)) >= 2) & (n_present >= 2) & equal.all(axis=1) & \
+            (np.where(present, m, 0.0) > 0).any(axis=1)
+        for k in np.flatnonzero(total):
+            out[first_data + int(data_idx[k]) + 1] = "total row: its counts equal the sums of the rows above"
     return dict(sorted(out.items()))
 
 
@@ -1111,15 +1170,17 @@ def _extract_sheet(schema: ReviewSchema, index: FieldIndex, grid: SheetGrid, sl:
     data_rows = []
     filled = _filled(vals[first_data:]) if first_data < n_rows else np.zeros((0, width), bool)
     mapped_cols = sorted({_col_index(c.column) for c in sl.columns if _col_index(c.column) < width})
-    for i in range(len(filled)):
-        r = first_data + i + 1
-        if r in sl.comment_rows:
-            continue
-        if mapped_cols and filled[i, mapped_cols].any():
-            data_rows.append(first_data + i)
-        elif filled[i].any():
-            emit(title, r, None, None, "non-data-row", "info",
-                 f"{quote_sheet(title)}!{r}:{r} has no value in any mapped column; not read", None, primary)
+    in_mapped = filled[:, mapped_cols].any(axis=1) if mapped_cols else np.zeros(len(filled), bool)
+    elsewhere = filled.any(axis=1) & ~in_mapped
+    comment = np.zeros(len(filled), bool)
+    for r in sl.comment_rows:
+        if 0 <= r - 1 - first_data < len(filled):
+            comment[r - 1 - first_data] = True
+    data_rows = [first_data + int(i) for i in np.flatnonzero(in_mapped & ~comment)]
+    for i in np.flatnonzero(elsewhere & ~comment):
+        r = first_data + int(i) + 1
+        emit(title, r, None, None, "non-data-row", "info",
+             f"{quote_sheet(title)}!{r}:{r} has no value in any mapped column; not read", None, primary)
     # -- merged areas in data rows: the top-left value fills the area
     data_set = set(data_rows)
     merged_fill: dict[tuple[int, int], tuple[Any, str]] = {}
@@ -1165,22 +1226,54 @@ def _extract_sheet(schema: ReviewSchema, index: FieldIndex, grid: SheetGrid, sl:
     ids: list[Any] = [None] * n
     cohorts: list[Any] = [None] * n
     known_units = {u for u in _unit_terms(schema)}
+    pos_of_row = {r: k for k, r in enumerate(data_rows)}
+    percent_by_col: dict[int, list[int]] = {}
+    for (r1, c0) in grid.percent_cells:
+        percent_by_col.setdefault(c0, []).append(r1)
     col_units: dict[str, frozenset] = {}
     for col in sl.columns:
         f = col.parts.get("value")
         fs = next((schema.sheets[t].fields[f] for t in sl.tables if f in schema.sheets[t].fields), None) if f else None
         if fs is not None and fs.type in NUMERIC_TYPES and fs.type != "year":
             col_units[col.column] = frozenset(known_units | ({fold(fs.unit)} if fs.unit else set()))
+    rows_idx = np.asarray(data_rows, dtype=int)
     for col in sl.columns:
         c = _col_index(col.column)
         for f in col.parts.values():
-            columns.setdefault(f, [None] * n)
+            if f not in columns:
+                columns[f] = [None] * n
             letters.setdefault(f, col.column)
+        body = vals[rows_idx, c] if n else np.zeros(0, object)
+        cell_units = col_units.get(col.column, frozenset())
+        if col.kind == "value":
+            # the common case, whole column at once: only text cells that may hold 'number unit' one by one
+            f = col.parts["value"]
+            arr = np.array(body, dtype=object)
+            arr[(arr == "") | pd_isna(arr)] = None
+            columns[f] = list(arr)
+            if cell_units:
+                strs = np.flatnonzero(_types(arr) == str)
+                for k in strs[np.fromiter((arr[k][:1] in "+-.0123456789" for k in strs), bool, len(strs))]:
+                    got, unit, _problem = _split_cell(col, arr[k], schema, cell_units)
+                    columns[f][k] = got.get(f, arr[k])
+                    if unit:
+                        if f not in units:
+                            units[f] = [None] * n
+                        units[f][k] = unit
+            if col.unit:
+                u = units.setdefault(f, [None] * n)
+                for k in range(n):
+                    if u[k] is None and columns[f][k] is not None:
+                        u[k] = col.unit
+            for r1 in percent_by_col.get(c, ()):
+                if (r1 - 1) in data_set:
+                    percent.setdefault(f, set()).add(pos_of_row[r1 - 1])
+            continue
         for k, r in enumerate(data_rows):
-            v = vals[r, c]
+            v = body[k]
             if v == "" or v is None:
                 continue
-            got, unit, problem = _split_cell(col, v, schema, col_units.get(col.column, frozenset()))
+            got, unit, problem = _split_cell(col, v, schema, cell_units)
             if problem:
                 target = next(iter(col.parts.values()))
                 emit(title, r + 1, col.column, target, "invalid-number", "error",
@@ -1191,14 +1284,15 @@ def _extract_sheet(schema: ReviewSchema, index: FieldIndex, grid: SheetGrid, sl:
             if "__cohort" in got:
                 cohorts[k] = got.pop("__cohort")
             for f, part in got.items():
-                columns.setdefault(f, [None] * n)
+                if f not in columns:
+                    columns[f] = [None] * n
                 columns[f][k] = part
                 letters.setdefault(f, col.column)
                 u = unit or col.unit
                 if u:
-                    units.setdefault(f, [None] * n)[k] = u
-                if col.kind == "value" and (r + 1, c) in grid.percent_cells:
-                    percent.setdefault(f, set()).add(k)
+                    if f not in units:
+                        units[f] = [None] * n
+                    units[f][k] = u
     # -- identity: study_id and cohort where no column holds them
     study_id_column = any(c.kind == "value" and c.parts.get("value") == "study_id" for c in sl.columns)
     if not study_id_column:
@@ -1250,7 +1344,8 @@ def _extract_sheet(schema: ReviewSchema, index: FieldIndex, grid: SheetGrid, sl:
             columns={f: letters[f] for f in values if f in letters},
             extra_columns={ign.header: l for l, ign in sl.ignored.items()},
             rows=[rows_excel[k] for k in keep], values=values,
-            extra_values={},
+            extra_values={ign.header: [_none_if_empty(vals[rows_excel[k] - 1, _col_index(l)]) for k in keep]
+                          for l, ign in sl.ignored.items() if _col_index(l) < width},
             percent_cells={f: frozenset(pos_of[k] for k in pos if k in pos_of) for f, pos in percent.items()
                            if f in spec.fields},
             units={f: np.array([u[k] for k in keep], dtype=object) for f, u in units.items() if f in spec.fields},
@@ -1264,6 +1359,17 @@ def _extract_sheet(schema: ReviewSchema, index: FieldIndex, grid: SheetGrid, sl:
                      f"sheet {quote_sheet(title)} has no column for {f!r}"
                      + (" (required: every row is excluded)" if fs.required else " (treated as empty)"), None, table)
     return out
+
+
+def _none_if_empty(v: Any) -> Any:
+    return None if v == "" else v
+
+
+def pd_isna(arr: np.ndarray) -> np.ndarray:
+    """NaN (and None) cells of an object array."""
+    import pandas as pd
+
+    return np.asarray(pd.isna(arr), dtype=bool)
 
 
 def _table_of(schema: ReviewSchema, sl: SheetLayout, field: str) -> str:

@@ -291,7 +291,7 @@ def influence(schema: ReviewSchema, validation: ValidationResult, analyses: Sequ
         mask = validation.passed[s]
         for f, r, ok in zip(t.data["_file"], t.data["_row"], mask):
             if not ok:
-                excluded.add((f, s, int(r)))
+                excluded.add((f, t.title(f), int(r)))
     if not excluded:
         return []
     errors: dict[tuple[str, str, int], list] = {}

@@ -194,7 +194,7 @@ def clean_dataset(schema: ReviewSchema, tables: dict[str, Table], passed: dict[s
                 v[~np.isfinite(v) | (np.abs(v) > 2.0**53)] = np.nan  # no whole number a form can mean
                 frame[f] = pd.array(v, dtype="Int64")
         frame["file"] = data["_file"].to_numpy()
-        frame["sheet"] = sheet
+        frame["sheet"] = [t.title(f) for f in data["_file"]]  # the workbook's own name of the sheet
         frame["row"] = data["_row"].to_numpy()
         out[sheet] = frame.reset_index(drop=True)
     return out

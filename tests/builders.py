@@ -9,7 +9,7 @@ STUDY_FIELDS = ["study_id", "first_author", "year", "doi", "pmid", "country", "d
                 "response_criteria", "n_enrolled", "cycles_median", "activity_per_cycle_gbq",
                 "cumulative_activity_gbq", "enrolment_start", "enrolment_end", "extractor"]
 OUTCOME_FIELDS = ["study_id", "cohort", "grade", "ki67_max", "primary_site", "n_evaluable", "cr", "pr", "sd", "pd",
-                  "ne", "orr_pct", "dcr_pct", "pfs_median", "pfs_ci_low", "pfs_ci_high", "pfs_unit", "os_median",
+                  "ne", "orr_n", "dcr_n", "orr_pct", "dcr_pct", "pfs_median", "pfs_ci_low", "pfs_ci_high", "pfs_unit", "os_median",
                   "os_ci_low", "os_ci_high", "os_unit", "followup_median_months", "extractor"]
 AE_FIELDS = ["study_id", "ae_term", "grade3plus_n", "any_grade_n", "n_safety", "extractor"]
 
@@ -29,7 +29,7 @@ def good_study(**over: Any) -> dict[str, Any]:
 def good_outcome(**over: Any) -> dict[str, Any]:
     # 101 evaluable: CR 1, PR 17, SD 70, PD 13 -> ORR 17.8%, DCR 87.1%
     row = {"study_id": "S01", "cohort": "overall", "grade": "G1-2", "ki67_max": 15, "primary_site": "midgut",
-           "n_evaluable": 101, "cr": 1, "pr": 17, "sd": 70, "pd": 13, "ne": None, "orr_pct": 17.8,
+           "n_evaluable": 101, "cr": 1, "pr": 17, "sd": 70, "pd": 13, "ne": None, "orr_n": None, "dcr_n": None, "orr_pct": 17.8,
            "dcr_pct": 87.1, "pfs_median": 28.4, "pfs_ci_low": 19.4, "pfs_ci_high": 35.8, "pfs_unit": "months",
            "os_median": 48.0, "os_ci_low": 37.4, "os_ci_high": 55.2, "os_unit": "months",
            "followup_median_months": 76.3, "extractor": "AB"}

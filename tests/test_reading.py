@@ -20,13 +20,13 @@ def rules_at(result):
 def test_sheet_names_and_headers_match_loosely(tmp_path):
     headers = {"studies": ["Study ID", "First author", "YEAR", *STUDY_FIELDS[3:]],
                "outcomes": ["study id", "Cohort", "grade", "Ki-67 max", "Primary site", "N evaluable", "CR", "PR",
-                            "SD", "PD", "NE", "ORR (%)", "DCR (%)", *OUTCOME_FIELDS[13:]]}
+                            "SD", "PD", "NE", "ORR n", "DCR n", "ORR (%)", "DCR (%)", *OUTCOME_FIELDS[15:]]}
     p = write_form(tmp_path / "f.xlsx", [good_study()], [good_outcome()], [good_ae()], headers=headers,
                    sheet_names={"adverse_events": "Adverse Events", "studies": "STUDIES"})
     r = validate(p)
     assert r.finding_list == ()
     assert r.clean.loc[0, "orr_pct"] == pytest.approx(17.8)
-    assert r.tables["outcomes"].letters[str(p)]["orr_pct"] == "L"
+    assert r.tables["outcomes"].letters[str(p)]["orr_pct"] == "N"
 
 
 def test_header_not_in_first_row_and_provenance(tmp_path):

@@ -377,8 +377,8 @@ def test_annotated_copy_one_comment_per_cell_and_renamed_sheets(tmp_path):
     f["adverse_events"][0]["grade3plus_n"] = 50  # more grade >= 3 events than any grade
     renamed = write_form(tmp_path / "renamed.xlsx", **f, sheet_names={"adverse_events": "Adverse events"})
     result = validate(renamed)
-    hits = [x for x in result.finding_list if x.sheet == "adverse_events" and x.column]
-    assert hits
+    hits = [x for x in result.finding_list if x.contract_sheet == "adverse_events" and x.column]
+    assert hits and all(x.sheet == "Adverse events" for x in hits)  # findings cite the workbook's own name
     wb = openpyxl.load_workbook(io.BytesIO(annotated_workbook(renamed, result.finding_list)))
     for x in hits:
         assert x.rule in wb["Adverse events"][f"{x.column}{x.row}"].comment.text
