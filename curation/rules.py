@@ -1039,18 +1039,19 @@ def arm_totals_exceed_randomised(ctx: Context, sheet: str, severity: str, totals
         codes = keys.groupby(list(group_by), dropna=False, sort=False).ngroup().to_numpy()
     else:
         codes = np.arange(n)
-    frame = pd.DataFrame({"g": codes, "pos": np.arange(n), "r": r,
-                          "complete": _present(*arrs), "sum": np.sum(arrs, axis=0)})
+    complete = _present(*arrs)
+    sums = np.sum(arrs, axis=0)
+    ng = int(codes.max()) + 1 if n else 0
+    g_sum = np.bincount(codes, weights=np.where(complete, sums, 0.0), minlength=ng)
+    g_complete = np.bincount(codes, weights=(~complete).astype(float), minlength=ng) == 0
+    g_r = np.full(ng, np.nan)
+    for p in np.flatnonzero(~np.isnan(r))[::-1]:  # the group's first row with a number randomised
+        g_r[codes[p]] = r[p]
     out = []
     below_sev = REGISTRY["arm-totals-below-randomised"].severity
-    for _, grp in frame.groupby("g", sort=False):
-        if not grp["complete"].all() or np.isnan(grp["r"].to_numpy()).all():
-            continue
-        pos = grp["pos"].tolist()
-        rv = grp["r"].dropna().iloc[0]
-        total = float(grp["sum"].sum())
-        if total == rv:
-            continue
+    for g in np.flatnonzero(g_complete & ~np.isnan(g_r) & (g_sum != g_r)):
+        pos = np.flatnonzero(codes == g).tolist()
+        rv, total = g_r[g], float(g_sum[g])
         last = pos[-1]
         parts = [(t, p) for p in pos for t in totals]
         terms = " + ".join(fmt(ctx.num(sheet, t)[p]) for t, p in parts)
