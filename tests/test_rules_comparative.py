@@ -344,7 +344,7 @@ def test_messages_say_what_to_do(tmp_path):
     setv("continuous", 1, sd_intervention=1.1)(form)
     by = {(f.rule, f.row): f.message for f in run(tmp_path, form).finding_list}
     assert "1/2.43 = 0.412 matches" in by[("effect-contradicts-counts", 2)]
-    assert "matches the odds ratio" in by[("effect-differs-from-counts", 7)]
+    assert "matches their odds ratio" in by[("effect-differs-from-counts", 7)]
     assert "excludes the null value 1" in by[("p-value-contradicts-ci", 3)]
     assert "1.1 x sqrt(120) = 12.05 mmHg" in by[("sd-looks-like-se", 3)]
 
