@@ -35,6 +35,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import UnusableInputError
+from .cells import is_missing_text
 from .findings import Finding, quote_sheet
 from .reading import RawSheet, RawWorkbook, SheetGrid, WorkbookGrids, column_letter, read_grids, sheet_key
 from .schema import NUMERIC_TYPES, ReviewSchema, compact, fold
@@ -991,6 +992,8 @@ def _split_cell(col: ColumnLayout, v: Any, schema: ReviewSchema,
                 return {parts["value"]: m.group("v")}, m.group("u"), None
         return {parts["value"]: v}, None, None
     t = _text(v)
+    if t is not None and col.kind in ("count_pct", "ci", "author_year") and is_missing_text(t):
+        return {}, None, None  # '–', 'NA', 'not reported': no value
     if col.kind == "count_pct":
         if t is None:
             if isinstance(v, (int, float)) and not isinstance(v, bool):

@@ -653,7 +653,15 @@ def adverse_event_counts(ctx: Context, sheet: str, severity: str, chain):
     arrs = [ctx.num(sheet, r) for r in chain]
     out = []
     reported = np.zeros(len(arrs[0]) if arrs else 0, bool)
-    for a_ref, b_ref, a, b in zip(chain, chain[1:], arrs, arrs[1:]):
+    # each count against the next one given in the chain (an empty any_grade_n does not hide
+    # grade3plus_n > n_safety)
+    pairs = []
+    for i in range(len(chain)):
+        between_missing = np.ones(len(arrs[0]) if arrs else 0, bool)
+        for j in range(i + 1, len(chain)):
+            pairs.append((chain[i], chain[j], arrs[i], np.where(between_missing, arrs[j], np.nan)))
+            between_missing = between_missing & np.isnan(arrs[j])
+    for a_ref, b_ref, a, b in pairs:
         bad = _present(a, b) & (a > b) & ~reported
         for i in np.flatnonzero(bad):
             msg = (f"{_label(a_ref)} = {fmt(a[i])} ({ctx.cell(sheet, a_ref, i)}) exceeds {_label(b_ref)} = "
