@@ -692,6 +692,18 @@ def _sheet_layout(schema: ReviewSchema, index: FieldIndex, g: _SheetGuess, table
         if not c.header:
             continue
         if not fields:
+            core, _q, ci = split_header(c.header)
+            prev = next((col for col in reversed(cols) if col.kind in ("value", "median_ci")), None)
+            prev_fs = _field_spec(schema, tables, prev.parts.get("value")) if prev is not None else None
+            if ci and not core and prev is not None and prev_fs is not None and prev_fs.combined and \
+                    _col_index(prev.column) == c.col - 1:
+                # '95% CI' right of a median column: that median's interval
+                lo_hi = prev_fs.combined
+                cols.append(ColumnLayout(column=letter, header=c.header, kind="ci",
+                                         parts={"low": lo_hi["low"], "high": lo_hi["high"]}, confidence="medium",
+                                         hidden=c.col in grid.hidden_columns,
+                                         note=f"the interval of {prev.parts['value']} in {prev.column}"))
+                continue
             ignored[letter] = IgnoredColumn(header=c.header)
             continue
         fname = fields[0]
@@ -751,6 +763,15 @@ def _sheet_layout(schema: ReviewSchema, index: FieldIndex, g: _SheetGuess, table
     comments = _comment_rows(schema, grid, g, cols, first_data)
     return SheetLayout(sheet=grid.title, tables=tables, headerRows=[r + 1 for r in g.header_rows], columns=cols,
                        ignored=ignored, derived=derived, commentRows=comments, by_name=by_name)
+
+
+def _field_spec(schema: ReviewSchema, tables: list[str], field: str | None):
+    if field is None:
+        return None
+    for t in tables:
+        if field in schema.sheets[t].fields:
+            return schema.sheets[t].fields[field]
+    return None
 
 
 def by_name_hint(title: str, tables: list[str], schema: ReviewSchema) -> bool:
@@ -942,9 +963,33 @@ def _comment_rows(schema: ReviewSchema, grid: SheetGrid, g: _SheetGuess, cols: l
 # ---------------------------------------------------------------------------------------------
 
 
-def check_fits(layout: Layout, grids: WorkbookGrids, source: str = "layout") -> None:
-    """Refuse (exit 2, one line) a layout that does not fit this workbook."""
+_KIND_PARTS = {"value": {"value"}, "median_ci": {"value", "low", "high"}, "ci": {"low", "high"},
+               "count_pct": {"percent", "count"}, "author_year": {"author", "year", "id", "cohort"},
+               "number_unit": {"value"}}
+
+
+def check_fits(layout: Layout, grids: WorkbookGrids, source: str = "layout", schema: ReviewSchema | None = None) -> None:
+    """Refuse (exit 2, one line) a layout that does not fit this workbook (or this schema)."""
     by_title = {g.title: g for g in grids.sheets}
+    if schema is not None:
+        for sl in layout.sheets:
+            for t in sl.tables:
+                if t not in schema.sheets:
+                    raise UnusableInputError(f"{source}: sheet {sl.sheet!r} holds {t!r}, which schema {schema.name!r} "
+                                             f"does not have (its sheets: {', '.join(schema.sheets)})")
+            for col in sl.columns:
+                bad = set(col.parts) - _KIND_PARTS[col.kind]
+                if bad or not col.parts:
+                    raise UnusableInputError(f"{source}: column {col.column} of sheet {sl.sheet!r} is of kind "
+                                             f"{col.kind!r}, whose parts are {', '.join(sorted(_KIND_PARTS[col.kind]))} "
+                                             f"(not {', '.join(sorted(bad)) or 'none'})")
+                for part, f in col.parts.items():
+                    if part in ("id", "cohort", "author", "year"):
+                        continue
+                    if not any(f in schema.sheets[t].fields for t in sl.tables):
+                        raise UnusableInputError(f"{source}: column {col.column} of sheet {sl.sheet!r} names field {f!r}, "
+                                                 f"which no sheet it holds ({', '.join(sl.tables)}) has in schema "
+                                                 f"{schema.name!r}")
     for sl in layout.sheets:
         grid = by_title.get(sl.sheet)
         if grid is None:
@@ -1424,7 +1469,7 @@ def read_form(path: str | Path, schema: ReviewSchema, *, layout: Layout | None =
 
     grids = read_grids(path, display_name=display_name, limits=limits if limits is not None else limits_for(schema))
     if layout is not None:
-        check_fits(layout, grids)
+        check_fits(layout, grids, schema=schema)
         return extract(grids, layout, schema, inferred=True)
     return extract(grids, infer_layout(grids, schema), schema, inferred=True)
 

@@ -328,3 +328,45 @@ def test_findings_on_data_cells_do_not_depend_on_layout(tmp_path_factory, order,
     assert ("response-sum-mismatch", "pr", "Strosberg2017", 1) in expected
     p, top = _permuted(d / "p.xlsx", order, titles, names)
     assert _data_findings(validate(p), top) == expected
+
+
+def test_a_bare_95_ci_column_belongs_to_the_median_left_of_it(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Efficacy"
+    ws.append(["Study", "Cohort", "N evaluable", "Median PFS", "95% CI", "Median OS", "95% CI"])
+    ws.append(["S1", "overall", 101, 28.4, "19.4-35.8", 48, "37.4–55.2"])
+    s = wb.create_sheet("Studies")
+    s.append(["Study", "Author", "Year", "N"])
+    s.append(["S1", "Strosberg", 2017, 116])
+    p = tmp_path / "ci.xlsx"
+    wb.save(p)
+    row = validate(p).clean.iloc[0]
+    assert (row.pfs_ci_low, row.pfs_ci_high, row.os_ci_low, row.os_ci_high) == (19.4, 35.8, 37.4, 55.2)
+
+
+_num = st.decimals(min_value=0, max_value=999, places=1, allow_nan=False).map(str)
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=_num, lo=_num, hi=_num, dash=st.sampled_from(["-", "–", "—", " to ", "; ", ", "]),
+       pad=st.sampled_from(["", " ", "\u00a0"]))
+def test_median_ci_cells_split_into_their_three_numbers(m, lo, hi, dash, pad):
+    from curation.layout import ColumnLayout, _split_cell
+
+    col = ColumnLayout(column="S", header="mPFS (95% CI)", kind="median_ci",
+                       parts={"value": "pfs_median", "low": "pfs_ci_low", "high": "pfs_ci_high"})
+    got, _unit, problem = _split_cell(col, f"{pad}{m} ({lo}{dash}{hi}){pad}", SCHEMA)
+    assert problem is None
+    assert (float(got["pfs_median"]), float(got["pfs_ci_low"]), float(got["pfs_ci_high"])) == \
+        (float(m), float(lo), float(hi))
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 5000), pct=_num, sign=st.sampled_from(["", "%"]), br=st.sampled_from(["()", "[]"]))
+def test_count_percent_cells_split_into_count_and_percent(n, pct, sign, br):
+    from curation.layout import ColumnLayout, _split_cell
+
+    col = ColumnLayout(column="P", header="ORR, n (%)", kind="count_pct", parts={"percent": "orr_pct", "count": "orr_n"})
+    got, _unit, problem = _split_cell(col, f"{n} {br[0]}{pct}{sign}{br[1]}", SCHEMA)
+    assert problem is None and int(got["orr_n"]) == n and float(got["orr_pct"]) == float(pct)
