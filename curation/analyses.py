@@ -169,11 +169,16 @@ def _label(row: pd.Series, overall: str) -> str:
 
 
 def _events(frame: pd.DataFrame, oc: OutcomeSpec) -> pd.Series:
+    """Events: the sum of the counts the outcome is made of (CR+PR), else the count reported as a whole
+    (the n of an 'ORR, n (%)' cell, ``reported_events``)."""
     names = [oc.events] if isinstance(oc.events, str) else list(oc.events)
     missing = [n for n in names if n not in frame]
-    if missing:
-        return pd.Series(np.nan, index=frame.index)
-    return frame[names].astype(float).sum(axis=1, min_count=len(names))
+    events = (pd.Series(np.nan, index=frame.index) if missing else
+              frame[names].astype(float).sum(axis=1, min_count=len(names)))
+    reported = getattr(oc, "reported_events", None)
+    if reported and reported in frame:
+        events = events.where(events.notna(), frame[reported].astype(float))
+    return events
 
 
 def _candidate_rows(schema: ReviewSchema, frame: pd.DataFrame, oc: OutcomeSpec) -> tuple[pd.DataFrame, list[StudyRow]]:

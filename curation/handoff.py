@@ -396,6 +396,8 @@ def analysis_r_script(schema, analyses: Sequence[Any], csv_names: Mapping[str, s
                     f"                method = {r_string(s.method)}, hk = {hk}, level = {_level(s.level)})")
         else:
             events = [oc.events] if isinstance(oc.events, str) else list(oc.events)
+            if getattr(oc, "reported_events", None):  # CR+PR, else the reported n: the derived column has both
+                events = [f"{a.outcome.partition(':')[0]}_events"]
             measure = "PLO" if s.method == "GLMM" else s.measure
             call = (f"pool_proportion(take({data}, {rows_var}), events = {_r_vector(events, 40)}, "
                     f"total = {r_string(oc.total)},\n"

@@ -25,6 +25,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .cells import finite_or_none as _f
+from .findings import quote_sheet
 from .analyses import Analysis, StudyRow, outcome_frame, run_analysis, run_plan, select
 from .schema import PoolSettings, ReviewSchema, load_schema
 from .validation import ValidationResult, clean_dataset, expand_forms, read_forms, validate_workbooks
@@ -354,7 +355,7 @@ def influence(schema: ReviewSchema, validation: ValidationResult, analyses: Sequ
             sentence = f"if {who} were included as extracted{repl}, the pooled {tlabel} {change}"
             out.append(Influence(
                 analysis_id=tid, analysis_label=tlabel, kind=base.kind, file=r.file, sheet=r.sheet or "",
-                row=int(r.row), cell=f"{r.sheet}!{r.row}:{r.row}", study_id=r.study_id, cohort=r.cohort, label=r.label,
+                row=int(r.row), cell=f"{quote_sheet(r.sheet or '')}!{r.row}:{r.row}", study_id=r.study_id, cohort=r.cohort, label=r.label,
                 errors=rules, messages=tuple(e.message for e in errs), replaces=same[0].cohort if same else None,
                 without=before, with_=after, delta=delta, impact=impact, sentence=sentence))
     out.sort(key=lambda x: (-x.impact, order.get(x.analysis_id.split(":")[0], 0), x.analysis_id, x.file, x.row))

@@ -256,6 +256,7 @@ class OutcomeSpec(_Model):
     high: str | None = None
     sheet: str | None = None
     term: str | None = None
+    reported_events: str | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> "OutcomeSpec":

@@ -185,6 +185,10 @@ def clean_dataset(schema: ReviewSchema, tables: dict[str, Table], passed: dict[s
                     if all(e in frame for e in ev):
                         total = np.array(frame[ev].astype(float).sum(axis=1, min_count=len(ev)).to_numpy(),
                                          dtype=float, copy=True)
+                        reported = getattr(oc, "reported_events", None)
+                        if reported and reported in frame:  # the n of 'ORR, n (%)' when CR, PR are not given
+                            whole = frame[reported].astype(float).to_numpy()
+                            total = np.where(np.isnan(total), whole, total)
                         total[~np.isfinite(total) | (np.abs(total) > 2.0**53)] = np.nan
                         frame[f"{name}_events"] = pd.array(np.round(total), dtype="Int64")
         for f in frame.columns:
