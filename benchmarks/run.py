@@ -37,8 +37,14 @@ SITES = ["pancreas", "midgut", "small_intestine", "mixed", "pNET", "lung"]
 TERMS = ["anaemia", "thrombocytopenia", "leukopenia", "nephrotoxicity", "nausea", "fatigue"]
 
 
-def generate(path: Path, n_studies: int, seed: int = 1) -> int:
-    """A realistic form: per study 1 studies row, ~3 outcome rows, ~0.7 AE rows; ~1% slips."""
+def generate(path: Path, n_studies: int, seed: int = 1, errors: float = 0.0) -> int:
+    """A realistic form: per study 1 studies row, ~3 outcome rows, ~0.7 AE rows; ~1% slips.
+
+    ``errors``: the share of outcome rows given an error of their own (counts that do not add
+    up, a percentage that does not match its counts, more evaluable than enrolled, a median
+    outside its CI), and about a tenth of that share of studies given a study-level error (an
+    ineligible radiopharmaceutical or a reversed enrolment period) that excludes all their rows.
+    """
     import openpyxl
 
     rng = random.Random(seed)
@@ -60,11 +66,17 @@ def generate(path: Path, n_studies: int, seed: int = 1) -> int:
         start = rng.randint(1995, 2018)
         cycles = rng.choice([2, 3, 4, 4, 4, 5])
         act = rng.choice([5.5, 7.4, 7.4, 7.4, 7.8])
-        st.append([sid, f"Author{s}", start + rng.randint(3, 6), f"10.1000/x{s}", 10000000 + s,
+        drug = rng.choice(["177Lu-DOTATATE", "Lutathera", "177Lu-DOTATOC"])
+        end = start + rng.randint(1, 3)
+        if errors and rng.random() < errors / 10:  # a study-level error: all its rows are excluded
+            if rng.random() < 0.5:
+                drug = "90Y-DOTATOC"
+            else:
+                start, end = end, start
+        st.append([sid, f"Author{s}", max(start, end) + rng.randint(3, 6), f"10.1000/x{s}", 10000000 + s,
                    rng.choice(["NL", "IT", "DE", "US", "AU"]), rng.choice(["retrospective", "prospective", "RCT"]),
-                   rng.choice(["177Lu-DOTATATE", "Lutathera", "177Lu-DOTATOC"]),
-                   rng.choice(["RECIST 1.1", "RECIST v1.1", "WHO", "RECIST 1.0"]), n, cycles, act,
-                   round(cycles * act, 1), start, start + rng.randint(1, 3), "AB"])
+                   drug, rng.choice(["RECIST 1.1", "RECIST v1.1", "WHO", "RECIST 1.0"]), n, cycles, act,
+                   round(cycles * act, 1), start, end, "AB"])
         rows += 1
         cohorts = [("overall", "mixed", n)]
         for extra in range(rng.choice([1, 2, 2, 3])):
@@ -81,8 +93,19 @@ def generate(path: Path, n_studies: int, seed: int = 1) -> int:
             dcr = round(100 * (cr + pr + sd) / ne_, 1)
             pfs = round(rng.uniform(8, 40), 1)
             os_ = round(pfs + rng.uniform(5, 40), 1)
+            pfs_lo = round(pfs * 0.8, 1)
+            if errors and rng.random() < errors:  # one error of the row's own
+                slip = rng.randrange(4)
+                if slip == 0:
+                    pd_ += rng.randint(1, 5)  # response-sum-mismatch
+                elif slip == 1:
+                    orr = round(orr + rng.choice([-10, 10, 20]), 1)  # percentage-mismatch
+                elif slip == 2:
+                    ne_ = n + rng.randint(1, 20)  # evaluable-exceeds-enrolled (and the counts then do not add up)
+                else:
+                    pfs_lo = round(pfs * 1.3, 1)  # median-outside-ci
             oc.append([sid, cohort, grade, KI67[grade], rng.choice(SITES), ne_, cr, pr, sd, pd_,
-                       None, orr, f"{dcr}%" if rng.random() < 0.2 else dcr, pfs, round(pfs * 0.8, 1),
+                       None, orr, f"{dcr}%" if rng.random() < 0.2 else dcr, pfs, pfs_lo,
                        round(pfs * 1.25, 1), "months", os_, round(os_ * 0.8, 1),
                        "NR" if rng.random() < 0.1 else round(os_ * 1.25, 1), "mo", round(os_ * 1.1, 1), "AB"])
             rows += 1

@@ -78,10 +78,23 @@ def _nan_to_none(obj: Any) -> Any:
     return obj
 
 
-def dumps(obj: Any) -> str:
-    """Deterministic JSON: sorted keys are not imposed (order is meaningful), NaN as null."""
-    return json.dumps(_nan_to_none(json.loads(json.dumps(obj, default=_json_default, allow_nan=True))),
-                      indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+def dumps(obj: Any, *, compact: bool = False) -> str:
+    """Deterministic JSON: sorted keys are not imposed (order is meaningful), NaN as null.
+    ``compact``: no indentation, each item of a top-level list on a line of its own (large files)."""
+    plain = _nan_to_none(json.loads(json.dumps(obj, default=_json_default, allow_nan=True)))
+    if compact:
+        def one(v: Any) -> str:
+            return json.dumps(v, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+        def value(v: Any) -> str:
+            if isinstance(v, list) and v:
+                return "[\n" + ",\n".join(one(x) for x in v) + "\n]"
+            return one(v)
+
+        if isinstance(plain, dict):
+            return "{\n" + ",\n".join(f"{one(k)}: {value(v)}" for k, v in plain.items()) + "\n}\n"
+        return value(plain) + "\n"
+    return json.dumps(plain, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:

@@ -296,6 +296,8 @@ class AnalysisSpec(_Model):
     subgroups: dict[str, SubgroupSpec] = Field(default_factory=dict)
     plan: tuple[PlanEntry, ...] = ()
     sensitivity: tuple[PoolSettings, ...] = ()
+    # funnel plot and Egger's test only with at least this many studies (Cochrane Handbook 10.4.3.1)
+    small_study_min_k: int = Field(10, ge=3)
 
     @model_validator(mode="after")
     def _refs(self) -> "AnalysisSpec":
