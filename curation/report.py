@@ -629,15 +629,31 @@ def _short(name: str) -> str:
     return Path(name).name
 
 
-def _finding_rows(findings: Iterable[Finding]) -> list[dict[str, Any]]:
+FINDING_COLUMNS_PAGE = ("cell", "rule", "severity", "study", "value", "message", "form", "sheet")
+"""The columns of each finding in the page's data (``findings-data``), in this order."""
+
+
+def _finding_rows(findings: Iterable[Finding]) -> list[list[Any]]:
+    """One row per finding as the page's script reads it (see :data:`FINDING_COLUMNS_PAGE`)."""
     rows = []
-    for i, f in enumerate(findings):
+    for f in findings:
         d = f.to_dict()
-        rows.append({"i": i, "file": _short(f.file), "sheet": f.sheet or "", "row": f.row or 0,
-                     "column": f.column or "", "cell": f.cell or (f.sheet or "(file)"), "rule": f.rule,
-                     "severity": f.severity, "rank": SEVERITY_RANK[f.severity], "study": f.study_id or "",
-                     "value": _value_text(d["value"]), "message": f.message, "field": f.field or ""})
+        rows.append([f.cell or (f.sheet or "(file)"), f.rule, f.severity, f.study_id or "",
+                     _value_text(d["value"]), f.message, _short(f.file), f.sheet or ""])
     return rows
+
+
+_JSON_UNSAFE = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026", 0x2028: "\\u2028",
+                0x2029: "\\u2029"}
+
+
+def data_island(obj: Any) -> str:
+    """JSON to sit inside ``<script type="application/json">``: inert (never executed) and unable
+    to close its element: ``<``, ``>`` and ``&`` (and the JS line separators) are written as
+    ``\\u`` escapes, so ``</script>`` or ``<!--`` in a form's text stays text."""
+    import json
+
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).translate(_JSON_UNSAFE)
 
 
 def _summary_view(v: Any) -> dict[str, Any]:
@@ -682,15 +698,34 @@ def _est_text(result: Any, kind: str) -> dict[str, Any]:
     return {"text": text, "clipped": clipped, "pi": pi}
 
 
-def _analysis_view(run: Any, a: Any, svgs: dict[str, str], n: int) -> dict[str, Any]:
+TABLE_ROWS = 1000
+"""Rows of a study table in the page (studies taken, left out, leave-one-out); more are in analysis.json."""
+LEFT_ROWS = 100
+"""Rows left out listed in the page per analysis (counted by reason above them; all in analysis.json)."""
+INFLUENCE_ROWS = 20
+"""Excluded records listed under each analysis; "what matters most" lists :data:`FIX_ROWS`."""
+FIX_ROWS = 50
+
+
+def _analysis_view(run: Any, a: Any, svgs: dict[str, str], n: int, files: dict[str, str] | None = None
+                   ) -> dict[str, Any]:
     from .analyses import sensitivity_table
     from .run import fmt_estimate, plot_name
 
+    files = files or {}
     kind = a.kind
     res = a.result
     weights = list(res.weights) if res is not None else []
-    taken = [_study_row(r, kind, _num(weights[i]) if i < len(weights) else None) for i, r in enumerate(a.taken)]
-    left = [_study_row(r, kind) for r in a.left_out]
+    order = list(range(len(a.taken)))
+    if len(order) > TABLE_ROWS:  # the largest weights first, then the rest in analysis.json
+        order = sorted(order, key=lambda i: -(_num(weights[i]) or 0.0) if i < len(weights) else 0.0)[:TABLE_ROWS]
+    taken = [_study_row(a.taken[i], kind, _num(weights[i]) if i < len(weights) else None) for i in order]
+    left = [_study_row(r, kind) for r in a.left_out[:LEFT_ROWS]]
+    left_reasons: dict[str, int] = {}
+    for r in a.left_out:
+        key = re.sub(r"^\S+ already contributes its .*", "another cohort of the study is taken (no patient counted twice)",
+                     r.reason or "")
+        left_reasons[key] = left_reasons.get(key, 0) + 1
     est = _est_text(res, kind)
     sens = []
     if a.role == "primary":
@@ -727,19 +762,27 @@ def _analysis_view(run: Any, a: Any, svgs: dict[str, str], n: int) -> dict[str, 
             f"t = {eg.z:.2f} (df = {eg.df}), p = {_fmt_p(eg.p)}; limit estimate {eg.intercept:.3f} on the "
             f"analysis scale")
     loo = []
-    for x in run.leave_one_out.get(a.id, ()):
+    for x in run.leave_one_out.get(a.id, ())[:TABLE_ROWS]:
         loo.append({"study": x.study_id, "label": x.label, "estimate": fmt_estimate(x.estimate, kind),
                     "i2": "NA" if x.i2 is None else f"{x.i2:.1f}%"})
     influence = [inf for inf in run.influence if inf.analysis_id == a.id or inf.analysis_id.startswith(a.id + ":")]
+    n_influence = len(influence)
+    influence = influence[:INFLUENCE_ROWS]
     s = a.settings
     setting = (s.method if kind == "median" or s.method == "GLMM" else f"{s.measure}, {s.method}") + (
         ", Knapp-Hartung" if s.hk else "")
-    notes = list(dict.fromkeys(list(a.notes) + (list(res.display()["notes"]) if res is not None else [])))
+    notes = list(dict.fromkeys(list(a.notes) + (list(res.display()["notes"]) if res is not None else [])
+                               + list(getattr(run, "analysis_notes", {}).get(a.id, ()))))
+    if len(a.notes) > 50:  # one note per study (an upper CI bound not reached ...): counted, listed in analysis.json
+        notes = [n for n in notes if n not in a.notes[50:]] + [f"... and {len(a.notes) - 50} more such notes "
+                                                                "in analysis.json"]
     return {"id": a.id, "anchor": "a-" + plot_name(a.id).replace("@", "-").replace(".", "-"), "label": a.label,
             "role": a.role, "kind": kind, "k": a.k, "setting": setting, "estimate": est, "taken": taken, "left": left,
             "sensitivity": sens, "subgroups": subgroups, "test": test, "forest": forest, "funnel": funnel,
             "egger": egger, "loo": loo, "influence": influence, "notes": notes,
-            "png": stem + ".png", "svg": stem + ".svg"}
+            "n_taken": len(a.taken), "n_left": len(a.left_out), "left_reasons": sorted(left_reasons.items()),
+            "n_loo": len(run.leave_one_out.get(a.id, ())), "n_influence": n_influence, "rows_shown": TABLE_ROWS,
+            "file": files.get(stem)}
 
 
 def _setting_name(code: str) -> str:
@@ -777,15 +820,18 @@ def _page(context: dict[str, Any]) -> str:
     return _env().get_template("report.html.j2").render(**context)
 
 
-def render_report(run: Any, svgs: dict[str, str], *, notes: Sequence[str] = ()) -> str:
-    """``report.html`` of a :class:`curation.run.RunResult` (``svgs``: SVG text by ``plots/<stem>``)."""
+def render_report(run: Any, svgs: dict[str, str], *, notes: Sequence[str] = (),
+                  files: dict[str, str] | None = None) -> str:
+    """``report.html`` of a :class:`curation.run.RunResult` (``svgs``: SVG text by ``plots/<stem>``;
+    ``files``: the plot file written for a stem, to link to)."""
     from .run import fmt_estimate, plot_name
 
     v = run.validation
     primaries = run.primary()
-    analyses = [_analysis_view(run, a, svgs, n) for n, a in enumerate(primaries)]
+    analyses = [_analysis_view(run, a, svgs, n, files) for n, a in enumerate(primaries)]
     fix = []
-    for g in run.fix_first():
+    groups = run.fix_first()
+    for g in groups[:FIX_ROWS]:
         effects = []
         for e in g["effects"]:
             unit = "points" if e.kind == "proportion" else "months"
@@ -796,12 +842,14 @@ def render_report(run: Any, svgs: dict[str, str], *, notes: Sequence[str] = ()) 
                 "anchor": "a-" + plot_name(e.analysis_id.split(":")[0]).replace("@", "-").replace(".", "-")})
         fix.append({"cell": g["cell"], "file": _short(g["file"]), "study": g["study_id"], "cohort": g["cohort"],
                     "errors": list(g["errors"]), "messages": list(dict.fromkeys(g["messages"])),
-                    "replaces": g["effects"][0].replaces, "effects": effects})
+                    "replaces": g["effects"][0].replaces, "effects": effects,
+                    "ineligible": bool(getattr(g["effects"][0], "ineligible", False))})
     return _page(dict(
         title=f"curate run: {run.schema.name}", schema=run.schema.name, generated=run.generated,
         forms=[_short(n) for n in run.names], summary=_summary_view(v), prisma=_prisma(v, primaries),
-        findings=_finding_rows(v.finding_list), filters=_filters(v.finding_list), analyses=analyses, fix=fix,
-        notes=list(run.notes) + list(notes), with_analyses=True, n_findings=len(v.finding_list)))
+        findings=data_island(_finding_rows(v.finding_list)), filters=_filters(v.finding_list), analyses=analyses,
+        fix=fix, n_fix=len(groups), notes=list(run.notes) + list(notes), with_analyses=True,
+        n_findings=len(v.finding_list)))
 
 
 def render_validation_page(result: Any) -> str:
@@ -809,12 +857,12 @@ def render_validation_page(result: Any) -> str:
     return _page(dict(
         title=f"curate validate: {result.schema.name}", schema=result.schema.name, generated=None,
         forms=[_short(n) for n in result.files], summary=_summary_view(result), prisma=_prisma(result, []),
-        findings=_finding_rows(result.finding_list), filters=_filters(result.finding_list), analyses=[], fix=[],
-        notes=[], with_analyses=False, n_findings=len(result.finding_list)))
+        findings=data_island(_finding_rows(result.finding_list)), filters=_filters(result.finding_list), analyses=[],
+        fix=[], n_fix=0, notes=[], with_analyses=False, n_findings=len(result.finding_list)))
 
 
 def _filters(findings: Sequence[Finding]) -> dict[str, list[str]]:
+    """The values of each filter (the study list is filled in by the page's script, from the data)."""
     sev = [s for s in ("error", "warning", "info") if any(f.severity == s for f in findings)]
     return {"severity": sev, "rule": sorted({f.rule for f in findings}),
-            "sheet": sorted({f.sheet for f in findings if f.sheet}),
-            "study": sorted({f.study_id for f in findings if f.study_id})}
+            "sheet": sorted({f.sheet for f in findings if f.sheet})}

@@ -782,17 +782,17 @@ def render_outputs(run: RunResult, progress: Progress | None = None, *, plots: s
     jobs = plot_jobs(run)
     total = len(jobs) + len(run.paths) + 1
     svgs: dict[str, str] = {}
+    written: dict[str, str] = {}
     for stem, svg, png, failed in _render_plots(jobs, lambda n: tick("render", n, total), png=plots == "png"):
         if failed is not None:
             notes.append(f"{stem} not drawn ({failed}); everything else of the run is complete")
             continue
         svgs[stem] = svg
-        if plots == "svg":
-            files[f"{stem}.svg"] = svg.encode("utf-8")
-        elif plots == "png":
-            files[f"{stem}.png"] = png
+        if plots in ("svg", "png"):
+            written[stem] = f"{stem}.{plots}"
+            files[written[stem]] = svg.encode("utf-8") if plots == "svg" else png
     step = len(jobs)
-    files["report.html"] = render_report(run, svgs, notes=notes).encode("utf-8")
+    files["report.html"] = render_report(run, svgs, notes=notes, files=written).encode("utf-8")
     step += 1
     tick("render", step, total)
     for path, name in zip(run.paths, run.names):
