@@ -269,6 +269,8 @@ INFLUENCE_CELLS = 6_000_000
 """Per analysis: the refits of "what matters most" together hold at most this many study rows."""
 BATCH_CELLS = 400_000
 """Rows x studies of one batch of fits (a few MB a copy): memory grows with k, not k^2."""
+LOO_MIN = 50
+"""However large k, leave-one-out refits at least this many studies ("what matters most" as many records)."""
 GLMM_REFITS = 30
 """The GLMM is refitted one fit at a time: at most this many leave-one-out or influence refits."""
 
@@ -309,7 +311,7 @@ def _leave_one_out(analyses: Sequence[Analysis], min_k: int = 10) -> tuple[dict,
         k = a.k
         if k >= 2:
             glmm = a.result.method == "GLMM"
-            budget = GLMM_REFITS if glmm else max(50, LOO_CELLS // (k - 1))
+            budget = GLMM_REFITS if glmm else max(LOO_MIN, LOO_CELLS // (k - 1))
             if k <= budget:
                 omit = list(range(k))
             else:
@@ -319,13 +321,16 @@ def _leave_one_out(analyses: Sequence[Analysis], min_k: int = 10) -> tuple[dict,
                     f"leave-one-out computed for the {budget} studies of {k} whose omission moves the estimate most "
                     f"(ranked with tau\u00b2 held at its full-data value; a bounded number of refits keeps the run's "
                     f"time and memory in proportion to the data)")
-            step = max(1, BATCH_CELLS // (k - 1))
             rows: list[LeaveOneOut] = []
-            for s in range(0, len(omit), step):
-                part = omit[s:s + step]
-                for i, fit in zip(part, leave_one_out(a.result, part, max_cells=BATCH_CELLS)):
+            if glmm:
+                for i, fit in zip(omit, leave_one_out(a.result, omit)):
                     r = a.taken[i]
                     rows.append(LeaveOneOut(r.study_id, r.label, Estimate.of(fit, k - 1), _f(fit.i2), _f(fit.tau2)))
+            else:  # the same fits as pool.leave_one_out, in batches, without a PoolResult of k - 1 studies each
+                fits = _refit_sets(a.kind, a.settings, a.taken, [([i], None) for i in omit])
+                for i, (est, _k, i2, tau2) in zip(omit, fits):
+                    r = a.taken[i]
+                    rows.append(LeaveOneOut(r.study_id, r.label, est, i2, tau2))
             loo[a.id] = tuple(rows)
         if k >= min_k:
             egger[a.id] = egger_test(a.result)
@@ -357,23 +362,26 @@ def _row_arrays(kind: str, measure: str, rows: Sequence[StudyRow]) -> tuple[np.n
     return yi, vi, n
 
 
-def _refit_sets(kind: str, settings: PoolSettings, clean_rows: Sequence[StudyRow], sets: list[tuple[list[int], StudyRow]]
-                ) -> list[tuple[Estimate | None, int]]:
-    """Pool ``clean_rows`` without positions ``drop`` and with ``row`` added, for each ``(drop, row)``:
-    the estimate and k of each set (None where the set cannot be pooled). The fits with the same k
-    run together in batches of :data:`BATCH_CELLS`; the numbers are those of pool_proportions /
-    pool_generic on the same rows (the same functions do the work, without the tau^2 CI)."""
-    from .pool import _check_method, _fit_batch, _level_fraction, _result_from_batch
+def _refit_sets(kind: str, settings: PoolSettings, clean_rows: Sequence[StudyRow],
+                sets: list[tuple[Sequence[int], StudyRow | None]]) -> list[tuple[Estimate | None, int, Any, Any]]:
+    """Pool ``clean_rows`` without positions ``drop`` (and with ``row`` added, when given), for each
+    ``(drop, row)``: ``(estimate, k, i2, tau2)`` of each set (estimate None where the set cannot be
+    pooled). The fits with the same k run together in batches of :data:`BATCH_CELLS` rows x
+    studies; the numbers are those of pool_proportions / pool_generic on the same rows (the same
+    functions do the work, without the tau^2 CI, which the run does not show)."""
+    from .pool import _check_method, _fit_batch
 
-    out: list[tuple[Estimate | None, int]] = [(None, 0)] * len(sets)
+    out: list[tuple[Estimate | None, int, Any, Any]] = [(None, 0, None, None)] * len(sets)
     method = _check_method(settings.method, allow_glmm=kind != "median")
     if method == "GLMM":
         for j, (drop, row) in enumerate(sets):
-            rows = [x for i, x in enumerate(clean_rows) if i not in set(drop)] + [row]
+            gone = set(drop)
+            rows = [x for i, x in enumerate(clean_rows) if i not in gone] + ([row] if row is not None else [])
             try:
-                out[j] = (Estimate.of(_pool_rows(kind, rows, settings), len(rows)), len(rows))
+                res = _pool_rows(kind, rows, settings)
+                out[j] = (Estimate.of(res, len(rows)), len(rows), _f(res.i2), _f(res.tau2))
             except Exception:  # noqa: BLE001 - a set the estimator refuses: no figure for it
-                out[j] = (None, len(rows))
+                out[j] = (None, len(rows), None, None)
         return out
     measure = "GEN" if kind == "median" else settings.measure.upper()
     if clean_rows:
@@ -383,17 +391,22 @@ def _refit_sets(kind: str, settings: PoolSettings, clean_rows: Sequence[StudyRow
             return out
     else:
         yc, vc, nc = np.empty(0), np.empty(0), None if kind == "median" else np.empty(0)
-    groups: dict[int, list[tuple[int, np.ndarray, float, float, float | None]]] = {}
+    inv_n = None if nc is None else 1 / nc
+    groups: dict[int, list[tuple[int, np.ndarray, float | None, float | None, float | None]]] = {}
     for j, (drop, row) in enumerate(sets):
-        try:
-            yr, vr, nr = _row_arrays(kind, measure, [row])
-        except ValueError:
-            continue
-        if not (np.isfinite(yr[0]) and np.isfinite(vr[0]) and vr[0] > 0):
-            continue
-        keep = np.setdiff1d(np.arange(len(clean_rows)), np.asarray(drop, int), assume_unique=True)
-        groups.setdefault(len(keep) + 1, []).append((j, keep, float(yr[0]), float(vr[0]),
-                                                     None if nr is None else float(nr[0])))
+        yr = vr = nr = None
+        if row is not None:
+            try:
+                ya, va, na = _row_arrays(kind, measure, [row])
+            except ValueError:
+                continue
+            if not (np.isfinite(ya[0]) and np.isfinite(va[0]) and va[0] > 0):
+                continue
+            yr, vr, nr = float(ya[0]), float(va[0]), None if na is None else float(na[0])
+        keep = np.delete(np.arange(len(clean_rows)), np.asarray(drop, int))
+        k = len(keep) + (row is not None)
+        if k:
+            groups.setdefault(k, []).append((j, keep, yr, vr, nr))
     for k, members in groups.items():
         step = max(1, BATCH_CELLS // k)
         for s in range(0, len(members), step):
@@ -401,16 +414,33 @@ def _refit_sets(kind: str, settings: PoolSettings, clean_rows: Sequence[StudyRow
             Y = np.empty((len(part), k))
             V = np.empty((len(part), k))
             for b, (_j, keep, yr, vr, _nr) in enumerate(part):
-                Y[b, :-1], Y[b, -1] = yc[keep], yr
-                V[b, :-1], V[b, -1] = vc[keep], vr
+                m = len(keep)
+                Y[b, :m], V[b, :m] = yc[keep], vc[keep]
+                if yr is not None:
+                    Y[b, m], V[b, m] = yr, vr
             with np.errstate(all="ignore"):
                 fit = _fit_batch(Y, V, method, settings.hk, settings.level, with_ci=False)
-            for b, (j, keep, _yr, _vr, nr) in enumerate(part):
-                nhm = None if nr is None else float(k / ((1 / nc[keep]).sum() + 1 / nr))
-                res = _result_from_batch(fit, b, k=k, measure=measure, method=method, hk=settings.hk,
-                                         level=_level_fraction(settings.level), yi=Y[b], vi=V[b], nhm=nhm)
-                out[j] = (Estimate.of(res, k), k)
+            for b, (j, keep, yr, _vr, nr) in enumerate(part):
+                nhm = None
+                if inv_n is not None:
+                    nhm = float(k / (inv_n[keep].sum() + (1 / nr if nr is not None else 0.0)))
+                out[j] = (_batch_estimate(fit, b, k, measure, nhm), k, _f(float(fit["i2"][b])),
+                          _f(float(fit["tau2"][b])))
     return out
+
+
+def _batch_estimate(fit: dict, b: int, k: int, measure: str, nhm: float | None) -> Estimate:
+    """Row ``b`` of a batch fit as :meth:`Estimate.of` would give it for the PoolResult that
+    :func:`curation.pool.pool_proportions` builds from the same fit (back-transformed, bounds in
+    order, proportions clipped to 0..1 for display), without the per-study tuples a PoolResult holds."""
+    from .pool import back_transform
+
+    vals = [fit["beta"][b], fit["ci_lb"][b], fit["ci_ub"][b]]
+    est, lo, hi = (np.asarray(vals, float) if measure == "GEN" else back_transform(vals, measure, nhm))
+    lo, hi = (lo, hi) if not (lo > hi) else (hi, lo)
+    if measure != "GEN":
+        est, lo, hi = (v if math.isnan(v) else min(1.0, max(0.0, v)) for v in (float(est), float(lo), float(hi)))
+    return Estimate(_f(float(est)), _f(float(lo)), _f(float(hi)), k)
 
 
 def _exclusion_errors(schema: ReviewSchema, validation: ValidationResult) -> tuple[dict, dict]:
@@ -481,7 +511,7 @@ def influence(schema: ReviewSchema, validation: ValidationResult, analyses: Sequ
             result = target.result if target is not None else None
             total_cells = sum(len(clean_rows) - len(d) + 1 for d, _ in sets)
             glmm = base.settings.method.upper() == "GLMM"
-            limit = GLMM_REFITS if glmm else max(50, INFLUENCE_CELLS // max(1, len(clean_rows) + 1))
+            limit = GLMM_REFITS if glmm else max(LOO_MIN, INFLUENCE_CELLS // max(1, len(clean_rows) + 1))
             if result is not None and (total_cells > INFLUENCE_CELLS or (glmm and len(sets) > GLMM_REFITS)):
                 try:
                     ya, va, _n = _row_arrays(base.kind, "GEN" if base.kind == "median" else
@@ -500,7 +530,7 @@ def influence(schema: ReviewSchema, validation: ValidationResult, analyses: Sequ
             fits = _refit_sets(base.kind, base.settings, clean_rows, sets)
             tlabel = target.label if target is not None else f"{base.label.split(', by ')[0]}, {cands[0].group}"
             before = Estimate.of(result, len(clean_rows))
-            for (drop, r), (after, k_with) in zip(sets, fits):
+            for (drop, r), (after, k_with, _i2, _tau2) in zip(sets, fits):
                 if after is None:
                     continue
                 out.append(_influence_entry(schema, base, tid, tlabel, r, [clean_rows[i] for i in drop], before,
@@ -689,13 +719,17 @@ def _render_plots(jobs: list, tick: Callable[[int], None], png: bool = False
 
 
 def _analysis_entry(a: Analysis) -> dict[str, Any]:
-    """An entry of ``analysis.json``. A sensitivity entry pools the rows of its parent and a
+    """An entry of ``analysis.json``. The rows taken and left out hold the fields that have a value
+    (a proportion's row has no ``median``). A sensitivity entry pools the rows of its parent and a
     subgroup entry the rows of its group in its parent: instead of repeating them (at thousands of
     studies the file would grow with studies x settings) they name it: ``"studies_as": parent``."""
     from dataclasses import replace
 
     if a.role not in ("sensitivity", "subgroup") or a.parent is None:
-        return a.to_dict()
+        out = a.to_dict()
+        for key in ("studies_taken", "studies_left_out"):  # a key that would be null is left out of a row
+            out[key] = [{f: v for f, v in row.items() if v is not None} for row in out[key]]
+        return out
     out = replace(a, taken=(), left_out=()).to_dict()
     out["k"] = a.k
     del out["studies_taken"], out["studies_left_out"]

@@ -158,10 +158,13 @@ def test_every_finding_is_in_the_page_and_on_its_cell(job):
     rules = {f["rule"] for f in findings}
     assert {"out-of-range", "percentage-mismatch", "response-sum-mismatch", "study-excluded",
             "implausible-value"} <= rules
+    island = re.search(r'<script type="application/json" id="findings-data">(.*?)</script>', html, re.S)
+    data = json.loads(island.group(1))  # the findings as data in the page, which its script shows
+    assert [row[0] for row in data] == [f["cell"] or f["sheet"] for f in findings]
+    assert [row[1:4] for row in data] == [[f["rule"], f["severity"], f["study_id"] or ""] for f in findings]
     for f in findings:
         if f["cell"] is None:
             continue
-        assert f">{f['cell']}<" in html, f["cell"]
         cell = wb[f["sheet"]][f"{f['column'] or 'A'}{f['row']}"]
         assert cell.comment is not None and f["rule"] in cell.comment.text, f["cell"]
         colour = {"error": "FFC7CE", "warning": "FFE699", "info": "BDD7EE"}[f["severity"]]
@@ -259,7 +262,9 @@ def test_formula_injection_is_inert_everywhere(tmp_path, monkeypatch):
     assert "'+cmd|' /C calc'!A0" in clean and "'=HYPERLINK" in clean and "'-2+3+cmd" in clean
     html = (out / "report.html").read_text()
     assert "<script>alert" not in html and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
-    assert html.count("<script") == 1  # the page's own
+    assert html.count("<script") == 2  # the findings' data (inert JSON) and the page's own script
+    island = re.search(r'<script type="application/json" id="findings-data">(.*?)</script>', html, re.S).group(1)
+    assert "<" not in island and ">" not in island and "\\u003cscript\\u003ealert" in island
     data = (out / "hostile.annotated.xlsx").read_bytes()
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         for name in z.namelist():
