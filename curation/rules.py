@@ -35,6 +35,8 @@ class Param:
     kind: str
     required: bool = True
     help: str = ""
+    choices: tuple[str, ...] = ()
+    like: str = ""
     types: tuple[str, ...] | None = None  # field types the fields must have (None: any)
 
 
@@ -105,6 +107,14 @@ class Rule:
                 continue
             elif p.kind == "text" and not isinstance(value, (str, int, float)):
                 out.append((p.name, f"{p.name!r} must be text"))
+            elif p.kind == "flag" and not isinstance(value, bool):
+                out.append((p.name, f"{p.name!r} must be true or false"))
+            elif p.kind == "text" and p.choices and value not in p.choices:
+                out.append((p.name, f"{p.name!r} must be one of {', '.join(p.choices)} (not {value!r})"))
+            if p.like and p.like in params and isinstance(value, list) and isinstance(params[p.like], list) \
+                    and len(value) != len(params[p.like]):
+                out.append((p.name, f"{p.name!r} needs one field per field of {p.like!r} "
+                                    f"({len(params[p.like])}), in the same order; it has {len(value)}"))
             if p.kind == "bands":
                 for band in value.values():
                     try:
