@@ -80,21 +80,25 @@ def _nan_to_none(obj: Any) -> Any:
 
 def dumps(obj: Any, *, compact: bool = False) -> str:
     """Deterministic JSON: sorted keys are not imposed (order is meaningful), NaN as null.
-    ``compact``: no indentation, each item of a top-level list on a line of its own (large files)."""
-    plain = _nan_to_none(json.loads(json.dumps(obj, default=_json_default, allow_nan=True)))
+    ``compact``: no indentation, each item of a top-level list on a line of its own (large files);
+    a top-level value may then be an iterator, whose items are converted one at a time."""
+    def plain(v: Any) -> Any:
+        return _nan_to_none(json.loads(json.dumps(v, default=_json_default, allow_nan=True)))
+
     if compact:
         def one(v: Any) -> str:
-            return json.dumps(v, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+            return json.dumps(plain(v), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
         def value(v: Any) -> str:
-            if isinstance(v, list) and v:
-                return "[\n" + ",\n".join(one(x) for x in v) + "\n]"
+            if isinstance(v, (list, tuple)) or (hasattr(v, "__next__") and hasattr(v, "__iter__")):
+                items = [one(x) for x in v]
+                return "[\n" + ",\n".join(items) + "\n]" if items else "[]"
             return one(v)
 
-        if isinstance(plain, dict):
-            return "{\n" + ",\n".join(f"{one(k)}: {value(v)}" for k, v in plain.items()) + "\n}\n"
-        return value(plain) + "\n"
-    return json.dumps(plain, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        if isinstance(obj, dict):
+            return "{\n" + ",\n".join(f"{one(k)}: {value(v)}" for k, v in obj.items()) + "\n}\n"
+        return value(obj) + "\n"
+    return json.dumps(plain(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:

@@ -737,13 +737,16 @@ def _analysis_entry(a: Analysis) -> dict[str, Any]:
     return out
 
 
-def analysis_dict(run: RunResult) -> dict[str, Any]:
-    """The object of ``analysis.json`` (``generated`` is its only time-dependent field)."""
+def analysis_dict(run: RunResult, *, lazy: bool = False) -> dict[str, Any]:
+    """The object of ``analysis.json`` (``generated`` is its only time-dependent field).
+    ``lazy``: ``analyses`` is an iterator, so that :func:`~curation.outputs.dumps` (compact) holds
+    one entry at a time."""
+    entries = (_analysis_entry(a) for a in run.analyses)
     return {
         "schema": run.schema.name,
         "generated": run.generated,
         "forms": list(run.names),
-        "analyses": [_analysis_entry(a) for a in run.analyses],
+        "analyses": entries if lazy else list(entries),
         "leave_one_out": {k: [x.to_dict() for x in v] for k, v in run.leave_one_out.items()},
         "egger": {k: v.to_dict() for k, v in run.egger.items()},
         "influence": [x.to_dict() for x in run.influence],
@@ -810,7 +813,7 @@ def render_outputs(run: RunResult, progress: Progress | None = None, *, plots: s
     files["findings.csv"] = csv_text(findings_frame(v.finding_list)).encode("utf-8")
     for sheet, fname in names.items():
         files[fname] = csv_text(v.clean_tables[sheet]).encode("utf-8")
-    files["analysis.json"] = dumps(analysis_dict(run), compact=True).encode("utf-8")
+    files["analysis.json"] = dumps(analysis_dict(run, lazy=True), compact=True).encode("utf-8")
     extra, notes = handoff_files(run, names)
     files.update(extra)
     jobs = plot_jobs(run)
