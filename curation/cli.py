@@ -283,10 +283,12 @@ def template(schema, output):
 @click.option("--schema", "schema", default=None, help=SCHEMA_HELP)
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="folder to write (files are written whole; other files in it are left alone)")
+@click.option("--plots", "plots", type=click.Choice(["svg", "png", "none"]), default="svg", show_default=True,
+              help="format of the plot files in plots/ (the report has every plot inline either way)")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 @click.option("--layout", "layout_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LAYOUT_HELP)
 @handle_errors
-def run_cmd(forms, schema, out_dir, quiet, layout_file):
+def run_cmd(forms, schema, out_dir, plots, quiet, layout_file):
     """The main job: validate, pool the schema's analysis plan from the records that pass, and
     write the report, findings, clean data, analyses, plots and annotated forms into a folder.
 
@@ -295,7 +297,7 @@ def run_cmd(forms, schema, out_dir, quiet, layout_file):
     """
     from .run import run_command
 
-    sys.exit(run_command(forms, schema, out_dir, quiet=quiet, layout=_layout(layout_file)))
+    sys.exit(run_command(forms, schema, out_dir, quiet=quiet, plots=plots, layout=_layout(layout_file)))
 
 
 @main.command("demo")
