@@ -397,7 +397,7 @@ class OutcomeSpec(_Model):
     def fields(self) -> dict[str, str]:
         """Role -> field name of every field the outcome reads from its own sheet (arm rows excluded)."""
         out: dict[str, str] = {}
-        for role in ("total", "median", "effect", "low", "high", "p", "term"):
+        for role in ("total", "median", "effect", "low", "high", "p", "term", "reported_events"):
             v = getattr(self, role)
             if v is not None:
                 out[role] = v
