@@ -836,7 +836,7 @@ def _references(parts: _Parts, problems: list) -> None:
             types_of = {"events": count, "total": count, "totals": count, "means": ("number", "integer"),
                         "sds": ("number", "integer"), "median": ("number",), "low": ("number",),
                         "high": ("number",), "effect": ("number",), "p": ("p_value", "number"),
-                        "term": ("vocabulary",)}
+                        "term": ("vocabulary",), "reported_events": count}
             for role, fname in oc.fields().items():
                 base = role.split("[", 1)[0]
                 sub = (base, int(role[len(base) + 1:-1])) if "[" in role else (base,)
