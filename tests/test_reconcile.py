@@ -154,7 +154,7 @@ def test_conflict_fields_cells_and_suggestions(forms):
     assert "A's rows for study_id=S02: cohort=overall" in only_b.suggestion
 
     # each reviewer's own findings come with the result
-    assert any(f.rule == "percentage-mismatch" and f.cell == "outcomes!L2" for f in rec.findings_b)
+    assert any(f.rule == "percentage-mismatch" and f.cell == "outcomes!N2" for f in rec.findings_b)
     assert not [f for f in rec.findings_a if f.severity == "error"]
 
 

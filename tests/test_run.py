@@ -353,7 +353,7 @@ def test_validate_report_and_annotate(tmp_path, job):
     r = run_cli("validate", job["form"], "--report", page, "--annotate", folder, "-q")
     assert r.exit_code == 1
     html = page.read_text()
-    assert "outcomes!L6" in html and "Findings" in html
+    assert "outcomes!N6" in html and "Findings" in html
     assert (folder / "planted.annotated.xlsx").read_bytes() == (job["out"] / "planted.annotated.xlsx").read_bytes()
 
 
