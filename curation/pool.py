@@ -175,10 +175,12 @@ class PoolResult:
     events, totals : tuple or None
         Inputs of :func:`pool_proportions`.
     sei : tuple or None
-        Input standard errors of :func:`pool_generic` (``yi`` holds its estimates).
+        Input standard errors of :func:`pool_generic` on the natural scale (``yi`` holds its
+        estimates).
     data : dict or None
-        Inputs of :func:`pool_binary` (``ai``, ``n1i``, ``ci``, ``n2i``) or
-        :func:`pool_continuous` (``m1i``, ``sd1i``, ``n1i``, ``m2i``, ``sd2i``, ``n2i``), kept so
+        Inputs of :func:`pool_binary` (``ai``, ``n1i``, ``ci``, ``n2i``),
+        :func:`pool_continuous` (``m1i``, ``sd1i``, ``n1i``, ``m2i``, ``sd2i``, ``n2i``) or of
+        :func:`pool_generic` with ``back_transform="exp"`` (``sei`` of the log ratios), kept so
         that :func:`refit` can refit a subset with the same settings.
     harmonic_n : float
         Harmonic mean of the sample sizes used by the PFT back-transformation.
@@ -947,6 +949,11 @@ def _back(measure, scale, nhm):
 
 def _result_from_batch(out, i, *, k, measure, method, hk, level, yi, vi, nhm, extra_notes=(),
                        scale=None, **inputs):
+    if scale is None and measure == "GEN" and "sei" not in inputs:
+        # a generic ratio keeps its standard errors in ``data`` (not ``sei``): rebuilding one
+        # without being told its scale would report log ratios as if they were natural values
+        raise ValueError("a generic result on the log scale must be refitted with refit(), which "
+                         "keeps its back-transformation")
     scale = scale or _SCALES.get(measure, "natural")
     bt = _back(measure, scale, nhm)
     est, cl, cu, pl, pu = bt([out["beta"][i], out["ci_lb"][i], out["ci_ub"][i], out["pi_lb"][i],
@@ -1207,8 +1214,12 @@ def pool_generic(yi, sei, *, method: str = "REML", hk: bool = False, level: floa
     scale = "log" if back_transform == "exp" else "natural"
     method = _check_method(method, allow_glmm=False)
     labels = _subgroup_labels(subgroups, len(y))
+    # a ratio keeps its (log-scale) standard errors in ``data``, so that nothing rebuilds it as a
+    # natural-scale result by mistake
+    kept = tuple(float(v) for v in s)
+    inputs = dict(data=dict(sei=kept)) if scale == "log" else dict(sei=kept)
     res = _pool_normal(y, s**2, measure="GEN", method=method, hk=hk, level=level, nhm=None,
-                       inputs=dict(sei=tuple(float(v) for v in s)), scale=scale)
+                       inputs=inputs, scale=scale)
     if labels is not None:
         res = _with_subgroups(res, labels, lambda idx: pool_generic(
             y[idx], s[idx], method=method, hk=hk, level=level, back_transform=back_transform))
@@ -1279,9 +1290,11 @@ def refit(result: PoolResult, keep) -> PoolResult:
     if result.measure in MEASURES and result.events is not None:
         return pool_proportions(np.asarray(result.events)[idx], np.asarray(result.totals)[idx],
                                 measure=result.measure, **opts)
+    if result.measure == "GEN" and result.scale == "log" and result.data is not None:
+        return pool_generic(np.asarray(result.yi)[idx], np.asarray(result.data["sei"])[idx],
+                            back_transform="exp", **opts)
     if result.measure == "GEN" and result.sei is not None:
-        return pool_generic(np.asarray(result.yi)[idx], np.asarray(result.sei)[idx],
-                            back_transform="exp" if result.scale == "log" else None, **opts)
+        return pool_generic(np.asarray(result.yi)[idx], np.asarray(result.sei)[idx], **opts)
     raise ValueError("this result does not keep its inputs; it cannot be refitted")
 
 
@@ -1438,7 +1451,7 @@ def _common_q(yi, vi, beta):
     """rma.mh's heterogeneity: QE = sum w (y - beta)^2 over the studies escalc keeps."""
     keep = np.isfinite(yi) & np.isfinite(vi)
     kyi = int(keep.sum())
-    if not np.isfinite(beta):
+    if kyi > 1 and not np.isfinite(beta):
         return float("nan"), float("nan"), float("nan"), float("nan"), kyi
     if kyi > 1:
         w = 1 / vi[keep]

@@ -125,6 +125,30 @@ def test_refit_and_leave_one_out_match_metafor(f):
             assert close(getattr(ours, key), ref[key], 1e-6), (fit_id(f), i, key)
 
 
+def _loo_cases():
+    hr = DATASETS["hr"]
+    yi, sei = pool.ratio_to_log(hr["hr"], hr["lower"], hr["upper"])
+    args = (BCG["ai"], BCG["n1i"], BCG["ci"], BCG["n2i"])
+    return [pool.pool_generic(yi, sei, back_transform="exp"),
+            pool.pool_binary(*args, method="MH"), pool.pool_binary(*args, method="PETO"),
+            pool.pool_binary(*args, measure="RR", method="PM", hk=True)]
+
+
+@pytest.mark.parametrize("res", _loo_cases(), ids=["generic-exp", "MH", "PETO", "RR-PM-hk"])
+def test_leave_one_out_never_silently_loses_the_setting(res):
+    """leave_one_out either refuses (ValueError) or gives what refit gives, scale included."""
+    try:
+        fits = pool.leave_one_out(res)
+    except ValueError:
+        assert res.method in ("MH", "PETO") or res.measure == "GEN"
+        return
+    for i, f in enumerate(fits):
+        ref = pool.refit(res, np.delete(np.arange(res.k), i))
+        assert (f.scale, f.method, f.hk) == (ref.scale, ref.method, ref.hk)
+        for key in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "q"):
+            assert close(getattr(f, key), getattr(ref, key), 1e-9), key
+
+
 # ---------------------------------------------------------------------------------------------
 # the contract's public table (pooling.md: metafor 3.8-1 on dat.bcg), to the digits printed
 # ---------------------------------------------------------------------------------------------
