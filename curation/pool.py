@@ -1,8 +1,9 @@
-"""Meta-analysis of proportions and of generic effect sizes, with the numbers of R's metafor.
+"""Meta-analysis of proportions, two-arm studies and reported effect sizes, with the numbers of
+R's metafor.
 
-The engine reproduces metafor 3.8-1 (``escalc``, ``rma.uni``, ``predict``, ``confint``,
-``regtest`` and ``rma.glmm(measure="PLO")``) to a relative difference of at most 1e-6 (1e-3 for the
-GLMM), *including metafor's stopping rules*: the Fisher scoring of ML/REML/EB stops when a step
+The engine reproduces metafor 3.8-1 (``escalc``, ``rma.uni``, ``rma.mh``, ``rma.peto``,
+``predict``, ``confint``, ``regtest`` and ``rma.glmm(measure="PLO")``) to a relative difference of
+at most 1e-6 (1e-3 for the GLMM), *including metafor's stopping rules*: the Fisher scoring of ML/REML/EB stops when a step
 changes tau^2 by at most 1e-5, and the Paule-Mandel estimator and the Q-profile confidence
 intervals use R's ``uniroot`` (Brent's zeroin) with tolerance ``.Machine$double.eps^0.25``.
 Iterating further would move tau^2 by up to ~1e-4 relative to metafor's printed value, which an
@@ -34,6 +35,18 @@ Stijnen T, Hamza TH, Ozdemir P (2010). Random effects meta-analysis of event out
 framework of the generalized linear mixed model. Stat Med 29:3046-3067.
 Egger M, Davey Smith G, Schneider M, Minder C (1997). Bias in meta-analysis detected by a simple,
 graphical test. BMJ 315:629-634.
+Mantel N, Haenszel W (1959). Statistical aspects of the analysis of data from retrospective studies
+of disease. J Natl Cancer Inst 22:719-748.
+Robins J, Breslow N, Greenland S (1986). Estimators of the Mantel-Haenszel variance consistent in both
+sparse data and large-strata limiting models. Biometrics 42:311-323.
+Greenland S, Robins JM (1985). Estimation of a common effect parameter from sparse follow-up data.
+Biometrics 41:55-68.
+Yusuf S, Peto R, Lewis J, Collins R, Sleight P (1985). Beta blockade during and after myocardial
+infarction: an overview of the randomized trials. Prog Cardiovasc Dis 27:335-371.
+Hedges LV (1981). Distribution theory for Glass's estimator of effect size and related estimators.
+J Educ Stat 6:107-128.
+Hedges LV, Gurevitch J, Curtis PS (1999). The meta-analysis of response ratios in experimental
+ecology. Ecology 80:1150-1156.
 Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package. J Stat Softw 36(3).
 """
 
