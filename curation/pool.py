@@ -1513,7 +1513,8 @@ def _mh_fit(a, b, c, d, measure, alpha):
                          "study; metafor gives NA).")
         else:
             beta = math.log(Rs / Ss)
-            se = math.sqrt(((n1 / N) * (n2 / N) * (a + c) - (a / N) * c).sum() / (Rs * Ss))
+            var = ((n1 / N) * (n2 / N) * (a + c) - (a / N) * c).sum() / (Rs * Ss)
+            se = math.sqrt(var) if var >= 0 else nan
         w = (c / N) * n1
     else:  # RD
         den = (n1 * (n2 / N)).sum()
@@ -1522,6 +1523,9 @@ def _mh_fit(a, b, c, d, measure, alpha):
                + (a * (n2 - c) / N + c * (n1 - a) / N).sum() / 2) / den**2
         se = math.sqrt(var) if var >= 0 else nan
         w = (n1 / N) * n2
+    if np.isfinite(beta) and not np.isfinite(se):
+        notes.append("The Mantel-Haenszel variance is negative by rounding (every study has only "
+                     "events, or none): no confidence interval (metafor gives NA).")
     sw = w.sum()
     weights = 100 * w / sw if sw > 0 else np.full(len(w), nan)
     return float(beta), float(se), weights, notes
@@ -1559,7 +1563,8 @@ def _common_result(*, k, measure, method, level, beta, se, q, qp, i2, h2, q_df, 
         se_t=float(se), ci_low_t=float(lo), ci_high_t=float(hi), pi_low_t=float(lo),
         pi_high_t=float(hi), tau2=0.0, se_tau2=float("nan"), i2=float(i2), h2=float(h2),
         q=float(q), q_df=int(q_df), q_pval=float(qp), weights=tuple(float(w) for w in weights),
-        yi=tuple(float(v) for v in yi), vi=tuple(float(v) for v in vi), converged=bool(np.isfinite(beta)),
+        yi=tuple(float(v) for v in yi), vi=tuple(float(v) for v in vi),
+        converged=bool(np.isfinite(beta) and np.isfinite(se)),
         notes=tuple(notes), data=data)
 
 

@@ -21,6 +21,7 @@ from curation import pool
 REF = json.loads((Path(__file__).parent / "reference" / "metafor_comparative.json").read_text())
 DATASETS = REF["datasets"]
 FITS = REF["fits"]
+BCG = DATASETS["bcg"]
 
 # relative tolerance per quantity, with an absolute floor for values near 0:
 # |ours - metafor| <= rtol * max(|metafor|, floor)
@@ -153,7 +154,6 @@ def test_leave_one_out_never_silently_loses_the_setting(res):
 # the contract's public table (pooling.md: metafor 3.8-1 on dat.bcg), to the digits printed
 # ---------------------------------------------------------------------------------------------
 
-BCG = DATASETS["bcg"]
 # measure, method, hk -> (pooled, ci low, ci high, tau2, I2 %, pi low, pi high); None: not printed
 PUBLIC_BCG = [
     ("RR", "REML", False, (0.4894, 0.3441, 0.6962, 0.3132, 92.22, None, None)),
@@ -334,3 +334,13 @@ def test_single_table_mh_or_is_the_sample_odds_ratio(n1, n2, data):
     res = pool.pool_binary([a], [n1], [c], [n2], measure="OR", method="MH")
     assert res.estimate == pytest.approx(a * (n2 - c) / ((n1 - a) * c), rel=1e-12)
     assert (res.q, res.q_df, res.i2) == (0.0, 0, 0.0)
+
+
+def test_mh_rr_with_only_events_has_no_interval():
+    """Every study has only events: rma.mh gives RR = 1 with an NA standard error (a variance
+    that is negative by rounding), and so do we, with a note."""
+    res = pool.pool_binary([18, 18, 29], [18, 18, 29], [39, 36, 9], [39, 36, 9], measure="RR",
+                           method="MH")
+    assert res.estimate == pytest.approx(1.0, rel=1e-12)
+    assert math.isnan(res.se_t) and math.isnan(res.ci_low) and not res.converged
+    assert "negative" in res.note
