@@ -1576,7 +1576,6 @@ def _pool_mh_peto(a, b, c, d, *, measure, method, level, data):
         yi, vi = _escalc_tables(a, b, c, d, "PETO", drop00=True)
         fit = _peto_fit(a, b, c, d)
         if fit is None:
-            nan = float("nan")
             return _nan_result(k, measure, method, False, level, yi, vi, None, (
                 "Peto's method cannot be used: every study has either no event or only events "
                 "(as metafor's rma.peto).",), dict(data=data))

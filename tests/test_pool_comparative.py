@@ -344,3 +344,10 @@ def test_mh_rr_with_only_events_has_no_interval():
     assert res.estimate == pytest.approx(1.0, rel=1e-12)
     assert math.isnan(res.se_t) and math.isnan(res.ci_low) and not res.converged
     assert "negative" in res.note
+
+
+def test_peto_without_any_informative_table_says_so():
+    """rma.peto stops when every table has no event (or only events): ours has no estimate."""
+    res = pool.pool_binary([0, 0], [10, 12], [0, 0], [11, 9], method="PETO")
+    assert math.isnan(res.estimate) and not res.converged and "Peto" in res.note
+    assert res.data["n1i"] == (10.0, 12.0)
