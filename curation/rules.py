@@ -33,9 +33,7 @@ class Param:
 
     ``kind`` is field, fields, ref, refs, number, mapping, bands, text or flag (true/false).
     ``choices`` lists the values a text parameter may take; ``like`` names a ``fields`` parameter
-    whose list this one must match in length (one field per arm, in the same order); ``any_type``
-    lets a field parameter name a field of any type (a grade, a cohort label), where the others
-    read numbers.
+    whose list this one must match in length (one field per arm, in the same order).
     """
 
     name: str
@@ -44,11 +42,6 @@ class Param:
     help: str = ""
     choices: tuple[str, ...] = ()
     like: str = ""
-    any_type: bool = False
-
-
-#: Field types a check reads as numbers.
-NUMBER_FIELD_TYPES = ("integer", "number", "percentage", "year", "p_value")
 
 
 @dataclass(frozen=True)
@@ -129,14 +122,8 @@ class Rule:
                     other, fname = ref.split(".", 1)
                     if other not in schema.sheets or fname not in schema.sheets[other].fields:
                         raise ValueError(f"{where}: {p.name!r}: no field {fname!r} on sheet {other!r}")
-                    ftype = schema.sheets[other].fields[fname].type
                 elif ref not in fields:
                     raise ValueError(f"{where}: {p.name!r}: sheet {sheet!r} has no field {ref!r}")
-                else:
-                    ftype = fields[ref].type
-                if not p.any_type and ftype not in NUMBER_FIELD_TYPES:
-                    raise ValueError(f"{where}: {p.name!r}: {ref!r} is a {ftype} field, but rule {self.code!r} "
-                                     f"reads a number there (a field of type {', '.join(NUMBER_FIELD_TYPES)})")
 
 
 REGISTRY: dict[str, Rule] = {}
@@ -841,7 +828,7 @@ def _band_text(lo: float, hi: float, lo_in: bool, hi_in: bool) -> str:
 
 
 @check("ki67-contradicts-grade", "warning", "The cohort's highest Ki-67 contradicts its WHO grade.",
-       [Param("ki67", "field", help="e.g. ki67_max"), Param("grade", "field", any_type=True, help="e.g. grade"),
+       [Param("ki67", "field", help="e.g. ki67_max"), Param("grade", "field", help="e.g. grade"),
         Param("bands", "bands", help="grade -> Ki-67 band: '< 3', '3-20', '> 20' or [low, high]")])
 def ki67_contradicts_grade(ctx: Context, sheet: str, severity: str, ki67, grade, bands):
     import numpy as np
@@ -872,7 +859,7 @@ def ki67_contradicts_grade(ctx: Context, sheet: str, severity: str, ki67, grade,
 
 @check("subgroups-exceed-overall", "warning",
        "Subgroup cohorts of one study (of one kind: by grade, or by site) with a larger total than its overall cohort.",
-       [Param("cohort", "field", any_type=True, help="e.g. cohort"), Param("overall", "text", help="the whole-study label, e.g. overall"),
+       [Param("cohort", "field", help="e.g. cohort"), Param("overall", "text", help="the whole-study label, e.g. overall"),
         Param("total", "field", help="e.g. n_evaluable")])
 def subgroups_exceed_overall(ctx: Context, sheet: str, severity: str, cohort, overall, total):
     import numpy as np
@@ -982,7 +969,7 @@ def enrolment_after_publication(ctx: Context, sheet: str, severity: str, end, pu
 @check("possible-duplicate-population", "warning",
        "Two studies that share the given fields (first author, intervention ...) and overlapping enrolment: "
        "the same participants must not be pooled twice.",
-       [Param("same", "fields", any_type=True, help="e.g. [first_author, radiopharmaceutical]"),
+       [Param("same", "fields", help="e.g. [first_author, radiopharmaceutical]"),
         Param("start", "field", help="e.g. enrolment_start"), Param("end", "field", help="e.g. enrolment_end")])
 def possible_duplicate_population(ctx: Context, sheet: str, severity: str, same, start, end):
     import numpy as np
@@ -1073,7 +1060,7 @@ def events_exceed_total(ctx: Context, sheet: str, severity: str, events, totals)
        "The arms' totals add up to more than the number randomised (below it: arm-totals-below-randomised).",
        [Param("totals", "fields", help="the arms' totals, e.g. [total_vaccinated, total_control]"),
         Param("randomised", "ref", help="the number randomised, e.g. studies.n_randomised"),
-        Param("group_by", "fields", required=False, any_type=True,
+        Param("group_by", "fields", required=False,
               help="rows whose totals add up together, e.g. [study_id, comparison] on a sheet of one row per arm "
                    "(default: each row alone)")])
 def arm_totals_exceed_randomised(ctx: Context, sheet: str, severity: str, totals, randomised, group_by=None):
@@ -1461,7 +1448,7 @@ companion("effect-differs-from-counts", "warning",
        "is in line with them, or below the smallest SD plausible on the outcome's scale.",
        [Param("sds", "fields", help="each arm's SD, e.g. [sd_intervention, sd_control]"),
         Param("totals", "fields", like="sds", help="each arm's total, same order, e.g. [n_intervention, n_control]"),
-        Param("group_by", "fields", required=False, any_type=True,
+        Param("group_by", "fields", required=False,
               help="the rows of one outcome, e.g. [outcome] (default: the whole sheet is one outcome)"),
         Param("factor", "number", required=False,
               help="how far below: an SD below factor/sqrt(n) times the others' median SD (default 2)"),
