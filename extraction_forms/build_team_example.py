@@ -80,6 +80,7 @@ COLUMNS: list[tuple[str, str, str, tuple[str, ...]]] = [
 ]
 GROUP_ROW, HEADER_ROW, FIRST_DATA_ROW = 4, 5, 6
 HELPER_COLUMN = "R"
+GUESSED_COLUMNS = ("A", "G", "I", "J", "P", "Q", "S", "T")   # by a synonym, as a composite or with a unit
 LAST_COLUMN = COLUMNS[-1][0]
 FIELD_COLUMN = {f: letter for letter, _g, _h, fields in COLUMNS for f in fields}
 
@@ -593,13 +594,16 @@ def layout_expectations() -> list[tuple[str, str, str]]:
     cohort_rows = rows["cohorts"]
     merged = [r for c, r in zip(COHORTS, cohort_rows) if c["key"] == MERGED_AUTHOR]
     out = [
-        (f"{q}", "info", f"sheet {SHEET!r} read as studies + outcomes (one row per cohort), header rows "
-                         f"{GROUP_ROW}-{HEADER_ROW}, data from row {FIRST_DATA_ROW}"),
-        (f"'{SAFETY}'", "info", f"sheet {SAFETY!r} read as adverse_events, header row {SAFETY_HEADER_ROW}"),
+        (f"{q}!{HEADER_ROW}:{HEADER_ROW}", "info", f"sheet {SHEET!r} read as studies + outcomes (one row per cohort), "
+                                                  f"header rows {GROUP_ROW}-{HEADER_ROW} joined, rows above are titles"),
+        (f"'{SAFETY}'!{SAFETY_HEADER_ROW}:{SAFETY_HEADER_ROW}", "info",
+         f"sheet {SAFETY!r} read as adverse_events, header row {SAFETY_HEADER_ROW}"),
         (f"'{NOTES}'", "info", f"sheet {NOTES!r} matches no contract sheet: skipped"),
     ]
+    # a column is "guessed" when its header is neither a field key nor a declared alias: a synonym, a
+    # composite cell or a unit (the columns read by an alias, such as Cohort, N, CR, need no note)
     out += [(f"{q}!{letter}{HEADER_ROW}", "info", f"column {header!r} read as {' + '.join(fields)}")
-            for letter, _g, header, fields in COLUMNS if fields]
+            for letter, _g, header, fields in COLUMNS if fields and letter in GUESSED_COLUMNS]
     out += [(f"{q}!U{HEADER_ROW}", "info", "column 'Main event (%)' matches no field: kept, not checked"),
             (f"{q}!{HELPER_COLUMN}{HEADER_ROW}", "warning",
              "hidden column 'ORR (%)' maps to orr_pct like the visible 'ORR, n (%)': the visible one is read; "
