@@ -531,8 +531,8 @@ def canonical_records() -> dict[str, list[dict[str, Any]]]:
     """The records a correct reading of the workbook holds (the slips included, as typed).
 
     Each record has ``_cell``: the team's sheet and row it comes from. Composite cells are split
-    (``15 (32.6)`` gives orr_pct 32.6; the count is checked against the percentage, not kept as a
-    field), text keeps the team's wording (aliases are the reader's business), a subgroup row's
+    (``15 (32.6)`` gives orr_n 15 and orr_pct 32.6: the count is kept when the schema has an
+    ``orr_n`` field, else only checked against the percentage), text keeps the team's wording (aliases are the reader's business), a subgroup row's
     study-level cells are not read as the study's (the study's own fields come from its overall row).
     """
     cohorts, aes = _slipped()
@@ -552,6 +552,7 @@ def canonical_records() -> dict[str, list[dict[str, Any]]]:
                                "primary_site": c.get("primary"), "n_evaluable": c.get("n_evaluable")}
         for f in ("cr", "pr", "sd", "pd"):
             rec[f] = c.get(f)
+        rec["orr_n"] = c.get("orr_n")          # the count of an 'n (%)' cell (read when the schema has the field)
         rec["orr_pct"] = c.get("orr_pct")      # as typed: its digits say how it was rounded
         rec["dcr_pct"] = c.get("dcr_pct")
         for name in ("pfs", "os"):
@@ -580,7 +581,7 @@ def write_canonical(path: Path) -> dict[str, dict[int, tuple[str, int]]]:
         for r, rec in enumerate(recs, start=2):
             back[sheet][r] = rec["_cell"]
             for field, value in rec.items():
-                if field != "_cell" and value is not None:
+                if field in cols[sheet] and value is not None:
                     ws[f"{cols[sheet][field]}{r}"] = value
     path.write_bytes(workbook_bytes(wb))
     return back
