@@ -280,7 +280,7 @@ def _put(ws, coord: str, value: Any) -> None:
         _set_text(cell, clean_text(str(value)))
 
 
-def _rebuilt_workbook(path: str | Path, name: str | None, result: Any):
+def _rebuilt_workbook(path: str | Path, name: str | None, result: Any, data: bytes | None = None):
     """A workbook holding the values validation read, at their original cells: per contract sheet
     the header row and every data row of this form (fields and unmatched columns)."""
     import openpyxl
@@ -295,7 +295,7 @@ def _rebuilt_workbook(path: str | Path, name: str | None, result: Any):
     try:  # the reading again (calamine) for the sheet titles, header rows and unmatched columns
         from .reading import read_workbook
 
-        raw_sheets = dict(read_workbook(path, result.schema, display_name=name).sheets)
+        raw_sheets = dict(read_workbook(path, result.schema, display_name=name, data=data).sheets)
     except Exception:  # noqa: BLE001 - the values validation kept are enough
         raw_sheets = {}
     sheets = list(dict.fromkeys([*tables, *raw_sheets]))
@@ -338,7 +338,7 @@ def _rebuilt_workbook(path: str | Path, name: str | None, result: Any):
 
 
 def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: Any = None,
-                       name: str | None = None) -> bytes:
+                       name: str | None = None, data: bytes | None = None) -> bytes:
     """A copy of the form at ``path`` with the findings marked, as ``.xlsx`` bytes.
 
     Each finding's cell is filled by its severity (the worst one when a cell has several:
@@ -349,7 +349,9 @@ def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: An
     The copy is a report, never live: formulas are replaced by their saved values (or their
     text, made inert); defined names, external links, pivot tables, conditional formats, data
     validations and hyperlinks other than http(s)/mailto are removed; control and bidi override
-    characters are taken out of text. The input is read into memory and never written to.
+    characters are taken out of text. The input is read into memory and never written to;
+    ``data``, the form's bytes read once before validation, is used instead of the file when
+    given, so that the copy shows exactly what was validated.
 
     This never fails on a form that validation could read: when openpyxl cannot open or save
     the form, the copy is rebuilt from the values validation read (``result``, the
@@ -360,7 +362,8 @@ def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: An
 
     import openpyxl
 
-    data = Path(path).read_bytes()
+    if data is None:
+        data = Path(path).read_bytes()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -377,7 +380,7 @@ def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: An
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            wb = _rebuilt_workbook(path, name, result)
+            wb = _rebuilt_workbook(path, name, result, data)
             _mark(wb, findings, note)
             return _xlsx_bytes(wb, _NO_STAMP)
         except Exception as exc:  # noqa: BLE001 - last resort: the findings alone
@@ -387,14 +390,15 @@ def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: An
             return _xlsx_bytes(wb, _NO_STAMP)
 
 
-def annotate_forms(result: Any, out_dir: str | Path) -> list[Path]:
-    """Write ``<form>.annotated.xlsx`` for each form of a ValidationResult into ``out_dir``."""
+def annotate_forms(result: Any, out_dir: str | Path, paths: Sequence[str | Path] | None = None) -> list[Path]:
+    """Write ``<form>.annotated.xlsx`` for each form of a ValidationResult into ``out_dir``
+    (``paths``: the forms' files, when the result names them otherwise)."""
     from .outputs import atomic_write_bytes
 
     out = Path(out_dir)
     written = []
-    for name in result.files:
-        data = annotated_workbook(name, [f for f in result.finding_list if f.file == name], result, name)
+    for name, path in zip(result.files, paths if paths is not None else result.files):
+        data = annotated_workbook(path, [f for f in result.finding_list if f.file == name], result, name)
         written.append(atomic_write_bytes(out / f"{Path(name).stem}.annotated.xlsx", data))
     return written
 
