@@ -368,6 +368,25 @@ def clean_leftovers(out_dir: str | os.PathLike) -> list[Path]:
     return removed
 
 
+_SWAP_MAX_ENTRIES = 5000
+
+
+def _too_big_to_swap(real: Path) -> bool:
+    """True for a folder that is not just a run and a few files of the user's (``-o ~`` by
+    mistake): more than :data:`_SWAP_MAX_ENTRIES` entries, or a mount point inside."""
+    dev = real.stat().st_dev
+    count = 0
+    for root, dirs, files in os.walk(real):
+        count += len(dirs) + len(files)
+        if count > _SWAP_MAX_ENTRIES:
+            return True
+        for d in dirs:
+            with contextlib.suppress(OSError):
+                if os.lstat(os.path.join(root, d)).st_dev != dev:
+                    return True
+    return False
+
+
 def _cwd_inside(real: Path) -> bool:
     try:
         cwd = Path.cwd().resolve()
@@ -415,8 +434,15 @@ def write_folder(out_dir: str | os.PathLike, files: dict[str, bytes], *, keep: S
     man = {"curate_run": 1, "run": _run_id(files), **(manifest or {}),
            "files": {rel: sha256_bytes(files[rel]) for rel in sorted(files)}}
     man_bytes = dumps(man).encode("utf-8")
-    if exists and (_cwd_inside(real) or not os.access(real.parent, os.W_OK | os.X_OK)):
-        why = "it holds the current directory" if _cwd_inside(real) else "its parent folder is not writable"
+    why = None
+    if exists:
+        if _cwd_inside(real):
+            why = "it holds the current directory"
+        elif not os.access(real.parent, os.W_OK | os.X_OK):
+            why = "the folder it is in is not writable"
+        elif _too_big_to_swap(real):
+            why = f"it holds more than {_SWAP_MAX_ENTRIES:,} files of yours, or another disk"
+    if why is not None:
         _write_in_place(real, files, old_run, man_bytes, keep_ids, mode)
         return real, (f"{out_dir} was updated file by file, not replaced as a whole, because {why}; "
                       "a run stopped midway can leave it mixed")
@@ -569,8 +595,8 @@ def check_output_folder(out_dir: str | os.PathLike, need_bytes: int = 0) -> None
     if st.f_flag & getattr(os, "ST_RDONLY", 1):
         raise UnusableInputError(f"{out_dir}: the disk holding it is read-only; choose another -o on a writable disk")
     targets = [write_in]
-    if real.is_dir():
-        targets.append(real)
+    if real.is_dir():  # its parent need not be writable: the run then writes into it file by file
+        targets = [real]
         targets += sorted({real / d for d in _ancestors(read_manifest(real) or {})} & {p for p in real.iterdir()})
     for t in targets:
         if t.is_dir() and not os.access(t, os.W_OK | os.X_OK):
