@@ -465,3 +465,168 @@ def reported_decimals(raw: Any) -> int | None:
     if not m:
         return None
     return len(m.group(1) or "")
+
+
+# ---------------------------------------------------------------------------------------------
+# p-values: exact values and bounds (``p = 0.03``, ``<0.001``, ``NS``)
+# ---------------------------------------------------------------------------------------------
+
+#: The bound of a p-value: exact (``""``), below (``"<"``, ``"<="``), above (``">"``) or not
+#: significant (``"ns"``: p above the significance level).
+P_BOUNDS = ("", "<", "<=", ">", "ns")
+#: Texts that say "not significant" (folded).
+NOT_SIGNIFICANT_TOKENS = frozenset({
+    "ns", "n.s.", "n.s", "n s", "not significant", "non-significant", "nonsignificant", "non significant",
+    "not statistically significant", "not sig", "not sig.", "n.sig.",
+})
+#: Significance level a bare "NS" is read against (a check may give its own).
+DEFAULT_ALPHA = 0.05
+
+_P_LABEL = re.compile(r"^(?:two[- ]sided\s+|2[- ]sided\s+)?p(?:[- ]?value)?\s*(?::|(?==|<|>|≤|≥|\d|\.\d)|\s)\s*")
+_P_OP = re.compile(r"^(<=|=<|>=|=>|<|>|≤|≥|=)\s*")
+_P_NUMBER = re.compile(
+    r"^(?P<mant>\d+(?:[.,]\d*)?|[.,]\d+)"
+    r"(?:\s*(?:e|[x×*·]\s*10\s*\^?)\s*(?P<exp>[+-]?\s*\d+))?$")
+_P_POWER = re.compile(r"^10\s*\^?\s*(?P<exp>-\s*\d+)$")
+
+
+@dataclass(frozen=True)
+class ParsedP:
+    """What one p-value cell holds.
+
+    Attributes
+    ----------
+    status : str
+        ``"value"`` (an exact p or a bound), ``"missing"`` or ``"invalid"``.
+    value : float or None
+        The number: the exact p, the bound's limit (``< 0.001`` -> 0.001), or the significance
+        level for ``NS``.
+    bound : str
+        One of :data:`P_BOUNDS`.
+    decimals : float or None
+        Decimal places reported (``0.030`` -> 3, ``1.2e-5`` -> 6): an exact p stands for every
+        value that rounds to it.
+    reason : str or None
+        For ``invalid``: why.
+    """
+
+    status: str
+    value: float | None = None
+    bound: str = ""
+    decimals: float | None = None
+    reason: str | None = None
+
+
+def _p_number(text: str) -> tuple[float, int] | None:
+    """A p-value's number and its decimal places: ``.03``, ``0,03``, ``1.2e-5``, ``1.2 x 10^-5``, ``10^-4``."""
+    m = _P_POWER.match(text)
+    if m:
+        exp = int(m.group("exp").replace(" ", ""))
+        return 10.0 ** exp, max(-exp, 0)
+    m = _P_NUMBER.match(text)
+    if not m:
+        return None
+    mant = m.group("mant").replace(",", ".")
+    digits = len(mant.split(".", 1)[1]) if "." in mant else 0
+    value = float(mant if mant != "." else "nan")
+    if m.group("exp") is not None:
+        exp = int(m.group("exp").replace(" ", ""))
+        value *= 10.0 ** exp
+        digits -= exp
+    return value, max(digits, 0)
+
+
+def parse_p_text(text: Any, alpha: float = DEFAULT_ALPHA) -> ParsedP:
+    """Parse the text of one p-value cell.
+
+    Reads ``0.03``, ``p = 0.03``, ``P=.03``, ``0,03``, ``<0.001``, ``p < 0.001``, ``≤0.05``,
+    ``<.05``, ``>0.05``, ``1.2e-5``, ``1.2 x 10^-5``, ``p < 10⁻⁴``, ``NS`` / ``n.s.`` /
+    ``not significant`` (a bound: p above ``alpha``), and ``0.000`` (reported as ``p < 0.0005``:
+    a p rounded to zero is below half a unit of its last digit). A bound is a value, never an
+    error; only text that holds no p-value is ``invalid``.
+    """
+    t = normalise_text(text)
+    folded = t.casefold().strip()
+    if folded in MISSING_TOKENS:
+        return ParsedP("missing")
+    body = _P_LABEL.sub("", folded, count=1).strip() if folded.startswith(("p", "two", "2")) else folded
+    m = _P_OP.match(body)
+    op = ""
+    if m:
+        op = {"=<": "<=", "≤": "<=", ">=": ">", "=>": ">", "≥": ">", "=": ""}.get(m.group(1), m.group(1))
+        body = body[m.end():].strip()
+    if body.rstrip(". ") in {tok.rstrip(". ") for tok in NOT_SIGNIFICANT_TOKENS} and op in ("", ">"):
+        return ParsedP("value", float(alpha), "ns", None)
+    if body in MISSING_TOKENS and not op:
+        return ParsedP("missing")
+    parsed = _p_number(body)
+    if parsed is None:
+        return ParsedP("invalid", reason=f"{t!r} is not a p-value (write it as reported: 0.03, p < 0.001, NS)")
+    value, digits = parsed
+    if not math.isfinite(value) or value > 1:
+        return ParsedP("invalid", reason=f"{t!r} is not a p-value: a p lies between 0 and 1")
+    if value == 0:
+        if op in (">",):
+            return ParsedP("invalid", reason=f"{t!r} says nothing: every p is above 0")
+        if op in ("<", "<="):
+            return ParsedP("invalid", reason=f"{t!r} is impossible: no p is below 0")
+        # a p printed as 0.000 is below half a unit of its last digit; a bare 0 as if printed 0.000
+        digits = digits if digits >= 1 else 3
+        return ParsedP("value", 0.5 * 10.0 ** -digits, "<", float(digits + 1))
+    return ParsedP("value", value, op, float(digits))
+
+
+@dataclass(frozen=True)
+class PColumn:
+    """A parsed p-value column: ``values`` (float, NaN when empty or unreadable), ``bounds``
+    (object array of :data:`P_BOUNDS`), ``decimals`` (float, NaN when unknown) and ``invalid``
+    (position -> reason)."""
+
+    values: Any
+    bounds: Any
+    decimals: Any
+    invalid: dict
+
+
+def parse_p_column(raw: Sequence[Any], alpha: float = DEFAULT_ALPHA) -> PColumn:
+    """Parse a whole column of p-value cells (each distinct text once)."""
+    import numpy as np
+
+    n = len(raw)
+    values = np.full(n, np.nan)
+    bounds = np.full(n, "", dtype=object)
+    decimals = np.full(n, np.nan)
+    invalid: dict[int, str] = {}
+    cache: dict[Any, ParsedP] = {}
+    for i, v in enumerate(raw):
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            continue
+        if isinstance(v, bool):
+            invalid[i] = f"{'TRUE' if v else 'FALSE'} is a yes/no value, not a p-value"
+            continue
+        if isinstance(v, (_dt.date, _dt.datetime)):
+            invalid[i] = f"{text_value(v)!r} is a date, not a p-value"
+            continue
+        key = (type(v), v)
+        parsed = cache.get(key)
+        if parsed is None:
+            if isinstance(v, (int, float)):
+                # typed as a number: Excel keeps no trailing zeros, so the digits are the shortest form
+                f = float(v)
+                if not math.isfinite(f) or f < 0 or f > 1:
+                    parsed = ParsedP("invalid", reason=f"{text_value(v)!r} is not a p-value: a p lies between 0 and 1")
+                elif f == 0:
+                    parsed = parse_p_text("0")
+                else:
+                    d = reported_decimals(f)
+                    parsed = ParsedP("value", f, "", float(d) if d is not None else np.nan)
+            else:
+                parsed = parse_p_text(str(v), alpha)
+            cache[key] = parsed
+        if parsed.status == "value":
+            values[i] = parsed.value
+            bounds[i] = parsed.bound
+            decimals[i] = parsed.decimals if parsed.decimals is not None else np.nan
+        elif parsed.status == "invalid":
+            invalid[i] = parsed.reason or "not a p-value"
+    return PColumn(values, bounds, decimals, invalid)

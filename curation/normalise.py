@@ -16,12 +16,15 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from .cells import column_decimals, format_number, is_missing_free_text, parse_numeric_column, text_value
+from .cells import (column_decimals, format_number, is_missing_free_text, parse_numeric_column, parse_p_column,
+                    text_value)
 from .findings import Finding
 from .reading import RawWorkbook
 from .schema import NUMERIC_TYPES, ReviewSchema, fold
 
 NR_SUFFIX = "__nr"
+#: Companion column of a p_value field: "", "<", "<=", ">" or "ns" (see :func:`curation.cells.parse_p_text`).
+BOUND_SUFFIX = "__bound"
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,7 +44,7 @@ class Table:
     letters : dict
         ``{file: {field: column letter}}``.
     decimals : dict
-        ``{field: float array}``: decimal places reported, for percentage fields.
+        ``{field: float array}``: decimal places reported, for percentage and p_value fields.
     extra : dict
         ``{file: {header: column letter}}`` of columns that match no field.
     unreadable : dict
@@ -160,7 +163,7 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
 
         # text and vocabulary first (units are needed for the numbers): each distinct value once
         for fld, fs in spec.fields.items():
-            if fs.type in NUMERIC_TYPES:
+            if fs.type in NUMERIC_TYPES or fs.type == "p_value":
                 continue
             col = raw[fld]
             mapping: dict[Any, Any] = {}
@@ -185,6 +188,13 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
             typed[fld] = mapped.astype(object).where(col.notna(), empty)
 
         for fld, fs in spec.fields.items():
+            if fs.type == "p_value":  # a number and its bound (< 0.001, NS): a bound is never an error
+                pcol = parse_p_column(raw[fld].to_numpy())
+                unreadable[fld] = frozenset(pcol.invalid)
+                for i, reason in sorted(pcol.invalid.items()):
+                    emit(i, fld, "invalid-number", "error", f"{fld} ({ref(i, fld)}): {reason}", raw[fld].iat[i])
+                typed[fld], typed[fld + BOUND_SUFFIX], decimals[fld] = pcol.values, pcol.bounds, pcol.decimals
+                continue
             if fs.type not in NUMERIC_TYPES:
                 continue
             values = raw[fld].to_numpy()
@@ -241,7 +251,8 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
                 typed[fld] = typed[fld] * factor
 
         data = pd.DataFrame({k: (v if isinstance(v, pd.Series) else pd.Series(v)) for k, v in typed.items()})
-        data = data[[c for c in [*spec.fields, *[f + NR_SUFFIX for f, s in spec.fields.items() if s.not_reached]]
+        data = data[[c for c in [*spec.fields, *[f + NR_SUFFIX for f, s in spec.fields.items() if s.not_reached],
+                                 *[f + BOUND_SUFFIX for f, s in spec.fields.items() if s.type == "p_value"]]
                      if c in data]]
         data["_file"] = raw["_file"].to_numpy()
         data["_row"] = raw["_row"].to_numpy()

@@ -29,12 +29,19 @@ from .findings import Finding
 
 @dataclass(frozen=True)
 class Param:
-    """A parameter of a check: ``kind`` is field, fields, ref, refs, number, mapping, bands or text."""
+    """A parameter of a check.
+
+    ``kind`` is field, fields, ref, refs, number, mapping, bands, text or flag (true/false).
+    ``choices`` lists the values a text parameter may take; ``like`` names a ``fields`` parameter
+    whose list this one must match in length (one field per arm, in the same order).
+    """
 
     name: str
     kind: str
     required: bool = True
     help: str = ""
+    choices: tuple[str, ...] = ()
+    like: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,11 +71,15 @@ class Rule:
     scope: str
     params: tuple[Param, ...] = ()
     func: Callable[..., list[Finding]] | None = None
+    reported_by: str = ""
 
     def validate_params(self, schema: Any, sheet: str, params: dict[str, Any], where: str) -> None:
         """Check a schema entry's parameters (names, kinds, fields that exist)."""
         if self.scope != "check":
             raise ValueError(f"{where}: rule {self.code!r} is applied from field declarations, not under 'checks'")
+        if self.func is None:
+            raise ValueError(f"{where}: rule {self.code!r} is reported by the check {self.reported_by!r}; "
+                             f"name that one under 'checks'")
         known = {p.name for p in self.params}
         for name in params:
             if name not in known:
@@ -93,6 +104,14 @@ class Rule:
                     raise ValueError(f"{where}: {p.name!r} must be a number")
             elif p.kind in ("mapping", "bands") and not isinstance(value, dict):
                 raise ValueError(f"{where}: {p.name!r} must be a mapping")
+            elif p.kind == "flag" and not isinstance(value, bool):
+                raise ValueError(f"{where}: {p.name!r} must be true or false")
+            elif p.kind == "text" and p.choices and value not in p.choices:
+                raise ValueError(f"{where}: {p.name!r} must be one of {', '.join(p.choices)} (not {value!r})")
+            if p.like and p.like in params and isinstance(value, list) and isinstance(params[p.like], list) \
+                    and len(value) != len(params[p.like]):
+                raise ValueError(f"{where}: {p.name!r} needs one field per field of {p.like!r} "
+                                 f"({len(params[p.like])}), in the same order; it has {len(value)}")
             if p.kind == "bands":
                 for band in value.values():
                     parse_band(band)
@@ -130,6 +149,12 @@ def check(code: str, severity: str, summary: str, params: Iterable[Param]):
         return func
 
     return deco
+
+
+def companion(code: str, severity: str, summary: str, reported_by: str) -> Rule:
+    """Register a code that the check ``reported_by`` reports besides its own (a second severity:
+    the warning beside an error, an info note of what the check did). A schema names the check."""
+    return _register(Rule(code, severity, summary, "check", (), None, reported_by))
 
 
 # structure: reading the workbook (curation.reading)
@@ -171,6 +196,7 @@ class Context:
     schema: Any
     tables: dict[str, Any]
     _parent_index: dict = field(default_factory=dict)
+    _decimals: dict = field(default_factory=dict)
 
     def table(self, sheet: str):
         return self.tables[sheet]
@@ -212,6 +238,73 @@ class Context:
         import numpy as np
 
         return np.asarray(self.values(sheet, ref), dtype=float)
+
+    def decimals(self, sheet: str, fname: str):
+        """Decimal places reported in each cell of ``fname`` (NaN where unknown): ``0.70`` typed as
+        text -> 2; a number cell keeps no trailing zeros, so ``0.70`` typed as a number -> 1."""
+        import numpy as np
+
+        t = self.tables[sheet]
+        if fname in t.decimals:
+            return np.asarray(t.decimals[fname], dtype=float)
+        key = (sheet, fname)
+        if key not in self._decimals:
+            from .cells import column_decimals
+
+            self._decimals[key] = column_decimals(t.raw[fname].to_numpy(), self.num(sheet, fname))
+        return self._decimals[key]
+
+    def half_unit(self, sheet: str, fname: str):
+        """Half a unit of the last reported digit of each cell (0 where the digits are unknown)."""
+        import numpy as np
+
+        d = self.decimals(sheet, fname)
+        return np.where(np.isnan(d), 0.0, 0.5 * 10.0 ** -np.where(np.isnan(d), 0, d))
+
+    def half_units(self, sheet: str, *fnames: str):
+        """:meth:`half_unit` of an effect and its CI bounds, read together: a paper reports them with
+        the same digits, and a number cell keeps no trailing zeros (0.70 typed as a number reads
+        0.7), so a number cell is taken to as many digits as the row's most precise of these cells."""
+        import numpy as np
+
+        decs = [self.decimals(sheet, f) for f in fnames]
+        raw = [self.tables[sheet].raw[f].to_numpy() for f in fnames]
+        row_max = np.nanmax(np.vstack(decs), axis=0) if len(decs) and len(decs[0]) else np.zeros(0)
+        out = []
+        for d, r in zip(decs, raw):
+            typed_num = np.fromiter((isinstance(v, (int, float)) and not isinstance(v, bool) for v in r), bool, len(r))
+            d = np.where(typed_num & ~np.isnan(row_max), np.fmax(d, row_max), d)
+            out.append(np.where(np.isnan(d), 0.0, 0.5 * 10.0 ** -np.where(np.isnan(d), 0, d)))
+        return out
+
+    def unit(self, sheet: str, ref: str, i: int) -> str:
+        """The unit of a field's value as a reviewer reads it (`` months``, `` mmHg``, ``%``; ``""`` for none).
+
+        A field with a ``unit_field`` is held in its vocabulary's unit of factor 1 after
+        normalisation (a row in weeks is converted); a vocabulary without factors leaves the
+        row's own unit. Otherwise the field's ``unit:``, unless that names another field.
+        """
+        other, fname = (ref.split(".", 1) if "." in ref else (sheet, ref))
+        fields = self.schema.sheets[other].fields
+        fs = fields.get(fname)
+        if fs is None:
+            return ""
+        if fs.unit_field:
+            vocab = self.schema.vocabulary_of(other, fs.unit_field)
+            base = [t.value for t in vocab.terms if t.factor == 1] if vocab is not None else []
+            row_unit = None
+            if other in self.tables and fs.unit_field in self.tables[other].data:
+                j = i if other == sheet else int(self._parent_positions(sheet, other)[i])
+                if j >= 0:
+                    row_unit = self.tables[other].data[fs.unit_field].iat[j]
+            factor = vocab.by_value[row_unit].factor if vocab is not None and row_unit in vocab.by_value else None
+            text = base[0] if base and (factor is not None or row_unit is None) else row_unit
+            if not isinstance(text, str) or not text:
+                text = fields[fs.unit_field].default or ""
+            return f" {text}" if text else ""
+        if fs.unit and fs.unit not in fields:
+            return fs.unit if fs.unit == "%" else f" {fs.unit}"
+        return ""
 
     def nr(self, sheet: str, fname: str):
         import numpy as np
@@ -870,6 +963,650 @@ def possible_duplicate_population(ctx: Context, sheet: str, severity: str, same,
                "pool only one of them")
         out.append(ctx.finding(sheet, a, same[0], "possible-duplicate-population", severity, msg, d[same[0]].iat[a]))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparative reviews: arms, effects with CIs, p-values (issue 14)
+# ---------------------------------------------------------------------------------------------
+
+#: The 97.5% quantile of the standard normal: a 95% CI spans 2 x 1.959964 standard errors.
+Z975 = 1.959963984540054
+
+
+def _two_sided_p(z):
+    """Two-sided normal p-value of ``|z|`` (``erfc(|z| / sqrt 2)``), vectorised."""
+    import numpy as np
+    from math import erfc
+
+    z = np.abs(np.asarray(z, dtype=float))
+    return np.vectorize(lambda v: erfc(v / math.sqrt(2)) if v == v else float("nan"), otypes=[float])(z)
+
+
+def _pfmt(p: float) -> str:
+    """A p-value as a reviewer reads it: 0.0038, 0.21, < 0.0001."""
+    if p != p:
+        return "NA"
+    if p < 0.0001:
+        return "< 0.0001"
+    if p < 0.001:
+        return f"{p:.2g}"
+    text = f"{p:.4f}" if p < 0.01 else f"{p:.3f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _arms(names: list[str]) -> str:
+    return " + ".join(names)
+
+
+_ARM_EVENTS = [Param("events", "fields", help="events of each arm, e.g. [events_vaccinated, events_control]"),
+               Param("totals", "fields", like="events",
+                     help="each arm's total, in the same order, e.g. [total_vaccinated, total_control]")]
+
+
+@check("events-exceed-total", "error", "More events in an arm than participants in that arm.", _ARM_EVENTS)
+def events_exceed_total(ctx: Context, sheet: str, severity: str, events, totals):
+    import numpy as np
+
+    out = []
+    for ev_f, tot_f in zip(events, totals):
+        e, n = ctx.num(sheet, ev_f), ctx.num(sheet, tot_f)
+        for i in np.flatnonzero(_present(e, n) & (e > n)):
+            unit = ctx.unit(sheet, tot_f, i) or " participants"
+            msg = (f"{ev_f} = {fmt(e[i])} ({ctx.cell(sheet, ev_f, i)}) is above the arm's {tot_f} = {fmt(n[i])}"
+                   f"{unit} ({ctx.cell(sheet, tot_f, i)}): an arm cannot have more events than{unit}; were the "
+                   "events and the total swapped, or the other arm's total entered?")
+            out.append(ctx.finding(sheet, i, ev_f, "events-exceed-total", severity, msg, e[i]))
+    return out
+
+
+@check("arm-totals-exceed-randomised", "error",
+       "The arms' totals add up to more than the number randomised (below it: arm-totals-below-randomised).",
+       [Param("totals", "fields", help="the arms' totals, e.g. [total_vaccinated, total_control]"),
+        Param("randomised", "ref", help="the number randomised, e.g. studies.n_randomised"),
+        Param("group_by", "fields", required=False,
+              help="rows whose totals add up together, e.g. [study_id, comparison] on a sheet of one row per arm "
+                   "(default: each row alone)")])
+def arm_totals_exceed_randomised(ctx: Context, sheet: str, severity: str, totals, randomised, group_by=None):
+    import numpy as np
+    import pandas as pd
+
+    arrs = [ctx.num(sheet, t) for t in totals]
+    r = ctx.num(sheet, randomised)
+    n = len(r)
+    if group_by:
+        d = ctx.table(sheet).data
+        keys = pd.DataFrame({g: d[g].astype(object).to_numpy() for g in group_by})
+        codes = keys.groupby(list(group_by), dropna=False, sort=False).ngroup().to_numpy()
+    else:
+        codes = np.arange(n)
+    complete = _present(*arrs)
+    sums = np.sum(arrs, axis=0)
+    ng = int(codes.max()) + 1 if n else 0
+    g_sum = np.bincount(codes, weights=np.where(complete, sums, 0.0), minlength=ng)
+    g_complete = np.bincount(codes, weights=(~complete).astype(float), minlength=ng) == 0
+    g_r = np.full(ng, np.nan)
+    for p in np.flatnonzero(~np.isnan(r))[::-1]:  # the group's first row with a number randomised
+        g_r[codes[p]] = r[p]
+    out = []
+    below_sev = REGISTRY["arm-totals-below-randomised"].severity
+    for g in np.flatnonzero(g_complete & ~np.isnan(g_r) & (g_sum != g_r)):
+        pos = np.flatnonzero(codes == g).tolist()
+        rv, total = g_r[g], float(g_sum[g])
+        last = pos[-1]
+        parts = [(t, p) for p in pos for t in totals]
+        terms = " + ".join(fmt(ctx.num(sheet, t)[p]) for t, p in parts)
+        cells = ", ".join(ctx.cell(sheet, t, p) for t, p in parts)
+        names = _arms(list(totals)) + (f" over {len(pos)} rows" if len(pos) > 1 else "")
+        unit = ctx.unit(sheet, totals[0], last) or " participants"
+        where = f"{_label(randomised)} = {fmt(rv)} ({ctx.cell(sheet, randomised, last)})"
+        if total > rv:
+            msg = (f"{names} = {terms} = {fmt(total)} ({cells}) is above {where}: the arms hold "
+                   f"{fmt(total - rv)} more{unit} than were randomised; check the arm totals and {_label(randomised)}")
+            out.append(ctx.finding(sheet, last, totals[0], "arm-totals-exceed-randomised", severity, msg, total))
+        else:
+            msg = (f"{names} = {terms} = {fmt(total)} ({cells}) is {fmt(rv - total)} below {where}: "
+                   f"{fmt(rv - total)} randomised{unit} are in no arm (attrition, exclusions after randomisation, "
+                   "or an arm outside this comparison?); pooling uses the arm totals")
+            out.append(ctx.finding(sheet, last, totals[0], "arm-totals-below-randomised", below_sev, msg, total))
+    return out
+
+
+companion("arm-totals-below-randomised", "warning",
+          "The arms' totals add up to less than the number randomised (attrition).", "arm-totals-exceed-randomised")
+
+
+_EFFECT = [Param("effect", "field", help="the reported effect, e.g. rr_reported"),
+           Param("low", "field", help="its lower 95% CI bound, e.g. rr_ci_low"),
+           Param("high", "field", help="its upper 95% CI bound, e.g. rr_ci_high")]
+
+
+def _effect_cells(ctx: Context, sheet: str, effect: str, low: str, high: str, i: int) -> str:
+    return f"{ctx.cell(sheet, effect, i)}, {ctx.cell(sheet, low, i)}, {ctx.cell(sheet, high, i)}"
+
+
+@check("effect-outside-ci", "error",
+       "A reported effect outside its own 95% CI (beyond the rounding of the reported digits), or a CI whose lower "
+       "bound is not below its upper bound.", _EFFECT)
+def effect_outside_ci(ctx: Context, sheet: str, severity: str, effect, low, high):
+    import numpy as np
+
+    e, lo, hi = ctx.num(sheet, effect), ctx.num(sheet, low), ctx.num(sheet, high)
+    he, hl, hh = ctx.half_units(sheet, effect, low, high)
+    out = []
+    reversed_ = _present(lo, hi) & (lo >= hi)
+    for i in np.flatnonzero(reversed_):
+        msg = (f"95% CI of {effect} is {fmt(lo[i])} to {fmt(hi[i])}: the lower bound {low} ({ctx.cell(sheet, low, i)}) "
+               f"is not below the upper bound {high} ({ctx.cell(sheet, high, i)}); {effect} = {fmt(e[i])} "
+               f"({ctx.cell(sheet, effect, i)}). Were the bounds swapped or one of them mistyped?")
+        out.append(ctx.finding(sheet, i, low, "effect-outside-ci", severity, msg, lo[i]))
+    below = _present(e, lo) & (e + he < lo - hl) & ~reversed_
+    above = _present(e, hi) & (e - he > hi + hh) & ~reversed_ & ~below
+    for i in np.flatnonzero(below | above):
+        side, bound, b = ("below the lower", low, lo[i]) if below[i] else ("above the upper", high, hi[i])
+        new_lo, new_hi = (e[i], hi[i]) if below[i] else (lo[i], e[i])
+        swapped = not np.isnan(new_lo) and not np.isnan(new_hi) and new_lo < b < new_hi
+        hint = (f"was it swapped with {bound} ({ctx.cell(sheet, bound, i)})? {effect} {fmt(b)} with CI "
+                f"{fmt(new_lo)} to {fmt(new_hi)} would fit" if swapped else
+                "was a CI bound typed into the effect cell, or the effect into a CI cell?")
+        msg = (f"{effect} = {fmt(e[i])} lies {side} bound of its 95% CI {fmt(lo[i])} to {fmt(hi[i])} "
+               f"({_effect_cells(ctx, sheet, effect, low, high, i)}); {hint}")
+        out.append(ctx.finding(sheet, i, effect, "effect-outside-ci", severity, msg, e[i]))
+    return out
+
+
+@check("ratio-ci-not-log-symmetric", "warning",
+       "A ratio's 95% CI symmetric around it on the natural scale, not on the log scale, beyond the rounding of "
+       "the reported digits: a typed or transposed bound? (A ratio or bound <= 0: ratio-not-positive.)", _EFFECT)
+def ratio_ci_not_log_symmetric(ctx: Context, sheet: str, severity: str, effect, low, high):
+    import numpy as np
+
+    e, lo, hi = ctx.num(sheet, effect), ctx.num(sheet, low), ctx.num(sheet, high)
+    he, hl, hh = ctx.half_units(sheet, effect, low, high)
+    out = []
+    bad_sev = REGISTRY["ratio-not-positive"].severity
+    nonpos = np.zeros(len(e), bool)
+    for name, v in ((effect, e), (low, lo), (high, hi)):
+        for i in np.flatnonzero(~np.isnan(v) & (v <= 0) & ~nonpos):
+            nonpos[i] = True
+            msg = (f"{name} = {fmt(v[i])} ({ctx.cell(sheet, name, i)}): a ratio and its CI bounds are above 0; "
+                   f"was a log ratio or a difference entered? ({effect}, {low}, {high}: "
+                   f"{_effect_cells(ctx, sheet, effect, low, high, i)})")
+            out.append(ctx.finding(sheet, i, name, "ratio-not-positive", bad_sev, msg, v[i]))
+    ok = _present(e, lo, hi) & ~nonpos & (lo < e) & (e < hi)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # log-symmetric within rounding: some e', lo', hi' within half a unit of the digits with e'^2 = lo' hi'
+        e_lo, e_hi = np.maximum(e - he, 0) ** 2, (e + he) ** 2
+        p_lo, p_hi = np.maximum(lo - hl, 0) * np.maximum(hi - hh, 0), (lo + hl) * (hi + hh)
+        log_sym = (e_lo <= p_hi) & (p_lo <= e_hi)
+        nat_sym = np.abs(2 * e - lo - hi) <= 2 * he + hl + hh
+    for i in np.flatnonzero(ok & nat_sym & ~log_sym):
+        msg = (f"95% CI {fmt(lo[i])} to {fmt(hi[i])} of {effect} = {fmt(e[i])} "
+               f"({_effect_cells(ctx, sheet, effect, low, high, i)}) is symmetric on the natural scale, but a ratio's "
+               f"CI is symmetric on the log scale: with {low} = {fmt(lo[i])} the upper bound would be about "
+               f"{e[i] ** 2 / lo[i]:.3g}, with {high} = {fmt(hi[i])} the lower about {e[i] ** 2 / hi[i]:.3g}. "
+               "Is a bound mistyped or transposed? Check the paper")
+        out.append(ctx.finding(sheet, i, high, "ratio-ci-not-log-symmetric", severity, msg, hi[i]))
+    return out
+
+
+companion("ratio-not-positive", "error", "A ratio (or a bound of its CI) that is 0 or negative.",
+          "ratio-ci-not-log-symmetric")
+
+
+def p_range_from_ci(e, lo, hi, he, hl, hh, ratio: bool):
+    """The two-sided p-values a reported effect and 95% CI can give within the rounding of their digits.
+
+    As Altman & Bland (2011) obtain a p from a CI: on the scale where the CI is symmetric (log for
+    ratios), ``se = (hi - lo) / (2 x 1.959964)``, ``z = estimate / se``, ``p = 2 (1 - Phi(|z|))``.
+    As statcheck (Nuijten et al. 2016) recomputes a reported test, every value the rounded figures
+    stand for is allowed: each of ``e``, ``lo``, ``hi`` lies within half a unit of its last digit
+    (``he``, ``hl``, ``hh``). The estimate is the reported effect or, for a CI that is not symmetric
+    around it (an exact or profile CI), the CI's centre. Returns ``(p_centre, p_min, p_max)``.
+
+    References
+    ----------
+    Altman DG, Bland JM. How to obtain the P value from a confidence interval. BMJ 2011;343:d2304.
+    Nuijten MB, Hartgerink CHJ, van Assen MALM, Epskamp S, Wicherts JM. The prevalence of
+    statistical reporting errors in psychology (1985-2013). Behav Res Methods 2016;48:1205-26.
+    """
+    import numpy as np
+
+    def g(x):
+        if not ratio:
+            return np.asarray(x, dtype=float)
+        x = np.asarray(x, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), -np.inf)
+
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        se0 = (g(hi) - g(lo)) / (2 * Z975)
+        p0 = _two_sided_p(g(e) / se0)
+        se_min = np.maximum((g(hi - hh) - g(lo + hl)) / (2 * Z975), 0)
+        se_max = (g(hi + hh) - g(lo - hl)) / (2 * Z975)
+        ends = [g(e - he), g(e + he), (g(lo - hl) + g(hi - hh)) / 2, (g(lo + hl) + g(hi + hh)) / 2]
+        stack = np.vstack([np.where(np.isnan(x), np.nan, x) for x in ends])
+        lo_est = np.minimum(stack[0], stack[2])
+        hi_est = np.maximum(stack[1], stack[3])
+        crosses = (lo_est <= 0) & (hi_est >= 0)
+        a_min = np.where(crosses, 0.0, np.minimum(np.abs(lo_est), np.abs(hi_est)))
+        a_max = np.maximum(np.abs(lo_est), np.abs(hi_est))
+        z_max = np.where(se_min > 0, a_max / np.where(se_min > 0, se_min, 1), np.inf)
+        z_min = np.where(np.isfinite(se_max) & (se_max > 0), a_min / np.where(se_max > 0, se_max, 1), 0.0)
+        p_min = _two_sided_p(np.where(np.isnan(a_max), np.nan, z_max))
+        p_max = _two_sided_p(np.where(np.isnan(a_min), np.nan, z_min))
+    return p0, p_min, p_max
+
+
+def _reported_significant(p: float, bound: str, alpha: float) -> bool | None:
+    """Does the reported p say significant at ``alpha`` (True), not significant (False), or neither?"""
+    if bound == "":
+        return p <= alpha  # as statcheck: p = .05 reported counts as significant
+    if bound in ("<", "<="):
+        return True if p <= alpha else None
+    if bound == ">":
+        return False if p >= alpha else None
+    return False  # ns
+
+
+@check("p-value-contradicts-ci", "error",
+       "A reported p-value whose decision at alpha contradicts the one its 95% CI gives (recomputed as statcheck "
+       "does, Altman & Bland 2011); a p inconsistent with the CI without changing the decision: "
+       "p-value-inconsistent.",
+       [*_EFFECT, Param("p", "field", help="the reported p-value (a field of type p_value), e.g. p_value"),
+        Param("scale", "text", choices=("ratio", "difference"),
+              help="ratio (OR, RR, HR: the CI is symmetric on the log scale) or difference (MD, RD)"),
+        Param("alpha", "number", required=False, help="the significance level, default 0.05 (also what NS means)")])
+def p_value_contradicts_ci(ctx: Context, sheet: str, severity: str, effect, low, high, p, scale, alpha=0.05):
+    import numpy as np
+
+    e, lo, hi, pv = (ctx.num(sheet, f) for f in (effect, low, high, p))
+    data = ctx.table(sheet).data
+    bounds = data[p + "__bound"].to_numpy() if p + "__bound" in data else np.full(len(pv), "", dtype=object)
+    ratio = scale == "ratio"
+    ok = _present(e, lo, hi, pv) & (lo < hi)
+    if ratio:
+        ok &= (e > 0) & (lo > 0) & (hi > 0)
+    if not ok.any():
+        return []
+    he, hl, hh = ctx.half_units(sheet, effect, low, high)
+    hp = ctx.half_unit(sheet, p)
+    p0, p_min, p_max = p_range_from_ci(e, lo, hi, he, hl, hh, ratio)
+    out = []
+    weak = REGISTRY["p-value-inconsistent"].severity
+    for i in np.flatnonzero(ok):
+        b = bounds[i] if isinstance(bounds[i], str) else ""
+        x = pv[i]
+        if b == "":
+            consistent = (x - hp[i] <= p_max[i] + 1e-12) and (x + hp[i] >= p_min[i] - 1e-12)
+            shown = f"p = {fmt(x)}"
+        elif b == "<":
+            consistent, shown = p_min[i] < x, f"p < {fmt(x)}"
+        elif b == "<=":
+            consistent, shown = p_min[i] <= x, f"p <= {fmt(x)}"
+        elif b == ">":
+            consistent, shown = p_max[i] >= x, f"p > {fmt(x)}"
+        else:
+            consistent, shown = p_max[i] >= alpha, f"not significant (p > {fmt(alpha)})"
+        if consistent:
+            continue
+        said = _reported_significant(x, b, alpha) if b != "ns" else False
+        computed = True if p_max[i] < alpha else False if p_min[i] > alpha else None
+        decision = said is not None and computed is not None and said != computed
+        null = "1" if ratio else "0"
+        excludes = "excludes" if computed else "includes"
+        rng = (f"{_pfmt(p_min[i])} to {_pfmt(p_max[i])}" if _pfmt(p_min[i]) != _pfmt(p_max[i]) else _pfmt(p0[i]))
+        se = (math.log(hi[i]) - math.log(lo[i]) if ratio else hi[i] - lo[i]) / (2 * Z975)
+        what = "log " + effect if ratio else effect
+        msg = (f"{p} says {shown} ({ctx.cell(sheet, p, i)}), but {effect} = {fmt(e[i])} with 95% CI "
+               f"{fmt(lo[i])} to {fmt(hi[i])} ({_effect_cells(ctx, sheet, effect, low, high, i)}) gives p = "
+               f"{_pfmt(p0[i])} (se of {what} = {se:.3g}; within the rounding of the reported digits p = {rng}; "
+               f"Altman & Bland 2011)")
+        if decision:
+            msg += (f": the CI {excludes} the null value {null}, so the p-value and the CI disagree on "
+                    f"significance at {fmt(alpha)}. Check the p-value, the effect and the CI in the paper")
+            out.append(ctx.finding(sheet, i, p, "p-value-contradicts-ci", severity, msg, ctx.table(sheet).raw[p].iat[i]))
+        else:
+            msg += "; the decision at " + fmt(alpha) + " is the same, but the figures do not match: check them"
+            out.append(ctx.finding(sheet, i, p, "p-value-inconsistent", weak, msg, ctx.table(sheet).raw[p].iat[i]))
+    return out
+
+
+companion("p-value-inconsistent", "warning",
+          "A reported p-value that its 95% CI cannot give within rounding, without changing the decision at alpha "
+          "(statcheck's 'inconsistency').", "p-value-contradicts-ci")
+
+
+_MEASURES = ("RR", "OR", "RD", "MD", "ROM")
+
+
+def arm_effect(measure: str, x1, x2, n1, n2, s1=None, s2=None):
+    """The effect of arm 1 versus arm 2 from arm-level data, on its analysis scale, and its standard error.
+
+    ``RR``, ``OR``, ``RD`` from events ``x`` of totals ``n`` (0.5 added to every cell of a table with
+    a zero cell for RR and OR, as metafor's ``escalc`` does by default); ``MD`` and ``ROM`` from means
+    ``x``, SDs ``s`` and totals ``n``. RR, OR and ROM are on the log scale. The standard errors are
+    the usual large-sample ones (Borenstein et al. 2009, Introduction to Meta-Analysis, ch. 4-5).
+    Returns ``(estimate, se)`` arrays (se NaN when it cannot be computed).
+    """
+    import numpy as np
+
+    x1, x2, n1, n2 = (np.asarray(v, dtype=float) for v in (x1, x2, n1, n2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if measure in ("RR", "OR"):
+            zero = (x1 == 0) | (x2 == 0) | (x1 == n1) | (x2 == n2)
+            add = np.where(zero, 0.5, 0.0)
+            a, b, c, d = x1 + add, n1 - x1 + add, x2 + add, n2 - x2 + add
+            if measure == "RR":
+                est = np.log(a / (a + b)) - np.log(c / (c + d))
+                se = np.sqrt(1 / a - 1 / (a + b) + 1 / c - 1 / (c + d))
+            else:
+                est = np.log(a * d / (b * c))
+                se = np.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
+        elif measure == "RD":
+            p1, p2 = x1 / n1, x2 / n2
+            est = p1 - p2
+            se = np.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
+        else:
+            s1 = np.full(len(x1), np.nan) if s1 is None else np.asarray(s1, dtype=float)
+            s2 = np.full(len(x1), np.nan) if s2 is None else np.asarray(s2, dtype=float)
+            if measure == "MD":
+                est = x1 - x2
+                se = np.sqrt(s1 ** 2 / n1 + s2 ** 2 / n2)
+            else:
+                est = np.where((x1 > 0) & (x2 > 0), np.log(x1 / np.where(x2 > 0, x2, 1)), np.nan)
+                se = np.sqrt(s1 ** 2 / (n1 * x1 ** 2) + s2 ** 2 / (n2 * x2 ** 2))
+    return est, se
+
+
+_NAMES = {"RR": "risk ratio", "OR": "odds ratio", "RD": "risk difference", "MD": "mean difference",
+          "ROM": "ratio of means"}
+
+
+@check("effect-contradicts-counts", "error",
+       "A reported effect whose direction contradicts the arm-level counts or means of the same row, and which "
+       "the 95% CI of the estimate from them excludes (an inverted ratio, swapped arms); a size mismatch beyond "
+       "rounding: effect-differs-from-counts.",
+       [Param("effect", "field", help="the reported effect, e.g. rr_reported"),
+        Param("measure", "text", choices=_MEASURES, help="what the effect is: RR, OR, RD (from events and totals), "
+                                                         "MD or ROM (from means, SDs and totals)"),
+        Param("totals", "fields", help="each arm's total, intervention first, e.g. [total_vaccinated, total_control]"),
+        Param("events", "fields", required=False, like="totals",
+              help="each arm's events (RR, OR, RD), e.g. [events_vaccinated, events_control]"),
+        Param("means", "fields", required=False, like="totals", help="each arm's mean (MD, ROM)"),
+        Param("sds", "fields", required=False, like="totals", help="each arm's SD (MD, ROM)"),
+        Param("tolerance", "number", required=False,
+              help="relative difference allowed beyond rounding before effect-differs-from-counts, e.g. 0.1 for "
+                   "adjusted effects (default 0: rounding only)")])
+def effect_contradicts_counts(ctx: Context, sheet: str, severity: str, effect, measure, totals, events=None,
+                              means=None, sds=None, tolerance=0.0):
+    import numpy as np
+
+    source = events if measure in ("RR", "OR", "RD") else means
+    if not source or len(source) != 2 or len(totals) != 2:
+        return []
+    if any(f not in ctx.table(sheet).data for f in [*source, *(sds or [])]):
+        return []
+    r = ctx.num(sheet, effect)
+    hr = ctx.half_unit(sheet, effect)
+    x1, x2 = (ctx.num(sheet, f) for f in source)
+    n1, n2 = (ctx.num(sheet, f) for f in totals)
+    s1, s2 = (ctx.num(sheet, f) for f in sds) if sds and len(sds) == 2 else (None, None)
+    est, se = arm_effect(measure, x1, x2, n1, n2, s1, s2)
+    ratio = measure in ("RR", "OR", "ROM")
+    valid = _present(r, x1, x2, n1, n2, est) & (n1 > 0) & (n2 > 0)
+    if measure in ("RR", "OR", "RD"):
+        valid &= (x1 <= n1) & (x2 <= n2) & (x1 >= 0) & (x2 >= 0)
+    if ratio:
+        valid &= r > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # the reported value's rounding interval on the analysis scale
+        r_lo = np.log(np.maximum(r - hr, 1e-300)) if ratio else r - hr
+        r_hi = np.log(r + hr) if ratio else r + hr
+        r_c = np.log(np.where(r > 0, r, 1)) if ratio else r
+        tol = np.log1p(tolerance) if ratio else tolerance * np.abs(np.where(np.isnan(est), 0, est))
+        ci_lo, ci_hi = est - Z975 * se, est + Z975 * se
+        opposite = ((r_hi < 0) & (est > 0)) | ((r_lo > 0) & (est < 0))
+        excluded = (r_hi < ci_lo) | (r_lo > ci_hi)
+        mismatch = (r_hi < est - tol - 1e-12) | (r_lo > est + tol + 1e-12)
+    out = []
+    weak = REGISTRY["effect-differs-from-counts"].severity
+    name = _NAMES[measure]
+    show = (lambda v: math.exp(v)) if ratio else (lambda v: v)
+    for i in np.flatnonzero(valid & mismatch):
+        arms = ", ".join(ctx.cell(sheet, f, i) for f in [*source, *totals, *(sds or [])])
+        data_txt = (f"{fmt(x1[i])}/{fmt(n1[i])} vs {fmt(x2[i])}/{fmt(n2[i])}" if measure in ("RR", "OR", "RD") else
+                    f"means {x1[i]:.6g} vs {x2[i]:.6g} (n {fmt(n1[i])} vs {fmt(n2[i])})")
+        ci = (f" (95% CI {show(ci_lo[i]):.3g} to {show(ci_hi[i]):.3g})" if not np.isnan(se[i]) else "")
+        msg = (f"{effect} = {fmt(r[i])} ({ctx.cell(sheet, effect, i)}) but the arms of this row, {data_txt} "
+               f"({arms}), give a {name} of {show(est[i]):.3g}{ci}")
+        # what a slip would explain
+        hint = ""
+        inv = -r_c[i]
+        if abs(inv - est[i]) <= (np.log1p(2 * hr[i] / r[i]) if ratio else 2 * hr[i]) + 1e-9 + (tol if ratio else 0):
+            flipped = f"1/{fmt(r[i])} = {1 / r[i]:.3g}" if ratio else f"-({fmt(r[i])})"
+            hint = f"; {flipped} matches them: an inverted effect, or the arms swapped?"
+        elif measure in ("RR", "OR"):
+            other = "OR" if measure == "RR" else "RR"
+            alt, _ = arm_effect(other, x1[i:i + 1], x2[i:i + 1], n1[i:i + 1], n2[i:i + 1])
+            if r_lo[i] - 1e-12 <= alt[0] <= r_hi[i] + 1e-12:
+                hint = f"; it matches their {_NAMES[other]} ({math.exp(alt[0]):.3g}): is the measure right?"
+        if opposite[i] and excluded[i] and not np.isnan(se[i]):
+            msg += (f"{hint} The direction differs: the reported effect favours the other arm, outside the CI "
+                    f"from the arms. Check {effect} and the arm columns in the paper")
+            out.append(ctx.finding(sheet, i, effect, "effect-contradicts-counts", severity, msg, r[i]))
+        else:
+            msg += (f", beyond the rounding of the reported digits{hint or '; an adjusted or differently computed effect?'}"
+                    " Check it in the paper")
+            out.append(ctx.finding(sheet, i, effect, "effect-differs-from-counts", weak, msg, r[i]))
+    return out
+
+
+companion("effect-differs-from-counts", "warning",
+          "A reported effect whose size differs from the arm-level counts or means of the same row beyond rounding "
+          "(and the tolerance).", "effect-contradicts-counts")
+
+
+@check("sd-looks-like-se", "warning",
+       "An SD that looks like a standard error: far below the other studies' SDs of the outcome while SD x sqrt(n) "
+       "is in line with them, or below the smallest SD plausible on the outcome's scale.",
+       [Param("sds", "fields", help="each arm's SD, e.g. [sd_intervention, sd_control]"),
+        Param("totals", "fields", like="sds", help="each arm's total, same order, e.g. [n_intervention, n_control]"),
+        Param("group_by", "fields", required=False,
+              help="the rows of one outcome, e.g. [outcome] (default: the whole sheet is one outcome)"),
+        Param("factor", "number", required=False,
+              help="how far below: an SD below factor/sqrt(n) times the others' median SD (default 2)"),
+        Param("min_sd", "number", required=False, help="the smallest SD plausible on the outcome's scale")])
+def sd_looks_like_se(ctx: Context, sheet: str, severity: str, sds, totals, group_by=None, factor=2.0, min_sd=None):
+    import numpy as np
+    import pandas as pd
+
+    d = ctx.table(sheet).data
+    n_rows = len(d)
+    group = (pd.DataFrame({g: d[g].astype(object).to_numpy() for g in group_by})
+             .groupby(list(group_by), dropna=False, sort=False).ngroup().to_numpy() if group_by
+             else np.zeros(n_rows, int))
+    study = np.array([s if s is not None else f"#{i}" for i, s in enumerate(ctx.table(sheet).study_ids)], dtype=object)
+    recs = pd.DataFrame({
+        "pos": np.tile(np.arange(n_rows), len(sds)), "arm": np.repeat(np.arange(len(sds)), n_rows),
+        "sd": np.concatenate([ctx.num(sheet, f) for f in sds]), "n": np.concatenate([ctx.num(sheet, f) for f in totals]),
+        "g": np.tile(group, len(sds)), "study": np.tile(study, len(sds))})
+    recs = recs[recs["sd"].notna()]
+    out = []
+    flagged: set[tuple[int, int]] = set()
+    for _, grp in recs.groupby("g", sort=False):
+        sd_all, st_all = grp["sd"].to_numpy(), grp["study"].to_numpy()
+        for rec in grp.itertuples(index=False):
+            if not (rec.n > 1 and rec.sd > 0):
+                continue
+            others = sd_all[(st_all != rec.study) & (sd_all > 0)]
+            if len(others) < 2:
+                continue
+            med = float(np.median(others))
+            root = math.sqrt(rec.n)
+            if rec.sd < factor * med / root and rec.sd <= med / factor and med / factor <= rec.sd * root <= factor * med:
+                i, f = int(rec.pos), sds[int(rec.arm)]
+                flagged.add((i, int(rec.arm)))
+                unit = ctx.unit(sheet, f, i)
+                msg = (f"{f} = {fmt(rec.sd)}{unit} ({ctx.cell(sheet, f, i)}) is far below the SDs of the other "
+                       f"studies of this outcome (median {med:.4g}{unit} over {len(others)} arms); as a "
+                       f"standard error with {totals[int(rec.arm)]} = {fmt(rec.n)} ({ctx.cell(sheet, totals[int(rec.arm)], i)}) "
+                       f"it gives SD = {fmt(rec.sd)} x sqrt({fmt(rec.n)}) = {rec.sd * root:.4g}{unit}, "
+                       "in line with them: was the SE entered as the SD? Check the paper (SE, SEM or SD?)")
+                out.append(ctx.finding(sheet, i, f, "sd-looks-like-se", severity, msg, rec.sd))
+    if min_sd is not None:
+        for arm, f in enumerate(sds):
+            v = ctx.num(sheet, f)
+            n = ctx.num(sheet, totals[arm])
+            for i in np.flatnonzero(~np.isnan(v) & (v < min_sd)):
+                if (int(i), arm) in flagged:
+                    continue
+                unit = ctx.unit(sheet, f, i)
+                se_txt = (f"; as a standard error with {totals[arm]} = {fmt(n[i])} ({ctx.cell(sheet, totals[arm], i)}) "
+                          f"it gives SD = {v[i] * math.sqrt(n[i]):.4g}{unit}" if n[i] > 1 else "")
+                msg = (f"{f} = {fmt(v[i])}{unit} ({ctx.cell(sheet, f, i)}) is below {fmt(min_sd)}{unit}, the smallest "
+                       f"SD plausible on this scale{se_txt}: was the SE entered as the SD? Check the paper")
+                out.append(ctx.finding(sheet, int(i), f, "sd-looks-like-se", severity, msg, v[i]))
+    return out
+
+
+def _phi_inv(q):
+    """The standard normal quantile (scipy's ``norm.ppf``)."""
+    from scipy.stats import norm
+
+    return norm.ppf(q)
+
+
+def mean_sd_from_quantiles(n, median, q1=None, q3=None, minimum=None, maximum=None):
+    """Estimate a sample mean and SD from the median with the quartiles and/or the range.
+
+    Scenarios as Luo et al. name them: S1 = {min, median, max}, S2 = {q1, median, q3},
+    S3 = {min, q1, median, q3, max} (Wan et al.'s C1, C3 and C2); the richest one the values
+    allow is used.
+
+    Mean (Luo et al. 2018)::
+
+        S1: w = 4 / (4 + n^0.75);            mean = w (min + max) / 2 + (1 - w) median
+        S2: w = 0.7 + 0.39 / n;               mean = w (q1 + q3) / 2 + (1 - w) median
+        S3: w1 = 2.2 / (2.2 + n^0.75), w2 = 0.7 - 0.72 / n^0.55;
+            mean = w1 (min + max) / 2 + w2 (q1 + q3) / 2 + (1 - w1 - w2) median
+
+    SD (Wan et al. 2014)::
+
+        xi(n)  = 2 Phi^-1((n - 0.375) / (n + 0.25))
+        eta(n) = 2 Phi^-1((0.75 n - 0.125) / (n + 0.25))
+        S1: SD = (max - min) / xi(n)
+        S2: SD = (q3 - q1) / eta(n)
+        S3: SD = (max - min) / (2 xi(n)) + (q3 - q1) / (2 eta(n))
+
+    Both assume an approximately normal outcome; a skewed one is better left unpooled.
+
+    References
+    ----------
+    Luo D, Wan X, Liu J, Tong T. Optimally estimating the sample mean from the sample size, median,
+    mid-range, and/or mid-quartile range. Stat Methods Med Res 2018;27(6):1785-1805.
+    Wan X, Wang W, Liu J, Tong T. Estimating the sample mean and standard deviation from the sample
+    size, median, range and/or interquartile range. BMC Med Res Methodol 2014;14:135.
+
+    Returns
+    -------
+    (mean, sd, scenario) with scenario ``"S1"``, ``"S2"`` or ``"S3"``; ``(nan, nan, "")`` when the
+    values allow none.
+    """
+    nan = float("nan")
+
+    def ok(*v):
+        return all(x is not None and x == x for x in v)
+
+    if not ok(n, median) or n < 2:
+        return nan, nan, ""
+    xi = 2 * float(_phi_inv((n - 0.375) / (n + 0.25)))
+    eta = 2 * float(_phi_inv((0.75 * n - 0.125) / (n + 0.25)))
+    if ok(q1, q3, minimum, maximum):
+        w1 = 2.2 / (2.2 + n ** 0.75)
+        w2 = 0.7 - 0.72 / n ** 0.55
+        mean = w1 * (minimum + maximum) / 2 + w2 * (q1 + q3) / 2 + (1 - w1 - w2) * median
+        return mean, (maximum - minimum) / (2 * xi) + (q3 - q1) / (2 * eta), "S3"
+    if ok(q1, q3):
+        w = 0.7 + 0.39 / n
+        return w * (q1 + q3) / 2 + (1 - w) * median, (q3 - q1) / eta, "S2"
+    if ok(minimum, maximum):
+        w = 4 / (4 + n ** 0.75)
+        return w * (minimum + maximum) / 2 + (1 - w) * median, (maximum - minimum) / xi, "S1"
+    return nan, nan, ""
+
+
+@check("median-iqr-not-mean-sd", "warning",
+       "A median with its IQR or range where a mean and SD are expected; with convert_median_iqr: true, mean and SD "
+       "are estimated (Luo et al. 2018; Wan et al. 2014) and noted as median-iqr-converted.",
+       [Param("means", "fields", help="each arm's mean, e.g. [mean_intervention, mean_control]"),
+        Param("sds", "fields", like="means", help="each arm's SD, same order"),
+        Param("medians", "fields", like="means", help="each arm's median, same order"),
+        Param("totals", "fields", like="means", help="each arm's total, same order"),
+        Param("q1", "fields", required=False, like="means", help="each arm's first quartile"),
+        Param("q3", "fields", required=False, like="means", help="each arm's third quartile"),
+        Param("minimum", "fields", required=False, like="means", help="each arm's minimum (range)"),
+        Param("maximum", "fields", required=False, like="means", help="each arm's maximum (range)"),
+        Param("convert_median_iqr", "flag", required=False,
+              help="true: estimate the missing mean and SD from the median and IQR/range (default false)")])
+def median_iqr_not_mean_sd(ctx: Context, sheet: str, severity: str, means, sds, medians, totals, q1=None, q3=None,
+                           minimum=None, maximum=None, convert_median_iqr=False):
+    import numpy as np
+
+    data = ctx.table(sheet).data
+    out = []
+    note = REGISTRY["median-iqr-converted"].severity
+
+    def col(names, arm):
+        if not names or names[arm] not in data:
+            return np.full(len(data), np.nan)
+        return ctx.num(sheet, names[arm])
+
+    for arm, (mf, sf, medf, nf) in enumerate(zip(means, sds, medians, totals)):
+        if any(f not in data for f in (mf, sf, medf)):
+            continue
+        m, s, med, n = col(means, arm), col(sds, arm), col(medians, arm), col(totals, arm)
+        a, b, lo, hi = col(q1, arm), col(q3, arm), col(minimum, arm), col(maximum, arm)
+        has_iqr, has_range = _present(a, b), _present(lo, hi)
+        todo = ~np.isnan(med) & (np.isnan(m) | np.isnan(s)) & (has_iqr | has_range)
+        for i in np.flatnonzero(todo):
+            given = [f"{medf} = {fmt(med[i])} ({ctx.cell(sheet, medf, i)})"]
+            if has_iqr[i]:
+                given.append(f"IQR {fmt(a[i])} to {fmt(b[i])} ({ctx.cell(sheet, q1[arm], i)}, {ctx.cell(sheet, q3[arm], i)})")
+            if has_range[i]:
+                given.append(f"range {fmt(lo[i])} to {fmt(hi[i])} ({ctx.cell(sheet, minimum[arm], i)}, "
+                             f"{ctx.cell(sheet, maximum[arm], i)})")
+            empty = [f for f, v in ((mf, m[i]), (sf, s[i])) if np.isnan(v)]
+            cells = ", ".join(ctx.cell(sheet, f, i) for f in empty)
+            mean_est, sd_est, scen = (mean_sd_from_quantiles(n[i], med[i], a[i] if has_iqr[i] else None,
+                                                             b[i] if has_iqr[i] else None,
+                                                             lo[i] if has_range[i] else None,
+                                                             hi[i] if has_range[i] else None)
+                                      if convert_median_iqr else (float("nan"),) * 2 + ("",))
+            if convert_median_iqr and scen:
+                done = []
+                if np.isnan(m[i]):
+                    data.loc[data.index[i], mf] = mean_est
+                    done.append(f"{mf} = {mean_est:.4g} (Luo et al. 2018)")
+                if np.isnan(s[i]):
+                    data.loc[data.index[i], sf] = sd_est
+                    done.append(f"{sf} = {sd_est:.4g} (Wan et al. 2014)")
+                msg = (f"{' and '.join(empty)} ({cells}) estimated from {', '.join(given)} and {nf} = {fmt(n[i])} "
+                       f"({ctx.cell(sheet, nf, i)}), scenario {scen}: {'; '.join(done)}; these estimates assume a "
+                       "roughly normal outcome and are used for pooling (convert_median_iqr: true)")
+                out.append(ctx.finding(sheet, i, empty[0], "median-iqr-converted", note, msg, None))
+                continue
+            why = (f"; it cannot be converted without {nf} ({ctx.cell(sheet, nf, i)})" if convert_median_iqr else
+                   "; set convert_median_iqr: true on this check to estimate them (Luo et al. 2018 for the mean, "
+                   "Wan et al. 2014 for the SD), or leave this arm out of the pooled means")
+            msg = (f"{' and '.join(empty)} empty ({cells}) but {', '.join(given)} reported: a median and its IQR or "
+                   f"range are not a mean and SD{why}")
+            out.append(ctx.finding(sheet, i, medf, "median-iqr-not-mean-sd", severity, msg, med[i]))
+    return out
+
+
+companion("median-iqr-converted", "info",
+          "A mean and SD estimated from a median with its IQR or range (convert_median_iqr: true; Luo et al. 2018, "
+          "Wan et al. 2014).", "median-iqr-not-mean-sd")
 
 
 # ---------------------------------------------------------------------------------------------

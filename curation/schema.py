@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import SchemaError
 
-FieldType = Literal["text", "integer", "number", "percentage", "year", "vocabulary"]
+FieldType = Literal["text", "integer", "number", "percentage", "year", "vocabulary", "p_value"]
 NUMERIC_TYPES = frozenset({"integer", "number", "percentage", "year"})
 
 _DASHES = str.maketrans({"\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2010": "-", "\u2011": "-",
