@@ -458,3 +458,18 @@ def test_a_killed_swap_is_completed_by_the_next_run(tmp_path):
     clean_leftovers(out)
     assert (out / "report.html").read_text() == "new"
     assert not container.exists() and not empty.exists() and (foreign / "x").is_dir()
+
+
+def test_the_demo_twice_gives_the_same_bytes(tmp_path, monkeypatch, no_plots):
+    """`make demo` in a clone leaves the committed reports/demo as it was when nothing changed."""
+    if not (ROOT / "extraction_forms" / "example_reviewer_a.xlsx").is_file():
+        pytest.skip("the example forms are not there")
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    out = tmp_path / "demo"
+    assert invoke("demo", "-o", out, "-q").exit_code == 0
+    first = snapshot(out)
+    time.sleep(1.1)  # a timestamp would now differ
+    assert invoke("demo", "-o", out, "-q").exit_code == 0
+    assert snapshot(out) == first
+    assert json.loads((out / "analysis.json").read_text())["generated"] == "2026-01-01T00:00:00Z"
