@@ -327,15 +327,29 @@ def _recover(container: Path, real: Path) -> None:
 
 
 def _remove_tree(path: Path) -> None:
-    """Remove one of our staging folders, read-only subfolders included; what cannot be removed
-    is left for the next run."""
+    """Remove one of our staging folders, read-only subfolders included, its marker file last (a
+    kill midway leaves it marked, or empty: either way the next run knows it is ours); what
+    cannot be removed is left for the next run."""
     def retry(func, p, _exc):
         with contextlib.suppress(OSError):
             os.chmod(os.path.dirname(p), 0o700)
             func(p)
 
-    if os.path.lexists(path):
-        shutil.rmtree(path, onerror=retry)
+    if not os.path.lexists(path):
+        return
+    if not path.is_dir() or path.is_symlink():
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return
+    with contextlib.suppress(OSError):
+        last = (_READY, _MARKER + ".part", _MARKER)
+        for name in sorted(os.listdir(path), key=lambda n: last.index(n) if n in last else -1):
+            p = path / name
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, onerror=retry)
+            else:
+                os.unlink(p)
+        os.rmdir(path)
 
 
 def clean_leftovers(out_dir: str | os.PathLike) -> list[Path]:
