@@ -42,6 +42,7 @@ class Param:
     help: str = ""
     choices: tuple[str, ...] = ()
     like: str = ""
+    types: tuple[str, ...] | None = None  # field types the fields must have (None: any)
 
 
 @dataclass(frozen=True)
@@ -74,22 +75,29 @@ class Rule:
     reported_by: str = ""
 
     def validate_params(self, schema: Any, sheet: str, params: dict[str, Any], where: str) -> None:
-        """Check a schema entry's parameters (names, kinds, fields that exist)."""
+        """Check a schema entry's parameters (names, kinds, fields that exist); raise the first problem."""
+        problems = self.param_problems(schema, sheet, params)
+        if problems:
+            raise ValueError(f"{where}: {problems[0][1]}")
+
+    def param_problems(self, schema: Any, sheet: str, params: dict[str, Any]) -> list[tuple[str | None, str]]:
+        """Every problem of a schema entry's parameters: ``[(parameter or None, message), ...]``."""
         if self.scope != "check":
-            raise ValueError(f"{where}: rule {self.code!r} is applied from field declarations, not under 'checks'")
+            return [(None, f"rule {self.code!r} is applied from field declarations, not under 'checks'")]
         if self.func is None:
-            raise ValueError(f"{where}: rule {self.code!r} is reported by the check {self.reported_by!r}; "
-                             f"name that one under 'checks'")
+            return [(None, f"rule {self.code!r} is reported by the check {self.reported_by!r}; "
+                           f"name that one under 'checks'")]
+        out: list[tuple[str | None, str]] = []
         known = {p.name for p in self.params}
         for name in params:
             if name not in known:
-                raise ValueError(f"{where}: rule {self.code!r} takes no parameter {name!r} "
-                                 f"(it takes {', '.join(sorted(known))})")
+                out.append((name, f"rule {self.code!r} takes no parameter {name!r} "
+                                  f"(it takes {', '.join(sorted(known))})"))
         fields = schema.sheets[sheet].fields
         for p in self.params:
             if p.name not in params:
                 if p.required:
-                    raise ValueError(f"{where}: rule {self.code!r} needs parameter {p.name!r} ({p.help})")
+                    out.append((None, f"rule {self.code!r} needs parameter {p.name!r} ({p.help})"))
                 continue
             value = params[p.name]
             refs: list[Any] = []
@@ -97,36 +105,57 @@ class Rule:
                 refs = [value]
             elif p.kind in ("fields", "refs"):
                 if not isinstance(value, list) or not value:
-                    raise ValueError(f"{where}: {p.name!r} must be a list of fields")
+                    out.append((p.name, f"{p.name!r} must be a list of fields"))
+                    continue
                 refs = value
             elif p.kind == "number":
-                if not isinstance(value, (int, float)) or isinstance(value, bool):
-                    raise ValueError(f"{where}: {p.name!r} must be a number")
+                if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                    out.append((p.name, f"{p.name!r} must be a number"))
             elif p.kind in ("mapping", "bands") and not isinstance(value, dict):
-                raise ValueError(f"{where}: {p.name!r} must be a mapping")
+                out.append((p.name, f"{p.name!r} must be a mapping"))
+                continue
+            elif p.kind == "text" and not isinstance(value, (str, int, float)):
+                out.append((p.name, f"{p.name!r} must be text"))
             elif p.kind == "flag" and not isinstance(value, bool):
-                raise ValueError(f"{where}: {p.name!r} must be true or false")
+                out.append((p.name, f"{p.name!r} must be true or false"))
             elif p.kind == "text" and p.choices and value not in p.choices:
-                raise ValueError(f"{where}: {p.name!r} must be one of {', '.join(p.choices)} (not {value!r})")
+                out.append((p.name, f"{p.name!r} must be one of {', '.join(p.choices)} (not {value!r})"))
             if p.like and p.like in params and isinstance(value, list) and isinstance(params[p.like], list) \
                     and len(value) != len(params[p.like]):
-                raise ValueError(f"{where}: {p.name!r} needs one field per field of {p.like!r} "
-                                 f"({len(params[p.like])}), in the same order; it has {len(value)}")
+                out.append((p.name, f"{p.name!r} needs one field per field of {p.like!r} "
+                                    f"({len(params[p.like])}), in the same order; it has {len(value)}"))
             if p.kind == "bands":
                 for band in value.values():
-                    parse_band(band)
+                    try:
+                        parse_band(band)
+                    except (ValueError, TypeError) as exc:
+                        out.append((p.name, f"{p.name!r}: {exc}"))
             for ref in refs:
                 if not isinstance(ref, str):
-                    raise ValueError(f"{where}: {p.name!r}: {ref!r} is not a field name")
+                    out.append((p.name, f"{p.name!r}: {ref!r} is not a field name"))
+                    continue
                 if "." in ref and p.kind in ("ref", "refs"):
                     other, fname = ref.split(".", 1)
                     if other not in schema.sheets or fname not in schema.sheets[other].fields:
-                        raise ValueError(f"{where}: {p.name!r}: no field {fname!r} on sheet {other!r}")
+                        out.append((p.name, f"{p.name!r}: no field {fname!r} on sheet {other!r}"))
+                        continue
                 elif ref not in fields:
-                    raise ValueError(f"{where}: {p.name!r}: sheet {sheet!r} has no field {ref!r}")
+                    out.append((p.name, f"{p.name!r}: sheet {sheet!r} has no field {ref!r}"))
+                    continue
+                else:
+                    other, fname = sheet, ref
+                if p.types is not None:
+                    ftype = schema.sheets[other].fields[fname].type
+                    if ftype not in p.types:
+                        need = "a number field" if p.types == NUMBER else f"a field of type {' or '.join(p.types)}"
+                        out.append((p.name, f"{p.name!r}: field {ref!r} is of type {ftype}; rule {self.code!r} "
+                                            f"needs {need} here"))
+        return out
 
 
 REGISTRY: dict[str, Rule] = {}
+#: Field types a check reads as numbers (its Param(types=NUMBER)).
+NUMBER = ("integer", "number", "percentage", "year", "p_value")
 
 
 def _register(rule: Rule) -> Rule:
@@ -372,9 +401,9 @@ def rate_matches(rate, decimals, events, total):
     return lhs <= total + 1e-9 * np.maximum(lhs, 1)
 
 
-_SUM = [Param("parts", "fields", help="the response counts, e.g. [cr, pr, sd, pd]"),
-        Param("not_evaluable", "field", required=False, help="patients without an assessable response, e.g. ne"),
-        Param("total", "field", help="the denominator, e.g. n_evaluable")]
+_SUM = [Param("parts", "fields", types=NUMBER, help="the response counts, e.g. [cr, pr, sd, pd]"),
+        Param("not_evaluable", "field", types=NUMBER, required=False, help="patients without an assessable response, e.g. ne"),
+        Param("total", "field", types=NUMBER, help="the denominator, e.g. n_evaluable")]
 
 
 def _response_sums(ctx: Context, sheet: str, parts, not_evaluable, total):
@@ -484,10 +513,10 @@ def response_sum_short(ctx: Context, sheet: str, severity: str, parts, total, no
     return out
 
 
-_RATE = [Param("rate", "field", help="the reported percentage, e.g. orr_pct"),
-         Param("events", "fields", help="the counts it is made of, e.g. [cr, pr]"),
-         Param("total", "field", help="its denominator, e.g. n_evaluable"),
-         Param("itt_total", "ref", required=False, help="the intention-to-treat denominator, e.g. studies.n_enrolled")]
+_RATE = [Param("rate", "field", types=NUMBER, help="the reported percentage, e.g. orr_pct"),
+         Param("events", "fields", types=NUMBER, help="the counts it is made of, e.g. [cr, pr]"),
+         Param("total", "field", types=NUMBER, help="its denominator, e.g. n_evaluable"),
+         Param("itt_total", "ref", types=NUMBER, required=False, help="the intention-to-treat denominator, e.g. studies.n_enrolled")]
 
 
 def _rates(ctx: Context, sheet: str, rate, events, total, itt_total):
@@ -579,7 +608,7 @@ def percentage_impossible(ctx: Context, sheet: str, severity: str, rate, events,
 
 
 @check("dcr-below-orr", "error", "The disease control rate is below the objective response rate.",
-       [Param("dcr", "field", help="e.g. dcr_pct"), Param("orr", "field", help="e.g. orr_pct")])
+       [Param("dcr", "field", types=NUMBER, help="e.g. dcr_pct"), Param("orr", "field", types=NUMBER, help="e.g. orr_pct")])
 def dcr_below_orr(ctx: Context, sheet: str, severity: str, dcr, orr):
     import numpy as np
 
@@ -593,7 +622,7 @@ def dcr_below_orr(ctx: Context, sheet: str, severity: str, dcr, orr):
 
 
 @check("evaluable-exceeds-enrolled", "error", "More patients evaluable than the study enrolled.",
-       [Param("field", "field", help="e.g. n_evaluable"), Param("limit", "ref", help="e.g. studies.n_enrolled")])
+       [Param("field", "field", types=NUMBER, help="e.g. n_evaluable"), Param("limit", "ref", types=NUMBER, help="e.g. studies.n_enrolled")])
 def evaluable_exceeds_enrolled(ctx: Context, sheet: str, severity: str, field, limit):
     import numpy as np
 
@@ -608,7 +637,7 @@ def evaluable_exceeds_enrolled(ctx: Context, sheet: str, severity: str, field, l
 
 @check("adverse-event-counts-inconsistent", "error",
        "Adverse-event counts out of order: grade3plus_n <= any_grade_n <= n_safety <= n_enrolled must hold.",
-       [Param("chain", "refs", help="fields that must not decrease, e.g. [grade3plus_n, any_grade_n, n_safety, "
+       [Param("chain", "refs", types=NUMBER, help="fields that must not decrease, e.g. [grade3plus_n, any_grade_n, n_safety, "
                                     "studies.n_enrolled]")])
 def adverse_event_counts(ctx: Context, sheet: str, severity: str, chain):
     import numpy as np
@@ -632,8 +661,8 @@ def adverse_event_counts(ctx: Context, sheet: str, severity: str, chain):
 # Medians and confidence intervals
 # ---------------------------------------------------------------------------------------------
 
-_MEDIAN = [Param("median", "field", help="e.g. pfs_median"), Param("low", "field", help="e.g. pfs_ci_low"),
-           Param("high", "field", help="e.g. pfs_ci_high")]
+_MEDIAN = [Param("median", "field", types=NUMBER, help="e.g. pfs_median"), Param("low", "field", types=NUMBER, help="e.g. pfs_ci_low"),
+           Param("high", "field", types=NUMBER, help="e.g. pfs_ci_high")]
 
 
 @check("median-outside-ci", "error",
@@ -728,7 +757,7 @@ def asymmetric_ci(ctx: Context, sheet: str, severity: str, median, low, high, ra
 
 
 @check("pfs-exceeds-os", "warning", "Median PFS above median OS in the same cohort.",
-       [Param("pfs", "field", help="e.g. pfs_median"), Param("os", "field", help="e.g. os_median")])
+       [Param("pfs", "field", types=NUMBER, help="e.g. pfs_median"), Param("os", "field", types=NUMBER, help="e.g. os_median")])
 def pfs_exceeds_os(ctx: Context, sheet: str, severity: str, pfs, os):
     import numpy as np
 
@@ -742,7 +771,7 @@ def pfs_exceeds_os(ctx: Context, sheet: str, severity: str, pfs, os):
 
 
 @check("pfs-beyond-followup", "warning", "Median PFS above a multiple (factor) of the median follow-up.",
-       [Param("median", "field", help="e.g. pfs_median"), Param("followup", "field", help="e.g. followup_median_months"),
+       [Param("median", "field", types=NUMBER, help="e.g. pfs_median"), Param("followup", "field", types=NUMBER, help="e.g. followup_median_months"),
         Param("factor", "number", help="e.g. 2")])
 def pfs_beyond_followup(ctx: Context, sheet: str, severity: str, median, followup, factor):
     import numpy as np
@@ -791,7 +820,7 @@ def _band_text(lo: float, hi: float, lo_in: bool, hi_in: bool) -> str:
 
 
 @check("ki67-contradicts-grade", "warning", "The cohort's highest Ki-67 contradicts its WHO grade.",
-       [Param("ki67", "field", help="e.g. ki67_max"), Param("grade", "field", help="e.g. grade"),
+       [Param("ki67", "field", types=NUMBER, help="e.g. ki67_max"), Param("grade", "field", help="e.g. grade"),
         Param("bands", "bands", help="grade -> Ki-67 band: '< 3', '3-20', '> 20' or [low, high]")])
 def ki67_contradicts_grade(ctx: Context, sheet: str, severity: str, ki67, grade, bands):
     import numpy as np
@@ -823,7 +852,7 @@ def ki67_contradicts_grade(ctx: Context, sheet: str, severity: str, ki67, grade,
 @check("subgroups-exceed-overall", "warning",
        "Subgroup cohorts of one study (of one kind: by grade, or by site) with more patients than its overall cohort.",
        [Param("cohort", "field", help="e.g. cohort"), Param("overall", "text", help="the whole-study label, e.g. overall"),
-        Param("total", "field", help="e.g. n_evaluable")])
+        Param("total", "field", types=NUMBER, help="e.g. n_evaluable")])
 def subgroups_exceed_overall(ctx: Context, sheet: str, severity: str, cohort, overall, total):
     import numpy as np
     import pandas as pd
@@ -880,8 +909,8 @@ def subgroups_exceed_overall(ctx: Context, sheet: str, severity: str, cohort, ov
 
 @check("cumulative-activity-mismatch", "warning",
        "Cumulative activity differs from cycles x activity per cycle by more than the tolerance.",
-       [Param("product", "field", help="e.g. cumulative_activity_gbq"),
-        Param("factors", "fields", help="e.g. [cycles_median, activity_per_cycle_gbq]"),
+       [Param("product", "field", types=NUMBER, help="e.g. cumulative_activity_gbq"),
+        Param("factors", "fields", types=NUMBER, help="e.g. [cycles_median, activity_per_cycle_gbq]"),
         Param("tolerance", "number", help="relative, e.g. 0.25")])
 def cumulative_activity_mismatch(ctx: Context, sheet: str, severity: str, product, factors, tolerance):
     import numpy as np
@@ -902,7 +931,7 @@ def cumulative_activity_mismatch(ctx: Context, sheet: str, severity: str, produc
 
 
 @check("enrolment-period-reversed", "error", "Enrolment ends before it starts.",
-       [Param("start", "field", help="e.g. enrolment_start"), Param("end", "field", help="e.g. enrolment_end")])
+       [Param("start", "field", types=NUMBER, help="e.g. enrolment_start"), Param("end", "field", types=NUMBER, help="e.g. enrolment_end")])
 def enrolment_period_reversed(ctx: Context, sheet: str, severity: str, start, end):
     import numpy as np
 
@@ -916,7 +945,7 @@ def enrolment_period_reversed(ctx: Context, sheet: str, severity: str, start, en
 
 
 @check("enrolment-after-publication", "warning", "Enrolment ends after the year of publication.",
-       [Param("end", "field", help="e.g. enrolment_end"), Param("publication", "field", help="e.g. year")])
+       [Param("end", "field", types=NUMBER, help="e.g. enrolment_end"), Param("publication", "field", types=NUMBER, help="e.g. year")])
 def enrolment_after_publication(ctx: Context, sheet: str, severity: str, end, publication):
     import numpy as np
 
@@ -933,7 +962,7 @@ def enrolment_after_publication(ctx: Context, sheet: str, severity: str, end, pu
        "Two studies by the same first author with the same radiopharmaceutical and overlapping enrolment: "
        "the same patients must not be pooled twice.",
        [Param("same", "fields", help="e.g. [first_author, radiopharmaceutical]"),
-        Param("start", "field", help="e.g. enrolment_start"), Param("end", "field", help="e.g. enrolment_end")])
+        Param("start", "field", types=NUMBER, help="e.g. enrolment_start"), Param("end", "field", types=NUMBER, help="e.g. enrolment_end")])
 def possible_duplicate_population(ctx: Context, sheet: str, severity: str, same, start, end):
     import numpy as np
     import pandas as pd
@@ -998,8 +1027,8 @@ def _arms(names: list[str]) -> str:
     return " + ".join(names)
 
 
-_ARM_EVENTS = [Param("events", "fields", help="events of each arm, e.g. [events_vaccinated, events_control]"),
-               Param("totals", "fields", like="events",
+_ARM_EVENTS = [Param("events", "fields", types=NUMBER, help="events of each arm, e.g. [events_vaccinated, events_control]"),
+               Param("totals", "fields", types=NUMBER, like="events",
                      help="each arm's total, in the same order, e.g. [total_vaccinated, total_control]")]
 
 
@@ -1021,8 +1050,8 @@ def events_exceed_total(ctx: Context, sheet: str, severity: str, events, totals)
 
 @check("arm-totals-exceed-randomised", "error",
        "The arms' totals add up to more than the number randomised (below it: arm-totals-below-randomised).",
-       [Param("totals", "fields", help="the arms' totals, e.g. [total_vaccinated, total_control]"),
-        Param("randomised", "ref", help="the number randomised, e.g. studies.n_randomised"),
+       [Param("totals", "fields", types=NUMBER, help="the arms' totals, e.g. [total_vaccinated, total_control]"),
+        Param("randomised", "ref", types=NUMBER, help="the number randomised, e.g. studies.n_randomised"),
         Param("group_by", "fields", required=False,
               help="rows whose totals add up together, e.g. [study_id, comparison] on a sheet of one row per arm "
                    "(default: each row alone)")])
@@ -1075,9 +1104,9 @@ companion("arm-totals-below-randomised", "warning",
           "The arms' totals add up to less than the number randomised (attrition).", "arm-totals-exceed-randomised")
 
 
-_EFFECT = [Param("effect", "field", help="the reported effect, e.g. rr_reported"),
-           Param("low", "field", help="its lower 95% CI bound, e.g. rr_ci_low"),
-           Param("high", "field", help="its upper 95% CI bound, e.g. rr_ci_high")]
+_EFFECT = [Param("effect", "field", types=NUMBER, help="the reported effect, e.g. rr_reported"),
+           Param("low", "field", types=NUMBER, help="its lower 95% CI bound, e.g. rr_ci_low"),
+           Param("high", "field", types=NUMBER, help="its upper 95% CI bound, e.g. rr_ci_high")]
 
 
 def _effect_cells(ctx: Context, sheet: str, effect: str, low: str, high: str, i: int) -> str:
@@ -1212,7 +1241,7 @@ def _reported_significant(p: float, bound: str, alpha: float) -> bool | None:
        "A reported p-value whose decision at alpha contradicts the one its 95% CI gives (recomputed as statcheck "
        "does, Altman & Bland 2011); a p inconsistent with the CI without changing the decision: "
        "p-value-inconsistent.",
-       [*_EFFECT, Param("p", "field", help="the reported p-value (a field of type p_value), e.g. p_value"),
+       [*_EFFECT, Param("p", "field", types=NUMBER, help="the reported p-value (a field of type p_value), e.g. p_value"),
         Param("scale", "text", choices=("ratio", "difference"),
               help="ratio (OR, RR, HR: the CI is symmetric on the log scale) or difference (MD, RD)"),
         Param("alpha", "number", required=False, help="the significance level, default 0.05 (also what NS means)")])
@@ -1326,14 +1355,14 @@ _NAMES = {"RR": "risk ratio", "OR": "odds ratio", "RD": "risk difference", "MD":
        "A reported effect whose direction contradicts the arm-level counts or means of the same row, and which "
        "the 95% CI of the estimate from them excludes (an inverted ratio, swapped arms); a size mismatch beyond "
        "rounding: effect-differs-from-counts.",
-       [Param("effect", "field", help="the reported effect, e.g. rr_reported"),
+       [Param("effect", "field", types=NUMBER, help="the reported effect, e.g. rr_reported"),
         Param("measure", "text", choices=_MEASURES, help="what the effect is: RR, OR, RD (from events and totals), "
                                                          "MD or ROM (from means, SDs and totals)"),
-        Param("totals", "fields", help="each arm's total, intervention first, e.g. [total_vaccinated, total_control]"),
-        Param("events", "fields", required=False, like="totals",
+        Param("totals", "fields", types=NUMBER, help="each arm's total, intervention first, e.g. [total_vaccinated, total_control]"),
+        Param("events", "fields", types=NUMBER, required=False, like="totals",
               help="each arm's events (RR, OR, RD), e.g. [events_vaccinated, events_control]"),
-        Param("means", "fields", required=False, like="totals", help="each arm's mean (MD, ROM)"),
-        Param("sds", "fields", required=False, like="totals", help="each arm's SD (MD, ROM)"),
+        Param("means", "fields", types=NUMBER, required=False, like="totals", help="each arm's mean (MD, ROM)"),
+        Param("sds", "fields", types=NUMBER, required=False, like="totals", help="each arm's SD (MD, ROM)"),
         Param("tolerance", "number", required=False,
               help="relative difference allowed beyond rounding before effect-differs-from-counts, e.g. 0.1 for "
                    "adjusted effects (default 0: rounding only)")])
@@ -1409,8 +1438,8 @@ companion("effect-differs-from-counts", "warning",
 @check("sd-looks-like-se", "warning",
        "An SD that looks like a standard error: far below the other studies' SDs of the outcome while SD x sqrt(n) "
        "is in line with them, or below the smallest SD plausible on the outcome's scale.",
-       [Param("sds", "fields", help="each arm's SD, e.g. [sd_intervention, sd_control]"),
-        Param("totals", "fields", like="sds", help="each arm's total, same order, e.g. [n_intervention, n_control]"),
+       [Param("sds", "fields", types=NUMBER, help="each arm's SD, e.g. [sd_intervention, sd_control]"),
+        Param("totals", "fields", types=NUMBER, like="sds", help="each arm's total, same order, e.g. [n_intervention, n_control]"),
         Param("group_by", "fields", required=False,
               help="the rows of one outcome, e.g. [outcome] (default: the whole sheet is one outcome)"),
         Param("factor", "number", required=False,
@@ -1538,14 +1567,14 @@ def mean_sd_from_quantiles(n, median, q1=None, q3=None, minimum=None, maximum=No
 @check("median-iqr-not-mean-sd", "warning",
        "A median with its IQR or range where a mean and SD are expected; with convert_median_iqr: true, mean and SD "
        "are estimated (Luo et al. 2018; Wan et al. 2014) and noted as median-iqr-converted.",
-       [Param("means", "fields", help="each arm's mean, e.g. [mean_intervention, mean_control]"),
-        Param("sds", "fields", like="means", help="each arm's SD, same order"),
-        Param("medians", "fields", like="means", help="each arm's median, same order"),
-        Param("totals", "fields", like="means", help="each arm's total, same order"),
-        Param("q1", "fields", required=False, like="means", help="each arm's first quartile"),
-        Param("q3", "fields", required=False, like="means", help="each arm's third quartile"),
-        Param("minimum", "fields", required=False, like="means", help="each arm's minimum (range)"),
-        Param("maximum", "fields", required=False, like="means", help="each arm's maximum (range)"),
+       [Param("means", "fields", types=NUMBER, help="each arm's mean, e.g. [mean_intervention, mean_control]"),
+        Param("sds", "fields", types=NUMBER, like="means", help="each arm's SD, same order"),
+        Param("medians", "fields", types=NUMBER, like="means", help="each arm's median, same order"),
+        Param("totals", "fields", types=NUMBER, like="means", help="each arm's total, same order"),
+        Param("q1", "fields", types=NUMBER, required=False, like="means", help="each arm's first quartile"),
+        Param("q3", "fields", types=NUMBER, required=False, like="means", help="each arm's third quartile"),
+        Param("minimum", "fields", types=NUMBER, required=False, like="means", help="each arm's minimum (range)"),
+        Param("maximum", "fields", types=NUMBER, required=False, like="means", help="each arm's maximum (range)"),
         Param("convert_median_iqr", "flag", required=False,
               help="true: estimate the missing mean and SD from the median and IQR/range (default false)")])
 def median_iqr_not_mean_sd(ctx: Context, sheet: str, severity: str, means, sds, medians, totals, q1=None, q3=None,
@@ -1860,3 +1889,32 @@ def all_rules() -> list[Rule]:
     return list(REGISTRY.values())
 
 
+def check_problems(schema: Any) -> list[tuple[tuple[Any, ...], str]]:
+    """Every problem of a schema's ``checks:`` entries (unknown rule, parameters, fields), with its location.
+
+    Called by the schema loader through :mod:`curation.registry`, so that the schema module never
+    imports this one; ``schema`` may be a partial schema (the sheets that validated).
+    """
+    out: list[tuple[tuple[Any, ...], str]] = []
+    for sheet, checks in schema.checks.items():
+        if sheet not in schema.sheets:
+            continue
+        for i, entry in enumerate(checks):
+            if not hasattr(entry, "rule"):
+                continue  # did not validate: listed already
+            rule = REGISTRY.get(entry.rule)
+            if rule is None:
+                out.append((("checks", sheet, i, "rule"), f"unknown rule {entry.rule!r} (see `curate rules`)"))
+                continue
+            for name, msg in rule.param_problems(schema, sheet, entry.params):
+                out.append((("checks", sheet, i) + ((name,) if name else ()), msg))
+    return out
+
+
+def _register_schema_validator() -> None:
+    from .registry import register_schema_validator
+
+    register_schema_validator(check_problems)
+
+
+_register_schema_validator()

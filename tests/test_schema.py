@@ -40,12 +40,12 @@ def write_schema(tmp_path, text):
 @pytest.mark.parametrize("text,line,fragment", [
     ("name: x\nsheets:\n  a:\n    key: [id]\n    fields:\n      id: {type: txt}\n", 6, "type"),
     ("name: x\nsheets:\n  a:\n    key: [idx]\n    fields:\n      id: {type: text}\n", 4, "key field 'idx'"),
-    ("name: x\nsheets:\n  a:\n    key: [id]\n    fields:\n      id: {type: vocabulary, vocabulary: nope}\n", 1,
+    ("name: x\nsheets:\n  a:\n    key: [id]\n    fields:\n      id: {type: vocabulary, vocabulary: nope}\n", 6,
      "vocabulary 'nope'"),
     ("name: x\nsheets:\n  a:\n    key: [id]\n    fields:\n      id: {type: text}\n"
-     "checks:\n  a:\n    - rule: no-such-rule\n", 1, "unknown rule 'no-such-rule'"),
+     "checks:\n  a:\n    - rule: no-such-rule\n", 9, "unknown rule 'no-such-rule'"),
     ("name: x\nsheets:\n  a:\n    key: [id]\n    fields:\n      id: {type: text}\n"
-     "checks:\n  a:\n    - rule: dcr-below-orr\n      dcr: id\n", 1, "needs parameter 'orr'"),
+     "checks:\n  a:\n    - rule: dcr-below-orr\n      dcr: id\n", 9, "needs parameter 'orr'"),
     ("name: x\nsheets: [\n", 3, "not valid YAML"),
     ("name: x\nsheets:\n  a:\n    key: [id]\n    fields:\n      id: {type: text, colour: red}\n", 6, "colour"),
 ])
