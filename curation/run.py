@@ -18,6 +18,7 @@ import errno
 import math
 import os
 import re
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -735,6 +736,9 @@ def read_snapshots(paths: Sequence[Path], max_bytes: int | None = None) -> list[
         if Path(p).is_dir():
             raise UnusableInputError(f"{p}: is a folder, not a workbook; give the path of the .xlsx file")
         try:
+            if not stat.S_ISREG(os.stat(p).st_mode):  # a pipe or a device would never end
+                raise UnusableInputError(f"{p}: is not a regular file (a device, pipe or socket); give the path "
+                                         "of a saved .xlsx file")
             with open(p, "rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
                 if max_bytes is not None and size > max_bytes:
