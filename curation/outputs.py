@@ -266,7 +266,8 @@ def _carry_over(old: Path, new: Path, old_run: dict[str, str] | None, new_run: s
                 if old_run is not None and rel in old_run and _file_sha256(Path(e.path)) == old_run[rel]:
                     continue
             ensure(rel_dir)
-            _link_or_copy(e.path, new / rel)
+            if not os.path.lexists(new / rel):  # else the new run's folder of that name wins
+                _link_or_copy(e.path, new / rel)
 
     walk("", False)
     for rel_dir in sorted(made, reverse=True):  # the folders' modes and times, once they are filled
