@@ -571,34 +571,42 @@ def folder_lock(out_dir: str | os.PathLike) -> Iterator[Path]:
     real = output_path(out_dir)
     real.parent.mkdir(parents=True, exist_ok=True)
     lock = real.parent / f".{real.name}.curate-lock"
-    while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
+
+    def acquire() -> int:
+        while True:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0),
+                         0o644)
             try:
-                pid = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
-            finally:
-                os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise UnusableInputError(f"{out_dir}: another curate run is writing this folder (pid {pid}); "
-                                         "wait for it to finish or choose another -o") from None
-            raise
-        try:
-            same = os.path.samestat(os.fstat(fd), os.stat(lock, follow_symlinks=False))
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)  # the holder removed it between our open and our lock: take the new one
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                try:
+                    pid = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+                finally:
+                    os.close(fd)
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise UnusableInputError(f"{out_dir}: another curate run is writing this folder (pid {pid}); "
+                                             "wait for it to finish or choose another -o") from None
+                raise
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(lock, follow_symlinks=False))
+            except FileNotFoundError:
+                same = False
+            if same:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+                return fd
+            os.close(fd)  # the holder removed it between our open and our lock: take the new one
+
+    fd = None
     try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        with _signals_held():  # an interrupt now would leave the lock file behind
+            fd = acquire()
         yield real
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(lock)
-        os.close(fd)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+            os.close(fd)
 
 
 def check_output_folder(out_dir: str | os.PathLike, need_bytes: int = 0) -> None:

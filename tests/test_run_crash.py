@@ -228,12 +228,10 @@ def test_sigterm_and_ctrl_c_stop_cleanly(setup, tmp_path, sig):
     p = curate("run", setup["form"], "--schema", setup["plots"], "-o", out, "-q")
     lock = tmp_path / ".out.curate-lock"
     deadline = time.monotonic() + 600
-    # the moment: plot workers are drawing (else: the run holds its lock, i.e. it is working)
-    while p.poll() is None and time.monotonic() < deadline and not children(p.pid):
-        time.sleep(0.005)
-    if p.poll() is None and not children(p.pid):
-        while p.poll() is None and not lock.exists():
-            time.sleep(0.005)
+    # the moment: the run holds its lock, i.e. it has started the work
+    while p.poll() is None and time.monotonic() < deadline and not lock.exists():
+        time.sleep(0.001)
+    assert p.poll() is None, "the run ended before it could be stopped"
     if sig == signal.SIGINT:
         os.killpg(p.pid, sig)  # Ctrl-C reaches every process of the command
     else:
