@@ -1463,11 +1463,13 @@ def _study_rows(schema: ReviewSchema, table: str, own: dict[str, Any], rows_exce
 
 
 def read_form(path: str | Path, schema: ReviewSchema, *, layout: Layout | None = None, display_name: str | None = None,
-              limits: Any = None) -> RawWorkbook:
-    """Read one workbook's contract sheets: its grids, laid out by ``layout`` or by inference."""
+              limits: Any = None, data: bytes | None = None) -> RawWorkbook:
+    """Read one workbook's contract sheets: its grids (from ``data``, its bytes read once, when given),
+    laid out by ``layout`` or by inference."""
     from .safety import limits_for
 
-    grids = read_grids(path, display_name=display_name, limits=limits if limits is not None else limits_for(schema))
+    grids = read_grids(path, display_name=display_name, limits=limits if limits is not None else limits_for(schema),
+                       data=data)
     if layout is not None:
         check_fits(layout, grids, schema=schema)
         return extract(grids, layout, schema, inferred=True)

@@ -157,7 +157,7 @@ class WorkbookGrids:
         return [s.title for s in self.sheets]
 
 
-def _openpyxl_cells(path: Path, titles: list[str], need_formulas: bool, need_percent: bool):
+def _openpyxl_cells(path: Any, titles: list[str], need_formulas: bool, need_percent: bool):
     """One openpyxl pass: formula cells and percent-formatted number cells of each sheet."""
     import openpyxl
 
@@ -183,7 +183,8 @@ def _openpyxl_cells(path: Path, titles: list[str], need_formulas: bool, need_per
     return out
 
 
-def read_grids(path: str | Path, *, display_name: str | None = None, limits: Any = None) -> WorkbookGrids:
+def read_grids(path: str | Path, *, display_name: str | None = None, limits: Any = None,
+               data: bytes | None = None) -> WorkbookGrids:
     """Read every worksheet of a workbook into a grid (values, merged areas, hidden rows and columns,
     formula and percent-formatted cells).
 
@@ -195,6 +196,9 @@ def read_grids(path: str | Path, *, display_name: str | None = None, limits: Any
         The name findings use for the file (default: the path as given).
     limits : curation.safety.Limits, optional
         Size limits checked before parsing (default: :class:`curation.safety.Limits`).
+    data : bytes, optional
+        The workbook's bytes, read once beforehand (a snapshot): everything is read from these and
+        the file at ``path`` is not opened.
 
     Raises
     ------
@@ -207,9 +211,14 @@ def read_grids(path: str | Path, *, display_name: str | None = None, limits: Any
 
     path = Path(path)
     name = display_name or str(path)
-    info = check_workbook(path, limits if limits is not None else Limits())
+    info = check_workbook(path, limits if limits is not None else Limits(), data=data)
     try:
-        wb = CalamineWorkbook.from_path(str(path))
+        if data is not None:
+            import io
+
+            wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        else:
+            wb = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own error types
         raise UnusableInputError(f"{name}: cannot be read as an .xlsx workbook ({str(exc).splitlines()[0][:160]}); "
                                  "open it in Excel and save it again as .xlsx") from None
@@ -251,7 +260,10 @@ def read_grids(path: str | Path, *, display_name: str | None = None, limits: Any
     need_percent = bool(getattr(info, "has_percent_formats", True))
     if (need_formulas or need_percent) and sheets:
         try:
-            extras = _openpyxl_cells(path, [s.title for s in sheets], need_formulas, need_percent)
+            import io
+
+            source = io.BytesIO(data) if data is not None else path
+            extras = _openpyxl_cells(source, [s.title for s in sheets], need_formulas, need_percent)
         except Exception as exc:
             raise UnusableInputError(f"{name}: cannot be read ({type(exc).__name__}: {str(exc)[:160]})") from None
         sheets = [SheetGrid(**{**g.__dict__, "formula_cells": frozenset(extras.get(g.title, ((), ()))[0]),
