@@ -346,3 +346,31 @@ def read_workbook(path: str | Path, schema: ReviewSchema, *, display_name: str |
             if pcells:
                 sheets[sheet] = RawSheet(**{**raw.__dict__, "percent_cells": pcells})
     return RawWorkbook(file=name, sheets=sheets, findings=tuple(findings), sheet_titles=present)
+
+
+def recorded_schema(path: str | Path) -> str | None:
+    """The schema a form was made for, as ``curate template`` records it (None when it records none).
+
+    Read from the workbook's custom document properties (``docProps/custom.xml``, property
+    ``curation_schema``) with a size limit and defusedxml; any file that is not such a workbook
+    gives None (reading it properly reports what is wrong).
+    """
+    import zipfile
+
+    import defusedxml.ElementTree as DET
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            info = zf.getinfo("docProps/custom.xml")
+            if info.file_size > 256 * 1024:
+                return None
+            root = DET.fromstring(zf.read(info))
+    except Exception:  # noqa: BLE001 - not a workbook, no custom properties, malformed XML
+        return None
+    for prop in root:
+        if prop.get("name") == "curation_schema":
+            for child in prop:
+                text = (child.text or "").strip()
+                if text and len(text) <= 200:
+                    return text
+    return None

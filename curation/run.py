@@ -60,16 +60,25 @@ class Estimate:
         return {"estimate": self.estimate, "ci_low": self.ci_low, "ci_high": self.ci_high, "k": self.k}
 
 
-def fmt_value(v: float | None, kind: str) -> str:
-    """``84.1%`` for a proportion, ``28.9 months`` for a median, ``NA`` when missing."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "NA"
-    return f"{100 * v:.1f}%" if kind == "proportion" else f"{v:.1f} months"
+def fmt_value(v: float | None, kind: Any) -> str:
+    """``84.1%`` for a proportion, ``28.9 months`` for a median, ``RR 0.49``, ``NA`` when missing.
+
+    ``kind`` is an :class:`~curation.analyses.Analysis` (its outcome's unit and effect label) or a kind.
+    """
+    from .analyses import value_text
+
+    return value_text(v, kind)
 
 
-def fmt_estimate(e: Estimate | None, kind: str) -> str:
+def fmt_estimate(e: Estimate | None, kind: Any) -> str:
     if e is None or e.estimate is None:
         return "not estimable"
+    if not isinstance(kind, str):  # an Analysis: in its outcome's own terms
+        from .analyses import estimate_text
+
+        if kind.kind != "proportion":
+            return estimate_text(kind, e.estimate, e.ci_low, e.ci_high, e.k)
+        kind = kind.kind
     scale, unit = (100.0, "%") if kind == "proportion" else (1.0, " months")
     lo = "NA" if e.ci_low is None else f"{scale * e.ci_low:.1f}"
     hi = "NA" if e.ci_high is None else f"{scale * e.ci_high:.1f}"
@@ -242,9 +251,13 @@ def _plan(schema: ReviewSchema, clean: dict) -> tuple[list[Analysis], list[str]]
     return analyses, notes
 
 
-def _pool_rows(kind: str, rows: Sequence[StudyRow], settings: PoolSettings):
+def _pool_rows(kind: Any, rows: Sequence[StudyRow], settings: PoolSettings):
     from .pool import pool_generic, pool_proportions
 
+    if not isinstance(kind, str):  # an Analysis: pooled as it pools its own rows
+        from .analyses import pool_rows
+
+        return pool_rows(kind, rows, settings)
     if kind == "median":
         return pool_generic([r.median for r in rows], [r.se for r in rows], method=settings.method,
                             hk=settings.hk, level=settings.level)
@@ -325,7 +338,7 @@ def influence(schema: ReviewSchema, validation: ValidationResult, analyses: Sequ
             rows = [x for x in clean_rows if x.study_id != r.study_id] + [r]
             settings = base.settings
             try:
-                with_res = _pool_rows(base.kind, rows, settings)
+                with_res = _pool_rows(base, rows, settings)
             except Exception:  # noqa: BLE001
                 continue
             before = Estimate.of(target.result if target is not None else None, len(clean_rows))
@@ -345,11 +358,11 @@ def influence(schema: ReviewSchema, validation: ValidationResult, analyses: Sequ
             who = f"{r.study_id}'s {r.sheet or 'outcomes'} row {r.row}" + (
                 f" (cohort {r.cohort})" if r.cohort and r.cohort != schema.analysis.overall_cohort else "")
             if before is None or before.estimate is None:
-                change = f"would become {fmt_value(after.estimate if after else None, base.kind)} (k = {len(rows)}) " \
+                change = f"would become {fmt_value(after.estimate if after else None, base)} (k = {len(rows)}) " \
                          f"where nothing can be pooled now"
             else:
-                change = (f"would move from {fmt_value(before.estimate, base.kind)} (k = {before.k}) to "
-                          f"{fmt_value(after.estimate if after else None, base.kind)} (k = {len(rows)})")
+                change = (f"would move from {fmt_value(before.estimate, base)} (k = {before.k}) to "
+                          f"{fmt_value(after.estimate if after else None, base)} (k = {len(rows)})")
             repl = f", in place of its {same[0].cohort} cohort" if same else ""
             sentence = f"if {who} were included as extracted{repl}, the pooled {tlabel} {change}"
             out.append(Influence(
@@ -748,7 +761,7 @@ def print_run(run: RunResult, out_dir: Path | None, files: dict[str, bytes] | No
             t.add_row(name, str(a.k), "not pooled", "")
             continue
         e = Estimate.of(a.result, a.k)
-        text = fmt_estimate(e, a.kind).rsplit(";", 1)[0] + ")"
+        text = fmt_estimate(e, a).rsplit(";", 1)[0] + ")"
         i2 = _f(a.result.i2)
         t.add_row(name, str(a.k), text, "" if i2 is None else f"{i2:.1f}%")
     c.print(t)
