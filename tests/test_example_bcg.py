@@ -102,3 +102,21 @@ def test_run_pools_the_passing_trials_as_metafor(tmp_path):
     assert "RR 0.54 (95% CI 0.36-0.81)" in page and "months" not in page
     svg = (out / "plots" / "tb.svg").read_text(encoding="utf-8")
     assert "favours BCG" in svg and "log scale" in svg
+
+
+@pytest.mark.rscript
+@pytest.mark.skipif(not hasattr(pool_module, "pool_binary"), reason="pool_binary not in curation.pool yet")
+@pytest.mark.skipif(__import__("shutil").which("Rscript") is None, reason="needs Rscript with metafor")
+def test_analysis_r_reproduces_every_comparative_analysis(tmp_path):
+    """analysis.R of the example (binary RR/OR with REML, DL, HK, MH, Peto; subgroups; reported RRs) refits
+    every analysis with metafor: each figure within 1e-6 (the contract's tolerance)."""
+    from test_handoff import _run_r_and_compare
+
+    from curation.analyses import run_plan
+
+    result = validate(FORM, builder.SCHEMA)
+    analyses = run_plan(result.schema, result.clean_tables)
+    assert {a.kind for a in analyses} == {"binary", "reported_effect"}
+    assert {a.settings.method for a in analyses} >= {"REML", "DL", "MH", "PETO"}
+    worst = _run_r_and_compare(tmp_path, result, analyses)
+    assert worst and all(v <= 1e-6 for v in worst.values()), worst
