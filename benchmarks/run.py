@@ -8,7 +8,11 @@ processes, as a reviewer would feel them:
   (the floor), the ratio of the two, rows per second and the peak memory (max RSS);
 * ``curate --help``;
 * ``curate validate`` on a 20-study form, end to end;
-* REML on 10,000 studies and leave-one-out on 1,000 studies (in process).
+* REML on 10,000 studies and leave-one-out on 1,000 studies (in process);
+* ``curate run`` against ``curate validate`` of the same form, for forms of 20, 200 and 1,000
+  studies with about 30% of outcome rows in error and a clean one of 10,000 studies: wall and CPU
+  time of each, their ratio, the peak memory of each process, the size of report.html and of the
+  output folder (``--only-run`` for this part alone).
 
 Each timing is the median of ``--repeat`` runs. Nothing here is a test: figures are printed and
 written to ``benchmarks/out/results.json``.
@@ -37,8 +41,14 @@ SITES = ["pancreas", "midgut", "small_intestine", "mixed", "pNET", "lung"]
 TERMS = ["anaemia", "thrombocytopenia", "leukopenia", "nephrotoxicity", "nausea", "fatigue"]
 
 
-def generate(path: Path, n_studies: int, seed: int = 1) -> int:
-    """A realistic form: per study 1 studies row, ~3 outcome rows, ~0.7 AE rows; ~1% slips."""
+def generate(path: Path, n_studies: int, seed: int = 1, errors: float = 0.0) -> int:
+    """A realistic form: per study 1 studies row, ~3 outcome rows, ~0.7 AE rows; ~1% slips.
+
+    ``errors``: the share of outcome rows given an error of their own (counts that do not add
+    up, a percentage that does not match its counts, more evaluable than enrolled, a median
+    outside its CI), and about a tenth of that share of studies given a study-level error (an
+    ineligible radiopharmaceutical or a reversed enrolment period) that excludes all their rows.
+    """
     import openpyxl
 
     rng = random.Random(seed)
@@ -60,11 +70,17 @@ def generate(path: Path, n_studies: int, seed: int = 1) -> int:
         start = rng.randint(1995, 2018)
         cycles = rng.choice([2, 3, 4, 4, 4, 5])
         act = rng.choice([5.5, 7.4, 7.4, 7.4, 7.8])
-        st.append([sid, f"Author{s}", start + rng.randint(3, 6), f"10.1000/x{s}", 10000000 + s,
+        drug = rng.choice(["177Lu-DOTATATE", "Lutathera", "177Lu-DOTATOC"])
+        end = start + rng.randint(1, 3)
+        if errors and rng.random() < errors / 10:  # a study-level error: all its rows are excluded
+            if rng.random() < 0.5:
+                drug = "90Y-DOTATOC"
+            else:
+                start, end = end, start
+        st.append([sid, f"Author{s}", max(start, end) + rng.randint(3, 6), f"10.1000/x{s}", 10000000 + s,
                    rng.choice(["NL", "IT", "DE", "US", "AU"]), rng.choice(["retrospective", "prospective", "RCT"]),
-                   rng.choice(["177Lu-DOTATATE", "Lutathera", "177Lu-DOTATOC"]),
-                   rng.choice(["RECIST 1.1", "RECIST v1.1", "WHO", "RECIST 1.0"]), n, cycles, act,
-                   round(cycles * act, 1), start, start + rng.randint(1, 3), "AB"])
+                   drug, rng.choice(["RECIST 1.1", "RECIST v1.1", "WHO", "RECIST 1.0"]), n, cycles, act,
+                   round(cycles * act, 1), start, end, "AB"])
         rows += 1
         cohorts = [("overall", "mixed", n)]
         for extra in range(rng.choice([1, 2, 2, 3])):
@@ -81,8 +97,19 @@ def generate(path: Path, n_studies: int, seed: int = 1) -> int:
             dcr = round(100 * (cr + pr + sd) / ne_, 1)
             pfs = round(rng.uniform(8, 40), 1)
             os_ = round(pfs + rng.uniform(5, 40), 1)
+            pfs_lo = round(pfs * 0.8, 1)
+            if errors and rng.random() < errors:  # one error of the row's own
+                slip = rng.randrange(4)
+                if slip == 0:
+                    pd_ += rng.randint(1, 5)  # response-sum-mismatch
+                elif slip == 1:
+                    orr = round(orr + rng.choice([-10, 10, 20]), 1)  # percentage-mismatch
+                elif slip == 2:
+                    ne_ = n + rng.randint(1, 20)  # evaluable-exceeds-enrolled (and the counts then do not add up)
+                else:
+                    pfs_lo = round(pfs * 1.3, 1)  # median-outside-ci
             oc.append([sid, cohort, grade, KI67[grade], rng.choice(SITES), ne_, cr, pr, sd, pd_,
-                       None, orr, f"{dcr}%" if rng.random() < 0.2 else dcr, pfs, round(pfs * 0.8, 1),
+                       None, orr, f"{dcr}%" if rng.random() < 0.2 else dcr, pfs, pfs_lo,
                        round(pfs * 1.25, 1), "months", os_, round(os_ * 0.8, 1),
                        "NR" if rng.random() < 0.1 else round(os_ * 1.25, 1), "mo", round(os_ * 1.1, 1), "AB"])
             rows += 1
@@ -106,17 +133,65 @@ print(n)
 """
 
 
-def timed(cmd: list[str], repeat: int) -> tuple[float, float, int]:
-    """Median wall seconds, peak RSS (MB) and the exit code of a whole process."""
-    times, peaks, code = [], [], 0
+def timed(cmd: list[str], repeat: int, cpu: list | None = None) -> tuple[float, float, int]:
+    """Median wall seconds, peak RSS (MB) and the exit code of a whole process (``cpu``: the
+    median CPU seconds, user + system, is appended to it)."""
+    times, peaks, cpus, code = [], [], [], 0
     for _ in range(repeat):
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _, status, usage = os.wait4(proc.pid, 0)
         times.append(time.perf_counter() - t0)
+        cpus.append(usage.ru_utime + usage.ru_stime)
         peaks.append(usage.ru_maxrss / 1024)
         code = os.waitstatus_to_exitcode(status)
+    if cpu is not None:
+        cpu.append(statistics.median(cpus))
     return statistics.median(times), max(peaks), code
+
+
+RUN_FORMS = ((20, 0.3), (200, 0.3), (1_000, 0.3), (10_000, 0.0))
+"""``curate run`` against ``curate validate``: forms of these many studies, with this share of
+outcome rows in error (the 10,000-study form clean, as in issue 15)."""
+
+
+def folder_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
+
+
+def run_vs_validate(repeat: int, sizes=RUN_FORMS) -> list[dict]:
+    """Per form: validate and run timed (wall and CPU), their ratio, the peak RSS of each, the
+    size of report.html and of the output folder."""
+    import shutil
+
+    rows = []
+    for n, errors in sizes:
+        form = OUT / f"run_{n}_{int(100 * errors)}.xlsx"
+        if not form.exists():
+            print(f"generating {form.name} ...", flush=True)
+            generate(form, n, seed=7, errors=errors)
+        out = OUT / f"run_{n}_out"
+        vcpu: list = []
+        rcpu: list = []
+        v_t, v_mem, _ = timed([CURATE, "validate", str(form), "--quiet"], repeat, vcpu)
+
+        def once():
+            shutil.rmtree(out, ignore_errors=True)
+            return timed([CURATE, "run", str(form), "-o", str(out), "-q"], 1, rcpu)
+
+        runs = [once() for _ in range(repeat)]
+        r_t = statistics.median(r[0] for r in runs)
+        r_mem = max(r[1] for r in runs)
+        rows.append(dict(studies=n, errors=errors, validate_s=v_t, run_s=r_t, ratio=r_t / v_t,
+                         validate_cpu_s=statistics.median(vcpu), run_cpu_s=statistics.median(rcpu),
+                         cpu_ratio=statistics.median(rcpu) / statistics.median(vcpu),
+                         validate_peak_mb=v_mem, run_peak_mb=r_mem, exit=runs[-1][2],
+                         report_mb=(out / "report.html").stat().st_size / 1e6, folder_mb=folder_mb(out)))
+        r = rows[-1]
+        print(f"  {n:>6} studies ({int(100 * errors)}% error rows): validate {v_t:6.2f} s, run {r_t:7.2f} s "
+              f"= {r['ratio']:4.1f}x (CPU {r['cpu_ratio']:4.1f}x); peak {v_mem:5.0f} / {r_mem:5.0f} MB; "
+              f"report.html {r['report_mb']:5.2f} MB, folder {r['folder_mb']:6.1f} MB", flush=True)
+    return rows
 
 
 def in_process(fn, repeat: int) -> float:
@@ -132,7 +207,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--studies", type=int, default=10_000, help="studies in the large workbook (10,000 ~ 47,000 rows)")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--run-repeat", type=int, default=1, help="repeats of each run/validate pair (whole runs are long)")
+    ap.add_argument("--only-run", action="store_true", help="only the run/validate comparison")
     args = ap.parse_args()
+    if args.only_run:
+        OUT.mkdir(parents=True, exist_ok=True)
+        print("curate run against curate validate, same form (target: run <= 10x validate, 15x at 10,000 "
+              "studies; peak < 2 GB; report.html < 10 MB; folder < 100 MB):")
+        rows = run_vs_validate(args.run_repeat)
+        (OUT / "results_run.json").write_text(json.dumps(rows, indent=2) + "\n")
+        return 0
     OUT.mkdir(parents=True, exist_ok=True)
     big = OUT / f"form_{args.studies}.xlsx"
     small = OUT / "form_20.xlsx"
@@ -180,6 +264,9 @@ def main() -> int:
           f"validate {val_t:.2f} s (exit {code})")
     for what, value, target in targets:
         print(f"  {what:38} {value:>12}   target {target}")
+    print("curate run against curate validate, same form (target: run <= 10x validate, 15x at 10,000 "
+          "studies; peak < 2 GB; report.html < 10 MB; folder < 100 MB):")
+    results["run_vs_validate"] = run_vs_validate(args.run_repeat)
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return 0
 

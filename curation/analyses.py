@@ -223,19 +223,19 @@ def _candidate_rows(schema: ReviewSchema, frame: pd.DataFrame, oc: OutcomeSpec) 
     cohort_field = schema.analysis.cohort_field
     f = frame.copy()
     f["cohort_label"] = f[cohort_field] if cohort_field in f else overall
-    f["_label"] = [_label(r, overall) for _, r in f.iterrows()] if len(f) else []
+    f["_label"] = [_label(r, overall) for r in _records(f)] if len(f) else []
     left: list[StudyRow] = []
     if oc.kind in ("proportion", "adverse_event"):
         f["_events"] = _events(f, oc)
         f["_total"] = f[oc.total].astype(float) if oc.total in f else np.nan
         bad = f["_events"].isna() | f["_total"].isna() | ~(f["_total"] > 0)
         bad = bad.to_numpy(dtype=bool)
-        for _, r in f[bad].iterrows():
+        for r in _records(f[bad]):
             missing = "events" if pd.isna(r["_events"]) else oc.total
             left.append(_row(r, reason=f"no {missing} reported"))
         f = f[~bad]
         over = (f["_events"] > f["_total"]).to_numpy(dtype=bool)
-        for _, r in f[over].iterrows():
+        for r in _records(f[over]):
             left.append(_row(r, reason=f"events {r['_events']:g} exceed {oc.total} {r['_total']:g}"))
         f = f[~over]
     else:
@@ -257,8 +257,8 @@ def _candidate_rows(schema: ReviewSchema, frame: pd.DataFrame, oc: OutcomeSpec) 
         reasons[(reasons == "") & lo.isna()] = "no 95% CI, so no standard error"
         reasons[(reasons == "") & se.isna()] = "CI unusable for a standard error"
         bad = (reasons != "").to_numpy(dtype=bool)
-        for idx, r in f[bad].iterrows():
-            left.append(_row(r, reason=reasons[idx]))
+        for r, why in zip(_records(f[bad]), reasons[bad]):
+            left.append(_row(r, reason=why))
         f = f[~bad]
     return f, left
 
@@ -315,9 +315,10 @@ def pair_arms(schema: ReviewSchema, frame: pd.DataFrame, oc: OutcomeSpec) -> tup
     role = frame[arms.role_field]
     keys = list(arms.pair_by)
     f = frame.copy()
+    f["_label"] = [_label(r.drop("cohort_label", errors="ignore"), schema.analysis.overall_cohort)
+                   for _, r in f.iterrows()]  # the comparison is added when a study has several
     f["cohort_label"] = [" ".join(str(r[k]) for k in keys[1:] if isinstance(r[k], str)) or None
                          for _, r in f.iterrows()]
-    f["_label"] = [_label(r, schema.analysis.overall_cohort) for _, r in f.iterrows()]
     other = ~role.isin([arms.intervention, arms.control])
     for _, r in f[other.to_numpy(dtype=bool)].iterrows():
         v = r.get(arms.role_field)
@@ -366,8 +367,9 @@ def _two_arm_rows(schema: ReviewSchema, frame: pd.DataFrame, oc: OutcomeSpec) ->
                   "_m2": f"{oc.arms.control} {oc.arms.mean}", "_s2": f"{oc.arms.control} {oc.arms.sd}"}
     else:
         f = frame.copy()
+        f["_label"] = [_label(r.drop("cohort_label", errors="ignore"), schema.analysis.overall_cohort)
+                       for _, r in f.iterrows()] if len(f) else []  # the comparison is added when a study has several
         f["cohort_label"] = f[cohort_field] if cohort_field in f else None
-        f["_label"] = [_label(r, schema.analysis.overall_cohort) for _, r in f.iterrows()] if len(f) else []
         names, labels = {}, {}
         if oc.kind == "binary":
             names = {"_e1": oc.events[0], "_e2": oc.events[1], "_n1": oc.totals[0], "_n2": oc.totals[1]}
@@ -423,7 +425,20 @@ def _two_arm_rows(schema: ReviewSchema, frame: pd.DataFrame, oc: OutcomeSpec) ->
     return f[~bad], left
 
 
-def _row(r: pd.Series, *, reason: str | None = None, group: str | None = None, note: str | None = None) -> StudyRow:
+_ROW_COLUMNS = ("study_id", "cohort_label", "_label", "_events", "_total", "_median", "_low", "_high", "_se",
+                "_upper_nr", "_group", "file", "sheet", "row", "first_author", "year")
+
+
+def _records(frame: pd.DataFrame, *extra: str) -> list[dict[str, Any]]:
+    """The rows of a frame as dicts of the columns a StudyRow needs (and ``extra``), in one pass
+    (``iterrows`` builds a Series per row)."""
+    if not len(frame):
+        return []
+    cols = [c for c in dict.fromkeys((*_ROW_COLUMNS, *extra)) if c in frame.columns]
+    return frame[cols].to_dict("records")
+
+
+def _row(r: dict[str, Any] | pd.Series, *, reason: str | None = None, group: str | None = None, note: str | None = None) -> StudyRow:
     def num(key):
         v = r.get(key)
         return None if v is None or pd.isna(v) else float(v)
@@ -455,10 +470,11 @@ def _one_per_study(f: pd.DataFrame, overall: str, size: str) -> tuple[pd.DataFra
     """Keep one row per study (and group): overall cohort first, then the exact group label, then the largest."""
     if f.empty:
         return f, []
+    exact = [isinstance(c, str) and g is not None and not (isinstance(g, float) and math.isnan(g))
+             and fold(c) == fold(g) for c, g in zip(f["cohort_label"], f["_group"])] if "_group" in f else False
     f = f.assign(
         _is_overall=f["cohort_label"].map(lambda c: isinstance(c, str) and fold(c) == fold(overall)),
-        _exact=f.apply(lambda r: isinstance(r.get("cohort_label"), str) and r.get("_group") is not None
-                       and fold(r["cohort_label"]) == fold(r["_group"]), axis=1) if "_group" in f else False,
+        _exact=exact,
         _size=f[size] if size in f else 0.0,
     )
     keys = ["study_id", "_group"] if "_group" in f else ["study_id"]
@@ -466,8 +482,8 @@ def _one_per_study(f: pd.DataFrame, overall: str, size: str) -> tuple[pd.DataFra
                       kind="stable")
     keep = ~f.duplicated(subset=keys, keep="first")
     dropped = []
-    kept_by_key = {tuple(r[k] for k in keys): r for _, r in f[keep].iterrows()}
-    for _, r in f[~keep].iterrows():
+    kept_by_key = {tuple(r[k] for k in keys): r for r in _records(f[keep])}
+    for r in _records(f[~keep]):
         other = kept_by_key[tuple(r[k] for k in keys)]
         dropped.append((r, f"{r['study_id']} already contributes its {other['cohort_label']!s} cohort"
                            + (f" to {r['_group']}" if "_group" in f and r["_group"] is not None else "")
@@ -569,7 +585,7 @@ def select(schema: ReviewSchema, frame: pd.DataFrame, outcome: OutcomeSpec,
     elif subgroup is None:
         is_overall = np.array([isinstance(c, str) and fold(c) == fold(overall) for c in f["cohort_label"]],
                               dtype=bool)
-        for _, r in f[~is_overall].iterrows():
+        for r in _records(f[~is_overall]):
             left.append(_row(r, reason=f"subgroup cohort; the overall analysis takes each study's {overall!r} cohort"))
         f = f[is_overall]
     else:
@@ -582,7 +598,7 @@ def select(schema: ReviewSchema, frame: pd.DataFrame, outcome: OutcomeSpec,
     for r, why in dropped:
         left.append(_row(r, reason=why, group=r.get("_group")))
     taken = []
-    for _, r in f.iterrows():
+    for r in _records(f):
         note = None
         if outcome.kind == "median" and bool(r.get("_upper_nr")):
             note = (f"{r['study_id']}: upper CI bound not reached; se = (median - lower) / {Z975} "

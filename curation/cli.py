@@ -325,9 +325,11 @@ def template(schema, output):
 @click.option("--schema", "schema", default=None, help=SCHEMA_HELP)
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="folder to write (files are written whole; other files in it are left alone)")
+@click.option("--plots", "plots", type=click.Choice(["svg", "png", "none"]), default="svg", show_default=True,
+              help="format of the plot files in plots/ (the report has every plot inline either way)")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 @handle_errors
-def run_cmd(forms, schema, out_dir, quiet):
+def run_cmd(forms, schema, out_dir, plots, quiet):
     """The main job: validate, pool the schema's analysis plan from the records that pass, and
     write the report, findings, clean data, analyses, plots and annotated forms into a folder.
 
@@ -337,7 +339,7 @@ def run_cmd(forms, schema, out_dir, quiet):
     from .run import run_command
     from .validation import expand_forms
 
-    sys.exit(run_command(forms, form_schema(schema, expand_forms(forms)), out_dir, quiet=quiet))
+    sys.exit(run_command(forms, form_schema(schema, expand_forms(forms)), out_dir, quiet=quiet, plots=plots))
 
 
 @main.command("demo")

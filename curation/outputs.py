@@ -78,10 +78,27 @@ def _nan_to_none(obj: Any) -> Any:
     return obj
 
 
-def dumps(obj: Any) -> str:
-    """Deterministic JSON: sorted keys are not imposed (order is meaningful), NaN as null."""
-    return json.dumps(_nan_to_none(json.loads(json.dumps(obj, default=_json_default, allow_nan=True))),
-                      indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+def dumps(obj: Any, *, compact: bool = False) -> str:
+    """Deterministic JSON: sorted keys are not imposed (order is meaningful), NaN as null.
+    ``compact``: no indentation, each item of a top-level list on a line of its own (large files);
+    a top-level value may then be an iterator, whose items are converted one at a time."""
+    def plain(v: Any) -> Any:
+        return _nan_to_none(json.loads(json.dumps(v, default=_json_default, allow_nan=True)))
+
+    if compact:
+        def one(v: Any) -> str:
+            return json.dumps(plain(v), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+        def value(v: Any) -> str:
+            if isinstance(v, (list, tuple)) or (hasattr(v, "__next__") and hasattr(v, "__iter__")):
+                items = [one(x) for x in v]
+                return "[\n" + ",\n".join(items) + "\n]" if items else "[]"
+            return one(v)
+
+        if isinstance(obj, dict):
+            return "{\n" + ",\n".join(f"{one(k)}: {value(v)}" for k, v in obj.items()) + "\n}\n"
+        return value(obj) + "\n"
+    return json.dumps(plain(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:

@@ -124,18 +124,18 @@ def _row_layout(result, n_studies):
     return rows
 
 
-def _diamond(ax, y, lo, est, hi, color):
+def _diamond(ax, y, lo, est, hi, color, half=0.32):
     from matplotlib.patches import Polygon
 
     if any(_isnan(v) for v in (lo, est, hi)):
         return
-    ax.add_patch(Polygon([(lo, y), (est, y + 0.32), (hi, y), (est, y - 0.32)], closed=True,
+    ax.add_patch(Polygon([(lo, y), (est, y + half), (hi, y), (est, y - half)], closed=True,
                          facecolor=color, edgecolor="black", linewidth=0.6, zorder=3))
 
 
 def forest_plot(result, labels: Sequence[str], *, title: str = "", scale: str = "proportion",
                 unit: str = "%", events: Sequence | None = None,
-                totals: Sequence | None = None, favours: tuple[str, str] | None = None):
+                totals: Sequence | None = None, favours: tuple[str, str] | None = None, max_rows: int = 60):
     """Forest plot: one row per study, the pooled diamond, the prediction interval.
 
     Parameters
@@ -156,6 +156,12 @@ def forest_plot(result, labels: Sequence[str], *, title: str = "", scale: str = 
     events, totals : sequences, optional
         Shown as "events/n"; default to the result's own counts for proportions.
 
+    max_rows : int
+        Above this many studies the plot stays legible and small: the studies sorted by estimate
+        (within each subgroup) as a band of intervals without a row of text each, the pooled
+        diamonds and the prediction interval (:func:`_forest_summary`); the table of every study
+        belongs beside it (the report has it).
+
     Returns
     -------
     matplotlib.figure.Figure
@@ -164,6 +170,8 @@ def forest_plot(result, labels: Sequence[str], *, title: str = "", scale: str = 
 
     k = result.k
     labels, title = _form_text(result, labels, title)
+    if k > max_rows:
+        return _forest_summary(result, title=title, scale=scale, unit=unit)
     # keep labels inside their column (about 42 characters at this size)
     labels = [lab if len(lab) <= 42 else lab[:41] + "\u2026" for lab in labels]
     if events is None and result.events is not None:
@@ -316,6 +324,113 @@ def forest_plot(result, labels: Sequence[str], *, title: str = "", scale: str = 
     return fig
 
 
+def _study_intervals(result, sc):
+    """Every study's estimate and CI as shown (vectorised :meth:`_Scale.study_values`)."""
+    import numpy as np
+
+    from curation.pool import _alpha, back_transform
+    from scipy import stats
+
+    y = np.asarray(result.yi, float)
+    se = np.sqrt(np.asarray(result.vi, float))
+    crit = stats.norm.isf(_alpha(result.level) / 2)
+    cols = [y, y - crit * se, y + crit * se]
+    if result.measure == "PFT":
+        n = np.asarray(result.totals, float)
+        out = [np.array([back_transform([v], "PFT", nhm=ni)[0] for v, ni in zip(c, n)]) for c in cols]
+    elif result.measure in ("PR", "PLN", "PLO", "PAS"):
+        out = [back_transform(c, result.measure) for c in cols]
+    else:
+        out = cols
+    show = np.vectorize(sc.show, otypes=[float])
+    return [show(c) if len(c) else c for c in out]
+
+
+def _forest_summary(result, *, title: str, scale: str, unit: str):
+    """The forest plot of many studies: sorted by estimate (within each subgroup), one thin
+    interval each drawn as a raster band (so that the SVG stays small), the pooled diamonds,
+    the prediction interval and the heterogeneity line."""
+    import numpy as np
+    from matplotlib.collections import LineCollection
+
+    k = result.k
+    sc = _Scale(result, scale, unit)
+    est, lo, hi = _study_intervals(result, sc)
+    labels = list(result.labels) if result.subgroups and result.labels else [None] * k
+    blocks = list(result.subgroups.items()) if result.subgroups else [(None, result)]
+    fig = _new_figure(_WIDTH_IN, 7.2)
+    ax = fig.add_axes((0.30, 0.16, 0.50, 0.74))
+    y0 = 0.0
+    segs, points, ticks = [], [], []
+    for g, sub in blocks:
+        idx = [i for i in range(k) if labels[i] == g] if g is not None else list(range(k))
+        idx.sort(key=lambda i: (np.nan_to_num(est[i], nan=np.inf), i))
+        for j, i in enumerate(idx):
+            yy = y0 + j
+            segs.append(((lo[i], yy), (hi[i], yy)))
+            points.append((est[i], yy))
+        y0 += len(idx)
+        if g is not None:
+            y0 += max(2.0, 0.04 * k)
+            _diamond(ax, y0 - max(1.0, 0.02 * k), sc.show(sub.ci_low), sc.show(sub.estimate), sc.show(sub.ci_high),
+                     "#9ecae1", half=max(0.32, 0.012 * k))
+            ticks.append((y0 - max(1.0, 0.02 * k), f"{_clean(g)}: k = {sub.k}, "
+                          f"{sc.text(sc.show(sub.estimate))} [{sc.text(sc.show(sub.ci_low))}, "
+                          f"{sc.text(sc.show(sub.ci_high))}]"))
+            y0 += max(1.0, 0.02 * k)
+    lines = LineCollection(segs, colors="#555555", linewidths=0.5, zorder=2)
+    lines.set_rasterized(True)
+    ax.add_collection(lines)
+    pts = np.asarray(points) if points else np.empty((0, 2))
+    dots = ax.scatter(pts[:, 0], pts[:, 1], s=2, color="#3b6ea5", zorder=3, linewidths=0)
+    dots.set_rasterized(True)
+    gap = max(3.0, 0.05 * k)
+    yo = y0 + gap
+    e, cl, cu = sc.show(result.estimate), sc.show(result.ci_low), sc.show(result.ci_high)
+    _diamond(ax, yo, cl, e, cu, "#08519c", half=max(0.32, 0.015 * k))
+    ticks.append((yo, f"{'Random' if result.method not in ('EE',) else 'Common'}-effects model (k = {k}): "
+                      f"{sc.text(e)} [{sc.text(cl)}, {sc.text(cu)}]"))
+    pl, pu = sc.show(result.pi_low), sc.show(result.pi_high)
+    ypi = yo + gap
+    if not (_isnan(pl) or _isnan(pu)):
+        ax.plot([pl, pu], [ypi, ypi], color="#cb181d", linewidth=2.0, solid_capstyle="butt")
+    ticks.append((ypi, f"Prediction interval ({100 * result.level:g}%): [{sc.text(pl)}, {sc.text(pu)}]"))
+    if not _isnan(e):
+        ax.axvline(e, color="#08519c", linestyle=":", linewidth=0.8, zorder=1)
+    ax.set_ylim(ypi + gap, -gap)
+    ax.set_yticks([t for t, _ in ticks])
+    ax.set_yticklabels([t for _, t in ticks], fontsize=8, **_PLAIN)
+    finite = [v for v in np.concatenate([lo, hi, [pl, pu]]) if not _isnan(v)]
+    if sc.prop:
+        ax.set_xlim(0, sc.factor)
+    elif finite:
+        a, b = float(np.percentile(finite, 0.5)), float(np.percentile(finite, 99.5))
+        pad = 0.06 * (b - a if b > a else max(abs(b), 1.0))
+        ax.set_xlim(a - pad, b + pad)
+    for side in ("right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(axis="x", labelsize=8.5)
+    ax.set_xlabel(("Proportion" if sc.prop else "Estimate") + (f" ({unit})" if unit else ""), fontsize=8.5, **_PLAIN)
+    fig.text(0.5, 0.965, title, ha="center", va="center", fontsize=11, fontweight="bold", **_PLAIN)
+    fig.text(0.5, 0.93, f"{k} studies, sorted by estimate{' within each subgroup' if result.subgroups else ''}; "
+             f"each line is a study's {100 * result.level:g}% CI (the table beside this plot lists every study)",
+             ha="center", va="center", fontsize=8, color="#555555", **_PLAIN)
+    foot = []
+    if k > 1 and not _isnan(result.q):
+        tau2 = "NA" if _isnan(result.tau2) else f"{result.tau2:.4f}"
+        i2 = "NA" if _isnan(result.i2) else f"{result.i2:.1f}%"
+        foot.append(f"Heterogeneity: \u03c4\u00b2 = {tau2}; I\u00b2 = {i2}; Q = {result.q:.2f} "
+                    f"(df = {result.q_df}, {_fmt_p(result.q_pval)})")
+    if result.subgroups and result.q_between is not None:
+        qb = "NA" if _isnan(result.q_between) else f"{result.q_between:.2f}"
+        foot.append(f"Test for subgroup differences: Q = {qb} (df = {result.df_between}, {_fmt_p(result.p_between)})")
+    if sc.clipped:
+        foot.append("Note: intervals clipped to 0-100% for display.")
+    for j, line in enumerate(foot):
+        fig.text(0.015, 0.06 - 0.025 * j, line, ha="left", va="center", fontsize=8, **_PLAIN)
+    return fig
+
+
 def _form_text(result, labels: Sequence[str], title: str) -> tuple[list[str], str]:
     """Study labels and title from a form, cleaned for drawing; one label per study."""
     labels = [_clean(x) for x in labels]
@@ -351,7 +466,9 @@ def funnel_plot(result, labels: Sequence[str], *, title: str = ""):
         ax.plot(est - 1.959964 * s_grid, s_grid, color="grey", linestyle="--", linewidth=0.8)
         ax.plot(est + 1.959964 * s_grid, s_grid, color="grey", linestyle="--", linewidth=0.8)
         ax.axvline(est, color="black", linewidth=0.8)
-    ax.scatter(y, se, s=22, color="#3b6ea5", edgecolor="black", linewidth=0.4, zorder=3)
+    dots = ax.scatter(y, se, s=22 if k <= 200 else 4, color="#3b6ea5", edgecolor="black",
+                      linewidth=0.4 if k <= 200 else 0, zorder=3)
+    dots.set_rasterized(k > 200)  # thousands of points: one small image, not thousands of paths
     if k <= 30:
         for xi, si, lab in zip(y, se, labels):
             ax.annotate(lab, (xi, si), xytext=(4, 2), textcoords="offset points", fontsize=6.5,
@@ -378,14 +495,15 @@ def funnel_plot(result, labels: Sequence[str], *, title: str = ""):
 
 
 def figure_svg(fig) -> str:
-    """Self-contained, deterministic SVG text (glyphs as paths, fixed ids, no date)."""
+    """Self-contained, deterministic SVG text (text as escaped ``<text>``, which keeps the file
+    small and fast to write; fixed ids, no date; many-study marks as one embedded raster)."""
     import io
 
     import matplotlib
 
     buf = io.StringIO()
-    with matplotlib.rc_context({"svg.hashsalt": "curation", "svg.fonttype": "path"}):
-        fig.savefig(buf, format="svg", metadata={"Date": None})
+    with matplotlib.rc_context({"svg.hashsalt": "curation", "svg.fonttype": "none"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None}, dpi=110)
     return buf.getvalue()
 
 

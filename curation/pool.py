@@ -1134,40 +1134,63 @@ def pool_generic(yi, sei, *, method: str = "REML", hk: bool = False, level: floa
     return res
 
 
-def leave_one_out(result: PoolResult) -> list[PoolResult]:
-    """Refit without each study in turn (input order, same measure/method/hk/level).
+def leave_one_out(result: PoolResult, omit: Sequence[int] | None = None, *,
+                  max_cells: int = 2_000_000) -> list[PoolResult]:
+    """Refit without each study in turn (same measure/method/hk/level).
 
-    The k fits run at once on a k x (k-1) matrix (the GLMM is refitted study by study).
-    Subgroups are not carried into the leave-one-out fits. With k = 1 the list is empty.
+    Parameters
+    ----------
+    result : PoolResult
+    omit : sequence of int, optional
+        The studies (input positions) to leave out, one fit each, in this order; default every
+        study in input order.
+    max_cells : int
+        The fits run in batches of ``B`` rows of a ``B x (k-1)`` matrix with ``B x (k-1) <=
+        max_cells``, so that memory grows with k, not k^2 (same numbers whatever the batch).
+
+    The GLMM is refitted study by study. Subgroups are not carried into the leave-one-out fits.
+    With k = 1 the list is empty.
     """
     k = result.k
     if k < 2:
         return []
-    idx = np.array([np.delete(np.arange(k), i) for i in range(k)])
+    order = np.arange(k) if omit is None else np.asarray(list(omit), dtype=int)
+    if order.size and (order.min() < 0 or order.max() >= k):
+        raise ValueError(f"omit: study positions must lie in 0..{k - 1}")
+    events = None if result.events is None else np.asarray(result.events)
+    totals = None if result.totals is None else np.asarray(result.totals)
     if result.method == "GLMM":
-        x = np.asarray(result.events)
-        n = np.asarray(result.totals)
-        return [pool_proportions(x[r], n[r], method="GLMM", hk=result.hk, level=result.level)
-                for r in idx]
+        return [pool_proportions(np.delete(events, i), np.delete(totals, i), method="GLMM", hk=result.hk,
+                                 level=result.level) for i in order]
     yi = np.asarray(result.yi)
     vi = np.asarray(result.vi)
-    Y, V = yi[idx], vi[idx]
-    out = _fit_batch(Y, V, result.method, result.hk, result.level)
+    sei = None if result.sei is None else np.asarray(result.sei)
+    batch = max(1, max_cells // (k - 1))
     res = []
-    for i in range(k):
-        inputs = {}
-        nhm = None
-        if result.events is not None:
-            x = np.asarray(result.events)[idx[i]]
-            n = np.asarray(result.totals)[idx[i]]
-            inputs = dict(events=tuple(x.tolist()), totals=tuple(n.tolist()))
-            nhm = float(1 / np.mean(1 / n))
-        elif result.sei is not None:
-            inputs = dict(sei=tuple(np.asarray(result.sei)[idx[i]].tolist()))
-        res.append(_result_from_batch(out, i, k=k - 1, measure=result.measure,
-                                      method=result.method, hk=result.hk, level=result.level,
-                                      yi=Y[i], vi=V[i], nhm=nhm, **inputs))
+    for start in range(0, order.size, batch):
+        part = order[start:start + batch]
+        idx = _loo_index(part, k)
+        Y, V = yi[idx], vi[idx]
+        out = _fit_batch(Y, V, result.method, result.hk, result.level)
+        for j, i in enumerate(part):
+            inputs = {}
+            nhm = None
+            if events is not None:
+                n = totals[idx[j]]
+                inputs = dict(events=tuple(events[idx[j]].tolist()), totals=tuple(n.tolist()))
+                nhm = float(1 / np.mean(1 / n))
+            elif sei is not None:
+                inputs = dict(sei=tuple(sei[idx[j]].tolist()))
+            res.append(_result_from_batch(out, j, k=k - 1, measure=result.measure,
+                                          method=result.method, hk=result.hk, level=result.level,
+                                          yi=Y[j], vi=V[j], nhm=nhm, **inputs))
     return res
+
+
+def _loo_index(omit: np.ndarray, k: int) -> np.ndarray:
+    """Row j: the positions 0..k-1 without ``omit[j]`` (a ``len(omit) x (k-1)`` index)."""
+    base = np.arange(k - 1)
+    return base[None, :] + (base[None, :] >= omit[:, None])
 
 
 def egger_test(result: PoolResult) -> EggerResult:

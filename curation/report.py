@@ -176,10 +176,12 @@ def _mark(wb, findings: Sequence[Finding], note: str | None = None) -> None:
         except (ValueError, TypeError):
             continue
         by_cell.setdefault((title, cell.coordinate), []).append(f)
+    fills = {s: PatternFill(fill_type="solid", start_color=c, end_color=c) for s, c in SEVERITY_FILL.items()}
+    fonts = {s: Font(color=SEVERITY_FONT[s], bold=s == "error") for s in SEVERITY_FONT}
     for (title, coord), fs in by_cell.items():
         cell = wb[title][coord]
         worst = min(fs, key=lambda f: SEVERITY_RANK[f.severity]).severity
-        cell.fill = PatternFill(fill_type="solid", start_color=SEVERITY_FILL[worst], end_color=SEVERITY_FILL[worst])
+        cell.fill = fills[worst]
         text = clean_text("\n".join(_finding_line(f) for f in fs))
         if cell.comment is not None and cell.comment.text:
             text = clean_text(cell.comment.text).rstrip() + "\n---\n" + text
@@ -201,6 +203,8 @@ def _mark(wb, findings: Sequence[Finding], note: str | None = None) -> None:
     header = ["cell", "rule", "severity", "study_id", "message", "value", "field", "sheet", "row", "column"]
     for j, h in enumerate(header, start=1):
         ws.cell(top, j, h).font = Font(bold=True)
+    wrap = Alignment(wrap_text=True, vertical="top")
+    r = top
     for f in findings:
         value = f.to_dict()["value"]
         if isinstance(value, float) and not math.isfinite(value):
@@ -208,11 +212,10 @@ def _mark(wb, findings: Sequence[Finding], note: str | None = None) -> None:
         ws.append([_safe(f.cell or f.sheet or ""), _safe(f.rule), f.severity, _safe(f.study_id), _safe(f.message),
                    _safe(value) if isinstance(value, str) else value, _safe(f.field), _safe(f.sheet), f.row,
                    _safe(f.column)])
-        r = ws.max_row
-        ws.cell(r, 3).fill = PatternFill(fill_type="solid", start_color=SEVERITY_FILL[f.severity],
-                                         end_color=SEVERITY_FILL[f.severity])
-        ws.cell(r, 3).font = Font(color=SEVERITY_FONT[f.severity], bold=f.severity == "error")
-        ws.cell(r, 5).alignment = Alignment(wrap_text=True, vertical="top")
+        r += 1  # the row just appended (ws.max_row would scan every cell each time)
+        ws.cell(r, 3).fill = fills[f.severity]
+        ws.cell(r, 3).font = fonts[f.severity]
+        ws.cell(r, 5).alignment = wrap
     for c in ws.iter_rows(min_row=top + 1):  # form text is text: never a formula
         for cell in c:
             if cell.data_type == "f":
@@ -280,15 +283,13 @@ def _put(ws, coord: str, value: Any) -> None:
         _set_text(cell, clean_text(str(value)))
 
 
-def _rebuilt_workbook(path: str | Path, name: str | None, result: Any):
-    """A workbook holding the values validation read, at their original cells: per contract sheet
-    the header row and every data row of this form (fields and unmatched columns)."""
-    import openpyxl
-
-    wb = openpyxl.Workbook()
-    wb.remove(wb.active)
+def _form_values(path: str | Path, name: str | None, result: Any
+                 ) -> list[tuple[str, str, dict[tuple[int, str], Any], int]]:
+    """The values validation read, at their original cells: per contract sheet its title, its key,
+    ``{(row, column letter): value}`` for the header row and every data row of this form
+    (fields and unmatched columns), and the header row."""
     if result is None:
-        return wb
+        return []
     name = str(path) if name is None else name
     tables = getattr(result, "tables", {}) or {}
     raw_sheets: dict[str, Any] = {}
@@ -298,9 +299,8 @@ def _rebuilt_workbook(path: str | Path, name: str | None, result: Any):
         raw_sheets = dict(read_workbook(path, result.schema, display_name=name).sheets)
     except Exception:  # noqa: BLE001 - the values validation kept are enough
         raw_sheets = {}
-    sheets = list(dict.fromkeys([*tables, *raw_sheets]))
-    used: set[str] = set()
-    for sheet in sheets:
+    out = []
+    for sheet in dict.fromkeys([*tables, *raw_sheets]):
         t = tables.get(sheet)
         rs = raw_sheets.get(sheet)
         rows: list[int] = []
@@ -319,22 +319,183 @@ def _rebuilt_workbook(path: str | Path, name: str | None, result: Any):
         if not rows and rs is None:
             continue
         header_row = rs.header_row if rs is not None else max(1, min(rows) - 1)
-        title = clean_text(rs.title if rs is not None else sheet)
-        try:
-            ws = wb.create_sheet(title if title.lower() not in used else sheet)
-        except Exception:  # noqa: BLE001 - a title openpyxl refuses
-            ws = wb.create_sheet(sheet if sheet.lower() not in used else None)
-        used.add(ws.title.lower())
+        cells: dict[tuple[int, str], Any] = {}
         for fld, letter in letters.items():
-            _put(ws, f"{letter}{header_row}", fld)
+            cells[(header_row, letter)] = fld
             for r, v in zip(rows, values.get(fld, ())):
-                _put(ws, f"{letter}{r}", v)
+                cells[(r, letter)] = v
         if rs is not None:
             for header, letter in rs.extra_columns.items():
-                _put(ws, f"{letter}{header_row}", header)
+                cells[(header_row, letter)] = header
                 for r, v in zip(rs.rows, rs.extra_values.get(header, ())):
-                    _put(ws, f"{letter}{r}", v)
+                    cells[(r, letter)] = v
+        out.append((clean_text(rs.title if rs is not None else sheet), sheet, cells, header_row))
+    return out
+
+
+def _sheet_title(wb, title: str, sheet: str, used: set[str]):
+    try:
+        ws = wb.create_sheet(title if title.lower() not in used else sheet)
+    except Exception:  # noqa: BLE001 - a title openpyxl refuses
+        ws = wb.create_sheet(sheet if sheet.lower() not in used else None)
+    used.add(ws.title.lower())
+    return ws
+
+
+def _rebuilt_workbook(path: str | Path, name: str | None, result: Any):
+    """A workbook holding the values validation read, at their original cells: per contract sheet
+    the header row and every data row of this form (fields and unmatched columns)."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    used: set[str] = set()
+    for title, sheet, cells, _header in _form_values(path, name, result):
+        ws = _sheet_title(wb, title, sheet, used)
+        for (r, letter), v in cells.items():
+            _put(ws, f"{letter}{r}", v)
     return wb
+
+
+ANNOTATE_FULL_CELLS = 60_000
+"""Forms up to this many cells (rows x fields, all sheets) get an annotated copy of the form itself:
+openpyxl loads and saves every cell and style of it. A larger form gets a copy rebuilt from the
+values validation read, written row by row in openpyxl's write-only mode, so that its time grows
+with the form and not with openpyxl's per-cell objects; the findings sheet says so."""
+
+
+def _form_cells(result: Any, name: str | None) -> int:
+    n = 0
+    for t in (getattr(result, "tables", {}) or {}).values():
+        try:
+            mine = int((t.data["_file"] == name).sum())
+            n += mine * max(1, len(t.letters.get(name, {})))
+        except Exception:  # noqa: BLE001 - no count: the full copy
+            return 0
+    return n
+
+
+ANNOTATE_ALL_ROWS_CELLS = 300_000
+"""A rebuilt copy holds every row up to this many cells; above it, the header rows and the rows
+that have a finding (at their own row numbers), so that its time grows with the findings."""
+
+
+def _write_only_copy(path: str | Path, findings: Sequence[Finding], result: Any, name: str | None,
+                     note: str, marked_rows_only: bool = False) -> bytes:
+    """The annotated copy rebuilt from the values read, in openpyxl's write-only mode: each
+    finding's cell filled and commented as :func:`_mark` does, and the ``findings`` sheet
+    (``marked_rows_only``: of the data rows, only those with a finding)."""
+    import openpyxl
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.comments import Comment
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import column_index_from_string
+
+    from .reading import sheet_key
+
+    fills = {s: PatternFill(fill_type="solid", start_color=c, end_color=c) for s, c in SEVERITY_FILL.items()}
+    fonts = {s: Font(color=SEVERITY_FONT[s], bold=s == "error") for s in SEVERITY_FONT}
+    wb = openpyxl.Workbook(write_only=True)
+    used: set[str] = set()
+    marks: dict[tuple[str, int, int], list[Finding]] = {}
+    sheets = _form_values(path, name, result)
+    keys = {sheet_key(sheet): i for i, (_t, sheet, _c, _h) in enumerate(sheets)}
+    keys.update({sheet_key(t): i for i, (t, _s, _c, _h) in enumerate(sheets)})
+    for f in findings:
+        if f.sheet is None or f.row is None or sheet_key(f.sheet) not in keys:
+            continue
+        try:
+            col = column_index_from_string(f.column or "A")
+        except ValueError:
+            continue
+        marks.setdefault((sheets[keys[sheet_key(f.sheet)]][1], int(f.row), col), []).append(f)
+    for title, sheet, cells, header_row in sheets:
+        ws = _sheet_title(wb, title, sheet, used)
+        grid: dict[int, dict[int, Any]] = {}
+        keep = None
+        if marked_rows_only:
+            keep = {r for (s, r, _c) in marks if s == sheet} | {header_row}
+        for (r, letter), v in cells.items():
+            if keep is not None and r not in keep:
+                continue
+            v = _cell_value(v)
+            if v is not None and v != "":
+                grid.setdefault(r, {})[column_index_from_string(letter)] = v
+        for (s, r, c) in marks:
+            if s == sheet:
+                grid.setdefault(r, {}).setdefault(c, None)
+        for r in range(1, max(grid, default=0) + 1):
+            row = grid.get(r)
+            if not row:
+                ws.append([])
+                continue
+            out: list[Any] = [None] * max(row)
+            for c, v in row.items():
+                fs = marks.get((sheet, r, c))
+                if fs is None and not isinstance(v, str):
+                    out[c - 1] = v
+                    continue
+                cell = WriteOnlyCell(ws, value=v)
+                if isinstance(v, str):
+                    cell.data_type = "s"  # form text is text, never a formula
+                if fs is not None:
+                    worst = min(fs, key=lambda f: SEVERITY_RANK[f.severity]).severity
+                    cell.fill = fills[worst]
+                    text = clean_text("\n".join(_finding_line(f) for f in fs))
+                    comment = Comment(text[:30000], "curate")
+                    comment.width = 420
+                    comment.height = min(600, 40 + 16 * (text.count("\n") + 1 + len(text) // 70))
+                    cell.comment = comment
+                out[c - 1] = cell
+            ws.append(out)
+    fname = "findings"
+    i = 1
+    while fname.lower() in used:
+        i += 1
+        fname = f"findings_{i}"
+    ws = wb.create_sheet(fname)
+    for letter, width in zip("ABCDEFGHIJ", (18, 26, 9, 10, 90, 18, 18, 14, 6, 7)):
+        ws.column_dimensions[letter].width = width
+    top = 2 if note else 1
+    ws.freeze_panes = f"A{top + 1}"
+    ws.auto_filter.ref = f"A{top}:J{top + len(findings)}"
+    if note:
+        c = WriteOnlyCell(ws, value=inert(_one_line(note, 1000)))
+        c.data_type = "s"
+        c.font = Font(bold=True, color=SEVERITY_FONT["error"])
+        ws.append([c])
+    bold = Font(bold=True)
+    header = []
+    for h in ("cell", "rule", "severity", "study_id", "message", "value", "field", "sheet", "row", "column"):
+        c = WriteOnlyCell(ws, value=h)
+        c.font = bold
+        header.append(c)
+    ws.append(header)
+    wrap = Alignment(wrap_text=True, vertical="top")
+    for f in findings:
+        value = f.to_dict()["value"]
+        if isinstance(value, float) and not math.isfinite(value):
+            value = str(value)
+        row = [_safe(f.cell or f.sheet or ""), _safe(f.rule), f.severity, _safe(f.study_id), _safe(f.message),
+               _safe(value) if isinstance(value, str) else value, _safe(f.field), _safe(f.sheet), f.row,
+               _safe(f.column)]
+        out = []
+        for j, v in enumerate(row):
+            if isinstance(v, str) or j in (2, 4):
+                c = WriteOnlyCell(ws, value=v)
+                if isinstance(v, str):
+                    c.data_type = "s"
+                if j == 2:
+                    c.fill, c.font = fills[f.severity], fonts[f.severity]
+                elif j == 4:
+                    c.alignment = wrap
+                out.append(c)
+            else:
+                out.append(v)
+        ws.append(out)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return _deterministic_xlsx(buf.getvalue(), _NO_STAMP)
 
 
 def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: Any = None,
@@ -360,6 +521,21 @@ def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: An
 
     import openpyxl
 
+    cells = _form_cells(result, name) if result is not None else 0
+    if cells > ANNOTATE_FULL_CELLS:
+        few = cells > ANNOTATE_ALL_ROWS_CELLS
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return _write_only_copy(path, findings, result, name, (
+                    f"NOTE: a large form ({cells:,} cells): this copy was rebuilt from the values the validation "
+                    "read (contract sheets only, no formatting" + (
+                        "; the header row and the rows with a finding, at their own row numbers: the other rows "
+                        "are as in the form" if few else "") + "), so that it is written in time proportional to "
+                    + ("the findings" if few else "the form") + "; every finding is marked at its cell and listed "
+                    "below"), marked_rows_only=few)
+        except Exception:  # noqa: BLE001 - the copy of the form itself, below
+            pass
     data = Path(path).read_bytes()
     try:
         with warnings.catch_warnings():
@@ -453,15 +629,31 @@ def _short(name: str) -> str:
     return Path(name).name
 
 
-def _finding_rows(findings: Iterable[Finding]) -> list[dict[str, Any]]:
+FINDING_COLUMNS_PAGE = ("cell", "rule", "severity", "study", "value", "message", "form", "sheet")
+"""The columns of each finding in the page's data (``findings-data``), in this order."""
+
+
+def _finding_rows(findings: Iterable[Finding]) -> list[list[Any]]:
+    """One row per finding as the page's script reads it (see :data:`FINDING_COLUMNS_PAGE`)."""
     rows = []
-    for i, f in enumerate(findings):
+    for f in findings:
         d = f.to_dict()
-        rows.append({"i": i, "file": _short(f.file), "sheet": f.sheet or "", "row": f.row or 0,
-                     "column": f.column or "", "cell": f.cell or (f.sheet or "(file)"), "rule": f.rule,
-                     "severity": f.severity, "rank": SEVERITY_RANK[f.severity], "study": f.study_id or "",
-                     "value": _value_text(d["value"]), "message": f.message, "field": f.field or ""})
+        rows.append([f.cell or (f.sheet or "(file)"), f.rule, f.severity, f.study_id or "",
+                     _value_text(d["value"]), f.message, _short(f.file), f.sheet or ""])
     return rows
+
+
+_JSON_UNSAFE = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026", 0x2028: "\\u2028",
+                0x2029: "\\u2029"}
+
+
+def data_island(obj: Any) -> str:
+    """JSON to sit inside ``<script type="application/json">``: inert (never executed) and unable
+    to close its element: ``<``, ``>`` and ``&`` (and the JS line separators) are written as
+    ``\\u`` escapes, so ``</script>`` or ``<!--`` in a form's text stays text."""
+    import json
+
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).translate(_JSON_UNSAFE)
 
 
 def _summary_view(v: Any) -> dict[str, Any]:
@@ -516,15 +708,34 @@ def _est_text(result: Any, kind: str, a: Any = None) -> dict[str, Any]:
     return {"text": text, "clipped": clipped, "pi": pi}
 
 
-def _analysis_view(run: Any, a: Any, svgs: dict[str, str], n: int) -> dict[str, Any]:
+TABLE_ROWS = 1000
+"""Rows of a study table in the page (studies taken, left out, leave-one-out); more are in analysis.json."""
+LEFT_ROWS = 100
+"""Rows left out listed in the page per analysis (counted by reason above them; all in analysis.json)."""
+INFLUENCE_ROWS = 20
+"""Excluded records listed under each analysis; "what matters most" lists :data:`FIX_ROWS`."""
+FIX_ROWS = 50
+
+
+def _analysis_view(run: Any, a: Any, svgs: dict[str, str], n: int, files: dict[str, str] | None = None
+                   ) -> dict[str, Any]:
     from .analyses import sensitivity_table
     from .run import fmt_estimate, plot_name
 
+    files = files or {}
     kind = a.kind
     res = a.result
     weights = list(res.weights) if res is not None else []
-    taken = [_study_row(r, kind, _num(weights[i]) if i < len(weights) else None) for i, r in enumerate(a.taken)]
-    left = [_study_row(r, kind) for r in a.left_out]
+    order = list(range(len(a.taken)))
+    if len(order) > TABLE_ROWS:  # the largest weights first, then the rest in analysis.json
+        order = sorted(order, key=lambda i: -(_num(weights[i]) or 0.0) if i < len(weights) else 0.0)[:TABLE_ROWS]
+    taken = [_study_row(a.taken[i], kind, _num(weights[i]) if i < len(weights) else None) for i in order]
+    left = [_study_row(r, kind) for r in a.left_out[:LEFT_ROWS]]
+    left_reasons: dict[str, int] = {}
+    for r in a.left_out:
+        key = re.sub(r"^\S+ already contributes its .*", "another cohort of the study is taken (no patient counted twice)",
+                     r.reason or "")
+        left_reasons[key] = left_reasons.get(key, 0) + 1
     est = _est_text(res, kind, a)
     sens = []
     if a.role == "primary":
@@ -566,20 +777,28 @@ def _analysis_view(run: Any, a: Any, svgs: dict[str, str], n: int) -> dict[str, 
             f"t = {eg.z:.2f} (df = {eg.df}), p = {_fmt_p(eg.p)}; limit estimate {eg.intercept:.3f} on the "
             f"analysis scale")
     loo = []
-    for x in run.leave_one_out.get(a.id, ()):
+    for x in run.leave_one_out.get(a.id, ())[:TABLE_ROWS]:
         loo.append({"study": x.study_id, "label": x.label, "estimate": fmt_estimate(x.estimate, a),
                     "i2": "NA" if x.i2 is None else f"{x.i2:.1f}%"})
     influence = [inf for inf in run.influence if inf.analysis_id == a.id or inf.analysis_id.startswith(a.id + ":")]
+    n_influence = len(influence)
+    influence = influence[:INFLUENCE_ROWS]
     s = a.settings
     setting = (s.method if kind in ("median", "reported_effect") or s.method == "GLMM" else f"{s.measure}, {s.method}") + (
         ", Knapp-Hartung" if s.hk else "")
-    notes = list(dict.fromkeys(list(a.notes) + (list(res.display()["notes"]) if res is not None else [])))
+    notes = list(dict.fromkeys(list(a.notes) + (list(res.display()["notes"]) if res is not None else [])
+                               + list(getattr(run, "analysis_notes", {}).get(a.id, ()))))
+    if len(a.notes) > 50:  # one note per study (an upper CI bound not reached ...): counted, listed in analysis.json
+        notes = [n for n in notes if n not in a.notes[50:]] + [f"... and {len(a.notes) - 50} more such notes "
+                                                                "in analysis.json"]
     return {"id": a.id, "anchor": "a-" + plot_name(a.id).replace("@", "-").replace(".", "-"), "label": a.label,
             "role": a.role, "kind": kind, "k": a.k, "setting": setting, "estimate": est, "taken": taken, "left": left,
             "data_header": _data_header(a),
             "sensitivity": sens, "subgroups": subgroups, "test": test, "forest": forest, "funnel": funnel,
             "egger": egger, "loo": loo, "influence": influence, "notes": notes,
-            "png": stem + ".png", "svg": stem + ".svg"}
+            "n_taken": len(a.taken), "n_left": len(a.left_out), "left_reasons": sorted(left_reasons.items()),
+            "n_loo": len(run.leave_one_out.get(a.id, ())), "n_influence": n_influence, "rows_shown": TABLE_ROWS,
+            "file": files.get(stem)}
 
 
 def _data_header(a: Any) -> str:
@@ -630,16 +849,19 @@ def _page(context: dict[str, Any]) -> str:
     return _env().get_template("report.html.j2").render(**context)
 
 
-def render_report(run: Any, svgs: dict[str, str], *, notes: Sequence[str] = ()) -> str:
-    """``report.html`` of a :class:`curation.run.RunResult` (``svgs``: SVG text by ``plots/<stem>``)."""
+def render_report(run: Any, svgs: dict[str, str], *, notes: Sequence[str] = (),
+                  files: dict[str, str] | None = None) -> str:
+    """``report.html`` of a :class:`curation.run.RunResult` (``svgs``: SVG text by ``plots/<stem>``;
+    ``files``: the plot file written for a stem, to link to)."""
     from .run import fmt_estimate, plot_name
 
     v = run.validation
     primaries = run.primary()
-    analyses = [_analysis_view(run, a, svgs, n) for n, a in enumerate(primaries)]
+    analyses = [_analysis_view(run, a, svgs, n, files) for n, a in enumerate(primaries)]
     fix = []
     by_id = {a.id: a for a in run.analyses}
-    for g in run.fix_first():
+    groups = run.fix_first()
+    for g in groups[:FIX_ROWS]:
         effects = []
         for e in g["effects"]:
             unit = "points" if e.kind == "proportion" else "months" if e.kind == "median" else ""
@@ -651,12 +873,14 @@ def render_report(run: Any, svgs: dict[str, str], *, notes: Sequence[str] = ()) 
                 "anchor": "a-" + plot_name(e.analysis_id.split(":")[0]).replace("@", "-").replace(".", "-")})
         fix.append({"cell": g["cell"], "file": _short(g["file"]), "study": g["study_id"], "cohort": g["cohort"],
                     "errors": list(g["errors"]), "messages": list(dict.fromkeys(g["messages"])),
-                    "replaces": g["effects"][0].replaces, "effects": effects})
+                    "replaces": g["effects"][0].replaces, "effects": effects,
+                    "ineligible": bool(getattr(g["effects"][0], "ineligible", False))})
     return _page(dict(
         title=f"curate run: {run.schema.name}", schema=run.schema.name, generated=run.generated,
         forms=[_short(n) for n in run.names], summary=_summary_view(v), prisma=_prisma(v, primaries),
-        findings=_finding_rows(v.finding_list), filters=_filters(v.finding_list), analyses=analyses, fix=fix,
-        notes=list(run.notes) + list(notes), with_analyses=True, n_findings=len(v.finding_list)))
+        findings=data_island(_finding_rows(v.finding_list)), filters=_filters(v.finding_list), analyses=analyses,
+        fix=fix, n_fix=len(groups), notes=list(run.notes) + list(notes), with_analyses=True,
+        n_findings=len(v.finding_list)))
 
 
 def render_validation_page(result: Any) -> str:
@@ -664,12 +888,12 @@ def render_validation_page(result: Any) -> str:
     return _page(dict(
         title=f"curate validate: {result.schema.name}", schema=result.schema.name, generated=None,
         forms=[_short(n) for n in result.files], summary=_summary_view(result), prisma=_prisma(result, []),
-        findings=_finding_rows(result.finding_list), filters=_filters(result.finding_list), analyses=[], fix=[],
-        notes=[], with_analyses=False, n_findings=len(result.finding_list)))
+        findings=data_island(_finding_rows(result.finding_list)), filters=_filters(result.finding_list), analyses=[],
+        fix=[], n_fix=0, notes=[], with_analyses=False, n_findings=len(result.finding_list)))
 
 
 def _filters(findings: Sequence[Finding]) -> dict[str, list[str]]:
+    """The values of each filter (the study list is filled in by the page's script, from the data)."""
     sev = [s for s in ("error", "warning", "info") if any(f.severity == s for f in findings)]
     return {"severity": sev, "rule": sorted({f.rule for f in findings}),
-            "sheet": sorted({f.sheet for f in findings if f.sheet}),
-            "study": sorted({f.study_id for f in findings if f.study_id})}
+            "sheet": sorted({f.sheet for f in findings if f.sheet})}

@@ -111,6 +111,9 @@ class Influence:
         estimate possible at all): the ranking key, comparable across outcomes.
     sentence : str
         The finding in words.
+    ineligible : bool
+        Its study is not eligible for the review (an ``ineligible-term`` error): fixing a cell
+        would not bring it in, so it is ranked after every record that a fix could.
     """
 
     analysis_id: str
@@ -131,6 +134,7 @@ class Influence:
     delta: float | None
     impact: float
     sentence: str
+    ineligible: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -141,7 +145,7 @@ class Influence:
             "without": self.without.to_dict() if self.without else None,
             "with": self.with_.to_dict() if self.with_ else None,
             "delta": self.delta, "impact": None if math.isinf(self.impact) else self.impact,
-            "sentence": self.sentence,
+            "sentence": self.sentence, "ineligible": self.ineligible,
         }
 
 
@@ -186,6 +190,9 @@ class RunResult:
         The one timestamp of the run (UTC, ISO 8601; ``SOURCE_DATE_EPOCH`` fixes it).
     notes : tuple of str
         Anything a reader should know about the run itself.
+    analysis_notes : dict
+        Analysis id -> notes of the run on it: what was bounded (leave-one-out, "what matters
+        most") and why there is no funnel plot or Egger's test.
     """
 
     schema: ReviewSchema
@@ -198,6 +205,7 @@ class RunResult:
     influence: tuple[Influence, ...] = ()
     generated: str = ""
     notes: tuple[str, ...] = ()
+    analysis_notes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def summary(self):
@@ -265,20 +273,85 @@ def _pool_rows(kind: Any, rows: Sequence[StudyRow], settings: PoolSettings):
                             method=settings.method, hk=settings.hk, level=settings.level)
 
 
-def _leave_one_out(analyses: Sequence[Analysis]) -> tuple[dict, dict]:
+# Budgets of the run (elements of one batch matrix; refits of the GLMM). They bound memory and
+# time whatever the form: beyond them the run computes the most influential part and says so.
+LOO_CELLS = 4_000_000
+"""Leave-one-out is exact for every study while k x (k-1) stays within this; beyond it, for the
+``LOO_CELLS // (k-1)`` studies whose omission moves the estimate most."""
+INFLUENCE_CELLS = 6_000_000
+"""Per analysis: the refits of "what matters most" together hold at most this many study rows."""
+BATCH_CELLS = 400_000
+"""Rows x studies of one batch of fits (a few MB a copy): memory grows with k, not k^2."""
+LOO_MIN = 50
+"""However large k, leave-one-out refits at least this many studies ("what matters most" as many records)."""
+GLMM_REFITS = 30
+"""The GLMM is refitted one fit at a time: at most this many leave-one-out or influence refits."""
+
+
+def _approx_shift(result: Any, drop: Sequence[Sequence[int]], add_y: Sequence[float] | None = None,
+                  add_v: Sequence[float] | None = None) -> np.ndarray:
+    """How far the pooled estimate (analysis scale) moves when the studies ``drop[j]`` are taken
+    out (and study ``add_y[j], add_v[j]`` put in), with tau^2 held at its full-data value: the
+    exact weighted-mean update, used only to rank which refits to run when they are bounded."""
+    y = np.asarray(result.yi, float)
+    v = np.asarray(result.vi, float)
+    tau2 = result.tau2 if result.tau2 == result.tau2 else 0.0
+    w = 1.0 / (v + tau2)
+    sw, swy = w.sum(), (w * y).sum()
+    mu = swy / sw
+    out = np.empty(len(drop))
+    for j, d in enumerate(drop):
+        d = list(d)
+        s, sy = sw - w[d].sum(), swy - (w[d] * y[d]).sum()
+        if add_y is not None:
+            wa = 1.0 / (add_v[j] + tau2)
+            s, sy = s + wa, sy + wa * add_y[j]
+        out[j] = abs(sy / s - mu) if s > 0 else math.inf
+    return out
+
+
+def _leave_one_out(analyses: Sequence[Analysis], min_k: int = 10) -> tuple[dict, dict, dict]:
+    """Leave-one-out per overall analysis (bounded, see :data:`LOO_CELLS`) and Egger's test for
+    those with at least ``min_k`` studies. Returns ``(loo, egger, notes by analysis id)``."""
     from .pool import egger_test, leave_one_out
 
     loo: dict[str, tuple[LeaveOneOut, ...]] = {}
     egger: dict[str, Any] = {}
+    notes: dict[str, list[str]] = {}
     for a in analyses:
         if a.role != "primary" or a.result is None:
             continue
-        if a.k >= 2:
-            fits = leave_one_out(a.result)
-            loo[a.id] = tuple(LeaveOneOut(r.study_id, r.label, Estimate.of(fit, a.k - 1), _f(fit.i2), _f(fit.tau2))
-                              for r, fit in zip(a.taken, fits))
-        egger[a.id] = egger_test(a.result)
-    return loo, egger
+        k = a.k
+        if k >= 2:
+            glmm = a.result.method == "GLMM"
+            budget = GLMM_REFITS if glmm else max(LOO_MIN, LOO_CELLS // (k - 1))
+            if k <= budget:
+                omit = list(range(k))
+            else:
+                shift = _approx_shift(a.result, [[i] for i in range(k)])
+                omit = [int(i) for i in np.argsort(-shift, kind="stable")[:budget]]
+                notes.setdefault(a.id, []).append(
+                    f"leave-one-out computed for the {budget} studies of {k} whose omission moves the estimate most "
+                    f"(ranked with tau\u00b2 held at its full-data value; a bounded number of refits keeps the run's "
+                    f"time and memory in proportion to the data)")
+            rows: list[LeaveOneOut] = []
+            if glmm:
+                for i, fit in zip(omit, leave_one_out(a.result, omit)):
+                    r = a.taken[i]
+                    rows.append(LeaveOneOut(r.study_id, r.label, Estimate.of(fit, k - 1), _f(fit.i2), _f(fit.tau2)))
+            else:  # the same fits as pool.leave_one_out, in batches, without a PoolResult of k - 1 studies each
+                fits = _refit_sets(a, a.settings, a.taken, [([i], None) for i in omit])
+                for i, (est, _k, i2, tau2) in zip(omit, fits):
+                    r = a.taken[i]
+                    rows.append(LeaveOneOut(r.study_id, r.label, est, i2, tau2))
+            loo[a.id] = tuple(rows)
+        if k >= min_k:
+            egger[a.id] = egger_test(a.result)
+        else:
+            notes.setdefault(a.id, []).append(
+                f"no funnel plot or Egger's test: k = {k} < {min_k} studies, too few to tell small-study effects "
+                f"from chance (Cochrane Handbook 10.4.3.1)")
+    return loo, egger, notes
 
 
 def _subgroup_spec(schema: ReviewSchema, name: str | None):
@@ -289,28 +362,144 @@ def _subgroup_spec(schema: ReviewSchema, name: str | None):
     return _subgroup(schema, name)[1]
 
 
-def influence(schema: ReviewSchema, validation: ValidationResult, analyses: Sequence[Analysis]) -> list[Influence]:
+def _row_arrays(kind: str, measure: str, rows: Sequence[StudyRow]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """yi, vi (and totals) of rows on the analysis scale, exactly as the pooling computes them."""
+    from .pool import escalc_proportions
+
+    if kind == "median":
+        y = np.array([np.nan if r.median is None else r.median for r in rows], float)
+        se = np.array([np.nan if r.se is None else r.se for r in rows], float)
+        return y, se ** 2, None
+    n = np.array([r.total for r in rows], float)
+    yi, vi = escalc_proportions([r.events for r in rows], n, measure)
+    return yi, vi, n
+
+
+def _refit_sets(kind: Any, settings: PoolSettings, clean_rows: Sequence[StudyRow],
+                sets: list[tuple[Sequence[int], StudyRow | None]]) -> list[tuple[Estimate | None, int, Any, Any]]:
+    """Pool ``clean_rows`` without positions ``drop`` (and with ``row`` added, when given), for each
+    ``(drop, row)``: ``(estimate, k, i2, tau2)`` of each set (estimate None where the set cannot be
+    pooled). The fits with the same k run together in batches of :data:`BATCH_CELLS` rows x
+    studies; the numbers are those of pool_proportions / pool_generic on the same rows (the same
+    functions do the work, without the tau^2 CI, which the run does not show)."""
+    from .pool import _check_method, _fit_batch
+
+    out: list[tuple[Estimate | None, int, Any, Any]] = [(None, 0, None, None)] * len(sets)
+    two_arm = not isinstance(kind, str) and kind.kind in ("binary", "continuous", "reported_effect")
+    if not isinstance(kind, str) and not two_arm:  # an Analysis of one arm: the batched fits below
+        kind = kind.kind
+    method = "two-arm" if two_arm else _check_method(settings.method, allow_glmm=kind != "median")
+    if method in ("GLMM", "two-arm"):  # one exact fit per set (two arms: as the analysis pools, MH/Peto included)
+        for j, (drop, row) in enumerate(sets):
+            gone = set(drop)
+            rows = [x for i, x in enumerate(clean_rows) if i not in gone] + ([row] if row is not None else [])
+            try:
+                res = _pool_rows(kind, rows, settings)
+                out[j] = (Estimate.of(res, len(rows)), len(rows), _f(res.i2), _f(res.tau2))
+            except Exception:  # noqa: BLE001 - a set the estimator refuses: no figure for it
+                out[j] = (None, len(rows), None, None)
+        return out
+    measure = "GEN" if kind == "median" else settings.measure.upper()
+    if clean_rows:
+        try:
+            yc, vc, nc = _row_arrays(kind, measure, clean_rows)
+        except ValueError:
+            return out
+    else:
+        yc, vc, nc = np.empty(0), np.empty(0), None if kind == "median" else np.empty(0)
+    inv_n = None if nc is None else 1 / nc
+    groups: dict[int, list[tuple[int, np.ndarray, float | None, float | None, float | None]]] = {}
+    for j, (drop, row) in enumerate(sets):
+        yr = vr = nr = None
+        if row is not None:
+            try:
+                ya, va, na = _row_arrays(kind, measure, [row])
+            except ValueError:
+                continue
+            if not (np.isfinite(ya[0]) and np.isfinite(va[0]) and va[0] > 0):
+                continue
+            yr, vr, nr = float(ya[0]), float(va[0]), None if na is None else float(na[0])
+        keep = np.delete(np.arange(len(clean_rows)), np.asarray(drop, int))
+        k = len(keep) + (row is not None)
+        if k:
+            groups.setdefault(k, []).append((j, keep, yr, vr, nr))
+    for k, members in groups.items():
+        step = max(1, BATCH_CELLS // k)
+        for s in range(0, len(members), step):
+            part = members[s:s + step]
+            Y = np.empty((len(part), k))
+            V = np.empty((len(part), k))
+            for b, (_j, keep, yr, vr, _nr) in enumerate(part):
+                m = len(keep)
+                Y[b, :m], V[b, :m] = yc[keep], vc[keep]
+                if yr is not None:
+                    Y[b, m], V[b, m] = yr, vr
+            with np.errstate(all="ignore"):
+                fit = _fit_batch(Y, V, method, settings.hk, settings.level, with_ci=False)
+            for b, (j, keep, yr, _vr, nr) in enumerate(part):
+                nhm = None
+                if inv_n is not None:
+                    nhm = float(k / (inv_n[keep].sum() + (1 / nr if nr is not None else 0.0)))
+                out[j] = (_batch_estimate(fit, b, k, measure, nhm), k, _f(float(fit["i2"][b])),
+                          _f(float(fit["tau2"][b])))
+    return out
+
+
+def _batch_estimate(fit: dict, b: int, k: int, measure: str, nhm: float | None) -> Estimate:
+    """Row ``b`` of a batch fit as :meth:`Estimate.of` would give it for the PoolResult that
+    :func:`curation.pool.pool_proportions` builds from the same fit (back-transformed, bounds in
+    order, proportions clipped to 0..1 for display), without the per-study tuples a PoolResult holds."""
+    from .pool import back_transform
+
+    vals = [fit["beta"][b], fit["ci_lb"][b], fit["ci_ub"][b]]
+    est, lo, hi = (np.asarray(vals, float) if measure == "GEN" else back_transform(vals, measure, nhm))
+    lo, hi = (lo, hi) if not (lo > hi) else (hi, lo)
+    if measure != "GEN":
+        est, lo, hi = (v if math.isnan(v) else min(1.0, max(0.0, v)) for v in (float(est), float(lo), float(hi)))
+    return Estimate(_f(float(est)), _f(float(lo)), _f(float(hi)), k)
+
+
+def _exclusion_errors(schema: ReviewSchema, validation: ValidationResult) -> tuple[dict, dict]:
+    """Error findings by row ``(file, sheet, row)``, and the study rows' errors by ``(file, study_id)``."""
+    errors: dict[tuple[str, str, int], list] = {}
+    study: dict[tuple[str, str], list] = {}
+    for f in validation.finding_list:
+        if f.severity != "error" or f.row is None:
+            continue
+        errors.setdefault((f.file, f.sheet, int(f.row)), []).append(f)
+        if f.sheet == schema.root_sheet and f.study_id:
+            study.setdefault((f.file, str(f.study_id)), []).append(f)
+    return errors, study
+
+
+def influence(schema: ReviewSchema, validation: ValidationResult, analyses: Sequence[Analysis],
+              notes: dict[str, list[str]] | None = None) -> list[Influence]:
     """For each excluded record that an analysis would take: the pooled estimate with and without it.
 
     The rows are taken as extracted (their typed numbers), from a dataset where every row
     passes; an analysis's own selection rules decide whether it would take the row (and which
-    cohort of the same study it would give up for it). Sorted by impact, largest first.
+    cohort of the same study it would give up for it). A record excluded because its study is
+    excluded names the study row's errors too; a record whose study is not eligible (an
+    ``ineligible-term`` error) is ranked after every record that a fix could bring in.
+
+    The refits run in batches (:func:`_refit_sets`); per analysis at most
+    :data:`INFLUENCE_CELLS` study rows are refitted: beyond that, the records that move the
+    estimate most (ranked with tau^2 held) are refitted and a note in ``notes`` (analysis id ->
+    list of str) says how many. Sorted: eligible records first, then by impact, largest first.
     """
     tables = validation.tables
-    everything = {s: np.ones(len(t), bool) for s, t in tables.items()}
-    all_clean = clean_dataset(schema, tables, everything)
     excluded: set[tuple[str, str, int]] = set()
     for s, t in tables.items():
-        mask = validation.passed[s]
-        for f, r, ok in zip(t.data["_file"], t.data["_row"], mask):
-            if not ok:
-                excluded.add((f, s, int(r)))
+        mask = ~np.asarray(validation.passed[s], bool)
+        if mask.any():
+            excluded.update((str(f), s, int(r)) for f, r in zip(t.data["_file"].to_numpy()[mask],
+                                                                 t.data["_row"].to_numpy()[mask]))
     if not excluded:
         return []
-    errors: dict[tuple[str, str, int], list] = {}
-    for f in validation.finding_list:
-        if f.severity == "error" and f.row is not None:
-            errors.setdefault((f.file, f.sheet, int(f.row)), []).append(f)
+    everything = {s: np.ones(len(t), bool) for s, t in tables.items()}
+    all_clean = clean_dataset(schema, tables, everything)
+    errors, study_errors = _exclusion_errors(schema, validation)
+    notes = notes if notes is not None else {}
     by_id = {a.id: a for a in analyses}
     out: list[Influence] = []
     order = {a.id: i for i, a in enumerate(analyses)}
@@ -323,55 +512,88 @@ def influence(schema: ReviewSchema, validation: ValidationResult, analyses: Sequ
             taken_all, _left, _notes = select(schema, frame, oc, sg)
         except Exception:  # noqa: BLE001 - influence is a help, never a reason to fail the run
             continue
+        per_target: dict[str, list[StudyRow]] = {}
         for r in taken_all:
-            key = (r.file, r.sheet, int(r.row)) if r.row is not None else None
-            if key is None or key not in excluded:
-                continue
-            if base.role == "primary":
-                target, clean_rows = base, list(base.taken)
-            else:
-                target = by_id.get(f"{base.id}:{r.group}")
-                clean_rows = list(target.taken) if target is not None else []
-            tid = target.id if target is not None else f"{base.id}:{r.group}"
-            tlabel = target.label if target is not None else f"{base.label.split(', by ')[0]}, {r.group}"
-            same = [x for x in clean_rows if x.study_id == r.study_id]
-            rows = [x for x in clean_rows if x.study_id != r.study_id] + [r]
-            settings = base.settings
-            try:
-                with_res = _pool_rows(base, rows, settings)
-            except Exception:  # noqa: BLE001
-                continue
-            before = Estimate.of(target.result if target is not None else None, len(clean_rows))
-            after = Estimate.of(with_res, len(rows))
-            delta = None
-            if before is not None and before.estimate is not None and after is not None and after.estimate is not None:
-                scale = 100.0 if base.kind == "proportion" else 1.0
-                delta = scale * (after.estimate - before.estimate)
-            if before is None or before.estimate is None:
-                impact = math.inf
-            else:
-                width = (before.ci_high or 0) - (before.ci_low or 0)
-                scale = 100.0 if base.kind == "proportion" else 1.0
-                impact = abs(delta or 0.0) / (scale * width) if width and width > 0 else abs(delta or 0.0)
-            errs = errors.get(key, [])
-            rules = tuple(dict.fromkeys(e.rule for e in errs))
-            who = f"{r.study_id}'s {r.sheet or 'outcomes'} row {r.row}" + (
-                f" (cohort {r.cohort})" if r.cohort and r.cohort != schema.analysis.overall_cohort else "")
-            if before is None or before.estimate is None:
-                change = f"would become {fmt_value(after.estimate if after else None, base)} (k = {len(rows)}) " \
-                         f"where nothing can be pooled now"
-            else:
-                change = (f"would move from {fmt_value(before.estimate, base)} (k = {before.k}) to "
-                          f"{fmt_value(after.estimate if after else None, base)} (k = {len(rows)})")
-            repl = f", in place of its {same[0].cohort} cohort" if same else ""
-            sentence = f"if {who} were included as extracted{repl}, the pooled {tlabel} {change}"
-            out.append(Influence(
-                analysis_id=tid, analysis_label=tlabel, kind=base.kind, file=r.file, sheet=r.sheet or "",
-                row=int(r.row), cell=f"{r.sheet}!{r.row}:{r.row}", study_id=r.study_id, cohort=r.cohort, label=r.label,
-                errors=rules, messages=tuple(e.message for e in errs), replaces=same[0].cohort if same else None,
-                without=before, with_=after, delta=delta, impact=impact, sentence=sentence))
-    out.sort(key=lambda x: (-x.impact, order.get(x.analysis_id.split(":")[0], 0), x.analysis_id, x.file, x.row))
+            if r.row is not None and (r.file, r.sheet, int(r.row)) in excluded:
+                tid = base.id if base.role == "primary" else f"{base.id}:{r.group}"
+                per_target.setdefault(tid, []).append(r)
+        for tid, cands in per_target.items():
+            target = by_id.get(tid)
+            clean_rows = list(target.taken) if target is not None else []
+            pos: dict[str, list[int]] = {}
+            for i, x in enumerate(clean_rows):
+                pos.setdefault(x.study_id, []).append(i)
+            sets = [(pos.get(r.study_id, []), r) for r in cands]
+            result = target.result if target is not None else None
+            total_cells = sum(len(clean_rows) - len(d) + 1 for d, _ in sets)
+            glmm = base.settings.method.upper() == "GLMM"
+            limit = GLMM_REFITS if glmm else max(LOO_MIN, INFLUENCE_CELLS // max(1, len(clean_rows) + 1))
+            if result is not None and base.kind in ("proportion", "median") and (
+                    total_cells > INFLUENCE_CELLS or (glmm and len(sets) > GLMM_REFITS)):
+                try:
+                    ya, va, _n = _row_arrays(base.kind, "GEN" if base.kind == "median" else
+                                             ("PLO" if glmm else base.settings.measure), [r for _, r in sets])
+                    shift = _approx_shift(result, [d for d, _ in sets], ya, va)
+                    shift = np.where(np.isfinite(shift), shift, math.inf)
+                except ValueError:
+                    shift = np.zeros(len(sets))
+                keep = sorted(np.argsort(-shift, kind="stable")[:limit].tolist())
+                notes.setdefault(tid, []).append(
+                    f"what matters most: {len(keep)} of the {len(sets)} excluded records this analysis would take were "
+                    f"refitted, those that move its estimate most (ranked with tau\u00b2 held at its current value); "
+                    f"the others move it less and are not listed")
+                sets = [sets[i] for i in keep]
+                cands = [cands[i] for i in keep]
+            fits = _refit_sets(base, base.settings, clean_rows, sets)
+            tlabel = target.label if target is not None else f"{base.label.split(', by ')[0]}, {cands[0].group}"
+            before = Estimate.of(result, len(clean_rows))
+            for (drop, r), (after, k_with, _i2, _tau2) in zip(sets, fits):
+                if after is None:
+                    continue
+                out.append(_influence_entry(schema, base, tid, tlabel, r, [clean_rows[i] for i in drop], before,
+                                            after, k_with, errors, study_errors))
+    out.sort(key=lambda x: (x.ineligible, -x.impact, order.get(x.analysis_id.split(":")[0], 0), x.analysis_id,
+                            x.file, x.row))
     return out
+
+
+def _influence_entry(schema, base, tid, tlabel, r, same, before, after, k_with, errors, study_errors) -> Influence:
+    key = (r.file, r.sheet, int(r.row))
+    errs = list(errors.get(key, []))
+    if any(e.rule == "study-excluded" for e in errs):
+        errs += [e for e in study_errors.get((r.file, r.study_id), []) if e not in errs]
+    ineligible = any(e.rule == "ineligible-term" for e in errs)
+    scale = 100.0 if base.kind == "proportion" else 1.0
+    delta = None
+    if before is not None and before.estimate is not None and after.estimate is not None:
+        delta = scale * (after.estimate - before.estimate)
+    if before is None or before.estimate is None:
+        impact = math.inf
+    else:
+        width = (before.ci_high or 0) - (before.ci_low or 0)
+        impact = abs(delta or 0.0) / (scale * width) if width and width > 0 else abs(delta or 0.0)
+    rules = tuple(dict.fromkeys(e.rule for e in errs))
+    who = f"{r.study_id}'s {r.sheet or 'outcomes'} row {r.row}" + (
+        f" (cohort {r.cohort})" if r.cohort and r.cohort != schema.analysis.overall_cohort else "")
+    if before is None or before.estimate is None:
+        change = f"would become {fmt_value(after.estimate, base)} (k = {k_with}) where nothing can be pooled now"
+    else:
+        change = (f"would move from {fmt_value(before.estimate, base)} (k = {before.k}) to "
+                  f"{fmt_value(after.estimate, base)} (k = {k_with})")
+    repl = f", in place of its {same[0].cohort} cohort" if same else ""
+    sentence = f"if {who} were included as extracted{repl}, the pooled {tlabel} {change}"
+    if ineligible:
+        cells = ", ".join(dict.fromkeys(e.cell or e.sheet for e in errs if e.rule == "ineligible-term"))
+        sentence = (f"its study is not eligible for the review ({cells}), so fixing a cell would not bring it in; "
+                    + sentence)
+    elif any(e.rule == "study-excluded" for e in errs):
+        cells = ", ".join(dict.fromkeys(e.cell or e.sheet for e in errs if e.sheet == schema.root_sheet))
+        sentence = f"excluded with its study (errors on {cells or 'its study row'}); " + sentence
+    return Influence(
+        analysis_id=tid, analysis_label=tlabel, kind=base.kind, file=r.file, sheet=r.sheet or "",
+        row=int(r.row), cell=f"{r.sheet}!{r.row}:{r.row}", study_id=r.study_id, cohort=r.cohort, label=r.label,
+        errors=rules, messages=tuple(e.message for e in errs), replaces=same[0].cohort if same else None,
+        without=before, with_=after, delta=delta, impact=impact, sentence=sentence, ineligible=ineligible)
 
 
 def run_job(forms: str | Path | Sequence[str | Path], schema: str | Path | ReviewSchema | None = None,
@@ -421,15 +643,20 @@ def run_job(forms: str | Path | Sequence[str | Path], schema: str | Path | Revie
             workbooks.append(read_workbook(p, sch, display_name=name))
             read_tick(p)
     validation = validate_workbooks(sch, workbooks)
+    names_ = tuple(wb.file for wb in workbooks)
     tick("check", 1, 1)
     analyses, notes = _plan(sch, validation.clean_tables)
     tick("pool", 1, 1)
-    loo, egger = _leave_one_out(analyses)
-    infl = influence(sch, validation, analyses)
+    del workbooks  # the tables hold what the run needs; the raw cells can go
+    loo, egger, by_analysis = _leave_one_out(analyses, sch.analysis.small_study_min_k)
+    infl = influence(sch, validation, analyses, by_analysis)
     tick("influence", 1, 1)
-    return RunResult(schema=sch, paths=tuple(paths), names=tuple(wb.file for wb in workbooks), validation=validation,
+    for aid, ns in by_analysis.items():
+        notes.extend(f"{aid}: {n}" for n in ns if not n.startswith("no funnel plot"))
+    return RunResult(schema=sch, paths=tuple(paths), names=names_, validation=validation,
                      analyses=tuple(analyses), leave_one_out=loo, egger=egger, influence=tuple(infl),
-                     generated=timestamp(), notes=tuple(notes))
+                     generated=timestamp(), notes=tuple(notes),
+                     analysis_notes={k: tuple(v) for k, v in by_analysis.items()})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,25 +674,32 @@ def annotated_name(path: str | Path) -> str:
     return f"{Path(path).stem}.annotated.xlsx"
 
 
+PLOT_FORMATS = ("svg", "png", "none")
+"""``curate run --plots``: the format of the files in ``plots/`` (the page always has its SVG inline)."""
+
+
 def plot_jobs(run: RunResult) -> list[tuple[str, str, Analysis, list[Analysis]]]:
     """The plots of a run: ``(stem, "forest"|"funnel", analysis, its subgroup entries)``.
 
-    A forest plot per analysis with a result (``plots/<id>``), a funnel plot per overall
-    analysis (``plots/<id>.funnel``).
+    A forest plot per analysis the page shows (overall analyses and subgroup tests with a
+    result; ``plots/<id>``): sensitivity and subgroup entries pool the same studies, so their
+    figures are in the tables. A funnel plot per overall analysis with at least
+    ``analysis.small_study_min_k`` studies (``plots/<id>.funnel``; Cochrane Handbook 10.4.3.1).
     """
+    min_k = run.schema.analysis.small_study_min_k
     out = []
     for a in run.analyses:
-        if a.result is None:
+        if a.result is None or a.role not in ("primary", "subgroup_test"):
             continue
         subs = run.children(a, "subgroup") if a.role == "subgroup_test" else []
         out.append((f"plots/{plot_name(a.id)}", "forest", a, subs))
-        if a.role == "primary":
+        if a.role == "primary" and a.k >= min_k:
             out.append((f"plots/{plot_name(a.id)}.funnel", "funnel", a, []))
     return out
 
 
-def render_plot(job: tuple[str, str, Analysis, list[Analysis]]) -> tuple[str, str, bytes]:
-    """One plot job -> ``(stem, svg text, png bytes)``."""
+def render_plot(job: tuple[str, str, Analysis, list[Analysis]], png: bool = False) -> tuple[str, str, bytes | None]:
+    """One plot job -> ``(stem, svg text, png bytes or None)``: the figure is drawn once."""
     from .plots import analysis_forest, figure_png, figure_svg, funnel_plot
 
     stem, what, a, subs = job
@@ -473,59 +707,68 @@ def render_plot(job: tuple[str, str, Analysis, list[Analysis]]) -> tuple[str, st
         fig = analysis_forest(a, subs)
     else:
         fig = funnel_plot(a.result, [r.label for r in a.taken], title=f"{a.label}: funnel plot")
-    return stem, figure_svg(fig), figure_png(fig)
+    return stem, figure_svg(fig), figure_png(fig) if png else None
 
 
-def render_plot_safe(job: tuple[str, str, Analysis, list[Analysis]]) -> tuple[str, str | None, bytes | None, str | None]:
+def render_plot_safe(job: tuple[str, str, Analysis, list[Analysis]], png: bool = False
+                     ) -> tuple[str, str | None, bytes | None, str | None]:
     """:func:`render_plot` that never raises: ``(stem, svg, png, None)``, or ``(stem, None, None,
     reason)`` when the plot could not be drawn (one plot never stops the run)."""
     try:
-        stem, svg, png = render_plot(job)
-        return stem, svg, png, None
+        stem, svg, data = render_plot(job, png)
+        return stem, svg, data, None
     except Exception as exc:  # noqa: BLE001 - a plot is a help, never a reason to fail the run
         text = " ".join(str(exc).split())
         text = re.sub("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", "", text)
         return job[0], None, None, f"{type(exc).__name__}: {text[:160]}"
 
 
-def _render_plots(jobs: list, tick: Callable[[int], None]) -> list[tuple[str, str | None, bytes | None, str | None]]:
-    """Render the plots, in two or more processes when there are many (same bytes either way)."""
-    import multiprocessing as mp
-
-    workers = min(os.cpu_count() or 1, 4)
-    if len(jobs) >= 12 and workers > 1 and sys.platform.startswith("linux") and \
-            not os.environ.get("CURATE_SERIAL"):
-        from concurrent.futures import ProcessPoolExecutor
-
-        import matplotlib  # noqa: F401 - imported before the fork, once
-
-        out = []
-        try:
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as ex:
-                for res in ex.map(render_plot_safe, jobs, chunksize=max(1, len(jobs) // (4 * workers))):
-                    out.append(res)
-                    tick(len(out))
-            return out
-        except Exception:  # noqa: BLE001 - a pool that cannot start: render here
-            pass
+def _render_plots(jobs: list, tick: Callable[[int], None], png: bool = False
+                  ) -> list[tuple[str, str | None, bytes | None, str | None]]:
+    """Render the plots one after the other in this process: a run has a few (one per analysis
+    the page shows, a funnel where there are enough studies), each small, so a process pool
+    would cost more than it saves."""
     out = []
     for job in jobs:
-        out.append(render_plot_safe(job))
+        out.append(render_plot_safe(job, png))
         tick(len(out))
     return out
 
 
-def analysis_dict(run: RunResult) -> dict[str, Any]:
-    """The object of ``analysis.json`` (``generated`` is its only time-dependent field)."""
+def _analysis_entry(a: Analysis) -> dict[str, Any]:
+    """An entry of ``analysis.json``. The rows taken and left out hold the fields that have a value
+    (a proportion's row has no ``median``). A sensitivity entry pools the rows of its parent and a
+    subgroup entry the rows of its group in its parent: instead of repeating them (at thousands of
+    studies the file would grow with studies x settings) they name it: ``"studies_as": parent``."""
+    from dataclasses import replace
+
+    if a.role not in ("sensitivity", "subgroup") or a.parent is None:
+        out = a.to_dict()
+        for key in ("studies_taken", "studies_left_out"):  # a key that would be null is left out of a row
+            out[key] = [{f: v for f, v in row.items() if v is not None} for row in out[key]]
+        return out
+    out = replace(a, taken=(), left_out=()).to_dict()
+    out["k"] = a.k
+    del out["studies_taken"], out["studies_left_out"]
+    out["studies_as"] = a.parent
+    return out
+
+
+def analysis_dict(run: RunResult, *, lazy: bool = False) -> dict[str, Any]:
+    """The object of ``analysis.json`` (``generated`` is its only time-dependent field).
+    ``lazy``: ``analyses`` is an iterator, so that :func:`~curation.outputs.dumps` (compact) holds
+    one entry at a time."""
+    entries = (_analysis_entry(a) for a in run.analyses)
     return {
         "schema": run.schema.name,
         "generated": run.generated,
         "forms": list(run.names),
-        "analyses": [a.to_dict() for a in run.analyses],
+        "analyses": entries if lazy else list(entries),
         "leave_one_out": {k: [x.to_dict() for x in v] for k, v in run.leave_one_out.items()},
         "egger": {k: v.to_dict() for k, v in run.egger.items()},
         "influence": [x.to_dict() for x in run.influence],
         "notes": list(run.notes),
+        "analysis_notes": {k: list(v) for k, v in run.analysis_notes.items()},
     }
 
 
@@ -562,16 +805,19 @@ def csv_names(run: RunResult) -> dict[str, str]:
     return out
 
 
-def render_outputs(run: RunResult, progress: Progress | None = None) -> dict[str, bytes]:
+def render_outputs(run: RunResult, progress: Progress | None = None, *, plots: str = "svg") -> dict[str, bytes]:
     """Every file of the ``curate run -o DIR`` contract, as bytes by relative path.
 
     ``report.html``, ``findings.json`` (the object ``validate --json`` writes), ``findings.csv``,
-    ``clean.csv`` and ``clean_<sheet>.csv``, ``analysis.json``, ``plots/<id>.svg|png`` (a
-    forest plot per pooled analysis, ``plots/<id>.funnel.svg|png`` per overall analysis),
-    ``<form>.annotated.xlsx`` per form, and ``analysis.R`` / ``datapackage.json`` when
-    :mod:`curation.handoff` is available. Same input, same bytes, except the run's timestamp
-    in ``analysis.json`` and ``report.html``.
+    ``clean.csv`` and ``clean_<sheet>.csv``, ``analysis.json``, ``plots/<id>.svg`` (``plots``:
+    ``"svg"``, ``"png"`` or ``"none"``; a forest plot per overall analysis and subgroup test,
+    ``plots/<id>.funnel.svg`` per overall analysis with enough studies), ``<form>.annotated.xlsx``
+    per form, and ``analysis.R`` / ``datapackage.json`` when :mod:`curation.handoff` is
+    available. The page has every plot inline (SVG) whatever ``plots`` says. Same input, same
+    bytes, except the run's timestamp in ``analysis.json`` and ``report.html``.
     """
+    if plots not in PLOT_FORMATS:
+        raise ValueError(f"plots must be one of {', '.join(PLOT_FORMATS)}")
     from .outputs import csv_text, dumps
     from .report import annotated_workbook, render_report
     from .validation import findings_frame
@@ -584,21 +830,23 @@ def render_outputs(run: RunResult, progress: Progress | None = None) -> dict[str
     files["findings.csv"] = csv_text(findings_frame(v.finding_list)).encode("utf-8")
     for sheet, fname in names.items():
         files[fname] = csv_text(v.clean_tables[sheet]).encode("utf-8")
-    files["analysis.json"] = dumps(analysis_dict(run)).encode("utf-8")
+    files["analysis.json"] = dumps(analysis_dict(run, lazy=True), compact=True).encode("utf-8")
     extra, notes = handoff_files(run, names)
     files.update(extra)
     jobs = plot_jobs(run)
     total = len(jobs) + len(run.paths) + 1
     svgs: dict[str, str] = {}
-    for stem, svg, png, failed in _render_plots(jobs, lambda n: tick("render", n, total)):
+    written: dict[str, str] = {}
+    for stem, svg, png, failed in _render_plots(jobs, lambda n: tick("render", n, total), png=plots == "png"):
         if failed is not None:
-            notes.append(f"{stem}.svg/.png not drawn ({failed}); everything else of the run is complete")
+            notes.append(f"{stem} not drawn ({failed}); everything else of the run is complete")
             continue
         svgs[stem] = svg
-        files[f"{stem}.svg"] = svg.encode("utf-8")
-        files[f"{stem}.png"] = png
+        if plots in ("svg", "png"):
+            written[stem] = f"{stem}.{plots}"
+            files[written[stem]] = svg.encode("utf-8") if plots == "svg" else png
     step = len(jobs)
-    files["report.html"] = render_report(run, svgs, notes=notes).encode("utf-8")
+    files["report.html"] = render_report(run, svgs, notes=notes, files=written).encode("utf-8")
     step += 1
     tick("render", step, total)
     for path, name in zip(run.paths, run.names):
@@ -777,8 +1025,10 @@ def print_run(run: RunResult, out_dir: Path | None, files: dict[str, bytes] | No
 
 
 def run_command(forms: Sequence[str | Path], schema: str | None, out_dir: str | Path, *, quiet: bool = False,
-                names: Sequence[str] | None = None, extra_files: dict[str, bytes] | None = None) -> int:
+                names: Sequence[str] | None = None, extra_files: dict[str, bytes] | None = None,
+                plots: str = "svg") -> int:
     """``curate run``: the job, its files written atomically into ``out_dir``; returns the exit code.
+    ``plots``: the format of ``plots/`` (``svg``, ``png`` or ``none``).
 
     A form that cannot be used raises :class:`~curation.errors.UnusableInputError` before
     anything is written (exit 2).
@@ -789,7 +1039,7 @@ def run_command(forms: Sequence[str | Path], schema: str | None, out_dir: str | 
     check_output_dir(out, ["report.html", *(annotated_name(p) for p in inputs), *(extra_files or {})], inputs)
     with _Bar(quiet=quiet) as bar:
         run = run_job(forms, schema, progress=bar, names=names)
-        files = render_outputs(run, progress=bar)
+        files = render_outputs(run, progress=bar, plots=plots)
         if extra_files:
             files.update(extra_files)
         write_outputs(files, out, inputs)

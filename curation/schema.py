@@ -439,6 +439,8 @@ class AnalysisSpec(_Model):
     subgroups: dict[str, SubgroupSpec] = Field(default_factory=dict)
     plan: tuple[PlanEntry, ...] = ()
     sensitivity: tuple[PoolSettings, ...] = ()
+    # funnel plot and Egger's test only with at least this many studies (Cochrane Handbook 10.4.3.1)
+    small_study_min_k: int = Field(10, ge=3)
 
     def settings_for(self, outcome: OutcomeSpec, entry: PlanEntry | None = None) -> PoolSettings:
         """The settings of one analysis: the plan entry's, else the defaults that fit the outcome's kind.

@@ -360,3 +360,19 @@ def test_template_records_its_schema_and_validate_uses_it(tmp_path):
     out = " ".join(res.output.split())
     assert "records schema 'no_such_review', which is not shipped" in out and "default 'prrt_177lu'" in out
     assert recorded_schema(tmp_path / "missing.xlsx") is None
+
+
+def test_labels_name_the_comparison_only_when_a_study_has_several(two_arm):
+    schema, d = two_arm
+    import openpyxl
+
+    path = _bcg_form(d / "labels.xlsx")
+    wb = openpyxl.load_workbook(path)
+    wb["comparisons"].append(["T01", "BCG (2 doses) vs none", 2, 60, 11, 139])
+    wb.save(path)
+    res = validate(path, schema)
+    from curation.analyses import select
+
+    taken, left, _ = select(schema, res.clean_tables["comparisons"], schema.analysis.outcomes["tb"])
+    labels = {r.study_id: r.label for r in taken}
+    assert labels["T02"] == "Ferguson & Simes 1949" and labels["T01"] == "Aronson 1948 (BCG vs none)"

@@ -321,11 +321,12 @@ def test_mathtext_in_study_labels_still_gives_every_plot(tmp_path, monkeypatch):
     r = run_cli("run", form, "-o", out, "-q")
     assert r.exit_code in (0, 1), r.output
     analysis = json.loads((out / "analysis.json").read_text())
-    pooled = [a for a in analysis["analyses"] if a.get("estimate") is not None]
+    pooled = [a for a in analysis["analyses"] if a.get("estimate") is not None
+              and a["role"] in ("primary", "subgroup_test")]
     assert pooled
     for a in pooled:
         stem = a["id"].replace(":", "--")
-        assert (out / "plots" / f"{stem}.svg").is_file() and (out / "plots" / f"{stem}.png").is_file(), stem
+        assert (out / "plots" / f"{stem}.svg").is_file(), stem
     assert "not drawn" not in (out / "report.html").read_text()
 
 
@@ -333,22 +334,22 @@ def test_a_plot_that_fails_is_skipped_with_a_note(tmp_path, monkeypatch):
     import curation.plots
 
     monkeypatch.setenv("CURATE_SERIAL", "1")
-    real = curation.plots.funnel_plot
+    real = curation.plots.analysis_forest
 
-    def broken(result, labels, title=""):
-        if title.startswith("Objective response"):
+    def broken(analysis, subgroup_analyses=()):
+        if analysis.id == "orr":
             raise ValueError("boom\nsecond line")
-        return real(result, labels, title=title)
+        return real(analysis, subgroup_analyses)
 
-    monkeypatch.setattr(curation.plots, "funnel_plot", broken)
+    monkeypatch.setattr(curation.plots, "analysis_forest", broken)
     form = write_form(tmp_path / "f.xlsx", **baseline())
     out = tmp_path / "out"
     r = run_cli("run", form, "-o", out, "-q")
     assert r.exit_code == 0, r.output
     html = (out / "report.html").read_text()
-    assert "plots/orr.funnel.svg/.png not drawn (ValueError: boom second line)" in html
-    assert not (out / "plots" / "orr.funnel.svg").exists()
-    assert (out / "plots" / "orr.svg").is_file() and (out / "plots" / "dcr.funnel.svg").is_file()
+    assert "plots/orr not drawn (ValueError: boom second line)" in html
+    assert not (out / "plots" / "orr.svg").exists()
+    assert (out / "plots" / "dcr.svg").is_file() and (out / "plots" / "orr_by_grade.svg").is_file()
 
 
 # ------------------------------------------------------------------------------ the output folder

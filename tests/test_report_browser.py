@@ -1,9 +1,11 @@
-"""report.html in a real browser: headless Chromium loads the page from disk, its script runs,
-and the DOM it leaves shows one row per finding, filters driven by the URL hash, sorting, and
-the inline SVG plots. Skipped when Chromium is not installed (``.ci/run`` installs it)."""
+"""report.html in a real browser: headless Chromium loads the page from disk, its script renders
+the findings from the page's data a page (100 rows) at a time, filters driven by the URL hash work
+on all of them, sorting, paging, the inline SVG plots, and a page of 10,000 findings. Skipped when
+Chromium is not installed (``.ci/run`` installs it)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -39,6 +41,7 @@ class Rows(HTMLParser):
         self.rows: list[dict] = []
         self.svgs = 0
         self.status: dict = {}
+        self.pager: dict = {}
         self.body: dict = {}
         self._in_table = False
         self._cell: list[str] | None = None
@@ -57,6 +60,8 @@ class Rows(HTMLParser):
             self.svgs += 1
         if a.get("id") == "filter-status":
             self.status = a
+        if a.get("id") == "p-status":
+            self.pager = a
 
     def handle_endtag(self, tag):
         if tag == "table" and self._in_table:
@@ -96,19 +101,21 @@ def dom(page, suffix: str = "") -> Rows:
 
 def test_page_shows_a_row_per_finding_and_the_plots(page):
     d = dom(page)
-    assert len(d.rows) == len(page["findings"]) == len(d.visible)
+    assert len(d.rows) == len(page["findings"]) == len(d.visible) < 100  # one page holds them all
     assert [r["cells"][0] for r in d.rows] == [f["cell"] or f["sheet"] for f in page["findings"]]
+    assert [r["data-rule"] for r in d.rows] == [f["rule"] for f in page["findings"]]
     assert d.status["data-visible"] == str(len(page["findings"]))
+    assert d.pager["data-pages"] == "1"
     analysis = json.loads((page["out"] / "analysis.json").read_text())
     shown = [a for a in analysis["analyses"] if a["role"] in ("primary", "subgroup_test") and a.get("estimate") is not None]
-    funnels = [a for a in shown if a["role"] == "primary"]
+    funnels = [a for a in shown if a["role"] == "primary" and a["k"] >= 10]
     assert d.svgs == len(shown) + len(funnels)
 
 
 def test_filters_from_the_url_hash(page):
     errors = [f for f in page["findings"] if f["severity"] == "error"]
     d = dom(page, "#severity=error")
-    assert len(d.visible) == len(errors) < len(d.rows)
+    assert len(d.visible) == len(errors) < len(page["findings"])
     assert all(r["data-severity"] == "error" for r in d.visible)
     assert d.status["data-visible"] == str(len(errors))
     want = [f for f in page["findings"] if f["rule"] == "percentage-mismatch" and f["sheet"] == "outcomes"
@@ -125,6 +132,54 @@ def test_sort_by_a_column(page):
     d = dom(page, "#sort=3")  # study, ascending
     studies = [r["cells"][3].lower() for r in d.rows]
     assert studies == sorted(studies)
+
+
+@pytest.fixture(scope="module")
+def big_page(tmp_path_factory):
+    """A validation page of 10,000 findings (3 severities, 5 rules, 2 sheets, 500 studies), with
+    form text that tries to close the data island."""
+    from curation.findings import Finding
+    from curation.report import render_validation_page
+    from curation.validation import validate
+
+    tmp = tmp_path_factory.mktemp("big")
+    form = write_form(tmp / "f.xlsx", **planted())
+    result = validate(form)
+    rules = ["response-sum-mismatch", "percentage-mismatch", "median-outside-ci", "asymmetric-ci", "ki67-contradicts-grade"]
+    sev = ["error", "warning", "info"]
+    findings = tuple(
+        Finding(str(form), ["outcomes", "studies"][i % 2], 2 + i, "F", "n_evaluable", f"S{i % 500:03d}",
+                rules[i % 5], sev[i % 3], f"message {i} </script><script>window.bad = 1</script><!--", "x</script>")
+        for i in range(10_000))
+    page_text = render_validation_page(dataclasses.replace(result, finding_list=findings))
+    html = tmp / "big.html"
+    html.write_text(page_text)
+    return {"tmp": tmp, "url": html.resolve().as_uri(), "findings": findings, "size": len(page_text.encode())}
+
+
+def test_a_page_of_10000_findings_opens_filters_and_pages(big_page):
+    assert big_page["size"] < 5_000_000
+    d = dom(big_page)
+    assert len(d.rows) == 100 and d.status["data-visible"] == "10000" and d.pager["data-pages"] == "100"
+    assert [int(r["data-i"]) for r in d.rows] == list(range(100))
+    assert d.rows[0]["cells"][5].endswith("</script><script>window.bad = 1</script><!--")  # text, shown as text
+    # filters work on all 10,000, not on the page shown
+    d = dom(big_page, "#severity=warning")
+    assert d.status["data-visible"] == str(sum(f.severity == "warning" for f in big_page["findings"]))
+    assert len(d.rows) == 100 and all(r["data-severity"] == "warning" for r in d.rows)
+    d = dom(big_page, "#rule=asymmetric-ci&severity=error")
+    want = [i for i, f in enumerate(big_page["findings"]) if f.rule == "asymmetric-ci" and f.severity == "error"]
+    assert d.status["data-visible"] == str(len(want)) and [int(r["data-i"]) for r in d.rows] == want[:100]
+    # paging: page 3 of the filtered list, and the last page
+    d = dom(big_page, "#severity=info&page=3")
+    info = [i for i, f in enumerate(big_page["findings"]) if f.severity == "info"]
+    assert d.pager["data-page"] == "3" and [int(r["data-i"]) for r in d.rows] == info[200:300]
+    d = dom(big_page, "#page=100")
+    assert [int(r["data-i"]) for r in d.rows] == list(range(9_900, 10_000))
+    # sorting works on all of them: study descending puts S499's 20 findings first (in form order)
+    d = dom(big_page, "#sort=-3")
+    assert [r["cells"][3] for r in d.rows[:21]] == ["S499"] * 20 + ["S498"]
+    assert [int(r["data-i"]) for r in d.rows[:2]] == [499, 999]
 
 
 def test_screenshot(page):

@@ -111,10 +111,18 @@ def test_run_writes_every_file_of_the_contract(job):
     assert {"orr", "dcr", "pfs", "os", "orr_by_grade", "dcr@PFT-REML"} <= set(ids)
     for a in analysis["analyses"]:
         stem = a["id"].replace(":", "--")
-        if a.get("estimate") is not None:
-            assert (out / "plots" / f"{stem}.svg").is_file() and (out / "plots" / f"{stem}.png").is_file(), stem
+        shown = a.get("estimate") is not None and a["role"] in ("primary", "subgroup_test")
+        # one forest plot per analysis the page shows, in one format (SVG by default)
+        assert (out / "plots" / f"{stem}.svg").is_file() == shown, stem
+        assert not (out / "plots" / f"{stem}.png").exists(), stem
+        if a["role"] in ("sensitivity", "subgroup"):
+            assert a["studies_as"] == a["parent"] and "studies_taken" not in a
+        # funnel plot and Egger's test only from analysis.small_study_min_k (10) studies: k < 10 here
+        assert not (out / "plots" / f"{stem}.funnel.svg").exists(), stem
         if a["role"] == "primary" and a.get("estimate") is not None:
-            assert (out / "plots" / f"{stem}.funnel.svg").is_file(), stem
+            assert a["k"] < 10 and a["id"] not in analysis["egger"]
+            assert any("Cochrane Handbook 10.4.3.1" in n and f"k = {a['k']} < 10" in n
+                       for n in analysis["analysis_notes"][a["id"]]), a["id"]
     try:
         import curation.handoff  # noqa: F401
     except ImportError:
@@ -150,10 +158,13 @@ def test_every_finding_is_in_the_page_and_on_its_cell(job):
     rules = {f["rule"] for f in findings}
     assert {"out-of-range", "percentage-mismatch", "response-sum-mismatch", "study-excluded",
             "implausible-value"} <= rules
+    island = re.search(r'<script type="application/json" id="findings-data">(.*?)</script>', html, re.S)
+    data = json.loads(island.group(1))  # the findings as data in the page, which its script shows
+    assert [row[0] for row in data] == [f["cell"] or f["sheet"] for f in findings]
+    assert [row[1:4] for row in data] == [[f["rule"], f["severity"], f["study_id"] or ""] for f in findings]
     for f in findings:
         if f["cell"] is None:
             continue
-        assert f">{f['cell']}<" in html, f["cell"]
         cell = wb[f["sheet"]][f"{f['column'] or 'A'}{f['row']}"]
         assert cell.comment is not None and f["rule"] in cell.comment.text, f["cell"]
         colour = {"error": "FFC7CE", "warning": "FFE699", "info": "BDD7EE"}[f["severity"]]
@@ -218,7 +229,9 @@ def test_influence_of_excluded_records_matches_pooling_by_hand(job):
     with_dcr = pool_proportions([r["events"] for r in dcr["studies_taken"]] + [33],
                                 [r["total"] for r in dcr["studies_taken"]] + [40])
     assert s05["with"]["estimate"] == pytest.approx(with_dcr.estimate, rel=1e-12)
-    assert s05["errors"] == ["study-excluded"]
+    # excluded with its study: the study row's error is named too, and the sentence says so
+    assert s05["errors"] == ["study-excluded", "out-of-range"] and not s05["ineligible"]
+    assert "excluded with its study (errors on studies!" in s05["sentence"]
     # a subgroup: the S02 G3 row (sum mismatch; CR 5 + PR 43) would enter ORR by grade, G3
     g3 = [x for x in infl if x["analysis"] == "orr_by_grade:G3"]
     assert g3 and g3[0]["study_id"] == "S02" and g3[0]["without"] is None
@@ -226,7 +239,7 @@ def test_influence_of_excluded_records_matches_pooling_by_hand(job):
     html = (job["out"] / "report.html").read_text()
     assert "What matters most" in html and s03["sentence"].replace("'", "&#39;") in html
     # leave-one-out and Egger for overall analyses
-    assert len(analysis["leave_one_out"]["orr"]) == 3 and "orr" in analysis["egger"]
+    assert len(analysis["leave_one_out"]["orr"]) == 3 and "orr" not in analysis["egger"]  # k = 3 < 10
 
 
 def test_formula_injection_is_inert_everywhere(tmp_path, monkeypatch):
@@ -249,7 +262,9 @@ def test_formula_injection_is_inert_everywhere(tmp_path, monkeypatch):
     assert "'+cmd|' /C calc'!A0" in clean and "'=HYPERLINK" in clean and "'-2+3+cmd" in clean
     html = (out / "report.html").read_text()
     assert "<script>alert" not in html and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
-    assert html.count("<script") == 1  # the page's own
+    assert html.count("<script") == 2  # the findings' data (inert JSON) and the page's own script
+    island = re.search(r'<script type="application/json" id="findings-data">(.*?)</script>', html, re.S).group(1)
+    assert "<" not in island and ">" not in island and len(json.loads(island)) == len(findings_of({"out": out}))
     data = (out / "hostile.annotated.xlsx").read_bytes()
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         for name in z.namelist():
