@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -204,7 +205,7 @@ def _label(row: pd.Series, overall: str) -> str:
     if isinstance(author, str) and author:
         base = f"{author} {int(year)}" if year is not None and not pd.isna(year) else author
     cohort = row.get("cohort_label")
-    if isinstance(cohort, str) and fold(cohort) != fold(overall):
+    if isinstance(cohort, str) and _fold(cohort) != _fold(overall):
         base = f"{base} ({cohort})"
     return base
 
@@ -425,6 +426,12 @@ def _two_arm_rows(schema: ReviewSchema, frame: pd.DataFrame, oc: OutcomeSpec) ->
     return f[~bad], left
 
 
+@lru_cache(maxsize=65_536)
+def _fold(text: str) -> str:
+    """:func:`~curation.schema.fold`, remembered: a few cohort and group labels, folded per row."""
+    return fold(text)
+
+
 _ROW_COLUMNS = ("study_id", "cohort_label", "_label", "_events", "_total", "_median", "_low", "_high", "_se",
                 "_upper_nr", "_group", "file", "sheet", "row", "first_author", "year")
 
@@ -471,9 +478,9 @@ def _one_per_study(f: pd.DataFrame, overall: str, size: str) -> tuple[pd.DataFra
     if f.empty:
         return f, []
     exact = [isinstance(c, str) and g is not None and not (isinstance(g, float) and math.isnan(g))
-             and fold(c) == fold(g) for c, g in zip(f["cohort_label"], f["_group"])] if "_group" in f else False
+             and _fold(c) == _fold(g) for c, g in zip(f["cohort_label"], f["_group"])] if "_group" in f else False
     f = f.assign(
-        _is_overall=f["cohort_label"].map(lambda c: isinstance(c, str) and fold(c) == fold(overall)),
+        _is_overall=f["cohort_label"].map(lambda c: isinstance(c, str) and _fold(c) == _fold(overall)),
         _exact=exact,
         _size=f[size] if size in f else 0.0,
     )
@@ -583,7 +590,7 @@ def select(schema: ReviewSchema, frame: pd.DataFrame, outcome: OutcomeSpec,
     if outcome.kind == "adverse_event":
         pass  # one row per study and term by the sheet's key
     elif subgroup is None:
-        is_overall = np.array([isinstance(c, str) and fold(c) == fold(overall) for c in f["cohort_label"]],
+        is_overall = np.array([isinstance(c, str) and _fold(c) == _fold(overall) for c in f["cohort_label"]],
                               dtype=bool)
         for r in _records(f[~is_overall]):
             left.append(_row(r, reason=f"subgroup cohort; the overall analysis takes each study's {overall!r} cohort"))

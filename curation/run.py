@@ -503,11 +503,18 @@ def influence(schema: ReviewSchema, validation: ValidationResult, analyses: Sequ
     by_id = {a.id: a for a in analyses}
     out: list[Influence] = []
     order = {a.id: i for i, a in enumerate(analyses)}
+    affected: set[str] = set()
+    for s, t in tables.items():
+        mask = ~np.asarray(validation.passed[s], bool)
+        if mask.any() and "study_id" in t.data:
+            affected.update(str(x) for x in t.data["study_id"].to_numpy()[mask])
     for base in analyses:
         if base.parent is not None or base.role not in ("primary", "subgroup_test"):
             continue
         try:
             _name, oc, frame, _term = outcome_frame(schema, all_clean, base.outcome)
+            if "study_id" in frame:  # selection is decided study by study: the studies with an excluded row
+                frame = frame[frame["study_id"].astype(str).isin(affected)]
             sg = _subgroup_spec(schema, base.subgroup)
             taken_all, _left, _notes = select(schema, frame, oc, sg)
         except Exception:  # noqa: BLE001 - influence is a help, never a reason to fail the run
