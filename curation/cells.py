@@ -374,7 +374,7 @@ def parse_numeric_column(raw: Sequence[Any], *, kind: str = "number", not_reache
     if kind == "integer":
         frac = ~np.isnan(values) & (np.abs(values - np.round(values)) > 1e-9)
         for i in np.flatnonzero(frac):
-            invalid[int(i)] = f"{_fmt(values[i])} is not a whole number; this field counts patients"
+            invalid[int(i)] = f"{_fmt(values[i])} is not a whole number; this field is a count"
             values[i] = np.nan
     return NumericColumn(values=values, not_reached=nr, invalid=invalid, combined=combos)
 

@@ -2,7 +2,8 @@
 
 Numbers are parsed (numbers as text, decimal commas, percentages, ``NR``, missing markers,
 combined ``median (low-high)`` cells), vocabulary labels are mapped to their canonical term,
-medians and CIs are converted to months, and every cell that cannot be read becomes a finding
+values with a unit field are converted to their vocabulary's unit of factor 1 (months in the shipped schema),
+p-values keep their bound (``<0.001``, ``NS``), and every cell that cannot be read becomes a finding
 on that cell. Several forms are stacked into one table per sheet, each row keeping its file and
 Excel row.
 """
@@ -241,7 +242,7 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
             else:
                 typed[high_f][i] = parsed.high
 
-        # units: medians and CIs to months
+        # units: values with a unit field to the unit vocabulary's term of factor 1 (months, say)
         for fld, fs in spec.fields.items():
             if fs.unit_field and fs.type in NUMERIC_TYPES:
                 unit_vocab = schema.vocabularies[spec.fields[fs.unit_field].vocabulary]

@@ -206,8 +206,9 @@ declare("implausible-value", "warning", "A value outside the field's plausible r
 declare("invalid-format", "error", "Text that does not match the field's pattern (study_id, DOI ...).", "field")
 declare("unknown-term", "error", "A vocabulary value that matches no term or alias.", "field")
 declare("rejected-term", "error", "A vocabulary value the schema rejects with a reason (G4, 'high grade').", "field")
-declare("ineligible-term", "error", "A term that makes the study ineligible (not 177Lu-labelled, SWOG criteria ...).", "field")
-declare("unspecific-term", "warning", "An accepted but unspecific term (bare 'RECIST').", "field")
+declare("ineligible-term", "error", "A term that makes the study ineligible (a term the vocabulary marks "
+        "eligible: false, or text outside its eligible_pattern).", "field")
+declare("unspecific-term", "warning", "An accepted but unspecific term (one the vocabulary gives a warning).", "field")
 declare("duplicate-key", "error", "Two rows with the same row key (study_id, or study_id + cohort ...).", "field")
 declare("unknown-study", "error", "A row whose study_id is not on the studies sheet.", "field")
 declare("study-excluded", "error", "A row excluded because its study's row on the studies sheet has an error.", "field")
@@ -370,6 +371,15 @@ def _label(ref: str) -> str:
     return ref.split(".", 1)[-1]
 
 
+def _abbr(name: str) -> str:
+    """A short count field as its abbreviation (``cr`` -> ``CR``); a longer name as it is."""
+    return name.upper() if len(name) <= 3 else name
+
+
+def _sum_of(names: Iterable[str]) -> str:
+    return "+".join(_abbr(n) for n in names)
+
+
 def _present(*arrays):
     import numpy as np
 
@@ -459,6 +469,7 @@ def _likely_wrong(ctx: Context, sheet: str, i: int, parts, arrs, total, tot_i, w
         if new >= 0 and agrees(vals, tot_i):
             candidates.append((not_evaluable, new))
     witnessed = ", ".join(f"{rf} {fmt(data[rf].iat[i])}%" for rf, _ in usable)
+    unit = ctx.unit(sheet, total, i) or " participants"
     if len(candidates) == 1:
         name, new = candidates[0]
         return name, f"; {name} = {fmt(new)} would make the counts add up and agree with {witnessed}"
@@ -466,7 +477,7 @@ def _likely_wrong(ctx: Context, sheet: str, i: int, parts, arrs, total, tot_i, w
         either = " or ".join(f"{n} = {fmt(v)}" for n, v in candidates)
         return total, f"; {either} would make the counts add up and agree with {witnessed}"
     if agrees(vals, with_ne_i):
-        return total, (f"; the reported {witnessed} agree with the counts over {fmt(with_ne_i)} patients, "
+        return total, (f"; the reported {witnessed} agree with the counts over {fmt(with_ne_i)}{unit}, "
                        f"so {total} looks wrong")
     return total, ""
 
@@ -481,12 +492,12 @@ def response_sum_mismatch(ctx: Context, sheet: str, severity: str, parts, total,
     has_ne = ~np.isnan(ne)
     bad = present & ((has_ne & (with_ne != tot)) | (~has_ne & (s > tot)))
     out = []
-    names = "+".join(p.upper() for p in parts) + (f"+{not_evaluable.upper()}" if not_evaluable else "")
+    names = _sum_of(parts) + (f"+{_abbr(not_evaluable)}" if not_evaluable else "")
     for i in np.flatnonzero(bad):
         cells = ", ".join(ctx.cell(sheet, p, i) for p in [*parts, *([not_evaluable] if has_ne[i] else [])])
         where, hint = _likely_wrong(ctx, sheet, i, list(parts), arrs, total, tot[i], with_ne[i],
                                     not_evaluable if has_ne[i] else None, ne[i])
-        label = names if has_ne[i] else "+".join(p.upper() for p in parts)
+        label = names if has_ne[i] else _sum_of(parts)
         msg = (f"{label} = {fmt(with_ne[i])} but {total} = {fmt(tot[i])} ({ctx.cell(sheet, total, i)}; "
                f"counts in {cells}){hint}")
         out.append(ctx.finding(sheet, i, where, "response-sum-mismatch", severity, msg,
@@ -505,9 +516,9 @@ def response_sum_short(ctx: Context, sheet: str, severity: str, parts, total, no
     for i in np.flatnonzero(bad):
         cells = ", ".join(ctx.cell(sheet, p, i) for p in parts)
         where, hint = _likely_wrong(ctx, sheet, i, list(parts), arrs, total, tot[i], with_ne[i])
-        msg = (f"{'+'.join(p.upper() for p in parts)} = {fmt(s[i])} is {fmt(tot[i] - s[i])} short of {total} = "
+        msg = (f"{_sum_of(parts)} = {fmt(s[i])} is {fmt(tot[i] - s[i])} short of {total} = "
                f"{fmt(tot[i])} ({ctx.cell(sheet, total, i)}; counts in {cells}): "
-               f"{fmt(tot[i] - s[i])} patient(s) unaccounted for; enter them as "
+               f"{fmt(tot[i] - s[i])}{ctx.unit(sheet, total, i) or ' participants'} unaccounted for; enter them as "
                f"{not_evaluable or 'not evaluable'} if the paper says so{hint}")
         out.append(ctx.finding(sheet, i, where, "response-sum-short", severity, msg, ctx.values(sheet, where)[i]))
     return out
@@ -539,7 +550,7 @@ def _rates(ctx: Context, sheet: str, rate, events, total, itt_total):
 
 
 @check("percentage-mismatch", "error",
-       "A reported ORR/DCR percentage that no rounding of 100 x events / n_evaluable gives.", _RATE)
+       "A reported percentage (ORR, DCR ...) that no rounding of 100 x events / total gives.", _RATE)
 def percentage_mismatch(ctx: Context, sheet: str, severity: str, rate, events, total, itt_total=None):
     import numpy as np
 
@@ -547,7 +558,7 @@ def percentage_mismatch(ctx: Context, sheet: str, severity: str, rate, events, t
     out = []
     for i in np.flatnonzero(present & ~ok & ~itt_ok):
         cells = ", ".join(ctx.cell(sheet, e, i) for e in events)
-        msg = (f"{rate} = {fmt(r[i])}% ({ctx.cell(sheet, rate, i)}) but {'+'.join(e.upper() for e in events)} / "
+        msg = (f"{rate} = {fmt(r[i])}% ({ctx.cell(sheet, rate, i)}) but {_sum_of(events)} / "
                f"{total} = {fmt(ev[i])}/{fmt(tot[i])} = {100 * ev[i] / tot[i]:.2f}% ({cells}; "
                f"{ctx.cell(sheet, total, i)})")
         out.append(ctx.finding(sheet, i, rate, "percentage-mismatch", severity, msg, ctx.table(sheet).raw[rate].iat[i]))
@@ -555,7 +566,8 @@ def percentage_mismatch(ctx: Context, sheet: str, severity: str, rate, events, t
 
 
 @check("percentage-itt-denominator", "warning",
-       "A reported percentage that matches the n_enrolled (intention-to-treat) denominator, not n_evaluable.", _RATE)
+       "A reported percentage that matches the intention-to-treat denominator (itt_total, e.g. n_enrolled), not "
+       "its total.", _RATE)
 def percentage_itt_denominator(ctx: Context, sheet: str, severity: str, rate, events, total, itt_total=None):
     import numpy as np
 
@@ -574,7 +586,7 @@ def percentage_itt_denominator(ctx: Context, sheet: str, severity: str, rate, ev
 
 
 @check("percentage-impossible", "error",
-       "A reported percentage that no whole number of patients out of n_evaluable gives (when the counts are not "
+       "A reported percentage that no whole number out of its total gives (when the counts are not "
        "all given; with counts, percentage-mismatch applies).", _RATE)
 def percentage_impossible(ctx: Context, sheet: str, severity: str, rate, events, total, itt_total=None):
     import numpy as np
@@ -599,7 +611,8 @@ def percentage_impossible(ctx: Context, sheet: str, severity: str, rate, events,
         k = int(np.floor(r[i] * tot[i] / 100 + 1e-9))
         near = ", ".join(f"{x}/{fmt(tot[i])} = {100 * x / tot[i]:.{int(dec[i]) if dec[i] == dec[i] else 1}f}%"
                          for x in (k, k + 1) if 0 <= x <= tot[i])
-        msg = (f"{rate} = {fmt(r[i])}% ({ctx.cell(sheet, rate, i)}) is no whole number of patients out of "
+        msg = (f"{rate} = {fmt(r[i])}% ({ctx.cell(sheet, rate, i)}) is no whole number of"
+               f"{ctx.unit(sheet, total, i) or ' participants'} out of "
                f"{total} = {fmt(tot[i])} ({ctx.cell(sheet, total, i)}): {near}; check the percentage and the "
                "denominator in the paper")
         out.append(ctx.finding(sheet, i, rate, "percentage-impossible", severity, msg,
@@ -607,22 +620,45 @@ def percentage_impossible(ctx: Context, sheet: str, severity: str, rate, events,
     return out
 
 
-@check("dcr-below-orr", "error", "The disease control rate is below the objective response rate.",
-       [Param("dcr", "field", types=NUMBER, help="e.g. dcr_pct"), Param("orr", "field", types=NUMBER, help="e.g. orr_pct")])
+def _described(ctx: Context, sheet: str, ref: str) -> str:
+    """``field (its description)``: the schema's own words for a field, when it has any."""
+    other, fname = (ref.split(".", 1) if "." in ref else (sheet, ref))
+    fs = ctx.schema.sheets[other].fields.get(fname)
+    desc = (fs.description or "").strip() if fs is not None else ""
+    if desc and not desc[:2].isupper():  # "Disease control rate" reads "disease control rate"; "ORR" stays
+        desc = desc[0].lower() + desc[1:]
+    return f"{fname} ({desc})" if desc else fname
+
+
+def _value_unit(ctx: Context, sheet: str, ref: str, i: int) -> str:
+    """The unit shown after a value: the field's own, ``%`` for a percentage field without one."""
+    unit = ctx.unit(sheet, ref, i)
+    other, fname = (ref.split(".", 1) if "." in ref else (sheet, ref))
+    fs = ctx.schema.sheets[other].fields.get(fname)
+    return unit or ("%" if fs is not None and fs.type == "percentage" else "")
+
+
+@check("dcr-below-orr", "error",
+       "A rate below a rate it includes (disease control below objective response, ORR below CR ...): the "
+       "first field counts every case the second counts.",
+       [Param("dcr", "field", types=NUMBER, help="the including rate, e.g. dcr_pct (or orr_pct)"),
+        Param("orr", "field", types=NUMBER, help="the included rate, e.g. orr_pct (or cr_pct)")])
 def dcr_below_orr(ctx: Context, sheet: str, severity: str, dcr, orr):
     import numpy as np
 
     d, o = ctx.num(sheet, dcr), ctx.num(sheet, orr)
     out = []
     for i in np.flatnonzero(_present(d, o) & (d < o)):
-        msg = (f"{dcr} = {fmt(d[i])}% ({ctx.cell(sheet, dcr, i)}) is below {orr} = {fmt(o[i])}% "
-               f"({ctx.cell(sheet, orr, i)}); disease control includes every response")
+        msg = (f"{dcr} = {fmt(d[i])}{_value_unit(ctx, sheet, dcr, i)} ({ctx.cell(sheet, dcr, i)}) is below {orr} = "
+               f"{fmt(o[i])}{_value_unit(ctx, sheet, orr, i)} ({ctx.cell(sheet, orr, i)}); {_described(ctx, sheet, dcr)} "
+               f"includes every case counted in {_described(ctx, sheet, orr)}, so it cannot be lower")
         out.append(ctx.finding(sheet, i, dcr, "dcr-below-orr", severity, msg, d[i]))
     return out
 
 
-@check("evaluable-exceeds-enrolled", "error", "More patients evaluable than the study enrolled.",
-       [Param("field", "field", types=NUMBER, help="e.g. n_evaluable"), Param("limit", "ref", types=NUMBER, help="e.g. studies.n_enrolled")])
+@check("evaluable-exceeds-enrolled", "error", "A count above its limit: more evaluable than the study enrolled.",
+       [Param("field", "field", types=NUMBER, help="e.g. n_evaluable"),
+        Param("limit", "ref", types=NUMBER, help="e.g. studies.n_enrolled")])
 def evaluable_exceeds_enrolled(ctx: Context, sheet: str, severity: str, field, limit):
     import numpy as np
 
@@ -764,8 +800,9 @@ def pfs_exceeds_os(ctx: Context, sheet: str, severity: str, pfs, os):
     p, o = ctx.num(sheet, pfs), ctx.num(sheet, os)
     out = []
     for i in np.flatnonzero(_present(p, o) & (p > o)):
-        msg = (f"{pfs} = {fmt(p[i])} months ({ctx.cell(sheet, pfs, i)}) is above {os} = {fmt(o[i])} months "
-               f"({ctx.cell(sheet, os, i)}); progression-free survival cannot be longer than overall survival")
+        msg = (f"{pfs} = {fmt(p[i])}{ctx.unit(sheet, pfs, i)} ({ctx.cell(sheet, pfs, i)}) is above {os} = "
+               f"{fmt(o[i])}{ctx.unit(sheet, os, i)} ({ctx.cell(sheet, os, i)}); progression-free survival cannot be "
+               "longer than overall survival")
         out.append(ctx.finding(sheet, i, pfs, "pfs-exceeds-os", severity, msg, p[i]))
     return out
 
@@ -779,8 +816,9 @@ def pfs_beyond_followup(ctx: Context, sheet: str, severity: str, median, followu
     m, f = ctx.num(sheet, median), ctx.num(sheet, followup)
     out = []
     for i in np.flatnonzero(_present(m, f) & (m > factor * f)):
-        msg = (f"{median} = {fmt(m[i])} months ({ctx.cell(sheet, median, i)}) is more than {fmt(factor)} times "
-               f"the median follow-up of {fmt(f[i])} months ({ctx.cell(sheet, followup, i)})")
+        msg = (f"{median} = {fmt(m[i])}{ctx.unit(sheet, median, i)} ({ctx.cell(sheet, median, i)}) is more than "
+               f"{fmt(factor)} times the median follow-up {followup} = {fmt(f[i])}{ctx.unit(sheet, followup, i)} "
+               f"({ctx.cell(sheet, followup, i)})")
         out.append(ctx.finding(sheet, i, median, "pfs-beyond-followup", severity, msg, m[i]))
     return out
 
@@ -850,7 +888,7 @@ def ki67_contradicts_grade(ctx: Context, sheet: str, severity: str, ki67, grade,
 
 
 @check("subgroups-exceed-overall", "warning",
-       "Subgroup cohorts of one study (of one kind: by grade, or by site) with more patients than its overall cohort.",
+       "Subgroup cohorts of one study (of one kind: by grade, or by site) with a larger total than its overall cohort.",
        [Param("cohort", "field", help="e.g. cohort"), Param("overall", "text", help="the whole-study label, e.g. overall"),
         Param("total", "field", types=NUMBER, help="e.g. n_evaluable")])
 def subgroups_exceed_overall(ctx: Context, sheet: str, severity: str, cohort, overall, total):
@@ -900,8 +938,8 @@ def subgroups_exceed_overall(ctx: Context, sheet: str, severity: str, cohort, ov
         cells = ", ".join(ctx.cell(sheet, total, p) for p in members)
         o = int(r["pos_o"])
         msg = (f"subgroup cohorts of {sid} by {knd} have {total} summing to {fmt(r['total_n'])} ({cells}), more "
-               f"than the overall cohort's {fmt(n[o])} ({ctx.cell(sheet, total, o)}); the same patients may be "
-               "counted twice")
+               f"than the overall cohort's {fmt(n[o])} ({ctx.cell(sheet, total, o)}); the same"
+               f"{ctx.unit(sheet, total, o) or ' participants'} may be counted twice")
         out.append(ctx.finding(sheet, int(r["last"]), total, "subgroups-exceed-overall", severity, msg,
                                n[int(r["last"])]))
     return out
@@ -959,8 +997,8 @@ def enrolment_after_publication(ctx: Context, sheet: str, severity: str, end, pu
 
 
 @check("possible-duplicate-population", "warning",
-       "Two studies by the same first author with the same radiopharmaceutical and overlapping enrolment: "
-       "the same patients must not be pooled twice.",
+       "Two studies that share the given fields (first author, intervention ...) and overlapping enrolment: "
+       "the same participants must not be pooled twice.",
        [Param("same", "fields", help="e.g. [first_author, radiopharmaceutical]"),
         Param("start", "field", types=NUMBER, help="e.g. enrolment_start"), Param("end", "field", types=NUMBER, help="e.g. enrolment_end")])
 def possible_duplicate_population(ctx: Context, sheet: str, severity: str, same, start, end):
@@ -988,7 +1026,7 @@ def possible_duplicate_population(ctx: Context, sheet: str, severity: str, same,
         msg = (f"{t.study(a)} and {t.study(b)} share "
                + ", ".join(f"{f} {d[f].iat[a]!s}" for f in same)
                + f" and overlapping enrolment ({fmt(s[a])}-{fmt(e[a])} vs {fmt(s[b])}-{fmt(e[b])}; "
-               f"{ctx.cell(sheet, start, a)}, {ctx.cell(sheet, start, b)}): possibly the same patients; "
+               f"{ctx.cell(sheet, start, a)}, {ctx.cell(sheet, start, b)}): possibly the same participants; "
                "pool only one of them")
         out.append(ctx.finding(sheet, a, same[0], "possible-duplicate-population", severity, msg, d[same[0]].iat[a]))
     return out
@@ -1811,10 +1849,10 @@ def _field_finding(ctx: Context, sheet: str, i: int, col: str, rule: str, severi
     raw = table.raw[col].iat[i]
     ref = table.ref(i, col)
     if rule == "out-of-range":
-        unit = " months" if fs.unit_field else ""
+        unit = ctx.unit(sheet, col, i)
         msg = f"{col} = {fmt(value)}{unit} ({ref}) must be {' and '.join(fs.bounds())}"
     elif rule == "implausible-value":
-        unit = " months" if fs.unit_field else (f" {fs.unit}" if fs.unit and fs.unit != "%" else "")
+        unit = ctx.unit(sheet, col, i)
         lo = fmt(fs.warn_min) if fs.warn_min is not None else "-"
         hi = fmt(fs.warn_max) if fs.warn_max is not None else "-"
         msg = f"{col} = {fmt(value)}{unit} ({ref}) is outside the plausible range {lo}..{hi}{unit}; check the paper"

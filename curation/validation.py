@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .findings import FINDING_COLUMNS, SEVERITIES, Finding, Summary, sort_findings
-from .normalise import NR_SUFFIX, Table, normalise
+from .normalise import BOUND_SUFFIX, NR_SUFFIX, Table, normalise
 from .reading import RawWorkbook, read_workbook
 from .rules import Context, run_checks, run_field_rules, run_links
 from .schema import ReviewSchema, fold, load_schema
@@ -137,10 +137,11 @@ def decide(schema: ReviewSchema, tables: dict[str, Table], findings: list[Findin
 def clean_dataset(schema: ReviewSchema, tables: dict[str, Table], passed: dict[str, np.ndarray]) -> dict[str, pd.DataFrame]:
     """The clean analysis datasets: per data sheet, rows that passed, their study's fields joined.
 
-    Columns: the study's fields, the sheet's own fields (canonical values; medians and CIs in
-    months; unit columns dropped since every time is in months), ``<field>_nr`` flags for
-    not-reached values, derived event counts per proportion outcome (``orr_events`` ...), then
-    provenance (``file``, ``sheet``, ``row``).
+    Columns: the study's fields, the sheet's own fields (canonical values; a value with a unit
+    field in its vocabulary's unit of factor 1, months in the shipped schema, so the unit columns
+    are dropped), ``<field>_nr`` flags for not-reached values, ``<field>_bound`` for p-values
+    (``<``, ``<=``, ``>``, ``ns`` or empty), derived event counts per proportion outcome
+    (``orr_events`` ...), then provenance (``file``, ``sheet``, ``row``).
     """
     root = schema.root_sheet
     out: dict[str, pd.DataFrame] = {}
@@ -164,6 +165,8 @@ def clean_dataset(schema: ReviewSchema, tables: dict[str, Table], passed: dict[s
         for f, fs in spec.fields.items():
             if fs.not_reached:
                 frame[f + "_nr"] = data[f + NR_SUFFIX].astype(bool)
+            if fs.type == "p_value" and f + BOUND_SUFFIX in data:  # p < 0.001 stays a bound downstream
+                frame[f + "_bound"] = data[f + BOUND_SUFFIX].astype(object)
         if sheet != root and spec.parent is not None:
             joined = frame.merge(studies, how="left", left_on=spec.parent.key, right_on=root_key,
                                  suffixes=("", "_study"), validate="many_to_one")

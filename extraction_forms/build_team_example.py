@@ -80,6 +80,7 @@ COLUMNS: list[tuple[str, str, str, tuple[str, ...]]] = [
 ]
 GROUP_ROW, HEADER_ROW, FIRST_DATA_ROW = 4, 5, 6
 HELPER_COLUMN = "R"
+GUESSED_COLUMNS = ("A", "G", "I", "J", "P", "Q", "S", "T")   # by a synonym, as a composite or with a unit
 LAST_COLUMN = COLUMNS[-1][0]
 FIELD_COLUMN = {f: letter for letter, _g, _h, fields in COLUMNS for f in fields}
 
@@ -530,8 +531,8 @@ def canonical_records() -> dict[str, list[dict[str, Any]]]:
     """The records a correct reading of the workbook holds (the slips included, as typed).
 
     Each record has ``_cell``: the team's sheet and row it comes from. Composite cells are split
-    (``15 (32.6)`` gives orr_pct 32.6; the count is checked against the percentage, not kept as a
-    field), text keeps the team's wording (aliases are the reader's business), a subgroup row's
+    (``15 (32.6)`` gives orr_n 15 and orr_pct 32.6: the count is kept when the schema has an
+    ``orr_n`` field, else only checked against the percentage), text keeps the team's wording (aliases are the reader's business), a subgroup row's
     study-level cells are not read as the study's (the study's own fields come from its overall row).
     """
     cohorts, aes = _slipped()
@@ -551,6 +552,7 @@ def canonical_records() -> dict[str, list[dict[str, Any]]]:
                                "primary_site": c.get("primary"), "n_evaluable": c.get("n_evaluable")}
         for f in ("cr", "pr", "sd", "pd"):
             rec[f] = c.get(f)
+        rec["orr_n"] = c.get("orr_n")          # the count of an 'n (%)' cell (read when the schema has the field)
         rec["orr_pct"] = c.get("orr_pct")      # as typed: its digits say how it was rounded
         rec["dcr_pct"] = c.get("dcr_pct")
         for name in ("pfs", "os"):
@@ -579,7 +581,7 @@ def write_canonical(path: Path) -> dict[str, dict[int, tuple[str, int]]]:
         for r, rec in enumerate(recs, start=2):
             back[sheet][r] = rec["_cell"]
             for field, value in rec.items():
-                if field != "_cell" and value is not None:
+                if field in cols[sheet] and value is not None:
                     ws[f"{cols[sheet][field]}{r}"] = value
     path.write_bytes(workbook_bytes(wb))
     return back
@@ -593,13 +595,16 @@ def layout_expectations() -> list[tuple[str, str, str]]:
     cohort_rows = rows["cohorts"]
     merged = [r for c, r in zip(COHORTS, cohort_rows) if c["key"] == MERGED_AUTHOR]
     out = [
-        (f"{q}", "info", f"sheet {SHEET!r} read as studies + outcomes (one row per cohort), header rows "
-                         f"{GROUP_ROW}-{HEADER_ROW}, data from row {FIRST_DATA_ROW}"),
-        (f"'{SAFETY}'", "info", f"sheet {SAFETY!r} read as adverse_events, header row {SAFETY_HEADER_ROW}"),
+        (f"{q}!{HEADER_ROW}:{HEADER_ROW}", "info", f"sheet {SHEET!r} read as studies + outcomes (one row per cohort), "
+                                                  f"header rows {GROUP_ROW}-{HEADER_ROW} joined, rows above are titles"),
+        (f"'{SAFETY}'!{SAFETY_HEADER_ROW}:{SAFETY_HEADER_ROW}", "info",
+         f"sheet {SAFETY!r} read as adverse_events, header row {SAFETY_HEADER_ROW}"),
         (f"'{NOTES}'", "info", f"sheet {NOTES!r} matches no contract sheet: skipped"),
     ]
+    # a column is "guessed" when its header is neither a field key nor a declared alias: a synonym, a
+    # composite cell or a unit (the columns read by an alias, such as Cohort, N, CR, need no note)
     out += [(f"{q}!{letter}{HEADER_ROW}", "info", f"column {header!r} read as {' + '.join(fields)}")
-            for letter, _g, header, fields in COLUMNS if fields]
+            for letter, _g, header, fields in COLUMNS if fields and letter in GUESSED_COLUMNS]
     out += [(f"{q}!U{HEADER_ROW}", "info", "column 'Main event (%)' matches no field: kept, not checked"),
             (f"{q}!{HELPER_COLUMN}{HEADER_ROW}", "warning",
              "hidden column 'ORR (%)' maps to orr_pct like the visible 'ORR, n (%)': the visible one is read; "

@@ -174,12 +174,12 @@ def baseline() -> dict[str, list[dict[str, Any]]]:
     return {"studies": studies, "comparisons": comparisons, "arms": arms, "continuous": continuous}
 
 
-def write_form(path: Path, form: dict[str, list[dict[str, Any]]]) -> Path:
+def write_form(path: Path, form: dict[str, list[dict[str, Any]]], fields_of: dict[str, list[str]] = FIELDS) -> Path:
     import openpyxl
 
     wb = openpyxl.Workbook()
     wb.remove(wb.active)
-    for sheet, fields in FIELDS.items():
+    for sheet, fields in fields_of.items():
         ws = wb.create_sheet(sheet)
         ws.append(fields)
         for row in form[sheet]:
@@ -499,3 +499,48 @@ def test_curate_validate_finds_planted_errors_at_their_cells(tmp_path):
     errors = {(f["rule"], f["cell"]) for f in findings if f["severity"] == "error"}
     assert errors <= expected | {("effect-differs-from-counts", "comparisons!H2")}, sorted(errors - expected)
     assert "comparisons!K3" in proc.stdout or "K3" in proc.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# wording from the schema: units and labels of the review's own fields, never PRRT's
+# ---------------------------------------------------------------------------------------------
+
+def test_messages_use_the_schema_units_and_labels(tmp_path):
+    schema = {
+        "name": "generic", "vocabularies": {"time_unit": {"terms": [
+            {"value": "weeks", "factor": 1, "aliases": ["wk"]}, {"value": "days", "factor": 0.14285714285714285},
+            {"value": "months", "factor": 4.348214285714286}]}},
+        "sheets": {
+            "studies": {"key": ["study_id"], "fields": {"study_id": {"type": "text", "required": True}}},
+            "outcomes": {"key": ["study_id"], "parent": {"sheet": "studies", "key": "study_id"}, "fields": {
+                "study_id": {"type": "text", "required": True},
+                "hr": {"type": "number", "min_exclusive": 0, "warn_max": 5, "description": "Hazard ratio"},
+                "orr_pct": {"type": "percentage", "description": "Objective response rate"},
+                "cr_pct": {"type": "percentage", "description": "Complete response rate"},
+                "time_median": {"type": "number", "min_exclusive": 0, "warn_max": 200, "unit_field": "time_unit"},
+                "time_unit": {"type": "vocabulary", "vocabulary": "time_unit", "default": "weeks"}}}},
+        "checks": {"outcomes": [{"rule": "dcr-below-orr", "dcr": "orr_pct", "orr": "cr_pct"}]},
+    }
+    path = tmp_path / "generic.yaml"
+    path.write_text(yaml.safe_dump(schema, sort_keys=False))
+    fields = {"studies": ["study_id"], "outcomes": ["study_id", "hr", "orr_pct", "cr_pct", "time_median", "time_unit"]}
+    form = {"studies": [{"study_id": "S01"}, {"study_id": "S02"}],
+            "outcomes": [{"study_id": "S01", "hr": 7, "orr_pct": 10, "cr_pct": 20, "time_median": 2100,
+                          "time_unit": "days"},
+                         {"study_id": "S02", "hr": 0.7, "time_median": -3}]}
+    result = validate(write_form(tmp_path / "g.xlsx", form, fields), load_schema(path))
+    by = {(f.rule, f.cell): f.message for f in result.finding_list}
+    assert by[("implausible-value", "outcomes!B2")] == \
+        "hr = 7 (outcomes!B2) is outside the plausible range -..5; check the paper"
+    assert by[("implausible-value", "outcomes!E2")].startswith("time_median = 300 weeks (outcomes!E2)")
+    assert by[("out-of-range", "outcomes!E3")] == "time_median = -3 weeks (outcomes!E3) must be > 0"
+    assert by[("dcr-below-orr", "outcomes!C2")] == (
+        "orr_pct = 10% (outcomes!C2) is below cr_pct = 20% (outcomes!D2); orr_pct (objective response rate) "
+        "includes every case counted in cr_pct (complete response rate), so it cannot be lower")
+    assert not any("months" in f.message or "disease control" in f.message for f in result.finding_list)
+
+
+def test_p_value_bound_kept_in_the_clean_data(tmp_path):
+    clean = run(tmp_path, baseline()).clean_tables["comparisons"]
+    assert list(clean["p_value_bound"]) == [("<" if r["p_value"] == "<0.001" else "")
+                                            for r in baseline()["comparisons"]]
