@@ -209,12 +209,15 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--run-repeat", type=int, default=1, help="repeats of each run/validate pair (whole runs are long)")
     ap.add_argument("--only-run", action="store_true", help="only the run/validate comparison")
+    ap.add_argument("--run-studies", default="", help="comma-separated study counts of the run/validate forms "
+                    "(default: 20,200,1000,10000)")
     args = ap.parse_args()
     if args.only_run:
         OUT.mkdir(parents=True, exist_ok=True)
         print("curate run against curate validate, same form (target: run <= 10x validate, 15x at 10,000 "
               "studies; peak < 2 GB; report.html < 10 MB; folder < 100 MB):")
-        rows = run_vs_validate(args.run_repeat)
+        wanted = {int(x) for x in args.run_studies.split(",") if x.strip()}
+        rows = run_vs_validate(args.run_repeat, [f for f in RUN_FORMS if not wanted or f[0] in wanted])
         (OUT / "results_run.json").write_text(json.dumps(rows, indent=2) + "\n")
         return 0
     OUT.mkdir(parents=True, exist_ok=True)

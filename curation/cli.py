@@ -2,12 +2,14 @@
 
 Each command parses its arguments, calls one library function and renders its result. Heavy
 imports (pandas, pandera, scipy, matplotlib) happen inside the commands, so ``curate --help``
-stays quick. Unusable input ends with one line on stderr and exit code 2; ``--debug`` shows the
-traceback.
+stays quick. Unusable input and OS errors end with one line on stderr and exit code 2; an
+interrupt (Ctrl-C, SIGTERM) with one line and 128 + the signal's number (130, 143); ``--debug``
+shows the traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -94,24 +96,67 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+@contextlib.contextmanager
+def _signals_stop():
+    """SIGTERM and SIGHUP stop the command the way Ctrl-C does (an exception, so that temporary
+    files are removed and worker processes ended on the way out), in the main thread only."""
+    import signal
+    import threading
+
+    from .errors import Interrupted
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, _frame):
+        raise Interrupted(signum)
+
+    wanted = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None]
+    before = {}
+    for s in wanted:
+        try:
+            before[s] = signal.signal(s, stop)
+        except (ValueError, OSError):  # pragma: no cover
+            pass
+    try:
+        yield
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
+
+
 def handle_errors(func):
-    """Unusable input -> one line and exit 2; anything unexpected -> one line and exit 2."""
+    """Unusable input or an OS error (a full disk, a permission, a vanished file) -> one line and
+    exit 2; Ctrl-C -> one line and exit 130 (SIGTERM 143, SIGHUP 129); anything unexpected -> one
+    line and exit 2."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from .errors import UnusableInputError
+        from .errors import Interrupted, UnusableInputError
 
         debug = bool(os.environ.get("CURATE_DEBUG")) or click.get_current_context().find_root().params.get("debug")
         try:
-            return func(*args, **kwargs)
+            with _signals_stop():
+                return func(*args, **kwargs)
         except UnusableInputError as exc:
             if debug:
                 raise
             _fail(exc.message)
-        except (KeyboardInterrupt, click.exceptions.Exit, click.ClickException, SystemExit):
+        except Interrupted as exc:
+            _fail(exc.message, exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted (Ctrl-C)", 130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except MemoryError:
             _fail("out of memory while reading the input; is it really an extraction form?")
+        except OSError as exc:  # the environment, not the data: a disk, a permission, a vanished file
+            if debug:
+                raise
+            from .outputs import os_error_message
+
+            _fail(os_error_message(exc))
         except Exception as exc:  # a bug of ours: still no traceback for the reviewer
             if debug:
                 raise
@@ -158,13 +203,14 @@ def validate(forms, schema, json_out, report_out, clean_out, annotate_dir, stric
     """
     from .console import print_validation, progress_bar
     from .schema import load_schema
-    from .validation import expand_forms, limits_for
+    from .validation import expand_forms, form_names, limits_for
     from .validation import validate as run_validate
 
     paths = expand_forms(forms)
     sch = load_schema(form_schema(schema, paths))
     with progress_bar(len(paths), "reading forms", enabled=len(paths) > 1 and not quiet) as advance:
-        result = run_validate(paths, sch, jobs=jobs, limits=limits_for(sch, max_mb), progress=advance)
+        result = run_validate(paths, sch, jobs=jobs, limits=limits_for(sch, max_mb), progress=advance,
+                              names=form_names(paths))
     from . import outputs
 
     if json_out:
@@ -174,7 +220,7 @@ def validate(forms, schema, json_out, report_out, clean_out, annotate_dir, stric
     if annotate_dir:
         from .report import annotate_forms
 
-        annotate_forms(result, annotate_dir)
+        annotate_forms(result, annotate_dir, paths)
     if report_out:
         from .report import render_validation_page
 
@@ -324,7 +370,7 @@ def template(schema, output):
 @click.argument("forms", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--schema", "schema", default=None, help=SCHEMA_HELP)
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="folder to write (files are written whole; other files in it are left alone)")
+              help="folder to write (the run in it is replaced as a whole; your own files in it are kept)")
 @click.option("--plots", "plots", type=click.Choice(["svg", "png", "none"]), default="svg", show_default=True,
               help="format of the plot files in plots/ (the report has every plot inline either way)")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
@@ -333,8 +379,9 @@ def run_cmd(forms, schema, out_dir, plots, quiet):
     """The main job: validate, pool the schema's analysis plan from the records that pass, and
     write the report, findings, clean data, analyses, plots and annotated forms into a folder.
 
-    Exit code 0: no error; 1: errors found (the run completed); 2: a form could not be used
-    (nothing written).
+    Exit code 0: no error; 1: errors found (the run completed); 2: a form or the output folder
+    could not be used (DIR left as it was); 130: interrupted (DIR left as it was). DIR is
+    replaced as a whole: the complete old run or the complete new one, your own files in it kept.
     """
     from .run import run_command
     from .validation import expand_forms

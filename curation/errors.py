@@ -31,3 +31,26 @@ class UnusableInputError(Exception):
 
 class SchemaError(UnusableInputError):
     """A schema file that is not a valid review schema (names the file and line)."""
+
+
+class Interrupted(BaseException):
+    """The command was stopped by a signal (Ctrl-C, SIGTERM, SIGHUP); exit code 128 + signal.
+
+    A ``BaseException`` like :class:`KeyboardInterrupt`, so that no ``except Exception`` of a
+    stage swallows it; ``message`` says in what state the outputs were left.
+    """
+
+    def __init__(self, signum: int, message: str | None = None) -> None:
+        import signal
+
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:  # pragma: no cover
+            name = f"signal {signum}"
+        self.signum = signum
+        self.message = message or ("interrupted (Ctrl-C)" if name == "SIGINT" else f"stopped by {name}")
+        super().__init__(self.message)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

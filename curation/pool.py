@@ -1,8 +1,9 @@
-"""Meta-analysis of proportions and of generic effect sizes, with the numbers of R's metafor.
+"""Meta-analysis of proportions, two-arm studies and reported effect sizes, with the numbers of
+R's metafor.
 
-The engine reproduces metafor 3.8-1 (``escalc``, ``rma.uni``, ``predict``, ``confint``,
-``regtest`` and ``rma.glmm(measure="PLO")``) to a relative difference of at most 1e-6 (1e-3 for the
-GLMM), *including metafor's stopping rules*: the Fisher scoring of ML/REML/EB stops when a step
+The engine reproduces metafor 3.8-1 (``escalc``, ``rma.uni``, ``rma.mh``, ``rma.peto``,
+``predict``, ``confint``, ``regtest`` and ``rma.glmm(measure="PLO")``) to a relative difference of
+at most 1e-6 (1e-3 for the GLMM), *including metafor's stopping rules*: the Fisher scoring of ML/REML/EB stops when a step
 changes tau^2 by at most 1e-5, and the Paule-Mandel estimator and the Q-profile confidence
 intervals use R's ``uniroot`` (Brent's zeroin) with tolerance ``.Machine$double.eps^0.25``.
 Iterating further would move tau^2 by up to ~1e-4 relative to metafor's printed value, which an
@@ -34,6 +35,18 @@ Stijnen T, Hamza TH, Ozdemir P (2010). Random effects meta-analysis of event out
 framework of the generalized linear mixed model. Stat Med 29:3046-3067.
 Egger M, Davey Smith G, Schneider M, Minder C (1997). Bias in meta-analysis detected by a simple,
 graphical test. BMJ 315:629-634.
+Mantel N, Haenszel W (1959). Statistical aspects of the analysis of data from retrospective studies
+of disease. J Natl Cancer Inst 22:719-748.
+Robins J, Breslow N, Greenland S (1986). Estimators of the Mantel-Haenszel variance consistent in both
+sparse data and large-strata limiting models. Biometrics 42:311-323.
+Greenland S, Robins JM (1985). Estimation of a common effect parameter from sparse follow-up data.
+Biometrics 41:55-68.
+Yusuf S, Peto R, Lewis J, Collins R, Sleight P (1985). Beta blockade during and after myocardial
+infarction: an overview of the randomized trials. Prog Cardiovasc Dis 27:335-371.
+Hedges LV (1981). Distribution theory for Glass's estimator of effect size and related estimators.
+J Educ Stat 6:107-128.
+Hedges LV, Gurevitch J, Curtis PS (1999). The meta-analysis of response ratios in experimental
+ecology. Ecology 80:1150-1156.
 Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package. J Stat Softw 36(3).
 """
 
@@ -50,17 +63,38 @@ __all__ = [
     "PoolResult",
     "EggerResult",
     "pool_proportions",
+    "pool_binary",
+    "pool_continuous",
     "pool_generic",
+    "refit",
+    "ratio_to_log",
+    "difference_to_se",
+    "escalc_binary",
+    "escalc_continuous",
     "leave_one_out",
     "egger_test",
     "escalc_proportions",
     "back_transform",
     "MEASURES",
     "METHODS",
+    "BINARY_MEASURES",
+    "BINARY_METHODS",
+    "CONTINUOUS_MEASURES",
+    "Z975",
 ]
 
 MEASURES = ("PR", "PLN", "PLO", "PAS", "PFT")
 METHODS = ("EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM", "GLMM")
+BINARY_MEASURES = ("OR", "RR", "RD")
+CONTINUOUS_MEASURES = ("MD", "SMD", "ROM")
+BINARY_METHODS = METHODS[:-1] + ("MH", "PETO")
+RATIO_MEASURES = ("OR", "RR", "ROM")
+Z975 = 1.959964  # the constant of the contract (pooling.md) for a standard error from a 95% CI
+
+# the scale each measure is pooled on ("log": estimates, CIs and PIs are exponentiated back)
+_SCALES = {"PR": "natural", "PLN": "log", "PLO": "logit", "PAS": "arcsine",
+           "PFT": "double arcsine", "OR": "log", "RR": "log", "ROM": "log", "RD": "natural",
+           "MD": "natural", "SMD": "natural", "GEN": "natural"}
 
 # metafor's rma.uni control defaults
 _THRESHOLD = 1e-5  # Fisher scoring stops when |change in tau2| <= threshold
@@ -114,10 +148,17 @@ class PoolResult:
     k : int
         Number of studies.
     measure : str
-        ``PR``, ``PLN``, ``PLO``, ``PAS``, ``PFT`` (escalc codes) or ``GEN`` (pool_generic).
+        ``PR``, ``PLN``, ``PLO``, ``PAS``, ``PFT`` (proportions), ``OR``, ``RR``, ``RD`` (two
+        arms, events), ``MD``, ``SMD``, ``ROM`` (two arms, means) as escalc's codes, or ``GEN``
+        (pool_generic).
     method : str
         tau^2 estimator (``EE``, ``DL``, ``HE``, ``HS``, ``SJ``, ``ML``, ``REML``, ``EB``,
-        ``PM``) or ``GLMM``.
+        ``PM``), ``GLMM``, ``MH`` (Mantel-Haenszel, ``rma.mh``) or ``PETO`` (``rma.peto``).
+    scale : str
+        The scale the studies are pooled on: ``"log"`` for OR, RR, ROM and generic ratios
+        (``estimate``, CI and PI are exponentiated back: they are ratios), ``"natural"`` for RD,
+        MD, SMD, PR and generic differences; ``"logit"``, ``"arcsine"``, ``"double arcsine"``
+        for the other proportion measures.
     hk : bool
         Knapp-Hartung adjustment (metafor ``test="knha"``; for the GLMM, ``test="t"``).
     level : float
@@ -135,6 +176,8 @@ class PoolResult:
         I^2 (percent) and H^2 as metafor defines them.
     q, q_df, q_pval : float
         Cochran's Q (for the GLMM the Wald-type test of the saturated model), df k-1, p-value.
+        For MH and Peto, Q as ``rma.mh`` / ``rma.peto`` report it, on their df (studies with no
+        event, or only events, in both arms do not count).
     q_lrt, q_lrt_pval : float
         GLMM only: likelihood-ratio test of heterogeneity (metafor ``QE.LRT``).
     weights : tuple of float
@@ -145,7 +188,13 @@ class PoolResult:
     events, totals : tuple or None
         Inputs of :func:`pool_proportions`.
     sei : tuple or None
-        Input standard errors of :func:`pool_generic` (``yi`` holds its estimates).
+        Input standard errors of :func:`pool_generic` on the natural scale (``yi`` holds its
+        estimates).
+    data : dict or None
+        Inputs of :func:`pool_binary` (``ai``, ``n1i``, ``ci``, ``n2i``),
+        :func:`pool_continuous` (``m1i``, ``sd1i``, ``n1i``, ``m2i``, ``sd2i``, ``n2i``) or of
+        :func:`pool_generic` with ``back_transform="exp"`` (``sei`` of the log ratios), kept so
+        that :func:`refit` can refit a subset with the same settings.
     harmonic_n : float
         Harmonic mean of the sample sizes used by the PFT back-transformation.
     converged : bool
@@ -205,10 +254,21 @@ class PoolResult:
     df_between: int | None = None
     p_between: float | None = None
     labels: tuple | None = None
+    scale: str | None = None
+    data: dict | None = None
+
+    def __post_init__(self):
+        if self.scale is None:
+            object.__setattr__(self, "scale", _SCALES.get(self.measure, "natural"))
 
     @property
     def is_proportion(self) -> bool:
         return self.measure in MEASURES
+
+    @property
+    def is_ratio(self) -> bool:
+        """True when the reported figures are ratios (pooled on the log scale, exponentiated)."""
+        return self.measure not in MEASURES and self.scale == "log"
 
     @property
     def note(self) -> str:
@@ -340,12 +400,15 @@ def _pft(p, n):
 
 def back_transform(values, measure: str, nhm: float | None = None):
     """metafor's back-transformations (``exp``, ``transf.ilogit``, ``transf.iarcsin``,
-    ``transf.ipft.hm`` with the harmonic mean ``nhm`` of the sample sizes); PR and GEN: identity.
+    ``transf.ipft.hm`` with the harmonic mean ``nhm`` of the sample sizes).
+
+    PLN, OR, RR and ROM: ``exp``; PR, RD, MD, SMD and GEN: identity (a generic ratio pooled on
+    the log scale is exponentiated by :func:`pool_generic` itself, from the result's ``scale``).
     """
     xi = np.asarray(values, dtype=float)
-    if measure in ("PR", "GEN"):
+    if measure in ("PR", "GEN", "RD", "MD", "SMD"):
         return xi.copy()
-    if measure == "PLN":
+    if measure in ("PLN",) + RATIO_MEASURES:
         return np.exp(xi)
     if measure == "PLO":
         return special.expit(xi)
@@ -888,9 +951,24 @@ def _num(x):
     return float(x)
 
 
+def _back(measure, scale, nhm):
+    """The back-transformation of a result: the measure's, or exp for a generic log scale."""
+    if measure in MEASURES or measure in RATIO_MEASURES:
+        return lambda v: back_transform(v, measure, nhm)
+    if scale == "log":
+        return lambda v: np.exp(np.asarray(v, float))
+    return lambda v: np.asarray(v, float)
+
+
 def _result_from_batch(out, i, *, k, measure, method, hk, level, yi, vi, nhm, extra_notes=(),
-                       **inputs):
-    bt = (lambda v: back_transform(v, measure, nhm)) if measure != "GEN" else (lambda v: np.asarray(v, float))
+                       scale=None, **inputs):
+    if scale is None and measure == "GEN" and "sei" not in inputs:
+        # a generic ratio keeps its standard errors in ``data`` (not ``sei``): rebuilding one
+        # without being told its scale would report log ratios as if they were natural values
+        raise ValueError("a generic result on the log scale must be refitted with refit(), which "
+                         "keeps its back-transformation")
+    scale = scale or _SCALES.get(measure, "natural")
+    bt = _back(measure, scale, nhm)
     est, cl, cu, pl, pu = bt([out["beta"][i], out["ci_lb"][i], out["ci_ub"][i], out["pi_lb"][i],
                               out["pi_ub"][i]])
     cl, cu = (cl, cu) if not (cl > cu) else (cu, cl)
@@ -908,7 +986,7 @@ def _result_from_batch(out, i, *, k, measure, method, hk, level, yi, vi, nhm, ex
         q=_num(out["q"][i]), q_df=k - 1, q_pval=_num(out["qp"][i]),
         weights=tuple(out["weights"][i].tolist()),
         yi=tuple(np.asarray(yi, float).tolist()), vi=tuple(np.asarray(vi, float).tolist()),
-        harmonic_n=nhm, converged=bool(out["converged"][i]), notes=tuple(notes),
+        harmonic_n=nhm, converged=bool(out["converged"][i]), notes=tuple(notes), scale=scale,
     )
     if "tau2_ci" in out:
         for name in ("tau2", "i2", "h2"):
@@ -932,14 +1010,15 @@ def _check_method(method, allow_glmm):
     return method
 
 
-def _pool_normal(yi, vi, *, measure, method, hk, level, nhm, inputs):
+def _pool_normal(yi, vi, *, measure, method, hk, level, nhm, inputs, scale=None):
     k = len(yi)
     out = _fit_batch(yi[None, :], vi[None, :], method, hk, level)
     return _result_from_batch(out, 0, k=k, measure=measure, method=method, hk=hk,
-                              level=_level_fraction(level), yi=yi, vi=vi, nhm=nhm, **inputs)
+                              level=_level_fraction(level), yi=yi, vi=vi, nhm=nhm, scale=scale,
+                              **inputs)
 
 
-def _nan_result(k, measure, method, hk, level, yi, vi, nhm, notes, inputs):
+def _nan_result(k, measure, method, hk, level, yi, vi, nhm, notes, inputs, scale=None):
     nan = float("nan")
     return PoolResult(
         k=k, measure=measure, method=method, hk=bool(hk), level=_level_fraction(level),
@@ -947,7 +1026,7 @@ def _nan_result(k, measure, method, hk, level, yi, vi, nhm, notes, inputs):
         ci_low_t=nan, ci_high_t=nan, pi_low_t=nan, pi_high_t=nan, tau2=nan, se_tau2=nan,
         i2=nan, h2=nan, q=nan, q_df=k - 1, q_pval=nan, weights=tuple([nan] * k),
         yi=tuple(map(float, yi)), vi=tuple(map(float, vi)), harmonic_n=nhm, converged=False,
-        notes=tuple(notes), **inputs)
+        notes=tuple(notes), scale=scale, **inputs)
 
 
 def _pool_glmm(x, n, *, hk, level, inputs):
@@ -1112,11 +1191,30 @@ def pool_proportions(events, totals, *, measure: str = "PLO", method: str = "REM
 
 
 def pool_generic(yi, sei, *, method: str = "REML", hk: bool = False, level: float = 0.95,
-                 subgroups: Sequence | None = None) -> PoolResult:
-    """Generic inverse-variance pooling on the natural scale (e.g. medians in months).
+                 subgroups: Sequence | None = None, back_transform: str | None = None) -> PoolResult:
+    """Generic inverse-variance pooling of reported effects (``rma(yi, sei=sei, method=...)``).
 
-    No back-transformation: ``estimate`` equals ``est_t``. Parameters as
-    :func:`pool_proportions` (``method="GLMM"`` is not available).
+    Parameters
+    ----------
+    yi, sei : sequences of float
+        Effects and their standard errors. With ``back_transform="exp"`` these are log ratios
+        (hazard ratios, odds ratios ...; see :func:`ratio_to_log`); otherwise effects on their
+        natural scale (medians in months, mean differences; see :func:`difference_to_se`).
+    method, hk, level, subgroups
+        As :func:`pool_proportions` (``method="GLMM"`` is not available).
+    back_transform : {None, "exp"}
+        ``None``: no back-transformation (``estimate`` equals ``est_t``; ``scale="natural"``).
+        ``"exp"``: estimate, CI and PI exponentiated back (metafor ``predict(res, transf=exp)``;
+        ``scale="log"``).
+
+    Returns
+    -------
+    PoolResult
+        ``measure="GEN"``.
+
+    References
+    ----------
+    Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package. J Stat Softw 36(3).
     """
     y = np.asarray(yi, dtype=float)
     s = np.asarray(sei, dtype=float)
@@ -1124,13 +1222,521 @@ def pool_generic(yi, sei, *, method: str = "REML", hk: bool = False, level: floa
         raise ValueError("yi and sei must be non-empty 1-D sequences of the same length")
     if np.any(~np.isfinite(y)) or np.any(~np.isfinite(s)) or np.any(s <= 0):
         raise ValueError("yi must be finite and sei finite and > 0")
+    if back_transform not in (None, "exp"):
+        raise ValueError(f"unknown back_transform {back_transform!r}; use None or 'exp'")
+    scale = "log" if back_transform == "exp" else "natural"
     method = _check_method(method, allow_glmm=False)
     labels = _subgroup_labels(subgroups, len(y))
+    # a ratio keeps its (log-scale) standard errors in ``data``, so that nothing rebuilds it as a
+    # natural-scale result by mistake
+    kept = tuple(float(v) for v in s)
+    inputs = dict(data=dict(sei=kept)) if scale == "log" else dict(sei=kept)
     res = _pool_normal(y, s**2, measure="GEN", method=method, hk=hk, level=level, nhm=None,
-                       inputs=dict(sei=tuple(float(v) for v in s)))
+                       inputs=inputs, scale=scale)
     if labels is not None:
         res = _with_subgroups(res, labels, lambda idx: pool_generic(
-            y[idx], s[idx], method=method, hk=hk, level=level))
+            y[idx], s[idx], method=method, hk=hk, level=level, back_transform=back_transform))
+    return res
+
+
+def ratio_to_log(ratio, lower, upper):
+    """A reported ratio (HR, OR, RR) with its 95% CI as (log ratio, standard error).
+
+    ``sei = (log(upper) - log(lower)) / (2 x 1.959964)``, as the pooling contract says; the
+    result goes to ``pool_generic(yi, sei, back_transform="exp")``. Works on scalars and arrays.
+
+    Returns
+    -------
+    yi, sei : float or ndarray
+    """
+    r, lo, hi = (np.asarray(v, dtype=float) for v in (ratio, lower, upper))
+    if np.any(~(r > 0)) or np.any(~(lo > 0)) or np.any(~(hi > 0)):
+        raise ValueError("a ratio and its confidence limits must be > 0")
+    if np.any(~(lo <= r)) or np.any(~(r <= hi)) or np.any(~(lo < hi)):
+        raise ValueError("the confidence interval must contain the ratio (lower <= ratio <= upper, "
+                         "lower < upper)")
+    yi = np.log(r)
+    sei = (np.log(hi) - np.log(lo)) / (2 * Z975)
+    if yi.ndim == 0:
+        return float(yi), float(sei)
+    return yi, sei
+
+
+def difference_to_se(estimate, lower, upper):
+    """A reported difference (mean difference, median) with its 95% CI as (estimate, standard error).
+
+    ``sei = (upper - lower) / (2 x 1.959964)``; the result goes to ``pool_generic(yi, sei)``.
+
+    Returns
+    -------
+    yi, sei : float or ndarray
+    """
+    e, lo, hi = (np.asarray(v, dtype=float) for v in (estimate, lower, upper))
+    if np.any(~np.isfinite(e)) or np.any(~np.isfinite(lo)) or np.any(~np.isfinite(hi)):
+        raise ValueError("the estimate and its confidence limits must be finite numbers")
+    if np.any(~(lo <= e)) or np.any(~(e <= hi)) or np.any(~(lo < hi)):
+        raise ValueError("the confidence interval must contain the estimate (lower <= estimate <= "
+                         "upper, lower < upper)")
+    sei = (hi - lo) / (2 * Z975)
+    if e.ndim == 0:
+        return float(e), float(sei)
+    return e.astype(float), sei
+
+
+def refit(result: PoolResult, keep) -> PoolResult:
+    """Refit a result on a subset of its studies with the same function, measure, method, hk,
+    level and scale (e.g. for leave-one-out). ``keep``: indices (input order) or a boolean mask.
+
+    Subgroups are not carried over.
+    """
+    idx = np.arange(result.k)[np.asarray(keep)] if np.asarray(keep).dtype == bool else np.asarray(keep, dtype=int)
+    if idx.size == 0:
+        raise ValueError("refit needs at least one study")
+    opts = dict(method=result.method, hk=result.hk, level=result.level)
+    if result.measure in BINARY_MEASURES and result.data is not None:
+        d = {n: np.asarray(v)[idx] for n, v in result.data.items()}
+        return pool_binary(d["ai"], d["n1i"], d["ci"], d["n2i"], measure=result.measure, **opts)
+    if result.measure in CONTINUOUS_MEASURES and result.data is not None:
+        d = {n: np.asarray(v)[idx] for n, v in result.data.items()}
+        return pool_continuous(d["m1i"], d["sd1i"], d["n1i"], d["m2i"], d["sd2i"], d["n2i"],
+                               measure=result.measure, **opts)
+    if result.measure in MEASURES and result.events is not None:
+        return pool_proportions(np.asarray(result.events)[idx], np.asarray(result.totals)[idx],
+                                measure=result.measure, **opts)
+    if result.measure == "GEN" and result.scale == "log" and result.data is not None:
+        return pool_generic(np.asarray(result.yi)[idx], np.asarray(result.data["sei"])[idx],
+                            back_transform="exp", **opts)
+    if result.measure == "GEN" and result.sei is not None:
+        return pool_generic(np.asarray(result.yi)[idx], np.asarray(result.sei)[idx], **opts)
+    raise ValueError("this result does not keep its inputs; it cannot be refitted")
+
+
+def _arrays(names, values):
+    out = []
+    for name, v in zip(names, values):
+        a = np.asarray(v, dtype=float)
+        if a.ndim != 1:
+            raise ValueError(f"{name} must be a 1-D sequence")
+        if np.any(~np.isfinite(a)):
+            raise ValueError(f"{name} must hold finite numbers")
+        out.append(a)
+    if len({a.shape for a in out}) != 1:
+        raise ValueError(", ".join(names) + " must have the same length")
+    return out
+
+
+def _tables(ai, n1i, ci, n2i):
+    """Validated 2x2 tables (a, b, c, d) from events and totals of the two arms."""
+    a, n1, c, n2 = _arrays(("ai", "n1i", "ci", "n2i"), (ai, n1i, ci, n2i))
+    if np.any(n1 <= 0) or np.any(n2 <= 0):
+        raise ValueError("the totals of both arms (n1i, n2i) must be > 0")
+    if np.any(a < 0) or np.any(c < 0) or np.any(a > n1) or np.any(c > n2):
+        raise ValueError("events must lie between 0 and the arm's total (ai <= n1i, ci <= n2i)")
+    return a, n1 - a, c, n2 - c
+
+
+def _escalc_tables(a, b, c, d, measure, drop00=False):
+    """escalc(measure, ai, bi, ci, di) with add=1/2, to="only0" on validated tables.
+
+    With ``drop00=True`` a study with no event (or only events) in both arms gets NaN, as escalc's
+    ``drop00=TRUE`` (what rma.mh and rma.peto use for their Q)."""
+    a, b, c, d = (np.array(x, dtype=float) for x in (a, b, c, d))
+    if drop00:
+        id00 = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
+        for x in (a, b, c, d):
+            x[id00] = np.nan
+    id0 = (a == 0) | (b == 0) | (c == 0) | (d == 0)
+    a, b, c, d = (np.where(id0, x + 0.5, x) for x in (a, b, c, d))
+    n1, n2 = a + b, c + d
+    p1, p2 = a / n1, c / n2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if measure == "RR":
+            yi = np.log(p1) - np.log(p2)
+            vi = 1 / a - 1 / n1 + 1 / c - 1 / n2
+        elif measure == "OR":
+            yi = np.log(p1 / (1 - p1)) - np.log(p2 / (1 - p2))
+            vi = 1 / a + 1 / b + 1 / c + 1 / d
+        elif measure == "RD":
+            yi = p1 - p2
+            vi = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
+        elif measure == "PETO":
+            ni = n1 + n2
+            xt, yt = a + c, b + d
+            ei = xt * n1 / ni
+            vv = xt * yt * (n1 / ni) * (n2 / ni) / (ni - 1)
+            yi, vi = (a - ei) / vv, 1 / vv
+        else:
+            raise ValueError(f"unknown measure {measure!r}; use one of {', '.join(BINARY_MEASURES)}")
+    return yi, vi
+
+
+def escalc_binary(ai, n1i, ci, n2i, measure: str = "OR"):
+    """Per-study log odds ratios, log risk ratios or risk differences as metafor's ``escalc``.
+
+    ``escalc(measure, ai=ai, n1i=n1i, ci=ci, n2i=n2i)`` with its defaults: a study with a zero
+    cell gets 1/2 added to each of its four cells (``add=1/2, to="only0"``), for all three
+    measures; a study with no event in either arm is kept (``drop00=FALSE``). Variances: the
+    large-sample ones (RD: ``vtype="LS"``, p1(1-p1)/n1 + p2(1-p2)/n2).
+
+    Parameters
+    ----------
+    ai, n1i : sequences of float
+        Events and total of arm 1 (intervention).
+    ci, n2i : sequences of float
+        Events and total of arm 2 (control).
+    measure : {"OR", "RR", "RD"}
+
+    Returns
+    -------
+    yi, vi : ndarray
+        Log OR / log RR / RD and their sampling variances.
+
+    References
+    ----------
+    Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package. J Stat Softw 36(3).
+    """
+    measure = measure.upper()
+    if measure not in BINARY_MEASURES:
+        raise ValueError(f"unknown measure {measure!r}; use one of {', '.join(BINARY_MEASURES)}")
+    return _escalc_tables(*_tables(ai, n1i, ci, n2i), measure)
+
+
+def escalc_continuous(m1i, sd1i, n1i, m2i, sd2i, n2i, measure: str = "SMD"):
+    """Per-study mean differences, Hedges' g or log ratios of means as metafor's ``escalc``.
+
+    - ``MD``: m1 - m2, variance sd1^2/n1 + sd2^2/n2 (``vtype="LS"``).
+    - ``SMD``: Hedges' g = c(m) (m1 - m2) / s_pooled, m = n1 + n2 - 2, with the exact correction
+      c(m) = Gamma(m/2) / (sqrt(m/2) Gamma((m-1)/2)) (Hedges 1981); variance
+      1/n1 + 1/n2 + g^2 / (2 (n1 + n2)) (``vtype="LS"``).
+    - ``ROM``: log(m1/m2), variance sd1^2/(n1 m1^2) + sd2^2/(n2 m2^2) (Hedges, Gurevitch &
+      Curtis 1999).
+
+    Returns
+    -------
+    yi, vi : ndarray
+
+    References
+    ----------
+    Hedges LV (1981). Distribution theory for Glass's estimator of effect size and related
+    estimators. J Educ Stat 6:107-128.
+    Hedges LV, Gurevitch J, Curtis PS (1999). The meta-analysis of response ratios in experimental
+    ecology. Ecology 80:1150-1156.
+    Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package. J Stat Softw 36(3).
+    """
+    measure = measure.upper()
+    if measure not in CONTINUOUS_MEASURES:
+        raise ValueError(f"unknown measure {measure!r}; use one of {', '.join(CONTINUOUS_MEASURES)}")
+    m1, s1, n1, m2, s2, n2 = _arrays(("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
+                                     (m1i, sd1i, n1i, m2i, sd2i, n2i))
+    if np.any(s1 < 0) or np.any(s2 < 0):
+        raise ValueError("standard deviations must be >= 0")
+    if np.any(n1 <= 0) or np.any(n2 <= 0):
+        raise ValueError("group sizes must be > 0")
+    if measure == "MD":
+        yi = m1 - m2
+        vi = s1**2 / n1 + s2**2 / n2
+    elif measure == "SMD":
+        mi = n1 + n2 - 2
+        if np.any(mi <= 1):
+            raise ValueError("SMD needs n1i + n2i > 3 (the small-sample correction is undefined)")
+        sdp = np.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / mi)
+        if np.any(sdp <= 0):
+            raise ValueError("SMD needs a pooled standard deviation > 0")
+        cmi = np.exp(special.gammaln(mi / 2) - np.log(np.sqrt(mi / 2)) - special.gammaln((mi - 1) / 2))
+        yi = cmi * (m1 - m2) / sdp
+        vi = 1 / n1 + 1 / n2 + yi**2 / (2 * (n1 + n2))
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = m1 / m2
+        if np.any(~(ratio > 0)) or np.any(~np.isfinite(ratio)):
+            raise ValueError("ROM needs means of the same sign, neither of them 0 (log(m1i/m2i))")
+        yi = np.log(ratio)
+        vi = s1**2 / (n1 * m1**2) + s2**2 / (n2 * m2**2)
+    return yi, vi
+
+
+# ---------------------------------------------------------------------------------------------
+# Mantel-Haenszel and Peto (rma.mh, rma.peto)
+# ---------------------------------------------------------------------------------------------
+
+
+def _common_q(yi, vi, beta):
+    """rma.mh's heterogeneity: QE = sum w (y - beta)^2 over the studies escalc keeps."""
+    keep = np.isfinite(yi) & np.isfinite(vi)
+    kyi = int(keep.sum())
+    if kyi > 1 and not np.isfinite(beta):
+        return float("nan"), float("nan"), float("nan"), float("nan"), kyi
+    if kyi > 1:
+        w = 1 / vi[keep]
+        q = max(0.0, float((w * (yi[keep] - beta) ** 2).sum()))
+        return q, float(stats.chi2.sf(q, kyi - 1)), _i2_common(q, kyi), q / (kyi - 1), kyi
+    return 0.0, 1.0, 0.0, 1.0, kyi
+
+
+def _i2_common(q, kyi):
+    """metafor's max(0, 100 (QE - (k-1)) / QE) (0 when QE = 0)."""
+    if q == 0:
+        return 0.0
+    return max(0.0, 100 * (q - (kyi - 1)) / q)
+
+
+def _mh_fit(a, b, c, d, measure, alpha):
+    """rma.mh(ai, bi, ci, di, measure) with its defaults; returns (beta, se, weights, notes).
+
+    The tables are used as they are (rma.mh: ``add = c(1/2, 0)``, ``to = c("only0", "none")``:
+    the 1/2 goes into the escalc outcomes of its Q, never into the MH estimate)."""
+    n1, n2 = a + b, c + d
+    N = n1 + n2
+    notes = []
+    nan = float("nan")
+    if measure == "OR":
+        P = a / N + d / N
+        Qv = b / N + c / N
+        R = (a / N) * d
+        S = (b / N) * c
+        Rs, Ss = R.sum(), S.sum()
+        if Rs == 0 or Ss == 0:
+            beta = se = nan
+            notes.append("Mantel-Haenszel odds ratio undefined (a zero sum of a*d/N or of b*c/N; "
+                         "metafor gives NA).")
+        else:
+            beta = math.log(Rs / Ss)
+            se = math.sqrt(0.5 * ((P * R).sum() / Rs**2 + (P * S + Qv * R).sum() / (Rs * Ss)
+                                  + (Qv * S).sum() / Ss**2))
+        w = (b / N) * c
+    elif measure == "RR":
+        Rs = (a * (n2 / N)).sum()
+        Ss = (c * (n1 / N)).sum()
+        if a.sum() == 0 or c.sum() == 0:
+            beta = se = nan
+            notes.append("Mantel-Haenszel risk ratio undefined (no event in one arm of every "
+                         "study; metafor gives NA).")
+        else:
+            beta = math.log(Rs / Ss)
+            var = ((n1 / N) * (n2 / N) * (a + c) - (a / N) * c).sum() / (Rs * Ss)
+            se = math.sqrt(var) if var >= 0 else nan
+        w = (c / N) * n1
+    else:  # RD
+        den = (n1 * (n2 / N)).sum()
+        beta = float((a * (n2 / N) - c * (n1 / N)).sum() / den)
+        var = (beta * (c * (n1 / N) ** 2 - a * (n2 / N) ** 2 + (n1 / N) * (n2 / N) * (n2 - n1) / 2).sum()
+               + (a * (n2 - c) / N + c * (n1 - a) / N).sum() / 2) / den**2
+        se = math.sqrt(var) if var >= 0 else nan
+        w = (n1 / N) * n2
+    if np.isfinite(beta) and not np.isfinite(se):
+        notes.append("The Mantel-Haenszel variance is negative by rounding (every study has only "
+                     "events, or none): no confidence interval (metafor gives NA).")
+    sw = w.sum()
+    weights = 100 * w / sw if sw > 0 else np.full(len(w), nan)
+    return float(beta), float(se), weights, notes
+
+
+def _peto_fit(a, b, c, d):
+    """rma.peto(ai, bi, ci, di): Peto's one-step log odds ratio, its se, Q and weights."""
+    n1, n2 = a + b, c + d
+    N = n1 + n2
+    xt, yt = a + c, b + d
+    E = xt * n1 / N
+    with np.errstate(divide="ignore", invalid="ignore"):
+        V = xt * yt * (n1 / N) * (n2 / N) / (N - 1)
+    V = np.where(N > 1, V, 0.0)
+    sv = V.sum()
+    if sv == 0:
+        return None
+    beta = float((a - E).sum() / sv)
+    se = math.sqrt(1 / sv)
+    pos = V > 0
+    q = max(0.0, float(((a - E)[pos] ** 2 / V[pos]).sum() - (a - E).sum() ** 2 / V[pos].sum()))
+    return beta, se, q, int(pos.sum()), 100 * V / sv
+
+
+def _common_result(*, k, measure, method, level, beta, se, q, qp, i2, h2, q_df, weights, yi, vi,
+                   notes, data, alpha):
+    """A PoolResult for a common-effect fit of rma.mh / rma.peto (tau^2 = 0, PI = CI)."""
+    crit = stats.norm.isf(alpha / 2)
+    lo, hi = beta - crit * se, beta + crit * se
+    bt = _back(measure, _SCALES[measure], None)
+    est, cl, cu = (float(v) for v in bt([beta, lo, hi]))
+    return PoolResult(
+        k=k, measure=measure, method=method, hk=False, level=_level_fraction(level),
+        estimate=est, ci_low=cl, ci_high=cu, pi_low=cl, pi_high=cu, est_t=float(beta),
+        se_t=float(se), ci_low_t=float(lo), ci_high_t=float(hi), pi_low_t=float(lo),
+        pi_high_t=float(hi), tau2=0.0, se_tau2=float("nan"), i2=float(i2), h2=float(h2),
+        q=float(q), q_df=int(q_df), q_pval=float(qp), weights=tuple(float(w) for w in weights),
+        yi=tuple(float(v) for v in yi), vi=tuple(float(v) for v in vi),
+        converged=bool(np.isfinite(beta) and np.isfinite(se)),
+        notes=tuple(notes), data=data)
+
+
+def _pool_mh_peto(a, b, c, d, *, measure, method, level, data):
+    k = len(a)
+    alpha = _alpha(level)
+    notes = []
+    if method == "PETO":
+        yi, vi = _escalc_tables(a, b, c, d, "PETO", drop00=True)
+        fit = _peto_fit(a, b, c, d)
+        if fit is None:
+            return _nan_result(k, measure, method, False, level, yi, vi, None, (
+                "Peto's method cannot be used: every study has either no event or only events "
+                "(as metafor's rma.peto).",), dict(data=data))
+        beta, se, q, kpos, weights = fit
+        kyi = int(np.isfinite(yi).sum())
+        if kpos > 1:
+            qp, i2, h2 = float(stats.chi2.sf(q, kyi - 1)), _i2_common(q, kyi), q / (kyi - 1)
+        else:
+            qp, i2, h2 = 1.0, 0.0, 1.0
+        notes.append("Peto's one-step odds ratio (rma.peto): a common-effect estimate, tau^2 = 0.")
+    else:
+        yi, vi = _escalc_tables(a, b, c, d, measure, drop00=True)
+        beta, se, weights, mh_notes = _mh_fit(a, b, c, d, measure, alpha)
+        q, qp, i2, h2, kyi = _common_q(yi, vi, beta)
+        notes.extend(mh_notes)
+        notes.append("Mantel-Haenszel estimate (rma.mh): a common-effect estimate, tau^2 = 0; Q "
+                     "around it on the escalc outcomes (1/2 added to tables with a zero cell).")
+    n00 = int((~np.isfinite(yi)).sum())
+    if n00:
+        notes.append(f"{n00} stud{'y' if n00 == 1 else 'ies'} with no event (or only events) in "
+                     "both arms: no outcome of its own, left out of Q (metafor's drop00=TRUE).")
+    return _common_result(k=k, measure=measure, method=method, level=level, beta=beta, se=se,
+                          q=q, qp=qp, i2=i2, h2=h2, q_df=max(kyi - 1, 0), weights=weights,
+                          yi=yi, vi=vi, notes=notes, data=data, alpha=alpha)
+
+
+def _check_binary_method(method):
+    method = method.upper()
+    if method in ("FE", "CE"):
+        method = "EE"
+    if method == "GLMM":
+        raise ValueError("method GLMM is not available for two-arm data (use MH, PETO or an "
+                         "rma estimator: EE, DL, HE, HS, SJ, ML, REML, EB, PM)")
+    if method not in BINARY_METHODS:
+        raise ValueError(f"unknown method {method!r}; use one of {', '.join(BINARY_METHODS)}")
+    return method
+
+
+def pool_binary(ai, n1i, ci, n2i, *, measure: str = "OR", method: str = "REML", hk: bool = False,
+                level: float = 0.95, subgroups: Sequence | None = None) -> PoolResult:
+    """Pool two-arm event data (odds ratios, risk ratios, risk differences) as metafor does.
+
+    The inverse-variance estimators fit ``rma(measure=..., ai, n1i, ci, n2i, method=...)`` on
+    ``escalc``'s outcomes (1/2 added to each cell of a study with a zero cell; a study with no
+    event in either arm is kept, ``drop00=FALSE``). ``MH`` is ``rma.mh`` and ``PETO`` is
+    ``rma.peto``, each with its own defaults: the Mantel-Haenszel / Peto estimate on the tables as
+    they are, with Q, I^2 and H^2 as those functions report them (tau^2 = 0, PI = CI).
+    OR and RR are pooled on the log scale and reported exponentiated (estimate, CI and PI);
+    ``est_t`` etc. keep the log scale. RD is on its natural scale.
+
+    Parameters
+    ----------
+    ai, n1i : sequences of float
+        Events and total of arm 1 (intervention).
+    ci, n2i : sequences of float
+        Events and total of arm 2 (control).
+    measure : {"OR", "RR", "RD"}
+    method : {"EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM", "MH", "PETO"}
+        ``PETO`` only with ``measure="OR"``. ``GLMM`` is refused (ValueError).
+    hk : bool
+        Knapp-Hartung adjustment (metafor ``test="knha"``); not with MH or PETO.
+    level : float
+        Confidence level, 0.95 or 95.
+    subgroups : sequence, optional
+        A label per study; each subgroup is pooled on its own and tested for differences.
+
+    Returns
+    -------
+    PoolResult
+        ``measure`` OR/RR/RD, ``scale`` "log" (OR, RR) or "natural" (RD), ``data`` the inputs.
+
+    References
+    ----------
+    Mantel N, Haenszel W (1959). Statistical aspects of the analysis of data from retrospective
+    studies of disease. J Natl Cancer Inst 22:719-748.
+    Robins J, Breslow N, Greenland S (1986). Estimators of the Mantel-Haenszel variance consistent
+    in both sparse data and large-strata limiting models. Biometrics 42:311-323 (MH OR variance).
+    Greenland S, Robins JM (1985). Estimation of a common effect parameter from sparse follow-up
+    data. Biometrics 41:55-68 (MH RR and RD variances).
+    Yusuf S, Peto R, Lewis J, Collins R, Sleight P (1985). Beta blockade during and after
+    myocardial infarction: an overview of the randomized trials. Prog Cardiovasc Dis 27:335-371.
+    Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package. J Stat Softw 36(3).
+    """
+    measure = measure.upper()
+    if measure not in BINARY_MEASURES:
+        raise ValueError(f"unknown measure {measure!r}; use one of {', '.join(BINARY_MEASURES)}")
+    method = _check_binary_method(method)
+    a, b, c, d = _tables(ai, n1i, ci, n2i)
+    k = len(a)
+    if k == 0:
+        raise ValueError("no studies to pool")
+    if method == "PETO" and measure != "OR":
+        raise ValueError("Peto's method gives an odds ratio: use measure='OR' with method='PETO'")
+    if method in ("MH", "PETO") and hk:
+        raise ValueError(f"the Knapp-Hartung adjustment is not available for method {method} "
+                         "(rma.mh and rma.peto use the normal distribution)")
+    labels = _subgroup_labels(subgroups, k)
+    data = dict(ai=tuple(a.tolist()), n1i=tuple((a + b).tolist()), ci=tuple(c.tolist()),
+                n2i=tuple((c + d).tolist()))
+    if method in ("MH", "PETO"):
+        res = _pool_mh_peto(a, b, c, d, measure=measure, method=method, level=level, data=data)
+    else:
+        yi, vi = _escalc_tables(a, b, c, d, measure)
+        res = _pool_normal(yi, vi, measure=measure, method=method, hk=hk, level=level, nhm=None,
+                           inputs=dict(data=data))
+    if labels is not None:
+        n1, n2 = a + b, c + d
+        res = _with_subgroups(res, labels, lambda idx: pool_binary(
+            a[idx], n1[idx], c[idx], n2[idx], measure=measure, method=method, hk=hk, level=level))
+    return res
+
+
+def pool_continuous(m1i, sd1i, n1i, m2i, sd2i, n2i, *, measure: str = "SMD", method: str = "REML",
+                    hk: bool = False, level: float = 0.95,
+                    subgroups: Sequence | None = None) -> PoolResult:
+    """Pool two-arm means (mean difference, Hedges' g, ratio of means) as metafor does.
+
+    ``rma(measure=..., m1i, sd1i, n1i, m2i, sd2i, n2i, method=...)`` with escalc's defaults (see
+    :func:`escalc_continuous`). ROM is pooled on the log scale and reported exponentiated.
+
+    Parameters
+    ----------
+    m1i, sd1i, n1i : sequences of float
+        Mean, standard deviation and size of arm 1 (intervention).
+    m2i, sd2i, n2i : sequences of float
+        The same for arm 2 (control).
+    measure : {"MD", "SMD", "ROM"}
+    method : {"EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"}
+    hk, level, subgroups
+        As :func:`pool_binary`.
+
+    Returns
+    -------
+    PoolResult
+
+    References
+    ----------
+    Hedges LV (1981). Distribution theory for Glass's estimator of effect size and related
+    estimators. J Educ Stat 6:107-128.
+    Hedges LV, Gurevitch J, Curtis PS (1999). The meta-analysis of response ratios in experimental
+    ecology. Ecology 80:1150-1156.
+    Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package. J Stat Softw 36(3).
+    """
+    measure = measure.upper()
+    method = _check_method(method, allow_glmm=False)
+    yi, vi = escalc_continuous(m1i, sd1i, n1i, m2i, sd2i, n2i, measure)
+    k = len(yi)
+    if k == 0:
+        raise ValueError("no studies to pool")
+    if np.any(~(vi > 0)):
+        raise ValueError("every study needs a sampling variance > 0 (a standard deviation > 0 "
+                         "in at least one arm)")
+    labels = _subgroup_labels(subgroups, k)
+    arrs = [np.asarray(v, dtype=float) for v in (m1i, sd1i, n1i, m2i, sd2i, n2i)]
+    names = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")
+    data = {n: tuple(v.tolist()) for n, v in zip(names, arrs)}
+    res = _pool_normal(yi, vi, measure=measure, method=method, hk=hk, level=level, nhm=None,
+                       inputs=dict(data=data))
+    if labels is not None:
+        res = _with_subgroups(res, labels, lambda idx: pool_continuous(
+            *(v[idx] for v in arrs), measure=measure, method=method, hk=hk, level=level))
     return res
 
 

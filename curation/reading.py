@@ -132,7 +132,7 @@ def _closest(word: str, choices: list[str]) -> str | None:
     return hits[0] if hits else None
 
 
-def _openpyxl_extras(path: Path, wanted: dict[str, tuple[str, dict[str, int], int, list[int]]],
+def _openpyxl_extras(path: Any, wanted: dict[str, tuple[str, dict[str, int], int, list[int]]],
                      need_formulas: bool, need_percent: bool, percent_fields: dict[str, set[str]]):
     """One openpyxl pass: formula cells and percent-formatted cells of the wanted sheets.
 
@@ -164,7 +164,7 @@ def _openpyxl_extras(path: Path, wanted: dict[str, tuple[str, dict[str, int], in
 
 
 def read_workbook(path: str | Path, schema: ReviewSchema, *, display_name: str | None = None,
-                  limits: Any = None) -> RawWorkbook:
+                  limits: Any = None, data: bytes | None = None) -> RawWorkbook:
     """Read one form's contract sheets with provenance.
 
     Parameters
@@ -177,6 +177,9 @@ def read_workbook(path: str | Path, schema: ReviewSchema, *, display_name: str |
         The name findings use for the file (default: the path as given).
     limits : curation.safety.Limits, optional
         Size limits checked before parsing.
+    data : bytes, optional
+        The form's bytes, read once beforehand (a snapshot): everything is read from these and
+        the file at ``path`` is not opened.
 
     Returns
     -------
@@ -197,9 +200,14 @@ def read_workbook(path: str | Path, schema: ReviewSchema, *, display_name: str |
         from .validation import limits_for
 
         limits = limits_for(schema)
-    info = check_workbook(path, limits)
+    info = check_workbook(path, limits, data=data)
     try:
-        wb = CalamineWorkbook.from_path(str(path))
+        if data is not None:
+            import io
+
+            wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        else:
+            wb = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own error types
         raise UnusableInputError(f"{name}: cannot be read as an .xlsx workbook ({str(exc).splitlines()[0][:160]}); "
                                  "open it in Excel and save it again as .xlsx") from None
@@ -324,7 +332,10 @@ def read_workbook(path: str | Path, schema: ReviewSchema, *, display_name: str |
     need_formulas = bool(getattr(info, "has_formulas", True))
     if (need_percent or need_formulas) and layout:
         try:
-            extras = _openpyxl_extras(path, layout, need_formulas, need_percent, percent_fields)
+            import io
+
+            source = io.BytesIO(data) if data is not None else path
+            extras = _openpyxl_extras(source, layout, need_formulas, need_percent, percent_fields)
         except Exception as exc:
             raise UnusableInputError(f"{name}: cannot be read ({type(exc).__name__}: {str(exc)[:160]})") from None
         for title, (formulas, percent) in extras.items():

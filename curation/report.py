@@ -283,7 +283,7 @@ def _put(ws, coord: str, value: Any) -> None:
         _set_text(cell, clean_text(str(value)))
 
 
-def _form_values(path: str | Path, name: str | None, result: Any
+def _form_values(path: str | Path, name: str | None, result: Any, data: bytes | None = None
                  ) -> list[tuple[str, str, dict[tuple[int, str], Any], int]]:
     """The values validation read, at their original cells: per contract sheet its title, its key,
     ``{(row, column letter): value}`` for the header row and every data row of this form
@@ -296,7 +296,7 @@ def _form_values(path: str | Path, name: str | None, result: Any
     try:  # the reading again (calamine) for the sheet titles, header rows and unmatched columns
         from .reading import read_workbook
 
-        raw_sheets = dict(read_workbook(path, result.schema, display_name=name).sheets)
+        raw_sheets = dict(read_workbook(path, result.schema, display_name=name, data=data).sheets)
     except Exception:  # noqa: BLE001 - the values validation kept are enough
         raw_sheets = {}
     out = []
@@ -342,7 +342,7 @@ def _sheet_title(wb, title: str, sheet: str, used: set[str]):
     return ws
 
 
-def _rebuilt_workbook(path: str | Path, name: str | None, result: Any):
+def _rebuilt_workbook(path: str | Path, name: str | None, result: Any, data: bytes | None = None):
     """A workbook holding the values validation read, at their original cells: per contract sheet
     the header row and every data row of this form (fields and unmatched columns)."""
     import openpyxl
@@ -350,7 +350,7 @@ def _rebuilt_workbook(path: str | Path, name: str | None, result: Any):
     wb = openpyxl.Workbook()
     wb.remove(wb.active)
     used: set[str] = set()
-    for title, sheet, cells, _header in _form_values(path, name, result):
+    for title, sheet, cells, _header in _form_values(path, name, result, data):
         ws = _sheet_title(wb, title, sheet, used)
         for (r, letter), v in cells.items():
             _put(ws, f"{letter}{r}", v)
@@ -381,7 +381,7 @@ that have a finding (at their own row numbers), so that its time grows with the 
 
 
 def _write_only_copy(path: str | Path, findings: Sequence[Finding], result: Any, name: str | None,
-                     note: str, marked_rows_only: bool = False) -> bytes:
+                     note: str, marked_rows_only: bool = False, data: bytes | None = None) -> bytes:
     """The annotated copy rebuilt from the values read, in openpyxl's write-only mode: each
     finding's cell filled and commented as :func:`_mark` does, and the ``findings`` sheet
     (``marked_rows_only``: of the data rows, only those with a finding)."""
@@ -398,7 +398,7 @@ def _write_only_copy(path: str | Path, findings: Sequence[Finding], result: Any,
     wb = openpyxl.Workbook(write_only=True)
     used: set[str] = set()
     marks: dict[tuple[str, int, int], list[Finding]] = {}
-    sheets = _form_values(path, name, result)
+    sheets = _form_values(path, name, result, data)
     keys = {sheet_key(sheet): i for i, (_t, sheet, _c, _h) in enumerate(sheets)}
     keys.update({sheet_key(t): i for i, (t, _s, _c, _h) in enumerate(sheets)})
     for f in findings:
@@ -499,7 +499,7 @@ def _write_only_copy(path: str | Path, findings: Sequence[Finding], result: Any,
 
 
 def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: Any = None,
-                       name: str | None = None) -> bytes:
+                       name: str | None = None, data: bytes | None = None) -> bytes:
     """A copy of the form at ``path`` with the findings marked, as ``.xlsx`` bytes.
 
     Each finding's cell is filled by its severity (the worst one when a cell has several:
@@ -510,7 +510,9 @@ def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: An
     The copy is a report, never live: formulas are replaced by their saved values (or their
     text, made inert); defined names, external links, pivot tables, conditional formats, data
     validations and hyperlinks other than http(s)/mailto are removed; control and bidi override
-    characters are taken out of text. The input is read into memory and never written to.
+    characters are taken out of text. The input is read into memory and never written to;
+    ``data``, the form's bytes read once before validation, is used instead of the file when
+    given, so that the copy shows exactly what was validated.
 
     This never fails on a form that validation could read: when openpyxl cannot open or save
     the form, the copy is rebuilt from the values validation read (``result``, the
@@ -533,10 +535,11 @@ def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: An
                         "; the header row and the rows with a finding, at their own row numbers: the other rows "
                         "are as in the form" if few else "") + "), so that it is written in time proportional to "
                     + ("the findings" if few else "the form") + "; every finding is marked at its cell and listed "
-                    "below"), marked_rows_only=few)
+                    "below"), marked_rows_only=few, data=data)
         except Exception:  # noqa: BLE001 - the copy of the form itself, below
             pass
-    data = Path(path).read_bytes()
+    if data is None:
+        data = Path(path).read_bytes()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -553,7 +556,7 @@ def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: An
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            wb = _rebuilt_workbook(path, name, result)
+            wb = _rebuilt_workbook(path, name, result, data)
             _mark(wb, findings, note)
             return _xlsx_bytes(wb, _NO_STAMP)
         except Exception as exc:  # noqa: BLE001 - last resort: the findings alone
@@ -563,14 +566,15 @@ def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: An
             return _xlsx_bytes(wb, _NO_STAMP)
 
 
-def annotate_forms(result: Any, out_dir: str | Path) -> list[Path]:
-    """Write ``<form>.annotated.xlsx`` for each form of a ValidationResult into ``out_dir``."""
+def annotate_forms(result: Any, out_dir: str | Path, paths: Sequence[str | Path] | None = None) -> list[Path]:
+    """Write ``<form>.annotated.xlsx`` for each form of a ValidationResult into ``out_dir``
+    (``paths``: the forms' files, when the result names them otherwise)."""
     from .outputs import atomic_write_bytes
 
     out = Path(out_dir)
     written = []
-    for name in result.files:
-        data = annotated_workbook(name, [f for f in result.finding_list if f.file == name], result, name)
+    for name, path in zip(result.files, paths if paths is not None else result.files):
+        data = annotated_workbook(path, [f for f in result.finding_list if f.file == name], result, name)
         written.append(atomic_write_bytes(out / f"{Path(name).stem}.annotated.xlsx", data))
     return written
 

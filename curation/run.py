@@ -14,9 +14,11 @@ contract (``docs/run.md``) as bytes by relative path; only the command line writ
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import math
 import os
 import re
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +29,7 @@ import numpy as np
 from .cells import finite_or_none as _f
 from .analyses import Analysis, StudyRow, outcome_frame, run_analysis, run_plan, select
 from .schema import PoolSettings, ReviewSchema, load_schema
-from .validation import ValidationResult, clean_dataset, expand_forms, read_forms, validate_workbooks
+from .validation import ValidationResult, clean_dataset, expand_forms, form_names, read_forms, validate_workbooks
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: stages ``read``, ``check``, ``pool``, ``influence``, ``render``."""
@@ -190,6 +192,9 @@ class RunResult:
         The one timestamp of the run (UTC, ISO 8601; ``SOURCE_DATE_EPOCH`` fixes it).
     notes : tuple of str
         Anything a reader should know about the run itself.
+    data : tuple of bytes
+        Each form's bytes as read once at the start (the annotated copies are made from these,
+        so they show exactly what was validated); empty when the forms were read from disk.
     analysis_notes : dict
         Analysis id -> notes of the run on it: what was bounded (leave-one-out, "what matters
         most") and why there is no funnel plot or Egger's test.
@@ -205,6 +210,7 @@ class RunResult:
     influence: tuple[Influence, ...] = ()
     generated: str = ""
     notes: tuple[str, ...] = ()
+    data: tuple[bytes, ...] = ()
     analysis_notes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
@@ -604,7 +610,8 @@ def _influence_entry(schema, base, tid, tlabel, r, same, before, after, k_with, 
 
 
 def run_job(forms: str | Path | Sequence[str | Path], schema: str | Path | ReviewSchema | None = None,
-            progress: Progress | None = None, *, names: Sequence[str] | None = None) -> RunResult:
+            progress: Progress | None = None, *, names: Sequence[str] | None = None,
+            data: Sequence[bytes] | None = None, generated: str | None = None) -> RunResult:
     """The main job: validate the forms, pool the plan from what passed, rank the exclusions.
 
     Parameters
@@ -617,7 +624,13 @@ def run_job(forms: str | Path | Sequence[str | Path], schema: str | Path | Revie
         ``progress(stage, done, total)`` after each step (stages ``read``, ``check``,
         ``pool``, ``influence``).
     names : sequence of str, optional
-        The name of each form in the findings (default: the path as given).
+        The name of each form in the findings (default: the path as given; ``curate run``
+        gives the file names, see :func:`form_names`).
+    data : sequence of bytes, optional
+        Each form's bytes, read once beforehand (:func:`read_snapshots`): validation and the
+        annotated copies then use these, and the files are not opened again.
+    generated : str, optional
+        The run's timestamp (default: now, or ``SOURCE_DATE_EPOCH``).
 
     Returns
     -------
@@ -628,13 +641,13 @@ def run_job(forms: str | Path | Sequence[str | Path], schema: str | Path | Revie
     UnusableInputError
         A form that cannot be used (nothing has been written).
     """
-    from .reading import read_workbook
-
     tick = progress or (lambda stage, done, total: None)
     sch = schema if isinstance(schema, ReviewSchema) else load_schema(schema)
     paths = expand_forms(forms)
     if names is not None and len(names) != len(paths):
         raise ValueError("one name per form")
+    if data is not None and len(data) != len(paths):
+        raise ValueError("one snapshot per form")
     n = len(paths)
     done = [0]
 
@@ -642,13 +655,7 @@ def run_job(forms: str | Path | Sequence[str | Path], schema: str | Path | Revie
         done[0] += 1
         tick("read", done[0], n)
 
-    if names is None:
-        workbooks = read_forms(paths, sch, progress=read_tick)
-    else:
-        workbooks = []
-        for p, name in zip(paths, names):
-            workbooks.append(read_workbook(p, sch, display_name=name))
-            read_tick(p)
+    workbooks = read_forms(paths, sch, progress=read_tick, names=names, data=data)
     validation = validate_workbooks(sch, workbooks)
     names_ = tuple(wb.file for wb in workbooks)
     tick("check", 1, 1)
@@ -662,8 +669,8 @@ def run_job(forms: str | Path | Sequence[str | Path], schema: str | Path | Revie
         notes.extend(f"{aid}: {n}" for n in ns if not n.startswith("no funnel plot"))
     return RunResult(schema=sch, paths=tuple(paths), names=names_, validation=validation,
                      analyses=tuple(analyses), leave_one_out=loo, egger=egger, influence=tuple(infl),
-                     generated=timestamp(), notes=tuple(notes),
-                     analysis_notes={k: tuple(v) for k, v in by_analysis.items()})
+                     generated=generated or timestamp(), notes=tuple(notes),
+                     analysis_notes={k: tuple(v) for k, v in by_analysis.items()}, data=tuple(data or ()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -856,13 +863,14 @@ def render_outputs(run: RunResult, progress: Progress | None = None, *, plots: s
     files["report.html"] = render_report(run, svgs, notes=notes, files=written).encode("utf-8")
     step += 1
     tick("render", step, total)
-    for path, name in zip(run.paths, run.names):
+    snapshots = run.data or (None,) * len(run.paths)
+    for path, name, data in zip(run.paths, run.names, snapshots):
         target = annotated_name(path)
         i = 1
         while target in files:  # two forms with the same name in different folders
             i += 1
             target = f"{Path(path).stem}-{i}.annotated.xlsx"
-        files[target] = annotated_workbook(path, [f for f in v.finding_list if f.file == name], v, name)
+        files[target] = annotated_workbook(path, [f for f in v.finding_list if f.file == name], v, name, data=data)
         step += 1
         tick("render", step, total)
     return files
@@ -895,64 +903,19 @@ def check_output_dir(out_dir: str | Path, files: Sequence[str] = (), inputs: Seq
             raise UnusableInputError(f"{out_dir}: {rel} is a folder, where the run writes a file; choose another -o")
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _replace_file(path: Path, data: bytes, mode: int) -> None:
-    """``path`` replaced by ``data`` at once (a temporary file beside it, then a rename)."""
-    from .outputs import atomic_write_bytes
-
-    atomic_write_bytes(path, data, mode)
-
-
-def _in_order(files: dict[str, bytes]) -> list[str]:
-    """report.html last, so that what it links to is there before it is."""
-    return sorted(files, key=lambda rel: rel == "report.html")
-
-
-def write_outputs(files: dict[str, bytes], out_dir: str | Path, inputs: Sequence[Path] = ()) -> Path:
-    """Write the rendered files into ``out_dir``; nothing else in it is touched.
-
-    A new ``out_dir`` is built in a temporary folder beside it and renamed into place, so it
-    appears complete or not at all. Into an existing ``out_dir`` each file is written on its
-    own (a temporary file beside it, then a rename over the old one): files that the run does
-    not write, a reviewer's or an earlier run's, are left alone. Refused (nothing written):
-    an ``out_dir`` that is a file, or a write that would replace one of ``inputs``.
+def write_outputs(files: dict[str, bytes], out_dir: str | Path, inputs: Sequence[Path] = (),
+                  manifest: dict[str, Any] | None = None) -> Path:
+    """Replace the run in ``out_dir`` by the rendered ``files`` as a whole (see
+    :func:`curation.outputs.write_folder`): a reader of ``out_dir`` sees the complete old run or
+    the complete new one; the user's own files in it are kept, the old run's files are replaced
+    (also those the new run does not write). Refused (nothing written): an ``out_dir`` that is a
+    file, or a write that would replace one of ``inputs``.
     """
-    import shutil
-    import tempfile
+    from .outputs import write_folder
 
-    out = Path(out_dir)
-    check_output_dir(out, list(files), inputs)
-    mode = 0o666 & ~_umask()
-    if not out.exists() and not out.is_symlink():
-        parent = out.resolve().parent
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
-        try:
-            for rel in _in_order(files):
-                p = tmp / rel
-                p.parent.mkdir(parents=True, exist_ok=True)
-                p.write_bytes(files[rel])
-                os.chmod(p, mode)
-            os.chmod(tmp, 0o777 & ~_umask())
-            try:
-                os.rename(tmp, out)
-                return out
-            except OSError:
-                if not out.is_dir():  # something else took the name meanwhile
-                    raise
-                # a folder appeared meanwhile: write into it file by file (below)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-        check_output_dir(out, list(files), inputs)
-    for rel in _in_order(files):
-        _replace_file(out / rel, files[rel], mode)
-    return out
+    check_output_dir(out_dir, list(files), inputs)
+    real, _note = write_folder(out_dir, files, keep=inputs, manifest=manifest)
+    return real
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1031,26 +994,99 @@ def print_run(run: RunResult, out_dir: Path | None, files: dict[str, bytes] | No
         c.print(f"wrote {len(files)} files into {out_dir}/ (open {out_dir}/report.html)")
 
 
-def run_command(forms: Sequence[str | Path], schema: str | None, out_dir: str | Path, *, quiet: bool = False,
-                names: Sequence[str] | None = None, extra_files: dict[str, bytes] | None = None,
-                plots: str = "svg") -> int:
-    """``curate run``: the job, its files written atomically into ``out_dir``; returns the exit code.
-    ``plots``: the format of ``plots/`` (``svg``, ``png`` or ``none``).
+def read_snapshots(paths: Sequence[Path], max_bytes: int | None = None) -> list[bytes]:
+    """Each form's bytes, read once: validation and the annotated copy both use these, so a form
+    saved again while the run goes cannot mix two versions. One line (exit 2) for a form that
+    cannot be read, or whose file is larger than ``max_bytes``."""
+    from .errors import UnusableInputError
+    from .outputs import os_error_message
 
-    A form that cannot be used raises :class:`~curation.errors.UnusableInputError` before
-    anything is written (exit 2).
+    out = []
+    for p in paths:
+        if Path(p).is_dir():
+            raise UnusableInputError(f"{p}: is a folder, not a workbook; give the path of the .xlsx file")
+        try:
+            if not stat.S_ISREG(os.stat(p).st_mode):  # a pipe or a device would never end
+                raise UnusableInputError(f"{p}: is not a regular file (a device, pipe or socket); give the path "
+                                         "of a saved .xlsx file")
+            with open(p, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if max_bytes is not None and size > max_bytes:
+                    raise UnusableInputError(f"{p}: is too large ({size / 1e6:,.1f} MB, above the limit of "
+                                             f"{max_bytes / 1e6:,.1f} MB); remove what the form does not need "
+                                             "(images, unused sheets) or split it")
+                out.append(fh.read())
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                raise UnusableInputError(f"{p}: file not found; check the path and the file name") from None
+            raise UnusableInputError(os_error_message(exc, p)) from None
+    return out
+
+
+def _space_needed(snapshots: Sequence[bytes]) -> int:
+    """A generous estimate of the bytes a run writes before it is rendered: the annotated copies
+    (about the forms' size), the plots, page and tables (a few MB)."""
+    return 2 * sum(len(b) for b in snapshots) + 8_000_000
+
+
+def run_command(forms: Sequence[str | Path], schema: str | Path | ReviewSchema | None, out_dir: str | Path, *,
+                quiet: bool = False, names: Sequence[str] | None = None, extra_files: dict[str, bytes] | None = None,
+                plots: str = "svg", generated: str | None = None) -> int:
+    """``curate run``: the job, its files replacing the run in ``out_dir`` as a whole; returns the
+    exit code (0 no error, 1 errors found). ``plots``: the format of ``plots/`` (``svg``, ``png``
+    or ``none``).
+
+    Before any work: each form is read once into memory, and ``out_dir`` is checked (a folder,
+    writable, enough free space) and locked against a second run. A form that cannot be used, an
+    output folder that cannot be written, another run writing it, or an OS error while writing
+    raise :class:`~curation.errors.UnusableInputError` (exit 2; ``out_dir`` is left as it was).
+    Ctrl-C or SIGTERM raise :class:`~curation.errors.Interrupted`, saying what ``out_dir`` holds.
     """
+    import signal
+
+    from .errors import Interrupted, UnusableInputError
+    from .outputs import check_output_folder, clean_leftovers, folder_lock, os_error_message, sha256_bytes, write_folder
+
+    from .validation import limits_for
+
     out = Path(out_dir)
-    inputs = [Path(p).resolve() for p in expand_forms(forms)]
+    sch = schema if isinstance(schema, ReviewSchema) else load_schema(schema)
+    paths = expand_forms(forms)
+    inputs = [Path(p).resolve() for p in paths]
+    snapshots = read_snapshots(paths, limits_for(sch).max_uncompressed_bytes + 1_000_000)
+    names = list(names) if names is not None else form_names(paths)
     # before the job: the files of the run are known by name except the plots
     check_output_dir(out, ["report.html", *(annotated_name(p) for p in inputs), *(extra_files or {})], inputs)
-    with _Bar(quiet=quiet) as bar:
-        run = run_job(forms, schema, progress=bar, names=names)
-        files = render_outputs(run, progress=bar, plots=plots)
-        if extra_files:
-            files.update(extra_files)
-        write_outputs(files, out, inputs)
+    check_output_folder(out, _space_needed(snapshots))
+    written = False
+    try:
+        with folder_lock(out):
+            clean_leftovers(out)
+            with _Bar(quiet=quiet) as bar:
+                run = run_job(paths, sch, progress=bar, names=names, data=snapshots, generated=generated)
+                files = render_outputs(run, progress=bar, plots=plots)
+                if extra_files:
+                    files.update(extra_files)
+            check_output_dir(out, list(files), inputs)
+            check_output_folder(out, sum(len(b) for b in files.values()) + 1_000_000)
+            manifest = {"inputs": [{"name": n, "sha256": sha256_bytes(b), "bytes": len(b)}
+                                   for n, b in zip(names, snapshots)]}
+            try:
+                _real, note = write_folder(out, files, keep=inputs, manifest=manifest)
+            except OSError as exc:
+                raise UnusableInputError(f"cannot write the run: {os_error_message(exc, out)}; {out} was left as "
+                                         "it was") from None
+            written = True
+    except (KeyboardInterrupt, Interrupted) as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        what = "interrupted (Ctrl-C)" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+        state = "holds the complete new run" if written else "was left as it was"
+        raise Interrupted(signum, f"{what}; {out} {state}") from None
     print_run(run, out, files)
+    if note:
+        from .console import console
+
+        console().print(f"[yellow]note:[/] {note}")
     return run.exit_code()
 
 
@@ -1063,6 +1099,12 @@ def project_root() -> Path:
 
 
 DEMO_A, DEMO_B, DEMO_ADJ = "example_reviewer_a.xlsx", "example_reviewer_b.xlsx", "example_adjudication.xlsx"
+
+
+def demo_timestamp() -> str:
+    """The demo's timestamp: fixed (the example forms' date), so that regenerating the committed
+    ``reports/demo`` changes no byte when nothing else changed; ``SOURCE_DATE_EPOCH`` overrides it."""
+    return timestamp() if os.environ.get("SOURCE_DATE_EPOCH") else "2026-01-01T00:00:00Z"
 
 
 def demo_command(out_dir: str | Path | None = None, *, quiet: bool = False) -> int:
@@ -1106,14 +1148,14 @@ def demo_command(out_dir: str | Path | None = None, *, quiet: bool = False) -> i
             path = Path(tmp) / "example_consensus.xlsx"
             path.write_bytes(data)
             run_command([path], None, out, quiet=quiet, names=["example_consensus.xlsx"],
-                        extra_files={"example_consensus.xlsx": data})
+                        extra_files={"example_consensus.xlsx": data}, generated=demo_timestamp())
         return 0
     found = sorted(p for p in forms_dir.glob("*.xlsx") if ".annotated." not in p.name
                    and not p.name.startswith(("~$", ".")) and p.name not in (DEMO_ADJ,)) if forms_dir.is_dir() else []
     if not found:
         raise UnusableInputError(f"{forms_dir}: no example form to run the demo on (expected {DEMO_A} and {DEMO_B})")
     c.print(f"[yellow]note:[/] {DEMO_A} / {DEMO_B} not found; running on {', '.join(p.name for p in found)}")
-    run_command([rel(p) for p in found], None, out, quiet=quiet)
+    run_command([rel(p) for p in found], None, out, quiet=quiet, generated=demo_timestamp())
     return 0
 
 

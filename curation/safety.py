@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 import codecs
 import hashlib
+import io
 import os
 import posixpath
 import re
@@ -806,7 +807,7 @@ def _classify_zip(z: _Zip, names: set[str], suffix: str) -> tuple[str, str]:
 
 # --------------------------------------------------------------------------------------------
 
-def check_workbook(path: str | os.PathLike, limits: Limits = Limits()) -> WorkbookInfo:
+def check_workbook(path: str | os.PathLike, limits: Limits = Limits(), *, data: bytes | None = None) -> WorkbookInfo:
     """Check that ``path`` is a plain ``.xlsx`` workbook that is safe to parse.
 
     Parameters
@@ -815,6 +816,9 @@ def check_workbook(path: str | os.PathLike, limits: Limits = Limits()) -> Workbo
         The form. It is only read.
     limits : Limits
         Sizes allowed.
+    data : bytes, optional
+        The form's bytes, already read (a snapshot): then these are checked and ``path`` only
+        names the form.
 
     Returns
     -------
@@ -829,6 +833,8 @@ def check_workbook(path: str | os.PathLike, limits: Limits = Limits()) -> Workbo
     """
     name = _clean(os.fspath(path), 200)
     try:
+        if data is not None:
+            return _check_bytes(Path(path), data, limits)
         return _check(Path(path), limits)
     except _Refused as r:
         raise UnusableInputError(f"{name}: {r.what}: {r.todo}") from None
@@ -872,6 +878,22 @@ def _check(p: Path, limits: Limits) -> WorkbookInfo:
         except (zipfile.BadZipFile, zlib.error, EOFError, struct.error, ValueError, OverflowError,
                 NotImplementedError, UnicodeError, KeyError, IndexError, RuntimeError) as exc:
             raise _Refused(f"is damaged or not a valid zip ({_clean(exc, 80)})", _RESAVE) from None
+
+
+def _check_bytes(p: Path, data: bytes, limits: Limits) -> WorkbookInfo:
+    """:func:`_check` on a snapshot of the file's bytes."""
+    if len(data) == 0:
+        raise _Refused("is empty (0 bytes)", "the save or download did not complete; save the form again as .xlsx")
+    head = data[:_SNIFF]
+    if not head.startswith(b"PK\x03\x04"):
+        raise _Refused(*_what_is_it(head, p.suffix.lower()))
+    try:
+        return _check_zip(p, io.BytesIO(data), limits, p.suffix.lower())
+    except _Refused:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, struct.error, ValueError, OverflowError,
+            NotImplementedError, UnicodeError, KeyError, IndexError, RuntimeError) as exc:
+        raise _Refused(f"is damaged or not a valid zip ({_clean(exc, 80)})", _RESAVE) from None
 
 
 def _eocd_entries(fh) -> int | None:

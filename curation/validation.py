@@ -245,7 +245,8 @@ def validate_workbooks(schema: ReviewSchema, workbooks: Sequence[RawWorkbook]) -
 
 
 def validate(forms: str | Path | Sequence[str | Path], schema: str | Path | ReviewSchema | None = None,
-             *, limits: Any = None, jobs: int | None = None, progress: Any = None) -> ValidationResult:
+             *, limits: Any = None, jobs: int | None = None, progress: Any = None,
+             names: Sequence[str] | None = None) -> ValidationResult:
     """Validate extraction forms against a review schema.
 
     Parameters
@@ -261,6 +262,9 @@ def validate(forms: str | Path | Sequence[str | Path], schema: str | Path | Revi
     jobs : int, optional
         Processes that read forms in parallel (default: every core when there are 4 or more
         forms). The findings are the same as one at a time.
+    names : sequence of str, optional
+        Each form's name in the findings (default: the path as given; the command line gives
+        the file names, :func:`form_names`).
 
     Returns
     -------
@@ -279,34 +283,70 @@ def validate(forms: str | Path | Sequence[str | Path], schema: str | Path | Revi
     """
     sch = schema if isinstance(schema, ReviewSchema) else load_schema(schema)
     paths = expand_forms(forms)
-    workbooks = read_forms(paths, sch, limits=limits, jobs=jobs, progress=progress)
+    workbooks = read_forms(paths, sch, limits=limits, jobs=jobs, progress=progress, names=names)
     return validate_workbooks(sch, workbooks)
 
 
 def read_forms(paths: Sequence[Path], schema: ReviewSchema, *, limits: Any = None, jobs: int | None = None,
-               progress: Any = None) -> list[RawWorkbook]:
-    """Read several forms, in parallel processes when there are many (order is kept)."""
+               progress: Any = None, names: Sequence[str] | None = None,
+               data: Sequence[bytes] | None = None) -> list[RawWorkbook]:
+    """Read several forms, in parallel processes when there are many (order is kept).
+
+    ``names``: each form's name in the findings (default: the path as given); ``data``: each
+    form's bytes read beforehand (a snapshot; the files are then not opened again).
+    """
     import os
 
+    from .workers import process_pool
+
+    names = [str(p) for p in paths] if names is None else list(names)
+    blobs = [None] * len(paths) if data is None else list(data)
     if jobs is None:
         jobs = min(os.cpu_count() or 1, len(paths)) if len(paths) >= 4 else 1
     if jobs <= 1 or len(paths) < 2:
         out = []
-        for p in paths:
-            out.append(read_workbook(p, schema, display_name=str(p), limits=limits))
+        for p, name, blob in zip(paths, names, blobs):
+            out.append(read_workbook(p, schema, display_name=name, limits=limits, data=blob))
             if progress:
                 progress(p)
         return out
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(read_workbook, p, schema, display_name=str(p), limits=limits) for p in paths]
+    with process_pool(jobs) as pool:
+        futures = [pool.submit(read_workbook, p, schema, display_name=name, limits=limits, data=blob)
+                   for p, name, blob in zip(paths, names, blobs)]
         out = []
         for p, fut in zip(paths, futures):
             out.append(fut.result())
             if progress:
                 progress(p)
         return out
+
+
+def form_names(paths: Sequence[str | Path]) -> list[str]:
+    """How the outputs name each form: its file name (``example.xlsx``), never a local path.
+
+    Forms of the same file name in different folders get as many of their last folders as
+    tell them apart (``a/example.xlsx``, ``b/example.xlsx``); the same file given twice gets
+    ``example.xlsx (2)``.
+    """
+    import os
+
+    keys = [os.path.normpath(os.path.abspath(p)) for p in paths]
+    unique = list(dict.fromkeys(keys))
+    parts = {k: [x for x in Path(k).parts if x not in ("/", "..", "\\")] or [k] for k in unique}
+    name = {k: parts[k][-1] for k in unique}
+    for depth in range(2, max(len(v) for v in parts.values()) + 1):
+        values = list(name.values())
+        clash = [k for k in unique if values.count(name[k]) > 1]
+        if not clash:
+            break
+        for k in clash:
+            name[k] = "/".join(parts[k][-depth:])
+    seen: dict[str, int] = {}
+    out = []
+    for k in keys:
+        seen[k] = seen.get(k, 0) + 1
+        out.append(name[k] if seen[k] == 1 else f"{name[k]} ({seen[k]})")
+    return out
 
 
 def limits_for(schema: ReviewSchema, max_mb: float | None = None):
