@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from .pool import PoolResult, pool_generic, pool_proportions
-from .schema import OutcomeSpec, PoolSettings, ReviewSchema, SubgroupSpec, fold
+from .schema import (RATIO_MEASURES, TWO_ARM_KINDS, OutcomeSpec, PoolSettings, ReviewSchema, SubgroupSpec, fold,
+                     method_fits)
 
 Z975 = 1.959964  # the constant of the contract (pooling.md), not qnorm(0.975) to more digits
 
@@ -41,9 +42,16 @@ class StudyRow:
     group : str or None
         The subgroup it falls in (subgroup analyses).
     events, total : float or None
-        Proportions: events and denominator.
+        Proportions: events and denominator; two-arm binary outcomes: the intervention arm's.
     median, ci_low, ci_high, se : float or None
-        Medians (months) and the standard error taken from the CI.
+        Medians (in the outcome's unit) and the standard error taken from the CI; for a reported
+        effect its CI, and ``se`` on the pooled scale (log for ratios).
+    events_control, total_control : float or None
+        Two-arm binary outcomes: the control arm's events and total.
+    mean, sd, mean_control, sd_control : float or None
+        Two-arm continuous outcomes (``total`` and ``total_control`` are the arm sizes).
+    effect, yi : float or None
+        A reported effect as reported, and on the pooled scale (its log for a ratio).
     file, row : provenance of the outcome row.
     reason : str or None
         Why it was left out (None when taken).
@@ -64,6 +72,14 @@ class StudyRow:
     row: int | None = None
     reason: str | None = None
     note: str | None = None
+    events_control: float | None = None
+    total_control: float | None = None
+    mean: float | None = None
+    sd: float | None = None
+    mean_control: float | None = None
+    sd_control: float | None = None
+    effect: float | None = None
+    yi: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {}
@@ -72,7 +88,8 @@ class StudyRow:
                 v = None
             if isinstance(v, (np.floating, np.integer)):
                 v = v.item()
-            if isinstance(v, float) and v.is_integer() and k in ("events", "total", "row"):
+            if isinstance(v, float) and v.is_integer() and k in ("events", "total", "row", "events_control",
+                                                                  "total_control"):
                 v = int(v)
             out[k] = v
         return out
@@ -119,19 +136,41 @@ class Analysis:
     result: PoolResult | None
     notes: tuple[str, ...] = ()
     subgroup_field: str | None = None
+    unit: str | None = None
+    effect_label: str | None = None
+    favours: tuple[str, str] | None = None
+    ratio: bool = False
 
     @property
     def k(self) -> int:
         return len(self.taken)
+
+    @property
+    def measure(self) -> str:
+        """The measure as metafor's escalc code (``GEN`` for medians and reported effects)."""
+        s = self.settings
+        if self.kind in ("median", "reported_effect"):
+            return "GEN"
+        if self.kind == "proportion" and s.method == "GLMM":
+            return "PLO"
+        return s.measure
+
+    @property
+    def null_value(self) -> float | None:
+        """The line of no effect of a two-arm analysis: 1 for a ratio, 0 for a difference."""
+        if self.kind in ("binary", "continuous", "reported_effect"):
+            return 1.0 if self.ratio else 0.0
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         """The entry of ``analysis.json``: settings, rows, and the PoolResult fields at top level."""
         s = self.settings
         out: dict[str, Any] = {
             "id": self.id, "outcome": self.outcome, "label": self.label, "kind": self.kind, "role": self.role,
-            "measure": s.measure if self.kind == "proportion" and s.method != "GLMM" else
-            ("PLO" if s.method == "GLMM" else "GEN"),
-            "method": s.method, "hk": s.hk, "level": s.level, "subgroup": self.subgroup_field,
+            "measure": self.measure, "method": s.method,
+            "scale": ("log" if self.ratio else "natural") if self.kind in TWO_ARM_KINDS else None,
+            "unit": self.unit, "effect_label": self.effect_label,
+            "favours": list(self.favours) if self.favours else None, "null_value": self.null_value, "hk": s.hk, "level": s.level, "subgroup": self.subgroup_field,
             "subgroup_name": self.subgroup, "group": self.group, "parent": self.parent, "k": self.k,
             "studies_taken": [r.to_dict() for r in self.taken],
             "studies_left_out": [r.to_dict() for r in self.left_out],
@@ -143,7 +182,9 @@ class Analysis:
             for key in ("events", "totals", "sei", "yi", "vi", "labels"):
                 res.pop(key, None)
             res.pop("k", None)
+            res.pop("data", None)
             res.pop("measure", None)
+            res.pop("scale", None)
             res.pop("method", None)
             res.pop("hk", None)
             res.pop("level", None)
@@ -204,9 +245,10 @@ def _candidate_rows(schema: ReviewSchema, frame: pd.DataFrame, oc: OutcomeSpec) 
             left.append(_row(r, reason=f"events {r['_events']:g} exceed {oc.total} {r['_total']:g}"))
         f = f[~over]
     else:
-        med = f[oc.median].astype(float)
-        lo = f[oc.low].astype(float)
-        hi = f[oc.high].astype(float)
+        _, factor = outcome_unit(schema, oc)
+        med = f[oc.median].astype(float) / factor
+        lo = f[oc.low].astype(float) / factor
+        hi = f[oc.high].astype(float) / factor
         med_nr = f.get(f"{oc.median}_nr", pd.Series(False, index=f.index)).astype(bool)
         hi_nr = f.get(f"{oc.high}_nr", pd.Series(False, index=f.index)).astype(bool)
         se = pd.Series(np.nan, index=f.index)
@@ -225,6 +267,168 @@ def _candidate_rows(schema: ReviewSchema, frame: pd.DataFrame, oc: OutcomeSpec) 
             left.append(_row(r, reason=why))
         f = f[~bad]
     return f, left
+
+
+def outcome_unit(schema: ReviewSchema, oc: OutcomeSpec) -> tuple[str | None, float]:
+    """The unit an outcome is shown in, and the factor that turns its clean values into that unit.
+
+    A median whose field has a unit field is held in the clean data in the unit of factor 1 (months
+    in the shipped schema); the outcome's ``unit:`` (a term of that vocabulary) shows it in another
+    (weeks). Without a unit field, the outcome's ``unit:`` (or the field's) is only its label.
+    """
+    if oc.kind != "median":
+        return oc.unit, 1.0
+    sheet = schema.outcome_sheet(oc)
+    spec = schema.sheets[sheet].fields.get(oc.median) if sheet in schema.sheets else None
+    if spec is not None and spec.unit_field and spec.unit_field in schema.sheets[sheet].fields:
+        vocab = schema.vocabulary_of(sheet, spec.unit_field)
+        if vocab is not None:
+            if oc.unit:
+                term = vocab.by_value.get(vocab.canonical(oc.unit) or "")
+                if term is not None and term.factor:
+                    return term.value, float(term.factor)
+            base = next((t.value for t in vocab.terms if t.factor == 1), None)
+            return base or oc.unit, 1.0
+    if oc.unit:
+        return oc.unit, 1.0
+    if spec is not None and spec.unit and spec.unit not in schema.sheets[sheet].fields:
+        return spec.unit, 1.0
+    return None, 1.0
+
+
+_TWO_ARM_COLS = {"binary": ("events", "total"), "continuous": ("mean", "sd", "total")}
+
+
+def _study_key(schema: ReviewSchema, sheet: str) -> str:
+    spec = schema.sheets.get(sheet)
+    if spec is not None and spec.parent is not None:
+        return spec.parent.key
+    return spec.key[0] if spec is not None else "study_id"
+
+
+def pair_arms(schema: ReviewSchema, frame: pd.DataFrame, oc: OutcomeSpec) -> tuple[pd.DataFrame, list[StudyRow]]:
+    """Pair arm rows into one row per comparison (``_i_<field>`` intervention, ``_c_<field>`` control).
+
+    Rows are paired by the outcome's ``arms.pair_by`` fields; a pair needs exactly one row of the
+    intervention role and one of the control role. A row of another role, a comparison that lacks an
+    arm, or has two rows of one role, is left out with the reason.
+    """
+    arms = oc.arms
+    left: list[StudyRow] = []
+    cols = [c for c in (arms.events, arms.total, arms.mean, arms.sd) if c is not None]
+    if frame.empty or arms.role_field not in frame or any(k not in frame for k in arms.pair_by):
+        return frame.iloc[0:0].assign(**{f"_{p}_{c}": [] for p in "ic" for c in cols}), left
+    role = frame[arms.role_field]
+    keys = list(arms.pair_by)
+    f = frame.copy()
+    f["_label"] = [_label(r.drop("cohort_label", errors="ignore"), schema.analysis.overall_cohort)
+                   for _, r in f.iterrows()]  # the comparison is added when a study has several
+    f["cohort_label"] = [" ".join(str(r[k]) for k in keys[1:] if isinstance(r[k], str)) or None
+                         for _, r in f.iterrows()]
+    other = ~role.isin([arms.intervention, arms.control])
+    for _, r in f[other.to_numpy(dtype=bool)].iterrows():
+        v = r.get(arms.role_field)
+        left.append(_row(r, reason=f"{arms.role_field} {v!r} is neither {arms.intervention!r} nor {arms.control!r}"
+                         if isinstance(v, str) else f"{arms.role_field} not reported"))
+    f = f[~other.to_numpy(dtype=bool)]
+    rows = []
+    for _, g in f.groupby(keys, dropna=False, sort=False):
+        iv = g[g[arms.role_field] == arms.intervention]
+        ct = g[g[arms.role_field] == arms.control]
+        if len(iv) == 1 and len(ct) == 1:
+            row = iv.iloc[0].copy()
+            for c in cols:
+                row[f"_i_{c}"] = iv.iloc[0][c]
+                row[f"_c_{c}"] = ct.iloc[0][c]
+            row["_control_row"] = ct.iloc[0].get("row")
+            rows.append(row)
+            continue
+        where = ", ".join(f"{k} {g.iloc[0][k]!s}" for k in keys)
+        if len(iv) == 0 or len(ct) == 0:
+            missing = arms.intervention if len(iv) == 0 else arms.control
+            why = f"no {missing!r} arm for {where}, so no comparison"
+        else:
+            many = arms.intervention if len(iv) > 1 else arms.control
+            rws = ", ".join(str(int(x)) for x in g[g[arms.role_field] == many]["row"] if not pd.isna(x))
+            why = f"{max(len(iv), len(ct))} {many!r} arms for {where} (rows {rws}): which pair is meant?"
+        for _, r in g.iterrows():
+            left.append(_row(r, reason=why))
+    out = pd.DataFrame(rows) if rows else f.iloc[0:0].assign(**{f"_{p}_{c}": [] for p in "ic" for c in cols})
+    return out, left
+
+
+def _two_arm_rows(schema: ReviewSchema, frame: pd.DataFrame, oc: OutcomeSpec) -> tuple[pd.DataFrame, list[StudyRow]]:
+    """Rows of a two-arm outcome with usable data, one per comparison, and the rows left out (why)."""
+    left: list[StudyRow] = []
+    cohort_field = schema.analysis.cohort_field
+    if oc.arms is not None:
+        f, left = pair_arms(schema, frame, oc)
+        names = {"_e1": "_i_" + str(oc.arms.events), "_n1": "_i_" + str(oc.arms.total),
+                 "_e2": "_c_" + str(oc.arms.events), "_n2": "_c_" + str(oc.arms.total),
+                 "_m1": "_i_" + str(oc.arms.mean), "_s1": "_i_" + str(oc.arms.sd),
+                 "_m2": "_c_" + str(oc.arms.mean), "_s2": "_c_" + str(oc.arms.sd)}
+        labels = {"_e1": f"{oc.arms.intervention} {oc.arms.events}", "_n1": f"{oc.arms.intervention} {oc.arms.total}",
+                  "_e2": f"{oc.arms.control} {oc.arms.events}", "_n2": f"{oc.arms.control} {oc.arms.total}",
+                  "_m1": f"{oc.arms.intervention} {oc.arms.mean}", "_s1": f"{oc.arms.intervention} {oc.arms.sd}",
+                  "_m2": f"{oc.arms.control} {oc.arms.mean}", "_s2": f"{oc.arms.control} {oc.arms.sd}"}
+    else:
+        f = frame.copy()
+        f["_label"] = [_label(r.drop("cohort_label", errors="ignore"), schema.analysis.overall_cohort)
+                       for _, r in f.iterrows()] if len(f) else []  # the comparison is added when a study has several
+        f["cohort_label"] = f[cohort_field] if cohort_field in f else None
+        names, labels = {}, {}
+        if oc.kind == "binary":
+            names = {"_e1": oc.events[0], "_e2": oc.events[1], "_n1": oc.totals[0], "_n2": oc.totals[1]}
+        elif oc.kind == "continuous":
+            names = {"_m1": oc.means[0], "_m2": oc.means[1], "_s1": oc.sds[0], "_s2": oc.sds[1],
+                     "_n1": oc.totals[0], "_n2": oc.totals[1]}
+        else:
+            names = {"_eff": oc.effect, "_lo": oc.low, "_hi": oc.high}
+        labels = dict(names)
+    need = {"binary": ("_e1", "_n1", "_e2", "_n2"), "continuous": ("_m1", "_s1", "_n1", "_m2", "_s2", "_n2"),
+            "reported_effect": ("_eff", "_lo", "_hi")}[oc.kind]
+    for col in need:
+        src = names[col]
+        f[col] = pd.to_numeric(f[src], errors="coerce").astype(float) if src in f else np.nan
+    reasons = pd.Series("", index=f.index, dtype=object)
+
+    def leave(mask, text):
+        mask = np.asarray(mask, dtype=bool) & (reasons == "").to_numpy(dtype=bool)
+        for idx in f.index[mask]:
+            reasons[idx] = text(f.loc[idx]) if callable(text) else text
+
+    for col in need:
+        leave(f[col].isna(), f"no {labels[col]} reported")
+    if oc.kind in ("binary", "continuous"):
+        for col in ("_n1", "_n2"):
+            leave(~(f[col] > 0), lambda r, c=col: f"{labels[c]} is {r[c]:g}: an arm needs patients")
+    if oc.kind == "binary":
+        for e, n in (("_e1", "_n1"), ("_e2", "_n2")):
+            leave(f[e] < 0, lambda r, e=e: f"{labels[e]} is negative")
+            leave(f[e] > f[n], lambda r, e=e, n=n: f"{labels[e]} {r[e]:g} exceed {labels[n]} {r[n]:g}")
+        f["_total"] = f["_n1"] + f["_n2"] if len(f) else np.nan
+    elif oc.kind == "continuous":
+        for c in ("_s1", "_s2"):
+            leave(~(f[c] > 0), lambda r, c=c: f"{labels[c]} is {r[c]:g}: a standard deviation must be above 0")
+        f["_total"] = f["_n1"] + f["_n2"] if len(f) else np.nan
+    else:
+        ratio = oc.scale == "ratio"
+        if ratio:
+            for c in ("_eff", "_lo", "_hi"):
+                leave(~(f[c] > 0), lambda r, c=c: f"{labels[c]} is {r[c]:g}: a ratio must be above 0")
+        leave(~(f["_hi"] > f["_lo"]), lambda r: f"CI {r['_lo']:g} to {r['_hi']:g} is unusable for a standard error")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if ratio:
+                f["_yi"] = np.log(f["_eff"].where(f["_eff"] > 0))
+                f["_se"] = (np.log(f["_hi"].where(f["_hi"] > 0)) - np.log(f["_lo"].where(f["_lo"] > 0))) / (2 * Z975)
+            else:
+                f["_yi"] = f["_eff"]
+                f["_se"] = (f["_hi"] - f["_lo"]) / (2 * Z975)
+        f["_total"] = -f["_se"]  # the most precise when one comparison per study must be chosen
+    bad = (reasons != "").to_numpy(dtype=bool)
+    for idx in f.index[bad]:
+        left.append(_row(f.loc[idx], reason=reasons[idx]))
+    return f[~bad], left
 
 
 @lru_cache(maxsize=65_536)
@@ -251,11 +455,27 @@ def _row(r: dict[str, Any] | pd.Series, *, reason: str | None = None, group: str
         v = r.get(key)
         return None if v is None or pd.isna(v) else float(v)
 
-    return StudyRow(
+    values = dict(
         study_id=str(r.get("study_id")), cohort=str(r.get("cohort_label")), label=str(r.get("_label")),
         group=group, events=num("_events"), total=num("_total"), median=num("_median"), ci_low=num("_low"),
         ci_high=num("_high"), se=num("_se"), file=r.get("file"), sheet=r.get("sheet"),
         row=int(r["row"]) if "row" in r and not pd.isna(r["row"]) else None, reason=reason, note=note)
+    values.update(_two_arm_values(r, num))
+    return StudyRow(**values)
+
+
+def _two_arm_values(r: pd.Series, num) -> dict[str, Any]:
+    if "_n2" not in r and "_eff" not in r:
+        return {}
+    out: dict[str, Any] = {"total_control": num("_n2")}
+    if "_e1" in r:
+        out.update(events=num("_e1"), total=num("_n1"), events_control=num("_e2"))
+    if "_m1" in r:
+        out.update(mean=num("_m1"), sd=num("_s1"), total=num("_n1"), mean_control=num("_m2"), sd_control=num("_s2"))
+    if "_eff" in r:
+        out = {"effect": num("_eff"), "ci_low": num("_lo"), "ci_high": num("_hi"), "se": num("_se"), "yi": num("_yi"),
+               "total": None}
+    return out
 
 
 def _one_per_study(f: pd.DataFrame, overall: str, size: str) -> tuple[pd.DataFrame, list[tuple[pd.Series, str]]]:
@@ -283,6 +503,71 @@ def _one_per_study(f: pd.DataFrame, overall: str, size: str) -> tuple[pd.DataFra
     return f[keep].sort_index(), dropped
 
 
+def _assign_groups(schema: ReviewSchema, f: pd.DataFrame, subgroup: SubgroupSpec) -> tuple[pd.DataFrame, list[StudyRow]]:
+    """Each row's subgroup (``_group``); rows in none are left out with the reason.
+
+    Groups come from the schema's vocabulary only: a value that is not a term of the field's
+    vocabulary (an unknown or rejected label that reached the data) is in no group.
+    """
+    left: list[StudyRow] = []
+    values = f[subgroup.field] if subgroup.field in f else pd.Series(None, index=f.index, dtype=object)
+    groups = subgroup.groups or {}
+    lookup = {v: g for g, vs in groups.items() for v in vs}
+    vocab = None
+    for sheet in (schema.analysis_sheet, schema.root_sheet, *schema.sheets):
+        spec = schema.sheets[sheet].fields.get(subgroup.field)
+        if spec is not None:
+            vocab = schema.vocabularies.get(spec.vocabulary) if spec.vocabulary else None
+            break
+    terms = set(vocab.values) if vocab is not None else None
+
+    def group_of(v):
+        if not isinstance(v, str) or v in subgroup.exclude or (terms is not None and v not in terms):
+            return None
+        return lookup.get(v, v) if groups else v
+
+    f = f.assign(_group=values.map(group_of))
+    none = f["_group"].isna().to_numpy(dtype=bool)
+    for _, r in f[none].iterrows():
+        v = r.get(subgroup.field)
+        why = (f"{subgroup.field} not reported" if not isinstance(v, str) else
+               f"{subgroup.field} {v!r} is not a single category" if v in subgroup.exclude else
+               f"{subgroup.field} {v!r} is not a term of the schema's vocabulary" if terms is not None and v not in terms
+               else f"{subgroup.field} {v!r} is in no group of this analysis")
+        left.append(_row(r, reason=why))
+    return f[~none], left
+
+
+def _select_two_arm(schema: ReviewSchema, frame: pd.DataFrame, oc: OutcomeSpec,
+                    subgroup: SubgroupSpec | None) -> tuple[list[StudyRow], list[StudyRow], list[str]]:
+    """Two-arm outcomes: one comparison per study (the largest; no patient counted twice)."""
+    f, left = _two_arm_rows(schema, frame, oc)
+    key = _study_key(schema, schema.outcome_sheet(oc))
+    if key != "study_id" and key in f:
+        f = f.assign(study_id=f[key])
+    if "study_id" not in f:
+        f = f.assign(study_id=None)
+    if subgroup is not None:
+        f, more = _assign_groups(schema, f, subgroup)
+        left.extend(more)
+    notes: list[str] = []
+    if f.empty:
+        return [], left, notes
+    many = f["study_id"].map(f["study_id"].value_counts()) > 1
+    f = f.assign(_label=[f"{lab} ({c})" if m and isinstance(c, str) and c else lab
+                         for lab, c, m in zip(f["_label"], f["cohort_label"], many)])
+    order = f.sort_values(["study_id", "_total"], ascending=[True, False], kind="stable")
+    keep = ~order.duplicated(subset=["study_id"], keep="first")
+    kept = {r["study_id"]: r for _, r in order[keep].iterrows()}
+    for _, r in order[~keep].iterrows():
+        other = kept[r["study_id"]]
+        left.append(_row(r, group=r.get("_group"),
+                         reason=f"{r['study_id']} already contributes its comparison "
+                                f"{other.get('cohort_label') or 'row ' + str(other.get('row'))} (no patient counted twice)"))
+    taken = [_row(r, group=r.get("_group")) for _, r in f.loc[order[keep].index].sort_index().iterrows()]
+    return taken, left, notes
+
+
 def select(schema: ReviewSchema, frame: pd.DataFrame, outcome: OutcomeSpec,
            subgroup: SubgroupSpec | None = None) -> tuple[list[StudyRow], list[StudyRow], list[str]]:
     """Which rows an analysis takes and which it leaves out (and why).
@@ -301,6 +586,8 @@ def select(schema: ReviewSchema, frame: pd.DataFrame, outcome: OutcomeSpec,
     taken, left_out : list of StudyRow
     notes : list of str
     """
+    if outcome.kind in TWO_ARM_KINDS:
+        return _select_two_arm(schema, frame, outcome, subgroup)
     overall = schema.analysis.overall_cohort
     f, left = _candidate_rows(schema, frame, outcome)
     size = "_total" if outcome.kind != "median" else "_se"
@@ -314,24 +601,8 @@ def select(schema: ReviewSchema, frame: pd.DataFrame, outcome: OutcomeSpec,
             left.append(_row(r, reason=f"subgroup cohort; the overall analysis takes each study's {overall!r} cohort"))
         f = f[is_overall]
     else:
-        values = f[subgroup.field] if subgroup.field in f else pd.Series(None, index=f.index)
-        groups = subgroup.groups or {}
-        lookup = {v: g for g, vs in groups.items() for v in vs}
-
-        def group_of(v):
-            if not isinstance(v, str) or v in subgroup.exclude:
-                return None
-            return lookup.get(v, v) if groups else v
-
-        f = f.assign(_group=values.map(group_of))
-        none = f["_group"].isna().to_numpy(dtype=bool)
-        for r in _records(f[none], subgroup.field):
-            v = r.get(subgroup.field)
-            why = (f"{subgroup.field} not reported" if not isinstance(v, str) else
-                   f"{subgroup.field} {v!r} is not a single category" if v in subgroup.exclude else
-                   f"{subgroup.field} {v!r} is in no group of this analysis")
-            left.append(_row(r, reason=why))
-        f = f[~none]
+        f, more = _assign_groups(schema, f, subgroup)
+        left.extend(more)
     if outcome.kind == "median":
         f = f.assign(_size_key=-f["_se"])  # prefer the most precise when no cohort is preferred
         size = "_size_key"
@@ -354,12 +625,100 @@ def select(schema: ReviewSchema, frame: pd.DataFrame, outcome: OutcomeSpec,
 # ---------------------------------------------------------------------------------------------
 
 
-def _pool(kind: str, taken: Sequence[StudyRow], settings: PoolSettings, labels: Sequence[str] | None = None):
+def _pool(kind: str, taken: Sequence[StudyRow], settings: PoolSettings, labels: Sequence[str] | None = None,
+          *, ratio: bool = False):
+    """Pool the rows an analysis took (pooling.md: proportions, medians, two-arm and reported effects)."""
+    common = dict(method=settings.method, hk=settings.hk, level=settings.level, subgroups=labels)
     if kind == "median":
-        return pool_generic([r.median for r in taken], [r.se for r in taken], method=settings.method,
-                            hk=settings.hk, level=settings.level, subgroups=labels)
-    return pool_proportions([r.events for r in taken], [r.total for r in taken], measure=settings.measure,
-                            method=settings.method, hk=settings.hk, level=settings.level, subgroups=labels)
+        return pool_generic([r.median for r in taken], [r.se for r in taken], **common)
+    if kind == "binary":
+        try:
+            from .pool import pool_binary
+        except ImportError:  # pooling.md v2 not in this curation.pool: reported as not pooled, never a crash
+            raise ValueError("two-arm pooling (pool_binary) is not available in curation.pool") from None
+
+        return pool_binary([r.events for r in taken], [r.total for r in taken], [r.events_control for r in taken],
+                           [r.total_control for r in taken], measure=settings.measure, **common)
+    if kind == "continuous":
+        try:
+            from .pool import pool_continuous
+        except ImportError:  # pooling.md v2 not in this curation.pool: reported as not pooled, never a crash
+            raise ValueError("two-arm pooling (pool_continuous) is not available in curation.pool") from None
+
+        return pool_continuous([r.mean for r in taken], [r.sd for r in taken], [r.total for r in taken],
+                               [r.mean_control for r in taken], [r.sd_control for r in taken],
+                               [r.total_control for r in taken], measure=settings.measure, **common)
+    if kind == "reported_effect":
+        if not ratio:
+            return pool_generic([r.yi for r in taken], [r.se for r in taken], **common)
+        try:
+            return pool_generic([r.yi for r in taken], [r.se for r in taken], back_transform="exp", **common)
+        except TypeError as exc:  # pooling.md v2 not in this curation.pool: not pooled, never a crash
+            if "back_transform" not in str(exc):
+                raise
+            raise ValueError("ratios (pool_generic back_transform='exp') are not available in curation.pool") from None
+    return pool_proportions([r.events for r in taken], [r.total for r in taken], measure=settings.measure, **common)
+
+
+def pool_rows(analysis: "Analysis", rows: Sequence[StudyRow], settings: PoolSettings | None = None):
+    """Pool ``rows`` as ``analysis`` pools its own (its kind, scale and settings)."""
+    return _pool(analysis.kind, rows, settings or analysis.settings, ratio=analysis.ratio)
+
+
+# ---------------------------------------------------------------------------------------------
+# What a reader sees: estimates in the outcome's own terms
+# ---------------------------------------------------------------------------------------------
+
+_EFFECT_NAMES = {"OR": "OR", "RR": "RR", "RD": "RD", "MD": "MD", "SMD": "SMD", "ROM": "ratio of means"}
+
+
+def _num_text(v: float | None, digits: int) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "NA"
+    return f"{v:.{digits}f}"
+
+
+def value_text(v: float | None, a: "Analysis | str") -> str:
+    """One figure in the outcome's terms: ``84.1%``, ``28.9 months``, ``12.0 weeks``, ``RR 0.49``."""
+    if isinstance(a, str):  # a kind only: the one-arm defaults
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return "NA"
+        return f"{100 * v:.1f}%" if a == "proportion" else f"{v:.1f} months"
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "NA"
+    if a.kind == "proportion":
+        return f"{100 * v:.1f}%"
+    if a.kind == "median":
+        return f"{v:.1f}" + (f" {a.unit}" if a.unit else "")
+    unit = f" {a.unit}" if a.unit and not a.ratio and a.measure not in ("SMD", "RD") else ""
+    return f"{a.effect_label} {v:.2f}{unit}"
+
+
+def study_data_text(r: StudyRow, kind: str) -> str:
+    """A two-arm row's data as a table shows it: ``4/123 vs 11/139``, ``32.1 (15.2), n 40 vs ...``, ``0.72 (0.51-1.02)``."""
+    def g(v):
+        return "NA" if v is None else f"{v:g}"
+
+    if kind == "binary":
+        return f"{g(r.events)}/{g(r.total)} vs {g(r.events_control)}/{g(r.total_control)}"
+    if kind == "continuous":
+        return (f"{g(r.mean)} ({g(r.sd)}), n {g(r.total)} vs {g(r.mean_control)} ({g(r.sd_control)}), "
+                f"n {g(r.total_control)}")
+    return f"{g(r.effect)} ({g(r.ci_low)}-{g(r.ci_high)})"
+
+
+def estimate_text(a: "Analysis", estimate: float | None, low: float | None, high: float | None,
+                  k: int | None = None) -> str:
+    """``RR 0.49 (0.34-0.70; k = 13)``, ``27.5% (20.1-35.2%)``, ``12.0 weeks (10.1-14.2)``."""
+    if estimate is None or (isinstance(estimate, float) and math.isnan(estimate)):
+        return "not estimable"
+    kk = "" if k is None else f"; k = {k}"
+    if a.kind == "proportion":
+        return f"{100 * estimate:.1f}% ({_num_text(None if low is None else 100 * low, 1)}-" \
+               f"{_num_text(None if high is None else 100 * high, 1)}{kk})"
+    digits = 1 if a.kind == "median" else 2
+    sep = " to " if (low is not None and low < 0) or (high is not None and high < 0) else "-"
+    return f"{value_text(estimate, a)} ({_num_text(low, digits)}{sep}{_num_text(high, digits)}{kk})"
 
 
 def outcome_frame(schema: ReviewSchema, clean: dict[str, pd.DataFrame], outcome: str) -> tuple[str, OutcomeSpec, pd.DataFrame, str | None]:
@@ -368,6 +727,8 @@ def outcome_frame(schema: ReviewSchema, clean: dict[str, pd.DataFrame], outcome:
     if name not in schema.analysis.outcomes:
         raise KeyError(f"unknown outcome {outcome!r} (the schema's: {', '.join(schema.analysis.outcomes)})")
     oc = schema.analysis.outcomes[name]
+    if oc.kind in TWO_ARM_KINDS or oc.kind == "median" and oc.sheet:
+        return name, oc, clean.get(schema.outcome_sheet(oc), pd.DataFrame()), None
     if oc.kind == "adverse_event":
         frame = clean.get(oc.sheet, pd.DataFrame())
         if term:
@@ -405,31 +766,39 @@ def run_analysis(schema: ReviewSchema, clean: dict[str, pd.DataFrame], outcome: 
         The primary entry first (for a subgroup analysis, the test for subgroup differences,
         then one entry per subgroup), then the sensitivity entries.
     """
-    settings = settings or schema.analysis.defaults
     name, oc, frame, term = outcome_frame(schema, clean, outcome)
+    settings = settings or schema.settings_for(oc)
     sg_name, sg = _subgroup(schema, subgroup)
-    kind = "median" if oc.kind == "median" else "proportion"
+    kind = oc.kind if oc.kind in ("median", *TWO_ARM_KINDS) else "proportion"
     if kind == "median":
         settings = PoolSettings(measure="PLO", method="REML" if settings.method == "GLMM" else settings.method,
                                 hk=settings.hk, level=settings.level)
+    elif kind in TWO_ARM_KINDS:
+        why = method_fits(oc.kind, "GEN" if kind == "reported_effect" else settings.measure, settings.method)
+        if why:
+            raise ValueError(f"{outcome}: {why}")
+        if kind == "reported_effect":
+            settings = PoolSettings(measure="GEN", method=settings.method, hk=settings.hk, level=settings.level)
     base_id = id or (f"{name}_{term}" if term else name) + (f"_by_{sg_name}" if sg_name else "")
     label = oc.label + (f": {term}" if term else "") + (f", by {sg.label.lower()}" if sg else "")
     full_outcome = f"{name}:{term}" if term else name
     taken, left, notes = select(schema, frame, oc, sg)
     entries: list[Analysis] = []
-    common = dict(outcome=full_outcome, kind=kind, subgroup=sg_name, subgroup_field=sg.field if sg else None)
+    common = dict(outcome=full_outcome, kind=kind, subgroup=sg_name, subgroup_field=sg.field if sg else None,
+                  **_presentation(schema, oc, settings))
+    ratio = common["ratio"]
     if not taken:
         entries.append(Analysis(id=base_id, label=label, role="subgroup_test" if sg else "primary",
                                 settings=settings, group=None, parent=None, taken=(), left_out=tuple(left),
                                 result=None, notes=tuple(notes) + ("no study could be pooled",), **common))
         return entries
     if sg is None:
-        result = _pool(kind, taken, settings)
+        result = _pool(kind, taken, settings, ratio=ratio)
         entries.append(Analysis(id=base_id, label=label, role="primary", settings=settings, group=None, parent=None,
                                 taken=tuple(taken), left_out=tuple(left), result=result, notes=tuple(notes), **common))
     else:
         labels = [r.group for r in taken]
-        result = _pool(kind, taken, settings, labels)
+        result = _pool(kind, taken, settings, labels, ratio=ratio)
         entries.append(Analysis(id=base_id, label=label, role="subgroup_test", settings=settings, group=None,
                                 parent=None, taken=tuple(taken), left_out=tuple(left), result=result,
                                 notes=tuple(notes), **common))
@@ -445,8 +814,31 @@ def run_analysis(schema: ReviewSchema, clean: dict[str, pd.DataFrame], outcome: 
     return entries
 
 
+def _presentation(schema: ReviewSchema, oc: OutcomeSpec, settings: PoolSettings) -> dict[str, Any]:
+    """Unit, effect label, favours labels and scale of an outcome's analyses (from the schema)."""
+    unit, _ = outcome_unit(schema, oc)
+    if oc.kind == "median" and unit is None:
+        unit = None
+    ratio = (oc.kind in ("binary", "continuous") and settings.measure in RATIO_MEASURES) or \
+        (oc.kind == "reported_effect" and oc.scale == "ratio")
+    label = None
+    if oc.kind in ("binary", "continuous"):
+        label = _EFFECT_NAMES.get(settings.measure, settings.measure)
+    elif oc.kind == "reported_effect":
+        label = oc.measure_label or ("ratio" if ratio else "difference")
+    favours = None
+    if oc.kind in TWO_ARM_KINDS:
+        if oc.favours is not None:
+            favours = (oc.favours.left, oc.favours.right)
+        else:
+            one, two = ((oc.arms.intervention, oc.arms.control) if oc.arms is not None else ("intervention", "control"))
+            lower_better = oc.direction != "higher_is_better"
+            favours = (f"favours {one}", f"favours {two}") if lower_better else (f"favours {two}", f"favours {one}")
+    return {"unit": unit, "effect_label": label, "favours": favours, "ratio": bool(ratio)}
+
+
 def _settings_id(s: PoolSettings, kind: str) -> str:
-    core = s.method if (kind == "median" or s.method == "GLMM") else f"{s.measure}-{s.method}"
+    core = s.method if (kind in ("median", "reported_effect") or s.method == "GLMM") else f"{s.measure}-{s.method}"
     return core + ("-HK" if s.hk else "")
 
 
@@ -457,6 +849,8 @@ def _sensitivity(schema, kind, taken, left, primary: PoolSettings, base_id, labe
     if kind == "median":
         variants = [PoolSettings(method=m, hk=h, level=primary.level) for m, h in
                     (("REML", False), ("DL", False), ("REML", True))]
+    elif kind in TWO_ARM_KINDS:
+        variants = _two_arm_variants(kind, primary, variants)
     for v in variants:
         s = PoolSettings(measure=v.measure, method=v.method, hk=v.hk, level=primary.level)
         key = _settings_id(s, kind)
@@ -464,14 +858,36 @@ def _sensitivity(schema, kind, taken, left, primary: PoolSettings, base_id, labe
             continue
         seen.add(key)
         try:
-            res = _pool(kind, taken, s)
+            res = _pool(kind, taken, s, ratio=common.get("ratio", False))
             extra: tuple[str, ...] = ()
         except Exception as exc:  # a fit that metafor would also refuse: shown, not fatal
             res, extra = None, (f"not estimable: {exc}",)
+        if kind in TWO_ARM_KINDS:
+            common = {**common, **_presentation(schema, schema.analysis.outcomes[common["outcome"].split(":")[0]], s)}
         out.append(Analysis(id=f"{base_id}@{key}", label=f"{label} ({key})", role="sensitivity", settings=s,
                             group=None, parent=base_id, taken=tuple(taken), left_out=tuple(left), result=res,
                             notes=tuple(notes) + extra, **common))
     return out
+
+
+def _two_arm_variants(kind: str, primary: PoolSettings, listed: Sequence[PoolSettings]) -> list[PoolSettings]:
+    """Sensitivity settings that fit a two-arm analysis: the schema's that fit, else REML, DL, HK (and MH, Peto)."""
+    measure = "GEN" if kind == "reported_effect" else primary.measure
+    out = []
+    for v in listed:
+        m = v.measure if "measure" in v.model_fields_set else measure
+        if kind == "reported_effect":
+            m = "GEN"
+        if method_fits(kind, m, v.method) is None and not (v.hk and v.method in ("MH", "PETO")):
+            out.append(PoolSettings(measure=m, method=v.method, hk=v.hk, level=primary.level))
+    if out:
+        return out
+    base = [("REML", False), ("DL", False), ("REML", True)]
+    if kind == "binary":
+        base.append(("MH", False))
+        if measure == "OR":
+            base.append(("PETO", False))
+    return [PoolSettings(measure=measure, method=m, hk=h, level=primary.level) for m, h in base]
 
 
 def _subgroup(schema: ReviewSchema, subgroup: str | None) -> tuple[str | None, SubgroupSpec | None]:
@@ -504,26 +920,33 @@ def ae_terms(schema: ReviewSchema, clean: dict[str, pd.DataFrame], outcome: str)
 def run_plan(schema: ReviewSchema, clean: dict[str, pd.DataFrame]) -> list[Analysis]:
     """Every analysis of the schema's plan, in plan order (ids unique)."""
     out: list[Analysis] = []
+    used: set[str] = set()
     for entry in schema.analysis.plan:
-        d = schema.analysis.defaults
-        settings = PoolSettings(measure=entry.measure or d.measure, method=entry.method or d.method,
-                                hk=d.hk if entry.hk is None else entry.hk, level=d.level)
         oc = schema.analysis.outcomes[entry.outcome]
+        if oc.kind in ("proportion", "adverse_event", "median"):
+            d = schema.analysis.defaults
+            settings = PoolSettings(measure=entry.measure or d.measure, method=entry.method or d.method,
+                                    hk=d.hk if entry.hk is None else entry.hk, level=d.level)
+        else:
+            settings = schema.settings_for(oc, entry)
         if oc.kind == "adverse_event" and entry.each_term:
             outcomes = [f"{entry.outcome}:{term}" for term in ae_terms(schema, clean, entry.outcome)]
         else:
             outcomes = [entry.outcome]
         for o in outcomes:
+            name, _, term = o.partition(":")
+            base = (f"{name}_{term}" if term else name) + (f"_by_{entry.subgroup}" if entry.subgroup else "")
+            if base in used:  # the same outcome again with other settings (OR after RR ...)
+                base = f"{base}_{_settings_id(settings, oc.kind).lower().replace('-', '_')}"
+            used.add(base)
             try:
-                out.extend(run_analysis(schema, clean, o, settings=settings, subgroup=entry.subgroup,
+                out.extend(run_analysis(schema, clean, o, settings=settings, subgroup=entry.subgroup, id=base,
                                         sensitivity=not (oc.kind == "adverse_event" and entry.each_term)))
             except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
                 # data the estimator cannot use: this analysis is reported as not pooled, the others go on
-                name, _, term = o.partition(":")
-                base = (f"{name}_{term}" if term else name) + (f"_by_{entry.subgroup}" if entry.subgroup else "")
                 msg = f"not pooled: {exc}"
                 out.append(Analysis(id=base, outcome=o, label=oc.label + (f": {term}" if term else ""),
-                                    kind="median" if oc.kind == "median" else "proportion",
+                                    kind=oc.kind if oc.kind in ("median", *TWO_ARM_KINDS) else "proportion",
                                     role="subgroup_test" if entry.subgroup else "primary", settings=settings,
                                     subgroup=entry.subgroup, group=None, parent=None, taken=(), left_out=(),
                                     result=None, notes=(msg,)))

@@ -19,7 +19,76 @@ import click
 
 from . import __version__
 
-SCHEMA_HELP = "schema file, or the name of one shipped in schemas/ (default: prrt_177lu)"
+SCHEMA_HELP = ("schema file, or the name of one shipped in schemas/ (default: the schema the form records, "
+               "else prrt_177lu)")
+# escalc measures and estimators (curation.schema.MEASURES / METHODS; kept literal so --help imports nothing)
+MEASURES = ("PR", "PLN", "PLO", "PAS", "PFT", "OR", "RR", "RD", "MD", "SMD", "ROM", "GEN")
+METHODS = ("EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM", "GLMM", "MH", "PETO")
+
+
+def _warn(message: str) -> None:
+    click.echo(f"curate: warning: {message}", err=True)
+
+
+def form_schema(schema: str | None, forms) -> str | None:
+    """The schema to check ``forms`` against: ``--schema``, else the one the forms record (``curate
+    template`` writes its name into the form), else None (the default). A form made for another
+    schema than ``--schema``, or one that records a schema that is not shipped, gets a warning line.
+    """
+    from .reading import recorded_schema
+    from .schema import DEFAULT_SCHEMA, load_schema, shipped_schemas
+
+    recorded: dict[str, str] = {}
+    for f in forms:
+        p = Path(f)
+        if p.is_file() and p.suffix.lower() in (".xlsx", ".xlsm"):
+            name = recorded_schema(p)
+            if name:
+                recorded[str(f)] = name
+    if schema is not None:
+        name = load_schema(schema).name
+        for f, rec in recorded.items():
+            if rec != name:
+                _warn(f"{f} was made for schema {rec!r}; it is checked against {name!r}, as --schema says")
+        return schema
+    if not recorded:
+        return None
+    names = list(dict.fromkeys(recorded.values()))
+    chosen = names[0]
+    if len(names) > 1:
+        _warn(f"the forms record different schemas ({', '.join(names)}); all are checked against {chosen!r}")
+    if chosen not in shipped_schemas():
+        f = next(k for k, v in recorded.items() if v == chosen)
+        _warn(f"{f} records schema {chosen!r}, which is not shipped ({', '.join(shipped_schemas())}); it is "
+              f"checked against the default {DEFAULT_SCHEMA!r}: give --schema FILE to use the right one")
+        return None
+    return chosen
+
+
+def _peek_schema() -> str | None:
+    """The --schema value on the command line (for help texts computed from the schema)."""
+    args = sys.argv[1:]
+    for i, a in enumerate(args):
+        if a == "--schema" and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith("--schema="):
+            return a.split("=", 1)[1]
+    return None
+
+
+class _OutcomeOption(click.Option):
+    """--outcome, whose help lists the outcomes of the schema (``--schema`` or the default)."""
+
+    def get_help_record(self, ctx):
+        record = super().get_help_record(ctx)
+        try:
+            from .schema import load_schema
+
+            sch = load_schema(_peek_schema())
+        except Exception:  # noqa: BLE001 - a bad --schema is reported when the command runs
+            return record
+        names = [n + (":TERM" if o.kind == "adverse_event" else "") for n, o in sch.analysis.outcomes.items()]
+        return record[0], f"an outcome of schema {sch.name}: {', '.join(names) or 'none'}"
 LAYOUT_HELP = "a layout file (`curate map` writes one) saying where the workbook keeps the fields (default: inferred)"
 
 
@@ -148,8 +217,8 @@ def validate(forms, schema, json_out, report_out, clean_out, annotate_dir, stric
     from .validation import expand_forms, form_names, limits_for
     from .validation import validate as run_validate
 
-    sch = load_schema(schema)
     paths = expand_forms(forms)
+    sch = load_schema(form_schema(schema, paths))
     with progress_bar(len(paths), "reading forms", enabled=len(paths) > 1 and not quiet) as advance:
         result = run_validate(paths, sch, jobs=jobs, limits=limits_for(sch, max_mb), progress=advance,
                               names=form_names(paths), layout=_layout(layout_file))
@@ -173,12 +242,13 @@ def validate(forms, schema, json_out, report_out, clean_out, annotate_dir, stric
 
 @main.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option("--outcome", required=True, help="orr, dcr, pfs, os or ae:TERM (e.g. ae:thrombocytopenia)")
-@click.option("--measure", type=click.Choice(["PR", "PLN", "PLO", "PAS", "PFT"], case_sensitive=False), default=None,
-              help="escalc transformation for proportions (default: the schema's, PLO)")
-@click.option("--method", type=click.Choice(["EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM", "GLMM"],
-                                            case_sensitive=False), default=None,
-              help="tau2 estimator, or GLMM (default: the schema's, REML)")
+@click.option("--outcome", required=True, cls=_OutcomeOption,
+              help="an outcome of the schema (`curate pool --schema S --help` lists them)")
+@click.option("--measure", type=click.Choice(MEASURES, case_sensitive=False), default=None,
+              help="escalc measure: PR/PLN/PLO/PAS/PFT for proportions, OR/RR/RD for two-arm counts, "
+                   "MD/SMD/ROM for two-arm means (default: the schema's that fits the outcome)")
+@click.option("--method", type=click.Choice(METHODS, case_sensitive=False), default=None,
+              help="tau2 estimator, GLMM (proportions), MH or PETO (two-arm counts) (default: the schema's, REML)")
 @click.option("--hk", is_flag=True, help="Knapp-Hartung adjustment (t distribution, k-1 df)")
 @click.option("--level", type=float, default=None, help="confidence level (default 0.95)")
 @click.option("--subgroup", default=None, help="a subgroup of the schema (grade, site) or a field (primary_site)")
@@ -199,10 +269,22 @@ def pool(input_path, outcome, measure, method, hk, level, subgroup, schema, json
     from .console import print_analyses
     from .schema import PoolSettings, load_schema
 
-    sch = load_schema(schema)
-    d = sch.analysis.defaults
-    settings = PoolSettings(measure=(measure or d.measure).upper(), method=(method or d.method).upper(),
-                            hk=hk or d.hk, level=level or d.level)
+    from .errors import UnusableInputError
+    from .schema import method_fits
+
+    sch = load_schema(form_schema(schema, [input_path]))
+    name = outcome.partition(":")[0]
+    if name not in sch.analysis.outcomes:
+        raise UnusableInputError(f"--outcome {outcome}: unknown outcome (schema {sch.name}'s: "
+                                 f"{', '.join(sch.analysis.outcomes) or 'none'})")
+    oc = sch.analysis.outcomes[name]
+    base = sch.settings_for(oc)
+    settings = PoolSettings(measure=(measure or base.measure).upper(), method=(method or base.method).upper(),
+                            hk=hk or base.hk, level=level or base.level)
+    if oc.kind not in ("proportion", "adverse_event", "median"):
+        why = method_fits(oc.kind, "GEN" if oc.kind == "reported_effect" else settings.measure, settings.method)
+        if why:
+            raise UnusableInputError(f"--outcome {outcome}: {why}")
     analyses, _validation = pool_input(input_path, outcome, schema=sch, settings=settings, subgroup=subgroup,
                                        layout=_layout(layout_file))
     if json_out:
@@ -238,7 +320,7 @@ def map_cmd(form, schema, output):
     from .layout import map_form
     from .schema import load_schema
 
-    sch = load_schema(schema)
+    sch = load_schema(form_schema(schema, [form]))
     layout = map_form(form, sch)
     outputs.write_text(output, layout.to_yaml())
     print_layout(layout)
@@ -290,7 +372,8 @@ def reconcile(form_a, form_b, schema, consensus_out, json_out, adjudication, lay
         for given in (form_a, form_b, adjudication):
             if given is not None and Path(given).resolve() == out:
                 raise UnusableInputError(f"{consensus_out}: the consensus would overwrite an input; choose another -o")
-    rec = run_reconcile(form_a, form_b, schema, adjudication, layout=_layout(layout_file))
+    rec = run_reconcile(form_a, form_b, form_schema(schema, [form_a, form_b]), adjudication,
+                        layout=_layout(layout_file))
     if consensus_out is not None:
         outputs.atomic_write_bytes(consensus_out, workbook_bytes(consensus_workbook(rec)))
         if adjudication is not None:
@@ -342,8 +425,10 @@ def run_cmd(forms, schema, out_dir, plots, quiet, layout_file):
     replaced as a whole: the complete old run or the complete new one, your own files in it kept.
     """
     from .run import run_command
+    from .validation import expand_forms
 
-    sys.exit(run_command(forms, schema, out_dir, quiet=quiet, plots=plots, layout=_layout(layout_file)))
+    sys.exit(run_command(forms, form_schema(schema, expand_forms(forms)), out_dir, quiet=quiet, plots=plots,
+                         layout=_layout(layout_file)))
 
 
 @main.command("demo")

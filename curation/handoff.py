@@ -85,9 +85,9 @@ def _comment(text: Any) -> str:
     return "".join(ch if 0x20 <= ord(ch) < 0x7F else "?" for ch in str(text).replace("\n", " "))
 
 
-def _r_vector(values: Sequence[str], indent: int, width: int = 100) -> str:
-    """``c("a", "b", ...)`` wrapped at ``width`` with continuation lines indented."""
-    items = [r_string(v) for v in values]
+def _r_vector(values: Sequence[Any], indent: int, width: int = 100, numeric: bool = False) -> str:
+    """``c("a", "b", ...)`` (``numeric``: ``c(4, 0.5, NA)``) wrapped at ``width`` with continuation lines indented."""
+    items = [("NA" if v is None else repr(float(v)).removesuffix(".0")) if numeric else r_string(v) for v in values]
     lines, line = [], "c("
     for i, item in enumerate(items):
         piece = item + (", " if i < len(items) - 1 else ")")
@@ -176,7 +176,8 @@ figures <- function(res, measure, ni) {
               PLN = predict(res, transf = exp),
               PAS = predict(res, transf = transf.iarcsin),
               PFT = predict(res, transf = transf.ipft.hm, targs = list(ni = ni)),
-              predict(res))  # PR and medians: no back-transformation
+              OR = , RR = , ROM = , EXP = predict(res, transf = exp),  # ratios, pooled as logs
+              predict(res))  # PR, differences and medians: no back-transformation
   glmm <- inherits(res, "rma.glmm")
   pi_lb <- if (is.null(p$pi.lb)) p$ci.lb else p$pi.lb
   pi_ub <- if (is.null(p$pi.ub)) p$ci.ub else p$pi.ub
@@ -214,10 +215,11 @@ pool_proportion <- function(d, events, total, measure, method, hk, level) {
   out
 }
 
-pool_median <- function(d, median, low, high, method, hk, level) {
-  yi <- num(d, median)
-  lo <- num(d, low)
-  hi <- num(d, high)
+pool_median <- function(d, median, low, high, method, hk, level, factor = 1) {
+  # factor: the clean CSV holds medians in the unit of factor 1 (months); the outcome's unit is factor x that
+  yi <- num(d, median) / factor
+  lo <- num(d, low) / factor
+  hi <- num(d, high) / factor
   upper_nr <- flag(d, paste0(high, "_nr"))
   # se = (upper - lower) / (2 x 1.959964); upper bound not reached: (median - lower) / 1.959964
   sei <- ifelse(upper_nr, (yi - lo) / Z975, (hi - lo) / (2 * Z975))
@@ -229,6 +231,49 @@ pool_median <- function(d, median, low, high, method, hk, level) {
     out <- c(out, subgroup_test(fits))
   }
   out
+}
+
+# Two arms: events and totals (escalc OR/RR/RD + rma, or rma.mh / rma.peto), means and SDs
+# (escalc MD/SMD/ROM + rma), or an effect reported with its 95% CI (log scale for a ratio).
+fit_binary <- function(ai, n1i, ci, n2i, measure, method, hk, level) {
+  if (method == "MH") return(rma.mh(ai = ai, n1i = n1i, ci = ci, n2i = n2i, measure = measure, level = level))
+  if (method == "PETO") return(rma.peto(ai = ai, n1i = n1i, ci = ci, n2i = n2i, level = level))
+  dat <- escalc(measure = measure, ai = ai, n1i = n1i, ci = ci, n2i = n2i)
+  rma(yi, vi, data = dat, method = method, test = if (hk) "knha" else "z", level = level)
+}
+
+fit_continuous <- function(m1i, sd1i, n1i, m2i, sd2i, n2i, measure, method, hk, level) {
+  dat <- escalc(measure = measure, m1i = m1i, sd1i = sd1i, n1i = n1i, m2i = m2i, sd2i = sd2i, n2i = n2i)
+  rma(yi, vi, data = dat, method = method, test = if (hk) "knha" else "z", level = level)
+}
+
+with_groups <- function(out, group, fit_one) {
+  if (is.null(group)) return(out)
+  d <- data.frame(.group = group)
+  c(out, subgroup_test(by_group(d, fit_one)))
+}
+
+pool_binary <- function(ai, n1i, ci, n2i, group, measure, method, hk, level) {
+  res <- fit_binary(ai, n1i, ci, n2i, measure, method, hk, level)
+  with_groups(figures(res, measure, NULL), group,
+              function(s) fit_binary(ai[s], n1i[s], ci[s], n2i[s], measure, method, hk, level))
+}
+
+pool_continuous <- function(m1i, sd1i, n1i, m2i, sd2i, n2i, group, measure, method, hk, level) {
+  res <- fit_continuous(m1i, sd1i, n1i, m2i, sd2i, n2i, measure, method, hk, level)
+  with_groups(figures(res, measure, NULL), group,
+              function(s) fit_continuous(m1i[s], sd1i[s], n1i[s], m2i[s], sd2i[s], n2i[s], measure, method, hk,
+                                         level))
+}
+
+pool_effect <- function(effect, low, high, ratio, group, method, hk, level) {
+  # se from the 95% CI: (upper - lower) / (2 x 1.959964), on the log scale for a ratio
+  yi <- if (ratio) log(effect) else effect
+  sei <- if (ratio) (log(high) - log(low)) / (2 * Z975) else (high - low) / (2 * Z975)
+  if (anyNA(sei) || any(sei <= 0)) stop("a row without a usable standard error")
+  res <- fit_median(yi, sei, method, hk, level)
+  with_groups(figures(res, if (ratio) "EXP" else "GEN", NULL), group,
+              function(s) fit_median(yi[s], sei[s], method, hk, level))
 }
 
 # Collect one row of metafor_results.csv per analysis; an error or a warning is printed with
@@ -288,6 +333,8 @@ def _key_columns(schema, analysis) -> tuple[str, list[tuple[str, list[str]]]]:
     name, _, term = analysis.outcome.partition(":")
     oc = schema.analysis.outcomes.get(name)
     sheet = oc.sheet if oc is not None and oc.kind == "adverse_event" and oc.sheet else schema.analysis_sheet
+    if oc is not None and oc.kind not in ("proportion", "adverse_event"):
+        sheet = schema.outcome_sheet(oc)
     spec = schema.sheets[sheet]
     parent_key = spec.parent.key if spec.parent is not None else spec.key[0]
     cols: list[tuple[str, list[str]]] = []
@@ -307,12 +354,49 @@ def _key_columns(schema, analysis) -> tuple[str, list[tuple[str, list[str]]]]:
 def _settings_text(a) -> str:
     s = a.settings
     if a.kind == "median":
-        core = f"generic inverse variance (months), {s.method}"
+        core = f"generic inverse variance ({a.unit or 'natural scale'}), {s.method}"
+    elif a.kind == "reported_effect":
+        core = f"generic inverse variance ({'log ' if a.ratio else ''}{a.effect_label or 'effect'}), {s.method}"
     elif s.method == "GLMM":
         core = "GLMM (rma.glmm, logit)"
     else:
         core = f"{s.measure}, {s.method}"
     return core + (", Knapp-Hartung" if s.hk else "") + f", level {_level(s.level)}%"
+
+
+def _two_arm_call(a, oc, data: str | None, rows_var: str | None) -> str:
+    """The R call of a two-arm analysis: columns of the rows taken from the clean CSV, or (arm rows,
+    which curate pairs) the values of the pairs as analysis.json lists them."""
+    s = a.settings
+    tail = f"method = {r_string(s.method)}, hk = {'TRUE' if s.hk else 'FALSE'}, level = {_level(s.level)})"
+    if data is not None:
+        d = f"take({data}, {rows_var})"
+        if a.kind == "binary":
+            cols = [oc.events[0], oc.totals[0], oc.events[1], oc.totals[1]]
+        elif a.kind == "continuous":
+            cols = [oc.means[0], oc.sds[0], oc.totals[0], oc.means[1], oc.sds[1], oc.totals[1]]
+        else:
+            cols = [oc.effect, oc.low, oc.high]
+        args = ", ".join(f"num(d, {r_string(c)})" for c in cols)
+        group = "d$.group"
+        head = f"local({{d <- {d}; "
+        close = "})"
+    else:
+        def vec(attr):
+            return _r_vector([getattr(r, attr) for r in a.taken], 8, numeric=True)
+
+        attrs = {"binary": ["events", "total", "events_control", "total_control"],
+                 "continuous": ["mean", "sd", "total", "mean_control", "sd_control", "total_control"],
+                 "reported_effect": ["effect", "ci_low", "ci_high"]}[a.kind]
+        args = ", ".join(vec(x) for x in attrs)
+        group = _r_vector([str(r.group) for r in a.taken], 8) if a.role == "subgroup_test" else "NULL"
+        head, close = "", ""
+    if a.kind == "reported_effect":
+        body = f"pool_effect({args}, ratio = {'TRUE' if a.ratio else 'FALSE'}, group = {group},\n        {tail}"
+    else:
+        fn = "pool_binary" if a.kind == "binary" else "pool_continuous"
+        body = f"{fn}({args}, group = {group},\n        measure = {r_string(s.measure)}, {tail}"
+    return head + body + close
 
 
 def analysis_r_script(schema, analyses: Sequence[Any], csv_names: Mapping[str, str] | None = None) -> str:
@@ -366,6 +450,10 @@ def analysis_r_script(schema, analyses: Sequence[Any], csv_names: Mapping[str, s
             lines.append(f"run({r_string(a.id)}, NULL)  # {_comment(why)}")
             blocks.append("\n".join(lines))
             continue
+        if oc.arms is not None:  # arm rows, paired by curate: the pairs' values, as analysis.json lists them
+            lines.append(f"run({r_string(a.id)},\n    {_two_arm_call(a, oc, None, None)})")
+            blocks.append("\n".join(lines))
+            continue
         sheet, cols = _key_columns(schema, a)
         data = var_for(sheet)
         if a.role == "subgroup_test":
@@ -391,9 +479,15 @@ def analysis_r_script(schema, analyses: Sequence[Any], csv_names: Mapping[str, s
         s = a.settings
         hk = "TRUE" if s.hk else "FALSE"
         if a.kind == "median":
+            from .analyses import outcome_unit
+
+            factor = outcome_unit(schema, oc)[1]
             call = (f"pool_median(take({data}, {rows_var}), median = {r_string(oc.median)}, "
                     f"low = {r_string(oc.low)}, high = {r_string(oc.high)},\n"
-                    f"                method = {r_string(s.method)}, hk = {hk}, level = {_level(s.level)})")
+                    f"                method = {r_string(s.method)}, hk = {hk}, level = {_level(s.level)}"
+                    + (f", factor = {factor!r}" if factor != 1 else "") + ")")
+        elif a.kind in ("binary", "continuous", "reported_effect"):
+            call = _two_arm_call(a, oc, data, rows_var)
         else:
             events = [oc.events] if isinstance(oc.events, str) else list(oc.events)
             if getattr(oc, "reported_events", None):  # CR+PR, else the reported n: the derived column has both

@@ -52,10 +52,12 @@ class _Scale:
     """Map values of a result to what the plot shows (%, clipped proportions, or natural)."""
 
     def __init__(self, result, scale, unit):
-        if scale not in ("proportion", "natural"):
-            raise ValueError("scale must be 'proportion' or 'natural'")
+        if scale not in ("proportion", "natural", "ratio", "difference"):
+            raise ValueError("scale must be 'proportion', 'natural', 'ratio' or 'difference'")
         self.result = result
         self.prop = scale == "proportion"
+        self.ratio = scale == "ratio"
+        self.null = 1.0 if scale == "ratio" else 0.0 if scale == "difference" else None
         self.unit = unit
         self.factor = 100.0 if (self.prop and unit == "%") else 1.0
         self.clipped = False
@@ -95,6 +97,8 @@ class _Scale:
             out = back_transform(vals, "PFT", nhm=n)
         elif r.measure in ("PR", "PLN", "PLO", "PAS"):
             out = back_transform(vals, r.measure)
+        elif self.ratio or getattr(r, "scale", None) == "log":
+            out = np.exp(vals)
         else:
             out = np.asarray(vals)
         return [self.show(float(v)) for v in out]
@@ -131,7 +135,7 @@ def _diamond(ax, y, lo, est, hi, color, half=0.32):
 
 def forest_plot(result, labels: Sequence[str], *, title: str = "", scale: str = "proportion",
                 unit: str = "%", events: Sequence | None = None,
-                totals: Sequence | None = None, max_rows: int = 60):
+                totals: Sequence | None = None, favours: tuple[str, str] | None = None, max_rows: int = 60):
     """Forest plot: one row per study, the pooled diamond, the prediction interval.
 
     Parameters
@@ -141,8 +145,12 @@ def forest_plot(result, labels: Sequence[str], *, title: str = "", scale: str = 
     labels : sequence of str
         A label per study, in input order.
     title : str
-    scale : {"proportion", "natural"}
-        Proportions are shown in percent (``unit="%"``) clipped to 0-100 for display.
+    scale : {"proportion", "natural", "ratio", "difference"}
+        Proportions are shown in percent (``unit="%"``) clipped to 0-100 for display; ratios
+        (OR, RR, hazard ratios) on a log axis with the line of no effect at 1; differences with
+        the line of no effect at 0.
+    favours : (str, str), optional
+        Labels under the axis left and right of the line of no effect ("favours BCG").
     unit : str
         ``"%"`` for proportions, e.g. ``"months"`` on the natural scale.
     events, totals : sequences, optional
@@ -251,7 +259,20 @@ def forest_plot(result, labels: Sequence[str], *, title: str = "", scale: str = 
                     ha="left", va="center", fontsize=fs, color="#cb181d", **_PLAIN)
     # axes
     finite = [v for v in xs if not _isnan(v)]
-    if sc.prop:
+    if sc.null is not None:
+        ax.axvline(sc.null, color="black", linewidth=0.8, zorder=1)
+    if sc.ratio:
+        finite = [v for v in finite if v > 0]
+        ax.set_xscale("log")
+        lo, hi = (min(finite + [sc.null]), max(finite + [sc.null])) if finite else (0.5, 2.0)
+        pad = (hi / lo) ** 0.06 if hi > lo else 1.5
+        ax.set_xlim(lo / pad, hi * pad)
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    elif sc.prop:
         ax.set_xlim(0, sc.factor)
     elif finite:
         lo, hi = min(finite), max(finite)
@@ -263,7 +284,18 @@ def forest_plot(result, labels: Sequence[str], *, title: str = "", scale: str = 
     ax.tick_params(axis="x", labelsize=fs)
     xlabel = "Proportion" + (f" ({unit})" if unit else "") if sc.prop else \
         ("Estimate" + (f" ({unit})" if unit else ""))
+    if sc.ratio:
+        xlabel += " (log scale)"
     ax.set_xlabel(xlabel, fontsize=fs, **_PLAIN)
+    if favours and sc.null is not None:
+        from matplotlib.transforms import blended_transform_factory as _blend
+
+        ftr = _blend(ax.transData, ax.transAxes)
+        left, right = (_clean(x) for x in favours)
+        ax.text(sc.null, -0.30 * 8 / max(nrows, 8), f"\u2190 {left}  ", transform=ftr, ha="right", va="top",
+                fontsize=fs - 0.5, **_PLAIN)
+        ax.text(sc.null, -0.30 * 8 / max(nrows, 8), f"  {right} \u2192", transform=ftr, ha="left", va="top",
+                fontsize=fs - 0.5, **_PLAIN)
     if title:
         fig.text(0.5, 1 - 0.3 / height, title, ha="center", va="center", fontsize=11,
                  fontweight="bold", **_PLAIN)
@@ -493,9 +525,14 @@ def analysis_forest(analysis, subgroup_analyses=()):
     if analysis.result is None:
         raise ValueError(f"{analysis.id}: nothing was pooled, so there is no forest plot")
     s = analysis.settings
-    setting = s.method if (analysis.kind == "median" or s.method == "GLMM") else f"{s.measure}, {s.method}"
+    setting = s.method if (analysis.kind in ("median", "reported_effect") or s.method == "GLMM") \
+        else f"{s.measure}, {s.method}"
     title = f"{analysis.label} ({setting}{', Knapp-Hartung' if s.hk else ''})"
     labels = [r.label for r in analysis.taken]
     if analysis.kind == "median":
-        return forest_plot(analysis.result, labels, title=title, scale="natural", unit="months")
+        return forest_plot(analysis.result, labels, title=title, scale="natural", unit=getattr(analysis, "unit", None)
+                           or "")
+    if analysis.kind in ("binary", "continuous", "reported_effect"):
+        return forest_plot(analysis.result, labels, title=title, scale="ratio" if analysis.ratio else "difference",
+                           unit=analysis.effect_label or "", events=(), totals=None, favours=analysis.favours)
     return forest_plot(analysis.result, labels, title=title)

@@ -269,3 +269,31 @@ def read_grids(path: str | Path, *, display_name: str | None = None, limits: Any
         sheets = [SheetGrid(**{**g.__dict__, "formula_cells": frozenset(extras.get(g.title, ((), ()))[0]),
                                "percent_cells": frozenset(extras.get(g.title, ((), ()))[1])}) for g in sheets]
     return WorkbookGrids(file=name, sheets=tuple(sheets))
+
+
+def recorded_schema(path: str | Path) -> str | None:
+    """The schema a form was made for, as ``curate template`` records it (None when it records none).
+
+    Read from the workbook's custom document properties (``docProps/custom.xml``, property
+    ``curation_schema``) with a size limit and defusedxml; any file that is not such a workbook
+    gives None (reading it properly reports what is wrong).
+    """
+    import zipfile
+
+    import defusedxml.ElementTree as DET
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            info = zf.getinfo("docProps/custom.xml")
+            if info.file_size > 256 * 1024:
+                return None
+            root = DET.fromstring(zf.read(info))
+    except Exception:  # noqa: BLE001 - not a workbook, no custom properties, malformed XML
+        return None
+    for prop in root:
+        if prop.get("name") == "curation_schema":
+            for child in prop:
+                text = (child.text or "").strip()
+                if text and len(text) <= 200:
+                    return text
+    return None

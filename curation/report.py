@@ -676,7 +676,11 @@ def _summary_view(v: Any) -> dict[str, Any]:
 
 
 def _study_row(r: Any, kind: str, weight: float | None = None) -> dict[str, Any]:
-    if kind == "proportion":
+    if kind in ("binary", "continuous", "reported_effect"):
+        from .analyses import study_data_text
+
+        data = study_data_text(r, kind)
+    elif kind == "proportion":
         data = "" if r.events is None or r.total is None else f"{r.events:g}/{r.total:g}"
         if r.events is not None and r.total:
             data += f" ({100 * r.events / r.total:.1f}%)"
@@ -688,11 +692,17 @@ def _study_row(r: Any, kind: str, weight: float | None = None) -> dict[str, Any]
             "where": f"{r.sheet}!{r.row}:{r.row}" if r.sheet and r.row else ""}
 
 
-def _est_text(result: Any, kind: str) -> dict[str, Any]:
+def _est_text(result: Any, kind: str, a: Any = None) -> dict[str, Any]:
     if result is None:
         return {"text": "not pooled", "clipped": False, "pi": ""}
     d = result.display()
     clipped = any("clipped" in n for n in d["notes"]) and kind == "proportion"
+    if a is not None and kind != "proportion":  # in the outcome's own terms (unit, RR/OR/HR ...)
+        from .analyses import estimate_text
+
+        text = estimate_text(a, d["estimate"], d["ci_low"], d["ci_high"]).replace(" (", " (95% CI ", 1)
+        pi = estimate_text(a, d["estimate"], d["pi_low"], d["pi_high"]).split(" (", 1)[-1].rstrip(")")
+        return {"text": text, "clipped": clipped, "pi": pi}
     if kind == "proportion":
         text = f"{_pct(d['estimate'])}% (95% CI {_pct(d['ci_low'])}-{_pct(d['ci_high'])})"
         pi = f"{_pct(d['pi_low'])}-{_pct(d['pi_high'])}%"
@@ -730,13 +740,18 @@ def _analysis_view(run: Any, a: Any, svgs: dict[str, str], n: int, files: dict[s
         key = re.sub(r"^\S+ already contributes its .*", "another cohort of the study is taken (no patient counted twice)",
                      r.reason or "")
         left_reasons[key] = left_reasons.get(key, 0) + 1
-    est = _est_text(res, kind)
+    est = _est_text(res, kind, a)
     sens = []
     if a.role == "primary":
         for row in sensitivity_table(run.analyses, a):
             if kind == "proportion":
                 e = "NA" if row["estimate"] is None else f"{_pct(row['estimate'])}%"
                 ci = "" if row["estimate"] is None else f"{_pct(row['ci_low'])}-{_pct(row['ci_high'])}"
+            elif kind in ("binary", "continuous", "reported_effect"):
+                from .analyses import value_text
+
+                e = "NA" if row["estimate"] is None else value_text(row["estimate"], a)
+                ci = "" if row["estimate"] is None else f"{row['ci_low']:.2f} to {row['ci_high']:.2f}"
             else:
                 e = "NA" if row["estimate"] is None else _nat(row["estimate"])
                 ci = "" if row["estimate"] is None else f"{_nat(row['ci_low'])}-{_nat(row['ci_high'])}"
@@ -749,7 +764,7 @@ def _analysis_view(run: Any, a: Any, svgs: dict[str, str], n: int, files: dict[s
     test = None
     if a.role == "subgroup_test":
         for s in run.children(a, "subgroup"):
-            se = _est_text(s.result, kind)
+            se = _est_text(s.result, kind, s)
             i2 = _num(s.result.i2) if s.result is not None else None
             subgroups.append({"group": s.group, "k": s.k, "estimate": se["text"], "i2": "NA" if i2 is None else f"{i2:.1f}%",
                               "clipped": se["clipped"]})
@@ -767,13 +782,13 @@ def _analysis_view(run: Any, a: Any, svgs: dict[str, str], n: int, files: dict[s
             f"analysis scale")
     loo = []
     for x in run.leave_one_out.get(a.id, ())[:TABLE_ROWS]:
-        loo.append({"study": x.study_id, "label": x.label, "estimate": fmt_estimate(x.estimate, kind),
+        loo.append({"study": x.study_id, "label": x.label, "estimate": fmt_estimate(x.estimate, a),
                     "i2": "NA" if x.i2 is None else f"{x.i2:.1f}%"})
     influence = [inf for inf in run.influence if inf.analysis_id == a.id or inf.analysis_id.startswith(a.id + ":")]
     n_influence = len(influence)
     influence = influence[:INFLUENCE_ROWS]
     s = a.settings
-    setting = (s.method if kind == "median" or s.method == "GLMM" else f"{s.measure}, {s.method}") + (
+    setting = (s.method if kind in ("median", "reported_effect") or s.method == "GLMM" else f"{s.measure}, {s.method}") + (
         ", Knapp-Hartung" if s.hk else "")
     notes = list(dict.fromkeys(list(a.notes) + (list(res.display()["notes"]) if res is not None else [])
                                + list(getattr(run, "analysis_notes", {}).get(a.id, ()))))
@@ -782,11 +797,25 @@ def _analysis_view(run: Any, a: Any, svgs: dict[str, str], n: int, files: dict[s
                                                                 "in analysis.json"]
     return {"id": a.id, "anchor": "a-" + plot_name(a.id).replace("@", "-").replace(".", "-"), "label": a.label,
             "role": a.role, "kind": kind, "k": a.k, "setting": setting, "estimate": est, "taken": taken, "left": left,
+            "data_header": _data_header(a),
             "sensitivity": sens, "subgroups": subgroups, "test": test, "forest": forest, "funnel": funnel,
             "egger": egger, "loo": loo, "influence": influence, "notes": notes,
             "n_taken": len(a.taken), "n_left": len(a.left_out), "left_reasons": sorted(left_reasons.items()),
             "n_loo": len(run.leave_one_out.get(a.id, ())), "n_influence": n_influence, "rows_shown": TABLE_ROWS,
             "file": files.get(stem)}
+
+
+def _data_header(a: Any) -> str:
+    """The header of a study table's data column, in the outcome's terms."""
+    if a.kind == "proportion":
+        return "events/n"
+    if a.kind == "median":
+        return "median (95% CI)" + (f", {a.unit}" if getattr(a, "unit", None) else "")
+    if a.kind == "binary":
+        return "events/total: intervention vs control"
+    if a.kind == "continuous":
+        return "mean (SD), n: intervention vs control" + (f" ({a.unit})" if a.unit else "")
+    return f"{a.effect_label or 'effect'} (95% CI) as reported"
 
 
 def _setting_name(code: str) -> str:
@@ -834,14 +863,16 @@ def render_report(run: Any, svgs: dict[str, str], *, notes: Sequence[str] = (),
     primaries = run.primary()
     analyses = [_analysis_view(run, a, svgs, n, files) for n, a in enumerate(primaries)]
     fix = []
+    by_id = {a.id: a for a in run.analyses}
     groups = run.fix_first()
     for g in groups[:FIX_ROWS]:
         effects = []
         for e in g["effects"]:
-            unit = "points" if e.kind == "proportion" else "months"
+            unit = "points" if e.kind == "proportion" else "months" if e.kind == "median" else ""
+            shown = by_id.get(e.analysis_id, e.kind)  # the analysis: its outcome's own terms
             effects.append({
-                "label": e.analysis_label, "before": fmt_estimate(e.without, e.kind),
-                "after": fmt_estimate(e.with_, e.kind),
+                "label": e.analysis_label, "before": fmt_estimate(e.without, shown),
+                "after": fmt_estimate(e.with_, shown),
                 "delta": "" if e.delta is None else f"{e.delta:+.1f} {unit}",
                 "anchor": "a-" + plot_name(e.analysis_id.split(":")[0]).replace("@", "-").replace(".", "-")})
         fix.append({"cell": g["cell"], "file": _short(g["file"]), "study": g["study_id"], "cohort": g["cohort"],

@@ -63,16 +63,25 @@ class Estimate:
         return {"estimate": self.estimate, "ci_low": self.ci_low, "ci_high": self.ci_high, "k": self.k}
 
 
-def fmt_value(v: float | None, kind: str) -> str:
-    """``84.1%`` for a proportion, ``28.9 months`` for a median, ``NA`` when missing."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "NA"
-    return f"{100 * v:.1f}%" if kind == "proportion" else f"{v:.1f} months"
+def fmt_value(v: float | None, kind: Any) -> str:
+    """``84.1%`` for a proportion, ``28.9 months`` for a median, ``RR 0.49``, ``NA`` when missing.
+
+    ``kind`` is an :class:`~curation.analyses.Analysis` (its outcome's unit and effect label) or a kind.
+    """
+    from .analyses import value_text
+
+    return value_text(v, kind)
 
 
-def fmt_estimate(e: Estimate | None, kind: str) -> str:
+def fmt_estimate(e: Estimate | None, kind: Any) -> str:
     if e is None or e.estimate is None:
         return "not estimable"
+    if not isinstance(kind, str):  # an Analysis: in its outcome's own terms
+        from .analyses import estimate_text
+
+        if kind.kind != "proportion":
+            return estimate_text(kind, e.estimate, e.ci_low, e.ci_high, e.k)
+        kind = kind.kind
     scale, unit = (100.0, "%") if kind == "proportion" else (1.0, " months")
     lo = "NA" if e.ci_low is None else f"{scale * e.ci_low:.1f}"
     hi = "NA" if e.ci_high is None else f"{scale * e.ci_high:.1f}"
@@ -257,9 +266,13 @@ def _plan(schema: ReviewSchema, clean: dict) -> tuple[list[Analysis], list[str]]
     return analyses, notes
 
 
-def _pool_rows(kind: str, rows: Sequence[StudyRow], settings: PoolSettings):
+def _pool_rows(kind: Any, rows: Sequence[StudyRow], settings: PoolSettings):
     from .pool import pool_generic, pool_proportions
 
+    if not isinstance(kind, str):  # an Analysis: pooled as it pools its own rows
+        from .analyses import pool_rows
+
+        return pool_rows(kind, rows, settings)
     if kind == "median":
         return pool_generic([r.median for r in rows], [r.se for r in rows], method=settings.method,
                             hk=settings.hk, level=settings.level)
@@ -334,7 +347,7 @@ def _leave_one_out(analyses: Sequence[Analysis], min_k: int = 10) -> tuple[dict,
                     r = a.taken[i]
                     rows.append(LeaveOneOut(r.study_id, r.label, Estimate.of(fit, k - 1), _f(fit.i2), _f(fit.tau2)))
             else:  # the same fits as pool.leave_one_out, in batches, without a PoolResult of k - 1 studies each
-                fits = _refit_sets(a.kind, a.settings, a.taken, [([i], None) for i in omit])
+                fits = _refit_sets(a, a.settings, a.taken, [([i], None) for i in omit])
                 for i, (est, _k, i2, tau2) in zip(omit, fits):
                     r = a.taken[i]
                     rows.append(LeaveOneOut(r.study_id, r.label, est, i2, tau2))
@@ -369,7 +382,7 @@ def _row_arrays(kind: str, measure: str, rows: Sequence[StudyRow]) -> tuple[np.n
     return yi, vi, n
 
 
-def _refit_sets(kind: str, settings: PoolSettings, clean_rows: Sequence[StudyRow],
+def _refit_sets(kind: Any, settings: PoolSettings, clean_rows: Sequence[StudyRow],
                 sets: list[tuple[Sequence[int], StudyRow | None]]) -> list[tuple[Estimate | None, int, Any, Any]]:
     """Pool ``clean_rows`` without positions ``drop`` (and with ``row`` added, when given), for each
     ``(drop, row)``: ``(estimate, k, i2, tau2)`` of each set (estimate None where the set cannot be
@@ -379,8 +392,11 @@ def _refit_sets(kind: str, settings: PoolSettings, clean_rows: Sequence[StudyRow
     from .pool import _check_method, _fit_batch
 
     out: list[tuple[Estimate | None, int, Any, Any]] = [(None, 0, None, None)] * len(sets)
-    method = _check_method(settings.method, allow_glmm=kind != "median")
-    if method == "GLMM":
+    two_arm = not isinstance(kind, str) and kind.kind in ("binary", "continuous", "reported_effect")
+    if not isinstance(kind, str) and not two_arm:  # an Analysis of one arm: the batched fits below
+        kind = kind.kind
+    method = "two-arm" if two_arm else _check_method(settings.method, allow_glmm=kind != "median")
+    if method in ("GLMM", "two-arm"):  # one exact fit per set (two arms: as the analysis pools, MH/Peto included)
         for j, (drop, row) in enumerate(sets):
             gone = set(drop)
             rows = [x for i, x in enumerate(clean_rows) if i not in gone] + ([row] if row is not None else [])
@@ -526,7 +542,8 @@ def influence(schema: ReviewSchema, validation: ValidationResult, analyses: Sequ
             total_cells = sum(len(clean_rows) - len(d) + 1 for d, _ in sets)
             glmm = base.settings.method.upper() == "GLMM"
             limit = GLMM_REFITS if glmm else max(LOO_MIN, INFLUENCE_CELLS // max(1, len(clean_rows) + 1))
-            if result is not None and (total_cells > INFLUENCE_CELLS or (glmm and len(sets) > GLMM_REFITS)):
+            if result is not None and base.kind in ("proportion", "median") and (
+                    total_cells > INFLUENCE_CELLS or (glmm and len(sets) > GLMM_REFITS)):
                 try:
                     ya, va, _n = _row_arrays(base.kind, "GEN" if base.kind == "median" else
                                              ("PLO" if glmm else base.settings.measure), [r for _, r in sets])
@@ -541,7 +558,7 @@ def influence(schema: ReviewSchema, validation: ValidationResult, analyses: Sequ
                     f"the others move it less and are not listed")
                 sets = [sets[i] for i in keep]
                 cands = [cands[i] for i in keep]
-            fits = _refit_sets(base.kind, base.settings, clean_rows, sets)
+            fits = _refit_sets(base, base.settings, clean_rows, sets)
             tlabel = target.label if target is not None else f"{base.label.split(', by ')[0]}, {cands[0].group}"
             before = Estimate.of(result, len(clean_rows))
             for (drop, r), (after, k_with, _i2, _tau2) in zip(sets, fits):
@@ -573,10 +590,10 @@ def _influence_entry(schema, base, tid, tlabel, r, same, before, after, k_with, 
     who = f"{r.study_id}'s {r.sheet or 'outcomes'} row {r.row}" + (
         f" (cohort {r.cohort})" if r.cohort and r.cohort != schema.analysis.overall_cohort else "")
     if before is None or before.estimate is None:
-        change = f"would become {fmt_value(after.estimate, base.kind)} (k = {k_with}) where nothing can be pooled now"
+        change = f"would become {fmt_value(after.estimate, base)} (k = {k_with}) where nothing can be pooled now"
     else:
-        change = (f"would move from {fmt_value(before.estimate, base.kind)} (k = {before.k}) to "
-                  f"{fmt_value(after.estimate, base.kind)} (k = {k_with})")
+        change = (f"would move from {fmt_value(before.estimate, base)} (k = {before.k}) to "
+                  f"{fmt_value(after.estimate, base)} (k = {k_with})")
     repl = f", in place of its {same[0].cohort} cohort" if same else ""
     sentence = f"if {who} were included as extracted{repl}, the pooled {tlabel} {change}"
     if ineligible:
@@ -964,7 +981,7 @@ def print_run(run: RunResult, out_dir: Path | None, files: dict[str, bytes] | No
             t.add_row(name, str(a.k), "not pooled", "")
             continue
         e = Estimate.of(a.result, a.k)
-        text = fmt_estimate(e, a.kind).rsplit(";", 1)[0] + ")"
+        text = fmt_estimate(e, a).rsplit(";", 1)[0] + ")"
         i2 = _f(a.result.i2)
         t.add_row(name, str(a.k), text, "" if i2 is None else f"{i2:.1f}%")
     c.print(t)

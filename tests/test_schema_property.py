@@ -93,6 +93,20 @@ analysis:
       low: median_low
       high: median_high
       unit: weeks
+    events:
+      label: Events
+      kind: binary
+      events: [events_t, events_c]
+      totals: [total_t, total_c]
+      favours: {left: favours treatment, right: favours control}
+    hazard:
+      label: Hazard of death
+      kind: reported_effect
+      effect: hr
+      low: hr_low
+      high: hr_high
+      scale: ratio
+      measure_label: HR
   subgroups:
     allocation:
       label: Allocation
@@ -104,6 +118,9 @@ analysis:
     - {outcome: resp}
     - {outcome: resp, subgroup: allocation}
     - {outcome: surv}
+    - {outcome: events, measure: RR}
+    - {outcome: events, method: MH}
+    - {outcome: hazard}
   sensitivity:
     - {measure: PLO, method: DL}
 """
