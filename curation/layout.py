@@ -101,6 +101,11 @@ class FieldIndex:
     schema: ReviewSchema
     names: dict[str, tuple[tuple[str, str], ...]]
     labels: dict[str, tuple[str, str]]
+    synonym_keys: frozenset = frozenset()
+
+    def by_synonym(self, text: str) -> bool:
+        """``text`` names its field by a synonym only (not by its key or a declared alias)."""
+        return header_key(text) in self.synonym_keys
 
     @classmethod
     def of(cls, schema: ReviewSchema) -> "FieldIndex":
@@ -134,6 +139,10 @@ def _index_cached(schema_id: int, schema: ReviewSchema) -> FieldIndex:
         return hit[1]
     names: dict[str, list[tuple[str, str]]] = {}
     labels: dict[str, tuple[str, str]] = {}
+    declared = {header_key(label) for spec in schema.sheets.values() for fname, fs in spec.fields.items()
+                for label in (fname, *fs.aliases)}
+    synonym_keys = frozenset(header_key(label) for spec in schema.sheets.values() for fs in spec.fields.values()
+                             for label in fs.synonyms) - declared
     for table, spec in schema.sheets.items():
         for fname, fs in spec.fields.items():
             for label in (fname, *fs.aliases, *fs.synonyms):
@@ -152,7 +161,7 @@ def _index_cached(schema_id: int, schema: ReviewSchema) -> FieldIndex:
             for other in sorted(by_field[fname]):
                 if (other, fname) not in lst:
                     lst.append((other, fname))
-    out = FieldIndex(schema, {k: tuple(v) for k, v in names.items()}, labels)
+    out = FieldIndex(schema, {k: tuple(v) for k, v in names.items()}, labels, synonym_keys)
     if len(_INDEX_CACHE) > 16:
         _INDEX_CACHE.clear()
     _INDEX_CACHE[schema_id] = (schema, out)
@@ -432,7 +441,8 @@ def _match_column(index: FieldIndex, texts: list[str]) -> tuple[tuple[tuple[str,
         hit = index.lookup(text)
         if hit:
             core, quals, ci = split_header(text)
-            return hit, "exact", quals + (group_quals if how == "bottom" else []), False, joined
+            return (hit, "synonym" if index.by_synonym(text) else "exact",
+                    quals + (group_quals if how == "bottom" else []), False, joined)
         core, quals, ci = split_header(text)
         if how == "bottom" and len(uniq) > 1 and len(core) <= 2:
             continue  # 'n' or '%' under a group is never read on its own
@@ -739,7 +749,8 @@ def _sheet_layout(schema: ReviewSchema, index: FieldIndex, g: _SheetGuess, table
             continue
         unit = _header_unit(schema, c.quals) if k in ("value", "median_ci", "ci") and fs.type in NUMERIC_TYPES \
             and fs.type != "year" else None
-        conf = "high" if c.how == "exact" and k == "value" else ("medium" if c.how in ("exact", "core", "ci") else "low")
+        conf = "high" if c.how == "exact" and k == "value" else \
+            ("medium" if c.how in ("exact", "synonym", "core", "ci") else "low")
         note = None
         if len(fields) > 1 and k == "value":
             note = f"also matches {', '.join(fields[1:])}"
