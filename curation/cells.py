@@ -482,7 +482,7 @@ NOT_SIGNIFICANT_TOKENS = frozenset({
 #: Significance level a bare "NS" is read against (a check may give its own).
 DEFAULT_ALPHA = 0.05
 
-_P_LABEL = re.compile(r"^(?:two[- ]sided\s+|2[- ]sided\s+)?p(?:[- ]?value)?\s*(?::|(?==|<|>|≤|≥|\d|\.\d)|\s)\s*")
+_P_LABEL = re.compile(r"^(?:two[- ]sided\s+|2[- ]sided\s+)?p(?:[- ]?value)?\s*(?::|(?==|<|>|≤|≥|\d|[.,]\d)|\s)\s*")
 _P_OP = re.compile(r"^(<=|=<|>=|=>|<|>|≤|≥|=)\s*")
 _P_NUMBER = re.compile(
     r"^(?P<mant>\d+(?:[.,]\d*)?|[.,]\d+)"
