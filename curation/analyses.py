@@ -16,6 +16,7 @@ Everything here takes plain data frames and returns immutable results; nothing i
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable, Sequence
@@ -23,6 +24,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from .cells import finite_or_none
 from .pool import PoolResult, pool_generic, pool_proportions
 from .schema import (RATIO_MEASURES, TWO_ARM_KINDS, OutcomeSpec, PoolSettings, ReviewSchema, SubgroupSpec, fold,
                      method_fits)
@@ -1021,3 +1023,56 @@ def pool_input(input, outcome: str, *, schema: ReviewSchema, settings: PoolSetti
 
         raise UnusableInputError(str(exc.args[0])) from None
     return analyses, validation
+
+
+# ---------------------------------------------------------------------------------------------
+# How an estimate reads (the run's summary and the report both use these)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A pooled estimate as a reader sees it (proportions clipped to 0..1, medians in their unit); the
+    run and the report both show estimates through it (:func:`fmt_estimate`)."""
+
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    k: int
+
+    @classmethod
+    def of(cls, result: Any, k: int) -> "Estimate | None":
+        if result is None:
+            return None
+        d = result.display()
+        return cls(finite_or_none(d["estimate"]), finite_or_none(d["ci_low"]), finite_or_none(d["ci_high"]), k)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"estimate": self.estimate, "ci_low": self.ci_low, "ci_high": self.ci_high, "k": self.k}
+
+
+def fmt_value(v: float | None, kind: Any) -> str:
+    """``84.1%`` for a proportion, ``28.9 months`` for a median, ``RR 0.49``, ``NA`` when missing.
+
+    ``kind`` is an :class:`~curation.analyses.Analysis` (its outcome's unit and effect label) or a kind.
+    """
+    return value_text(v, kind)
+
+
+def fmt_estimate(e: Estimate | None, kind: Any) -> str:
+    if e is None or e.estimate is None:
+        return "not estimable"
+    if not isinstance(kind, str):  # an Analysis: in its outcome's own terms
+        if kind.kind != "proportion":
+            return estimate_text(kind, e.estimate, e.ci_low, e.ci_high, e.k)
+        kind = kind.kind
+    scale, unit = (100.0, "%") if kind == "proportion" else (1.0, " months")
+    lo = "NA" if e.ci_low is None else f"{scale * e.ci_low:.1f}"
+    hi = "NA" if e.ci_high is None else f"{scale * e.ci_high:.1f}"
+    return f"{scale * e.estimate:.1f}{unit} ({lo}-{hi}; k = {e.k})"
+
+
+def plot_name(analysis_id: str) -> str:
+    """A file-system-safe name for an analysis id (``dcr_by_grade:G3`` -> ``dcr_by_grade--G3``)."""
+    name = analysis_id.replace(":", "--")
+    return re.sub(r"[^A-Za-z0-9_.@+-]+", "_", name)

@@ -724,7 +724,7 @@ FIX_ROWS = 50
 def _analysis_view(run: Any, a: Any, svgs: dict[str, str], n: int, files: dict[str, str] | None = None
                    ) -> dict[str, Any]:
     from .analyses import sensitivity_table
-    from .run import fmt_estimate, plot_name
+    from .analyses import fmt_estimate, plot_name
 
     files = files or {}
     kind = a.kind
@@ -857,7 +857,7 @@ def render_report(run: Any, svgs: dict[str, str], *, notes: Sequence[str] = (),
                   files: dict[str, str] | None = None) -> str:
     """``report.html`` of a :class:`curation.run.RunResult` (``svgs``: SVG text by ``plots/<stem>``;
     ``files``: the plot file written for a stem, to link to)."""
-    from .run import fmt_estimate, plot_name
+    from .analyses import fmt_estimate, plot_name
 
     v = run.validation
     primaries = run.primary()

@@ -28,7 +28,8 @@ import numpy as np
 
 from .cells import finite_or_none as _f
 from .findings import quote_sheet
-from .analyses import Analysis, StudyRow, outcome_frame, run_analysis, run_plan, select
+from .analyses import (Analysis, Estimate, StudyRow, fmt_estimate, fmt_value, outcome_frame,  # noqa: F401
+                       plot_name, run_analysis, run_plan, select)
 from .schema import PoolSettings, ReviewSchema, load_schema
 from .validation import ValidationResult, clean_dataset, expand_forms, form_names, read_forms, validate_workbooks
 
@@ -41,51 +42,6 @@ Progress = Callable[[str, int, int], None]
 # ---------------------------------------------------------------------------------------------
 
 
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A pooled estimate as a reader sees it (proportions clipped to 0..1, medians in months)."""
-
-    estimate: float | None
-    ci_low: float | None
-    ci_high: float | None
-    k: int
-
-    @classmethod
-    def of(cls, result: Any, k: int) -> "Estimate | None":
-        if result is None:
-            return None
-        d = result.display()
-        return cls(_f(d["estimate"]), _f(d["ci_low"]), _f(d["ci_high"]), k)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"estimate": self.estimate, "ci_low": self.ci_low, "ci_high": self.ci_high, "k": self.k}
-
-
-def fmt_value(v: float | None, kind: Any) -> str:
-    """``84.1%`` for a proportion, ``28.9 months`` for a median, ``RR 0.49``, ``NA`` when missing.
-
-    ``kind`` is an :class:`~curation.analyses.Analysis` (its outcome's unit and effect label) or a kind.
-    """
-    from .analyses import value_text
-
-    return value_text(v, kind)
-
-
-def fmt_estimate(e: Estimate | None, kind: Any) -> str:
-    if e is None or e.estimate is None:
-        return "not estimable"
-    if not isinstance(kind, str):  # an Analysis: in its outcome's own terms
-        from .analyses import estimate_text
-
-        if kind.kind != "proportion":
-            return estimate_text(kind, e.estimate, e.ci_low, e.ci_high, e.k)
-        kind = kind.kind
-    scale, unit = (100.0, "%") if kind == "proportion" else (1.0, " months")
-    lo = "NA" if e.ci_low is None else f"{scale * e.ci_low:.1f}"
-    hi = "NA" if e.ci_high is None else f"{scale * e.ci_high:.1f}"
-    return f"{scale * e.estimate:.1f}{unit} ({lo}-{hi}; k = {e.k})"
 
 
 @dataclass(frozen=True)
@@ -678,12 +634,6 @@ def run_job(forms: str | Path | Sequence[str | Path], schema: str | Path | Revie
 # ---------------------------------------------------------------------------------------------
 # Files
 # ---------------------------------------------------------------------------------------------
-
-
-def plot_name(analysis_id: str) -> str:
-    """A file-system-safe name for an analysis id (``dcr_by_grade:G3`` -> ``dcr_by_grade--G3``)."""
-    name = analysis_id.replace(":", "--")
-    return re.sub(r"[^A-Za-z0-9_.@+-]+", "_", name)
 
 
 def annotated_name(path: str | Path) -> str:
