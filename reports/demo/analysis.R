@@ -80,7 +80,8 @@ figures <- function(res, measure, ni) {
               PLN = predict(res, transf = exp),
               PAS = predict(res, transf = transf.iarcsin),
               PFT = predict(res, transf = transf.ipft.hm, targs = list(ni = ni)),
-              predict(res))  # PR and medians: no back-transformation
+              OR = , RR = , ROM = , EXP = predict(res, transf = exp),  # ratios, pooled as logs
+              predict(res))  # PR, differences and medians: no back-transformation
   glmm <- inherits(res, "rma.glmm")
   pi_lb <- if (is.null(p$pi.lb)) p$ci.lb else p$pi.lb
   pi_ub <- if (is.null(p$pi.ub)) p$ci.ub else p$pi.ub
@@ -118,10 +119,11 @@ pool_proportion <- function(d, events, total, measure, method, hk, level) {
   out
 }
 
-pool_median <- function(d, median, low, high, method, hk, level) {
-  yi <- num(d, median)
-  lo <- num(d, low)
-  hi <- num(d, high)
+pool_median <- function(d, median, low, high, method, hk, level, factor = 1) {
+  # factor: the clean CSV holds medians in the unit of factor 1 (months); the outcome's unit is factor x that
+  yi <- num(d, median) / factor
+  lo <- num(d, low) / factor
+  hi <- num(d, high) / factor
   upper_nr <- flag(d, paste0(high, "_nr"))
   # se = (upper - lower) / (2 x 1.959964); upper bound not reached: (median - lower) / 1.959964
   sei <- ifelse(upper_nr, (yi - lo) / Z975, (hi - lo) / (2 * Z975))
@@ -133,6 +135,49 @@ pool_median <- function(d, median, low, high, method, hk, level) {
     out <- c(out, subgroup_test(fits))
   }
   out
+}
+
+# Two arms: events and totals (escalc OR/RR/RD + rma, or rma.mh / rma.peto), means and SDs
+# (escalc MD/SMD/ROM + rma), or an effect reported with its 95% CI (log scale for a ratio).
+fit_binary <- function(ai, n1i, ci, n2i, measure, method, hk, level) {
+  if (method == "MH") return(rma.mh(ai = ai, n1i = n1i, ci = ci, n2i = n2i, measure = measure, level = level))
+  if (method == "PETO") return(rma.peto(ai = ai, n1i = n1i, ci = ci, n2i = n2i, level = level))
+  dat <- escalc(measure = measure, ai = ai, n1i = n1i, ci = ci, n2i = n2i)
+  rma(yi, vi, data = dat, method = method, test = if (hk) "knha" else "z", level = level)
+}
+
+fit_continuous <- function(m1i, sd1i, n1i, m2i, sd2i, n2i, measure, method, hk, level) {
+  dat <- escalc(measure = measure, m1i = m1i, sd1i = sd1i, n1i = n1i, m2i = m2i, sd2i = sd2i, n2i = n2i)
+  rma(yi, vi, data = dat, method = method, test = if (hk) "knha" else "z", level = level)
+}
+
+with_groups <- function(out, group, fit_one) {
+  if (is.null(group)) return(out)
+  d <- data.frame(.group = group)
+  c(out, subgroup_test(by_group(d, fit_one)))
+}
+
+pool_binary <- function(ai, n1i, ci, n2i, group, measure, method, hk, level) {
+  res <- fit_binary(ai, n1i, ci, n2i, measure, method, hk, level)
+  with_groups(figures(res, measure, NULL), group,
+              function(s) fit_binary(ai[s], n1i[s], ci[s], n2i[s], measure, method, hk, level))
+}
+
+pool_continuous <- function(m1i, sd1i, n1i, m2i, sd2i, n2i, group, measure, method, hk, level) {
+  res <- fit_continuous(m1i, sd1i, n1i, m2i, sd2i, n2i, measure, method, hk, level)
+  with_groups(figures(res, measure, NULL), group,
+              function(s) fit_continuous(m1i[s], sd1i[s], n1i[s], m2i[s], sd2i[s], n2i[s], measure, method, hk,
+                                         level))
+}
+
+pool_effect <- function(effect, low, high, ratio, group, method, hk, level) {
+  # se from the 95% CI: (upper - lower) / (2 x 1.959964), on the log scale for a ratio
+  yi <- if (ratio) log(effect) else effect
+  sei <- if (ratio) (log(high) - log(low)) / (2 * Z975) else (high - low) / (2 * Z975)
+  if (anyNA(sei) || any(sei <= 0)) stop("a row without a usable standard error")
+  res <- fit_median(yi, sei, method, hk, level)
+  with_groups(figures(res, if (ratio) "EXP" else "GEN", NULL), group,
+              function(s) fit_median(yi[s], sei[s], method, hk, level))
 }
 
 # Collect one row of metafor_results.csv per analysis; an error or a warning is printed with
@@ -174,42 +219,42 @@ rows_orr <- rows(
   study_id = c("BRABANDER2017", "VDZWAN2019", "SUNDLOV2022", "BODEI2011", "CLEMENT2022"),
   cohort   = c("overall", "overall", "overall", "overall", "overall"))
 run("orr",
-    pool_proportion(take(clean, rows_orr), events = c("cr", "pr"), total = "n_evaluable",
+    pool_proportion(take(clean, rows_orr), events = c("orr_events"), total = "n_evaluable",
                     measure = "PLO", method = "REML", hk = FALSE, level = 95))
 
 ## orr@GLMM -- Objective response rate (CR+PR) (GLMM)
 ## sensitivity of orr; GLMM (rma.glmm, logit), level 95%; 5 row(s) taken, 13 left out
 # the same rows as rows_orr
 run("orr@GLMM",
-    pool_proportion(take(clean, rows_orr), events = c("cr", "pr"), total = "n_evaluable",
+    pool_proportion(take(clean, rows_orr), events = c("orr_events"), total = "n_evaluable",
                     measure = "PLO", method = "GLMM", hk = FALSE, level = 95))
 
 ## orr@PFT-REML -- Objective response rate (CR+PR) (PFT-REML)
 ## sensitivity of orr; PFT, REML, level 95%; 5 row(s) taken, 13 left out
 # the same rows as rows_orr
 run("orr@PFT-REML",
-    pool_proportion(take(clean, rows_orr), events = c("cr", "pr"), total = "n_evaluable",
+    pool_proportion(take(clean, rows_orr), events = c("orr_events"), total = "n_evaluable",
                     measure = "PFT", method = "REML", hk = FALSE, level = 95))
 
 ## orr@PAS-REML -- Objective response rate (CR+PR) (PAS-REML)
 ## sensitivity of orr; PAS, REML, level 95%; 5 row(s) taken, 13 left out
 # the same rows as rows_orr
 run("orr@PAS-REML",
-    pool_proportion(take(clean, rows_orr), events = c("cr", "pr"), total = "n_evaluable",
+    pool_proportion(take(clean, rows_orr), events = c("orr_events"), total = "n_evaluable",
                     measure = "PAS", method = "REML", hk = FALSE, level = 95))
 
 ## orr@PLO-DL -- Objective response rate (CR+PR) (PLO-DL)
 ## sensitivity of orr; PLO, DL, level 95%; 5 row(s) taken, 13 left out
 # the same rows as rows_orr
 run("orr@PLO-DL",
-    pool_proportion(take(clean, rows_orr), events = c("cr", "pr"), total = "n_evaluable",
+    pool_proportion(take(clean, rows_orr), events = c("orr_events"), total = "n_evaluable",
                     measure = "PLO", method = "DL", hk = FALSE, level = 95))
 
 ## orr@PLO-REML-HK -- Objective response rate (CR+PR) (PLO-REML-HK)
 ## sensitivity of orr; PLO, REML, Knapp-Hartung, level 95%; 5 row(s) taken, 13 left out
 # the same rows as rows_orr
 run("orr@PLO-REML-HK",
-    pool_proportion(take(clean, rows_orr), events = c("cr", "pr"), total = "n_evaluable",
+    pool_proportion(take(clean, rows_orr), events = c("orr_events"), total = "n_evaluable",
                     measure = "PLO", method = "REML", hk = TRUE, level = 95))
 
 ## dcr -- Disease control rate (CR+PR+SD)
@@ -218,42 +263,42 @@ rows_dcr <- rows(
   study_id = c("BRABANDER2017", "VDZWAN2019", "SUNDLOV2022"),
   cohort   = c("overall", "overall", "overall"))
 run("dcr",
-    pool_proportion(take(clean, rows_dcr), events = c("cr", "pr", "sd"), total = "n_evaluable",
+    pool_proportion(take(clean, rows_dcr), events = c("dcr_events"), total = "n_evaluable",
                     measure = "PLO", method = "REML", hk = FALSE, level = 95))
 
 ## dcr@GLMM -- Disease control rate (CR+PR+SD) (GLMM)
 ## sensitivity of dcr; GLMM (rma.glmm, logit), level 95%; 3 row(s) taken, 15 left out
 # the same rows as rows_dcr
 run("dcr@GLMM",
-    pool_proportion(take(clean, rows_dcr), events = c("cr", "pr", "sd"), total = "n_evaluable",
+    pool_proportion(take(clean, rows_dcr), events = c("dcr_events"), total = "n_evaluable",
                     measure = "PLO", method = "GLMM", hk = FALSE, level = 95))
 
 ## dcr@PFT-REML -- Disease control rate (CR+PR+SD) (PFT-REML)
 ## sensitivity of dcr; PFT, REML, level 95%; 3 row(s) taken, 15 left out
 # the same rows as rows_dcr
 run("dcr@PFT-REML",
-    pool_proportion(take(clean, rows_dcr), events = c("cr", "pr", "sd"), total = "n_evaluable",
+    pool_proportion(take(clean, rows_dcr), events = c("dcr_events"), total = "n_evaluable",
                     measure = "PFT", method = "REML", hk = FALSE, level = 95))
 
 ## dcr@PAS-REML -- Disease control rate (CR+PR+SD) (PAS-REML)
 ## sensitivity of dcr; PAS, REML, level 95%; 3 row(s) taken, 15 left out
 # the same rows as rows_dcr
 run("dcr@PAS-REML",
-    pool_proportion(take(clean, rows_dcr), events = c("cr", "pr", "sd"), total = "n_evaluable",
+    pool_proportion(take(clean, rows_dcr), events = c("dcr_events"), total = "n_evaluable",
                     measure = "PAS", method = "REML", hk = FALSE, level = 95))
 
 ## dcr@PLO-DL -- Disease control rate (CR+PR+SD) (PLO-DL)
 ## sensitivity of dcr; PLO, DL, level 95%; 3 row(s) taken, 15 left out
 # the same rows as rows_dcr
 run("dcr@PLO-DL",
-    pool_proportion(take(clean, rows_dcr), events = c("cr", "pr", "sd"), total = "n_evaluable",
+    pool_proportion(take(clean, rows_dcr), events = c("dcr_events"), total = "n_evaluable",
                     measure = "PLO", method = "DL", hk = FALSE, level = 95))
 
 ## dcr@PLO-REML-HK -- Disease control rate (CR+PR+SD) (PLO-REML-HK)
 ## sensitivity of dcr; PLO, REML, Knapp-Hartung, level 95%; 3 row(s) taken, 15 left out
 # the same rows as rows_dcr
 run("dcr@PLO-REML-HK",
-    pool_proportion(take(clean, rows_dcr), events = c("cr", "pr", "sd"), total = "n_evaluable",
+    pool_proportion(take(clean, rows_dcr), events = c("dcr_events"), total = "n_evaluable",
                     measure = "PLO", method = "REML", hk = TRUE, level = 95))
 
 ## orr_by_grade -- Objective response rate (CR+PR), by tumour grade
@@ -271,7 +316,7 @@ rows_orr_by_site <- rows(
   cohort   = c("overall"),
   group    = c("pancreas"))
 run("orr_by_site",
-    pool_proportion(take(clean, rows_orr_by_site), events = c("cr", "pr"), total = "n_evaluable",
+    pool_proportion(take(clean, rows_orr_by_site), events = c("orr_events"), total = "n_evaluable",
                     measure = "PLO", method = "REML", hk = FALSE, level = 95))
 
 ## orr_by_site:pancreas -- Objective response rate (CR+PR), pancreas
@@ -280,7 +325,7 @@ rows_orr_by_site_pancreas <- rows(
   study_id = c("CLEMENT2022"),
   cohort   = c("overall"))
 run("orr_by_site:pancreas",
-    pool_proportion(take(clean, rows_orr_by_site_pancreas), events = c("cr", "pr"), total = "n_evaluable",
+    pool_proportion(take(clean, rows_orr_by_site_pancreas), events = c("orr_events"), total = "n_evaluable",
                     measure = "PLO", method = "REML", hk = FALSE, level = 95))
 
 ## dcr_by_site -- Disease control rate (CR+PR+SD), by primary site
