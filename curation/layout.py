@@ -325,12 +325,12 @@ class Layout(_Model):
         """The layout as YAML, for a reviewer to read and correct."""
         import yaml
 
-        data = self.model_dump(by_alias=True, exclude_defaults=False)
+        data = self.model_dump(by_alias=True, exclude_none=True)
         head = (f"# Layout of {self.workbook} for schema {self.schema_name}, inferred by `curate map`.\n"
                 "# Correct what is wrong and pass it back with --layout. Rows and columns are the workbook's own\n"
                 "# (Excel row numbers, column letters). kind: value | median_ci | ci | count_pct | author_year |\n"
                 "# number_unit; parts name the field each part of a cell goes to. commentRows are not data.\n")
-        return head + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110)
+        return head + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110, default_flow_style=None)
 
 
 def load_layout(path: str | Path) -> Layout:
