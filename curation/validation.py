@@ -171,8 +171,12 @@ def clean_dataset(schema: ReviewSchema, tables: dict[str, Table], passed: dict[s
             if fs.type == "p_value" and f + BOUND_SUFFIX in data:  # p < 0.001 stays a bound downstream
                 frame[f + "_bound"] = data[f + BOUND_SUFFIX].astype(object)
         if sheet != root and spec.parent is not None:
-            joined = frame.merge(studies, how="left", left_on=spec.parent.key, right_on=root_key,
-                                 suffixes=("", "_study"), validate="many_to_one")
+            # the link as text on both sides: a schema may type the key a number on one sheet only
+            left = frame.assign(**{"_link": _key_text(frame[spec.parent.key])})
+            right = studies.assign(**{"_link": _key_text(studies[root_key])})
+            joined = left.merge(right.drop(columns=[root_key] if root_key == spec.parent.key else []),
+                                how="left", on="_link", suffixes=("", "_study"),
+                                validate="many_to_one").drop(columns="_link")
             study_cols = [c for c in root_fields if c != root_key]
             # a metadata field both sheets have (extractor): the row's own value, else its study's
             for f, fs in schema.sheets[root].fields.items():
@@ -205,6 +209,14 @@ def clean_dataset(schema: ReviewSchema, tables: dict[str, Table], passed: dict[s
         frame["row"] = data["_row"].to_numpy()
         out[sheet] = frame.reset_index(drop=True)
     return out
+
+
+def _key_text(col: pd.Series) -> pd.Series:
+    """Key values as text (``12.0`` -> ``"12"``), None where empty: how rows of two sheets are linked."""
+    from .cells import text_value
+
+    return col.map(lambda v: text_value(v) if v is not None and not (isinstance(v, float) and v != v) else None
+                   ).astype(object)
 
 
 def check_tables(schema: ReviewSchema, tables: dict[str, Table]) -> list[Finding]:

@@ -129,8 +129,11 @@ def children(pid: int) -> list[int]:
 def curate(*args, env=None, **kw) -> subprocess.Popen:
     e = {**os.environ, "COLUMNS": "100", **(env or {})}
     e.pop("CURATE_SERIAL", None)
+    # a shell that starts the suite in the background leaves SIGINT ignored, and Python keeps an ignored
+    # SIGINT ignored: give the run the disposition a terminal gives it
     return subprocess.Popen([sys.executable, "-m", "curation.cli", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=e, start_new_session=True, **kw)
+                            stderr=subprocess.PIPE, env=e, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kw)
 
 
 @pytest.fixture(scope="module")
