@@ -259,8 +259,6 @@ def is_author_year(text: str) -> bool:
     return bool(m and re.search(r"[^\W\d_]{2}", m.group("a")) and not re.fullmatch(r"[\w-]+", text.strip()))
 
 
-def _nr(text: str) -> bool:
-    return fold(text) in ("nr", "n.r.", "not reached", "ne", "not estimable")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -575,9 +573,6 @@ def _assign_tables(schema: ReviewSchema, guesses: dict[str, _SheetGuess]) -> dic
     return out
 
 
-def _identity_derivable(schema: ReviewSchema, cands: list[_Candidate]) -> bool:
-    fields = {f for c in cands for _t, f in c.fields}
-    return "study_id" in fields or "first_author" in fields
 
 
 def _named_table(schema: ReviewSchema, title: str) -> str | None:
@@ -861,15 +856,6 @@ def _count_columns(schema: ReviewSchema, tables: list[str], cols: list[ColumnLay
     return out
 
 
-def _to_float(v: Any) -> float:
-    if isinstance(v, bool):
-        return math.nan
-    if isinstance(v, (int, float)):
-        return float(v)
-    t = _text(v)
-    if t and re.fullmatch(r"\d+(?:\.\d+)?", t):
-        return float(t)
-    return math.nan
 
 
 def _column_mask(col: np.ndarray, predicate) -> np.ndarray:

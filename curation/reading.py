@@ -136,14 +136,6 @@ class SheetGrid:
     def shape(self) -> tuple[int, int]:
         return self.values.shape
 
-    def ref(self, row: int, col0: int | None = None) -> str:
-        """``'Data extraction'!M7`` (``sheet!7:7`` for a whole row)."""
-        from .findings import quote_sheet
-
-        if col0 is None:
-            return f"{quote_sheet(self.title)}!{row}:{row}"
-        return f"{quote_sheet(self.title)}!{column_letter(col0)}{row}"
-
 
 @dataclass(frozen=True, eq=False)
 class WorkbookGrids:
