@@ -67,6 +67,11 @@ class Finding:
         The contract sheet (``studies``, ``outcomes`` ...) the row belongs to, when the workbook's
         own sheet (``sheet``) is named otherwise or holds several contract sheets (a team's wide
         ``Data extraction`` sheet); None when it is ``sheet`` itself.
+    involves : tuple of str
+        Every field the finding involves: its own ``field`` and the fields of the cells its
+        message cites (``sheet.field`` for a field of another contract sheet). An error excludes
+        its record from the analyses that use one of these fields, and only from those; empty
+        means "``field`` alone" (see :meth:`fields`).
     """
 
     file: str
@@ -80,6 +85,15 @@ class Finding:
     message: str
     value: Any = None
     table: str | None = None
+    involves: tuple[str, ...] = ()
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The fields the finding involves (``involves``, else its own ``field``; empty for a
+        row- or file-level finding that names no field)."""
+        if self.involves:
+            return self.involves
+        return (self.field,) if self.field else ()
 
     @property
     def contract_sheet(self) -> str | None:
