@@ -1,0 +1,56 @@
+"""The rules: every check, registered in one place with a stable code and a severity.
+
+Two kinds of rule live here:
+
+* **field rules** apply to every field of a schema from its declaration (``required``, ``min``,
+  ``pattern``, ``vocabulary`` ...). Column-level ones run as a pandera schema compiled from the
+  YAML (:func:`column_schema`), whose failure-cases table becomes findings.
+* **checks** are cross-field and cross-sheet rules that a schema names under ``checks:`` with
+  the fields they work on (``rule: response-sum-mismatch, parts: [cr, pr, sd, pd] ...``). Each
+  is a small vectorised function registered with :func:`check`.
+
+The registry (:data:`REGISTRY`, :mod:`.registry`) is the single list of rule codes: ``curate
+rules`` prints it, ``docs/rules.md`` documents each code and the tests check that every code has
+both. The rules themselves are grouped by what they are about, one module each (as frictionless
+keeps its ``checks/``):
+
+========================  ==================================================================
+:mod:`.layout`            reading the workbook and its layout (structure codes)
+:mod:`.fields`            fields and vocabularies (cell and field codes; the pandera schema)
+:mod:`.counts`            counts, percentages, arms against the number randomised
+:mod:`.adverse_events`    adverse-event counts
+:mod:`.times`             medians and CIs, follow-up, enrolment
+:mod:`.cohorts`           grade, cohorts, dosing, studies sharing participants
+:mod:`.effects`           two-arm effects, CIs and p-values
+:mod:`.means`             arm means and SDs
+:mod:`.stage`             the check stage that runs them all
+========================  ==================================================================
+"""
+
+from __future__ import annotations
+
+# registration order is the order `curate rules` lists them in
+from .registry import NUMBER, REGISTRY, Param, Rule, all_rules, check, check_problems, companion, declare
+from . import layout as _layout  # noqa: F401  (structure codes)
+from .fields import column_schema, run_field_rules, run_links
+from .context import Context
+from .counts import rate_matches
+from . import adverse_events as _adverse_events  # noqa: F401
+from . import times as _times  # noqa: F401
+from .cohorts import parse_band
+from .effects import arm_effect, p_range_from_ci
+from .means import mean_sd_from_quantiles
+from .stage import run_checks
+
+__all__ = ["NUMBER", "REGISTRY", "Context", "Param", "Rule", "all_rules", "arm_effect", "check", "check_problems",
+           "column_schema", "companion", "declare", "mean_sd_from_quantiles", "p_range_from_ci", "parse_band",
+           "rate_matches", "run_checks", "run_field_rules", "run_links"]
+
+
+def _register_schema_validator() -> None:
+    from ..registry import register_schema_validator
+
+    register_schema_validator(check_problems)
+
+
+_register_schema_validator()

@@ -1,0 +1,184 @@
+"""What a check sees: the schema and the typed tables, lookups across sheets, and findings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ..findings import Finding
+
+
+# ---------------------------------------------------------------------------------------------
+# Context: typed tables, lookups across sheets, and finding construction
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What a check sees: the schema and the typed tables (see :mod:`curation.normalise`)."""
+
+    schema: Any
+    tables: dict[str, Any]
+    _parent_index: dict = field(default_factory=dict)
+    _decimals: dict = field(default_factory=dict)
+
+    def table(self, sheet: str):
+        return self.tables[sheet]
+
+    def _parent_positions(self, sheet: str, other: str):
+        """For each row of ``sheet``, the position of its study's row in ``other`` (-1 if none)."""
+        import numpy as np
+        import pandas as pd
+
+        key = (sheet, other)
+        if key not in self._parent_index:
+            child = self.tables[sheet].data
+            parent = self.tables[other].data
+            link = self.schema.sheets[sheet].parent.key if self.schema.sheets[sheet].parent else "study_id"
+            pkey = self.schema.sheets[other].key[0]
+            first = pd.Series(np.arange(len(parent)), index=parent[pkey].to_numpy())
+            first = first[~first.index.duplicated(keep="first")]
+            pos = child[link].map(first).to_numpy(dtype=float, na_value=np.nan)
+            self._parent_index[key] = np.where(np.isnan(pos), -1, pos).astype(int)
+        return self._parent_index[key]
+
+    def values(self, sheet: str, ref: str):
+        """Values of ``field`` or ``sheet.field`` aligned with the rows of ``sheet``."""
+        import numpy as np
+
+        if "." in ref:
+            other, fname = ref.split(".", 1)
+            pos = self._parent_positions(sheet, other)
+            src = self.tables[other].data[fname].to_numpy()
+            out = src[np.clip(pos, 0, max(len(src) - 1, 0))] if len(src) else np.full(len(pos), np.nan)
+            if out.dtype.kind == "f":
+                out = np.where(pos >= 0, out, np.nan)
+            else:
+                out = np.where(pos >= 0, out, None)
+            return out
+        return self.tables[sheet].data[ref].to_numpy()
+
+    def num(self, sheet: str, ref: str):
+        import numpy as np
+
+        return np.asarray(self.values(sheet, ref), dtype=float)
+
+    def decimals(self, sheet: str, fname: str):
+        """Decimal places reported in each cell of ``fname`` (NaN where unknown): ``0.70`` typed as
+        text -> 2; a number cell keeps no trailing zeros, so ``0.70`` typed as a number -> 1."""
+        import numpy as np
+
+        t = self.tables[sheet]
+        if fname in t.decimals:
+            return np.asarray(t.decimals[fname], dtype=float)
+        key = (sheet, fname)
+        if key not in self._decimals:
+            from ..cells import column_decimals
+
+            self._decimals[key] = column_decimals(t.raw[fname].to_numpy(), self.num(sheet, fname))
+        return self._decimals[key]
+
+    def half_unit(self, sheet: str, fname: str):
+        """Half a unit of the last reported digit of each cell (0 where the digits are unknown)."""
+        import numpy as np
+
+        d = self.decimals(sheet, fname)
+        return np.where(np.isnan(d), 0.0, 0.5 * 10.0 ** -np.where(np.isnan(d), 0, d))
+
+    def half_units(self, sheet: str, *fnames: str):
+        """:meth:`half_unit` of an effect and its CI bounds, read together: a paper reports them with
+        the same digits, and a number cell keeps no trailing zeros (0.70 typed as a number reads
+        0.7), so a number cell is taken to as many digits as the row's most precise of these cells."""
+        import numpy as np
+
+        decs = [self.decimals(sheet, f) for f in fnames]
+        raw = [self.tables[sheet].raw[f].to_numpy() for f in fnames]
+        row_max = np.nanmax(np.vstack(decs), axis=0) if len(decs) and len(decs[0]) else np.zeros(0)
+        out = []
+        for d, r in zip(decs, raw):
+            typed_num = np.fromiter((isinstance(v, (int, float)) and not isinstance(v, bool) for v in r), bool, len(r))
+            d = np.where(typed_num & ~np.isnan(row_max), np.fmax(d, row_max), d)
+            out.append(np.where(np.isnan(d), 0.0, 0.5 * 10.0 ** -np.where(np.isnan(d), 0, d)))
+        return out
+
+    def unit(self, sheet: str, ref: str, i: int) -> str:
+        """The unit of a field's value as a reviewer reads it (`` months``, `` mmHg``, ``%``; ``""`` for none).
+
+        A field with a ``unit_field`` is held in its vocabulary's unit of factor 1 after
+        normalisation (a row in weeks is converted); a vocabulary without factors leaves the
+        row's own unit. Otherwise the field's ``unit:``, unless that names another field.
+        """
+        other, fname = (ref.split(".", 1) if "." in ref else (sheet, ref))
+        fields = self.schema.sheets[other].fields
+        fs = fields.get(fname)
+        if fs is None:
+            return ""
+        if fs.unit_field:
+            vocab = self.schema.vocabulary_of(other, fs.unit_field)
+            base = [t.value for t in vocab.terms if t.factor == 1] if vocab is not None else []
+            row_unit = None
+            if other in self.tables and fs.unit_field in self.tables[other].data:
+                j = i if other == sheet else int(self._parent_positions(sheet, other)[i])
+                if j >= 0:
+                    row_unit = self.tables[other].data[fs.unit_field].iat[j]
+            factor = vocab.by_value[row_unit].factor if vocab is not None and row_unit in vocab.by_value else None
+            text = base[0] if base and (factor is not None or row_unit is None) else row_unit
+            if not isinstance(text, str) or not text:
+                text = fields[fs.unit_field].default or ""
+            return f" {text}" if text else ""
+        if fs.unit and fs.unit not in fields:
+            return fs.unit if fs.unit == "%" else f" {fs.unit}"
+        return ""
+
+    def nr(self, sheet: str, fname: str):
+        import numpy as np
+
+        data = self.tables[sheet].data
+        col = fname + "__nr"
+        return data[col].to_numpy(dtype=bool) if col in data else np.zeros(len(data), bool)
+
+    def cell(self, sheet: str, ref: str, i: int) -> str:
+        """Cell reference of ``ref`` for row ``i`` of ``sheet`` (following ``sheet.field``)."""
+        if "." in ref:
+            other, fname = ref.split(".", 1)
+            pos = int(self._parent_positions(sheet, other)[i])
+            if pos < 0:
+                return f"{other}!?"
+            return self.tables[other].ref(pos, fname)
+        return self.tables[sheet].ref(i, ref)
+
+    def finding(self, sheet: str, i: int, fname: str | None, rule: str, severity: str, message: str,
+                value: Any = None) -> Finding:
+        t = self.tables[sheet]
+        file = t.files[i]
+        return Finding(file, t.title(file), t.rows[i], t.letter(file, fname) if fname else None, fname,
+                       t.study_ids[i], rule, severity, message, _scalar(value), sheet)
+
+
+def _scalar(value: Any) -> Any:
+    """numpy scalars -> Python values (findings hold plain values)."""
+    item = getattr(value, "item", None)
+    return item() if item is not None and not isinstance(value, (str, bytes)) else value
+
+
+def _label(ref: str) -> str:
+    return ref.split(".", 1)[-1]
+
+
+def _abbr(name: str) -> str:
+    """A short count field as its abbreviation (``cr`` -> ``CR``); a longer name as it is."""
+    return name.upper() if len(name) <= 3 else name
+
+
+def _sum_of(names: Iterable[str]) -> str:
+    return "+".join(_abbr(n) for n in names)
+
+
+def _present(*arrays):
+    import numpy as np
+
+    mask = None
+    for a in arrays:
+        m = ~np.isnan(a)
+        mask = m if mask is None else mask & m
+    return mask

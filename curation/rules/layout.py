@@ -1,0 +1,30 @@
+"""Rules about reading the workbook and its layout (:mod:`curation.reading`, :mod:`curation.layout`)."""
+
+from __future__ import annotations
+
+from .registry import declare
+
+
+# structure: reading the workbook (curation.reading)
+declare("missing-sheet", "warning", "A contract sheet is not in the workbook.", "structure")
+declare("empty-sheet", "info", "A contract sheet has no header and no data.", "structure")
+declare("missing-column", "error", "A field has no column (error for a required field, info otherwise).", "structure")
+declare("duplicate-column", "warning", "Two headers match the same field; the second is ignored.", "structure")
+declare("unknown-column", "info", "A header matches no field; the column is kept but not checked.", "structure")
+declare("merged-cell", "warning", "Merged cells: the top-left value is read into every row of the area.", "structure")
+declare("formula-without-value", "error", "A formula whose value was never calculated and saved.", "structure")
+# layout: reading a workbook the team laid out its own way (curation.layout)
+declare("inferred-layout", "info", "What was inferred of a workbook not in the template's layout: the sheet's contract "
+        "sheets, its header rows, and each column read by a synonym, as a composite or with a unit.", "structure")
+declare("unmatched-sheet", "info", "A sheet whose headers match no contract sheet; skipped.", "structure")
+declare("non-data-row", "info", "A row below the header that is not data (a Total/Sum/Mean/Pooled row, a note or "
+        "source line, a repeated header, a blank separator); never read as a record.", "structure")
+declare("hidden-row", "warning", "A hidden row that is read as data.", "structure")
+declare("hidden-column", "warning", "A hidden column that is read, or one not read because a visible column holds the "
+        "same field.", "structure")
+declare("helper-column", "warning", "A column computed by formulas (a reviewer's own calculation), not typed from the "
+        "paper.", "structure")
+declare("unplaced-column", "error", "A header the layout could not place while a field the review needs has no "
+        "column: names the header and the field it is close to.", "structure")
+declare("study-field-conflict", "warning", "In a sheet with one row per cohort, a cohort row whose study-level value "
+        "differs from the study's own row (not read).", "structure")
