@@ -13,6 +13,7 @@ from typing import Any, Callable
 import pytest
 
 from builders import good_ae, good_outcome, good_study, write_form
+from involves import assert_involves
 from curation.rules import REGISTRY
 from curation.validation import validate
 
@@ -181,6 +182,8 @@ def test_rule_reports_at_cell(tmp_path, code, change, sheet, row, field):
     if code == "duplicate-key":  # the first row of the key is kept; only the repeat is an error
         assert not any(f.severity == "error" and f.row == 2 and f.sheet == sheet for f in result.finding_list)
     # conservation in every case
+    for f in result.finding_list:  # every finding names the fields it involves
+        assert_involves(result, f)
     s = result.summary
     assert s.rows_read == s.rows_passed + s.rows_excluded
     # an error excludes its row; nothing else is excluded
@@ -253,3 +256,27 @@ def test_extractor_of_the_study_fills_the_clean_rows(tmp_path):
     form["outcomes"][0]["extractor"] = "CD"
     clean = run(tmp_path, form).clean
     assert list(clean["extractor"]) == ["CD", "AB", "AB", "AB"]
+
+
+def test_identity_and_eligibility_errors_exclude_the_whole_record(tmp_path):
+    """Rules about identity or eligibility (and any error on a key field) exclude the record from
+    every analysis; any other error only from the analyses that use the fields it involves."""
+    from curation.rules import excludes_record
+
+    form = copy.deepcopy(baseline())
+    setv("studies", 0, radiopharmaceutical="90Y-DOTATOC")(form)  # ineligible-term on a study
+    setv("outcomes", 1, pfs_median=-3)(form)  # out-of-range on one field
+    setv("outcomes", 2, cohort=None)(form)  # missing-required on a key field
+    setv("outcomes", 3, grade="G4")(form)  # rejected-term
+    add_row("outcomes", good_outcome())(form)  # duplicate-key
+    result = run(tmp_path, form)
+    by = {(f.rule, f.row): f for f in result.finding_list if f.severity == "error"}
+    schema = result.schema
+    assert excludes_record(by[("ineligible-term", 2)], schema)
+    assert excludes_record(by[("duplicate-key", 6)], schema)
+    assert excludes_record(by[("missing-required", 4)], schema)
+    assert excludes_record(by[("rejected-term", 5)], schema)
+    assert not excludes_record(by[("out-of-range", 3)], schema)
+    assert by[("out-of-range", 3)].fields == ("pfs_median",)
+    assert {c for c, r in REGISTRY.items() if r.excludes == "record"} == {
+        "duplicate-key", "unknown-study", "ineligible-term", "rejected-term", "study-excluded"}

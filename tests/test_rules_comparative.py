@@ -24,6 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curation.cells import parse_p_column, parse_p_text
+from involves import assert_involves
 from curation.rules import REGISTRY, mean_sd_from_quantiles, p_range_from_ci
 from curation.schema import load_schema
 from curation.validation import validate
@@ -280,6 +281,8 @@ def test_rule_reports_at_cell(tmp_path, code, change, sheet, row, field):
     for f in hits:
         assert f.severity == REGISTRY[code].severity
         assert f"{f.sheet}!{f.column}{f.row}" in f.message, f.message  # names its own cell
+    for f in result.finding_list:  # every finding names the fields it involves
+        assert_involves(result, f)
     s = result.summary
     assert s.rows_read == s.rows_passed + s.rows_excluded
 

@@ -30,7 +30,8 @@ keeps its ``checks/``):
 from __future__ import annotations
 
 # registration order is the order `curate rules` lists them in
-from .registry import NUMBER, REGISTRY, Param, Rule, all_rules, check, check_problems, companion, declare
+from .registry import (EXCLUDES, NUMBER, REGISTRY, Param, Rule, all_rules, check, check_problems, companion, declare,
+                       excludes_record)
 from . import layout as _layout  # noqa: F401  (structure codes)
 from .fields import column_schema, run_field_rules, run_links
 from .context import Context
@@ -42,8 +43,8 @@ from .effects import arm_effect, p_range_from_ci
 from .means import mean_sd_from_quantiles
 from .stage import run_checks
 
-__all__ = ["NUMBER", "REGISTRY", "Context", "Param", "Rule", "all_rules", "arm_effect", "check", "check_problems",
-           "column_schema", "companion", "declare", "mean_sd_from_quantiles", "p_range_from_ci", "parse_band",
+__all__ = ["EXCLUDES", "NUMBER", "REGISTRY", "Context", "Param", "Rule", "all_rules", "arm_effect", "check", "check_problems",
+           "column_schema", "companion", "declare", "excludes_record", "mean_sd_from_quantiles", "p_range_from_ci", "parse_band",
            "rate_matches", "run_checks", "run_field_rules", "run_links"]
 
 

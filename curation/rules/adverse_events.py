@@ -32,6 +32,7 @@ def adverse_event_counts(ctx: Context, sheet: str, severity: str, chain):
                    f"{fmt(b[i])} ({ctx.cell(sheet, b_ref, i)}); "
                    + " <= ".join(_label(r) for r in chain) + " must hold")
             fname = a_ref if "." not in a_ref else (b_ref if "." not in b_ref else None)
-            out.append(ctx.finding(sheet, i, fname, "adverse-event-counts-inconsistent", severity, msg, a[i]))
+            out.append(ctx.finding(sheet, i, fname, "adverse-event-counts-inconsistent", severity, msg, a[i],
+                                   involves=(a_ref, b_ref)))
         reported |= bad
     return out

@@ -71,7 +71,8 @@ def ki67_contradicts_grade(ctx: Context, sheet: str, severity: str, ki67, grade,
         band = _band_text(lo[i], hi[i], lo_in[i], hi_in[i])
         msg = (f"{ki67} = {fmt(k[i])}% ({ctx.cell(sheet, ki67, i)}) contradicts grade {g.iat[i]} "
                f"({ctx.cell(sheet, grade, i)}), which means Ki-67 {band} (WHO 2019)")
-        out.append(ctx.finding(sheet, i, ki67, "ki67-contradicts-grade", severity, msg, k[i]))
+        out.append(ctx.finding(sheet, i, ki67, "ki67-contradicts-grade", severity, msg, k[i],
+                               involves=(grade,)))
     return out
 
 
@@ -152,7 +153,8 @@ def cumulative_activity_mismatch(ctx: Context, sheet: str, severity: str, produc
         parts = " x ".join(f"{f} {fmt(a[i])} ({ctx.cell(sheet, f, i)})" for f, a in zip(factors, fs))
         msg = (f"{product} = {fmt(p[i])} ({ctx.cell(sheet, product, i)}) differs by {100 * rel[i]:.0f}% from "
                f"{parts} = {fmt(round(expected[i], 3))}")
-        out.append(ctx.finding(sheet, i, product, "cumulative-activity-mismatch", severity, msg, p[i]))
+        out.append(ctx.finding(sheet, i, product, "cumulative-activity-mismatch", severity, msg, p[i],
+                               involves=factors))
     return out
 
 
@@ -188,5 +190,6 @@ def possible_duplicate_population(ctx: Context, sheet: str, severity: str, same,
                + f" and overlapping enrolment ({fmt(s[a])}-{fmt(e[a])} vs {fmt(s[b])}-{fmt(e[b])}; "
                f"{ctx.cell(sheet, start, a)}, {ctx.cell(sheet, start, b)}): possibly the same participants; "
                "pool only one of them")
-        out.append(ctx.finding(sheet, a, same[0], "possible-duplicate-population", severity, msg, d[same[0]].iat[a]))
+        out.append(ctx.finding(sheet, a, same[0], "possible-duplicate-population", severity, msg, d[same[0]].iat[a],
+                               involves=(*same, start, end)))
     return out

@@ -148,11 +148,34 @@ class Context:
         return self.tables[sheet].ref(i, ref)
 
     def finding(self, sheet: str, i: int, fname: str | None, rule: str, severity: str, message: str,
-                value: Any = None) -> Finding:
+                value: Any = None, involves: Iterable[str | None] = ()) -> Finding:
+        """A finding at row ``i`` of ``sheet``, on the cell of ``fname``.
+
+        ``involves`` lists every other field whose cell the message cites (``field`` for this
+        sheet, ``sheet.field`` for another contract sheet's, as :meth:`values` takes them); the
+        finding's :attr:`~curation.findings.Finding.involves` is ``fname`` followed by these, each
+        once. Selection excludes an erroneous record from the analyses that use one of them.
+        """
         t = self.tables[sheet]
         file = t.files[i]
         return Finding(file, t.title(file), t.rows[i], t.letter(file, fname) if fname else None, fname,
-                       t.study_ids[i], rule, severity, message, _scalar(value), sheet)
+                       t.study_ids[i], rule, severity, message, _scalar(value), sheet,
+                       involved(sheet, fname, *involves))
+
+
+def involved(sheet: str, *refs: str | None) -> tuple[str, ...]:
+    """The fields a finding on ``sheet`` involves, each once, in order: ``field`` for one of this
+    sheet (a ``sheet.field`` naming this very sheet is written ``field``), ``other.field`` for
+    another contract sheet's; empty references are skipped."""
+    out: list[str] = []
+    for ref in refs:
+        if not ref:
+            continue
+        if "." in ref and ref.split(".", 1)[0] == sheet:
+            ref = ref.split(".", 1)[1]
+        if ref not in out:
+            out.append(ref)
+    return tuple(out)
 
 
 def _scalar(value: Any) -> Any:

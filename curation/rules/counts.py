@@ -118,7 +118,8 @@ def response_sum_mismatch(ctx: Context, sheet: str, severity: str, parts, total,
         msg = (f"{label} = {fmt(with_ne[i])} but {total} = {fmt(tot[i])} ({ctx.cell(sheet, total, i)}; "
                f"counts in {cells}){hint}")
         out.append(ctx.finding(sheet, i, where, "response-sum-mismatch", severity, msg,
-                               ctx.values(sheet, where)[i]))
+                               ctx.values(sheet, where)[i],
+                               involves=(total, *parts, *([not_evaluable] if has_ne[i] else []))))
     return out
 
 
@@ -137,7 +138,8 @@ def response_sum_short(ctx: Context, sheet: str, severity: str, parts, total, no
                f"{fmt(tot[i])} ({ctx.cell(sheet, total, i)}; counts in {cells}): "
                f"{fmt(tot[i] - s[i])}{ctx.unit(sheet, total, i) or ' participants'} unaccounted for; enter them as "
                f"{not_evaluable or 'not evaluable'} if the paper says so{hint}")
-        out.append(ctx.finding(sheet, i, where, "response-sum-short", severity, msg, ctx.values(sheet, where)[i]))
+        out.append(ctx.finding(sheet, i, where, "response-sum-short", severity, msg, ctx.values(sheet, where)[i],
+                               involves=(total, *parts)))
     return out
 
 
@@ -178,7 +180,8 @@ def percentage_mismatch(ctx: Context, sheet: str, severity: str, rate, events, t
         msg = (f"{rate} = {fmt(r[i])}% ({ctx.cell(sheet, rate, i)}) but {_sum_of(events)} / "
                f"{total} = {fmt(ev[i])}/{fmt(tot[i])} = {100 * ev[i] / tot[i]:.2f}% ({cells}; "
                f"{ctx.cell(sheet, total, i)})")
-        out.append(ctx.finding(sheet, i, rate, "percentage-mismatch", severity, msg, ctx.table(sheet).raw[rate].iat[i]))
+        out.append(ctx.finding(sheet, i, rate, "percentage-mismatch", severity, msg, ctx.table(sheet).raw[rate].iat[i],
+                               involves=(*events, total)))
     return out
 
 
@@ -198,7 +201,7 @@ def percentage_itt_denominator(ctx: Context, sheet: str, severity: str, rate, ev
                f"{_label(itt_total)} ({ctx.cell(sheet, itt_total, i)}), not over {total} = {fmt(tot[i])} "
                f"({ctx.cell(sheet, total, i)}): an intention-to-treat denominator; pooling uses the counts")
         out.append(ctx.finding(sheet, i, rate, "percentage-itt-denominator", severity, msg,
-                               ctx.table(sheet).raw[rate].iat[i]))
+                               ctx.table(sheet).raw[rate].iat[i], involves=(itt_total, total)))
     return out
 
 
@@ -233,7 +236,7 @@ def percentage_impossible(ctx: Context, sheet: str, severity: str, rate, events,
                f"{total} = {fmt(tot[i])} ({ctx.cell(sheet, total, i)}): {near}; check the percentage and the "
                "denominator in the paper")
         out.append(ctx.finding(sheet, i, rate, "percentage-impossible", severity, msg,
-                               ctx.table(sheet).raw[rate].iat[i]))
+                               ctx.table(sheet).raw[rate].iat[i], involves=(total,)))
     return out
 
 
@@ -253,7 +256,7 @@ def reported_count_mismatch(ctx: Context, sheet: str, severity: str, count, part
         cells = ", ".join(ctx.cell(sheet, p, i) for p in parts)
         msg = (f"{count} = {fmt(n[i])} ({ctx.cell(sheet, count, i)}) but {'+'.join(p.upper() for p in parts)} = "
                f"{' + '.join(fmt(a[i]) for a in arrs)} = {fmt(total[i])} ({cells}); one of them was typed wrong")
-        out.append(ctx.finding(sheet, i, count, "reported-count-mismatch", severity, msg, n[i]))
+        out.append(ctx.finding(sheet, i, count, "reported-count-mismatch", severity, msg, n[i], involves=parts))
     return out
 
 
@@ -289,7 +292,7 @@ def dcr_below_orr(ctx: Context, sheet: str, severity: str, dcr, orr):
         msg = (f"{dcr} = {fmt(d[i])}{_value_unit(ctx, sheet, dcr, i)} ({ctx.cell(sheet, dcr, i)}) is below {orr} = "
                f"{fmt(o[i])}{_value_unit(ctx, sheet, orr, i)} ({ctx.cell(sheet, orr, i)}); {_described(ctx, sheet, dcr)} "
                f"includes every case counted in {_described(ctx, sheet, orr)}, so it cannot be lower")
-        out.append(ctx.finding(sheet, i, dcr, "dcr-below-orr", severity, msg, d[i]))
+        out.append(ctx.finding(sheet, i, dcr, "dcr-below-orr", severity, msg, d[i], involves=(orr,)))
     return out
 
 
@@ -304,7 +307,8 @@ def evaluable_exceeds_enrolled(ctx: Context, sheet: str, severity: str, field, l
     for i in np.flatnonzero(_present(v, lim) & (v > lim)):
         msg = (f"{field} = {fmt(v[i])} ({ctx.cell(sheet, field, i)}) exceeds {_label(limit)} = {fmt(lim[i])} "
                f"({ctx.cell(sheet, limit, i)})")
-        out.append(ctx.finding(sheet, i, field, "evaluable-exceeds-enrolled", severity, msg, v[i]))
+        out.append(ctx.finding(sheet, i, field, "evaluable-exceeds-enrolled", severity, msg, v[i],
+                               involves=(limit,)))
     return out
 
 
@@ -329,7 +333,7 @@ def events_exceed_total(ctx: Context, sheet: str, severity: str, events, totals)
             msg = (f"{ev_f} = {fmt(e[i])} ({ctx.cell(sheet, ev_f, i)}) is above the arm's {tot_f} = {fmt(n[i])}"
                    f"{unit} ({ctx.cell(sheet, tot_f, i)}): an arm cannot have more events than{unit}; were the "
                    "events and the total swapped, or the other arm's total entered?")
-            out.append(ctx.finding(sheet, i, ev_f, "events-exceed-total", severity, msg, e[i]))
+            out.append(ctx.finding(sheet, i, ev_f, "events-exceed-total", severity, msg, e[i], involves=(tot_f,)))
     return out
 
 
@@ -376,12 +380,14 @@ def arm_totals_exceed_randomised(ctx: Context, sheet: str, severity: str, totals
         if total > rv:
             msg = (f"{names} = {terms} = {fmt(total)} ({cells}) is above {where}: the arms hold "
                    f"{fmt(total - rv)} more{unit} than were randomised; check the arm totals and {_label(randomised)}")
-            out.append(ctx.finding(sheet, last, totals[0], "arm-totals-exceed-randomised", severity, msg, total))
+            out.append(ctx.finding(sheet, last, totals[0], "arm-totals-exceed-randomised", severity, msg, total,
+                                   involves=(*totals, randomised)))
         else:
             msg = (f"{names} = {terms} = {fmt(total)} ({cells}) is {fmt(rv - total)} below {where}: "
                    f"{fmt(rv - total)} randomised{unit} are in no arm (attrition, exclusions after randomisation, "
                    "or an arm outside this comparison?); pooling uses the arm totals")
-            out.append(ctx.finding(sheet, last, totals[0], "arm-totals-below-randomised", below_sev, msg, total))
+            out.append(ctx.finding(sheet, last, totals[0], "arm-totals-below-randomised", below_sev, msg, total,
+                                   involves=(*totals, randomised)))
     return out
 
 

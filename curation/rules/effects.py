@@ -61,7 +61,8 @@ def effect_outside_ci(ctx: Context, sheet: str, severity: str, effect, low, high
         msg = (f"95% CI of {effect} is {fmt(lo[i])} to {fmt(hi[i])}: the lower bound {low} ({ctx.cell(sheet, low, i)}) "
                f"is not below the upper bound {high} ({ctx.cell(sheet, high, i)}); {effect} = {fmt(e[i])} "
                f"({ctx.cell(sheet, effect, i)}). Were the bounds swapped or one of them mistyped?")
-        out.append(ctx.finding(sheet, i, low, "effect-outside-ci", severity, msg, lo[i]))
+        out.append(ctx.finding(sheet, i, low, "effect-outside-ci", severity, msg, lo[i],
+                               involves=(high, effect)))
     below = _present(e, lo) & (e + he < lo - hl) & ~reversed_
     above = _present(e, hi) & (e - he > hi + hh) & ~reversed_ & ~below
     for i in np.flatnonzero(below | above):
@@ -73,7 +74,7 @@ def effect_outside_ci(ctx: Context, sheet: str, severity: str, effect, low, high
                 "was a CI bound typed into the effect cell, or the effect into a CI cell?")
         msg = (f"{effect} = {fmt(e[i])} lies {side} bound of its 95% CI {fmt(lo[i])} to {fmt(hi[i])} "
                f"({_effect_cells(ctx, sheet, effect, low, high, i)}); {hint}")
-        out.append(ctx.finding(sheet, i, effect, "effect-outside-ci", severity, msg, e[i]))
+        out.append(ctx.finding(sheet, i, effect, "effect-outside-ci", severity, msg, e[i], involves=(low, high)))
     return out
 
 
@@ -94,7 +95,8 @@ def ratio_ci_not_log_symmetric(ctx: Context, sheet: str, severity: str, effect, 
             msg = (f"{name} = {fmt(v[i])} ({ctx.cell(sheet, name, i)}): a ratio and its CI bounds are above 0; "
                    f"was a log ratio or a difference entered? ({effect}, {low}, {high}: "
                    f"{_effect_cells(ctx, sheet, effect, low, high, i)})")
-            out.append(ctx.finding(sheet, i, name, "ratio-not-positive", bad_sev, msg, v[i]))
+            out.append(ctx.finding(sheet, i, name, "ratio-not-positive", bad_sev, msg, v[i],
+                                   involves=(effect, low, high)))
     ok = _present(e, lo, hi) & ~nonpos & (lo < e) & (e < hi)
     with np.errstate(invalid="ignore", divide="ignore"):
         # log-symmetric within rounding: some e', lo', hi' within half a unit of the digits with e'^2 = lo' hi'
@@ -108,7 +110,8 @@ def ratio_ci_not_log_symmetric(ctx: Context, sheet: str, severity: str, effect, 
                f"CI is symmetric on the log scale: with {low} = {fmt(lo[i])} the upper bound would be about "
                f"{e[i] ** 2 / lo[i]:.3g}, with {high} = {fmt(hi[i])} the lower about {e[i] ** 2 / hi[i]:.3g}. "
                "Is a bound mistyped or transposed? Check the paper")
-        out.append(ctx.finding(sheet, i, high, "ratio-ci-not-log-symmetric", severity, msg, hi[i]))
+        out.append(ctx.finding(sheet, i, high, "ratio-ci-not-log-symmetric", severity, msg, hi[i],
+                               involves=(effect, low)))
     return out
 
 
@@ -227,10 +230,12 @@ def p_value_contradicts_ci(ctx: Context, sheet: str, severity: str, effect, low,
         if decision:
             msg += (f": the CI {excludes} the null value {null}, so the p-value and the CI disagree on "
                     f"significance at {fmt(alpha)}. Check the p-value, the effect and the CI in the paper")
-            out.append(ctx.finding(sheet, i, p, "p-value-contradicts-ci", severity, msg, ctx.table(sheet).raw[p].iat[i]))
+            out.append(ctx.finding(sheet, i, p, "p-value-contradicts-ci", severity, msg, ctx.table(sheet).raw[p].iat[i],
+                                   involves=(effect, low, high)))
         else:
             msg += "; the decision at " + fmt(alpha) + " is the same, but the figures do not match: check them"
-            out.append(ctx.finding(sheet, i, p, "p-value-inconsistent", weak, msg, ctx.table(sheet).raw[p].iat[i]))
+            out.append(ctx.finding(sheet, i, p, "p-value-inconsistent", weak, msg, ctx.table(sheet).raw[p].iat[i],
+                                   involves=(effect, low, high)))
     return out
 
 
@@ -356,11 +361,13 @@ def effect_contradicts_counts(ctx: Context, sheet: str, severity: str, effect, m
         if opposite[i] and excluded[i] and not np.isnan(se[i]):
             msg += (f"{hint} The direction differs: the reported effect favours the other arm, outside the CI "
                     f"from the arms. Check {effect} and the arm columns in the paper")
-            out.append(ctx.finding(sheet, i, effect, "effect-contradicts-counts", severity, msg, r[i]))
+            out.append(ctx.finding(sheet, i, effect, "effect-contradicts-counts", severity, msg, r[i],
+                                   involves=(*source, *totals, *(sds or []))))
         else:
             msg += (f", beyond the rounding of the reported digits{hint or '; an adjusted or differently computed effect?'}"
                     " Check it in the paper")
-            out.append(ctx.finding(sheet, i, effect, "effect-differs-from-counts", weak, msg, r[i]))
+            out.append(ctx.finding(sheet, i, effect, "effect-differs-from-counts", weak, msg, r[i],
+                                   involves=(*source, *totals, *(sds or []))))
     return out
 
 

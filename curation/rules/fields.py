@@ -29,13 +29,16 @@ declare("out-of-range", "error", "A value outside the field's declared min/max."
 declare("implausible-value", "warning", "A value outside the field's plausible range (warn_min/warn_max).", "field")
 declare("invalid-format", "error", "Text that does not match the field's pattern (study_id, DOI ...).", "field")
 declare("unknown-term", "error", "A vocabulary value that matches no term or alias.", "field")
-declare("rejected-term", "error", "A vocabulary value the schema rejects with a reason (G4, 'high grade').", "field")
+declare("rejected-term", "error", "A vocabulary value the schema rejects with a reason (G4, 'high grade').", "field",
+        excludes="record")
 declare("ineligible-term", "error", "A term that makes the study ineligible (a term the vocabulary marks "
-        "eligible: false, or text outside its eligible_pattern).", "field")
+        "eligible: false, or text outside its eligible_pattern).", "field", excludes="record")
 declare("unspecific-term", "warning", "An accepted but unspecific term (one the vocabulary gives a warning).", "field")
-declare("duplicate-key", "error", "Two rows with the same row key (study_id, or study_id + cohort ...).", "field")
-declare("unknown-study", "error", "A row whose study_id is not on the studies sheet.", "field")
-declare("study-excluded", "error", "A row excluded because its study's row on the studies sheet has an error.", "field")
+declare("duplicate-key", "error", "Two rows with the same row key (study_id, or study_id + cohort ...).", "field",
+        excludes="record")
+declare("unknown-study", "error", "A row whose study_id is not on the studies sheet.", "field", excludes="record")
+declare("study-excluded", "error", "A row excluded because its study's row on the studies sheet has an error.",
+        "field", excludes="record")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,7 +188,7 @@ def run_field_rules(ctx: Context, sheet: str) -> list[Finding]:
             out.append(ctx.finding(sheet, i, key[-1], "duplicate-key", "error",
                                    f"row key ({keyval}) appears more than once: {table.ref(i, key[-1])} is {what} "
                                    f"{there}; this row is excluded (delete it, or correct its key)",
-                                   data[key[-1]].iat[i]))
+                                   data[key[-1]].iat[i], involves=key))
             continue
         if row.check == "not_nullable":
             if i in table.unreadable.get(col, ()):

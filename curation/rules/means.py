@@ -55,7 +55,8 @@ def sd_looks_like_se(ctx: Context, sheet: str, severity: str, sds, totals, group
                        f"standard error with {totals[int(rec.arm)]} = {fmt(rec.n)} ({ctx.cell(sheet, totals[int(rec.arm)], i)}) "
                        f"it gives SD = {fmt(rec.sd)} x sqrt({fmt(rec.n)}) = {rec.sd * root:.4g}{unit}, "
                        "in line with them: was the SE entered as the SD? Check the paper (SE, SEM or SD?)")
-                out.append(ctx.finding(sheet, i, f, "sd-looks-like-se", severity, msg, rec.sd))
+                out.append(ctx.finding(sheet, i, f, "sd-looks-like-se", severity, msg, rec.sd,
+                                       involves=(totals[int(rec.arm)],)))
     if min_sd is not None:
         for arm, f in enumerate(sds):
             v = ctx.num(sheet, f)
@@ -68,7 +69,8 @@ def sd_looks_like_se(ctx: Context, sheet: str, severity: str, sds, totals, group
                           f"it gives SD = {v[i] * math.sqrt(n[i]):.4g}{unit}" if n[i] > 1 else "")
                 msg = (f"{f} = {fmt(v[i])}{unit} ({ctx.cell(sheet, f, i)}) is below {fmt(min_sd)}{unit}, the smallest "
                        f"SD plausible on this scale{se_txt}: was the SE entered as the SD? Check the paper")
-                out.append(ctx.finding(sheet, int(i), f, "sd-looks-like-se", severity, msg, v[i]))
+                out.append(ctx.finding(sheet, int(i), f, "sd-looks-like-se", severity, msg, v[i],
+                                       involves=(totals[arm],) if n[i] > 1 else ()))
     return out
 
 
@@ -179,6 +181,8 @@ def median_iqr_not_mean_sd(ctx: Context, sheet: str, severity: str, means, sds, 
                 given.append(f"range {fmt(lo[i])} to {fmt(hi[i])} ({ctx.cell(sheet, minimum[arm], i)}, "
                              f"{ctx.cell(sheet, maximum[arm], i)})")
             empty = [f for f, v in ((mf, m[i]), (sf, s[i])) if np.isnan(v)]
+            cited = [*empty, medf, *((q1[arm], q3[arm]) if has_iqr[i] else ()),
+                     *((minimum[arm], maximum[arm]) if has_range[i] else ())]
             cells = ", ".join(ctx.cell(sheet, f, i) for f in empty)
             mean_est, sd_est, scen = (mean_sd_from_quantiles(n[i], med[i], a[i] if has_iqr[i] else None,
                                                              b[i] if has_iqr[i] else None,
@@ -196,14 +200,16 @@ def median_iqr_not_mean_sd(ctx: Context, sheet: str, severity: str, means, sds, 
                 msg = (f"{' and '.join(empty)} ({cells}) estimated from {', '.join(given)} and {nf} = {fmt(n[i])} "
                        f"({ctx.cell(sheet, nf, i)}), scenario {scen}: {'; '.join(done)}; these estimates assume a "
                        "roughly normal outcome and are used for pooling (convert_median_iqr: true)")
-                out.append(ctx.finding(sheet, i, empty[0], "median-iqr-converted", note, msg, None))
+                out.append(ctx.finding(sheet, i, empty[0], "median-iqr-converted", note, msg, None,
+                                       involves=(*cited, nf)))
                 continue
             why = (f"; it cannot be converted without {nf} ({ctx.cell(sheet, nf, i)})" if convert_median_iqr else
                    "; set convert_median_iqr: true on this check to estimate them (Luo et al. 2018 for the mean, "
                    "Wan et al. 2014 for the SD), or leave this arm out of the pooled means")
             msg = (f"{' and '.join(empty)} empty ({cells}) but {', '.join(given)} reported: a median and its IQR or "
                    f"range are not a mean and SD{why}")
-            out.append(ctx.finding(sheet, i, medf, "median-iqr-not-mean-sd", severity, msg, med[i]))
+            out.append(ctx.finding(sheet, i, medf, "median-iqr-not-mean-sd", severity, msg, med[i],
+                                   involves=(*cited, *([nf] if convert_median_iqr else []))))
     return out
 
 

@@ -57,6 +57,17 @@ class Rule:
         For checks: what the schema entry must give.
     func : callable or None
         For checks: ``func(ctx, sheet, severity, **params) -> list[Finding]``.
+    reported_by : str
+        For a companion code: the check that reports it (the schema names that one).
+    excludes : {"fields", "record"}
+        What an error of this rule takes out of the analyses. ``fields`` (most rules): the record
+        leaves only the analyses that use one of the fields the finding involves
+        (:attr:`~curation.findings.Finding.fields`). ``record``: the finding is about the
+        record's identity or eligibility (a duplicate key, a study not on the studies sheet, an
+        ineligible or rejected term, a study excluded), so the record leaves every analysis, and
+        a study's record takes its rows on the other sheets with it. An error on a field of the
+        row key (or the link to the parent sheet) is about identity whatever its rule: see
+        :func:`excludes_record`.
     """
 
     code: str
@@ -66,6 +77,7 @@ class Rule:
     params: tuple[Param, ...] = ()
     func: Callable[..., list[Finding]] | None = None
     reported_by: str = ""
+    excludes: str = "fields"
 
     def validate_params(self, schema: Any, sheet: str, params: dict[str, Any], where: str) -> None:
         """Check a schema entry's parameters (names, kinds, fields that exist); raise the first problem."""
@@ -160,9 +172,15 @@ def _register(rule: Rule) -> Rule:
     return rule
 
 
-def declare(code: str, severity: str, summary: str, scope: str) -> Rule:
+#: What an error of a rule takes out of the analyses (:attr:`Rule.excludes`).
+EXCLUDES = ("fields", "record")
+
+
+def declare(code: str, severity: str, summary: str, scope: str, excludes: str = "fields") -> Rule:
     """Register a structure, cell or field rule (implemented by the reader, normaliser or pandera)."""
-    return _register(Rule(code, severity, summary, scope))
+    if excludes not in EXCLUDES:
+        raise ValueError(f"rule {code!r}: excludes must be one of {', '.join(EXCLUDES)}")
+    return _register(Rule(code, severity, summary, scope, excludes=excludes))
 
 
 def check(code: str, severity: str, summary: str, params: Iterable[Param]):
@@ -179,6 +197,30 @@ def companion(code: str, severity: str, summary: str, reported_by: str) -> Rule:
     """Register a code that the check ``reported_by`` reports besides its own (a second severity:
     the warning beside an error, an info note of what the check did). A schema names the check."""
     return _register(Rule(code, severity, summary, "check", (), None, reported_by))
+
+
+def excludes_record(finding: Any, schema: Any) -> bool:
+    """Does an error ``finding`` exclude its record from every analysis (not only from those that
+    use its fields)?
+
+    True for a rule about identity or eligibility (:attr:`Rule.excludes` ``record``:
+    ``duplicate-key``, ``unknown-study``, ``ineligible-term``, ``rejected-term``,
+    ``study-excluded``) and for an error on a field that identifies the row: one of its sheet's
+    key fields or the link to its parent sheet (an unreadable or missing ``study_id``, an
+    unknown arm label on a sheet keyed by arm). A record of the root sheet (a study) excluded
+    so takes the study's rows on the other sheets with it (``study-excluded``). False for a
+    finding at no row. Selection (the stage after the checks) calls this for each error.
+    """
+    if finding.row is None:
+        return False
+    rule = REGISTRY.get(finding.rule)
+    if rule is not None and rule.excludes == "record":
+        return True
+    spec = schema.sheets.get(finding.contract_sheet) if finding.contract_sheet else None
+    if spec is None or not finding.field:
+        return False
+    identity = set(spec.key) | ({spec.parent.key} if spec.parent is not None else set())
+    return finding.field in identity
 
 
 def all_rules() -> list[Rule]:

@@ -30,7 +30,8 @@ def median_outside_ci(ctx: Context, sheet: str, severity: str, median, low, high
         msg = (f"95% CI of {median} is {fmt(lo[i])}-{fmt(hi[i])}: the lower bound {low} ({ctx.cell(sheet, low, i)}) "
                f"is not below the upper bound {high} ({ctx.cell(sheet, high, i)}); median {fmt(m[i])} "
                f"({ctx.cell(sheet, median, i)})")
-        out.append(ctx.finding(sheet, i, low, "median-outside-ci", severity, msg, lo[i]))
+        out.append(ctx.finding(sheet, i, low, "median-outside-ci", severity, msg, lo[i],
+                               involves=(high, median)))
     below = _present(m, lo) & (m < lo) & ~reversed_
     above = _present(m, hi) & (m > hi) & ~hi_nr & ~reversed_ & ~below
     for i in np.flatnonzero(below | above):
@@ -49,7 +50,8 @@ def median_outside_ci(ctx: Context, sheet: str, severity: str, median, low, high
                 "was a CI bound typed into the median cell, or the median into a CI cell?")
         msg = f"{median} = {fmt(m[i])} lies {side} bound of its 95% CI {fmt(lo[i])}-{hi_text} ({cells(i)}); {hint}"
         # reported on the median: a typo there, or a swap with a bound, both leave the median cell wrong
-        out.append(ctx.finding(sheet, i, median, "median-outside-ci", severity, msg, m[i]))
+        out.append(ctx.finding(sheet, i, median, "median-outside-ci", severity, msg, m[i],
+                               involves=(low, high)))
     return out
 
 
@@ -64,7 +66,8 @@ def ci_bound_equals_median(ctx: Context, sheet: str, severity: str, median, low,
         for i in np.flatnonzero(_present(m, b) & (m == b)):
             msg = (f"{name} = {fmt(b[i])} ({ctx.cell(sheet, name, i)}) equals the median {median} "
                    f"({ctx.cell(sheet, median, i)}): was the median typed into the CI cell? Check the paper")
-            out.append(ctx.finding(sheet, i, name, "ci-bound-equals-median", severity, msg, b[i]))
+            out.append(ctx.finding(sheet, i, name, "ci-bound-equals-median", severity, msg, b[i],
+                                   involves=(median,)))
     return out
 
 
@@ -81,7 +84,8 @@ def median_without_ci(ctx: Context, sheet: str, severity: str, median, low, high
                 "no lower CI bound" if np.isnan(lo[i]) else "no upper CI bound (write NR if it was not reached)")
         msg = (f"{median} = {fmt(m[i])} ({ctx.cell(sheet, median, i)}) has {what} "
                f"({ctx.cell(sheet, low, i)}, {ctx.cell(sheet, high, i)}), so it cannot be pooled")
-        out.append(ctx.finding(sheet, i, median, "median-without-ci", severity, msg, m[i]))
+        out.append(ctx.finding(sheet, i, median, "median-without-ci", severity, msg, m[i],
+                               involves=(low, high)))
     return out
 
 
@@ -102,7 +106,7 @@ def asymmetric_ci(ctx: Context, sheet: str, severity: str, median, low, high, ra
         msg = (f"95% CI of {median} {fmt(m[i])} is {fmt(lo[i])}-{fmt(hi[i])}: one side is {r[i]:.1f} times the "
                f"other ({ctx.cell(sheet, low, i)}, {ctx.cell(sheet, high, i)}); the standard error taken from it "
                "assumes symmetry")
-        out.append(ctx.finding(sheet, i, median, "asymmetric-ci", severity, msg, m[i]))
+        out.append(ctx.finding(sheet, i, median, "asymmetric-ci", severity, msg, m[i], involves=(low, high)))
     return out
 
 
@@ -117,7 +121,7 @@ def pfs_exceeds_os(ctx: Context, sheet: str, severity: str, pfs, os):
         msg = (f"{pfs} = {fmt(p[i])}{ctx.unit(sheet, pfs, i)} ({ctx.cell(sheet, pfs, i)}) is above {os} = "
                f"{fmt(o[i])}{ctx.unit(sheet, os, i)} ({ctx.cell(sheet, os, i)}); progression-free survival cannot be "
                "longer than overall survival")
-        out.append(ctx.finding(sheet, i, pfs, "pfs-exceeds-os", severity, msg, p[i]))
+        out.append(ctx.finding(sheet, i, pfs, "pfs-exceeds-os", severity, msg, p[i], involves=(os,)))
     return out
 
 
@@ -133,7 +137,8 @@ def pfs_beyond_followup(ctx: Context, sheet: str, severity: str, median, followu
         msg = (f"{median} = {fmt(m[i])}{ctx.unit(sheet, median, i)} ({ctx.cell(sheet, median, i)}) is more than "
                f"{fmt(factor)} times the median follow-up {followup} = {fmt(f[i])}{ctx.unit(sheet, followup, i)} "
                f"({ctx.cell(sheet, followup, i)})")
-        out.append(ctx.finding(sheet, i, median, "pfs-beyond-followup", severity, msg, m[i]))
+        out.append(ctx.finding(sheet, i, median, "pfs-beyond-followup", severity, msg, m[i],
+                               involves=(followup,)))
     return out
 
 
@@ -147,7 +152,8 @@ def enrolment_period_reversed(ctx: Context, sheet: str, severity: str, start, en
     for i in np.flatnonzero(_present(s, e) & (s > e)):
         msg = (f"{start} = {fmt(s[i])} ({ctx.cell(sheet, start, i)}) is after {end} = {fmt(e[i])} "
                f"({ctx.cell(sheet, end, i)})")
-        out.append(ctx.finding(sheet, i, start, "enrolment-period-reversed", severity, msg, s[i]))
+        out.append(ctx.finding(sheet, i, start, "enrolment-period-reversed", severity, msg, s[i],
+                               involves=(end,)))
     return out
 
 
@@ -161,5 +167,6 @@ def enrolment_after_publication(ctx: Context, sheet: str, severity: str, end, pu
     for i in np.flatnonzero(_present(e, y) & (e > y)):
         msg = (f"{end} = {fmt(e[i])} ({ctx.cell(sheet, end, i)}) is after the publication year {fmt(y[i])} "
                f"({ctx.cell(sheet, publication, i)})")
-        out.append(ctx.finding(sheet, i, end, "enrolment-after-publication", severity, msg, e[i]))
+        out.append(ctx.finding(sheet, i, end, "enrolment-after-publication", severity, msg, e[i],
+                               involves=(publication,)))
     return out
