@@ -70,11 +70,52 @@ def print_validation(result: Any, *, quiet: bool = False, first: int = 15) -> No
                 where = f"{_short(f.file)}:{where}"
             c.print(f"[{SEVERITY_STYLE[f.severity]}]{f.severity:8}[/] {where}  [bold]{f.rule}[/]")
             c.print(f"         {f.message}", markup=False, highlight=False)
+    if not quiet:
+        print_coverage(getattr(result, "coverage", ()), c)
     c.print(
         f"{s.forms} form(s), {s.studies} studies: rows read {s.rows_read} = passed {s.rows_passed} + "
         f"excluded {s.rows_excluded}; [bold red]{s.errors} error(s)[/], [yellow]{s.warnings} warning(s)[/], "
         f"[cyan]{s.info} info[/]"
     )
+
+
+COVERAGE_STYLE = {"ran": "green", "partly run": "yellow", "not run": "bold red", "never": "bold red",
+                  "no data": "dim"}
+
+
+def print_coverage(coverage: Any, c: Any = None) -> None:
+    """The check coverage table: each check that left rows unchecked, with how many it checked of
+    the rows holding its fields and why not the rest; the checks that checked every such row are
+    counted on one line (``--json`` lists them all)."""
+    from rich.table import Table
+
+    from .rules import coverage_rows
+
+    rows = coverage_rows(coverage)
+    if not rows:
+        return
+    c = c or console()
+    shown = [r for r in rows if r["status"] not in ("ran", "no data") or r["skipped"]]
+    empty = [r for r in rows if r["status"] == "no data"]
+    if shown:
+        table = Table(title="Check coverage", show_edge=False, header_style="bold")
+        for name, justify in (("check", "left"), ("sheet", "left"), ("checked", "right"), ("status", "left"),
+                              ("why not", "left")):
+            table.add_column(name, justify=justify, overflow="fold")
+        rank = {"never": 0, "not run": 1, "partly run": 2, "ran": 3, "no data": 4}
+        for r in sorted(shown, key=lambda r: rank[r["status"]]):
+            fields = r["fields"].split(", ")
+            label = f"{r['check']} ({', '.join(fields[:3])}{', ...' if len(fields) > 3 else ''})"
+            table.add_row(label, r["sheet"], f"{r['checked']}/{r['applicable']}",
+                          f"[{COVERAGE_STYLE[r['status']]}]{r['status']}[/]", r["why"])
+        c.print(table)
+    full = len(rows) - len(shown) - len(empty)
+    line = f"Check coverage: {full} of {len(rows)} checks ran on every row that holds their fields"
+    if empty:
+        names = sorted({r["check"] for r in empty})
+        line += (f"; {len(empty)} found no row holding all their fields ({', '.join(names)}; "
+                 "--json lists what each lacks)")
+    c.print(line)
 
 
 def _short(path: str) -> str:

@@ -284,6 +284,9 @@ class CheckSpec(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     rule: str
     severity: Literal["error", "warning", "info"] | None = None
+    #: the severity of a code the check reports besides its own (a companion:
+    #: ``{arm-totals-below-randomised: error}``)
+    severities: dict[str, Literal["error", "warning", "info"]] = Field(default_factory=dict)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -487,6 +490,9 @@ class ReviewSchema(_Model):
     vocabularies: dict[str, Vocabulary] = Field(default_factory=dict)
     sheets: dict[str, SheetSpec] = Field(min_length=1)
     checks: dict[str, tuple[CheckSpec, ...]] = Field(default_factory=dict)
+    #: the severity of any rule code for this review (``{unspecific-term: error}``); a check
+    #: entry's own ``severity:``/``severities:`` win over it
+    severities: dict[str, Literal["error", "warning", "info"]] = Field(default_factory=dict)
     analysis: AnalysisSpec = AnalysisSpec()
     source: str | None = None
 
@@ -644,6 +650,7 @@ class _Parts:
         self.vocabularies: dict[str, Any] = {}
         self.sheets: dict[str, Any] = {}
         self.checks: dict[str, tuple] = {}
+        self.severities: dict[str, str] = {}
         self.outcomes: dict[str, Any] = {}
         self.subgroups: dict[str, Any] = {}
         self.plan: list[Any] = []
@@ -679,6 +686,9 @@ def _structure(data: dict, problems: list) -> _Parts:
     for key in ("name", "title", "version", "description", "limits"):
         if key in data:
             _piece(ReviewSchema.model_fields[key].annotation, data[key], (key,), problems)
+    if "severities" in data:
+        sev = _piece(ReviewSchema.model_fields["severities"].annotation, data["severities"], ("severities",), problems)
+        parts.severities = {} if sev is _BROKEN else sev
     for name, value in _mapping(data.get("vocabularies"), ("vocabularies",), problems, "vocabularies").items():
         parts.vocabularies[name] = _piece(Vocabulary, value, ("vocabularies", name), problems)
     if "sheets" not in data:
@@ -805,6 +815,7 @@ def _references(parts: _Parts, problems: list) -> None:
 
     partial = _Partial()
     partial.sheets, partial.vocabularies = good, parts.ok(vocabs)
+    partial.severities = parts.severities
     partial.checks = {}
     for sname, entries in parts.checks.items():
         if sname not in sheets:

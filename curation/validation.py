@@ -19,7 +19,7 @@ from .layout import read_form
 from .normalise import BOUND_SUFFIX, NR_SUFFIX, Table, normalise
 from .reading import RawWorkbook
 from .safety import limits_for  # noqa: F401 - part of this module's API
-from .rules import Context, run_checks, run_field_rules, run_links
+from .rules import Context, Coverage, apply_severities, run_check_stage, run_field_rules, run_links
 from .schema import ReviewSchema, fold, load_schema
 
 PROVENANCE = ("file", "sheet", "row")
@@ -43,6 +43,9 @@ class ValidationResult:
         The typed tables (every row, passed or not).
     passed : dict[str, numpy.ndarray]
         Per sheet, which rows passed (no error-severity finding, and their study passed).
+    coverage : tuple of Coverage
+        Per check the schema names: the records it applies to, how many it checked, and why
+        not the rest (:mod:`curation.rules.stage`; ``curate validate`` prints it as a table).
     """
 
     schema: ReviewSchema
@@ -52,6 +55,7 @@ class ValidationResult:
     tables: dict[str, Table]
     passed: dict[str, np.ndarray]
     clean_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    coverage: tuple[Coverage, ...] = ()
 
     @property
     def findings(self) -> pd.DataFrame:
@@ -75,7 +79,8 @@ class ValidationResult:
 
     def to_dict(self) -> dict[str, Any]:
         """``{"findings": [...], "summary": {...}}``, the object ``--json`` writes."""
-        return {"findings": [f.to_dict() for f in self.finding_list], "summary": summary_dict(self.summary)}
+        return {"findings": [f.to_dict() for f in self.finding_list], "summary": summary_dict(self.summary),
+                "coverage": [c.to_dict() for c in self.coverage]}
 
 
 def summary_dict(summary: Summary) -> dict[str, Any]:
@@ -221,6 +226,11 @@ def _key_text(col: pd.Series) -> pd.Series:
 
 def check_tables(schema: ReviewSchema, tables: dict[str, Table]) -> list[Finding]:
     """Every field rule, link and check over typed tables (no I/O)."""
+    return check_stage(schema, tables)[0]
+
+
+def check_stage(schema: ReviewSchema, tables: dict[str, Table]) -> tuple[list[Finding], list[Coverage]]:
+    """Every field rule, link and check over typed tables (no I/O), and each check's coverage."""
     ctx = Context(schema, tables)
     findings: list[Finding] = []
     # values such as 1e308 overflow in sums and products: the comparison then decides, silently
@@ -229,15 +239,17 @@ def check_tables(schema: ReviewSchema, tables: dict[str, Table]) -> list[Finding
             if sheet in tables:
                 findings.extend(run_field_rules(ctx, sheet))
         findings.extend(run_links(ctx))
-        findings.extend(run_checks(ctx))
-    return findings
+        checked, coverage = run_check_stage(ctx)
+        findings.extend(checked)
+    return findings, coverage
 
 
 def validate_workbooks(schema: ReviewSchema, workbooks: Sequence[RawWorkbook]) -> ValidationResult:
     """Validate forms already read (the pure core of :func:`validate`)."""
     tables, findings = normalise(schema, workbooks)
-    findings = [f for wb in workbooks for f in wb.findings] + findings
-    findings.extend(check_tables(schema, tables))
+    findings = apply_severities(schema, [f for wb in workbooks for f in wb.findings] + findings)
+    checked, coverage = check_stage(schema, tables)
+    findings.extend(checked)
     passed, extra = decide(schema, tables, findings)
     findings.extend(extra)
     findings = sort_findings(findings, schema.sheets)
@@ -260,7 +272,7 @@ def validate_workbooks(schema: ReviewSchema, workbooks: Sequence[RawWorkbook]) -
     )
     return ValidationResult(schema=schema, files=tuple(wb.file for wb in workbooks), finding_list=tuple(findings),
                             summary=summary, tables=tables, passed=passed,
-                            clean_tables=clean_dataset(schema, tables, passed))
+                            clean_tables=clean_dataset(schema, tables, passed), coverage=tuple(coverage))
 
 
 def validate(forms: str | Path | Sequence[str | Path], schema: str | Path | ReviewSchema | None = None,

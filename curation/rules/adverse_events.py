@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..cells import format_number as fmt
 from .context import Context, _label, _present
-from .registry import NUMBER, Param, check
+from .registry import NUMBER, Param, check, covers
 
 
 @check("adverse-event-counts-inconsistent", "error",
@@ -36,3 +36,14 @@ def adverse_event_counts(ctx: Context, sheet: str, severity: str, chain):
                                    involves=(a_ref, b_ref)))
         reported |= bad
     return out
+
+
+@covers("adverse-event-counts-inconsistent")
+def _adverse_event_coverage(ctx: Context, sheet: str, chain):
+    """A row is applicable, and checked, when it holds any two counts of the chain (each is
+    compared with the next one given)."""
+    import numpy as np
+
+    held = np.sum([~np.isnan(ctx.num(sheet, r)) for r in chain], axis=0) if chain else np.zeros(0)
+    ok = np.asarray(held >= 2, dtype=bool)
+    return ok, ok, np.full(len(ok), None, dtype=object)

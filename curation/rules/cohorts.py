@@ -8,7 +8,7 @@ from typing import Any
 
 from ..cells import format_number as fmt
 from .context import Context, _present
-from .registry import NUMBER, Param, check
+from .registry import NUMBER, Param, check, covers
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,3 +193,57 @@ def possible_duplicate_population(ctx: Context, sheet: str, severity: str, same,
         out.append(ctx.finding(sheet, a, same[0], "possible-duplicate-population", severity, msg, d[same[0]].iat[a],
                                involves=(*same, start, end)))
     return out
+
+
+@covers("ki67-contradicts-grade")
+def _ki67_coverage(ctx: Context, sheet: str, ki67, grade, bands):
+    """Rows with a Ki-67 and a grade apply; those whose grade has a band in ``bands`` are checked."""
+    import numpy as np
+    import pandas as pd
+
+    k = ~np.isnan(ctx.num(sheet, ki67))
+    g = pd.Series(ctx.values(sheet, grade), dtype=object)
+    applies = k & g.notna().to_numpy(dtype=bool)
+    banded = g.isin(list(bands)).to_numpy(dtype=bool)
+    reason = np.array([f"grade {v!s} has no Ki-67 band" for v in g], dtype=object)
+    return applies, applies & banded, reason
+
+
+@covers("subgroups-exceed-overall")
+def _subgroups_coverage(ctx: Context, sheet: str, cohort, overall, total):
+    """Subgroup rows (a study's rows other than its overall cohort, in a study of several rows)
+    with a total apply; they are checked when their study has one overall cohort with its total."""
+    import numpy as np
+    import pandas as pd
+
+    from ..schema import fold
+
+    d = ctx.table(sheet).data
+    n = ctx.num(sheet, total)
+    target = fold(overall)
+    is_overall = np.array([isinstance(c, str) and fold(c) == target for c in d[cohort]], dtype=bool)
+    study = pd.Series(d["study_id"].to_numpy(), dtype=object)
+    rows = study.map(study.value_counts()).fillna(0).to_numpy()
+    applies = ~is_overall & ~np.isnan(n) & (rows >= 2) & study.notna().to_numpy(dtype=bool)
+    with_total = pd.Series(is_overall & ~np.isnan(n)).groupby(study.to_numpy()).sum()
+    overall_n = pd.Series(is_overall).groupby(study.to_numpy()).sum()
+    o_total = study.map(with_total).fillna(0).to_numpy()
+    o_rows = study.map(overall_n).fillna(0).to_numpy()
+    checked = applies & (o_rows == 1) & (o_total == 1)
+    reason = np.where(o_rows == 0, f"no {overall} cohort in the study",
+                      np.where(o_rows > 1, f"several {overall} cohorts in the study",
+                               f"the {overall} cohort's {total} empty"))
+    return applies, checked, reason.astype(object)
+
+
+@covers("possible-duplicate-population")
+def _duplicate_population_coverage(ctx: Context, sheet: str, same, start, end):
+    """Rows holding every field of ``same`` and an enrolment period (either end of it) apply, and are
+    checked; a row without a period has nothing to overlap (its coverage lists it as incomplete)."""
+    import numpy as np
+
+    d = ctx.table(sheet).data
+    applies = ~np.isnan(ctx.num(sheet, start)) | ~np.isnan(ctx.num(sheet, end))
+    for f in same:
+        applies &= d[f].notna().to_numpy(dtype=bool)
+    return applies, applies, np.full(len(d), None, dtype=object)

@@ -21,6 +21,26 @@ class Context:
     tables: dict[str, Any]
     _parent_index: dict = field(default_factory=dict)
     _decimals: dict = field(default_factory=dict)
+    _entry: Any = None
+
+    def begin(self, entry: Any) -> None:
+        """The ``checks:`` entry whose check runs now (None after it): its ``severities`` apply."""
+        self._entry = entry
+
+    def severity(self, code: str) -> str:
+        """The severity of ``code`` for this schema: the running entry's ``severities:`` (a companion
+        of its check), else the schema's ``severities:``, else the rule's default. (A check's own
+        code takes the entry's ``severity:`` first.)"""
+        from .registry import REGISTRY
+
+        entry = self._entry
+        own = getattr(entry, "severities", None) or {}
+        if code in own:
+            return own[code]
+        top = getattr(self.schema, "severities", None) or {}
+        if code in top:
+            return top[code]
+        return REGISTRY[code].severity
 
     def table(self, sheet: str):
         return self.tables[sheet]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..cells import format_number as fmt
 from .context import Context, _abbr, _label, _present, _sum_of
-from .registry import NUMBER, Param, REGISTRY, check, companion
+from .registry import NUMBER, Param, check, companion, covers
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,7 +207,7 @@ def percentage_itt_denominator(ctx: Context, sheet: str, severity: str, rate, ev
 
 @check("percentage-impossible", "error",
        "A reported percentage that no whole number out of its total gives (when the counts are not "
-       "all given; with counts, percentage-mismatch applies).", _RATE)
+       "all given; with counts, percentage-mismatch applies).", _RATE, needs=("rate", "total"))
 def percentage_impossible(ctx: Context, sheet: str, severity: str, rate, events, total, itt_total=None):
     import numpy as np
 
@@ -343,32 +343,21 @@ def events_exceed_total(ctx: Context, sheet: str, severity: str, events, totals)
         Param("randomised", "ref", types=NUMBER, help="the number randomised, e.g. studies.n_randomised"),
         Param("group_by", "fields", required=False,
               help="rows whose totals add up together, e.g. [study_id, comparison] on a sheet of one row per arm "
-                   "(default: each row alone)")])
+                   "(default: each row alone); a row with no arm total (an overall comparison row) is no member")])
 def arm_totals_exceed_randomised(ctx: Context, sheet: str, severity: str, totals, randomised, group_by=None):
     import numpy as np
-    import pandas as pd
 
     arrs = [ctx.num(sheet, t) for t in totals]
     r = ctx.num(sheet, randomised)
-    n = len(r)
-    if group_by:
-        d = ctx.table(sheet).data
-        keys = pd.DataFrame({g: d[g].astype(object).to_numpy() for g in group_by})
-        codes = keys.groupby(list(group_by), dropna=False, sort=False).ngroup().to_numpy()
-    else:
-        codes = np.arange(n)
+    codes, member, g_complete, g_r = _arm_groups(ctx, sheet, totals, randomised, group_by)
     complete = _present(*arrs)
     sums = np.sum(arrs, axis=0)
-    ng = int(codes.max()) + 1 if n else 0
-    g_sum = np.bincount(codes, weights=np.where(complete, sums, 0.0), minlength=ng)
-    g_complete = np.bincount(codes, weights=(~complete).astype(float), minlength=ng) == 0
-    g_r = np.full(ng, np.nan)
-    for p in np.flatnonzero(~np.isnan(r))[::-1]:  # the group's first row with a number randomised
-        g_r[codes[p]] = r[p]
+    ng = len(g_complete)
+    g_sum = np.bincount(codes, weights=np.where(member & complete, sums, 0.0), minlength=ng)
     out = []
-    below_sev = REGISTRY["arm-totals-below-randomised"].severity
+    below_sev = ctx.severity("arm-totals-below-randomised")
     for g in np.flatnonzero(g_complete & ~np.isnan(g_r) & (g_sum != g_r)):
-        pos = np.flatnonzero(codes == g).tolist()
+        pos = np.flatnonzero((codes == g) & member).tolist()
         rv, total = g_r[g], float(g_sum[g])
         last = pos[-1]
         parts = [(t, p) for p in pos for t in totals]
@@ -376,7 +365,8 @@ def arm_totals_exceed_randomised(ctx: Context, sheet: str, severity: str, totals
         cells = ", ".join(ctx.cell(sheet, t, p) for t, p in parts)
         names = _arms(list(totals)) + (f" over {len(pos)} rows" if len(pos) > 1 else "")
         unit = ctx.unit(sheet, totals[0], last) or " participants"
-        where = f"{_label(randomised)} = {fmt(rv)} ({ctx.cell(sheet, randomised, last)})"
+        src = next((p for p in np.flatnonzero(codes == g) if not np.isnan(r[p])), last)
+        where = f"{_label(randomised)} = {fmt(rv)} ({ctx.cell(sheet, randomised, int(src))})"
         if total > rv:
             msg = (f"{names} = {terms} = {fmt(total)} ({cells}) is above {where}: the arms hold "
                    f"{fmt(total - rv)} more{unit} than were randomised; check the arm totals and {_label(randomised)}")
@@ -389,6 +379,59 @@ def arm_totals_exceed_randomised(ctx: Context, sheet: str, severity: str, totals
             out.append(ctx.finding(sheet, last, totals[0], "arm-totals-below-randomised", below_sev, msg, total,
                                    involves=(*totals, randomised)))
     return out
+
+
+def _arm_groups(ctx: Context, sheet: str, totals, randomised, group_by):
+    """The groups whose arm totals add up: ``(codes, member, complete, randomised)``.
+
+    ``codes`` numbers each row's group (``group_by``; each row alone without it). A row is a
+    **member** when it holds any arm total: a row holding none (a trial's overall comparison
+    row, with its hazard ratio but no arm counts) is not part of the sum and does not stop it.
+    A group is **complete** when it has members and each holds every total. Its number
+    randomised is the first one given on any of its rows (a studies-sheet field: its study's).
+    """
+    import numpy as np
+    import pandas as pd
+
+    arrs = [ctx.num(sheet, t) for t in totals]
+    r = ctx.num(sheet, randomised)
+    n = len(r)
+    if group_by:
+        d = ctx.table(sheet).data
+        keys = pd.DataFrame({g: d[g].astype(object).to_numpy() for g in group_by})
+        codes = keys.groupby(list(group_by), dropna=False, sort=False).ngroup().to_numpy()
+    else:
+        codes = np.arange(n)
+    held = np.sum([~np.isnan(a) for a in arrs], axis=0) if arrs else np.zeros(n, int)
+    member = held > 0
+    ng = int(codes.max()) + 1 if n else 0
+    has_member = np.bincount(codes, weights=member.astype(float), minlength=ng) > 0
+    partial = np.bincount(codes, weights=(member & (held < len(arrs))).astype(float), minlength=ng) > 0
+    g_r = np.full(ng, np.nan)
+    for p in np.flatnonzero(~np.isnan(r))[::-1]:  # the group's first row with a number randomised
+        g_r[codes[p]] = r[p]
+    return codes, member, has_member & ~partial, g_r
+
+
+@covers("arm-totals-exceed-randomised")
+def _arm_totals_coverage(ctx: Context, sheet: str, totals, randomised, group_by=None):
+    """Rows holding an arm total apply (an overall row without arm counts does not); they are
+    checked when their group holds every arm total and its number randomised."""
+    import numpy as np
+
+    codes, member, g_complete, g_r = _arm_groups(ctx, sheet, totals, randomised, group_by)
+    if len(codes) == 0:
+        return member, member, np.full(0, None, dtype=object)
+    done = g_complete[codes] & ~np.isnan(g_r[codes])
+    if "." in randomised:
+        other = randomised.split(".", 1)[0]
+        linked = ctx._parent_positions(sheet, other) >= 0
+        no_r = np.where(linked, f"{randomised} empty", f"no row on the {other} sheet")
+    else:
+        no_r = np.full(len(codes), f"{randomised} empty", dtype=object)
+    grp = "its group (" + ", ".join(group_by) + ")" if group_by else "the row"
+    reason = np.where(~g_complete[codes], f"{grp} has a row with only some of {', '.join(totals)}", no_r)
+    return member, member & done, reason.astype(object)
 
 
 companion("arm-totals-below-randomised", "warning",

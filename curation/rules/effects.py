@@ -6,7 +6,7 @@ import math
 
 from ..cells import format_number as fmt
 from .context import Context, _present
-from .registry import NUMBER, Param, REGISTRY, check, companion
+from .registry import NUMBER, Param, check, companion
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,7 +87,7 @@ def ratio_ci_not_log_symmetric(ctx: Context, sheet: str, severity: str, effect, 
     e, lo, hi = ctx.num(sheet, effect), ctx.num(sheet, low), ctx.num(sheet, high)
     he, hl, hh = ctx.half_units(sheet, effect, low, high)
     out = []
-    bad_sev = REGISTRY["ratio-not-positive"].severity
+    bad_sev = ctx.severity("ratio-not-positive")
     nonpos = np.zeros(len(e), bool)
     for name, v in ((effect, e), (low, lo), (high, hi)):
         for i in np.flatnonzero(~np.isnan(v) & (v <= 0) & ~nonpos):
@@ -198,7 +198,7 @@ def p_value_contradicts_ci(ctx: Context, sheet: str, severity: str, effect, low,
     hp = ctx.half_unit(sheet, p)
     p0, p_min, p_max = p_range_from_ci(e, lo, hi, he, hl, hh, ratio)
     out = []
-    weak = REGISTRY["p-value-inconsistent"].severity
+    weak = ctx.severity("p-value-inconsistent")
     for i in np.flatnonzero(ok):
         b = bounds[i] if isinstance(bounds[i], str) else ""
         x = pv[i]
@@ -304,7 +304,8 @@ _NAMES = {"RR": "risk ratio", "OR": "odds ratio", "RD": "risk difference", "MD":
         Param("sds", "fields", types=NUMBER, required=False, like="totals", help="each arm's SD (MD, ROM)"),
         Param("tolerance", "number", required=False,
               help="relative difference allowed beyond rounding before effect-differs-from-counts, e.g. 0.1 for "
-                   "adjusted effects (default 0: rounding only)")])
+                   "adjusted effects (default 0: rounding only)")],
+       needs=("effect", "totals", "events", "means"))
 def effect_contradicts_counts(ctx: Context, sheet: str, severity: str, effect, measure, totals, events=None,
                               means=None, sds=None, tolerance=0.0):
     import numpy as np
@@ -337,7 +338,7 @@ def effect_contradicts_counts(ctx: Context, sheet: str, severity: str, effect, m
         excluded = (r_hi < ci_lo) | (r_lo > ci_hi)
         mismatch = (r_hi < est - tol - 1e-12) | (r_lo > est + tol + 1e-12)
     out = []
-    weak = REGISTRY["effect-differs-from-counts"].severity
+    weak = ctx.severity("effect-differs-from-counts")
     name = _NAMES[measure]
     show = (lambda v: math.exp(v)) if ratio else (lambda v: v)
     for i in np.flatnonzero(valid & mismatch):

@@ -185,7 +185,7 @@ def run_field_rules(ctx: Context, sheet: str) -> list[Finding]:
                 from pathlib import Path
 
                 there = f"{there} of {Path(table.files[first]).name}"
-            out.append(ctx.finding(sheet, i, key[-1], "duplicate-key", "error",
+            out.append(ctx.finding(sheet, i, key[-1], "duplicate-key", ctx.severity("duplicate-key"),
                                    f"row key ({keyval}) appears more than once: {table.ref(i, key[-1])} is {what} "
                                    f"{there}; this row is excluded (delete it, or correct its key)",
                                    data[key[-1]].iat[i], involves=key))
@@ -193,15 +193,16 @@ def run_field_rules(ctx: Context, sheet: str) -> list[Finding]:
         if row.check == "not_nullable":
             if i in table.unreadable.get(col, ()):
                 continue  # the cell holds something unreadable: reported once, as invalid-number
-            rule, severity = codes.get((col, -1), ("missing-required", "error"))
+            rule, _ = codes.get((col, -1), ("missing-required", "error"))
+            severity = ctx.severity(rule)
             out.append(ctx.finding(sheet, i, col, rule, severity,
                                    f"{col} is required but empty ({table.ref(i, col)})", None))
             continue
         num = row.check_number
         if num is None or (isinstance(num, float) and np.isnan(num)):
             continue
-        rule, severity = codes[(col, int(num))]
-        out.append(_field_finding(ctx, sheet, i, col, rule, severity))
+        rule, _ = codes[(col, int(num))]
+        out.append(_field_finding(ctx, sheet, i, col, rule, ctx.severity(rule)))
     return out
 
 
@@ -260,5 +261,5 @@ def run_links(ctx: Context) -> list[Finding]:
             v = link.iat[i]
             msg = (f"{spec.parent.key} {v!s} ({ctx.tables[sheet].ref(int(i), spec.parent.key)}) is not on the "
                    f"{spec.parent.sheet} sheet")
-            out.append(ctx.finding(sheet, int(i), spec.parent.key, "unknown-study", "error", msg, v))
+            out.append(ctx.finding(sheet, int(i), spec.parent.key, "unknown-study", ctx.severity("unknown-study"), msg, v))
     return out

@@ -6,7 +6,7 @@ import math
 
 from ..cells import format_number as fmt
 from .context import Context, _present
-from .registry import NUMBER, Param, REGISTRY, check, companion
+from .registry import NUMBER, Param, check, companion
 
 
 @check("sd-looks-like-se", "warning",
@@ -152,14 +152,15 @@ def mean_sd_from_quantiles(n, median, q1=None, q3=None, minimum=None, maximum=No
         Param("minimum", "fields", types=NUMBER, required=False, like="means", help="each arm's minimum (range)"),
         Param("maximum", "fields", types=NUMBER, required=False, like="means", help="each arm's maximum (range)"),
         Param("convert_median_iqr", "flag", required=False,
-              help="true: estimate the missing mean and SD from the median and IQR/range (default false)")])
+              help="true: estimate the missing mean and SD from the median and IQR/range (default false)")],
+       needs=("medians",))
 def median_iqr_not_mean_sd(ctx: Context, sheet: str, severity: str, means, sds, medians, totals, q1=None, q3=None,
                            minimum=None, maximum=None, convert_median_iqr=False):
     import numpy as np
 
     data = ctx.table(sheet).data
     out = []
-    note = REGISTRY["median-iqr-converted"].severity
+    note = ctx.severity("median-iqr-converted")
 
     def col(names, arm):
         if not names or names[arm] not in data:

@@ -50,15 +50,19 @@ class Rule:
         Default severity (a schema's check entry may override it).
     summary : str
         One line for documentation and ``curate rules``.
-    scope : {"structure", "cell", "field", "check"}
+    scope : {"structure", "cell", "field", "check", "coverage"}
         ``structure``: reading the workbook; ``cell``: a cell that cannot be read as its type;
-        ``field``: from a field's declaration; ``check``: named in a schema's ``checks:``.
+        ``field``: from a field's declaration; ``check``: named in a schema's ``checks:``;
+        ``coverage``: what the check stage says of a check that could not run.
     params : tuple of Param
         For checks: what the schema entry must give.
     func : callable or None
         For checks: ``func(ctx, sheet, severity, **params) -> list[Finding]``.
     reported_by : str
         For a companion code: the check that reports it (the schema names that one).
+    needs : tuple of str or None
+        For checks: the parameters whose fields a row must hold for the check to look at it (its
+        coverage, :mod:`curation.rules.stage`); None: every required field parameter.
     excludes : {"fields", "record"}
         What an error of this rule takes out of the analyses. ``fields`` (most rules): the record
         leaves only the analyses that use one of the fields the finding involves
@@ -78,6 +82,7 @@ class Rule:
     func: Callable[..., list[Finding]] | None = None
     reported_by: str = ""
     excludes: str = "fields"
+    needs: tuple[str, ...] | None = None
 
     def validate_params(self, schema: Any, sheet: str, params: dict[str, Any], where: str) -> None:
         """Check a schema entry's parameters (names, kinds, fields that exist); raise the first problem."""
@@ -87,6 +92,9 @@ class Rule:
 
     def param_problems(self, schema: Any, sheet: str, params: dict[str, Any]) -> list[tuple[str | None, str]]:
         """Every problem of a schema entry's parameters: ``[(parameter or None, message), ...]``."""
+        if self.scope == "coverage":
+            return [(None, f"rule {self.code!r} is reported by the check stage of every check; it is not named "
+                           f"under 'checks' (set its severity under 'severities')")]
         if self.scope != "check":
             return [(None, f"rule {self.code!r} is applied from field declarations, not under 'checks'")]
         if self.func is None:
@@ -183,11 +191,12 @@ def declare(code: str, severity: str, summary: str, scope: str, excludes: str = 
     return _register(Rule(code, severity, summary, scope, excludes=excludes))
 
 
-def check(code: str, severity: str, summary: str, params: Iterable[Param]):
-    """Register a cross-field check function under ``code``."""
+def check(code: str, severity: str, summary: str, params: Iterable[Param], needs: Iterable[str] | None = None):
+    """Register a cross-field check function under ``code``; ``needs``: see :attr:`Rule.needs`."""
 
     def deco(func: Callable[..., list[Finding]]):
-        _register(Rule(code, severity, summary, "check", tuple(params), func))
+        _register(Rule(code, severity, summary, "check", tuple(params), func,
+                       needs=tuple(needs) if needs is not None else None))
         return func
 
     return deco
@@ -223,6 +232,25 @@ def excludes_record(finding: Any, schema: Any) -> bool:
     return finding.field in identity
 
 
+#: ``cover(ctx, sheet, **params) -> (applies, checked, reason)``: three arrays over the sheet's
+#: rows (``reason`` holds why an applicable row was not checked, None where it was).
+CoverFunc = Callable[..., tuple[Any, Any, Any]]
+_COVER: dict[str, CoverFunc] = {}
+
+
+def covers(code: str) -> Callable[[CoverFunc], CoverFunc]:
+    """Register how the check ``code`` counts the records it applies to and checks, when the
+    default (every field it needs present on the row, :func:`row_coverage`) does not say it:
+    checks over groups of rows, or over a chain of fields of which any two suffice."""
+
+    def deco(func: CoverFunc) -> CoverFunc:
+        _COVER[code] = func
+        return func
+
+    return deco
+
+
+
 def all_rules() -> list[Rule]:
     """Every registered rule, in registration order."""
     return list(REGISTRY.values())
@@ -247,4 +275,14 @@ def check_problems(schema: Any) -> list[tuple[tuple[Any, ...], str]]:
                 continue
             for name, msg in rule.param_problems(schema, sheet, entry.params):
                 out.append((("checks", sheet, i) + ((name,) if name else ()), msg))
+            mine = [c for c, r in REGISTRY.items() if r.reported_by == rule.code]
+            for code in getattr(entry, "severities", None) or {}:
+                if code not in mine:
+                    also = (f"the codes it reports besides its own: {', '.join(mine)}" if mine else
+                            "it reports no other code; set its own with 'severity:'")
+                    out.append((("checks", sheet, i, "severities", code),
+                                f"rule {rule.code!r} does not report {code!r} ({also})"))
+    for code in getattr(schema, "severities", None) or {}:
+        if code not in REGISTRY:
+            out.append((("severities", code), f"unknown rule {code!r} (see `curate rules`)"))
     return out

@@ -71,7 +71,8 @@ def ci_bound_equals_median(ctx: Context, sheet: str, severity: str, median, low,
     return out
 
 
-@check("median-without-ci", "warning", "A median without a usable 95% CI cannot be pooled.", _MEDIAN)
+@check("median-without-ci", "warning", "A median without a usable 95% CI cannot be pooled.", _MEDIAN,
+       needs=("median",))
 def median_without_ci(ctx: Context, sheet: str, severity: str, median, low, high):
     import numpy as np
 
