@@ -331,11 +331,12 @@ def map_cmd(form, schema, output):
 @click.option("--schema", "schema", default=None, help=SCHEMA_HELP)
 def rules(schema):
     """List every rule: code, severity, scope and what it checks."""
-    from .rules import all_rules
+    from .rules import all_rules, never_run_checks
     from .schema import load_schema
 
     if schema:
-        load_schema(schema)
+        for line in never_run_checks(load_schema(schema)):
+            _warn(line)
     for r in all_rules():
         click.echo(f"{r.code:36} {r.severity:8} {r.scope:9} {r.summary}")
         for p in r.params:

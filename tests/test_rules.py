@@ -281,3 +281,22 @@ def test_identity_and_eligibility_errors_exclude_the_whole_record(tmp_path):
     assert by[("out-of-range", 3)].fields == ("pfs_median",)
     assert {c for c, r in REGISTRY.items() if r.excludes == "record"} == {
         "duplicate-key", "unknown-study", "ineligible-term", "rejected-term", "study-excluded"}
+
+
+def test_schema_sets_the_severity_of_any_rule(tmp_path):
+    """Top-level ``severities:`` reaches field rules and the normaliser's cell rules alike."""
+    import yaml
+
+    from curation.schema import load_schema, resolve_schema_path
+
+    data = yaml.safe_load(resolve_schema_path(None).read_text())
+    data["severities"] = {"unspecific-term": "error", "invalid-number": "warning"}
+    p = tmp_path / "sev.yaml"
+    p.write_text(yaml.safe_dump(data, sort_keys=False))
+    form = copy.deepcopy(baseline())
+    setv("studies", 0, response_criteria="RECIST")(form)
+    setv("outcomes", 1, pfs_median="about a year")(form)
+    path = write_form(tmp_path / "f.xlsx", form["studies"], form["outcomes"], form["adverse_events"])
+    result = validate(path, load_schema(p))
+    got = {f.rule: f.severity for f in result.finding_list}
+    assert got["unspecific-term"] == "error" and got["invalid-number"] == "warning"

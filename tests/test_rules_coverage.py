@@ -162,3 +162,17 @@ def test_validate_prints_and_writes_the_coverage_table(tmp_path):
     cov = json.loads(out.read_text())["coverage"]
     row = [c for c in cov if c["check"] == "arm-totals-exceed-randomised" and c["sheet"] == "arms"][0]
     assert row["status"] == "not run" and row["reasons"] == [{"reason": "studies.n_randomised empty", "records": 26}]
+
+
+def test_rules_warns_of_a_check_that_can_never_run(tmp_path):
+    data = schema_dict()
+    data["checks"]["arms"].append({"rule": "arm-totals-exceed-randomised", "totals": ["n"],
+                                   "randomised": "studies.n_randomised",
+                                   "group_by": ["study_id", "comparison", "arm_role"]})
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    proc = subprocess.run([CURATE, "rules", "--schema", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert proc.stderr.count("curate: warning:") == 1
+    assert "checks.arms[2] arm-totals-exceed-randomised can never run" in proc.stderr
+    assert "holds the whole row key of arms" in proc.stderr

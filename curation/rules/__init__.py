@@ -41,10 +41,10 @@ from . import times as _times  # noqa: F401
 from .cohorts import parse_band
 from .effects import arm_effect, p_range_from_ci
 from .means import mean_sd_from_quantiles
-from .stage import Coverage, apply_severities, coverage_rows, run_check_stage, run_checks
+from .stage import Coverage, apply_severities, coverage_rows, never_run_checks, run_check_stage, run_checks
 
 __all__ = ["EXCLUDES", "NUMBER", "REGISTRY", "Context", "Coverage", "apply_severities", "coverage_rows", "Param", "Rule", "all_rules", "arm_effect", "check", "check_problems",
-           "column_schema", "companion", "declare", "excludes_record", "mean_sd_from_quantiles", "p_range_from_ci", "parse_band",
+           "column_schema", "companion", "declare", "excludes_record", "mean_sd_from_quantiles", "never_run_checks", "p_range_from_ci", "parse_band",
            "rate_matches", "run_check_stage", "run_checks", "run_field_rules", "run_links"]
 
 

@@ -260,6 +260,22 @@ def _coverage(ctx: Context, sheet: str, rule: Rule, params: dict[str, Any], abse
                     _incomplete(ctx, sheet, refs, applies, []))
 
 
+def never_run_checks(schema: Any) -> list[str]:
+    """One line per check of ``schema`` whose fields never meet on one row or group (it cannot run
+    on any form): what ``curate rules --schema`` warns of when the schema loads, and what
+    ``check-not-run`` reports in every validation."""
+    out = []
+    for sheet, checks in schema.checks.items():
+        for i, entry in enumerate(checks):
+            rule = REGISTRY.get(entry.rule)
+            if rule is None or rule.func is None:
+                continue
+            why = never_meets(schema, sheet, rule, dict(entry.params))
+            if why:
+                out.append(f"checks.{sheet}[{i}] {entry.rule} can never run: {why}")
+    return out
+
+
 def coverage_finding(ctx: Context, cov: Coverage) -> Finding | None:
     """``check-not-run`` or ``check-partly-run`` for a check that looked at too little, else None."""
     status = cov.status
@@ -300,16 +316,16 @@ def run_check_stage(ctx: Context) -> tuple[list[Finding], list[Coverage]]:
     out: list[Finding] = []
     coverage: list[Coverage] = []
     for sheet, checks in ctx.schema.checks.items():
-        if sheet not in ctx.tables or len(ctx.tables[sheet]) == 0:
-            continue
-        data = ctx.tables[sheet].data
+        rows = len(ctx.tables[sheet]) if sheet in ctx.tables else 0
         for entry in checks:
             rule = REGISTRY[entry.rule]
             params = dict(entry.params)
             never = never_meets(ctx.schema, sheet, rule, params)
-            if never:
-                coverage.append(Coverage(rule.code, sheet, tuple(dict.fromkeys(_refs(rule, params))), len(data), 0,
+            if never:  # said whatever the forms hold: the schema is wrong
+                coverage.append(Coverage(rule.code, sheet, tuple(dict.fromkeys(_refs(rule, params))), rows, 0,
                                          never=never))
+                continue
+            if rows == 0:
                 continue
             absent: list[str] = []
             for p in rule.params:
