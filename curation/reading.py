@@ -96,6 +96,7 @@ class RawWorkbook:
     sheets: dict[str, RawSheet]
     findings: tuple[Finding, ...]
     sheet_titles: dict[str, str]
+    cell_accounts: tuple = ()  # one curation.layout.account.CellAccount per sheet, in workbook order
 
 
 @dataclass(frozen=True, eq=False)

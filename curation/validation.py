@@ -257,6 +257,7 @@ def validate_workbooks(schema: ReviewSchema, workbooks: Sequence[RawWorkbook]) -
         info=counts["info"], by_rule=dict(sorted(by_rule.items())),
         by_sheet={s: {"read": len(t), "passed": int(passed[s].sum()), "excluded": int(len(t) - passed[s].sum())}
                   for s, t in tables.items()},
+        cells={wb.file: {a.sheet: a.to_dict() for a in wb.cell_accounts} for wb in workbooks if wb.cell_accounts},
     )
     return ValidationResult(schema=schema, files=tuple(wb.file for wb in workbooks), finding_list=tuple(findings),
                             summary=summary, tables=tables, passed=passed,

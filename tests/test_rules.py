@@ -192,7 +192,7 @@ STRUCTURE_CASES = {"missing-sheet", "empty-sheet", "missing-column", "duplicate-
                    "merged-cell", "formula-without-value",
                    # reading a team's own workbook: tests/test_layout.py has a case for each
                    "inferred-layout", "unmatched-sheet", "non-data-row", "hidden-row", "hidden-column",
-                   "helper-column", "unplaced-column", "study-field-conflict"}
+                   "helper-column", "unplaced-column", "study-field-conflict", "unread-data", "group-heading"}
 
 
 def test_every_rule_has_a_case():

@@ -87,20 +87,28 @@ class BoundSheet:
     letters: dict
     units: dict
     percent: dict
+    roles: Any = None
+
 
 
 def bind_sheet(ctx: SheetContext) -> BoundSheet:
     """Bind one worksheet's value cells to fields through its layout, reporting what was inferred,
     what could not be placed and which rows are not data (a function of the grid and layout only)."""
+    from .account import sheet_roles
+
     vals = ctx.grid.values.copy()
+    filled = _filled(vals)
     report_inferred(ctx)
     report_columns(ctx)
-    data_rows = data_rows_of(ctx, vals)
+    data_rows = data_rows_of(ctx, vals, filled)
+    roles = sheet_roles(ctx.grid, ctx.sl, data_rows, filled)
     fill_merged(ctx, vals, data_rows)
     report_data_cells(ctx, data_rows)
     columns, letters, units, percent, ids, cohorts = bind_cells(ctx, vals, data_rows)
+    report_labels(ctx, data_rows)
+    apply_labels(ctx, columns, data_rows)
     derive_identity(ctx, columns, letters, ids, cohorts, len(data_rows))
-    return BoundSheet(vals, data_rows, columns, letters, units, percent)
+    return BoundSheet(vals, data_rows, columns, letters, units, percent, roles)
 
 def report_inferred(ctx: SheetContext) -> None:
     """What was inferred, once per sheet, header and column (info)."""
@@ -174,7 +182,7 @@ def report_columns(ctx: SheetContext) -> None:
                  col.header, primary)
 
 
-def data_rows_of(ctx: SheetContext, vals: np.ndarray) -> list[int]:
+def data_rows_of(ctx: SheetContext, vals: np.ndarray, filled_all: np.ndarray | None = None) -> list[int]:
     """The 0-based rows read as records (non-data rows reported)."""
     header_row = ctx.header_row
     sl, emit = ctx.sl, ctx.emit
@@ -185,7 +193,10 @@ def data_rows_of(ctx: SheetContext, vals: np.ndarray) -> list[int]:
         emit(title, r, None, None, "non-data-row", "info",
              f"{quote_sheet(title)}!{r}:{r} is not read as data: {why}", None, primary)
     data_rows = []
-    filled = _filled(vals[first_data:]) if first_data < n_rows else np.zeros((0, width), bool)
+    if first_data >= n_rows:
+        filled = np.zeros((0, width), bool)
+    else:
+        filled = filled_all[first_data:] if filled_all is not None else _filled(vals[first_data:])
     mapped_cols = sorted({_col_index(c.column) for c in sl.columns if _col_index(c.column) < width})
     in_mapped = filled[:, mapped_cols].any(axis=1) if mapped_cols else np.zeros(len(filled), bool)
     elsewhere = filled.any(axis=1) & ~in_mapped
@@ -193,6 +204,9 @@ def data_rows_of(ctx: SheetContext, vals: np.ndarray) -> list[int]:
     for r in sl.comment_rows:
         if 0 <= r - 1 - first_data < len(filled):
             comment[r - 1 - first_data] = True
+    for b in sl.blocks:
+        if not b.read:
+            comment[max(b.rows[0] - 1 - first_data, 0):max(b.rows[1] - first_data, 0)] = True
     data_rows = [first_data + int(i) for i in np.flatnonzero(in_mapped & ~comment)]
     for i in np.flatnonzero(elsewhere & ~comment):
         r = first_data + int(i) + 1
@@ -287,6 +301,9 @@ def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
             f = col.parts["value"]
             arr = np.array(body, dtype=object)
             arr[(arr == "") | pd_isna(arr)] = None
+            fs_f = _field_spec_of(schema, sl.tables, f)
+            if fs_f is not None and fs_f.type == "integer":
+                read_counts(arr)
             columns[f] = list(arr)
             if cell_units:
                 strs = np.flatnonzero(_types(arr) == str)
@@ -375,3 +392,90 @@ def _table_of(schema: ReviewSchema, sl: SheetLayout, field: str) -> str:
         if field in schema.sheets[t].fields:
             return t
     return sl.tables[0]
+
+
+def report_labels(ctx: SheetContext, data_rows: list[int]) -> None:
+    """Group headings and block titles: the values they give (info), a heading that gives none and a block
+    that is not read (warnings)."""
+    from .labels import label_value
+
+    sl, emit, title, primary = ctx.sl, ctx.emit, ctx.title, ctx.primary
+    q = quote_sheet(title)
+    rows_excel = np.asarray(data_rows, dtype=int) + 1
+    labels = all_labels(sl)
+    label_rows = sorted(labels)
+    for k, r in enumerate(label_rows):
+        lv = labels[r]
+        text = _cell_text(next((v for v in ctx.grid.values[r - 1] if _cell_text(v)), ""))
+        nxt = next((r2 for r2 in label_rows[k + 1:] if set(labels[r2]) & set(lv) or not labels[r2] or not lv), None)
+        under = rows_excel[(rows_excel > r) & ((rows_excel < nxt) if nxt else True)]
+        if not lv:
+            why = label_value(ctx.schema, sl.tables, text, sl.columns)[1] or "gives no value"
+            emit(title, r, None, None, "group-heading", "warning",
+                 f"{q}!{r}:{r} {text!r} is a group heading that {why}; its {len(under)} row(s) below keep what they "
+                 "state (give its value in the layout file's labels if it names a subgroup)", text, primary)
+            continue
+        what = ", ".join(f"{f} = {v}" for f, v in lv.items())
+        span = f"{q}!{under[0]}:{under[-1]}" if len(under) else "no row"
+        emit(title, r, None, next(iter(lv)), "inferred-layout", "info",
+             f"{q}!{r}:{r} {text!r} is a label: {what} for the rows below it ({span}, {len(under)} row(s)) "
+             "where they state none", text, primary)
+    for b in sl.blocks:
+        if b.read:
+            continue
+        n = int(_filled(ctx.grid.values[b.rows[0] - 1:b.rows[1]]).sum()) if b.rows[1] >= b.rows[0] else 0
+        emit(title, b.title_row, None, None, "unread-data", "warning",
+             f"{q}!{b.title_row}:{b.title_row} {b.title!r} heads a table of its own (header row {b.header_row}, rows "
+             f"{b.rows[0]}-{b.rows[1]}, {n} cell(s)): it is not read, so that two blocks are never pooled as one "
+             "outcome; its title gives no value of a field this sheet holds. Give each block's label in the layout "
+             "file (`blocks:` ... `read: true`, `labels:`) to read it", b.title, primary)
+
+
+def apply_labels(ctx: SheetContext, columns: dict, data_rows: list[int]) -> None:
+    """Each label value (a heading's, a block title's) to the data rows below it, up to the next label of the
+    same field, where the row states no value of its own (in ``columns``)."""
+    labels = all_labels(ctx.sl)
+    if not labels or not data_rows:
+        return
+    n = len(data_rows)
+    rows_excel = np.asarray(data_rows, dtype=int) + 1
+    for f in sorted({f for lv in labels.values() for f in lv}):
+        # a heading that gives no value ends the group above it too (its rows keep what they state)
+        at = sorted(r for r, lv in labels.items() if f in lv or not lv)
+        pos = np.searchsorted(np.asarray(at), rows_excel, side="right") - 1  # the closest label at or above
+        col = columns.setdefault(f, [None] * n)
+        for k in np.flatnonzero(pos >= 0):
+            value = labels[at[int(pos[k])]].get(f)
+            if value is not None and (col[k] is None or _cell_text(col[k]) == ""):
+                col[k] = value
+
+
+def all_labels(sl: SheetLayout) -> dict[int, dict[str, str]]:
+    """The sheet's label rows: its headings' and titles' (``labels``) and those of the blocks it reads."""
+    out = {r: dict(lv) for r, lv in sl.labels.items()}
+    for b in sl.blocks:
+        if b.read and b.labels:
+            out.setdefault(b.title_row, {}).update(b.labels)
+    return dict(sorted(out.items()))
+
+
+def _field_spec_of(schema: ReviewSchema, tables: list[str], field: str):
+    return next((schema.sheets[t].fields[field] for t in tables if field in schema.sheets[t].fields), None)
+
+
+def read_counts(arr: np.ndarray) -> None:
+    """A count as people type it (``n=62``, ``N = 62``, ``62 pts``) -> its number, in place; one regex call
+    per distinct text. Anything else is left for the number parser (and its finding)."""
+    from .cells import RX_COUNT_TEXT
+
+    strs = np.flatnonzero(_types(arr) == str)
+    if not len(strs):
+        return
+    seen: dict[str, str | None] = {}
+    for k in strs:
+        v = arr[k]
+        if v not in seen:
+            m = RX_COUNT_TEXT.match(v)
+            seen[v] = (m.group("n") or m.group("n2")) if m else None
+        if seen[v] is not None:
+            arr[k] = seen[v]

@@ -12,7 +12,8 @@ from ..schema import NUMERIC_TYPES, ReviewSchema
 from .cells import Kind, _cell_text, _text, content_kind
 from .headers import FieldIndex, _header_unit, _quals_text, split_header
 from .model import ColumnLayout, IgnoredColumn, SheetLayout, _col_index
-from .nondata import _comment_rows
+from .labels import sheet_labels
+from .nondata import row_structure
 
 if TYPE_CHECKING:
     from .structure import _SheetGuess
@@ -102,9 +103,13 @@ def _sheet_layout(schema: ReviewSchema, index: FieldIndex, g: _SheetGuess, table
             src = next((col for col in cols if col.kind == "author_year"), None)
             derived["cohort"] = (f"the text after the year in {src.column}, else "
                                  f"'{schema.analysis.overall_cohort}'") if src else f"'{schema.analysis.overall_cohort}'"
-    comments = _comment_rows(schema, grid, g, cols, first_data)
+    comments, headings, blocks = row_structure(schema, grid, g, cols, first_data)
+    labels, block_layouts, unmatched = sheet_labels(schema, tables, grid, g.header_rows, cols, headings, blocks)
+    for r in unmatched:
+        labels[r] = {}  # a heading that gives no value: reported, its rows keep what they state
     return SheetLayout(sheet=grid.title, tables=tables, headerRows=[r + 1 for r in g.header_rows], columns=cols,
-                       ignored=ignored, derived=derived, commentRows=comments, by_name=by_name)
+                       ignored=ignored, derived=derived, commentRows=comments, by_name=by_name,
+                       labels=dict(sorted(labels.items())), blocks=block_layouts)
 
 
 def _field_spec(schema: ReviewSchema, tables: list[str], field: str | None):

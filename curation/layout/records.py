@@ -15,7 +15,8 @@ from .binding import BoundSheet, SheetContext, _Emit, bind_sheet
 from .cells import _none_if_empty
 from .model import _col_index
 from .cells import _cell_text
-from .headers import FieldIndex, needed_fields
+from .account import CellAccount, account_of, skipped_roles, skipped_sheet_findings, unread_findings
+from .headers import FieldIndex, fold_header, needed_fields
 from .infer import infer_layout
 from .model import Layout, check_fits
 
@@ -41,10 +42,16 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
                  f"(sheets found: {', '.join(grids.titles)})", None, table)
     needed = needed_fields(schema)
     index = FieldIndex.of(schema)
+    accounts: dict[str, CellAccount] = {}
+    read_headers: dict[str, frozenset] = {}
     for sl in layout.sheets:
         grid = by_title[sl.sheet]
         ctx = SheetContext(schema, index, grid, sl, emit, needed, inferred)
-        for table, raw in sheet_records(ctx, bind_sheet(ctx)).items():
+        bound = bind_sheet(ctx)
+        accounts[sl.sheet] = account_of(sl.sheet, bound.roles)
+        unread_findings(grid, sl, bound.roles, index, emit, ctx.primary)
+        read_headers[sl.sheet] = frozenset(fold_header(c.header) for c in sl.columns)
+        for table, raw in sheet_records(ctx, bound).items():
             if table in sheets:
                 raise UnusableInputError(
                     f"{grids.file}: sheets {sheets[table].title!r} and {sl.sheet!r} both hold {table!r} rows, so it is "
@@ -52,7 +59,15 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
                     "layout (`curate map`)")
             sheets[table] = raw
             titles[table] = sl.sheet
-    return RawWorkbook(file=grids.file, sheets=sheets, findings=tuple(emit.findings), sheet_titles=titles)
+    for grid in grids.sheets:
+        if grid.title in accounts:
+            continue
+        roles = skipped_roles(grid)
+        accounts[grid.title] = account_of(grid.title, roles)
+        if grid.state == "visible" and grid.title not in layout.empty:
+            skipped_sheet_findings(grid, roles, index, emit, read_headers)
+    return RawWorkbook(file=grids.file, sheets=sheets, findings=tuple(emit.findings), sheet_titles=titles,
+                       cell_accounts=tuple(accounts[g.title] for g in grids.sheets))
 
 
 def sheet_records(ctx: SheetContext, bound: BoundSheet) -> dict[str, RawSheet]:
@@ -153,4 +168,6 @@ def map_form(path: str | Path, schema: ReviewSchema, *, display_name: str | None
     from ..safety import limits_for
 
     grids = read_grids(path, display_name=display_name, limits=limits if limits is not None else limits_for(schema))
-    return infer_layout(grids, schema)
+    layout = infer_layout(grids, schema)
+    wb = extract(grids, layout, schema, inferred=True)
+    return layout.model_copy(update={"cells": {a.sheet: a.to_dict() for a in wb.cell_accounts}})
