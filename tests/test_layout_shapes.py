@@ -172,22 +172,48 @@ def test_rows_above_the_header_that_was_chosen_are_never_silently_unread(tmp_pat
     assert _account(r, "Data extraction")["not_read"] == 6
 
 
-def test_sheets_with_the_same_headers_are_not_skipped_silently(tmp_path):
+def per_sheet_workbook(path: Path, names=("Pancreas", "Midgut")) -> Path:
     wb = openpyxl.Workbook()
-    for k, (name, rows) in enumerate((("Pancreas", PANCREAS), ("Midgut", MIDGUT))):
+    for k, (name, rows) in enumerate(zip(names, (PANCREAS, MIDGUT))):
         ws = wb.active if k == 0 else wb.create_sheet()
         ws.title = name
         for j, v in enumerate(HEADER, 1):
             ws.cell(1, j, v)
         _rows(ws, 2, rows)
-    wb.save(tmp_path / "per_site.xlsx")
-    r = validate(tmp_path / "per_site.xlsx")
-    unread = _findings(r, "unread-data")
-    assert any(f.sheet in ("Pancreas", "Midgut") and f.severity == "warning" for f in unread), \
-        [f.message for f in r.finding_list]
+    wb.save(path)
+    return path
+
+
+def test_one_sheet_per_subgroup_all_read_with_the_sheet_name_as_label(tmp_path):
+    rows = [list(x) for x in MIDGUT]
+    r = validate(per_sheet_workbook(tmp_path / "per_site.xlsx"))
+    clean = r.clean.set_index("study_id")
+    assert sorted(clean.index) == ["Brabander2017", "Strosberg2017", "Zandee2019"]
+    assert clean.loc["Strosberg2017", "primary_site"] == "midgut"
+    assert clean.loc["Brabander2017", "primary_site"] == "pancreas"
+    assert clean.loc["Strosberg2017", "sheet"] == "Midgut" and clean.loc["Zandee2019", "sheet"] == "Pancreas"
+    assert not _findings(r, "unread-data") and not _findings(r, "duplicate-key")
     cells = next(iter(r.summary.cells.values()))
-    assert set(cells) == {"Pancreas", "Midgut"}
-    assert sum(a["not_read"] for a in cells.values()) >= len(MIDGUT[0])
+    assert cells["Midgut"]["read"] == len(rows[0]) and cells["Pancreas"]["read"] == 2 * len(rows[0])
+
+
+def test_a_finding_on_a_second_sheet_cites_that_sheet(tmp_path):
+    path = per_sheet_workbook(tmp_path / "per_site.xlsx")
+    wb = openpyxl.load_workbook(path)
+    wb["Midgut"]["G2"] = "G4"  # a rejected grade in the second sheet
+    wb.save(path)
+    r = validate(path)
+    bad = [f for f in r.finding_list if f.field == "grade" and f.severity == "error"]
+    assert [f.cell for f in bad] == ["Midgut!G2"], [(f.rule, f.cell) for f in r.finding_list]
+
+
+def test_sheets_with_the_same_headers_but_names_naming_nothing_are_never_pooled(tmp_path):
+    r = validate(per_sheet_workbook(tmp_path / "per_site.xlsx", names=("Centre A", "Centre B")))
+    assert sorted(r.clean["study_id"]) == ["Brabander2017", "Zandee2019"]  # the first sheet only
+    unread = _findings(r, "unread-data")
+    assert [(f.sheet, f.severity) for f in unread] == [("Centre B", "warning")], [f.message for f in r.finding_list]
+    cells = next(iter(r.summary.cells.values()))
+    assert cells["Centre B"]["not_read"] == 2 * len(HEADER)
 
 
 def test_cell_account_in_json_and_map(tmp_path):
@@ -208,7 +234,7 @@ def test_cell_account_in_json_and_map(tmp_path):
     assert layout.sheets[0].labels == {2: {"primary_site": "pancreas"}, 5: {"primary_site": "midgut"}}
 
 
-@pytest.mark.parametrize("builder", [grouped_workbook, stacked_workbook])
+@pytest.mark.parametrize("builder", [grouped_workbook, stacked_workbook, per_sheet_workbook])
 def test_map_then_layout_gives_the_same_findings(tmp_path, builder):
     path = builder(tmp_path / "form.xlsx")
     lay = tmp_path / "layout.yaml"
@@ -218,6 +244,63 @@ def test_map_then_layout_gives_the_same_findings(tmp_path, builder):
     from curation.layout import load_layout
 
     b = validate(path, layout=load_layout(lay))
-    key = lambda r: sorted((f.rule, f.severity, f.cell) for f in r.finding_list)  # noqa: E731
+    key = lambda r: sorted((f.rule, f.severity, f.cell or "") for f in r.finding_list)  # noqa: E731
     assert key(a) == key(b)
     assert a.clean.equals(b.clean)
+
+
+STUDIES = [["Strosberg (2017)", "RCT", "Lutathera", "RECIST 1.1", 116],
+           ["Brabander (2017)", "retrospective", "177Lu-DOTATATE", "RECIST 1.1", 610]]
+LONG_HEADER = ["Study", "Subgroup", "Outcome", "n", "N", "Estimate", "Lower", "Upper", "Unit"]
+LONG = [["Strosberg 2017", "overall", "ORR", 18, 101, 17.8, None, None, None],
+        ["Strosberg 2017", "overall", "PFS", None, None, 28.4, 19.4, 35.8, "months"],
+        ["Strosberg 2017", "overall", "OS", None, None, 48.0, 37.4, 55.2, "months"],
+        ["Brabander 2017", "overall", "ORR", 173, 443, 39.1, None, None, None],
+        ["Brabander 2017", "overall", "PFS", None, None, 29, 26, 33, "months"],
+        ["Brabander 2017", "G3", "ORR", 4, 12, 33.3, None, None, None],
+        ["Brabander 2017", "overall", "UPDRS IV", None, None, 3.1, 2.0, 4.2, None]]
+
+
+def long_workbook(path: Path, rows=LONG, header=LONG_HEADER) -> Path:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Studies"
+    for j, v in enumerate(["Author (year)", "Design", "Agent", "Criteria", "N"], 1):
+        ws.cell(1, j, v)
+    _rows(ws, 2, STUDIES)
+    ws = wb.create_sheet("Results")
+    for j, v in enumerate(header, 1):
+        ws.cell(1, j, v)
+    _rows(ws, 2, rows)
+    wb.save(path)
+    return path
+
+
+def test_long_sheet_outcome_x_role_names_the_field(tmp_path):
+    r = validate(long_workbook(tmp_path / "long.xlsx"))
+    o = r.tables["outcomes"].data.set_index(["study_id", "cohort"])
+    assert len(o) == 3  # one record per study and subgroup, not one per outcome row
+    s = o.loc[("Strosberg2017", "overall")]
+    assert (s["orr_n"], s["n_evaluable"], s["orr_pct"]) == (18, 101, 17.8)
+    assert (s["pfs_median"], s["pfs_ci_low"], s["pfs_ci_high"]) == (28.4, 19.4, 35.8)
+    assert (s["os_median"], s["os_ci_low"], s["os_ci_high"]) == (48.0, 37.4, 55.2)
+    b = o.loc[("Brabander2017", "G3")]
+    assert (b["orr_n"], b["n_evaluable"]) == (4, 12)
+    assert not _findings(r, "duplicate-key"), [f.message for f in _findings(r, "duplicate-key")]
+    # the outcome the schema does not know is not read, with a warning at its row
+    unread = _findings(r, "unread-data")
+    assert [(f.cell, f.severity) for f in unread] == [("Results!C8", "warning")], [f.message for f in unread]
+    # each value keeps its own cell: a finding on PFS cites the PFS row, not the record's first row
+    t = r.tables["outcomes"]
+    i = list(zip(t.data["study_id"], t.data["cohort"])).index(("Strosberg2017", "overall"))
+    assert t.ref(i, "pfs_median") == "Results!F3" and t.ref(i, "orr_pct") == "Results!F2"
+    acc = _account(r, "Results")
+    assert acc["not_read"] == 3 and acc["headers"] == len(LONG_HEADER) + len(LONG)
+
+
+def test_long_sheet_finding_cites_the_outcome_row(tmp_path):
+    rows = [list(x) for x in LONG]
+    rows[1][6] = 40.2  # PFS lower bound above the median: a finding at Results!G3
+    r = validate(long_workbook(tmp_path / "long.xlsx", rows=rows))
+    cells = {f.cell for f in r.finding_list if f.severity in ("error", "warning") and f.field and "pfs" in f.field}
+    assert "Results!G3" in cells or "Results!F3" in cells, [(f.rule, f.cell, f.message) for f in r.finding_list]

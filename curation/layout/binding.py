@@ -88,6 +88,7 @@ class BoundSheet:
     units: dict
     percent: dict
     roles: Any = None
+    cell_rows: dict = None  # field -> Excel row of each record's cell (a long sheet's records span rows)
 
 
 
@@ -108,7 +109,11 @@ def bind_sheet(ctx: SheetContext) -> BoundSheet:
     report_labels(ctx, data_rows)
     apply_labels(ctx, columns, data_rows)
     derive_identity(ctx, columns, letters, ids, cohorts, len(data_rows))
-    return BoundSheet(vals, data_rows, columns, letters, units, percent, roles)
+    cell_rows: dict = {}
+    if ctx.sl.shape == "long":
+        data_rows, columns, units, percent, cell_rows = bind_long(ctx, vals, data_rows, columns, letters, units,
+                                                                  roles)
+    return BoundSheet(vals, data_rows, columns, letters, units, percent, roles, cell_rows)
 
 def report_inferred(ctx: SheetContext) -> None:
     """What was inferred, once per sheet, header and column (info)."""
@@ -406,6 +411,11 @@ def report_labels(ctx: SheetContext, data_rows: list[int]) -> None:
     label_rows = sorted(labels)
     for k, r in enumerate(label_rows):
         lv = labels[r]
+        if r == 0:
+            emit(title, None, None, next(iter(lv)), "inferred-layout", "info",
+                 f"sheet {q}: its name is a label: {', '.join(f'{f} = {v}' for f, v in lv.items())} for its "
+                 f"{len(rows_excel)} row(s) where they state none (one sheet per subgroup)", title, primary)
+            continue
         text = _cell_text(next((v for v in ctx.grid.values[r - 1] if _cell_text(v)), ""))
         nxt = next((r2 for r2 in label_rows[k + 1:] if set(labels[r2]) & set(lv) or not labels[r2] or not lv), None)
         under = rows_excel[(rows_excel > r) & ((rows_excel < nxt) if nxt else True)]
@@ -453,6 +463,8 @@ def apply_labels(ctx: SheetContext, columns: dict, data_rows: list[int]) -> None
 def all_labels(sl: SheetLayout) -> dict[int, dict[str, str]]:
     """The sheet's label rows: its headings' and titles' (``labels``) and those of the blocks it reads."""
     out = {r: dict(lv) for r, lv in sl.labels.items()}
+    if sl.name_labels:
+        out.setdefault(0, {}).update(sl.name_labels)  # the sheet's name: above every row
     for b in sl.blocks:
         if b.read and b.labels:
             out.setdefault(b.title_row, {}).update(b.labels)
@@ -479,3 +491,92 @@ def read_counts(arr: np.ndarray) -> None:
             seen[v] = (m.group("n") or m.group("n2")) if m else None
         if seen[v] is not None:
             arr[k] = seen[v]
+
+
+def bind_long(ctx: SheetContext, vals: np.ndarray, data_rows: list[int], columns: dict, letters: dict, units: dict,
+              roles: np.ndarray):
+    """A long sheet's rows -> records: the outcome named in each row and the role of each column name the
+    field (:mod:`curation.layout.long`); the rows of one study and subgroup are one record, every value
+    keeping its own cell. Role cells that no field takes, and rows whose outcome the schema does not know,
+    are not read, with a warning."""
+    from .account import HEADER, NOT_READ, VALUE, figures
+    from .long import pivot_long
+
+    sl, emit, title, primary = ctx.sl, ctx.emit, ctx.title, ctx.primary
+    q = quote_sheet(title)
+    n = len(data_rows)
+    rows = np.asarray(data_rows, dtype=int)
+    width = vals.shape[1]
+    oc = _col_index(sl.outcome_column)
+    role_letters = [l for l in sl.roles if _col_index(l) < width]
+    outcome_values = vals[rows, oc] if n and oc < width else np.full(n, None, dtype=object)
+
+    def col_values(c: int) -> np.ndarray:
+        arr = np.array(vals[rows, c], dtype=object) if n else np.zeros(0, object)
+        if arr.size:
+            arr[(arr == "") | pd_isna(arr)] = None
+        return arr
+
+    role_values = {l: col_values(_col_index(l)) for l in role_letters}
+    for l, arr in role_values.items():  # 'n=62', '62 pts' in count roles
+        if sl.roles[l] in ("events", "total"):
+            read_counts(arr)
+    keys = sorted(columns)
+    group = [tuple(_cell_text(columns[f][k]) for f in keys) for k in range(n)]
+    records, unread, consumed = pivot_long(outcome_values, role_values, dict(sl.roles), sl.outcomes, group, rows + 1)
+    # the account: outcome cells are labels, role cells read are values, the rest of the role cells not read
+    if n and oc < width:
+        sub = roles[rows, oc]
+        roles[rows, oc] = np.where(sub != 0, HEADER, sub)
+    for (k, letter) in consumed:
+        roles[rows[k], _col_index(letter)] = VALUE
+    for letter in role_letters:
+        c = _col_index(letter)
+        taken = np.array([(k, letter) in consumed for k in range(n)], dtype=bool) if n else np.zeros(0, bool)
+        left = (roles[rows, c] == VALUE) & ~taken if n else np.zeros(0, bool)
+        roles[rows[left], c] = NOT_READ
+    # warnings: outcomes the schema does not know; role columns whose figures no field takes
+    by_text: dict[str, list[int]] = {}
+    for k, text, _why in unread:
+        by_text.setdefault(text, []).append(k)
+    oc_letter = sl.outcome_column
+    for text, ks in by_text.items():
+        r0, r1 = int(rows[ks[0]]) + 1, int(rows[ks[-1]]) + 1
+        emit(title, r0, oc_letter, None, "unread-data", "warning",
+             f"{q}!{oc_letter}{r0} outcome {text!r} ({len(ks)} row(s), {q}!{r0}:{r1}) names no outcome of the "
+             "schema's analysis: its figures are not read (name the outcome's fields in the layout file's "
+             "`outcomes:` if the review needs it)", text, primary)
+    for letter in role_letters:
+        c = _col_index(letter)
+        left = np.array([(k, letter) not in consumed and k not in {u[0] for u in unread} for k in range(n)], bool)
+        if not left.any():
+            continue
+        figs = figures(vals[rows[left], c:c + 1], np.ones((int(left.sum()), 1), bool))
+        if figs.any():
+            header = sl.roles[letter]
+            emit(title, sl.header_rows[-1], letter, None, "unread-data", "warning",
+                 f"{q}!{letter}{sl.header_rows[-1]} ({header}) holds {int(figs.sum())} figure(s) that no field of "
+                 "the outcome named in their row takes: not read (give the field in the layout file's `outcomes:`)",
+                 None, primary)
+    # the records
+    new_rows = [int(rows[k]) for k, *_ in records]
+    new_columns: dict[str, list] = {f: [columns[f][k] for k, *_ in records] for f in columns}
+    new_units: dict[str, list] = {f: [u[k] for k, *_ in records] for f, u in units.items()}
+    cell_rows: dict[str, list] = {}
+    for j, (k, got, where_row, where_letter, unit) in enumerate(records):
+        for f, v in got.items():
+            new_columns.setdefault(f, [None] * len(records))[j] = v
+            cell_rows.setdefault(f, [0] * len(records))[j] = where_row[f]
+            letters.setdefault(f, where_letter[f])
+        for f, u in unit.items():
+            new_units.setdefault(f, [None] * len(records))[j] = u
+    for f, rr in cell_rows.items():
+        for j, (k, *_rest) in enumerate(records):
+            if rr[j] == int(rows[k]) + 1:
+                rr[j] = 0  # the record's own row
+    if records:
+        emit(title, sl.header_rows[-1], sl.outcome_column, None, "inferred-layout", "info",
+             f"sheet {q} read as long: {q}!{oc_letter} names the outcome of each row, "
+             + ", ".join(f"{l} the {r}" for l, r in sl.roles.items())
+             + f"; {n} row(s) -> {len(records)} record(s) (one per study and subgroup)", None, primary)
+    return new_rows, new_columns, new_units, {}, {f: np.asarray(v, dtype="int64") for f, v in cell_rows.items()}

@@ -78,6 +78,11 @@ class SheetLayout(_Model):
     by_name: bool = False
     labels: dict[int, dict[str, str]] = Field(default_factory=dict)
     blocks: list[BlockLayout] = Field(default_factory=list)
+    name_labels: dict[str, str] = Field(default_factory=dict, alias="nameLabels")
+    shape: Literal["wide", "long"] = "wide"
+    outcome_column: str | None = Field(None, alias="outcomeColumn")
+    roles: dict[str, str] = Field(default_factory=dict)
+    outcomes: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
 class Layout(_Model):
