@@ -26,5 +26,10 @@ declare("helper-column", "warning", "A column computed by formulas (a reviewer's
         "paper.", "structure")
 declare("unplaced-column", "error", "A header the layout could not place while a field the review needs has no "
         "column: names the header and the field it is close to.", "structure")
+declare("group-heading", "warning", "A group heading row (one text spanning the table above data rows) that names "
+        "no term of the sheet's vocabularies (or several fields' terms): its rows keep what they state.", "structure")
+declare("unread-data", "warning", "Cells that look like data the review needs and were not read: figures under an "
+        "outcome-like header that matches no field, rows above the header that was chosen or below it outside the "
+        "columns read (another block), a sheet with the headers of a sheet that is read.", "structure")
 declare("study-field-conflict", "warning", "In a sheet with one row per cohort, a cohort row whose study-level value "
         "differs from the study's own row (not read).", "structure")

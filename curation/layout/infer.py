@@ -1,0 +1,126 @@
+"""Inference: a workbook's grids -> its layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UnusableInputError
+from ..reading import WorkbookGrids
+from ..schema import ReviewSchema
+from .cells import _cell_text, _filled
+from .columns import _sheet_layout, by_name_hint
+from .headers import FieldIndex, fold_header
+from .model import Layout, SheetLayout
+from .structure import _SheetGuess, _assign_tables, _closest_table, _guess_sheet, _named_table
+
+
+def infer_layout(grids: WorkbookGrids, schema: ReviewSchema) -> Layout:
+    """Infer where a workbook keeps the schema's fields (see the module docstring).
+
+    Raises
+    ------
+    UnusableInputError
+        Two sheets named as one contract sheet, a sheet named as a contract sheet whose header
+        matches no field, or no sheet holding any contract sheet.
+    """
+    index = FieldIndex.of(schema)
+    guesses: dict[str, _SheetGuess] = {}
+    skipped: dict[str, str] = {}
+    empty: dict[str, str] = {}
+    named: dict[str, list[str]] = {}
+    for grid in grids.sheets:
+        table = _named_table(schema, grid.title)
+        if table is not None:
+            named.setdefault(table, []).append(grid.title)
+    for table, titles in named.items():
+        if len(titles) > 1:
+            raise UnusableInputError(
+                f"{grids.file}: {len(titles)} sheets match {table!r} ({', '.join(repr(t) for t in titles)}), so it is not "
+                "clear which holds the data: keep one of them (rename or delete the others) and save the form again")
+    for grid in grids.sheets:
+        table = _named_table(schema, grid.title)
+        g = _guess_sheet(index, grid)
+        if table is not None and not _filled(grid.values).any():
+            empty[grid.title] = table
+            continue
+        if g is None or g.score == 0:
+            if table is not None:
+                vals = grid.values
+                filled = _filled(vals)
+                r = int(np.flatnonzero(filled.any(axis=1))[0])
+                found = [_cell_text(v) for v in vals[r] if _cell_text(v)]
+                expected = list(schema.sheets[table].fields)
+                raise UnusableInputError(
+                    f"{grids.file}: sheet {grid.title!r}: no header in row {r + 1} matches a field "
+                    f"(found {', '.join(repr(f) for f in found[:8])}{' ...' if len(found) > 8 else ''}; "
+                    f"expected {', '.join(expected[:8])} ...). The header row must name the fields.")
+            if grid.state == "visible":
+                skipped[grid.title] = "no header row matches a field"
+            continue
+        guesses[grid.title] = g
+    assignment = _assign_tables(schema, guesses) if guesses else {}
+    siblings: dict[str, list[str]] = {}
+    sheets: list[SheetLayout] = []
+    heads = {title: _header_signature(g) for title, g in guesses.items()}
+    for title, g in guesses.items():
+        tables = assignment.get(title, [])
+        if not tables:
+            twin = next((t for t, ts in assignment.items() if ts and heads[t] == heads[title]), None)
+            if twin is not None:
+                assignment[title] = list(assignment[twin])
+                siblings.setdefault(twin, [twin]).append(title)
+                continue
+            if g.grid.state == "visible":
+                skipped[title] = f"its headers match too few fields of any contract sheet ({g.score} column(s))"
+            continue
+    for title, g in guesses.items():
+        tables = assignment.get(title, [])
+        if tables:
+            sheets.append(_sheet_layout(schema, index, g, tables, by_name=by_name_hint(title, tables, schema)))
+    sheets = _sheet_name_labels(schema, sheets, siblings, skipped)
+    if not sheets:
+        hints = []
+        for grid in grids.sheets:
+            hints.append(f"{grid.title!r} (closest: {_closest_table(schema, index, grid, guesses.get(grid.title))!r})")
+        raise UnusableInputError(
+            f"{grids.file}: none of the form's sheets ({', '.join(schema.sheets)}) is in this workbook, by name or by "
+            f"its headers (found: {', '.join(hints) or 'no sheets'}). Start from `curate template`, or name the "
+            "sheets and their header cells after the schema's fields (`curate template` shows them)")
+    return Layout(schema=schema.name, workbook=Path(grids.file).name, sheets=sheets, skipped=skipped, empty=empty)
+
+
+def _header_signature(g: _SheetGuess) -> tuple:
+    """A sheet's header texts by column (folded): sheets with the same signature are one table's parts."""
+    return tuple(fold_header(c.header) for c in g.candidates if c.header) + (tuple(g.header_rows),)
+
+
+def _sheet_name_labels(schema: ReviewSchema, sheets: list[SheetLayout], siblings: dict[str, list[str]],
+                       skipped: dict[str, str]) -> list[SheetLayout]:
+    """Sheets with identical headers (one sheet per subgroup or outcome, layouts.md v2 shape 5): each sheet's
+    name a label value (a term of one vocabulary field, the same field for all of them), so that they are
+    read together as one table and told apart by that field. Names that are not all terms of one field:
+    only the first sheet is read, the others are skipped and reported (never pooled with it unless the
+    layout file lists them)."""
+    from .labels import label_value
+
+    by_title = {sl.sheet: sl for sl in sheets}
+    drop: set[str] = set()
+    for first, group in siblings.items():
+        sl0 = by_title.get(first)
+        if sl0 is None:
+            continue
+        found = {t: label_value(schema, sl0.tables, t, sl0.columns)[0] for t in group}
+        fields = {f for lv in found.values() for f in lv}
+        if all(found.values()) and len(fields) == 1:
+            for t in group:
+                by_title[t] = by_title[t].model_copy(update={"name_labels": found[t]})
+        else:
+            for t in group[1:]:
+                drop.add(t)
+                skipped[t] = (f"it has the headers of {first!r} (one sheet per subgroup or outcome?), but the sheets' "
+                              "names are not all terms of one vocabulary field, so it is not pooled with "
+                              f"{first!r}: add its entry under sheets (as {first!r}'s, with sheet: {t!r}) to read them "
+                              "together, or give the field they name in nameLabels")
+    return [by_title[sl.sheet] for sl in sheets if sl.sheet not in drop]
