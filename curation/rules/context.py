@@ -113,7 +113,13 @@ class Context:
 
         decs = [self.decimals(sheet, f) for f in fnames]
         raw = [self.tables[sheet].raw[f].to_numpy() for f in fnames]
-        row_max = np.nanmax(np.vstack(decs), axis=0) if len(decs) and len(decs[0]) else np.zeros(0)
+        if len(decs) and len(decs[0]):
+            stack = np.vstack(decs)
+            known = ~np.isnan(stack)
+            # the most precise of the row's cells; NaN where none has known digits (no all-NaN slice)
+            row_max = np.where(known.any(axis=0), np.where(known, stack, -np.inf).max(axis=0), np.nan)
+        else:
+            row_max = np.zeros(0)
         out = []
         for d, r in zip(decs, raw):
             typed_num = np.fromiter((isinstance(v, (int, float)) and not isinstance(v, bool) for v in r), bool, len(r))

@@ -137,6 +137,11 @@ def _refs(rule: Rule, params: dict[str, Any], names: Iterable[str] | None = None
     return out
 
 
+def _compared(rule: Rule, params: dict[str, Any]) -> tuple[str, ...]:
+    """The fields a check compares (its field parameters but the ones that only group rows)."""
+    return tuple(dict.fromkeys(_refs(rule, params, [p.name for p in rule.params if p.name != "group_by"])))
+
+
 def needed_refs(rule: Rule, params: dict[str, Any]) -> list[str]:
     """The fields a row must hold for the check to look at it: its ``needs`` (or every required
     field parameter), as the entry names them."""
@@ -154,7 +159,8 @@ def never_meets(schema: Any, sheet: str, rule: Rule, params: dict[str, Any]) -> 
     """
     spec = schema.sheets[sheet]
     reachable = {schema.root_sheet} | ({spec.parent.sheet} if spec.parent is not None else set())
-    for ref in _refs(rule, params):
+    across = [p.name for p in rule.params if not p.by_study]
+    for ref in _refs(rule, params, across):
         if "." in ref:
             other = ref.split(".", 1)[0]
             if other != sheet and (other not in reachable or spec.parent is None):
@@ -229,7 +235,7 @@ def _coverage(ctx: Context, sheet: str, rule: Rule, params: dict[str, Any], abse
     import numpy as np
 
     refs = needed_refs(rule, params)
-    fields = tuple(dict.fromkeys(_refs(rule, params)))
+    fields = _compared(rule, params)
     n = len(ctx.table(sheet))
     if absent:
         own_absent = [r for r in absent if "." not in r]
@@ -322,7 +328,7 @@ def run_check_stage(ctx: Context) -> tuple[list[Finding], list[Coverage]]:
             params = dict(entry.params)
             never = never_meets(ctx.schema, sheet, rule, params)
             if never:  # said whatever the forms hold: the schema is wrong
-                coverage.append(Coverage(rule.code, sheet, tuple(dict.fromkeys(_refs(rule, params))), rows, 0,
+                coverage.append(Coverage(rule.code, sheet, _compared(rule, params), rows, 0,
                                          never=never))
                 continue
             if rows == 0:
