@@ -204,3 +204,19 @@ def test_an_arm_row_error_spares_the_effect(tmp_path):
     assert f.involves == ("hr", "arm", "events", "n")
     (g,) = [f for f in result.finding_list if f.rule == "log-ratio-mismatch"]
     assert g.involves == ("hr", "log_hr", "hr_ci_low", "hr_ci_high")
+
+
+def test_prrt_safety_population_stated_on_each_adverse_event_row(tmp_path):
+    """The shipped PRRT schema: one study's n_safety on its AE rows, 494 typed for 949 on one."""
+    from builders import good_ae, write_form
+    from test_rules import baseline as prrt_baseline
+
+    form = prrt_baseline()
+    form["adverse_events"] += [good_ae(ae_term="anaemia", n_safety=111), good_ae(ae_term="nausea", n_safety=161)]
+    result = validate(write_form(tmp_path / "f.xlsx", form["studies"], form["outcomes"], form["adverse_events"]))
+    (f,) = [f for f in result.finding_list if f.rule == "stated-twice-differs"]
+    assert (f.sheet, f.row, f.field, f.severity) == ("adverse_events", 5, "n_safety", "warning")
+    assert "n_safety = 161 patients (adverse_events!E5) but n_safety on the study's other rows = 111 patients (adverse_events!E2); 111 patients " \
+           "(adverse_events!E4)" in f.message, f.message
+    cov = [c for c in result.coverage if c.check == "stated-twice-differs"][0]
+    assert (cov.applicable, cov.checked) == (3, 3)  # S02's one row states it once

@@ -154,7 +154,8 @@ def se_ci_mismatch(ctx: Context, sheet: str, severity: str, se, low, high, scale
        [Param("field", "field", help="the value on this sheet, e.g. n_analysed"),
         Param("same_as", "ref", by_study=True,
               help="the same quantity elsewhere: a field of this row, or sheet.field of another sheet (its "
-                   "study's row; on a sheet with several rows per study, any of them), e.g. studies.n_analysed")],
+                   "study's row; on a sheet with several rows per study, any of them; this very sheet: the "
+                   "study's other rows), e.g. studies.n_analysed")],
        needs=("field",))
 def stated_twice_differs(ctx: Context, sheet: str, severity: str, field, same_as):
     a = ctx.values(sheet, field)
@@ -175,10 +176,12 @@ def stated_twice_differs(ctx: Context, sheet: str, severity: str, field, same_as
                        for w, _, _ in others)
         if same:
             continue
-        there = "; ".join(f"{fmt(w) if numeric else repr(w)} ({cell})" for w, _, cell in others)
-        shown = fmt(v) if numeric else repr(v)
         unit = ctx.unit(sheet, field, i) if numeric else ""
-        msg = (f"{field} = {shown}{unit} ({ctx.cell(sheet, field, i)}) but {same_as} = {there}: the same quantity is "
+        there = "; ".join(f"{fmt(w) + unit if numeric else repr(w)} ({cell})" for w, _, cell in others)
+        shown = fmt(v) if numeric else repr(v)
+        other, _, fname = same_as.rpartition(".")
+        where = f"{fname} on the study's other rows" if other == sheet else same_as
+        msg = (f"{field} = {shown}{unit} ({ctx.cell(sheet, field, i)}) but {where} = {there}: the same quantity is "
                f"stated twice with different values; one of them was mistyped (transposed digits, another "
                f"cohort's figure?). Check both in the paper")
         out.append(ctx.finding(sheet, i, field, "stated-twice-differs", severity, msg, v, involves=(same_as,)))
@@ -187,8 +190,9 @@ def stated_twice_differs(ctx: Context, sheet: str, severity: str, field, same_as
 
 def _other_statements(ctx: Context, sheet: str, ref: str):
     """For each row of ``sheet``: the values of ``ref`` that state the same quantity, as
-    ``(value, half unit, cell)``: the same row's field, the parent row's, or every row of the
-    row's study on another sheet."""
+    ``(value, half unit, cell)``: the same row's field (``field``), the parent row's
+    (``studies.field``), every row of the row's study on another sheet, or its study's other rows
+    on this sheet (``sheet.field`` naming this sheet)."""
     t = ctx.table(sheet)
     n = len(t)
     if "." not in ref:
@@ -198,10 +202,7 @@ def _other_statements(ctx: Context, sheet: str, ref: str):
         return
     other, fname = ref.split(".", 1)
     spec = ctx.schema.sheets[sheet]
-    if other == sheet:
-        yield from _other_statements(ctx, sheet, fname)
-        return
-    if spec.parent is not None and other == spec.parent.sheet or other == ctx.schema.root_sheet:
+    if other != sheet and (spec.parent is not None and other == spec.parent.sheet or other == ctx.schema.root_sheet):
         pos = ctx._parent_positions(sheet, other)
         vals, half = ctx.tables[other].data[fname].to_numpy(), _half(ctx, other, fname)
         for i in range(n):
@@ -209,7 +210,7 @@ def _other_statements(ctx: Context, sheet: str, ref: str):
             ok = p >= 0 and _has(vals[p])
             yield i, [(vals[p], half[p], ctx.tables[other].ref(p, fname))] if ok else []
         return
-    # a sibling sheet: the rows of the same study
+    # a sibling sheet, or this sheet's other rows: the rows of the same study
     o = ctx.tables[other]
     vals, half = o.data[fname].to_numpy(), _half(ctx, other, fname)
     by_study: dict = {}
@@ -218,7 +219,7 @@ def _other_statements(ctx: Context, sheet: str, ref: str):
             by_study.setdefault(str(sid), []).append(j)
     for i, sid in enumerate(t.study_ids):
         rows = by_study.get(str(sid), []) if sid is not None else []
-        yield i, [(vals[j], half[j], o.ref(j, fname)) for j in rows]
+        yield i, [(vals[j], half[j], o.ref(j, fname)) for j in rows if not (other == sheet and j == i)]
 
 
 def _has(v) -> bool:
@@ -239,8 +240,14 @@ def _stated_twice_coverage(ctx: Context, sheet: str, field, same_as):
     """Rows holding the value apply; they are checked when the other statement is there."""
     import numpy as np
 
+    import pandas as pd
+
     vals = ctx.values(sheet, field)
     applies = np.array([_has(v) for v in vals], dtype=bool)
+    if same_as.split(".", 1)[0] == sheet and "." in same_as:
+        # the study's other rows on this sheet: a study of one row states it once
+        sid = pd.Series([str(x) if x is not None else None for x in ctx.table(sheet).study_ids], dtype=object)
+        applies &= sid.map(sid.value_counts()).fillna(0).to_numpy() >= 2
     checked = np.zeros(len(vals), bool)
     for i, others in _other_statements(ctx, sheet, same_as):
         checked[i] = bool(others)
