@@ -156,6 +156,19 @@ class Context:
             return fs.unit if fs.unit == "%" else f" {fs.unit}"
         return ""
 
+    def said(self, sheet: str, fname: str, i: int) -> str:
+        """A term as the reviewer typed it, with the term it reads as when they differ:
+        ``'single-arm' (read as 'non-randomised')``; the value alone when they agree."""
+        from ..schema import fold
+
+        t = self.tables[sheet]
+        value = t.data[fname].iat[i]
+        raw = t.raw[fname].iat[i] if fname in t.raw else value
+        typed = raw.strip() if isinstance(raw, str) and raw.strip() else value
+        if isinstance(typed, str) and isinstance(value, str) and fold(typed) != fold(value):
+            return f"{typed!r} (read as {value!r})"
+        return f"{typed}"
+
     def nr(self, sheet: str, fname: str):
         import numpy as np
 

@@ -162,12 +162,13 @@ def stated_twice_differs(ctx: Context, sheet: str, severity: str, field, same_as
     fs = ctx.schema.sheets[sheet].fields[field]
     numeric = fs.type in NUMBER
     out = []
+    half = ctx.half_unit(sheet, field) if numeric else None
     for i, others in _other_statements(ctx, sheet, same_as):
         v = a[i]
         if v is None or (isinstance(v, float) and v != v) or not others:
             continue
         if numeric:
-            hv = ctx.half_unit(sheet, field)[i]
+            hv = half[i]
             same = any(_overlap(v - hv, v + hv, w - hw, w + hw) for w, hw, _ in others)
         else:
             from ..schema import fold
@@ -349,8 +350,8 @@ def _arm_pairs(ctx: Context, sheet: str, role: str, intervention: str, control: 
     keys = pd.DataFrame({g: d[g].astype(object).to_numpy() for g in group_by})
     codes = keys.groupby(list(group_by), dropna=False, sort=False).ngroup().to_numpy()
     out = []
-    for g in np.unique(codes):
-        rows = np.flatnonzero(codes == g).tolist()
+    for _, idx in sorted(pd.Series(np.arange(len(codes))).groupby(codes).indices.items()):
+        rows = [int(k) for k in idx]
         i_rows = [k for k in rows if labels[k] == want_i]
         c_rows = [k for k in rows if labels[k] == want_c]
         if len(i_rows) == 1 and len(c_rows) == 1:

@@ -217,17 +217,14 @@ def _incomplete(ctx: Context, sheet: str, refs: list[str], applies, absent: list
     n = len(ctx.table(sheet))
     if not own:
         return ()
-    present = {r: (_present(ctx, sheet, r) if r not in absent else np.zeros(n, bool)) for r in own}
-    some = np.zeros(n, bool)
-    for r in own:
-        some |= present[r]
+    held = np.vstack([(_present(ctx, sheet, r) if r not in absent else np.zeros(n, bool)) for r in own])
+    some = held.any(axis=0)
+    lacking = some & ~applies & ~held.all(axis=0)  # holding every field yet not applicable: not incomplete
+    first = np.argmin(held[:, lacking], axis=0)  # the first field each such row lacks
     counts: dict[str, int] = {}
-    for i in np.flatnonzero(some & ~applies):
-        r = next((x for x in own if not present[x][i]), None)
-        if r is None:  # holds every field yet is not one the check applies to (an overall cohort)
-            continue
-        key = f"column {r} not in the form" if r in absent else f"{r} empty"
-        counts[key] = counts.get(key, 0) + 1
+    for k, c in zip(*np.unique(first, return_counts=True)):
+        r = own[int(k)]
+        counts[f"column {r} not in the form" if r in absent else f"{r} empty"] = int(c)
     return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
@@ -339,7 +336,7 @@ def run_check_stage(ctx: Context) -> tuple[list[Finding], list[Coverage]]:
                 missing = [r for r in refs if not _column_exists(ctx, sheet, r)]
                 if not missing:
                     continue
-                if p.required:
+                if p.required or (rule.needs is not None and p.name in rule.needs):
                     absent.extend(missing)
                 else:
                     params.pop(p.name)  # an optional column no form has: the check runs without it
