@@ -220,3 +220,36 @@ def test_prrt_safety_population_stated_on_each_adverse_event_row(tmp_path):
            "(adverse_events!E4)" in f.message, f.message
     cov = [c for c in result.coverage if c.check == "stated-twice-differs"][0]
     assert (cov.applicable, cov.checked) == (3, 3)  # S02's one row states it once
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=12, deadline=None)
+@given(trial=st.tuples(st.integers(5, 120), st.integers(150, 600), st.integers(5, 120), st.integers(150, 600)),
+       d_ratio=st.integers(1, 3), d_log=st.integers(2, 4), d_se=st.integers(2, 4), d_pct=st.integers(0, 2))
+def test_statements_of_one_value_at_any_precision_agree(tmp_path_factory, trial, d_ratio, d_log, d_se, d_pct):
+    """Every statement rounded from the same true value, at any number of digits: no finding; the same
+    HR inverted with its CI: log-ratio-mismatch, whatever the digits."""
+    e1, n1, e2, n2 = trial
+    log_rr = math.log((e1 / n1) / (e2 / n2))
+    se = math.sqrt(1 / e1 - 1 / n1 + 1 / e2 - 1 / n2)
+    hr, lo, hi = (round(math.exp(v), d_ratio) for v in (log_rr, log_rr - 1.959964 * se, log_rr + 1.959964 * se))
+    if lo <= 0 or hr <= 0:
+        return  # rounded to nothing: no ratio to state
+    pct = round(100 * e1 / n1, d_pct)
+    form = baseline()
+    form["arms"][2].update(hr=hr, hr_ci_low=lo, hr_ci_high=hi, log_hr=round(log_rr, d_log),
+                           log_hr_se=round(se, d_se), response_pct=pct, response_prop=round(e1 / n1, d_pct + 2))
+    form["arms"][0].update(events=e1, n=n1)
+    form["arms"][1].update(events=e2, n=n2)
+    for row in (form["studies"][0], form["arms"][2], form["safety"][0]):
+        row["n_analysed"] = n1 + n2
+    tmp = tmp_path_factory.mktemp("eq")
+    result = run(tmp, form)
+    assert not [f.message for f in result.finding_list if f.rule in EQUIVALENCE_CODES]
+    if abs(log_rr) > 3 * 10 ** -d_ratio / min(hr, 1) + 0.01:  # an inversion the digits can show
+        invert(2)(form)
+        result = run(tmp, form)
+        assert [f for f in result.finding_list if f.rule == "log-ratio-mismatch"], (hr, form["arms"][2])
