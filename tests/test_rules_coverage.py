@@ -176,3 +176,21 @@ def test_rules_warns_of_a_check_that_can_never_run(tmp_path):
     assert proc.stderr.count("curate: warning:") == 1
     assert "checks.arms[2] arm-totals-exceed-randomised can never run" in proc.stderr
     assert "holds the whole row key of arms" in proc.stderr
+
+
+def test_sd_check_needs_other_studies_to_compare_with(tmp_path):
+    """Without min_sd, an SD is judged against the other studies' SDs: two studies leave nothing to compare."""
+    data = schema_dict()
+    for entry in data["checks"]["continuous"]:
+        if entry["rule"] == "sd-looks-like-se":
+            entry.pop("min_sd")
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    form = copy.deepcopy(baseline())
+    form["continuous"] = form["continuous"][:2]
+    result = validate(write_form(tmp_path / "f.xlsx", form), load_schema(path))
+    cov = _cov(result, "sd-looks-like-se", "continuous")
+    assert (cov.applicable, cov.checked, cov.status) == (2, 0, "not run")
+    assert cov.reasons == (("fewer than 2 other studies of the outcome with an SD to compare with", 2),)
+    full = validate(write_form(tmp_path / "g.xlsx", baseline()), load_schema(path))
+    assert _cov(full, "sd-looks-like-se", "continuous").status == "ran"
