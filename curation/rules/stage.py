@@ -163,7 +163,8 @@ def never_meets(schema: Any, sheet: str, rule: Rule, params: dict[str, Any]) -> 
     for ref in _refs(rule, params, across):
         if "." in ref:
             other = ref.split(".", 1)[0]
-            if other != sheet and (other not in reachable or spec.parent is None):
+            linked = spec.parent is not None or "study_id" in spec.fields  # how Context.values links rows
+            if other != sheet and (other not in reachable or not linked):
                 return (f"{ref} is on the {other} sheet, which is not the {sheet} sheet's parent: no row of "
                         f"{other} belongs to one row of {sheet}, so the fields never meet")
     group = params.get("group_by")
