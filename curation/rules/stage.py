@@ -333,6 +333,8 @@ def run_check_stage(ctx: Context) -> tuple[list[Finding], list[Coverage]]:
                 continue
             absent: list[str] = []
             for p in rule.params:
+                if p.name == "group_by":
+                    continue  # a grouping column no form has groups by the others (one group per study)
                 refs = _refs(rule, params, [p.name])
                 missing = [r for r in refs if not _column_exists(ctx, sheet, r)]
                 if not missing:
@@ -356,10 +358,16 @@ def run_check_stage(ctx: Context) -> tuple[list[Finding], list[Coverage]]:
 
 
 def _column_exists(ctx: Context, sheet: str, ref: str) -> bool:
-    if "." in ref:
-        other, fname = ref.split(".", 1)
-        return other in ctx.tables and fname in ctx.tables[other].data
-    return ref in ctx.tables[sheet].data
+    """Does some form have a column for ``ref`` (or values for it, read from another cell: a CI
+    split from its median's cell)? The typed table holds every field of the schema, empty when
+    no form has it."""
+    other, fname = ref.split(".", 1) if "." in ref else (sheet, ref)
+    t = ctx.tables.get(other)
+    if t is None or fname not in t.data:
+        return False
+    if any(t.letter(f, fname) for f in set(t.files)):
+        return True
+    return bool(t.data[fname].notna().any())
 
 
 def run_checks(ctx: Context) -> list[Finding]:
