@@ -329,6 +329,7 @@ def map_cmd(form, schema, output):
 
 @main.command()
 @click.option("--schema", "schema", default=None, help=SCHEMA_HELP)
+@handle_errors
 def rules(schema):
     """List every rule: code, severity, scope and what it checks."""
     from .rules import all_rules, never_run_checks

@@ -991,6 +991,40 @@ def _format(path: Path, node: Any, loc: Loc, msg: str) -> str:
     return f"{path}, line {line}: {dotted}: {msg}"
 
 
+_OPEN_CLOSE = (("(", ")"), ("[", "]"), ("{", "}"))
+
+
+def split_list_items(node: Any, loc: Loc = ()) -> list[tuple[Loc, str]]:
+    """Items of a ``[a, b]`` list that YAML split at a comma inside one label.
+
+    In a flow list a comma separates items, so ``aliases: [Median (95% CI, months)]`` is read as
+    two labels, ``Median (95% CI`` and ``months)``: each with a bracket the other closes. That is
+    never what a reviewer meant, and would silently match neither header nor term; it is a
+    problem naming both halves (quote the label, or write one item per line).
+    """
+    import yaml
+
+    out: list[tuple[Loc, str]] = []
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            out.extend(split_list_items(v, loc + (getattr(k, "value", k),)))
+    elif isinstance(node, yaml.SequenceNode):
+        items = node.value
+        if node.flow_style:
+            for j in range(len(items) - 1):
+                a, b = items[j], items[j + 1]
+                if not (isinstance(a, yaml.ScalarNode) and isinstance(b, yaml.ScalarNode)) or a.style or b.style:
+                    continue
+                if any(a.value.count(o) > a.value.count(c) and b.value.count(c) > b.value.count(o)
+                       for o, c in _OPEN_CLOSE):
+                    out.append((loc + (j,), f"{a.value!r} and {b.value!r} look like one label split at its comma: "
+                                            f"in [...] a comma separates items; quote the label "
+                                            f"(\"{a.value}, {b.value}\") or write the list one item per line"))
+        for j, item in enumerate(items):
+            out.extend(split_list_items(item, loc + (j,)))
+    return out
+
+
 def load_schema(schema: str | Path | None = None) -> ReviewSchema:
     """Load and validate a review schema.
 
@@ -1041,7 +1075,7 @@ def load_schema(schema: str | Path | None = None) -> ReviewSchema:
     if not isinstance(data, dict):
         raise SchemaError(f"{path}, line 1: a schema is a YAML mapping with at least 'name' and 'sheets'")
     try:
-        problems = schema_problems(data)
+        problems = split_list_items(node) + schema_problems(data)
     except RecursionError:
         raise SchemaError(f"{path}: nested too deeply to be a schema") from None
     if problems:

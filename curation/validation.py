@@ -182,7 +182,8 @@ def clean_dataset(schema: ReviewSchema, tables: dict[str, Table], passed: dict[s
             joined = left.merge(right.drop(columns=[root_key] if root_key == spec.parent.key else []),
                                 how="left", on="_link", suffixes=("", "_study"),
                                 validate="many_to_one").drop(columns="_link")
-            study_cols = [c for c in root_fields if c != root_key]
+            # a field both sheets have (a study's N stated twice): the row's own value
+            study_cols = [c for c in root_fields if c != root_key and c not in spec.fields]
             # a metadata field both sheets have (extractor): the row's own value, else its study's
             for f, fs in schema.sheets[root].fields.items():
                 if fs.metadata and f in joined and rt is not None:

@@ -201,8 +201,9 @@ STRUCTURE_CASES = {"missing-sheet", "empty-sheet", "missing-column", "duplicate-
 def test_every_rule_has_a_case():
     from test_rules_comparative import COMPARATIVE_CODES  # the comparative checks' cases (their own schema)
     from test_rules_coverage import COVERAGE_CODES  # what the check stage says of a check that could not run
+    from test_rules_equivalences import EQUIVALENCE_CODES  # one quantity stated twice
 
-    tested = set(CASES) | STRUCTURE_CASES | COMPARATIVE_CODES | COVERAGE_CODES
+    tested = set(CASES) | STRUCTURE_CASES | COMPARATIVE_CODES | COVERAGE_CODES | EQUIVALENCE_CODES
     assert set(REGISTRY) - tested == set(), "rules without a test case"
     assert tested - set(REGISTRY) == set(), "test cases for unregistered rules"
 
@@ -300,3 +301,28 @@ def test_schema_sets_the_severity_of_any_rule(tmp_path):
     result = validate(path, load_schema(p))
     got = {f.rule: f.severity for f in result.finding_list}
     assert got["unspecific-term"] == "error" and got["invalid-number"] == "warning"
+
+
+def test_messages_quote_what_the_reviewer_typed(tmp_path):
+    """An ineligible alias is quoted as typed, with the term it reads as."""
+    form = copy.deepcopy(baseline())
+    setv("studies", 0, response_criteria="modified SWOG")(form)
+    result = run(tmp_path, form)
+    (f,) = [f for f in result.finding_list if f.rule == "ineligible-term"]
+    assert "response_criteria 'modified SWOG' (read as 'mSWOG') (studies!" in f.message, f.message
+    assert f.value == "modified SWOG"
+
+
+def test_an_alias_split_at_its_comma_is_a_schema_problem(tmp_path):
+    """``[Median PFS (95% CI, months)]`` is two labels to YAML: never silently."""
+    from curation.errors import SchemaError
+    from curation.schema import load_schema
+
+    p = tmp_path / "s.yaml"
+    p.write_text("name: t\nsheets:\n  studies:\n    key: [study_id]\n    fields:\n"
+                 "      study_id: {type: text, required: true, aliases: [Study ID, \"Trial, id\"]}\n"
+                 "      pfs: {type: number, aliases: [Median PFS (95% CI, months), mPFS]}\n")
+    with pytest.raises(SchemaError) as exc:
+        load_schema(p)
+    assert "line 7" in str(exc.value) and "'Median PFS (95% CI' and 'months)'" in str(exc.value)
+    assert "Trial" not in str(exc.value)  # a quoted label with a comma is one label

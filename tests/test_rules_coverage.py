@@ -176,3 +176,46 @@ def test_rules_warns_of_a_check_that_can_never_run(tmp_path):
     assert proc.stderr.count("curate: warning:") == 1
     assert "checks.arms[2] arm-totals-exceed-randomised can never run" in proc.stderr
     assert "holds the whole row key of arms" in proc.stderr
+
+
+def test_sd_check_needs_other_studies_to_compare_with(tmp_path):
+    """Without min_sd, an SD is judged against the other studies' SDs: two studies leave nothing to compare."""
+    data = schema_dict()
+    for entry in data["checks"]["continuous"]:
+        if entry["rule"] == "sd-looks-like-se":
+            entry.pop("min_sd")
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    form = copy.deepcopy(baseline())
+    form["continuous"] = form["continuous"][:2]
+    result = validate(write_form(tmp_path / "f.xlsx", form), load_schema(path))
+    cov = _cov(result, "sd-looks-like-se", "continuous")
+    assert (cov.applicable, cov.checked, cov.status) == (2, 0, "not run")
+    assert cov.reasons == (("fewer than 2 other studies of the outcome with an SD to compare with", 2),)
+    full = validate(write_form(tmp_path / "g.xlsx", baseline()), load_schema(path))
+    assert _cov(full, "sd-looks-like-se", "continuous").status == "ran"
+
+
+def test_a_grouping_column_missing_from_the_form_groups_by_the_others(tmp_path):
+    """Without a comparison column the arm rows of a study are one comparison: still added up."""
+    from test_rules_comparative import FIELDS, write_schema
+
+    fields = {**FIELDS, "arms": [f for f in FIELDS["arms"] if f != "comparison"]}
+    form = copy.deepcopy(baseline())
+    setv("studies", 0, n_randomised=250)(form)
+    result = validate(write_form(tmp_path / "f.xlsx", form, fields), load_schema(write_schema(tmp_path / "s.yaml")))
+    hits = [f for f in result.finding_list if f.rule == "arm-totals-exceed-randomised" and f.sheet == "arms"]
+    assert [(f.row, f.field) for f in hits] == [(3, "n")]
+    assert _cov(result, "arm-totals-exceed-randomised", "arms").status == "ran"
+
+
+def test_a_column_the_check_reads_elsewhere_missing_from_every_form(tmp_path):
+    """No n_randomised column on the studies sheet: the arm checks ran on nothing, and say which column."""
+    from test_rules_comparative import FIELDS, write_schema
+
+    fields = {**FIELDS, "studies": [f for f in FIELDS["studies"] if f != "n_randomised"]}
+    result = validate(write_form(tmp_path / "f.xlsx", baseline(), fields),
+                      load_schema(write_schema(tmp_path / "s.yaml")))
+    cov = _cov(result, "arm-totals-exceed-randomised", "arms")
+    assert (cov.applicable, cov.checked, cov.status) == (26, 0, "not run")
+    assert cov.reasons == (("column studies.n_randomised not in the form", 26),)

@@ -23,6 +23,7 @@ keeps its ``checks/``):
 :mod:`.cohorts`           grade, cohorts, dosing, studies sharing participants
 :mod:`.effects`           two-arm effects, CIs and p-values
 :mod:`.means`             arm means and SDs
+:mod:`.equivalences`      one quantity stated twice; an effect against its trial's arm rows
 :mod:`.stage`             the check stage that runs them all
 ========================  ==================================================================
 """
@@ -40,6 +41,7 @@ from . import adverse_events as _adverse_events  # noqa: F401
 from . import times as _times  # noqa: F401
 from .cohorts import parse_band
 from .effects import arm_effect, p_range_from_ci
+from . import equivalences as _equivalences  # noqa: F401
 from .means import mean_sd_from_quantiles
 from .stage import Coverage, apply_severities, coverage_rows, never_run_checks, run_check_stage, run_checks
 

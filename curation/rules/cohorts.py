@@ -69,7 +69,7 @@ def ki67_contradicts_grade(ctx: Context, sheet: str, severity: str, ki67, grade,
     out = []
     for i in np.flatnonzero(known & (below | above)):
         band = _band_text(lo[i], hi[i], lo_in[i], hi_in[i])
-        msg = (f"{ki67} = {fmt(k[i])}% ({ctx.cell(sheet, ki67, i)}) contradicts grade {g.iat[i]} "
+        msg = (f"{ki67} = {fmt(k[i])}% ({ctx.cell(sheet, ki67, i)}) contradicts grade {ctx.said(sheet, grade, i)} "
                f"({ctx.cell(sheet, grade, i)}), which means Ki-67 {band} (WHO 2019)")
         out.append(ctx.finding(sheet, i, ki67, "ki67-contradicts-grade", severity, msg, k[i],
                                involves=(grade,)))

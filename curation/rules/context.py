@@ -113,7 +113,13 @@ class Context:
 
         decs = [self.decimals(sheet, f) for f in fnames]
         raw = [self.tables[sheet].raw[f].to_numpy() for f in fnames]
-        row_max = np.nanmax(np.vstack(decs), axis=0) if len(decs) and len(decs[0]) else np.zeros(0)
+        if len(decs) and len(decs[0]):
+            stack = np.vstack(decs)
+            known = ~np.isnan(stack)
+            # the most precise of the row's cells; NaN where none has known digits (no all-NaN slice)
+            row_max = np.where(known.any(axis=0), np.where(known, stack, -np.inf).max(axis=0), np.nan)
+        else:
+            row_max = np.zeros(0)
         out = []
         for d, r in zip(decs, raw):
             typed_num = np.fromiter((isinstance(v, (int, float)) and not isinstance(v, bool) for v in r), bool, len(r))
@@ -149,6 +155,19 @@ class Context:
         if fs.unit and fs.unit not in fields:
             return fs.unit if fs.unit == "%" else f" {fs.unit}"
         return ""
+
+    def said(self, sheet: str, fname: str, i: int) -> str:
+        """A term as the reviewer typed it, with the term it reads as when they differ:
+        ``'single-arm' (read as 'non-randomised')``; the value alone when they agree."""
+        from ..schema import fold
+
+        t = self.tables[sheet]
+        value = t.data[fname].iat[i]
+        raw = t.raw[fname].iat[i] if fname in t.raw else value
+        typed = raw.strip() if isinstance(raw, str) and raw.strip() else value
+        if isinstance(typed, str) and isinstance(value, str) and fold(typed) != fold(value):
+            return f"{typed!r} (read as {value!r})"
+        return f"{typed}"
 
     def nr(self, sheet: str, fname: str):
         import numpy as np

@@ -187,7 +187,7 @@ def percentage_mismatch(ctx: Context, sheet: str, severity: str, rate, events, t
 
 @check("percentage-itt-denominator", "warning",
        "A reported percentage that matches the intention-to-treat denominator (itt_total, e.g. n_enrolled), not "
-       "its total.", _RATE)
+       "its total.", _RATE, needs=("rate", "events", "total", "itt_total"))
 def percentage_itt_denominator(ctx: Context, sheet: str, severity: str, rate, events, total, itt_total=None):
     import numpy as np
 

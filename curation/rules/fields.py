@@ -225,19 +225,24 @@ def _field_finding(ctx: Context, sheet: str, i: int, col: str, rule: str, severi
     elif rule == "invalid-format":
         msg = f"{col} {value!r} ({ref}) is not of the form {fs.pattern_hint or fs.pattern}"
     else:
+        from ..schema import fold
+
         vocab = ctx.schema.vocabularies[fs.vocabulary]
+        # the reviewer's own words first ('single-arm'), then the term it reads as ('non-randomised')
+        typed = raw.strip() if isinstance(raw, str) and raw.strip() else value
+        said = (f"{typed!r} (read as {value!r})" if isinstance(typed, str) and isinstance(value, str)
+                and fold(typed) != fold(value) else f"{typed!r}")
         if rule == "rejected-term":
-            msg = f"{col} {value!r} ({ref}): {vocab.rejection(value)}"
+            msg = f"{col} {said} ({ref}): {vocab.rejection(value)}"
         elif rule == "ineligible-term":
             term = vocab.by_value.get(value)
             reason = vocab.ineligible_reason or "not eligible for this review"
-            msg = (f"{col} {value!r} ({ref}): {reason}" if term is not None else
-                   f"{col} {value!r} ({ref}) is {reason}")
+            msg = (f"{col} {said} ({ref}): {reason}" if term is not None else
+                   f"{col} {said} ({ref}) is {reason}")
         elif rule == "unspecific-term":
-            msg = f"{col} {value!r} ({ref}): {vocab.by_value[value].warning}"
+            msg = f"{col} {said} ({ref}): {vocab.by_value[value].warning}"
         else:
             labels = list(vocab.lookup)
-            from ..schema import fold
             close = difflib.get_close_matches(fold(value), [l for l in labels if not l.startswith("~")], n=1, cutoff=0.6)
             hint = f" (did you mean {vocab.lookup[close[0]]!r}?)" if close else ""
             allowed = ", ".join(vocab.values)

@@ -6,7 +6,7 @@ import math
 
 from ..cells import format_number as fmt
 from .context import Context, _present
-from .registry import NUMBER, Param, check, companion
+from .registry import NUMBER, Param, check, companion, covers
 
 
 @check("sd-looks-like-se", "warning",
@@ -72,6 +72,36 @@ def sd_looks_like_se(ctx: Context, sheet: str, severity: str, sds, totals, group
                 out.append(ctx.finding(sheet, int(i), f, "sd-looks-like-se", severity, msg, v[i],
                                        involves=(totals[arm],) if n[i] > 1 else ()))
     return out
+
+
+@covers("sd-looks-like-se")
+def _sd_se_coverage(ctx: Context, sheet: str, sds, totals, group_by=None, factor=2.0, min_sd=None):
+    """Rows holding every SD and total apply; they are checked when ``min_sd`` is given or two other
+    studies of the same outcome have SDs to compare with."""
+    import numpy as np
+    import pandas as pd
+
+    d = ctx.table(sheet).data
+    n_rows = len(d)
+    applies = np.ones(n_rows, bool)
+    for f in (*sds, *totals):
+        applies &= ~np.isnan(ctx.num(sheet, f))
+    if min_sd is not None:
+        return applies, applies, np.full(n_rows, None, dtype=object)
+    group = (pd.DataFrame({g: d[g].astype(object).to_numpy() for g in group_by})
+             .groupby(list(group_by), dropna=False, sort=False).ngroup().to_numpy() if group_by
+             else np.zeros(n_rows, int))
+    study = pd.Series([str(s) if s is not None else f"#{i}" for i, s in enumerate(ctx.table(sheet).study_ids)])
+    any_sd = np.zeros(n_rows, bool)
+    for f in sds:
+        any_sd |= ctx.num(sheet, f) > 0
+    studies = pd.DataFrame({"g": group, "s": study})[any_sd].drop_duplicates().groupby("g").size()
+    with_sd = pd.Series(group).map(studies).fillna(0).to_numpy()
+    others = with_sd - any_sd.astype(int)  # other studies of the outcome with an SD (rows of one study: a bound)
+    checked = applies & (others >= 2)
+    what = "the outcome" if group_by else "the sheet"
+    return applies, checked, np.full(n_rows, f"fewer than 2 other studies of {what} with an SD to compare with",
+                                     dtype=object)
 
 
 def _phi_inv(q):

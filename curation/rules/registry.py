@@ -36,6 +36,7 @@ class Param:
     choices: tuple[str, ...] = ()
     like: str = ""
     types: tuple[str, ...] | None = None  # field types the fields must have (None: any)
+    by_study: bool = False  # a ref that may name any sheet: the check matches its rows by study
 
 
 @dataclass(frozen=True)

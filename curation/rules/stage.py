@@ -137,6 +137,11 @@ def _refs(rule: Rule, params: dict[str, Any], names: Iterable[str] | None = None
     return out
 
 
+def _compared(rule: Rule, params: dict[str, Any]) -> tuple[str, ...]:
+    """The fields a check compares (its field parameters but the ones that only group rows)."""
+    return tuple(dict.fromkeys(_refs(rule, params, [p.name for p in rule.params if p.name != "group_by"])))
+
+
 def needed_refs(rule: Rule, params: dict[str, Any]) -> list[str]:
     """The fields a row must hold for the check to look at it: its ``needs`` (or every required
     field parameter), as the entry names them."""
@@ -154,10 +159,12 @@ def never_meets(schema: Any, sheet: str, rule: Rule, params: dict[str, Any]) -> 
     """
     spec = schema.sheets[sheet]
     reachable = {schema.root_sheet} | ({spec.parent.sheet} if spec.parent is not None else set())
-    for ref in _refs(rule, params):
+    across = [p.name for p in rule.params if not p.by_study]
+    for ref in _refs(rule, params, across):
         if "." in ref:
             other = ref.split(".", 1)[0]
-            if other != sheet and (other not in reachable or spec.parent is None):
+            linked = spec.parent is not None or "study_id" in spec.fields  # how Context.values links rows
+            if other != sheet and (other not in reachable or not linked):
                 return (f"{ref} is on the {other} sheet, which is not the {sheet} sheet's parent: no row of "
                         f"{other} belongs to one row of {sheet}, so the fields never meet")
     group = params.get("group_by")
@@ -211,17 +218,14 @@ def _incomplete(ctx: Context, sheet: str, refs: list[str], applies, absent: list
     n = len(ctx.table(sheet))
     if not own:
         return ()
-    present = {r: (_present(ctx, sheet, r) if r not in absent else np.zeros(n, bool)) for r in own}
-    some = np.zeros(n, bool)
-    for r in own:
-        some |= present[r]
+    held = np.vstack([(_present(ctx, sheet, r) if r not in absent else np.zeros(n, bool)) for r in own])
+    some = held.any(axis=0)
+    lacking = some & ~applies & ~held.all(axis=0)  # holding every field yet not applicable: not incomplete
+    first = np.argmin(held[:, lacking], axis=0)  # the first field each such row lacks
     counts: dict[str, int] = {}
-    for i in np.flatnonzero(some & ~applies):
-        r = next((x for x in own if not present[x][i]), None)
-        if r is None:  # holds every field yet is not one the check applies to (an overall cohort)
-            continue
-        key = f"column {r} not in the form" if r in absent else f"{r} empty"
-        counts[key] = counts.get(key, 0) + 1
+    for k, c in zip(*np.unique(first, return_counts=True)):
+        r = own[int(k)]
+        counts[f"column {r} not in the form" if r in absent else f"{r} empty"] = int(c)
     return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
@@ -229,7 +233,7 @@ def _coverage(ctx: Context, sheet: str, rule: Rule, params: dict[str, Any], abse
     import numpy as np
 
     refs = needed_refs(rule, params)
-    fields = tuple(dict.fromkeys(_refs(rule, params)))
+    fields = _compared(rule, params)
     n = len(ctx.table(sheet))
     if absent:
         own_absent = [r for r in absent if "." not in r]
@@ -322,18 +326,20 @@ def run_check_stage(ctx: Context) -> tuple[list[Finding], list[Coverage]]:
             params = dict(entry.params)
             never = never_meets(ctx.schema, sheet, rule, params)
             if never:  # said whatever the forms hold: the schema is wrong
-                coverage.append(Coverage(rule.code, sheet, tuple(dict.fromkeys(_refs(rule, params))), rows, 0,
+                coverage.append(Coverage(rule.code, sheet, _compared(rule, params), rows, 0,
                                          never=never))
                 continue
             if rows == 0:
                 continue
             absent: list[str] = []
             for p in rule.params:
+                if p.name == "group_by":
+                    continue  # a grouping column no form has groups by the others (one group per study)
                 refs = _refs(rule, params, [p.name])
                 missing = [r for r in refs if not _column_exists(ctx, sheet, r)]
                 if not missing:
                     continue
-                if p.required:
+                if p.required or (rule.needs is not None and p.name in rule.needs):
                     absent.extend(missing)
                 else:
                     params.pop(p.name)  # an optional column no form has: the check runs without it
@@ -352,10 +358,16 @@ def run_check_stage(ctx: Context) -> tuple[list[Finding], list[Coverage]]:
 
 
 def _column_exists(ctx: Context, sheet: str, ref: str) -> bool:
-    if "." in ref:
-        other, fname = ref.split(".", 1)
-        return other in ctx.tables and fname in ctx.tables[other].data
-    return ref in ctx.tables[sheet].data
+    """Does some form have a column for ``ref`` (or values for it, read from another cell: a CI
+    split from its median's cell)? The typed table holds every field of the schema, empty when
+    no form has it."""
+    other, fname = ref.split(".", 1) if "." in ref else (sheet, ref)
+    t = ctx.tables.get(other)
+    if t is None or fname not in t.data:
+        return False
+    if any(t.letter(f, fname) for f in set(t.files)):
+        return True
+    return bool(t.data[fname].notna().any())
 
 
 def run_checks(ctx: Context) -> list[Finding]:
