@@ -179,7 +179,7 @@ def map_form(path: str | Path, schema: ReviewSchema, *, display_name: str | None
     from ..safety import limits_for
 
     grids = read_grids(path, display_name=display_name, limits=limits if limits is not None else limits_for(schema))
-    layout = infer_layout(grids, schema)
+    layout = infer_layout(grids, schema, refuse_ties=False)
     wb = extract(grids, layout, schema, inferred=True)
     return layout.model_copy(update={"cells": {a.sheet: a.to_dict() for a in wb.cell_accounts}})
 
