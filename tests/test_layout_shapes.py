@@ -234,9 +234,9 @@ def test_cell_account_in_json_and_map(tmp_path):
     assert layout.sheets[0].labels == {2: {"primary_site": "pancreas"}, 5: {"primary_site": "midgut"}}
 
 
-@pytest.mark.parametrize("builder", [grouped_workbook, stacked_workbook, per_sheet_workbook])
+@pytest.mark.parametrize("builder", ["grouped_workbook", "stacked_workbook", "per_sheet_workbook", "form_workbook"])
 def test_map_then_layout_gives_the_same_findings(tmp_path, builder):
-    path = builder(tmp_path / "form.xlsx")
+    path = globals()[builder](tmp_path / "form.xlsx")
     lay = tmp_path / "layout.yaml"
     proc = subprocess.run([CURATE, "map", str(path), "-o", str(lay)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
@@ -345,3 +345,38 @@ def test_two_sheets_explaining_a_contract_sheet_equally_well_are_refused_naming_
 
     r = validate(tmp_path / "two.xlsx", layout=load_layout(lay))
     assert len(r.clean) >= 1
+
+
+FORM_LABELS = ["Design", "Agent", "Criteria", "N enrolled", "Evaluable pts", "CR", "PR", "SD", "PD", "mPFS"]
+FORMS = {"Bodei 2011": ["prospective", "177Lu-DOTATATE", "RECIST 1.1", 51, 42, 1, 12, 19, 10, "36 (24–48)"],
+         "Strosberg 2017": ["RCT", "Lutathera", "RECIST 1.1", 116, 101, 1, 17, 70, 13, "28.4 (19.4–35.8)"]}
+
+
+def form_workbook(path: Path) -> Path:
+    wb = openpyxl.Workbook()
+    for k, (name, values) in enumerate(FORMS.items()):
+        ws = wb.active if k == 0 else wb.create_sheet()
+        ws.title = name
+        ws.cell(1, 1, "Extraction form")
+        for i, (label, v) in enumerate(zip(FORM_LABELS, values)):
+            ws.cell(3 + i, 1, label)
+            ws.cell(3 + i, 2, v)
+    wb.save(path)
+    return path
+
+
+def test_form_style_one_sheet_per_study(tmp_path):
+    r = validate(form_workbook(tmp_path / "forms.xlsx"))
+    s = r.tables["studies"].data.set_index("study_id")
+    assert sorted(s.index) == ["Bodei2011", "Strosberg2017"]
+    assert s.loc["Strosberg2017", "n_enrolled"] == 116 and s.loc["Bodei2011", "design"] == "prospective"
+    o = r.tables["outcomes"].data.set_index("study_id")
+    assert (o.loc["Strosberg2017", "pr"], o.loc["Strosberg2017", "pfs_median"]) == (17, 28.4)
+    assert o.loc["Bodei2011", "pfs_ci_high"] == 48
+    t = r.tables["outcomes"]
+    i = list(t.data["study_id"]).index("Strosberg2017")
+    assert t.ref(i, "pr") == "'Strosberg 2017'!B9"  # each value keeps its own sheet and cell
+    assert not [f for f in r.finding_list if f.severity == "error"], [(f.rule, f.message) for f in r.finding_list]
+    cells = next(iter(r.summary.cells.values()))
+    assert cells["Bodei 2011"]["read"] == 10 and cells["Bodei 2011"]["headers"] == 11  # labels and the title
+    assert cells["Bodei 2011"]["not_read"] == 0

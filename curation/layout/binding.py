@@ -99,6 +99,8 @@ def bind_sheet(ctx: SheetContext) -> BoundSheet:
 
     vals = ctx.grid.values.copy()
     filled = _filled(vals)
+    if ctx.sl.record_per == "sheet":
+        return bind_form_sheet(ctx, vals, filled)
     report_inferred(ctx)
     report_columns(ctx)
     data_rows = data_rows_of(ctx, vals, filled)
@@ -580,3 +582,28 @@ def bind_long(ctx: SheetContext, vals: np.ndarray, data_rows: list[int], columns
              + ", ".join(f"{l} the {r}" for l, r in sl.roles.items())
              + f"; {n} row(s) -> {len(records)} record(s) (one per study and subgroup)", None, primary)
     return new_rows, new_columns, new_units, {}, {f: np.asarray(v, dtype="int64") for f, v in cell_rows.items()}
+
+
+def bind_form_sheet(ctx: SheetContext, vals: np.ndarray, filled: np.ndarray) -> BoundSheet:
+    """A form-style sheet (``recordPer: sheet``): one record, each label's value keeping its cell
+    (:mod:`curation.layout.form`); figures on the sheet that no label takes are a warning."""
+    from .account import EMPTY, NOT_READ, figures
+    from .form import bind_form
+
+    roles = np.where(filled, NOT_READ, EMPTY).astype(np.int8)
+    data_rows, columns, letters, units, cell_rows = bind_form(ctx, vals, roles)
+    derive_identity(ctx, columns, letters, [None], [None], 1)
+    q = quote_sheet(ctx.title)
+    ctx.emit(ctx.title, None, None, None, "inferred-layout", "info",
+             f"sheet {q} read as one record (labels in column {ctx.sl.columns[0].label}, values in "
+             f"{ctx.sl.columns[0].column}): {len(ctx.sl.columns)} label(s) -> {', '.join(ctx.sl.tables)}",
+             None, ctx.primary)
+    figs = figures(vals, roles == NOT_READ)
+    if figs.any():
+        rr, cc = np.nonzero(figs)
+        ctx.emit(ctx.title, int(rr.min()) + 1, None, None, "unread-data", "warning",
+                 f"{q} holds {int(figs.sum())} figure(s) that no label of the form takes "
+                 f"({q}!{column_letter(int(cc.min()))}{int(rr.min()) + 1}:{column_letter(int(cc.max()))}"
+                 f"{int(rr.max()) + 1}): not read (add their labels to the layout file's columns, with row and "
+                 "column, if the review needs them)", None, ctx.primary)
+    return BoundSheet(vals, data_rows, columns, letters, units, {}, roles, cell_rows)

@@ -12,6 +12,7 @@ from ..schema import ReviewSchema
 from .cells import _cell_text, _filled
 from .columns import _sheet_layout, by_name_hint
 from .headers import FieldIndex
+from .form import detect_form, form_layout, form_score, form_tables
 from .model import Layout, SheetLayout
 from .structure import _SheetGuess, _assign_tables, _signature, _closest_table, _guess_sheet, _named_table
 
@@ -39,9 +40,15 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
             raise UnusableInputError(
                 f"{grids.file}: {len(titles)} sheets match {table!r} ({', '.join(repr(t) for t in titles)}), so it is not "
                 "clear which holds the data: keep one of them (rename or delete the others) and save the form again")
+    forms: dict[str, tuple] = {}
     for grid in grids.sheets:
         table = _named_table(schema, grid.title)
         g = _guess_sheet(index, grid)
+        found = detect_form(index, grid) if table is None and grid.state == "visible" else None
+        if found is not None and form_score(found) > (g.score if g is not None else 0) and \
+                form_tables(schema, found):
+            forms[grid.title] = found  # labels down a column, values beside them: one record per sheet
+            continue
         if table is not None and not _filled(grid.values).any():
             empty[grid.title] = table
             continue
@@ -90,6 +97,10 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
         if tables:
             sheets.append(_sheet_layout(schema, index, g, tables, by_name=by_name_hint(title, tables, schema)))
     sheets = _sheet_name_labels(schema, sheets, siblings, skipped)
+    by_grid = {grid.title: grid for grid in grids.sheets}
+    for title, found in forms.items():
+        sheets.append(form_layout(schema, by_grid[title], found, form_tables(schema, found)))
+    sheets.sort(key=lambda sl: grids.titles.index(sl.sheet))
     if not sheets:
         hints = []
         for grid in grids.sheets:

@@ -49,7 +49,8 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
         ctx = SheetContext(schema, index, grid, sl, emit, needed, inferred)
         bound = bind_sheet(ctx)
         accounts[sl.sheet] = account_of(sl.sheet, bound.roles)
-        unread_findings(grid, sl, bound.roles, index, emit, ctx.primary)
+        if sl.record_per == "row":
+            unread_findings(grid, sl, bound.roles, index, emit, ctx.primary)
         read_headers[sl.sheet] = frozenset(fold_header(c.header) for c in sl.columns)
         for table, raw in sheet_records(ctx, bound).items():
             if table in sheets and titles[table] in read_together(layout, sl.sheet):
@@ -188,6 +189,9 @@ def read_together(layout: Layout, title: str) -> set[str]:
     """The sheets read as one table with ``title``: those with the same contract sheets and the same columns
     (one sheet per subgroup; the layout file lists each)."""
     me = next(sl for sl in layout.sheets if sl.sheet == title)
+    if me.record_per == "sheet":  # one study per sheet: every such sheet holding the same contract sheets
+        return {sl.sheet for sl in layout.sheets if sl.sheet != title and sl.record_per == "sheet"
+                and sl.tables == me.tables}
     sig = (tuple(me.tables), tuple((c.column, c.kind, tuple(sorted(c.parts.items()))) for c in me.columns))
     return {sl.sheet for sl in layout.sheets if sl.sheet != title and
             (tuple(sl.tables), tuple((c.column, c.kind, tuple(sorted(c.parts.items()))) for c in sl.columns)) == sig}
@@ -197,6 +201,12 @@ def merge_sheets(a: RawSheet, b: RawSheet, schema: ReviewSchema) -> RawSheet:
     """Two worksheets' records of one contract sheet as one (each record keeps its worksheet: ``row_titles``).
     A study in both (the root sheet) is one study: its first row is kept."""
     n_a, n_b = len(a.rows), len(b.rows)
+    for f in set(a.columns) & set(b.columns):
+        if a.columns[f] != b.columns[f]:
+            raise UnusableInputError(
+                f"{a.file}: sheets {a.title!r} and {b.title!r} are read as one table but keep {f} in different "
+                f"columns ({a.columns[f]} and {b.columns[f]}); put it in the same column on both, or keep one sheet "
+                "in the layout file (`curate map`)")
     keep_b = list(range(n_b))
     spec = schema.sheets[a.sheet]
     if spec.parent is None and list(spec.key) == ["study_id"] and "study_id" in a.values and "study_id" in b.values:
