@@ -48,7 +48,13 @@ def detect_form(index: FieldIndex, grid: SheetGrid) -> tuple[int, int, list[tupl
             hits.append((int(r), t, fields))
         if len(hits) >= 3 and (best is None or len(hits) > len(best[2])):
             value_col = c + 1 + int(np.argmax(filled[[h[0] for h in hits], c + 1:].sum(axis=0)))
-            best = (c, value_col, hits)
+            values = [vals[r, value_col] for r, _t, _f in hits]
+            texts = [_cell_text(v) for v in values if _cell_text(v)]
+            n_fig = sum(1 for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
+                        or (isinstance(v, str) and v.strip()[:1].isdigit()))
+            # values as typed in a form (figures, short terms), not the sentences of an instructions sheet
+            if n_fig >= 2 and texts and sorted(len(x) for x in texts)[len(texts) // 2] <= 40:
+                best = (c, value_col, hits)
     return best
 
 

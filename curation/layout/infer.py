@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UnusableInputError
-from ..reading import WorkbookGrids
+from ..reading import WorkbookGrids, sheet_key
 from ..schema import ReviewSchema
 from .cells import _cell_text, _filled
 from .columns import _sheet_layout, by_name_hint
@@ -44,7 +44,8 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
     for grid in grids.sheets:
         table = _named_table(schema, grid.title)
         g = _guess_sheet(index, grid)
-        found = detect_form(index, grid) if table is None and grid.state == "visible" else None
+        found = detect_form(index, grid) if table is None and grid.state == "visible" and \
+            sheet_key(grid.title) not in ("instructions", "lists", "conflicts", "about") else None
         if found is not None and form_score(found) > (g.score if g is not None else 0) and \
                 form_tables(schema, found):
             forms[grid.title] = found  # labels down a column, values beside them: one record per sheet
