@@ -241,12 +241,26 @@ def fill_merged(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]) -> No
             for c in range(c0, c1 + 1):
                 vals[r, c] = top_left
                 merged_fill[(r, c)] = (top_left, ref)
+    from ..schema import NUMERIC_TYPES as _NUMERIC
+
     for col in sl.columns:
         c = _col_index(col.column)
+        field = next(iter(col.parts.values()))
+        fs = _field_spec_of(ctx.schema, sl.tables, field)
+        # a label merged down over its rows (a study's name over its subgroup rows): filled down, as info
+        label = col.kind == "author_year" or (fs is not None and fs.type not in _NUMERIC and fs.type != "p_value")
+        told: set[str] = set()
         for r in data_rows:
             if (r, c) in merged_fill and _cell_text(merged_fill[(r, c)][0]) != "":
                 tl, ref = merged_fill[(r, c)]
-                emit(title, r + 1, col.column, next(iter(col.parts.values())), "merged-cell", "warning",
+                if label:
+                    if ref not in told:
+                        told.add(ref)
+                        emit(title, r + 1, col.column, field, "merged-cell", "info",
+                             f"{quote_sheet(title)}!{ref} is one label merged over its rows: {tl!r} is filled down "
+                             "into each of them", tl, primary)
+                    continue
+                emit(title, r + 1, col.column, field, "merged-cell", "warning",
                      f"{quote_sheet(title)}!{col.column}{r + 1} is part of the merged cells {quote_sheet(title)}!{ref}: "
                      f"read the top-left value {tl!r}; unmerge them and fill each row", tl, primary)
 
