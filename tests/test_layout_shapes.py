@@ -234,7 +234,8 @@ def test_cell_account_in_json_and_map(tmp_path):
     assert layout.sheets[0].labels == {2: {"primary_site": "pancreas"}, 5: {"primary_site": "midgut"}}
 
 
-@pytest.mark.parametrize("builder", ["grouped_workbook", "stacked_workbook", "per_sheet_workbook", "form_workbook"])
+@pytest.mark.parametrize("builder", ["grouped_workbook", "stacked_workbook", "per_sheet_workbook", "form_workbook",
+                                     "crosstab_workbook"])
 def test_map_then_layout_gives_the_same_findings(tmp_path, builder):
     path = globals()[builder](tmp_path / "form.xlsx")
     lay = tmp_path / "layout.yaml"
@@ -380,3 +381,51 @@ def test_form_style_one_sheet_per_study(tmp_path):
     cells = next(iter(r.summary.cells.values()))
     assert cells["Bodei 2011"]["read"] == 10 and cells["Bodei 2011"]["headers"] == 11  # labels and the title
     assert cells["Bodei 2011"]["not_read"] == 0
+
+
+def crosstab_workbook(path: Path, two_rows: bool = False) -> Path:
+    """Adverse events as teams keep them: terms down, study x grade band across (real counts: Brabander 2017,
+    NETTER-1 177Lu arm)."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Toxicity"
+    ws.cell(1, 1, "Adverse event")
+    heads = [("Brabander 2017", 610, "Grade 3-4"), ("Brabander 2017", 610, "All grades"),
+             ("Strosberg 2017", 111, "Grade 3-4"), ("Strosberg 2017", 111, "Grade 1-2")]
+    for j, (study, n, band) in enumerate(heads, 2):
+        if two_rows:
+            if j in (2, 4):
+                ws.cell(1, j, f"{study} (N={n})")
+                ws.merge_cells(start_row=1, start_column=j, end_row=1, end_column=j + 1)
+            ws.cell(2, j, band)
+        else:
+            ws.cell(1, j, f"{study} (N={n}) {band}")
+    start = 3 if two_rows else 2
+    for i, row in enumerate([["Thrombocytopenia", 26, 111, 2, 30], ["Anaemia", 14, 93, 0, 20],
+                             ["Nausea", None, 320, 4, 60]]):
+        for j, v in enumerate(row, 1):
+            ws.cell(start + i, j, v)
+    wb.save(path)
+    return path
+
+
+@pytest.mark.parametrize("two_rows", [False, True])
+def test_crosstab_terms_down_study_and_grade_band_across(tmp_path, two_rows):
+    r = validate(crosstab_workbook(tmp_path / "ae.xlsx", two_rows))
+    ae = r.tables["adverse_events"].data.set_index(["study_id", "ae_term"])
+    assert ae.loc[("Brabander2017", "thrombocytopenia"), "grade3plus_n"] == 26
+    assert ae.loc[("Brabander2017", "thrombocytopenia"), "any_grade_n"] == 111
+    assert ae.loc[("Brabander2017", "anaemia"), "n_safety"] == 610
+    assert ae.loc[("Strosberg2017", "nausea"), "grade3plus_n"] == 4
+    assert ae.loc[("Strosberg2017", "nausea"), "n_safety"] == 111
+    assert len(ae) == 6 and not _findings(r, "duplicate-key")
+    assert not [f for f in r.finding_list if f.rule == "missing-required"]
+    # the Grade 1-2 band names no field: not read, with a warning
+    unread = _findings(r, "unread-data")
+    assert [(f.column, f.severity) for f in unread] == [("E", "warning")], [f.message for f in unread]
+    t = r.tables["adverse_events"]
+    i = list(zip(t.data["study_id"], t.data["ae_term"])).index(("Strosberg2017", "anaemia"))
+    start = 3 if two_rows else 2
+    assert t.ref(i, "grade3plus_n") == f"Toxicity!D{start + 1}"
+    acc = _account(r, "Toxicity")
+    assert acc["read"] == 8 and acc["not_read"] == 3

@@ -89,6 +89,7 @@ class BoundSheet:
     percent: dict
     roles: Any = None
     cell_rows: dict = None  # field -> Excel row of each record's cell (a long sheet's records span rows)
+    cell_letters: dict = None  # field -> column letter of each record's cell (a cross-tab's study columns)
 
 
 
@@ -101,6 +102,13 @@ def bind_sheet(ctx: SheetContext) -> BoundSheet:
     filled = _filled(vals)
     if ctx.sl.record_per == "sheet":
         return bind_form_sheet(ctx, vals, filled)
+    if ctx.sl.shape == "crosstab":
+        from .account import EMPTY, NOT_READ
+        from .crosstab import bind_crosstab
+
+        roles = np.where(filled, NOT_READ, EMPTY).astype(np.int8)
+        data_rows, columns, letters, units, cell_rows, cell_letters = bind_crosstab(ctx, vals, filled, roles)
+        return BoundSheet(vals, data_rows, columns, letters, units, {}, roles, cell_rows, cell_letters)
     report_inferred(ctx)
     report_columns(ctx)
     data_rows = data_rows_of(ctx, vals, filled)

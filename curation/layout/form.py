@@ -35,18 +35,22 @@ def detect_form(index: FieldIndex, grid: SheetGrid) -> tuple[int, int, list[tupl
     for c in range(min(width - 1, 5)):
         hits = []
         seen: set = set()
+        repeated = 0
         for r in np.flatnonzero(filled[:, c]):
             t = _text(vals[r, c])
             if not t or len(t) > 80:
                 continue
             fields = _field_of(index, t)
-            if not fields or fields[0] in seen:
+            if not fields:
+                continue
+            if fields[0] in seen:
+                repeated += 1  # a form names each field once; a list of fields (a sources sheet) repeats them
                 continue
             if not filled[r, c + 1:].any():
                 continue
             seen.add(fields[0])
             hits.append((int(r), t, fields))
-        if len(hits) >= 3 and (best is None or len(hits) > len(best[2])):
+        if len(hits) >= 3 and repeated <= len(hits) // 4 and (best is None or len(hits) > len(best[2])):
             value_col = c + 1 + int(np.argmax(filled[[h[0] for h in hits], c + 1:].sum(axis=0)))
             values = [vals[r, value_col] for r, _t, _f in hits]
             texts = [_cell_text(v) for v in values if _cell_text(v)]

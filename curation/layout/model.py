@@ -81,7 +81,10 @@ class SheetLayout(_Model):
     labels: dict[int, dict[str, str]] = Field(default_factory=dict)
     blocks: list[BlockLayout] = Field(default_factory=list)
     name_labels: dict[str, str] = Field(default_factory=dict, alias="nameLabels")
-    shape: Literal["wide", "long"] = "wide"
+    shape: Literal["wide", "long", "crosstab"] = "wide"
+    across: dict[str, dict[str, str]] = Field(default_factory=dict)
+    term_field: str | None = Field(None, alias="termField")
+    total_field: str | None = Field(None, alias="totalField")
     record_per: Literal["row", "sheet"] = Field("row", alias="recordPer")
     outcome_column: str | None = Field(None, alias="outcomeColumn")
     roles: dict[str, str] = Field(default_factory=dict)
