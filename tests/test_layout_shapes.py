@@ -429,3 +429,69 @@ def test_crosstab_terms_down_study_and_grade_band_across(tmp_path, two_rows):
     assert t.ref(i, "grade3plus_n") == f"Toxicity!D{start + 1}"
     acc = _account(r, "Toxicity")
     assert acc["read"] == 8 and acc["not_read"] == 3
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+ROLE_NAMES = {"n": ["n", "Events", "Responders"], "N": ["N", "Total", "Denominator"],
+              "Estimate": ["Estimate", "Value", "Point estimate"], "Lower": ["Lower", "LCL", "CI lower"],
+              "Upper": ["Upper", "UCL", "CI upper"], "Unit": ["Unit", "Units"]}
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.permutations(list(range(3, 9))), names=st.tuples(*(st.sampled_from(v) for v in ROLE_NAMES.values())),
+       title_rows=st.integers(0, 2))
+def test_long_sheet_reads_the_same_whatever_the_role_wording_and_order(tmp_path, order, names, title_rows):
+    """Role columns in any order, named by any of their usual words, under title rows: the same values."""
+    header = ["Study", "Subgroup", "Outcome", *names]
+    cols = [0, 1, 2, *order]
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Studies"
+    for j, v in enumerate(["Author (year)", "Design", "Agent", "Criteria", "N"], 1):
+        ws.cell(1, j, v)
+    _rows(ws, 2, STUDIES)
+    ws = wb.create_sheet("Results")
+    for i in range(title_rows):
+        ws.cell(1 + i, 1, ["Results by outcome", "extracted by AB"][i])
+    top = title_rows + (1 if title_rows else 0) + 1
+    for j, c in enumerate(cols, 1):
+        ws.cell(top, j, header[c])
+        for i, row in enumerate(LONG[:6]):
+            if row[c] is not None:
+                ws.cell(top + 1 + i, j, row[c])
+    path = tmp_path / f"long_{'_'.join(map(str, order))}_{title_rows}.xlsx"
+    wb.save(path)
+    r = validate(path)
+    o = r.tables["outcomes"].data.set_index(["study_id", "cohort"])
+    s = o.loc[("Strosberg2017", "overall")]
+    assert (s["orr_n"], s["n_evaluable"], s["pfs_median"], s["pfs_ci_low"], s["os_ci_high"]) == \
+        (18, 101, 28.4, 19.4, 55.2)
+    assert len(o) == 3 and not _findings(r, "duplicate-key")
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=st.sampled_from([("Pancreatic NET", "pancreas"), ("pNET", "pancreas"), ("PanNET", "pancreas"),
+                              ("Lung NET", "lung"), ("Gastric", "stomach")]),
+       second=st.sampled_from([("Midgut NET", "midgut"), ("Small bowel", "small_intestine"), ("Ileal NET",
+                                                                                               "small_intestine")]),
+       merge=st.booleans())
+def test_group_headings_read_whatever_the_term_people_use(tmp_path, first, second, merge):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Data extraction"
+    for j, v in enumerate(HEADER, 1):
+        ws.cell(1, j, v)
+    ws.cell(2, 1, first[0])
+    r = _rows(ws, 3, PANCREAS)
+    ws.cell(r, 1, second[0])
+    _rows(ws, r + 1, MIDGUT)
+    if merge:
+        for row in (2, r):
+            ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(HEADER))
+    path = tmp_path / f"g_{first[1]}_{second[1]}_{merge}.xlsx"
+    wb.save(path)
+    clean = validate(path).clean.set_index("study_id")
+    assert clean.loc["Zandee2019", "primary_site"] == first[1]
+    assert clean.loc["Strosberg2017", "primary_site"] == second[1]
