@@ -235,7 +235,7 @@ def test_cell_account_in_json_and_map(tmp_path):
 
 
 @pytest.mark.parametrize("builder", ["grouped_workbook", "stacked_workbook", "per_sheet_workbook", "form_workbook",
-                                     "crosstab_workbook"])
+                                     "crosstab_workbook", "transposed_workbook"])
 def test_map_then_layout_gives_the_same_findings(tmp_path, builder):
     path = globals()[builder](tmp_path / "form.xlsx")
     lay = tmp_path / "layout.yaml"
@@ -495,3 +495,33 @@ def test_group_headings_read_whatever_the_term_people_use(tmp_path, first, secon
     clean = validate(path).clean.set_index("study_id")
     assert clean.loc["Zandee2019", "primary_site"] == first[1]
     assert clean.loc["Strosberg2017", "primary_site"] == second[1]
+
+
+def transposed_workbook(path: Path) -> Path:
+    """Studies as columns, fields down (the study's name heads its column)."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Summary"
+    for k, name in enumerate(FORMS, 2):
+        ws.cell(1, k, name)
+    for i, label in enumerate(FORM_LABELS):
+        ws.cell(2 + i, 1, label)
+        for k, values in enumerate(FORMS.values(), 2):
+            ws.cell(2 + i, k, values[i])
+    wb.save(path)
+    return path
+
+
+def test_transposed_wide_one_record_per_column(tmp_path):
+    r = validate(transposed_workbook(tmp_path / "transposed.xlsx"))
+    s = r.tables["studies"].data.set_index("study_id")
+    assert sorted(s.index) == ["Bodei2011", "Strosberg2017"]
+    assert s.loc["Bodei2011", "n_enrolled"] == 51 and s.loc["Strosberg2017", "design"] == "RCT"
+    o = r.tables["outcomes"].data.set_index("study_id")
+    assert (o.loc["Strosberg2017", "pr"], o.loc["Bodei2011", "pfs_median"]) == (17, 36)
+    t = r.tables["outcomes"]
+    i = list(t.data["study_id"]).index("Strosberg2017")
+    assert t.ref(i, "pr") == "Summary!C8"  # the value's own column and row
+    assert not [f for f in r.finding_list if f.severity == "error"], [(f.rule, f.message) for f in r.finding_list]
+    acc = _account(r, "Summary")
+    assert acc == {"read": 20, "headers": 12, "non_data": 0, "not_read": 0, "total": 32}

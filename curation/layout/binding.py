@@ -100,7 +100,7 @@ def bind_sheet(ctx: SheetContext) -> BoundSheet:
 
     vals = ctx.grid.values.copy()
     filled = _filled(vals)
-    if ctx.sl.record_per == "sheet":
+    if ctx.sl.record_per in ("sheet", "column"):
         return bind_form_sheet(ctx, vals, filled)
     if ctx.sl.shape == "crosstab":
         from .account import EMPTY, NOT_READ
@@ -613,12 +613,15 @@ def bind_form_sheet(ctx: SheetContext, vals: np.ndarray, filled: np.ndarray) -> 
     from .form import bind_form
 
     roles = np.where(filled, NOT_READ, EMPTY).astype(np.int8)
-    data_rows, columns, letters, units, cell_rows = bind_form(ctx, vals, roles)
-    derive_identity(ctx, columns, letters, [None], [None], 1)
+    data_rows, columns, letters, units, cell_rows, cell_letters = bind_form(ctx, vals, roles)
+    n = len(data_rows)
+    derive_identity(ctx, columns, letters, [None] * n, [None] * n, n)
     q = quote_sheet(ctx.title)
     ctx.emit(ctx.title, None, None, None, "inferred-layout", "info",
-             f"sheet {q} read as one record (labels in column {ctx.sl.columns[0].label}, values in "
-             f"{ctx.sl.columns[0].column}): {len(ctx.sl.columns)} label(s) -> {', '.join(ctx.sl.tables)}",
+             (f"sheet {q} read as one record (labels in column {ctx.sl.columns[0].label}, values in "
+              f"{ctx.sl.columns[0].column})" if ctx.sl.record_per == "sheet" else
+              f"sheet {q} read transposed: labels in column {ctx.sl.columns[0].label}, one record per column "
+              f"({', '.join(ctx.sl.value_columns)})") + f": {len(ctx.sl.columns)} label(s) -> {', '.join(ctx.sl.tables)}",
              None, ctx.primary)
     figs = figures(vals, roles == NOT_READ)
     if figs.any():
@@ -628,4 +631,4 @@ def bind_form_sheet(ctx: SheetContext, vals: np.ndarray, filled: np.ndarray) -> 
                  f"({q}!{column_letter(int(cc.min()))}{int(rr.min()) + 1}:{column_letter(int(cc.max()))}"
                  f"{int(rr.max()) + 1}): not read (add their labels to the layout file's columns, with row and "
                  "column, if the review needs them)", None, ctx.primary)
-    return BoundSheet(vals, data_rows, columns, letters, units, {}, roles, cell_rows)
+    return BoundSheet(vals, data_rows, columns, letters, units, {}, roles, cell_rows, cell_letters)

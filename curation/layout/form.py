@@ -58,7 +58,10 @@ def detect_form(index: FieldIndex, grid: SheetGrid) -> tuple[int, int, list[tupl
                         or (isinstance(v, str) and v.strip()[:1].isdigit()))
             # values as typed in a form (figures, short terms), not the sentences of an instructions sheet
             if n_fig >= 2 and texts and sorted(len(x) for x in texts)[len(texts) // 2] <= 40:
-                best = (c, value_col, hits)
+                rows = [h[0] for h in hits]
+                share = _filled(vals[rows][:, c + 1:]).mean(axis=0)
+                value_cols = [c + 1 + int(j) for j in np.flatnonzero(share >= 0.5)]
+                best = (c, value_col, hits, value_cols if len(value_cols) >= 2 else [value_col])
     return best
 
 
@@ -82,7 +85,7 @@ def form_tables(schema: ReviewSchema, found) -> list[str]:
 
 def form_layout(schema: ReviewSchema, grid: SheetGrid, found, tables: list[str]) -> SheetLayout:
     """The layout of a form-style sheet: one column entry per label (its row, its value's column)."""
-    label_col, value_col, hits = found
+    label_col, value_col, hits, value_cols = found
     cols: list[ColumnLayout] = []
     used: set[str] = set()
     for r, text, fields in hits:
@@ -99,6 +102,11 @@ def form_layout(schema: ReviewSchema, grid: SheetGrid, found, tables: list[str])
         cols.append(ColumnLayout(column=column_letter(value_col), header=text, kind=kind, parts=parts,
                                  confidence="medium", row=r + 1, label=column_letter(label_col)))
     derived = {}
+    if len(value_cols) >= 2:  # transposed wide: one record per column (a study or cohort each)
+        if not used & {"study_id", "first_author"}:
+            derived["study_id"] = "each column's head (Author year) above the labels"
+        return SheetLayout(sheet=grid.title, tables=tables, headerRows=[min(c.row for c in cols)], columns=cols,
+                           derived=derived, recordPer="column", valueColumns=[column_letter(v) for v in value_cols])
     if not used & {"study_id", "first_author"}:
         derived["study_id"] = "the sheet's name (Author year)"
     return SheetLayout(sheet=grid.title, tables=tables, headerRows=[min(c.row for c in cols)], columns=cols,
@@ -122,38 +130,60 @@ def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
     from ..findings import quote_sheet
 
     sl, emit, title, primary = ctx.sl, ctx.emit, ctx.title, ctx.primary
+    first = min(c.row for c in sl.columns)
+    n_rows, width = vals.shape
+    value_letters = sl.value_columns or [sl.columns[0].column]
+    n = len(value_letters)
     columns: dict[str, list] = {}
     letters: dict[str, str] = {}
     units: dict[str, list] = {}
     cell_rows: dict[str, list] = {}
-    first = min(c.row for c in sl.columns)
-    n_rows, width = vals.shape
-    for col in sl.columns:
-        r0 = col.row - 1
-        c = _col_index(col.column)
-        if r0 >= n_rows or c >= width:
-            continue
-        lab = _col_index(col.label) if col.label else c - 1
-        if 0 <= lab < width and roles[r0, lab]:
-            roles[r0, lab] = HEADER
-        v = vals[r0, c]
-        if _cell_text(v) == "":
-            continue
-        got, unit, problem = _split_cell(col, v, ctx.schema)
-        if problem:
-            target = next(iter(col.parts.values()))
-            emit(title, col.row, col.column, target, "invalid-number", "error",
-                 f"{target} ({quote_sheet(title)}!{col.column}{col.row}): {problem}", v, primary)
-            continue
-        roles[r0, c] = VALUE
-        for f, part in got.items():
-            if f.startswith("__"):
+    cell_letters: dict[str, list] = {}
+    for k, vl in enumerate(value_letters):
+        for col in sl.columns:
+            r0 = col.row - 1
+            c = _col_index(vl)
+            if r0 >= n_rows or c >= width:
                 continue
-            columns[f] = [part]
-            letters[f] = col.column
-            cell_rows[f] = [col.row if col.row != first else 0]
-            if unit:
-                units[f] = [unit]
+            lab = _col_index(col.label) if col.label else _col_index(col.column) - 1
+            if 0 <= lab < width and roles[r0, lab]:
+                roles[r0, lab] = HEADER
+            v = vals[r0, c]
+            if _cell_text(v) == "":
+                continue
+            got, unit, problem = _split_cell(col, v, ctx.schema)
+            if problem:
+                target = next(iter(col.parts.values()))
+                emit(title, col.row, vl, target, "invalid-number", "error",
+                     f"{target} ({quote_sheet(title)}!{vl}{col.row}): {problem}", v, primary)
+                continue
+            roles[r0, c] = VALUE
+            for f, part in got.items():
+                if f.startswith("__"):
+                    continue
+                columns.setdefault(f, [None] * n)[k] = part
+                letters.setdefault(f, vl)
+                cell_rows.setdefault(f, [0] * n)[k] = col.row if col.row != first else 0
+                cell_letters.setdefault(f, [None] * n)[k] = vl
+                if unit:
+                    units.setdefault(f, [None] * n)[k] = unit
+    if sl.record_per == "column" and not {"study_id", "first_author"} & set(columns):
+        # the study of each column: its head above the labels (the nearest row with text in the value columns)
+        for r in range(first - 2, -1, -1):
+            heads = [_cell_text(vals[r, _col_index(vl)]) if _col_index(vl) < width else "" for vl in value_letters]
+            if sum(1 for h in heads if h) >= max(1, n // 2):
+                for k, h in enumerate(heads):
+                    for f, v in study_from_title(h).items() if h else ():
+                        columns.setdefault(f, [None] * n)[k] = v
+                        cell_rows.setdefault(f, [0] * n)[k] = r + 1
+                        cell_letters.setdefault(f, [None] * n)[k] = value_letters[k]
+                        letters.setdefault(f, value_letters[k])
+                    if h:
+                        roles[r, _col_index(value_letters[k])] = HEADER
+                break
+        return [first - 1] * n, columns, letters, units, \
+            {f: np.asarray(v, dtype="int64") for f, v in cell_rows.items()}, \
+            {f: np.asarray(v, dtype=object) for f, v in cell_letters.items()}
     above = roles[:first - 1]  # a title above the labels: a header, where it is text
     if above.size:
         from .account import figures
@@ -166,7 +196,7 @@ def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
             emit(title, None, None, "study_id", "inferred-layout", "info",
                  f"sheet {quote_sheet(title)} is one study's form: its name gives study_id "
                  f"{columns['study_id'][0]!r}", title, primary)
-    return [first - 1], columns, letters, units, {f: np.asarray(v, dtype="int64") for f, v in cell_rows.items()}
+    return [first - 1], columns, letters, units, {f: np.asarray(v, dtype="int64") for f, v in cell_rows.items()}, {}
 
 
 def _col_index(letter: str) -> int:
