@@ -7,16 +7,18 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UnusableInputError
-from ..reading import WorkbookGrids
+from ..reading import WorkbookGrids, sheet_key
 from ..schema import ReviewSchema
 from .cells import _cell_text, _filled
 from .columns import _sheet_layout, by_name_hint
-from .headers import FieldIndex, fold_header
-from .model import Layout, SheetLayout
-from .structure import _SheetGuess, _assign_tables, _closest_table, _guess_sheet, _named_table
+from .headers import FieldIndex, _merged_fill_header
+from .form import detect_form, form_layout, form_score, form_tables
+from .crosstab import detect_crosstab
+from .model import ColumnLayout, Layout, SheetLayout, _col_index
+from .structure import _SheetGuess, _assign_tables, _signature, _closest_table, _guess_sheet, _named_table
 
 
-def infer_layout(grids: WorkbookGrids, schema: ReviewSchema) -> Layout:
+def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: bool = True) -> Layout:
     """Infer where a workbook keeps the schema's fields (see the module docstring).
 
     Raises
@@ -39,9 +41,23 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema) -> Layout:
             raise UnusableInputError(
                 f"{grids.file}: {len(titles)} sheets match {table!r} ({', '.join(repr(t) for t in titles)}), so it is not "
                 "clear which holds the data: keep one of them (rename or delete the others) and save the form again")
+    forms: dict[str, tuple] = {}
+    crosstabs: dict[str, dict] = {}
     for grid in grids.sheets:
         table = _named_table(schema, grid.title)
         g = _guess_sheet(index, grid)
+        cross = detect_crosstab(schema, index, grid) if grid.state == "visible" else None
+        # two or more studies' heads across, each with a band naming a field: a cross-tab, whatever a header row
+        # of the same texts would match one by one
+        if cross is not None and len({a["study"] for a in cross["across"].values() if a["field"]}) >= 2:
+            crosstabs[grid.title] = cross  # terms down, study x grade band across
+            continue
+        found = detect_form(index, grid) if table is None and grid.state == "visible" and \
+            sheet_key(grid.title) not in ("instructions", "lists", "conflicts", "about") else None
+        if found is not None and form_score(found) > (g.score if g is not None else 0) and \
+                form_tables(schema, found):
+            forms[grid.title] = found  # labels down a column, values beside them: one record per sheet
+            continue
         if table is not None and not _filled(grid.values).any():
             empty[grid.title] = table
             continue
@@ -60,10 +76,20 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema) -> Layout:
                 skipped[grid.title] = "no header row matches a field"
             continue
         guesses[grid.title] = g
-    assignment = _assign_tables(schema, guesses) if guesses else {}
+    ties: list = []
+    assignment = _assign_tables(schema, guesses, ties) if guesses else {}
+    for table, chosen, other, score in ties:
+        if refuse_ties:
+            raise UnusableInputError(
+                f"{grids.file}: sheets {chosen!r} and {other!r} explain {table!r} equally well ({score} of its fields "
+                f"each), so it is not clear which holds the data: choose with a layout file (`curate map "
+                f"{Path(grids.file).name} -o layout.yaml`, then keep the `- sheet:` entry of the one you mean "
+                "and pass it with --layout)")
+        skipped.setdefault(other, f"it explains {table!r} as well as {chosen!r} ({score} fields each): {chosen!r} was "
+                                  f"chosen; to read {other!r} instead, set sheet: {other!r} in {chosen!r}'s entry")
     siblings: dict[str, list[str]] = {}
     sheets: list[SheetLayout] = []
-    heads = {title: _header_signature(g) for title, g in guesses.items()}
+    heads = {title: _signature(g) for title, g in guesses.items()}
     for title, g in guesses.items():
         tables = assignment.get(title, [])
         if not tables:
@@ -73,13 +99,26 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema) -> Layout:
                 siblings.setdefault(twin, [twin]).append(title)
                 continue
             if g.grid.state == "visible":
-                skipped[title] = f"its headers match too few fields of any contract sheet ({g.score} column(s))"
+                skipped.setdefault(title, f"its headers match too few fields of any contract sheet ({g.score} column(s))")
             continue
     for title, g in guesses.items():
         tables = assignment.get(title, [])
         if tables:
             sheets.append(_sheet_layout(schema, index, g, tables, by_name=by_name_hint(title, tables, schema)))
     sheets = _sheet_name_labels(schema, sheets, siblings, skipped)
+    by_grid = {grid.title: grid for grid in grids.sheets}
+    for title, found in forms.items():
+        sheets.append(form_layout(schema, by_grid[title], found, form_tables(schema, found)))
+    for title, cross in crosstabs.items():
+        sheets.append(SheetLayout(
+            sheet=title, tables=[cross["table"]], headerRows=cross["head_rows"],
+            columns=[ColumnLayout(column=cross["term_column"], header=" ".join(dict.fromkeys(
+                x[_col_index(cross["term_column"])] for x in _merged_fill_header(
+                    by_grid[title], [r - 1 for r in cross["head_rows"]]) if x[_col_index(cross["term_column"])])),
+                kind="value", parts={"value": cross["term_field"]}, confidence="medium")],
+            shape="crosstab", outcomeColumn=cross["term_column"], across=cross["across"],
+            termField=cross["term_field"], totalField=cross["total_field"] or None))
+    sheets.sort(key=lambda sl: grids.titles.index(sl.sheet))
     if not sheets:
         hints = []
         for grid in grids.sheets:
@@ -89,11 +128,6 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema) -> Layout:
             f"its headers (found: {', '.join(hints) or 'no sheets'}). Start from `curate template`, or name the "
             "sheets and their header cells after the schema's fields (`curate template` shows them)")
     return Layout(schema=schema.name, workbook=Path(grids.file).name, sheets=sheets, skipped=skipped, empty=empty)
-
-
-def _header_signature(g: _SheetGuess) -> tuple:
-    """A sheet's header texts by column (folded): sheets with the same signature are one table's parts."""
-    return tuple(fold_header(c.header) for c in g.candidates if c.header) + (tuple(g.header_rows),)
 
 
 def _sheet_name_labels(schema: ReviewSchema, sheets: list[SheetLayout], siblings: dict[str, list[str]],
