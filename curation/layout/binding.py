@@ -1,0 +1,377 @@
+"""Binding value cells to records and fields: a layout applied to one worksheet."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..findings import Finding, quote_sheet
+from ..reading import SheetGrid, column_letter
+from ..schema import NUMERIC_TYPES, ReviewSchema, fold
+from .cells import _cell_text, _filled, _split_cell, _text, _types, pd_isna, RX_AUTHOR_YEAR
+from .columns import _formula_share
+from .headers import FieldIndex, _unit_terms, split_header
+from .model import SheetLayout, _col_index
+
+
+@dataclass
+class _Emit:
+    file: str
+    findings: list[Finding]
+
+    def __call__(self, sheet: str, row: int | None, column: str | None, field: str | None, rule: str, severity: str,
+                 message: str, value: Any = None, table: str | None = None, study: str | None = None) -> None:
+        self.findings.append(Finding(self.file, sheet, row, column, field, study, rule, severity, message, value,
+                                     table))
+
+
+
+@dataclass(frozen=True, eq=False)
+class SheetContext:
+    """What every step of binding one worksheet's cells needs: the schema, the sheet's grid and layout."""
+
+    schema: ReviewSchema
+    index: FieldIndex
+    grid: SheetGrid
+    sl: SheetLayout
+    emit: _Emit
+    needed: dict
+    inferred: bool
+
+    @property
+    def title(self) -> str:
+        return self.sl.sheet
+
+    @property
+    def header_row(self) -> int:
+        """Excel row of the header's last row (also the 0-based index of the first row below it)."""
+        return self.sl.header_rows[-1]
+
+    @property
+    def primary(self) -> str:
+        return self.sl.tables[0]
+
+    @property
+    def is_template(self) -> bool:
+        sl = self.sl
+        return (sl.by_name and sl.header_rows == [1] and all(c.kind == "value" and c.confidence == "high"
+                                                             for c in sl.columns) and len(sl.tables) == 1)
+
+
+@dataclass(frozen=True, eq=False)
+class BoundSheet:
+    """One worksheet's value cells bound to fields: per field, one raw value per data row.
+
+    Attributes
+    ----------
+    vals : numpy.ndarray
+        The sheet's values with merged areas of data rows filled from their top-left cell.
+    data_rows : list[int]
+        0-based rows read as records.
+    columns : dict[str, list]
+        Field -> raw values, one per data row.
+    letters : dict[str, str]
+        Field -> the column letter it was read from.
+    units : dict[str, list]
+        Field -> the unit each cell states (or its header states), None where none.
+    percent : dict[str, set[int]]
+        Field -> positions of percent-formatted cells.
+    """
+
+    vals: Any
+    data_rows: list
+    columns: dict
+    letters: dict
+    units: dict
+    percent: dict
+
+
+def bind_sheet(ctx: SheetContext) -> BoundSheet:
+    """Bind one worksheet's value cells to fields through its layout, reporting what was inferred,
+    what could not be placed and which rows are not data (a function of the grid and layout only)."""
+    vals = ctx.grid.values.copy()
+    report_inferred(ctx)
+    report_columns(ctx)
+    data_rows = data_rows_of(ctx, vals)
+    fill_merged(ctx, vals, data_rows)
+    report_data_cells(ctx, data_rows)
+    columns, letters, units, percent, ids, cohorts = bind_cells(ctx, vals, data_rows)
+    derive_identity(ctx, columns, letters, ids, cohorts, len(data_rows))
+    return BoundSheet(vals, data_rows, columns, letters, units, percent)
+
+def report_inferred(ctx: SheetContext) -> None:
+    """What was inferred, once per sheet, header and column (info)."""
+    sl, emit = ctx.sl, ctx.emit
+    title, header_row, primary = ctx.title, ctx.header_row, ctx.primary
+    inferred, is_template = ctx.inferred, ctx.is_template
+    if inferred and not is_template:
+        emit(title, header_row, None, None, "inferred-layout", "info",
+             f"sheet {quote_sheet(title)} read as {' + '.join(sl.tables)} "
+             f"({'by its name' if sl.by_name else 'by its headers'}); header in row"
+             f"{'s' if len(sl.header_rows) > 1 else ''} {', '.join(map(str, sl.header_rows))}"
+             + (" (joined)" if len(sl.header_rows) > 1 else "")
+             + ("; rows above it are titles" if sl.header_rows[0] > 1 else ""), None, primary)
+        for col in sl.columns:
+            if col.kind == "value" and col.confidence == "high" and not col.unit:
+                continue
+            what = {"value": "", "median_ci": " as median (95% CI)", "ci": " as a 95% CI 'low-high'",
+                    "count_pct": " as n (%)", "author_year": " as Author (year)",
+                    "number_unit": " as number and unit"}[col.kind]
+            fields = ", ".join(dict.fromkeys(col.parts.values()))
+            emit(title, header_row, col.column, next(iter(col.parts.values())), "inferred-layout", "info",
+                 f"{quote_sheet(title)}!{col.column}{header_row} {col.header!r} read{what} -> {fields}"
+                 + (f" (unit {col.unit})" if col.unit else "") + f"; {col.confidence} confidence"
+                 + (f"; {col.note}" if col.note else ""), col.header, primary)
+        for f, how in sl.derived.items():
+            emit(title, header_row, None, f, "inferred-layout", "info",
+                 f"{f} is not a column of {quote_sheet(title)}: taken from {how}", None, primary)
+
+
+def report_columns(ctx: SheetContext) -> None:
+    """Columns that could not be placed, hidden columns and helper columns read."""
+    schema, index, grid, sl, emit, needed = ctx.schema, ctx.index, ctx.grid, ctx.sl, ctx.emit, ctx.needed
+    title, header_row, primary = ctx.title, ctx.header_row, ctx.primary
+    placed = {f for c in sl.columns for f in c.parts.values()}
+    needed_here = set().union(*(needed.get(t, set()) for t in sl.tables))
+    for letter, ign in sl.ignored.items():
+        c = _col_index(letter)
+        hidden = c in grid.hidden_columns
+        header = ign.header
+        if ign.reason:
+            emit(title, header_row, letter, ign.field, "hidden-column" if hidden else "duplicate-column", "warning",
+                 f"header {header!r} ({quote_sheet(title)}!{letter}{header_row}) matches field {ign.field!r} again: "
+                 f"{ign.reason}; this column is ignored", header, _table_of(schema, sl, ign.field or ""))
+            continue
+        guess = index.closest(header)
+        field_hint = None
+        if guess is not None and guess[0] in sl.tables and guess[1] not in placed:
+            field_hint = guess[1]
+        core = split_header(header)[0]
+        if field_hint and field_hint in needed_here:
+            emit(title, header_row, letter, field_hint, "unplaced-column", "error",
+                 f"{quote_sheet(title)}!{letter}{header_row} {header!r} could not be placed, and the review needs "
+                 f"{field_hint!r} which no column holds: did you mean {field_hint!r}? Rename the header (or add "
+                 f"{header!r} to the field's synonyms in the schema, or map it in a layout file)", header, primary)
+        else:
+            emit(title, header_row, letter, None, "unknown-column", "info",
+                 f"column {header!r} ({quote_sheet(title)}!{letter}{header_row}) matches no field; kept in the form, "
+                 "not checked" + (f" (did you mean {guess[1]!r}?)" if guess and guess[1] not in placed else ""),
+                 header if core else header, primary)
+    # -- hidden columns read
+    for col in sl.columns:
+        if _col_index(col.column) in grid.hidden_columns:
+            emit(title, header_row, col.column, next(iter(col.parts.values())), "hidden-column", "warning",
+                 f"{quote_sheet(title)}!{col.column}{header_row} {col.header!r} is a hidden column and is read "
+                 f"({', '.join(dict.fromkeys(col.parts.values()))}); unhide it and check it is not a helper column",
+                 col.header, primary)
+        elif _formula_share(grid, _col_index(col.column), header_row) > 0.5:
+            emit(title, header_row, col.column, next(iter(col.parts.values())), "helper-column", "warning",
+                 f"{quote_sheet(title)}!{col.column}{header_row} {col.header!r} is computed by formulas in the workbook "
+                 "(a reviewer's calculation), not typed from the paper; it is read, but check it against the paper",
+                 col.header, primary)
+
+
+def data_rows_of(ctx: SheetContext, vals: np.ndarray) -> list[int]:
+    """The 0-based rows read as records (non-data rows reported)."""
+    header_row = ctx.header_row
+    sl, emit = ctx.sl, ctx.emit
+    title, primary = ctx.title, ctx.primary
+    first_data = header_row  # 0-based index of the first row below the header
+    n_rows, width = vals.shape
+    for r, why in sl.comment_rows.items():
+        emit(title, r, None, None, "non-data-row", "info",
+             f"{quote_sheet(title)}!{r}:{r} is not read as data: {why}", None, primary)
+    data_rows = []
+    filled = _filled(vals[first_data:]) if first_data < n_rows else np.zeros((0, width), bool)
+    mapped_cols = sorted({_col_index(c.column) for c in sl.columns if _col_index(c.column) < width})
+    in_mapped = filled[:, mapped_cols].any(axis=1) if mapped_cols else np.zeros(len(filled), bool)
+    elsewhere = filled.any(axis=1) & ~in_mapped
+    comment = np.zeros(len(filled), bool)
+    for r in sl.comment_rows:
+        if 0 <= r - 1 - first_data < len(filled):
+            comment[r - 1 - first_data] = True
+    data_rows = [first_data + int(i) for i in np.flatnonzero(in_mapped & ~comment)]
+    for i in np.flatnonzero(elsewhere & ~comment):
+        r = first_data + int(i) + 1
+        emit(title, r, None, None, "non-data-row", "info",
+             f"{quote_sheet(title)}!{r}:{r} has no value in any mapped column; not read", None, primary)
+    return data_rows
+
+
+def fill_merged(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]) -> None:
+    """Merged areas in data rows: the top-left value fills the area (in ``vals``), with a warning."""
+    header_row = ctx.header_row
+    grid, sl, emit = ctx.grid, ctx.sl, ctx.emit
+    title, primary = ctx.title, ctx.primary
+    first_data = header_row  # 0-based index of the first row below the header
+    data_set = set(data_rows)
+    merged_fill: dict[tuple[int, int], tuple[Any, str]] = {}
+    for (r0, c0), (r1, c1) in grid.merged:
+        if r1 < first_data:
+            continue
+        top_left = grid.values[r0, c0]
+        ref = f"{column_letter(c0)}{r0 + 1}:{column_letter(c1)}{r1 + 1}"
+        for r in range(max(r0, first_data), r1 + 1):
+            if r not in data_set:
+                continue
+            for c in range(c0, c1 + 1):
+                vals[r, c] = top_left
+                merged_fill[(r, c)] = (top_left, ref)
+    for col in sl.columns:
+        c = _col_index(col.column)
+        for r in data_rows:
+            if (r, c) in merged_fill and _cell_text(merged_fill[(r, c)][0]) != "":
+                tl, ref = merged_fill[(r, c)]
+                emit(title, r + 1, col.column, next(iter(col.parts.values())), "merged-cell", "warning",
+                     f"{quote_sheet(title)}!{col.column}{r + 1} is part of the merged cells {quote_sheet(title)}!{ref}: "
+                     f"read the top-left value {tl!r}; unmerge them and fill each row", tl, primary)
+
+
+def report_data_cells(ctx: SheetContext, data_rows: list[int]) -> None:
+    """Hidden rows read as data; formulas without a saved value."""
+    grid, sl, emit = ctx.grid, ctx.sl, ctx.emit
+    title, primary = ctx.title, ctx.primary
+    data_set = set(data_rows)
+    width = grid.values.shape[1]
+    mapped_cols = sorted({_col_index(c.column) for c in sl.columns if _col_index(c.column) < width})
+    for r in data_rows:
+        if r + 1 in grid.hidden_rows:
+            emit(title, r + 1, None, None, "hidden-row", "warning",
+                 f"{quote_sheet(title)}!{r + 1}:{r + 1} is a hidden row and is read as data; unhide it and check it",
+                 None, primary)
+    for (r, c) in sorted(grid.formula_cells):
+        if (r - 1) in data_set and c in mapped_cols and _cell_text(grid.values[r - 1, c]) == "":
+            col = next(cl for cl in sl.columns if _col_index(cl.column) == c)
+            emit(title, r, col.column, next(iter(col.parts.values())), "formula-without-value", "error",
+                 f"{quote_sheet(title)}!{col.column}{r} holds a formula with no saved value; open the form in Excel, "
+                 "let it calculate, and save it (or type the value)", None, primary)
+
+
+def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
+    """Each mapped cell of each data row split into its fields (composite cells into parts, units apart)."""
+    schema, grid, sl, emit = ctx.schema, ctx.grid, ctx.sl, ctx.emit
+    title = ctx.title
+    data_set = set(data_rows)
+    n = len(data_rows)
+    columns: dict[str, list[Any]] = {}
+    letters: dict[str, str] = {}
+    units: dict[str, list[Any]] = {}
+    percent: dict[str, set[int]] = {}
+    ids: list[Any] = [None] * n
+    cohorts: list[Any] = [None] * n
+    known_units = {u for u in _unit_terms(schema)}
+    pos_of_row = {r: k for k, r in enumerate(data_rows)}
+    percent_by_col: dict[int, list[int]] = {}
+    for (r1, c0) in grid.percent_cells:
+        percent_by_col.setdefault(c0, []).append(r1)
+    col_units: dict[str, frozenset] = {}
+    for col in sl.columns:
+        f = col.parts.get("value")
+        fs = next((schema.sheets[t].fields[f] for t in sl.tables if f in schema.sheets[t].fields), None) if f else None
+        if fs is not None and fs.type in NUMERIC_TYPES and fs.type != "year":
+            col_units[col.column] = frozenset(known_units | ({fold(fs.unit)} if fs.unit else set()))
+    rows_idx = np.asarray(data_rows, dtype=int)
+    for col in sl.columns:
+        c = _col_index(col.column)
+        for f in col.parts.values():
+            if f not in columns:
+                columns[f] = [None] * n
+            letters.setdefault(f, col.column)
+        body = vals[rows_idx, c] if n else np.zeros(0, object)
+        cell_units = col_units.get(col.column, frozenset())
+        if col.kind == "value":
+            # the common case, whole column at once: only text cells that may hold 'number unit' one by one
+            f = col.parts["value"]
+            arr = np.array(body, dtype=object)
+            arr[(arr == "") | pd_isna(arr)] = None
+            columns[f] = list(arr)
+            if cell_units:
+                strs = np.flatnonzero(_types(arr) == str)
+                for k in strs[np.fromiter((arr[k][:1] in "+-.0123456789" for k in strs), bool, len(strs))]:
+                    got, unit, _problem = _split_cell(col, arr[k], schema, cell_units)
+                    columns[f][k] = got.get(f, arr[k])
+                    if unit:
+                        if f not in units:
+                            units[f] = [None] * n
+                        units[f][k] = unit
+            if col.unit:
+                u = units.setdefault(f, [None] * n)
+                for k in range(n):
+                    if u[k] is None and columns[f][k] is not None:
+                        u[k] = col.unit
+            for r1 in percent_by_col.get(c, ()):
+                if (r1 - 1) in data_set:
+                    percent.setdefault(f, set()).add(pos_of_row[r1 - 1])
+            continue
+        for k, r in enumerate(data_rows):
+            v = body[k]
+            if v == "" or v is None:
+                continue
+            got, unit, problem = _split_cell(col, v, schema, cell_units)
+            if problem:
+                target = next(iter(col.parts.values()))
+                emit(title, r + 1, col.column, target, "invalid-number", "error",
+                     f"{target} ({quote_sheet(title)}!{col.column}{r + 1}): {problem}", v, _table_of(schema, sl, target))
+                continue
+            if "__id" in got:
+                ids[k] = got.pop("__id")
+            if "__cohort" in got:
+                cohorts[k] = got.pop("__cohort")
+            for f, part in got.items():
+                if f not in columns:
+                    columns[f] = [None] * n
+                columns[f][k] = part
+                letters.setdefault(f, col.column)
+                u = unit or col.unit
+                if u:
+                    if f not in units:
+                        units[f] = [None] * n
+                    units[f][k] = u
+    return columns, letters, units, percent, ids, cohorts
+
+
+def derive_identity(ctx: SheetContext, columns: dict, letters: dict, ids: list, cohorts: list, n: int) -> None:
+    """study_id and cohort where no column holds them (in ``columns``)."""
+    schema, sl = ctx.schema, ctx.sl
+    study_id_column = any(c.kind == "value" and c.parts.get("value") == "study_id" for c in sl.columns)
+    if not study_id_column:
+        derived_any = any(x is not None for x in ids)
+        if not derived_any and "first_author" in columns and "year" in columns:
+            for k in range(n):
+                a, y = columns["first_author"][k], columns["year"][k]
+                if a is not None and y is not None:
+                    ids[k] = re.sub(r"[^\w-]+", "", str(a).split()[-1] if str(a).split() else str(a)) + _cell_text(y)
+        if any(x is not None for x in ids):
+            columns["study_id"] = ids
+            src = letters.get("first_author")
+            if src:
+                letters["study_id"] = src
+    elif any(x is not None for x in ids) and "study_id" in columns:
+        for k in range(n):
+            if columns["study_id"][k] is None:
+                columns["study_id"][k] = ids[k]
+    if not any(c.kind == "value" and c.parts.get("value") == "cohort" for c in sl.columns):
+        overall = schema.analysis.overall_cohort
+        columns["cohort"] = [c if c else overall for c in cohorts]
+        if "first_author" in letters:
+            letters.setdefault("cohort", letters["first_author"])
+    # a study_id column holding 'Author (year)' texts: the same ids as derived elsewhere
+    if "study_id" in columns:
+        for k, v in enumerate(columns["study_id"]):
+            t = _text(v)
+            if t and not re.fullmatch(r"[\w-]+", t):
+                m = RX_AUTHOR_YEAR.match(t)
+                if m and re.search(r"[^\W\d_]{2}", m.group("a")):
+                    author = re.sub(r"\s+et\s+al\.?$", "", m.group("a").strip(" ,;"), flags=re.I).strip()
+                    columns["study_id"][k] = (re.sub(r"[^\w-]+", "", author.split()[-1]) + m.group("y")
+                                              + (m.group("s") or ""))
+
+
+def _table_of(schema: ReviewSchema, sl: SheetLayout, field: str) -> str:
+    for t in sl.tables:
+        if field in schema.sheets[t].fields:
+            return t
+    return sl.tables[0]

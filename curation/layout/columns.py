@@ -1,0 +1,171 @@
+"""One worksheet's columns: the field and the form (plain, composite, unit) of each column."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..reading import SheetGrid, column_letter, sheet_key
+from ..schema import NUMERIC_TYPES, ReviewSchema
+from .cells import Kind, _cell_text, _text, content_kind
+from .headers import FieldIndex, _header_unit, _quals_text, split_header
+from .model import ColumnLayout, IgnoredColumn, SheetLayout, _col_index
+from .nondata import _comment_rows
+
+if TYPE_CHECKING:
+    from .structure import _SheetGuess
+
+
+def _sheet_layout(schema: ReviewSchema, index: FieldIndex, g: _SheetGuess, tables: list[str],
+                  by_name: bool) -> SheetLayout:
+    grid = g.grid
+    vals = grid.values
+    first_data = g.header_rows[-1] + 1
+    cols: list[ColumnLayout] = []
+    ignored: dict[str, IgnoredColumn] = {}
+    table_fields = {t: set(schema.sheets[t].fields) for t in tables}
+    for c in g.candidates:
+        letter = column_letter(c.col)
+        fields = [f for t, f in c.fields if t in tables]
+        fields = list(dict.fromkeys(fields))
+        if not c.header:
+            continue
+        if not fields:
+            core, _q, ci = split_header(c.header)
+            prev = next((col for col in reversed(cols) if col.kind in ("value", "median_ci")), None)
+            prev_fs = _field_spec(schema, tables, prev.parts.get("value")) if prev is not None else None
+            if ci and not core and prev is not None and prev_fs is not None and prev_fs.combined and \
+                    _col_index(prev.column) == c.col - 1:
+                # '95% CI' right of a median column: that median's interval
+                lo_hi = prev_fs.combined
+                cols.append(ColumnLayout(column=letter, header=c.header, kind="ci",
+                                         parts={"low": lo_hi["low"], "high": lo_hi["high"]}, confidence="medium",
+                                         hidden=c.col in grid.hidden_columns,
+                                         note=f"the interval of {prev.parts['value']} in {prev.column}"))
+                continue
+            ignored[letter] = IgnoredColumn(header=c.header)
+            continue
+        fname = fields[0]
+        table = next(t for t in tables if fname in table_fields[t])
+        fs = schema.sheets[table].fields[fname]
+        body = vals[first_data:, c.col] if first_data < len(vals) else np.zeros(0, object)
+        kind = content_kind(body)
+        qtext = _quals_text(c.quals)
+        if kind is not None and c.how == "exact" and not c.quals and by_name_hint(grid.title, tables, schema):
+            # the template's own layout: a composite cell here and there is the normaliser's to read
+            n_text = sum(1 for v in body if _text(v) is not None)
+            if n_text < 3:
+                kind = None
+        parts: dict[str, str] = {"value": fname}
+        k: Kind = "value"
+        low_high = fs.combined
+        if fname in ("first_author", "study_id") and (kind == "author_year" or "year" in qtext):
+            k = "author_year"
+            parts = {"author": "first_author", "year": "year", "id": "study_id", "cohort": "cohort"}
+            if fname == "study_id" and kind != "author_year":
+                k, parts = "value", {"value": "study_id"}
+        elif low_high and (kind == "ci" or (c.ci_in_core and kind != "median_ci")):
+            k, parts = "ci", {"low": low_high["low"], "high": low_high["high"]}
+        elif low_high and (kind == "median_ci" or ("ci" in qtext and kind != "ci")):
+            k, parts = "median_ci", {"value": fname, "low": low_high["low"], "high": low_high["high"]}
+        elif fs.type == "percentage" and (kind == "count_pct" or re.search(r"\bn\b", qtext)):
+            k, parts = "count_pct", {"percent": fname}
+            if fs.count_field:
+                parts["count"] = fs.count_field
+        elif c.ci_in_core and not low_high:
+            # 'X 95% CI' of a field without a CI pair: not this field
+            ignored[letter] = IgnoredColumn(header=c.header)
+            continue
+        unit = _header_unit(schema, c.quals) if k in ("value", "median_ci", "ci") and fs.type in NUMERIC_TYPES \
+            and fs.type != "year" else None
+        conf = "high" if c.how == "exact" and k == "value" else \
+            ("medium" if c.how in ("exact", "synonym", "core", "ci") else "low")
+        note = None
+        if len(fields) > 1 and k == "value":
+            note = f"also matches {', '.join(fields[1:])}"
+        cols.append(ColumnLayout(column=letter, header=c.header, kind=k, parts=parts, unit=unit, confidence=conf,
+                                 hidden=c.col in grid.hidden_columns, note=note))
+    cols = _resolve_duplicates(schema, grid, cols, first_data, ignored)
+    derived: dict[str, str] = {}
+    mapped = {f for col in cols for f in col.parts.values()}
+    for table in tables:
+        spec = schema.sheets[table]
+        if "study_id" in spec.fields and "study_id" not in mapped:
+            src = next((col for col in cols if col.kind == "author_year"), None)
+            if src is None and "first_author" in mapped and "year" in mapped:
+                derived["study_id"] = "first_author + year"
+            elif src is not None:
+                derived["study_id"] = f"{src.column} ({src.header})"
+        if "cohort" in spec.fields and "cohort" not in mapped:
+            src = next((col for col in cols if col.kind == "author_year"), None)
+            derived["cohort"] = (f"the text after the year in {src.column}, else "
+                                 f"'{schema.analysis.overall_cohort}'") if src else f"'{schema.analysis.overall_cohort}'"
+    comments = _comment_rows(schema, grid, g, cols, first_data)
+    return SheetLayout(sheet=grid.title, tables=tables, headerRows=[r + 1 for r in g.header_rows], columns=cols,
+                       ignored=ignored, derived=derived, commentRows=comments, by_name=by_name)
+
+
+def _field_spec(schema: ReviewSchema, tables: list[str], field: str | None):
+    if field is None:
+        return None
+    for t in tables:
+        if field in schema.sheets[t].fields:
+            return schema.sheets[t].fields[field]
+    return None
+
+
+def by_name_hint(title: str, tables: list[str], schema: ReviewSchema) -> bool:
+    """The sheet is named as the contract sheet it holds (the template's own layout)."""
+    return len(tables) == 1 and sheet_key(title) == sheet_key(tables[0])
+
+
+def _formula_share(grid: SheetGrid, col: int, first_data: int) -> float:
+    """The share of a column's filled data cells (below row ``first_data``, 0-based) that are formulas."""
+    if not grid.formula_cells:
+        return 0.0
+    rows = {r for (r, c) in grid.formula_cells if c == col and r > first_data}
+    if not rows:
+        return 0.0
+    typed = sum(1 for i, v in enumerate(grid.values[first_data:, col]) if _cell_text(v) and first_data + i + 1 not in rows)
+    return len(rows) / (len(rows) + typed)
+
+
+def _resolve_duplicates(schema: ReviewSchema, grid: SheetGrid, cols: list[ColumnLayout], first_data: int,
+                        ignored: dict[str, IgnoredColumn]) -> list[ColumnLayout]:
+    """Two columns for one field: visible over hidden, typed over formula, better match over worse."""
+    rank = {"high": 0, "medium": 1, "low": 2}
+    by_field: dict[str, list[int]] = {}
+    for i, col in enumerate(cols):
+        for part, f in col.parts.items():
+            if part in ("cohort", "id"):
+                continue
+            by_field.setdefault(f, []).append(i)
+    drop: dict[int, tuple[str, str]] = {}
+    for f, idxs in by_field.items():
+        live = [i for i in idxs if i not in drop]
+        if len(live) < 2:
+            continue
+
+        def key(i: int):
+            col = cols[i]
+            c0 = _col_index(col.column)
+            return (col.hidden, _formula_share(grid, c0, first_data) > 0.5, col.kind == "value" and
+                    any(cols[j].kind != "value" for j in live), rank[col.confidence], c0)
+
+        winner = min(live, key=key)
+        for i in live:
+            if i == winner:
+                continue
+            col = cols[i]
+            why = ("hidden" if col.hidden else "computed by formulas" if
+                   _formula_share(grid, _col_index(col.column), first_data) > 0.5 else "a second column")
+            drop[i] = (f, f"{why}; {f} is read from {cols[winner].column} ({cols[winner].header!r})")
+    out = []
+    for i, col in enumerate(cols):
+        if i in drop:
+            ignored[col.column] = IgnoredColumn(header=col.header, field=drop[i][0], reason=drop[i][1])
+        else:
+            out.append(col)
+    return out

@@ -1,0 +1,167 @@
+"""The layout as data (what `curate map` writes and `--layout` reads back), and whether it fits a workbook."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import UnusableInputError
+from ..findings import quote_sheet
+from ..reading import WorkbookGrids, column_letter
+from ..schema import ReviewSchema
+from .cells import Kind
+from .headers import _merged_fill_header, fold_header
+
+
+# ---------------------------------------------------------------------------------------------
+# The layout (what `curate map` writes)
+# ---------------------------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ColumnLayout(_Model):
+    """One column: the fields it holds and in what form.
+
+    ``parts`` maps a part of the cell to a field: ``value`` for a plain cell; ``value``/``low``/
+    ``high`` for ``median (low-high)``; ``low``/``high`` for a CI column; ``count``/``percent`` for
+    ``n (%)``; ``author``/``year``/``id``/``cohort`` for ``Author (year)``.
+    """
+
+    column: str
+    header: str
+    kind: Kind = "value"
+    parts: dict[str, str]
+    unit: str | None = None
+    confidence: Literal["high", "medium", "low"] = "high"
+    hidden: bool = False
+    note: str | None = None
+
+
+class IgnoredColumn(_Model):
+    """A column not read: a header that matches no field, or a second column for a field."""
+
+    header: str
+    field: str | None = None
+    reason: str | None = None
+
+
+class SheetLayout(_Model):
+    """One worksheet: the contract sheets it holds, its header rows, columns and non-data rows."""
+
+    sheet: str
+    tables: list[str]
+    header_rows: list[int] = Field(alias="headerRows")
+    header_join: str = Field(" ", alias="headerJoin")
+    comment_rows: dict[int, str] = Field(default_factory=dict, alias="commentRows")
+    columns: list[ColumnLayout]
+    ignored: dict[str, IgnoredColumn] = Field(default_factory=dict)
+    derived: dict[str, str] = Field(default_factory=dict)
+    by_name: bool = False
+
+
+class Layout(_Model):
+    """Where one workbook keeps the schema's fields."""
+
+    schema_name: str = Field(alias="schema")
+    workbook: str
+    sheets: list[SheetLayout]
+    skipped: dict[str, str] = Field(default_factory=dict)
+    empty: dict[str, str] = Field(default_factory=dict)
+
+    def to_yaml(self) -> str:
+        """The layout as YAML, for a reviewer to read and correct."""
+        import yaml
+
+        data = self.model_dump(by_alias=True, exclude_none=True)
+        head = (f"# Layout of {self.workbook} for schema {self.schema_name}, inferred by `curate map`.\n"
+                "# Correct what is wrong and pass it back with --layout. Rows and columns are the workbook's own\n"
+                "# (Excel row numbers, column letters). kind: value | median_ci | ci | count_pct | author_year |\n"
+                "# number_unit; parts name the field each part of a cell goes to. commentRows are not data.\n")
+        return head + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110, default_flow_style=None)
+
+
+def load_layout(path: str | Path) -> Layout:
+    """Read a layout file (``curate map``'s YAML); exit 2 with one line when it is not one."""
+    import yaml
+    from pydantic import ValidationError
+
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UnusableInputError(f"{path}: layout file not found") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UnusableInputError(f"{path}: not a layout file ({str(exc).splitlines()[0][:120]})") from None
+    try:
+        return Layout.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise UnusableInputError(f"{path}: not a valid layout ({where}: {err['msg']}); "
+                                 "write one with `curate map FORM.xlsx -o LAYOUT.yaml`") from None
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _col_index(letter: str) -> int:
+    n = 0
+    for ch in letter:
+        n = n * 26 + (ord(ch.upper()) - 64)
+    return n - 1
+
+
+_KIND_PARTS = {"value": {"value"}, "median_ci": {"value", "low", "high"}, "ci": {"low", "high"},
+               "count_pct": {"percent", "count"}, "author_year": {"author", "year", "id", "cohort"},
+               "number_unit": {"value"}}
+
+
+def check_fits(layout: Layout, grids: WorkbookGrids, source: str = "layout", schema: ReviewSchema | None = None) -> None:
+    """Refuse (exit 2, one line) a layout that does not fit this workbook (or this schema)."""
+    by_title = {g.title: g for g in grids.sheets}
+    if schema is not None:
+        for sl in layout.sheets:
+            for t in sl.tables:
+                if t not in schema.sheets:
+                    raise UnusableInputError(f"{source}: sheet {sl.sheet!r} holds {t!r}, which schema {schema.name!r} "
+                                             f"does not have (its sheets: {', '.join(schema.sheets)})")
+            for col in sl.columns:
+                bad = set(col.parts) - _KIND_PARTS[col.kind]
+                if bad or not col.parts:
+                    raise UnusableInputError(f"{source}: column {col.column} of sheet {sl.sheet!r} is of kind "
+                                             f"{col.kind!r}, whose parts are {', '.join(sorted(_KIND_PARTS[col.kind]))} "
+                                             f"(not {', '.join(sorted(bad)) or 'none'})")
+                for part, f in col.parts.items():
+                    if part in ("id", "cohort", "author", "year"):
+                        continue
+                    if not any(f in schema.sheets[t].fields for t in sl.tables):
+                        raise UnusableInputError(f"{source}: column {col.column} of sheet {sl.sheet!r} names field {f!r}, "
+                                                 f"which no sheet it holds ({', '.join(sl.tables)}) has in schema "
+                                                 f"{schema.name!r}")
+    for sl in layout.sheets:
+        grid = by_title.get(sl.sheet)
+        if grid is None:
+            raise UnusableInputError(f"{source}: sheet {sl.sheet!r} is not in {grids.file} (its sheets: "
+                                     f"{', '.join(repr(t) for t in grids.titles)}); write a new layout with `curate map`")
+        n_rows, width = grid.shape
+        rows0 = [r - 1 for r in sl.header_rows]
+        if any(r < 0 or r >= n_rows for r in rows0):
+            raise UnusableInputError(f"{source}: header row(s) {sl.header_rows} of sheet {sl.sheet!r} are past its "
+                                     f"last row ({n_rows}); write a new layout with `curate map`")
+        texts = _merged_fill_header(grid, rows0)
+        for col in sl.columns:
+            c = _col_index(col.column)
+            if c >= width:
+                raise UnusableInputError(f"{source}: column {col.column} of sheet {sl.sheet!r} ({col.header!r}) is past "
+                                         f"the sheet's last column ({column_letter(width - 1)}); write a new layout "
+                                         "with `curate map`")
+            now = " ".join(dict.fromkeys(t[c] for t in texts if t[c]))
+            if fold_header(now) != fold_header(col.header):
+                raise UnusableInputError(f"{source}: the header of {quote_sheet(sl.sheet)}!{col.column} changed: the "
+                                         f"layout says {col.header!r}, the workbook has {now!r}; correct the layout or "
+                                         "write a new one with `curate map`")

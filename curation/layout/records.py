@@ -1,0 +1,156 @@
+"""Records: value cells bound to fields -> the contract sheets of a workbook (RawWorkbook)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import UnusableInputError
+from ..findings import quote_sheet
+from ..reading import RawSheet, RawWorkbook, WorkbookGrids, read_grids
+from ..schema import ReviewSchema, fold
+from .binding import BoundSheet, SheetContext, _Emit, bind_sheet
+from .cells import _none_if_empty
+from .model import _col_index
+from .cells import _cell_text
+from .headers import FieldIndex, needed_fields
+from .infer import infer_layout
+from .model import Layout, check_fits
+
+
+def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, inferred: bool = True) -> RawWorkbook:
+    """Apply a layout: the contract sheets of one workbook, with provenance, and the layout's findings."""
+    emit = _Emit(grids.file, [])
+    by_title = {g.title: g for g in grids.sheets}
+    sheets: dict[str, RawSheet] = {}
+    titles: dict[str, str] = {}
+    if not all(sl.by_name for sl in layout.sheets):
+        for title, why in layout.skipped.items():
+            emit(title, None, None, None, "unmatched-sheet", "info",
+                 f"sheet {quote_sheet(title)} was skipped: {why}")
+    for title, table in layout.empty.items():
+        emit(title, None, None, None, "empty-sheet", "info", f"sheet {title!r} is empty: no header row and no data",
+             None, table)
+    held = {t for sl in layout.sheets for t in sl.tables} | set(layout.empty.values())
+    for table in schema.sheets:
+        if table not in held:
+            emit(table, None, None, None, "missing-sheet", "warning",
+                 f"the workbook has no sheet holding {table!r} rows, so it contributes none "
+                 f"(sheets found: {', '.join(grids.titles)})", None, table)
+    needed = needed_fields(schema)
+    index = FieldIndex.of(schema)
+    for sl in layout.sheets:
+        grid = by_title[sl.sheet]
+        ctx = SheetContext(schema, index, grid, sl, emit, needed, inferred)
+        for table, raw in sheet_records(ctx, bind_sheet(ctx)).items():
+            if table in sheets:
+                raise UnusableInputError(
+                    f"{grids.file}: sheets {sheets[table].title!r} and {sl.sheet!r} both hold {table!r} rows, so it is "
+                    "not clear which holds the data: keep one of them (rename or delete the other), or correct the "
+                    "layout (`curate map`)")
+            sheets[table] = raw
+            titles[table] = sl.sheet
+    return RawWorkbook(file=grids.file, sheets=sheets, findings=tuple(emit.findings), sheet_titles=titles)
+
+
+def sheet_records(ctx: SheetContext, bound: BoundSheet) -> dict[str, RawSheet]:
+    """One :class:`~curation.reading.RawSheet` per contract sheet a worksheet holds, from its bound cells."""
+    schema, sl, emit, needed = ctx.schema, ctx.sl, ctx.emit, ctx.needed
+    title, header_row = ctx.title, ctx.header_row
+    vals, data_rows, columns, letters = bound.vals, bound.data_rows, bound.columns, bound.letters
+    units, percent = bound.units, bound.percent
+    n = len(data_rows)
+    width = vals.shape[1]
+    out: dict[str, RawSheet] = {}
+    rows_excel = [r + 1 for r in data_rows]
+    for table in sl.tables:
+        spec = schema.sheets[table]
+        own = {f: np.array(columns[f], dtype=object) if f in columns else None for f in spec.fields}
+        keep = list(range(n))
+        if len(sl.tables) > 1 and spec.parent is None and any(schema.sheets[t].parent is not None
+                                                              for t in sl.tables if t != table):
+            keep = _study_rows(schema, table, own, rows_excel, letters, title, emit, columns)
+        values = {f: (arr[keep] if arr is not None else None) for f, arr in own.items()}
+        values = {f: v for f, v in values.items() if v is not None}
+        pos_of = {k: j for j, k in enumerate(keep)}
+        out[table] = RawSheet(
+            file=emit.file, sheet=table, title=title, header_row=header_row,
+            columns={f: letters[f] for f in values if f in letters},
+            extra_columns={ign.header: l for l, ign in sl.ignored.items()},
+            rows=[rows_excel[k] for k in keep], values=values,
+            extra_values={ign.header: [_none_if_empty(vals[rows_excel[k] - 1, _col_index(l)]) for k in keep]
+                          for l, ign in sl.ignored.items() if _col_index(l) < width},
+            percent_cells={f: frozenset(pos_of[k] for k in pos if k in pos_of) for f, pos in percent.items()
+                           if f in spec.fields},
+            units={f: np.array([u[k] for k in keep], dtype=object) for f, u in units.items() if f in spec.fields},
+        )
+        # a field the review needs, with no column here (the template reports it as before)
+        for f, fs in spec.fields.items():
+            if f in values or fs.metadata:
+                continue
+            if sl.by_name or f in needed.get(table, set()) or fs.required:
+                emit(title, header_row, None, f, "missing-column", "error" if fs.required else "info",
+                     f"sheet {quote_sheet(title)} has no column for {f!r}"
+                     + (" (required: every row is excluded)" if fs.required else " (treated as empty)"), None, table)
+    return out
+
+
+
+def _study_rows(schema: ReviewSchema, table: str, own: dict[str, Any], rows_excel: list[int], letters: dict[str, str],
+                title: str, emit: _Emit, columns: dict[str, list[Any]]) -> list[int]:
+    """A wide sheet's rows for the root table: one per study (its overall row, else its first)."""
+    sid = columns.get("study_id")
+    if sid is None:
+        return list(range(len(rows_excel)))
+    overall = fold(schema.analysis.overall_cohort)
+    cohort = columns.get("cohort") or [None] * len(sid)
+    first: dict[str, int] = {}
+    for k, s in enumerate(sid):
+        key = _cell_text(s) if s is not None else None
+        if not key:
+            continue
+        if key not in first or (fold(_cell_text(cohort[k])) == overall and
+                                fold(_cell_text(cohort[first[key]])) != overall):
+            first[key] = k
+    keep = sorted(first.values())
+    spec = schema.sheets[table]
+    for k, s in enumerate(sid):
+        key = _cell_text(s) if s is not None else None
+        if not key or first[key] == k:
+            continue
+        j = first[key]
+        for f in spec.fields:
+            if f in ("study_id",) or own.get(f) is None:
+                continue
+            a, b = own[f][k], own[f][j]
+            if _cell_text(a) and _cell_text(b) and fold(_cell_text(a)) != fold(_cell_text(b)):
+                emit(title, rows_excel[k], letters.get(f), f, "study-field-conflict", "warning",
+                     f"{f} = {_cell_text(a)!r} ({quote_sheet(title)}!{letters.get(f, '')}{rows_excel[k]}) differs from "
+                     f"{_cell_text(b)!r} in the study's row {quote_sheet(title)}!{letters.get(f, '')}{rows_excel[j]}, "
+                     f"which is the study's value; a cohort row's {f} is not read", a, table)
+    return keep
+
+
+def read_form(path: str | Path, schema: ReviewSchema, *, layout: Layout | None = None, display_name: str | None = None,
+              limits: Any = None, data: bytes | None = None) -> RawWorkbook:
+    """Read one workbook's contract sheets: its grids (from ``data``, its bytes read once, when given),
+    laid out by ``layout`` or by inference."""
+    from ..safety import limits_for
+
+    grids = read_grids(path, display_name=display_name, limits=limits if limits is not None else limits_for(schema),
+                       data=data)
+    if layout is not None:
+        check_fits(layout, grids, schema=schema)
+        return extract(grids, layout, schema, inferred=True)
+    return extract(grids, infer_layout(grids, schema), schema, inferred=True)
+
+
+def map_form(path: str | Path, schema: ReviewSchema, *, display_name: str | None = None,
+             limits: Any = None) -> Layout:
+    """The inferred layout of one workbook (what ``curate map`` writes)."""
+    from ..safety import limits_for
+
+    grids = read_grids(path, display_name=display_name, limits=limits if limits is not None else limits_for(schema))
+    return infer_layout(grids, schema)
