@@ -192,7 +192,9 @@ STRUCTURE_CASES = {"missing-sheet", "empty-sheet", "missing-column", "duplicate-
                    "merged-cell", "formula-without-value",
                    # reading a team's own workbook: tests/test_layout.py has a case for each
                    "inferred-layout", "unmatched-sheet", "non-data-row", "hidden-row", "hidden-column",
-                   "helper-column", "unplaced-column", "study-field-conflict"}
+                   "helper-column", "unplaced-column", "study-field-conflict",
+                   # file formats and study identity: tests/test_reading_formats.py, tests/test_study_identity.py
+                   "format-note", "format-unread", "study-id-clash"}
 
 
 def test_every_rule_has_a_case():

@@ -52,7 +52,7 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
                     "layout (`curate map`)")
             sheets[table] = raw
             titles[table] = sl.sheet
-    return RawWorkbook(file=grids.file, sheets=sheets, findings=tuple(emit.findings), sheet_titles=titles)
+    return RawWorkbook(file=grids.file, sheets=sheets, findings=(*grids.findings, *emit.findings), sheet_titles=titles)
 
 
 def sheet_records(ctx: SheetContext, bound: BoundSheet) -> dict[str, RawSheet]:
