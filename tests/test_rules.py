@@ -194,7 +194,7 @@ STRUCTURE_CASES = {"missing-sheet", "empty-sheet", "missing-column", "duplicate-
                    "inferred-layout", "unmatched-sheet", "non-data-row", "hidden-row", "hidden-column",
                    "helper-column", "unplaced-column", "study-field-conflict",
                    # file formats and study identity: tests/test_reading_formats.py, tests/test_study_identity.py
-                   "format-note", "format-unread", "study-id-clash"}
+                   "format-note", "format-unread", "study-id-clash", "combined-ci-mismatch"}
 
 
 def test_every_rule_has_a_case():
