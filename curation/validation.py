@@ -215,8 +215,18 @@ def _key_text(col: pd.Series) -> pd.Series:
     """Key values as text (``12.0`` -> ``"12"``), None where empty: how rows of two sheets are linked."""
     from .cells import text_value
 
-    return col.map(lambda v: text_value(v) if v is not None and not (isinstance(v, float) and v != v) else None
-                   ).astype(object)
+    values = col.to_numpy(dtype=object)
+    seen: dict[Any, Any] = {}
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):  # each distinct value turned to text once
+        if v is None or (isinstance(v, float) and v != v):
+            continue
+        key = (type(v), v)
+        t = seen.get(key, seen)
+        if t is seen:
+            t = seen[key] = text_value(v)
+        out[i] = t
+    return pd.Series(out, index=col.index, dtype=object)
 
 
 def check_tables(schema: ReviewSchema, tables: dict[str, Table]) -> list[Finding]:

@@ -61,6 +61,9 @@ class StudyLabel:
         return (*_words(fold(self.author)), self.year, self.suffix.casefold(), *_words(fold(self.rest)))
 
 
+_PLAIN_ID = re.compile(r"\s*[\w-]+\s*")
+
+
 def _words(text: str) -> list[str]:
     return [w for w in re.split(r"[^\w]+", text) if w]
 
@@ -238,8 +241,12 @@ def derive_ids(ctx: Any, columns: dict, letters: dict, ids: list, cohorts: list,
     # first author and year from the label where no column gives them
     if study_id_column and "study_id" in columns:
         letter = letters.get("study_id", "")
-        for k, v in enumerate(columns["study_id"]):
-            label = parse_label(v)
+        ids_now = columns["study_id"]
+        # only texts that are not already identifiers can be labels (each distinct text parsed once)
+        labels = {t: parse_label(t) for t in {v for v in ids_now if type(v) is str} if not _PLAIN_ID.fullmatch(t)}
+        labels = {t: lab for t, lab in labels.items() if lab is not None}
+        for k, v in enumerate(ids_now if labels else ()):
+            label = labels.get(v) if type(v) is str else None
             if label is None:
                 continue
             columns["study_id"][k] = take(label, k, letter, _cell_text(v))

@@ -144,7 +144,9 @@ def read_form(path: str | Path, schema: ReviewSchema, *, layout: Layout | None =
     if layout is not None:
         check_fits(layout, grids, schema=schema)
         return extract(grids, layout, schema, inferred=True)
-    return extract(grids, infer_layout(grids, schema), schema, inferred=True)
+    from .known import known_layout  # the template's layout, recognised without the search
+
+    return extract(grids, known_layout(grids, schema) or infer_layout(grids, schema), schema, inferred=True)
 
 
 def map_form(path: str | Path, schema: ReviewSchema, *, display_name: str | None = None,
