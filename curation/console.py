@@ -70,11 +70,25 @@ def print_validation(result: Any, *, quiet: bool = False, first: int = 15) -> No
                 where = f"{_short(f.file)}:{where}"
             c.print(f"[{SEVERITY_STYLE[f.severity]}]{f.severity:8}[/] {where}  [bold]{f.rule}[/]")
             c.print(f"         {f.message}", markup=False, highlight=False)
+    if not quiet:
+        print_cell_accounts(s.cells)
     c.print(
         f"{s.forms} form(s), {s.studies} studies: rows read {s.rows_read} = passed {s.rows_passed} + "
         f"excluded {s.rows_excluded}; [bold red]{s.errors} error(s)[/], [yellow]{s.warnings} warning(s)[/], "
         f"[cyan]{s.info} info[/]"
     )
+
+
+def print_cell_accounts(cells: dict) -> None:
+    """Per form and sheet: cells read / headers and labels / non-data / not read (layouts.md v2)."""
+    c = console()
+    several = len(cells) > 1
+    for file, sheets in cells.items():
+        for sheet, a in sheets.items():
+            where = f"{_short(file)}:{sheet}" if several else sheet
+            style = "yellow" if a["not_read"] else "dim"
+            c.print(f"[{style}]cells[/] {where}: read {a['read']} / headers and labels {a['headers']} / "
+                    f"non-data {a['non_data']} / not read {a['not_read']}", highlight=False)
 
 
 def _short(path: str) -> str:
@@ -154,3 +168,5 @@ def print_layout(layout: Any) -> None:
             c.print(f"  {f}: {how}")
     for title, why in layout.skipped.items():
         c.print(f"[cyan]skipped[/] sheet {title!r}: {why}")
+    if getattr(layout, "cells", None):
+        print_cell_accounts({layout.workbook: layout.cells})

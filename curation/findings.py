@@ -166,6 +166,7 @@ class Summary:
     info: int
     by_rule: dict[str, int] = field(default_factory=dict)
     by_sheet: dict[str, dict[str, int]] = field(default_factory=dict)
+    cells: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

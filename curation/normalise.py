@@ -63,6 +63,8 @@ class Table:
     extra: dict[str, dict[str, str]] = field(default_factory=dict)
     unreadable: dict[str, frozenset[int]] = field(default_factory=dict)
     titles: dict[str, str] = field(default_factory=dict)
+    cell_rows: dict[str, np.ndarray] = field(default_factory=dict)
+    row_titles: Any = None
 
     def __len__(self) -> int:
         return len(self.data)
@@ -82,11 +84,23 @@ class Table:
             return [None] * len(self.data)
         return [None if v is None or (isinstance(v, float) and v != v) else str(v) for v in self.data["study_id"]]
 
+    def row_of(self, i: int, fld: str | None) -> int:
+        """Excel row of field ``fld``'s cell in row position ``i`` (a record bound from several rows of a long
+        sheet keeps each cell's own row), else the record's row."""
+        if fld is not None and fld in self.cell_rows:
+            r = self.cell_rows[fld][i]
+            if r > 0:
+                return int(r)
+        return self.rows[i]
+
     def letter(self, file: str, fld: str) -> str | None:
         return self.letters.get(file, {}).get(fld)
 
-    def title(self, file: str) -> str:
-        """The workbook's own name of this sheet in ``file``."""
+    def title(self, file: str, i: int | None = None) -> str:
+        """The workbook's own name of this sheet in ``file`` (of row position ``i``'s worksheet, where one
+        contract sheet is read from several worksheets)."""
+        if i is not None and self.row_titles is not None and self.row_titles[i]:
+            return self.row_titles[i]
         return self.titles.get(file, self.sheet)
 
     def ref(self, i: int, fld: str | None) -> str:
@@ -94,16 +108,17 @@ class Table:
         with the workbook's own sheet name (``'Data extraction'!M7``)."""
         file = self.files[i]
         letter = self.letters.get(file, {}).get(fld) if fld else None
-        row = self.rows[i]
-        sheet = quote_sheet(self.titles.get(file, self.sheet))
+        row = self.row_of(i, fld) if letter else self.rows[i]
+        sheet = quote_sheet(self.title(file, i))
         return f"{sheet}!{letter}{row}" if letter else f"{sheet}!{row}:{row}"
 
     def study(self, i: int) -> str | None:
         return self.study_ids[i]
 
 
-def stack(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> dict[str, tuple[pd.DataFrame, dict, dict, dict, dict, dict]]:
-    """Stack the raw sheets of several forms: raw frame, letters, percent positions, extras, titles, cell units."""
+def stack(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> dict[str, tuple[pd.DataFrame, dict, dict, dict, dict, dict, dict]]:
+    """Stack the raw sheets of several forms: raw frame, letters, percent positions, extras, titles, cell units,
+    cells' own rows (field -> Excel row per record, 0 for the record's row)."""
     out = {}
     wbs = list(workbooks)
     for sheet, spec in schema.sheets.items():
@@ -115,6 +130,8 @@ def stack(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> dict[str, t
         percent: dict[str, set[int]] = {}
         titles: dict[str, str] = {}
         units: dict[str, list] = {}
+        cell_row_pieces: dict[str, list] = {}
+        row_titles: list = []
         for wb in wbs:
             raw = wb.sheets.get(sheet)
             if raw is None:
@@ -124,6 +141,9 @@ def stack(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> dict[str, t
             titles[raw.file] = raw.title
             for fld, u in raw.units.items():
                 units.setdefault(fld, []).append((offset, u))
+            for fld, rr in getattr(raw, "cell_rows", {}).items():
+                cell_row_pieces.setdefault(fld, []).append((offset, rr))
+            row_titles.extend(raw.row_titles if raw.row_titles is not None else [None] * n)
             for k in spec.fields:
                 v = raw.values.get(k)
                 cols[k].append(v if v is not None else np.full(n, None, dtype=object))
@@ -137,13 +157,20 @@ def stack(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> dict[str, t
                               for k, v in cols.items()})
         frame["_file"] = pd.Series(files, dtype=object)
         frame["_row"] = pd.Series(rows, dtype="int64")
+        cell_rows: dict[str, np.ndarray] = {}
+        for fld, pieces in cell_row_pieces.items():
+            arr = np.zeros(len(rows), dtype="int64")
+            for offset, rr in pieces:
+                arr[offset:offset + len(rr)] = np.asarray(rr, dtype="int64")
+            cell_rows[fld] = arr
         cell_units: dict[str, np.ndarray] = {}
         for fld, pieces in units.items():
             arr = np.full(len(rows), None, dtype=object)
             for offset, u in pieces:
                 arr[offset:offset + len(u)] = u
             cell_units[fld] = arr
-        out[sheet] = (frame, letters, {k: frozenset(v) for k, v in percent.items()}, extras, titles, cell_units)
+        out[sheet] = (frame, letters, {k: frozenset(v) for k, v in percent.items()}, extras, titles, cell_units,
+                      cell_rows, np.asarray(row_titles, dtype=object) if any(row_titles) else None)
     return out
 
 
@@ -164,7 +191,8 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
     """
     findings: list[Finding] = []
     tables: dict[str, Table] = {}
-    for sheet, (raw, letters, percent, extras, titles, cell_units) in stack(schema, workbooks).items():
+    for sheet, (raw, letters, percent, extras, titles, cell_units, cell_rows, row_titles) in \
+            stack(schema, workbooks).items():
         spec = schema.sheets[sheet]
         n = len(raw)
         files = raw["_file"].to_numpy()
@@ -178,11 +206,15 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
             if not study_ids:
                 study_ids.extend(typed["study_id"].tolist() if "study_id" in typed else [None] * n)
             letter = letters.get(files[i], {}).get(fld)
-            findings.append(Finding(files[i], titles.get(files[i], sheet), int(rows[i]), letter, fld, study_ids[i],
+            row = int(cell_rows[fld][i]) if fld in cell_rows and cell_rows[fld][i] > 0 else int(rows[i])
+            title = row_titles[i] if row_titles is not None and row_titles[i] else titles.get(files[i], sheet)
+            findings.append(Finding(files[i], title, row, letter, fld, study_ids[i],
                                     rule, severity, message, value, sheet))
 
         def ref(i: int, fld: str) -> str:
-            return f"{quote_sheet(titles.get(files[i], sheet))}!{letters.get(files[i], {}).get(fld, '')}{rows[i]}"
+            row = int(cell_rows[fld][i]) if fld in cell_rows and cell_rows[fld][i] > 0 else int(rows[i])
+            title = row_titles[i] if row_titles is not None and row_titles[i] else titles.get(files[i], sheet)
+            return f"{quote_sheet(title)}!{letters.get(files[i], {}).get(fld, '')}{row}"
 
         # text and vocabulary first (units are needed for the numbers): each distinct value once
         for fld, fs in spec.fields.items():
@@ -278,7 +310,8 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
         data["_row"] = raw["_row"].to_numpy()
         data.index = pd.RangeIndex(n)
         tables[sheet] = Table(sheet=sheet, data=data, raw=raw[list(spec.fields)], letters=letters,
-                              decimals=decimals, extra=extras, unreadable=unreadable, titles=titles)
+                              decimals=decimals, extra=extras, unreadable=unreadable, titles=titles,
+                              cell_rows=cell_rows, row_titles=row_titles)
     return tables, findings
 
 

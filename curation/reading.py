@@ -94,6 +94,10 @@ class RawSheet:
     extra_values: dict[str, list] = field(default_factory=dict)
     percent_cells: dict[str, frozenset] = field(default_factory=dict)
     units: dict[str, Any] = field(default_factory=dict)
+    cell_rows: dict[str, Any] = field(default_factory=dict)  # field -> Excel row of each record's cell, where a
+    # record is bound from several rows (a long sheet's outcome rows); absent: the record's own row
+    row_titles: Any = None  # the worksheet of each record, where one contract sheet is read from several
+    # worksheets (one sheet per subgroup); None: every record is in ``title``
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,7 @@ class RawWorkbook:
     sheets: dict[str, RawSheet]
     findings: tuple[Finding, ...]
     sheet_titles: dict[str, str]
+    cell_accounts: tuple = ()  # one curation.layout.account.CellAccount per sheet, in workbook order
 
 
 @dataclass(frozen=True, eq=False)

@@ -207,6 +207,11 @@ declare("helper-column", "warning", "A column computed by formulas (a reviewer's
         "paper.", "structure")
 declare("unplaced-column", "error", "A header the layout could not place while a field the review needs has no "
         "column: names the header and the field it is close to.", "structure")
+declare("group-heading", "warning", "A group heading row (one text spanning the table above data rows) that names "
+        "no term of the sheet's vocabularies (or several fields' terms): its rows keep what they state.", "structure")
+declare("unread-data", "warning", "Cells that look like data the review needs and were not read: figures under an "
+        "outcome-like header that matches no field, rows above the header that was chosen or below it outside the "
+        "columns read (another block), a sheet with the headers of a sheet that is read.", "structure")
 declare("study-field-conflict", "warning", "In a sheet with one row per cohort, a cohort row whose study-level value "
         "differs from the study's own row (not read).", "structure")
 # file formats and study identity (curation.reading, curation.layout)
@@ -383,7 +388,7 @@ class Context:
                 value: Any = None) -> Finding:
         t = self.tables[sheet]
         file = t.files[i]
-        return Finding(file, t.title(file), t.rows[i], t.letter(file, fname) if fname else None, fname,
+        return Finding(file, t.title(file, i), t.row_of(i, fname), t.letter(file, fname) if fname else None, fname,
                        t.study_ids[i], rule, severity, message, _scalar(value), sheet)
 
 

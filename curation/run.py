@@ -455,8 +455,8 @@ def influence(schema: ReviewSchema, validation: ValidationResult, analyses: Sequ
     for s, t in tables.items():
         mask = ~np.asarray(validation.passed[s], bool)
         if mask.any():  # keyed by the workbook's own sheet name, as the clean rows' provenance is
-            excluded.update((str(f), t.title(str(f)), int(r)) for f, r in zip(t.data["_file"].to_numpy()[mask],
-                                                                           t.data["_row"].to_numpy()[mask]))
+            excluded.update((str(f), t.title(str(f), int(i)), int(r)) for i, f, r in zip(
+                np.flatnonzero(mask), t.data["_file"].to_numpy()[mask], t.data["_row"].to_numpy()[mask]))
     if not excluded:
         return []
     everything = {s: np.ones(len(t), bool) for s, t in tables.items()}

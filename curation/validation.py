@@ -128,7 +128,7 @@ def decide(schema: ReviewSchema, tables: dict[str, Table], findings: list[Findin
             for i in np.flatnonzero(hit):
                 sid = link.iat[i]
                 file = t.data["_file"].iat[i]
-                f = Finding(file, t.title(file), int(t.data["_row"].iat[i]), None, None, str(sid),
+                f = Finding(file, t.title(file, i), int(t.data["_row"].iat[i]), None, None, str(sid),
                             "study-excluded", "error",
                             f"row excluded: its study {sid} has an error on the {root} sheet "
                             f"({failed_refs.get(sid, root)}); fix that row and this one passes", None, sheet)
@@ -205,7 +205,7 @@ def clean_dataset(schema: ReviewSchema, tables: dict[str, Table], passed: dict[s
                 v[~np.isfinite(v) | (np.abs(v) > 2.0**53)] = np.nan  # no whole number a form can mean
                 frame[f] = pd.array(v, dtype="Int64")
         frame["file"] = data["_file"].to_numpy()
-        frame["sheet"] = [t.title(f) for f in data["_file"]]  # the workbook's own name of the sheet
+        frame["sheet"] = [t.title(f, int(i)) for i, f in zip(data.index, data["_file"])]  # the workbook's own name of the sheet
         frame["row"] = data["_row"].to_numpy()
         out[sheet] = frame.reset_index(drop=True)
     return out
@@ -270,6 +270,7 @@ def validate_workbooks(schema: ReviewSchema, workbooks: Sequence[RawWorkbook]) -
         info=counts["info"], by_rule=dict(sorted(by_rule.items())),
         by_sheet={s: {"read": len(t), "passed": int(passed[s].sum()), "excluded": int(len(t) - passed[s].sum())}
                   for s, t in tables.items()},
+        cells={wb.file: {a.sheet: a.to_dict() for a in wb.cell_accounts} for wb in workbooks if wb.cell_accounts},
     )
     return ValidationResult(schema=schema, files=tuple(wb.file for wb in workbooks), finding_list=tuple(findings),
                             summary=summary, tables=tables, passed=passed,

@@ -82,7 +82,7 @@ CASES: dict[str, list[tuple[Callable[[dict], None], str, int | None, str | None]
     "invalid-format": [(setv("studies", 0, study_id="S 01"), "studies", 2, "study_id"),
                        (setv("studies", 0, doi="doi.org/10.1056"), "studies", 2, "doi")],
     "invalid-number": [(setv("outcomes", 0, pfs_median="about a year"), "outcomes", 2, "pfs_median"),
-                       (setv("outcomes", 0, sd="70 pts"), "outcomes", 2, "sd"),
+                       (setv("outcomes", 0, sd="70 or 71"), "outcomes", 2, "sd"),  # "70 pts" is read (layouts.md v2)
                        # a lower CI bound is always reached: NR there is a slip, not a missing value
                        (setv("outcomes", 0, pfs_ci_low="NR"), "outcomes", 2, "pfs_ci_low")],
     "not-an-integer": [(setv("outcomes", 0, pr=17.5), "outcomes", 2, "pr")],
@@ -192,7 +192,7 @@ STRUCTURE_CASES = {"missing-sheet", "empty-sheet", "missing-column", "duplicate-
                    "merged-cell", "formula-without-value",
                    # reading a team's own workbook: tests/test_layout.py has a case for each
                    "inferred-layout", "unmatched-sheet", "non-data-row", "hidden-row", "hidden-column",
-                   "helper-column", "unplaced-column", "study-field-conflict",
+                   "helper-column", "unplaced-column", "study-field-conflict", "unread-data", "group-heading",
                    # file formats and study identity: tests/test_reading_formats.py, tests/test_study_identity.py
                    "format-note", "format-unread", "study-id-clash", "combined-ci-mismatch"}
 

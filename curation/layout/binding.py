@@ -87,20 +87,33 @@ class BoundSheet:
     letters: dict
     units: dict
     percent: dict
+    roles: Any = None
+    cell_rows: dict = None  # field -> Excel row of each record's cell (a long sheet's records span rows)
+
 
 
 def bind_sheet(ctx: SheetContext) -> BoundSheet:
     """Bind one worksheet's value cells to fields through its layout, reporting what was inferred,
     what could not be placed and which rows are not data (a function of the grid and layout only)."""
+    from .account import sheet_roles
+
     vals = ctx.grid.values.copy()
+    filled = _filled(vals)
     report_inferred(ctx)
     report_columns(ctx)
-    data_rows = data_rows_of(ctx, vals)
+    data_rows = data_rows_of(ctx, vals, filled)
+    roles = sheet_roles(ctx.grid, ctx.sl, data_rows, filled)
     fill_merged(ctx, vals, data_rows)
     report_data_cells(ctx, data_rows)
     columns, letters, units, percent, ids, cohorts = bind_cells(ctx, vals, data_rows)
+    report_labels(ctx, data_rows)
+    apply_labels(ctx, columns, data_rows)
     derive_identity(ctx, columns, letters, ids, cohorts, len(data_rows), data_rows, vals)
-    return BoundSheet(vals, data_rows, columns, letters, units, percent)
+    cell_rows: dict = {}
+    if ctx.sl.shape == "long":
+        data_rows, columns, units, percent, cell_rows = bind_long(ctx, vals, data_rows, columns, letters, units,
+                                                                  roles)
+    return BoundSheet(vals, data_rows, columns, letters, units, percent, roles, cell_rows)
 
 def report_inferred(ctx: SheetContext) -> None:
     """What was inferred, once per sheet, header and column (info)."""
@@ -174,7 +187,7 @@ def report_columns(ctx: SheetContext) -> None:
                  col.header, primary)
 
 
-def data_rows_of(ctx: SheetContext, vals: np.ndarray) -> list[int]:
+def data_rows_of(ctx: SheetContext, vals: np.ndarray, filled_all: np.ndarray | None = None) -> list[int]:
     """The 0-based rows read as records (non-data rows reported)."""
     header_row = ctx.header_row
     sl, emit = ctx.sl, ctx.emit
@@ -185,7 +198,10 @@ def data_rows_of(ctx: SheetContext, vals: np.ndarray) -> list[int]:
         emit(title, r, None, None, "non-data-row", "info",
              f"{quote_sheet(title)}!{r}:{r} is not read as data: {why}", None, primary)
     data_rows = []
-    filled = _filled(vals[first_data:]) if first_data < n_rows else np.zeros((0, width), bool)
+    if first_data >= n_rows:
+        filled = np.zeros((0, width), bool)
+    else:
+        filled = filled_all[first_data:] if filled_all is not None else _filled(vals[first_data:])
     mapped_cols = sorted({_col_index(c.column) for c in sl.columns if _col_index(c.column) < width})
     in_mapped = filled[:, mapped_cols].any(axis=1) if mapped_cols else np.zeros(len(filled), bool)
     elsewhere = filled.any(axis=1) & ~in_mapped
@@ -193,6 +209,9 @@ def data_rows_of(ctx: SheetContext, vals: np.ndarray) -> list[int]:
     for r in sl.comment_rows:
         if 0 <= r - 1 - first_data < len(filled):
             comment[r - 1 - first_data] = True
+    for b in sl.blocks:
+        if not b.read:
+            comment[max(b.rows[0] - 1 - first_data, 0):max(b.rows[1] - first_data, 0)] = True
     data_rows = [first_data + int(i) for i in np.flatnonzero(in_mapped & ~comment)]
     for i in np.flatnonzero(elsewhere & ~comment):
         r = first_data + int(i) + 1
@@ -287,6 +306,9 @@ def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
             f = col.parts["value"]
             arr = np.array(body, dtype=object)
             arr[(arr == "") | pd_isna(arr)] = None
+            fs_f = _field_spec_of(schema, sl.tables, f)
+            if fs_f is not None and fs_f.type == "integer":
+                read_counts(arr)
             columns[f] = list(arr)
             if cell_units:
                 strs = np.flatnonzero(_types(arr) == str)
@@ -346,3 +368,186 @@ def _table_of(schema: ReviewSchema, sl: SheetLayout, field: str) -> str:
         if field in schema.sheets[t].fields:
             return t
     return sl.tables[0]
+
+
+def report_labels(ctx: SheetContext, data_rows: list[int]) -> None:
+    """Group headings and block titles: the values they give (info), a heading that gives none and a block
+    that is not read (warnings)."""
+    from .labels import label_value
+
+    sl, emit, title, primary = ctx.sl, ctx.emit, ctx.title, ctx.primary
+    q = quote_sheet(title)
+    rows_excel = np.asarray(data_rows, dtype=int) + 1
+    labels = all_labels(sl)
+    label_rows = sorted(labels)
+    for k, r in enumerate(label_rows):
+        lv = labels[r]
+        if r == 0:
+            emit(title, None, None, next(iter(lv)), "inferred-layout", "info",
+                 f"sheet {q}: its name is a label: {', '.join(f'{f} = {v}' for f, v in lv.items())} for its "
+                 f"{len(rows_excel)} row(s) where they state none (one sheet per subgroup)", title, primary)
+            continue
+        text = _cell_text(next((v for v in ctx.grid.values[r - 1] if _cell_text(v)), ""))
+        nxt = next((r2 for r2 in label_rows[k + 1:] if set(labels[r2]) & set(lv) or not labels[r2] or not lv), None)
+        under = rows_excel[(rows_excel > r) & ((rows_excel < nxt) if nxt else True)]
+        if not lv:
+            why = label_value(ctx.schema, sl.tables, text, sl.columns)[1] or "gives no value"
+            emit(title, r, None, None, "group-heading", "warning",
+                 f"{q}!{r}:{r} {text!r} is a group heading that {why}; its {len(under)} row(s) below keep what they "
+                 "state (give its value in the layout file's labels if it names a subgroup)", text, primary)
+            continue
+        what = ", ".join(f"{f} = {v}" for f, v in lv.items())
+        span = f"{q}!{under[0]}:{under[-1]}" if len(under) else "no row"
+        emit(title, r, None, next(iter(lv)), "inferred-layout", "info",
+             f"{q}!{r}:{r} {text!r} is a label: {what} for the rows below it ({span}, {len(under)} row(s)) "
+             "where they state none", text, primary)
+    for b in sl.blocks:
+        if b.read:
+            continue
+        n = int(_filled(ctx.grid.values[b.rows[0] - 1:b.rows[1]]).sum()) if b.rows[1] >= b.rows[0] else 0
+        emit(title, b.title_row, None, None, "unread-data", "warning",
+             f"{q}!{b.title_row}:{b.title_row} {b.title!r} heads a table of its own (header row {b.header_row}, rows "
+             f"{b.rows[0]}-{b.rows[1]}, {n} cell(s)): it is not read, so that two blocks are never pooled as one "
+             "outcome; its title gives no value of a field this sheet holds. Give each block's label in the layout "
+             "file (`blocks:` ... `read: true`, `labels:`) to read it", b.title, primary)
+
+
+def apply_labels(ctx: SheetContext, columns: dict, data_rows: list[int]) -> None:
+    """Each label value (a heading's, a block title's) to the data rows below it, up to the next label of the
+    same field, where the row states no value of its own (in ``columns``)."""
+    labels = all_labels(ctx.sl)
+    if not labels or not data_rows:
+        return
+    n = len(data_rows)
+    rows_excel = np.asarray(data_rows, dtype=int) + 1
+    for f in sorted({f for lv in labels.values() for f in lv}):
+        # a heading that gives no value ends the group above it too (its rows keep what they state)
+        at = sorted(r for r, lv in labels.items() if f in lv or not lv)
+        pos = np.searchsorted(np.asarray(at), rows_excel, side="right") - 1  # the closest label at or above
+        col = columns.setdefault(f, [None] * n)
+        for k in np.flatnonzero(pos >= 0):
+            value = labels[at[int(pos[k])]].get(f)
+            if value is not None and (col[k] is None or _cell_text(col[k]) == ""):
+                col[k] = value
+
+
+def all_labels(sl: SheetLayout) -> dict[int, dict[str, str]]:
+    """The sheet's label rows: its headings' and titles' (``labels``) and those of the blocks it reads."""
+    out = {r: dict(lv) for r, lv in sl.labels.items()}
+    if sl.name_labels:
+        out.setdefault(0, {}).update(sl.name_labels)  # the sheet's name: above every row
+    for b in sl.blocks:
+        if b.read and b.labels:
+            out.setdefault(b.title_row, {}).update(b.labels)
+    return dict(sorted(out.items()))
+
+
+def _field_spec_of(schema: ReviewSchema, tables: list[str], field: str):
+    return next((schema.sheets[t].fields[field] for t in tables if field in schema.sheets[t].fields), None)
+
+
+def read_counts(arr: np.ndarray) -> None:
+    """A count as people type it (``n=62``, ``N = 62``, ``62 pts``) -> its number, in place; one regex call
+    per distinct text. Anything else is left for the number parser (and its finding)."""
+    from .cells import RX_COUNT_TEXT
+
+    strs = np.flatnonzero(_types(arr) == str)
+    if not len(strs):
+        return
+    seen: dict[str, str | None] = {}
+    for k in strs:
+        v = arr[k]
+        if v not in seen:
+            m = RX_COUNT_TEXT.match(v)
+            seen[v] = (m.group("n") or m.group("n2")) if m else None
+        if seen[v] is not None:
+            arr[k] = seen[v]
+
+
+def bind_long(ctx: SheetContext, vals: np.ndarray, data_rows: list[int], columns: dict, letters: dict, units: dict,
+              roles: np.ndarray):
+    """A long sheet's rows -> records: the outcome named in each row and the role of each column name the
+    field (:mod:`curation.layout.long`); the rows of one study and subgroup are one record, every value
+    keeping its own cell. Role cells that no field takes, and rows whose outcome the schema does not know,
+    are not read, with a warning."""
+    from .account import HEADER, NOT_READ, VALUE, figures
+    from .long import pivot_long
+
+    sl, emit, title, primary = ctx.sl, ctx.emit, ctx.title, ctx.primary
+    q = quote_sheet(title)
+    n = len(data_rows)
+    rows = np.asarray(data_rows, dtype=int)
+    width = vals.shape[1]
+    oc = _col_index(sl.outcome_column)
+    role_letters = [l for l in sl.roles if _col_index(l) < width]
+    outcome_values = vals[rows, oc] if n and oc < width else np.full(n, None, dtype=object)
+
+    def col_values(c: int) -> np.ndarray:
+        arr = np.array(vals[rows, c], dtype=object) if n else np.zeros(0, object)
+        if arr.size:
+            arr[(arr == "") | pd_isna(arr)] = None
+        return arr
+
+    role_values = {l: col_values(_col_index(l)) for l in role_letters}
+    for l, arr in role_values.items():  # 'n=62', '62 pts' in count roles
+        if sl.roles[l] in ("events", "total"):
+            read_counts(arr)
+    keys = sorted(columns)
+    group = [tuple(_cell_text(columns[f][k]) for f in keys) for k in range(n)]
+    records, unread, consumed = pivot_long(outcome_values, role_values, dict(sl.roles), sl.outcomes, group, rows + 1)
+    # the account: outcome cells are labels, role cells read are values, the rest of the role cells not read
+    if n and oc < width:
+        sub = roles[rows, oc]
+        roles[rows, oc] = np.where(sub != 0, HEADER, sub)
+    for (k, letter) in consumed:
+        roles[rows[k], _col_index(letter)] = VALUE
+    for letter in role_letters:
+        c = _col_index(letter)
+        taken = np.array([(k, letter) in consumed for k in range(n)], dtype=bool) if n else np.zeros(0, bool)
+        left = (roles[rows, c] == VALUE) & ~taken if n else np.zeros(0, bool)
+        roles[rows[left], c] = NOT_READ
+    # warnings: outcomes the schema does not know; role columns whose figures no field takes
+    by_text: dict[str, list[int]] = {}
+    for k, text, _why in unread:
+        by_text.setdefault(text, []).append(k)
+    oc_letter = sl.outcome_column
+    for text, ks in by_text.items():
+        r0, r1 = int(rows[ks[0]]) + 1, int(rows[ks[-1]]) + 1
+        emit(title, r0, oc_letter, None, "unread-data", "warning",
+             f"{q}!{oc_letter}{r0} outcome {text!r} ({len(ks)} row(s), {q}!{r0}:{r1}) names no outcome of the "
+             "schema's analysis: its figures are not read (name the outcome's fields in the layout file's "
+             "`outcomes:` if the review needs it)", text, primary)
+    for letter in role_letters:
+        c = _col_index(letter)
+        left = np.array([(k, letter) not in consumed and k not in {u[0] for u in unread} for k in range(n)], bool)
+        if not left.any():
+            continue
+        figs = figures(vals[rows[left], c:c + 1], np.ones((int(left.sum()), 1), bool))
+        if figs.any():
+            header = sl.roles[letter]
+            emit(title, sl.header_rows[-1], letter, None, "unread-data", "warning",
+                 f"{q}!{letter}{sl.header_rows[-1]} ({header}) holds {int(figs.sum())} figure(s) that no field of "
+                 "the outcome named in their row takes: not read (give the field in the layout file's `outcomes:`)",
+                 None, primary)
+    # the records
+    new_rows = [int(rows[k]) for k, *_ in records]
+    new_columns: dict[str, list] = {f: [columns[f][k] for k, *_ in records] for f in columns}
+    new_units: dict[str, list] = {f: [u[k] for k, *_ in records] for f, u in units.items()}
+    cell_rows: dict[str, list] = {}
+    for j, (k, got, where_row, where_letter, unit) in enumerate(records):
+        for f, v in got.items():
+            new_columns.setdefault(f, [None] * len(records))[j] = v
+            cell_rows.setdefault(f, [0] * len(records))[j] = where_row[f]
+            letters.setdefault(f, where_letter[f])
+        for f, u in unit.items():
+            new_units.setdefault(f, [None] * len(records))[j] = u
+    for f, rr in cell_rows.items():
+        for j, (k, *_rest) in enumerate(records):
+            if rr[j] == int(rows[k]) + 1:
+                rr[j] = 0  # the record's own row
+    if records:
+        emit(title, sl.header_rows[-1], sl.outcome_column, None, "inferred-layout", "info",
+             f"sheet {q} read as long: {q}!{oc_letter} names the outcome of each row, "
+             + ", ".join(f"{l} the {r}" for l, r in sl.roles.items())
+             + f"; {n} row(s) -> {len(records)} record(s) (one per study and subgroup)", None, primary)
+    return new_rows, new_columns, new_units, {}, {f: np.asarray(v, dtype="int64") for f, v in cell_rows.items()}

@@ -34,6 +34,10 @@ RX_MEDIAN_CI = re.compile(rf"^\s*(?P<m>{_NUM}|{_NR})\s*(?P<u>[a-z]{{1,7}}\.?)?\s
 RX_CI = re.compile(rf"^\s*(?P<lo>{_NUM})\s*(?:-|to|;|,)\s*(?P<hi>{_NUM}|{_NR})\s*(?P<u>[a-z]{{1,7}}\.?)?\s*$", re.I)
 RX_COUNT_PCT = re.compile(rf"^\s*(?P<n>\d+)\s*(?:/\s*(?P<d>\d+))?\s*[(\[]\s*(?P<p>{_NUM})\s*%?\s*[)\]]\s*$")
 RX_NUM_UNIT = re.compile(rf"^\s*(?P<v>{_NUM})\s*(?P<u>[a-zµ][a-zµ/.]{{0,11}})\s*$", re.I)
+RX_COUNT_TEXT = re.compile(r"^\s*(?:[nN]\s*[=:]\s*(?P<n>\d+)|(?P<n2>\d+)\s*(?:pts?|patients|subjects|participants)\.?)\s*$")
+RX_COUNT_OF = re.compile(r"^\s*(?P<n>\d+)\s*(?:/|of|out of)\s*(?P<d>\d+)\s*$", re.I)
+RX_EST_CI = re.compile(rf"^\s*(?:(?:a?hr|a?or|rr|irr|md|smd|estimate)\s*[:=]?\s*)?(?P<m>{_NUM})\s*[;,]?\s*[(\[]?\s*"
+                       rf"95\s*%\s*ci\s*[:=,]?\s*(?P<lo>{_NUM})\s*(?:-|to|,|;)\s*(?P<hi>{_NUM})\s*[)\]]?\s*$", re.I)
 RX_AUTHOR_YEAR = re.compile(
     r"^\s*(?P<a>[^\d()\[\],;]+?)(?:\s+et\s+al\.?)?\s*[,;]?\s*[(\[]?\s*(?P<y>(?:19|20)\d{2})(?P<s>[a-z])?\s*[)\]]?"
     r"\s*(?:[-:,;/]\s*)?(?P<rest>.*?)\s*$", re.I)
@@ -61,7 +65,7 @@ def content_kind(values: Iterable[Any]) -> str | None:
         n += 1
         if RX_COUNT_PCT.match(t):
             counts["count_pct"] += 1
-        elif RX_MEDIAN_CI.match(t):
+        elif RX_MEDIAN_CI.match(t) or RX_EST_CI.match(t):
             counts["median_ci"] += 1
         elif RX_CI.match(t):
             counts["ci"] += 1
@@ -155,6 +159,9 @@ def _split_cell(col: ColumnLayout, v: Any, schema: ReviewSchema,
                 return {}, None, (f"{_cell_text(v)!r}: under {col.header!r} one number is read as the count n, "
                                   "but it is not a whole number; write 'n (%)'")
             return {}, None, None
+        m = RX_COUNT_OF.match(t)
+        if m and "count" in parts:
+            return {parts["count"]: m.group("n")}, None, None
         m = RX_COUNT_PCT.match(t)
         if m:
             out = {parts["percent"]: m.group("p")}
@@ -173,6 +180,10 @@ def _split_cell(col: ColumnLayout, v: Any, schema: ReviewSchema,
         if m:
             return ({parts["value"]: m.group("m"), parts["low"]: m.group("lo"), parts["high"]: m.group("hi")},
                     m.group("u"), None)
+        m = RX_EST_CI.match(t)
+        if m:
+            return ({parts["value"]: m.group("m"), parts["low"]: m.group("lo"), parts["high"]: m.group("hi")},
+                    None, None)
         m = RX_NUM_UNIT.match(t)
         if m:
             return {parts["value"]: m.group("v")}, m.group("u"), None

@@ -12,7 +12,9 @@ from ..schema import NUMERIC_TYPES, ReviewSchema, fold
 from .cells import Kind, _cell_text, _text, content_kind
 from .headers import FieldIndex, _header_unit, _quals_text, split_header
 from .model import ColumnLayout, IgnoredColumn, SheetLayout, _col_index
-from .nondata import _comment_rows
+from .labels import sheet_labels
+from .long import detect_long
+from .nondata import row_structure
 
 if TYPE_CHECKING:
     from .structure import _SheetGuess
@@ -26,8 +28,12 @@ def _sheet_layout(schema: ReviewSchema, index: FieldIndex, g: _SheetGuess, table
     cols: list[ColumnLayout] = []
     ignored: dict[str, IgnoredColumn] = {}
     table_fields = {t: set(schema.sheets[t].fields) for t in tables}
+    long = detect_long(schema, index, grid, [c.header for c in g.candidates], first_data, tables)
+    long_cols = set(long["roles"]) | {long["outcome_column"]} if long else set()
     for c in g.candidates:
         letter = column_letter(c.col)
+        if letter in long_cols:
+            continue  # the outcome column and the role columns of a long sheet: bound by outcome x role
         fields = [f for t, f in c.fields if t in tables]
         fields = list(dict.fromkeys(fields))
         if not c.header:
@@ -103,9 +109,15 @@ def _sheet_layout(schema: ReviewSchema, index: FieldIndex, g: _SheetGuess, table
             src = next((col for col in cols if col.kind == "author_year"), None)
             derived["cohort"] = (f"the text after the year in {src.column}, else "
                                  f"'{schema.analysis.overall_cohort}'") if src else f"'{schema.analysis.overall_cohort}'"
-    comments = _comment_rows(schema, grid, g, cols, first_data)
+    comments, headings, blocks = row_structure(schema, grid, g, cols, first_data)
+    labels, block_layouts, unmatched = sheet_labels(schema, tables, grid, g.header_rows, cols, headings, blocks)
+    for r in unmatched:
+        labels[r] = {}  # a heading that gives no value: reported, its rows keep what they state
     return SheetLayout(sheet=grid.title, tables=tables, headerRows=[r + 1 for r in g.header_rows], columns=cols,
-                       ignored=ignored, derived=derived, commentRows=comments, by_name=by_name)
+                       ignored=ignored, derived=derived, commentRows=comments, by_name=by_name,
+                       labels=dict(sorted(labels.items())), blocks=block_layouts,
+                       **({"shape": "long", "outcomeColumn": long["outcome_column"], "roles": long["roles"],
+                           "outcomes": long["outcomes"]} if long else {}))
 
 
 def _ci_bounds(schema: ReviewSchema, tables: list[str]) -> set[str]:

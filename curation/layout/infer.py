@@ -11,7 +11,7 @@ from ..reading import WorkbookGrids
 from ..schema import ReviewSchema
 from .cells import _cell_text, _filled
 from .columns import _sheet_layout, by_name_hint
-from .headers import FieldIndex
+from .headers import FieldIndex, fold_header
 from .model import Layout, SheetLayout
 from .structure import _SheetGuess, _assign_tables, _closest_table, _guess_sheet, _named_table
 
@@ -61,14 +61,25 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema) -> Layout:
             continue
         guesses[grid.title] = g
     assignment = _assign_tables(schema, guesses) if guesses else {}
+    siblings: dict[str, list[str]] = {}
     sheets: list[SheetLayout] = []
+    heads = {title: _header_signature(g) for title, g in guesses.items()}
     for title, g in guesses.items():
         tables = assignment.get(title, [])
         if not tables:
+            twin = next((t for t, ts in assignment.items() if ts and heads[t] == heads[title]), None)
+            if twin is not None:
+                assignment[title] = list(assignment[twin])
+                siblings.setdefault(twin, [twin]).append(title)
+                continue
             if g.grid.state == "visible":
                 skipped[title] = f"its headers match too few fields of any contract sheet ({g.score} column(s))"
             continue
-        sheets.append(_sheet_layout(schema, index, g, tables, by_name=by_name_hint(title, tables, schema)))
+    for title, g in guesses.items():
+        tables = assignment.get(title, [])
+        if tables:
+            sheets.append(_sheet_layout(schema, index, g, tables, by_name=by_name_hint(title, tables, schema)))
+    sheets = _sheet_name_labels(schema, sheets, siblings, skipped)
     if not sheets:
         hints = []
         for grid in grids.sheets:
@@ -78,3 +89,38 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema) -> Layout:
             f"its headers (found: {', '.join(hints) or 'no sheets'}). Start from `curate template`, or name the "
             "sheets and their header cells after the schema's fields (`curate template` shows them)")
     return Layout(schema=schema.name, workbook=Path(grids.file).name, sheets=sheets, skipped=skipped, empty=empty)
+
+
+def _header_signature(g: _SheetGuess) -> tuple:
+    """A sheet's header texts by column (folded): sheets with the same signature are one table's parts."""
+    return tuple(fold_header(c.header) for c in g.candidates if c.header) + (tuple(g.header_rows),)
+
+
+def _sheet_name_labels(schema: ReviewSchema, sheets: list[SheetLayout], siblings: dict[str, list[str]],
+                       skipped: dict[str, str]) -> list[SheetLayout]:
+    """Sheets with identical headers (one sheet per subgroup or outcome, layouts.md v2 shape 5): each sheet's
+    name a label value (a term of one vocabulary field, the same field for all of them), so that they are
+    read together as one table and told apart by that field. Names that are not all terms of one field:
+    only the first sheet is read, the others are skipped and reported (never pooled with it unless the
+    layout file lists them)."""
+    from .labels import label_value
+
+    by_title = {sl.sheet: sl for sl in sheets}
+    drop: set[str] = set()
+    for first, group in siblings.items():
+        sl0 = by_title.get(first)
+        if sl0 is None:
+            continue
+        found = {t: label_value(schema, sl0.tables, t, sl0.columns)[0] for t in group}
+        fields = {f for lv in found.values() for f in lv}
+        if all(found.values()) and len(fields) == 1:
+            for t in group:
+                by_title[t] = by_title[t].model_copy(update={"name_labels": found[t]})
+        else:
+            for t in group[1:]:
+                drop.add(t)
+                skipped[t] = (f"it has the headers of {first!r} (one sheet per subgroup or outcome?), but the sheets' "
+                              "names are not all terms of one vocabulary field, so it is not pooled with "
+                              f"{first!r}: add its entry under sheets (as {first!r}'s, with sheet: {t!r}) to read them "
+                              "together, or give the field they name in nameLabels")
+    return [by_title[sl.sheet] for sl in sheets if sl.sheet not in drop]

@@ -50,6 +50,20 @@ class IgnoredColumn(_Model):
     reason: str | None = None
 
 
+class BlockLayout(_Model):
+    """A table of its own below the sheet's first one: a title row, a header row and the rows under it
+    (layouts.md v2, stacked blocks). ``read: false`` leaves its rows unread (reported as a warning); a
+    block is read only with a label value from its title (``labels``), so that two blocks are never pooled
+    as one outcome."""
+
+    title: str
+    title_row: int = Field(alias="titleRow")
+    header_row: int = Field(alias="headerRow")
+    rows: list[int]
+    read: bool = False
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
 class SheetLayout(_Model):
     """One worksheet: the contract sheets it holds, its header rows, columns and non-data rows."""
 
@@ -62,6 +76,13 @@ class SheetLayout(_Model):
     ignored: dict[str, IgnoredColumn] = Field(default_factory=dict)
     derived: dict[str, str] = Field(default_factory=dict)
     by_name: bool = False
+    labels: dict[int, dict[str, str]] = Field(default_factory=dict)
+    blocks: list[BlockLayout] = Field(default_factory=list)
+    name_labels: dict[str, str] = Field(default_factory=dict, alias="nameLabels")
+    shape: Literal["wide", "long"] = "wide"
+    outcome_column: str | None = Field(None, alias="outcomeColumn")
+    roles: dict[str, str] = Field(default_factory=dict)
+    outcomes: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
 class Layout(_Model):
@@ -72,6 +93,7 @@ class Layout(_Model):
     sheets: list[SheetLayout]
     skipped: dict[str, str] = Field(default_factory=dict)
     empty: dict[str, str] = Field(default_factory=dict)
+    cells: dict[str, dict[str, int]] = Field(default_factory=dict)
 
     def to_yaml(self) -> str:
         """The layout as YAML, for a reviewer to read and correct."""
@@ -81,7 +103,8 @@ class Layout(_Model):
         head = (f"# Layout of {self.workbook} for schema {self.schema_name}, inferred by `curate map`.\n"
                 "# Correct what is wrong and pass it back with --layout. Rows and columns are the workbook's own\n"
                 "# (Excel row numbers, column letters). kind: value | median_ci | ci | count_pct | author_year |\n"
-                "# number_unit; parts name the field each part of a cell goes to. commentRows are not data.\n")
+                "# number_unit; parts name the field each part of a cell goes to. commentRows are not data.\n"
+                "# cells: each sheet's cell account when inferred (read, headers, non_data, not_read); informative.\n")
         return head + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110, default_flow_style=None)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from ..reading import SheetGrid
 from ..schema import NUMERIC_TYPES, ReviewSchema
 from .cells import _NUM, _cell_text, _column_mask, _filled, _text, _types
-from .headers import _merged_fill_header, fold_header
+from .headers import FieldIndex, _merged_fill_header, fold_header, split_header
 from .model import ColumnLayout, _col_index
 
 if TYPE_CHECKING:
@@ -43,11 +43,22 @@ def _count_columns(schema: ReviewSchema, tables: list[str], cols: list[ColumnLay
 def _comment_rows(schema: ReviewSchema, grid: SheetGrid, g: _SheetGuess, cols: list[ColumnLayout],
                   first_data: int) -> dict[int, str]:
     """Rows below the header that are not data (Excel row -> why), found column by column."""
+    return row_structure(schema, grid, g, cols, first_data)[0]
+
+
+def row_structure(schema: ReviewSchema, grid: SheetGrid, g: _SheetGuess, cols: list[ColumnLayout],
+                  first_data: int) -> tuple[dict[int, str], dict[int, str], list[tuple[int, int, str]]]:
+    """Rows below the header that are not data (Excel row -> why), found column by column; the group headings
+    among them (Excel row -> text: one short text spanning a row above data rows, unpivotr's ``left-up``
+    header) and the blocks below the first (title row, header row, title: a title above a header row of
+    its own, unpivotr's ``partition()`` corners)."""
     vals = grid.values
     n_rows, width = vals.shape
     out: dict[int, str] = {}
+    headings: dict[int, str] = {}
+    blocks: list[tuple[int, int, str]] = []
     if first_data >= n_rows:
-        return out
+        return out, headings, blocks
     body = vals[first_data:]
     n = len(body)
     filled = _filled(body)
@@ -88,6 +99,36 @@ def _comment_rows(schema: ReviewSchema, grid: SheetGrid, g: _SheetGuess, cols: l
             lo, hi = max(r0, first_data) - first_data, r1 - first_data
             merged_width[lo:hi + 1] = np.maximum(merged_width[lo:hi + 1], c1 - c0 + 1)
     maybe_note = any_filled & ~has_number & (n_filled <= 2) & ~label & ~repeated
+    # a row of texts naming fields, not the header's own texts: the header of another block
+    index = FieldIndex.of(schema)
+    other_header = np.zeros(n, bool)
+    for i in np.flatnonzero(any_filled & ~has_number & (n_filled >= 3) & ~label & ~repeated):
+        texts = [_cell_text(v) for v in body[i] if _cell_text(v)]
+        if all(_text(v) is not None or not _cell_text(v) for v in body[i]) and \
+                sum(1 for x in texts if index.lookup(x) or index.lookup(split_header(x)[0])) >= 2:
+            other_header[i] = True
+    block_header = repeated | other_header
+    # one short text cell above data rows: a group heading; above a header row: a block title
+    nonblank = np.flatnonzero(any_filled)
+    for i in np.flatnonzero(maybe_note & (n_filled == 1)):
+        t0 = _cell_text(body[i, first_col[i]])
+        if len(t0) > 60 or _NOTE_START.match(t0) or _TOTAL_LABEL.match(t0):
+            continue
+        later = nonblank[nonblank > i]
+        if not len(later):
+            continue
+        j = int(later[0])
+        if block_header[j]:
+            blocks.append((first_data + i + 1, first_data + j + 1, t0))
+            out[first_data + i + 1] = f"block title ({t0!r})"
+            maybe_note[i] = False
+        elif n_filled[j] >= 2 and not label[j] and not maybe_note[j]:
+            headings[first_data + i + 1] = t0
+            out[first_data + i + 1] = f"group heading ({t0!r})"
+            maybe_note[i] = False
+    for i in np.flatnonzero(other_header & ~repeated):
+        out[first_data + i + 1] = "header row of another block"
+    repeated = repeated | other_header
     note = np.zeros(n, bool)
     for i in np.flatnonzero(maybe_note):
         t0 = _cell_text(body[i, first_col[i]])
@@ -121,4 +162,4 @@ def _comment_rows(schema: ReviewSchema, grid: SheetGrid, g: _SheetGuess, cols: l
             (np.where(present, m, 0.0) > 0).any(axis=1)
         for k in np.flatnonzero(total):
             out[first_data + int(data_idx[k]) + 1] = "total row: its counts equal the sums of the rows above"
-    return dict(sorted(out.items()))
+    return dict(sorted(out.items())), headings, blocks

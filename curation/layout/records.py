@@ -15,7 +15,8 @@ from .binding import BoundSheet, SheetContext, _Emit, bind_sheet
 from .cells import _none_if_empty
 from .model import _col_index
 from .cells import _cell_text
-from .headers import FieldIndex, needed_fields
+from .account import CellAccount, account_of, skipped_roles, skipped_sheet_findings, unread_findings
+from .headers import FieldIndex, fold_header, needed_fields
 from .infer import infer_layout
 from .model import Layout, check_fits
 
@@ -41,10 +42,19 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
                  f"(sheets found: {', '.join(grids.titles)})", None, table)
     needed = needed_fields(schema)
     index = FieldIndex.of(schema)
+    accounts: dict[str, CellAccount] = {}
+    read_headers: dict[str, frozenset] = {}
     for sl in layout.sheets:
         grid = by_title[sl.sheet]
         ctx = SheetContext(schema, index, grid, sl, emit, needed, inferred)
-        for table, raw in sheet_records(ctx, bind_sheet(ctx)).items():
+        bound = bind_sheet(ctx)
+        accounts[sl.sheet] = account_of(sl.sheet, bound.roles)
+        unread_findings(grid, sl, bound.roles, index, emit, ctx.primary)
+        read_headers[sl.sheet] = frozenset(fold_header(c.header) for c in sl.columns)
+        for table, raw in sheet_records(ctx, bound).items():
+            if table in sheets and titles[table] in read_together(layout, sl.sheet):
+                sheets[table] = merge_sheets(sheets[table], raw, schema)
+                continue
             if table in sheets:
                 raise UnusableInputError(
                     f"{grids.file}: sheets {sheets[table].title!r} and {sl.sheet!r} both hold {table!r} rows, so it is "
@@ -52,7 +62,15 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
                     "layout (`curate map`)")
             sheets[table] = raw
             titles[table] = sl.sheet
-    return RawWorkbook(file=grids.file, sheets=sheets, findings=(*grids.findings, *emit.findings), sheet_titles=titles)
+    for grid in grids.sheets:
+        if grid.title in accounts:
+            continue
+        roles = skipped_roles(grid)
+        accounts[grid.title] = account_of(grid.title, roles)
+        if grid.state == "visible" and grid.title not in layout.empty:
+            skipped_sheet_findings(grid, roles, index, emit, read_headers)
+    return RawWorkbook(file=grids.file, sheets=sheets, findings=(*grids.findings, *emit.findings), sheet_titles=titles,
+                       cell_accounts=tuple(accounts[g.title] for g in grids.sheets))
 
 
 def sheet_records(ctx: SheetContext, bound: BoundSheet) -> dict[str, RawSheet]:
@@ -85,6 +103,7 @@ def sheet_records(ctx: SheetContext, bound: BoundSheet) -> dict[str, RawSheet]:
             percent_cells={f: frozenset(pos_of[k] for k in pos if k in pos_of) for f, pos in percent.items()
                            if f in spec.fields},
             units={f: np.array([u[k] for k in keep], dtype=object) for f, u in units.items() if f in spec.fields},
+            cell_rows={f: np.asarray(rr)[keep] for f, rr in (bound.cell_rows or {}).items() if f in spec.fields},
         )
         # a field the review needs, with no column here (the template reports it as before)
         for f, fs in spec.fields.items():
@@ -155,4 +174,51 @@ def map_form(path: str | Path, schema: ReviewSchema, *, display_name: str | None
     from ..safety import limits_for
 
     grids = read_grids(path, display_name=display_name, limits=limits if limits is not None else limits_for(schema))
-    return infer_layout(grids, schema)
+    layout = infer_layout(grids, schema)
+    wb = extract(grids, layout, schema, inferred=True)
+    return layout.model_copy(update={"cells": {a.sheet: a.to_dict() for a in wb.cell_accounts}})
+
+
+def read_together(layout: Layout, title: str) -> set[str]:
+    """The sheets read as one table with ``title``: those with the same contract sheets and the same columns
+    (one sheet per subgroup; the layout file lists each)."""
+    me = next(sl for sl in layout.sheets if sl.sheet == title)
+    sig = (tuple(me.tables), tuple((c.column, c.kind, tuple(sorted(c.parts.items()))) for c in me.columns))
+    return {sl.sheet for sl in layout.sheets if sl.sheet != title and
+            (tuple(sl.tables), tuple((c.column, c.kind, tuple(sorted(c.parts.items()))) for c in sl.columns)) == sig}
+
+
+def merge_sheets(a: RawSheet, b: RawSheet, schema: ReviewSchema) -> RawSheet:
+    """Two worksheets' records of one contract sheet as one (each record keeps its worksheet: ``row_titles``).
+    A study in both (the root sheet) is one study: its first row is kept."""
+    n_a, n_b = len(a.rows), len(b.rows)
+    keep_b = list(range(n_b))
+    spec = schema.sheets[a.sheet]
+    if spec.parent is None and list(spec.key) == ["study_id"] and "study_id" in a.values and "study_id" in b.values:
+        seen = {_cell_text(v) for v in a.values["study_id"]}
+        keep_b = [k for k in keep_b if _cell_text(b.values["study_id"][k]) not in seen]
+    kb = np.asarray(keep_b, dtype=int)
+
+    def cat(x, y, fill=None):
+        x = np.asarray(x, dtype=object) if x is not None else np.full(n_a, fill, dtype=object)
+        y = np.asarray(y, dtype=object)[kb] if y is not None else np.full(len(kb), fill, dtype=object)
+        return np.concatenate([x, y])
+
+    fields = set(a.values) | set(b.values)
+    values = {f: cat(a.values.get(f), b.values.get(f)) for f in fields}
+    units = {f: cat(a.units.get(f), b.units.get(f)) for f in set(a.units) | set(b.units)}
+    cell_rows = {f: np.concatenate([np.asarray(a.cell_rows.get(f, np.zeros(n_a)), dtype="int64"),
+                                    np.asarray(b.cell_rows.get(f, np.zeros(n_b)), dtype="int64")[kb]])
+                 for f in set(a.cell_rows) | set(b.cell_rows)}
+    pos_b = {k: j for j, k in enumerate(keep_b)}
+    percent = {f: frozenset(a.percent_cells.get(f, frozenset())) |
+               frozenset(n_a + pos_b[p] for p in b.percent_cells.get(f, frozenset()) if p in pos_b)
+               for f in set(a.percent_cells) | set(b.percent_cells)}
+    extra = {h: list(a.extra_values.get(h, [None] * n_a)) + [b.extra_values.get(h, [None] * n_b)[k] for k in keep_b]
+             for h in set(a.extra_values) | set(b.extra_values)}
+    titles = list(a.row_titles if a.row_titles is not None else [a.title] * n_a) + \
+        [(b.row_titles[k] if b.row_titles is not None else b.title) for k in keep_b]
+    return RawSheet(file=a.file, sheet=a.sheet, title=a.title, header_row=a.header_row,
+                    columns={**b.columns, **a.columns}, extra_columns={**b.extra_columns, **a.extra_columns},
+                    rows=list(a.rows) + [b.rows[k] for k in keep_b], values=values, extra_values=extra,
+                    percent_cells=percent, units=units, cell_rows=cell_rows, row_titles=titles)

@@ -10,6 +10,7 @@ from ..reading import SheetGrid, sheet_key
 from ..schema import ReviewSchema
 from .cells import _cell_text, _filled, _looks_numeric
 from .headers import FieldIndex, IDENTITY, _match_column, _merged_fill_header
+from .long import detect_long
 
 
 @dataclass
@@ -107,6 +108,13 @@ def _assign_tables(schema: ReviewSchema, guesses: dict[str, _SheetGuess]) -> dic
                     continue
                 s.setdefault(t, set()).add(f)
         scores[title] = {t: len(v) for t, v in s.items()}
+        # a long sheet: the outcomes its outcome column names count as that contract sheet's fields
+        for table in schema.sheets:
+            long = detect_long(schema, FieldIndex.of(schema), g.grid, [c.header for c in g.candidates],
+                               g.header_rows[-1] + 1, [table])
+            if long:
+                named = {f for spec in long["outcomes"].values() for f in spec.values()}
+                scores[title][table] = scores[title].get(table, 0) + len(named)
     out: dict[str, list[str]] = {t: [] for t in guesses}
     for table in schema.sheets:
         named = [t for t, tb in by_name.items() if tb == table]

@@ -1,0 +1,106 @@
+"""Label values: header-like cells that also give records a field value (layouts.md v2).
+
+A group heading row (``Pancreatic NET`` spanning the table) gives the rows below it a value
+(``primary_site = pancreas``): unpivotr's ``left-up`` direction, databaker's ``CLOSEST`` ``ABOVE``
+lookup, a fill-forward from each heading to the next. A block title (``UPDRS IV`` above a table of its
+own) gives its block's rows a value the same way. A heading or title is matched to the vocabularies
+of the fields its sheet holds; one that matches none, or matches two fields, gives no value and is
+reported, never guessed.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ..reading import SheetGrid
+from ..schema import ReviewSchema
+from .cells import _cell_text, _filled
+from .model import BlockLayout, ColumnLayout
+
+#: words around a label that do not change what it names (``Pancreatic NET``, ``Liver metastases``)
+_GENERIC = re.compile(r"\b(?:nets?|nens?|tumou?rs?|cancers?|carcinomas?|patients?|pts|subgroup|cohort|group|"
+                      r"primary|site|metastases|metastatic|disease)\b", re.I)
+
+
+def label_candidates(schema: ReviewSchema, tables: list[str], text: str) -> dict[str, str]:
+    """The vocabulary fields of ``tables`` that ``text`` names a term of: field -> canonical value."""
+    out: dict[str, str] = {}
+    stripped = re.sub(r"\s+", " ", _GENERIC.sub(" ", text)).strip(" :-,;")
+    for table in tables:
+        for fname, fs in schema.sheets[table].fields.items():
+            if fs.type != "vocabulary" or not fs.vocabulary or fname in out:
+                continue
+            vocab = schema.vocabularies[fs.vocabulary]
+            hit = vocab.canonical(text) or (vocab.canonical(stripped) if stripped else None)
+            if hit is not None:
+                out[fname] = hit
+    return out
+
+
+def label_value(schema: ReviewSchema, tables: list[str], text: str,
+                cols: list[ColumnLayout]) -> tuple[dict[str, str], str | None]:
+    """``text`` as a label value: ``({field: value}, None)``, or ``({}, why not)``.
+
+    A field with no column of its own is preferred (the heading is where the sheet keeps it)."""
+    hits = label_candidates(schema, tables, text)
+    if not hits:
+        return {}, "matches no term of a vocabulary of the fields this sheet holds"
+    mapped = {f for c in cols for f in c.parts.values()}
+    free = {f: v for f, v in hits.items() if f not in mapped}
+    pick = free or hits
+    if len(pick) > 1:
+        return {}, ("names a term of several fields (" + ", ".join(f"{f} = {v}" for f, v in pick.items())
+                    + "): give the field in the layout file's labels")
+    return dict(pick), None
+
+
+def title_above(grid: SheetGrid, header_rows0: list[int]) -> tuple[int, str] | None:
+    """The title of the sheet's first block: the nearest row above its header holding one text cell
+    (Excel row, text)."""
+    vals = grid.values
+    for r in range(header_rows0[0] - 1, max(-1, header_rows0[0] - 4), -1):
+        f = _filled(vals[r:r + 1])[0]
+        if not f.any():
+            continue
+        if f.sum() != 1:
+            return None
+        t = _cell_text(vals[r, int(np.argmax(f))])
+        if not isinstance(vals[r, int(np.argmax(f))], str) or len(t) > 60:
+            return None
+        return r + 1, t
+    return None
+
+
+def sheet_labels(schema: ReviewSchema, tables: list[str], grid: SheetGrid, header_rows0: list[int],
+                 cols: list[ColumnLayout], headings: dict[int, str], blocks: list[tuple[int, int, str]]
+                 ) -> tuple[dict[int, dict[str, str]], list[BlockLayout], dict[int, str]]:
+    """Label values of one sheet: ``labels`` (Excel row of a heading or title -> {field: value}, applying
+    to the data rows below it up to the next label of the same field), the blocks below the first, and
+    the headings that give no value (Excel row -> why)."""
+    labels: dict[int, dict[str, str]] = {}
+    unmatched: dict[int, str] = {}
+    for r, text in headings.items():
+        lv, why = label_value(schema, tables, text, cols)
+        if lv:
+            labels[r] = lv
+        else:
+            unmatched[r] = f"{text!r} {why}"
+    out_blocks: list[BlockLayout] = []
+    if blocks:
+        n_rows = grid.values.shape[0]
+        first = title_above(grid, header_rows0)
+        first_lv = label_value(schema, tables, first[1], cols)[0] if first else {}
+        found = [label_value(schema, tables, title, cols)[0] for _t, _h, title in blocks]
+        fields = {f for lv in [first_lv, *found] for f in lv}
+        every = bool(first_lv) and all(found) and len(fields) == 1
+        if every:
+            labels[first[0]] = first_lv
+        for k, (trow, hrow, title) in enumerate(blocks):
+            last = blocks[k + 1][0] - 1 if k + 1 < len(blocks) else n_rows
+            if every:
+                labels[trow] = found[k]
+            out_blocks.append(BlockLayout(title=title, titleRow=trow, headerRow=hrow, rows=[hrow + 1, last],
+                                          read=every, labels=found[k] if every else {}))
+    return dict(sorted(labels.items())), out_blocks, unmatched

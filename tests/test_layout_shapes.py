@@ -1,0 +1,306 @@
+"""Shapes of layouts.md v2 beyond the wide table (curation.layout): group heading rows, stacked blocks, one
+sheet per subgroup, cells as people type them, and the cell account of every sheet.
+
+Each workbook is built with openpyxl here, the way a review team builds one; each test asserts the values
+read, the findings and the cell account (read / headers and labels / non-data / not read).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from curation.layout import map_form
+from curation.validation import validate
+
+CURATE = str(Path(sys.executable).parent / "curate")
+
+HEADER = ["Author (year)", "Design", "Agent", "Criteria", "N", "Evaluable pts", "Grade (WHO 2019)", "CR", "PR", "SD",
+          "PD", "ORR, n (%)", "mPFS, months (95% CI)"]
+# NETTER-1's 177Lu arm and Brabander 2017 (real figures, shared/data), and two cohorts built for the test
+PANCREAS = [["Brabander (2017)", "retrospective", "177Lu-DOTATATE", "RECIST 1.1", 133, 133, "mixed", 7, 66, 40, 20,
+             "73 (54.9)", "30 (24–36)"],
+            ["Zandee (2019)", "retrospective", "177Lu-DOTATATE", "RECIST 1.1", 80, 76, "G1-2", 1, 20, 40, 15,
+             "21 (27.6)", "25 (19–31)"]]
+MIDGUT = [["Strosberg (2017)", "RCT", "Lutathera", "RECIST 1.1", 116, 101, "G1-2", 1, 17, 70, 13, "18 (17.8)",
+           "28.4 (19.4–35.8)"]]
+
+
+def _rows(ws, start, rows):
+    r = start
+    for row in rows:
+        for j, v in enumerate(row, 1):
+            ws.cell(r, j, v)
+        r += 1
+    return r
+
+
+def _findings(r, rule=None):
+    return [f for f in r.finding_list if rule is None or f.rule == rule]
+
+
+def _account(r, sheet):
+    (file_cells,) = r.summary.cells.values()
+    return file_cells[sheet]
+
+
+def grouped_workbook(path: Path, second_heading: str = "Midgut NET", merge: bool = True) -> Path:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Data extraction"
+    for j, v in enumerate(HEADER, 1):
+        ws.cell(1, j, v)
+    ws.cell(2, 1, "Pancreatic NET")
+    if merge:
+        ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=len(HEADER))
+    r = _rows(ws, 3, PANCREAS)
+    ws.cell(r, 1, second_heading)
+    if merge:
+        ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=len(HEADER))
+    _rows(ws, r + 1, MIDGUT)
+    wb.save(path)
+    return path
+
+
+@pytest.mark.parametrize("merge", [True, False])
+def test_group_heading_rows_give_their_rows_a_label_value(tmp_path, merge):
+    r = validate(grouped_workbook(tmp_path / "grouped.xlsx", merge=merge))
+    clean = r.clean.set_index("study_id")
+    assert clean.loc["Brabander2017", "primary_site"] == "pancreas"
+    assert clean.loc["Zandee2019", "primary_site"] == "pancreas"
+    assert clean.loc["Strosberg2017", "primary_site"] == "midgut"
+    labels = [f for f in _findings(r, "inferred-layout") if "is a label" in f.message]
+    assert {f.row for f in labels} == {2, 5}, [f.message for f in labels]
+    assert not [f for f in r.finding_list if f.severity == "error"], [f.message for f in r.finding_list]
+    acc = _account(r, "Data extraction")
+    # 3 records x 13 cells read; the header row and two headings are headers and labels; nothing unread
+    assert acc == {"read": 39, "headers": 15, "non_data": 0, "not_read": 0, "total": 54}
+
+
+def test_a_heading_matching_no_vocabulary_is_a_warning_and_its_rows_keep_what_they_state(tmp_path):
+    r = validate(grouped_workbook(tmp_path / "grouped.xlsx", second_heading="Cohort B (second centre)"))
+    heads = _findings(r, "group-heading")
+    assert [(f.row, f.severity) for f in heads] == [(5, "warning")], [f.message for f in r.finding_list]
+    clean = r.clean.set_index("study_id")
+    assert clean.loc["Strosberg2017", "primary_site"] is None or clean.loc["Strosberg2017", "primary_site"] != \
+        "pancreas"  # never the heading above the unmatched one
+    assert clean.loc["Brabander2017", "primary_site"] == "pancreas"
+
+
+def test_counts_as_people_type_them(tmp_path):
+    rows = [list(x) for x in MIDGUT + PANCREAS]
+    rows[0][4] = "n=116"
+    rows[1][4] = "N = 133"
+    rows[2][4] = "80 pts"
+    rows[0][12] = "HR 0.80; 95% CI 0.61 to 1.05"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Data extraction"
+    for j, v in enumerate(HEADER, 1):
+        ws.cell(1, j, v)
+    _rows(ws, 2, rows)
+    wb.save(tmp_path / "typed.xlsx")
+    r = validate(tmp_path / "typed.xlsx")
+    t = r.tables["studies"].data.set_index("study_id")
+    assert list(t.loc[["Strosberg2017", "Brabander2017", "Zandee2019"], "n_enrolled"]) == [116, 133, 80]
+    o = r.tables["outcomes"].data.set_index("study_id")
+    assert (o.loc["Strosberg2017", "pfs_median"], o.loc["Strosberg2017", "pfs_ci_low"],
+            o.loc["Strosberg2017", "pfs_ci_high"]) == (0.80, 0.61, 1.05)
+    assert not [f for f in r.finding_list if f.rule == "invalid-number"]
+
+
+def stacked_workbook(path: Path, titles=("Pancreatic NET", "Midgut NET"), gap: int = 1) -> Path:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Results"
+    ws.cell(1, 1, titles[0])
+    for j, v in enumerate(HEADER, 1):
+        ws.cell(2, j, v)
+    r = _rows(ws, 3, PANCREAS) + gap
+    ws.cell(r, 1, titles[1])
+    for j, v in enumerate(HEADER, 1):
+        ws.cell(r + 1, j, v)
+    _rows(ws, r + 2, MIDGUT)
+    wb.save(path)
+    return path
+
+
+def test_stacked_blocks_with_titles_naming_a_vocabulary_are_each_read_with_their_label(tmp_path):
+    r = validate(stacked_workbook(tmp_path / "stacked.xlsx"))
+    clean = r.clean.set_index("study_id")
+    assert sorted(clean.index) == ["Brabander2017", "Strosberg2017", "Zandee2019"]
+    assert clean.loc["Strosberg2017", "primary_site"] == "midgut"
+    assert clean.loc["Zandee2019", "primary_site"] == "pancreas"
+    assert not _findings(r, "unread-data")
+    acc = _account(r, "Results")
+    assert acc["read"] == 39 and acc["not_read"] == 0 and acc["headers"] == 2 + 2 * len(HEADER)
+
+
+def test_stacked_blocks_whose_titles_name_nothing_are_never_pooled_together(tmp_path):
+    r = validate(stacked_workbook(tmp_path / "stacked.xlsx", titles=("UPDRS III", "UPDRS IV")))
+    clean = r.clean.set_index("study_id")
+    assert sorted(clean.index) == ["Brabander2017", "Zandee2019"]  # the first block only
+    unread = _findings(r, "unread-data")
+    assert [(f.row, f.severity) for f in unread] == [(6, "warning")], [f.message for f in r.finding_list]
+    assert "UPDRS IV" in unread[0].message
+    acc = _account(r, "Results")
+    assert acc["not_read"] == len(HEADER) and acc["read"] == 26
+
+
+def test_rows_above_the_header_that_was_chosen_are_never_silently_unread(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Data extraction"
+    ws.cell(1, 1, "Baseline")
+    for j, v in enumerate(["Arm", "Mean age", "SD", "Events"], 1):
+        ws.cell(2, j, v)
+    for i, row in enumerate([["A", 61.2, 9.1, 12], ["B", 60.4, 8.7, 15]]):
+        for j, v in enumerate(row, 1):
+            ws.cell(3 + i, j, v)
+    for j, v in enumerate(HEADER, 1):
+        ws.cell(7, j, v)
+    _rows(ws, 8, PANCREAS)
+    wb.save(tmp_path / "above.xlsx")
+    r = validate(tmp_path / "above.xlsx")
+    unread = _findings(r, "unread-data")
+    assert unread and unread[0].severity == "warning" and "above the header" in unread[0].message
+    assert _account(r, "Data extraction")["not_read"] == 6
+
+
+def per_sheet_workbook(path: Path, names=("Pancreas", "Midgut")) -> Path:
+    wb = openpyxl.Workbook()
+    for k, (name, rows) in enumerate(zip(names, (PANCREAS, MIDGUT))):
+        ws = wb.active if k == 0 else wb.create_sheet()
+        ws.title = name
+        for j, v in enumerate(HEADER, 1):
+            ws.cell(1, j, v)
+        _rows(ws, 2, rows)
+    wb.save(path)
+    return path
+
+
+def test_one_sheet_per_subgroup_all_read_with_the_sheet_name_as_label(tmp_path):
+    rows = [list(x) for x in MIDGUT]
+    r = validate(per_sheet_workbook(tmp_path / "per_site.xlsx"))
+    clean = r.clean.set_index("study_id")
+    assert sorted(clean.index) == ["Brabander2017", "Strosberg2017", "Zandee2019"]
+    assert clean.loc["Strosberg2017", "primary_site"] == "midgut"
+    assert clean.loc["Brabander2017", "primary_site"] == "pancreas"
+    assert clean.loc["Strosberg2017", "sheet"] == "Midgut" and clean.loc["Zandee2019", "sheet"] == "Pancreas"
+    assert not _findings(r, "unread-data") and not _findings(r, "duplicate-key")
+    cells = next(iter(r.summary.cells.values()))
+    assert cells["Midgut"]["read"] == len(rows[0]) and cells["Pancreas"]["read"] == 2 * len(rows[0])
+
+
+def test_a_finding_on_a_second_sheet_cites_that_sheet(tmp_path):
+    path = per_sheet_workbook(tmp_path / "per_site.xlsx")
+    wb = openpyxl.load_workbook(path)
+    wb["Midgut"]["G2"] = "G4"  # a rejected grade in the second sheet
+    wb.save(path)
+    r = validate(path)
+    bad = [f for f in r.finding_list if f.field == "grade" and f.severity == "error"]
+    assert [f.cell for f in bad] == ["Midgut!G2"], [(f.rule, f.cell) for f in r.finding_list]
+
+
+def test_sheets_with_the_same_headers_but_names_naming_nothing_are_never_pooled(tmp_path):
+    r = validate(per_sheet_workbook(tmp_path / "per_site.xlsx", names=("Centre A", "Centre B")))
+    assert sorted(r.clean["study_id"]) == ["Brabander2017", "Zandee2019"]  # the first sheet only
+    unread = _findings(r, "unread-data")
+    assert [(f.sheet, f.severity) for f in unread] == [("Centre B", "warning")], [f.message for f in r.finding_list]
+    cells = next(iter(r.summary.cells.values()))
+    assert cells["Centre B"]["not_read"] == 2 * len(HEADER)
+
+
+def test_cell_account_in_json_and_map(tmp_path):
+    path = grouped_workbook(tmp_path / "grouped.xlsx")
+    out = tmp_path / "v.json"
+    proc = subprocess.run([CURATE, "validate", str(path), "--json", str(out)], capture_output=True, text=True)
+    assert proc.returncode in (0, 1), proc.stderr
+    summary = json.loads(out.read_text())["summary"]
+    (sheets,) = summary["cells"].values()
+    assert sheets["Data extraction"]["read"] == 39
+    assert "cells Data extraction: read 39 / headers and labels 15 / non-data 0 / not read 0" in \
+        " ".join(proc.stdout.split())
+    lay = tmp_path / "layout.yaml"
+    proc = subprocess.run([CURATE, "map", str(path), "-o", str(lay)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "read 39" in proc.stdout
+    layout = map_form(path, validate.__globals__["load_schema"](None))
+    assert layout.sheets[0].labels == {2: {"primary_site": "pancreas"}, 5: {"primary_site": "midgut"}}
+
+
+@pytest.mark.parametrize("builder", [grouped_workbook, stacked_workbook, per_sheet_workbook])
+def test_map_then_layout_gives_the_same_findings(tmp_path, builder):
+    path = builder(tmp_path / "form.xlsx")
+    lay = tmp_path / "layout.yaml"
+    proc = subprocess.run([CURATE, "map", str(path), "-o", str(lay)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    a = validate(path)
+    from curation.layout import load_layout
+
+    b = validate(path, layout=load_layout(lay))
+    key = lambda r: sorted((f.rule, f.severity, f.cell or "") for f in r.finding_list)  # noqa: E731
+    assert key(a) == key(b)
+    assert a.clean.equals(b.clean)
+
+
+STUDIES = [["Strosberg (2017)", "RCT", "Lutathera", "RECIST 1.1", 116],
+           ["Brabander (2017)", "retrospective", "177Lu-DOTATATE", "RECIST 1.1", 610]]
+LONG_HEADER = ["Study", "Subgroup", "Outcome", "n", "N", "Estimate", "Lower", "Upper", "Unit"]
+LONG = [["Strosberg 2017", "overall", "ORR", 18, 101, 17.8, None, None, None],
+        ["Strosberg 2017", "overall", "PFS", None, None, 28.4, 19.4, 35.8, "months"],
+        ["Strosberg 2017", "overall", "OS", None, None, 48.0, 37.4, 55.2, "months"],
+        ["Brabander 2017", "overall", "ORR", 173, 443, 39.1, None, None, None],
+        ["Brabander 2017", "overall", "PFS", None, None, 29, 26, 33, "months"],
+        ["Brabander 2017", "G3", "ORR", 4, 12, 33.3, None, None, None],
+        ["Brabander 2017", "overall", "UPDRS IV", None, None, 3.1, 2.0, 4.2, None]]
+
+
+def long_workbook(path: Path, rows=LONG, header=LONG_HEADER) -> Path:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Studies"
+    for j, v in enumerate(["Author (year)", "Design", "Agent", "Criteria", "N"], 1):
+        ws.cell(1, j, v)
+    _rows(ws, 2, STUDIES)
+    ws = wb.create_sheet("Results")
+    for j, v in enumerate(header, 1):
+        ws.cell(1, j, v)
+    _rows(ws, 2, rows)
+    wb.save(path)
+    return path
+
+
+def test_long_sheet_outcome_x_role_names_the_field(tmp_path):
+    r = validate(long_workbook(tmp_path / "long.xlsx"))
+    o = r.tables["outcomes"].data.set_index(["study_id", "cohort"])
+    assert len(o) == 3  # one record per study and subgroup, not one per outcome row
+    s = o.loc[("Strosberg2017", "overall")]
+    assert (s["orr_n"], s["n_evaluable"], s["orr_pct"]) == (18, 101, 17.8)
+    assert (s["pfs_median"], s["pfs_ci_low"], s["pfs_ci_high"]) == (28.4, 19.4, 35.8)
+    assert (s["os_median"], s["os_ci_low"], s["os_ci_high"]) == (48.0, 37.4, 55.2)
+    b = o.loc[("Brabander2017", "G3")]
+    assert (b["orr_n"], b["n_evaluable"]) == (4, 12)
+    assert not _findings(r, "duplicate-key"), [f.message for f in _findings(r, "duplicate-key")]
+    # the outcome the schema does not know is not read, with a warning at its row
+    unread = _findings(r, "unread-data")
+    assert [(f.cell, f.severity) for f in unread] == [("Results!C8", "warning")], [f.message for f in unread]
+    # each value keeps its own cell: a finding on PFS cites the PFS row, not the record's first row
+    t = r.tables["outcomes"]
+    i = list(zip(t.data["study_id"], t.data["cohort"])).index(("Strosberg2017", "overall"))
+    assert t.ref(i, "pfs_median") == "Results!F3" and t.ref(i, "orr_pct") == "Results!F2"
+    acc = _account(r, "Results")
+    assert acc["not_read"] == 3 and acc["headers"] == len(LONG_HEADER) + len(LONG)
+
+
+def test_long_sheet_finding_cites_the_outcome_row(tmp_path):
+    rows = [list(x) for x in LONG]
+    rows[1][6] = 40.2  # PFS lower bound above the median: a finding at Results!G3
+    r = validate(long_workbook(tmp_path / "long.xlsx", rows=rows))
+    cells = {f.cell for f in r.finding_list if f.severity in ("error", "warning") and f.field and "pfs" in f.field}
+    assert "Results!G3" in cells or "Results!F3" in cells, [(f.rule, f.cell, f.message) for f in r.finding_list]
