@@ -699,10 +699,10 @@ def read_text_table(path: str | Path, *, display_name: str | None = None, limits
     Plain numbers (``12``, ``-3.25``) become numbers as a spreadsheet program makes them; everything
     else (``12,5``, ``0.80 (0.61-1.05)``, ``007``) stays text for the later stages to read.
 
-    Ragged rows are refused: the row width is the most common number of fields; a row with more
-    fields than that is refused unless the extra fields are empty (trailing empty fields are fine);
-    a shorter row is padded with empty cells (its missing fields are the last ones, as CSV writers
-    leave them out).
+    Ragged rows are refused: the table's width is the most common number of fields (or, when wider, the
+    header's: the first row with two filled fields); a row with more fields than that is refused unless
+    the extra fields are empty (trailing empty fields are fine: ``a,b,,,``); a shorter row is padded with
+    empty cells (its missing fields are the last ones, as CSV writers leave them out).
 
     Raises
     ------
@@ -738,8 +738,16 @@ def read_text_table(path: str | Path, *, display_name: str | None = None, limits
                                  "export it again as CSV") from None
     while rows and not any(c.strip() for c in rows[-1]):
         rows.pop()
+    def meaningful(r: list[str]) -> int:  # fields up to the last non-empty one
+        n = len(r)
+        while n and not r[n - 1].strip():
+            n -= 1
+        return n
+
     widths = Counter(len(r) for r in rows if len(r) > 1)
-    width = max(widths.items(), key=lambda kv: (kv[1], kv[0]))[0] if widths else max([len(r) for r in rows] + [1])
+    width = max(widths.items(), key=lambda kv: (kv[1], -kv[0]))[0] if widths else 1
+    header = next((r for r in rows if sum(1 for c in r if c.strip()) >= 2), None)
+    width = max(width, meaningful(header) if header else max([meaningful(r) for r in rows] + [1]))
     for i, r in enumerate(rows):
         if len(r) > width:
             if any(c.strip() for c in r[width:]):
