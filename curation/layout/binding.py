@@ -239,6 +239,8 @@ def fill_merged(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]) -> No
             for c in range(c0, c1 + 1):
                 vals[r, c] = top_left
                 merged_fill[(r, c)] = (top_left, ref)
+    if not merged_fill:
+        return
     for col in sl.columns:
         c = _col_index(col.column)
         for r in data_rows:

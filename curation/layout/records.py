@@ -90,7 +90,8 @@ def sheet_records(ctx: SheetContext, bound: BoundSheet) -> dict[str, RawSheet]:
         if len(sl.tables) > 1 and spec.parent is None and any(schema.sheets[t].parent is not None
                                                               for t in sl.tables if t != table):
             keep = _study_rows(schema, table, own, rows_excel, letters, title, emit, columns)
-        values = {f: (arr[keep] if arr is not None else None) for f, arr in own.items()}
+        keep_at = np.asarray(keep, dtype=np.intp)
+        values = {f: (arr[keep_at] if arr is not None else None) for f, arr in own.items()}
         values = {f: v for f, v in values.items() if v is not None}
         pos_of = {k: j for j, k in enumerate(keep)}
         out[table] = RawSheet(
