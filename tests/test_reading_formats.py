@@ -386,3 +386,21 @@ def test_known_layout_leaves_rows_that_may_not_be_data_to_the_search(tmp_path):
         grids = read_grids(p)
         assert known_layout(grids, schema) is None
         infer_layout(grids, schema)  # the search decides (and does not fail)
+
+
+def test_pool_takes_a_form_exported_as_csv_and_a_clean_csv(tmp_path):
+    """`curate pool` reads a CSV with the clean dataset's provenance columns as clean data, any other CSV as a
+    form (validated first): both give the same pooled estimate."""
+    from curation.analyses import pool_input
+    from curation.schema import load_schema
+
+    schema = load_schema(None)
+    form = write_csv(tmp_path / "Data extraction.csv", delimiter=";", decimal=",", encoding="cp1252")
+    analyses, validation = pool_input(form, "orr", schema=schema)
+    assert validation is not None and validation.summary.forms == 1
+    clean = tmp_path / "clean.csv"
+    validation.clean.to_csv(clean, index=False)
+    again, none = pool_input(clean, "orr", schema=schema)
+    assert none is None
+    assert analyses[0].result is not None and len(analyses[0].taken) == 4
+    assert analyses[0].result.estimate == pytest.approx(again[0].result.estimate)

@@ -19,6 +19,7 @@ the two layouts are equal on every workbook the fast path takes.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import numpy as np
 
@@ -80,10 +81,13 @@ def _template_sheet(schema: ReviewSchema, table: str, grid) -> bool:
         return True
     if body.shape[1] > len(cols) and _filled_any(body[:, len(cols):]):
         return False  # cells right of the header
+    is_str = _types(body[:, : len(cols)]) == str
     for c in cols:
-        col = body[:, c]
-        kind = content_kind(col)
-        if kind is not None and sum(1 for v in col if _text(v) is not None) >= 3:
+        if not is_str[:, c].any():
+            continue  # numbers and empty cells only: no composite (content_kind reads text cells alone)
+        texts = body[:, c][is_str[:, c]]
+        kind = content_kind(texts)
+        if kind is not None and sum(1 for v in texts if _text(v) is not None) >= 3:
             return False
     key = schema.sheets[table].key[0]
     id_cols = [c for c in cols if header[c] in (key, "first_author")]
@@ -95,8 +99,16 @@ def _template_sheet(schema: ReviewSchema, table: str, grid) -> bool:
         return False  # a row without its key: a note, a separator, a total: the search decides
     odd = _column_mask(k, lambda t: not _ID.fullmatch(t.strip()))
     for c in id_cols:
-        odd |= _column_mask(body[:, c], lambda t: bool(_TOTAL_LABEL.match(t)) or fold_header(t) in (key, "first_author"))
+        odd |= _column_mask(body[:, c], lambda t: bool(_TOTAL_LABEL.match(t)) or _is_header(t, key))
     return not odd.any()
+
+
+def _is_header(text: str, key: str) -> bool:
+    """The cell repeats the key's or first_author's header (folded as headers are)."""
+    t = (text if text.isascii() else unicodedata.normalize("NFKC", text)).casefold()
+    if key not in t and "first_author" not in t:  # a cheap necessary condition before folding
+        return False
+    return fold_header(text) in (key, "first_author")
 
 
 def _filled_any(block: np.ndarray) -> bool:
