@@ -168,5 +168,10 @@ def print_layout(layout: Any) -> None:
             c.print(f"  {f}: {how}")
     for title, why in layout.skipped.items():
         c.print(f"[cyan]skipped[/] sheet {title!r}: {why}")
+    doubts = layout.doubts() if hasattr(layout, "doubts") else []
+    if doubts:
+        c.print("[bold]least certain first:[/]")
+        for d in doubts:
+            c.print(f"  {d}", markup=False, highlight=False)
     if getattr(layout, "cells", None):
         print_cell_accounts({layout.workbook: layout.cells})

@@ -304,3 +304,44 @@ def test_long_sheet_finding_cites_the_outcome_row(tmp_path):
     r = validate(long_workbook(tmp_path / "long.xlsx", rows=rows))
     cells = {f.cell for f in r.finding_list if f.severity in ("error", "warning") and f.field and "pfs" in f.field}
     assert "Results!G3" in cells or "Results!F3" in cells, [(f.rule, f.cell, f.message) for f in r.finding_list]
+
+
+def test_long_map_then_layout_gives_the_same_findings_and_a_changed_role_is_refused(tmp_path):
+    path = long_workbook(tmp_path / "long.xlsx")
+    lay = tmp_path / "layout.yaml"
+    proc = subprocess.run([CURATE, "map", str(path), "-o", str(lay)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    text = lay.read_text()
+    assert "shape: long" in text and "outcomeColumn: C" in text
+    from curation.layout import load_layout
+
+    a, b = validate(path), validate(path, layout=load_layout(lay))
+    key = lambda r: sorted((f.rule, f.severity, f.cell or "") for f in r.finding_list)  # noqa: E731
+    assert key(a) == key(b)
+    wb = openpyxl.load_workbook(path)
+    wb["Results"]["G1"] = None  # the Lower column's header is gone: the layout no longer fits
+    wb.save(path)
+    proc = subprocess.run([CURATE, "validate", str(path), "--layout", str(lay)], capture_output=True, text=True)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "G" in proc.stderr, proc.stderr
+
+
+def test_two_sheets_explaining_a_contract_sheet_equally_well_are_refused_naming_both(tmp_path):
+    wb = openpyxl.Workbook()
+    for k, (name, rows, header) in enumerate((("First pass", PANCREAS, HEADER),
+                                               ("Second pass", MIDGUT, HEADER[:-1] + ["Notes"]))):
+        ws = wb.active if k == 0 else wb.create_sheet()
+        ws.title = name
+        for j, v in enumerate(header, 1):
+            ws.cell(1, j, v)
+        _rows(ws, 2, [row[:len(header)] for row in rows])
+    wb.save(tmp_path / "two.xlsx")
+    proc = subprocess.run([CURATE, "validate", str(tmp_path / "two.xlsx")], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stdout[-2000:]
+    assert "'First pass'" in proc.stderr and "'Second pass'" in proc.stderr and "--layout" in proc.stderr
+    lay = tmp_path / "layout.yaml"
+    proc = subprocess.run([CURATE, "map", str(tmp_path / "two.xlsx"), "-o", str(lay)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    from curation.layout import load_layout
+
+    r = validate(tmp_path / "two.xlsx", layout=load_layout(lay))
+    assert len(r.clean) >= 1

@@ -241,14 +241,20 @@ def skipped_sheet_findings(grid: SheetGrid, roles: np.ndarray, index: FieldIndex
     n_figs = int(figs.sum())
     if n_figs < 2:
         return False
-    # the header-like row: the first row with three or more text cells
+    # the header-like row: the first row with two or more text cells
     texts_mask = not_read & ~figs
     per_row = texts_mask.sum(axis=1)
     head_rows = np.flatnonzero(per_row >= 2)
     headers: list[str] = []
+    under_outcome = 0
     if len(head_rows):
         r = int(head_rows[0])
         headers = [_cell_text(v) for v in vals[r] if _cell_text(v)]
+        below = figs[r + 1:]
+        for c in np.flatnonzero(below.sum(axis=0) >= 2):
+            h = _cell_text(vals[r, c])
+            if h and len(h) <= 60 and (RX_OUTCOME_LIKE.search(fold_header(h)) or index.lookup(h)):
+                under_outcome += int(below[:, c].sum())
     keys = frozenset(fold_header(h) for h in headers)
     q = quote_sheet(grid.title)
     same = [t for t, ks in read_headers.items() if keys and len(keys & ks) >= max(2, 0.8 * len(ks))]
@@ -258,9 +264,9 @@ def skipped_sheet_findings(grid: SheetGrid, roles: np.ndarray, index: FieldIndex
              f"({n_figs} figure(s)): one sheet per subgroup or outcome? Give it in the layout file (`curate map`, "
              "then a `sheets:` entry for it) so that it is read as its own group")
         return True
-    if any(_outcome_like(index, h) for h in headers) and n_figs >= 3:
+    if under_outcome >= 3:
         emit(grid.title, None, None, None, "unread-data", "warning",
-             f"sheet {q} holds {n_figs} figure(s) under headers such as "
+             f"sheet {q} holds {under_outcome} figure(s) under headers such as "
              f"{', '.join(repr(h) for h in headers[:4])} but is not read: its headers match too few fields of the "
              "schema; map it in the layout file (`curate map`) if the review needs it")
         return True

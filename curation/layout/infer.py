@@ -11,12 +11,12 @@ from ..reading import WorkbookGrids
 from ..schema import ReviewSchema
 from .cells import _cell_text, _filled
 from .columns import _sheet_layout, by_name_hint
-from .headers import FieldIndex, fold_header
+from .headers import FieldIndex
 from .model import Layout, SheetLayout
-from .structure import _SheetGuess, _assign_tables, _closest_table, _guess_sheet, _named_table
+from .structure import _SheetGuess, _assign_tables, _signature, _closest_table, _guess_sheet, _named_table
 
 
-def infer_layout(grids: WorkbookGrids, schema: ReviewSchema) -> Layout:
+def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: bool = True) -> Layout:
     """Infer where a workbook keeps the schema's fields (see the module docstring).
 
     Raises
@@ -60,10 +60,20 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema) -> Layout:
                 skipped[grid.title] = "no header row matches a field"
             continue
         guesses[grid.title] = g
-    assignment = _assign_tables(schema, guesses) if guesses else {}
+    ties: list = []
+    assignment = _assign_tables(schema, guesses, ties) if guesses else {}
+    for table, chosen, other, score in ties:
+        if refuse_ties:
+            raise UnusableInputError(
+                f"{grids.file}: sheets {chosen!r} and {other!r} explain {table!r} equally well ({score} of its fields "
+                f"each), so it is not clear which holds the data: choose with a layout file (`curate map "
+                f"{Path(grids.file).name} -o layout.yaml`, then keep the `- sheet:` entry of the one you mean "
+                "and pass it with --layout)")
+        skipped.setdefault(other, f"it explains {table!r} as well as {chosen!r} ({score} fields each): {chosen!r} was "
+                                  f"chosen; to read {other!r} instead, set sheet: {other!r} in {chosen!r}'s entry")
     siblings: dict[str, list[str]] = {}
     sheets: list[SheetLayout] = []
-    heads = {title: _header_signature(g) for title, g in guesses.items()}
+    heads = {title: _signature(g) for title, g in guesses.items()}
     for title, g in guesses.items():
         tables = assignment.get(title, [])
         if not tables:
@@ -73,7 +83,7 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema) -> Layout:
                 siblings.setdefault(twin, [twin]).append(title)
                 continue
             if g.grid.state == "visible":
-                skipped[title] = f"its headers match too few fields of any contract sheet ({g.score} column(s))"
+                skipped.setdefault(title, f"its headers match too few fields of any contract sheet ({g.score} column(s))")
             continue
     for title, g in guesses.items():
         tables = assignment.get(title, [])
@@ -89,11 +99,6 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema) -> Layout:
             f"its headers (found: {', '.join(hints) or 'no sheets'}). Start from `curate template`, or name the "
             "sheets and their header cells after the schema's fields (`curate template` shows them)")
     return Layout(schema=schema.name, workbook=Path(grids.file).name, sheets=sheets, skipped=skipped, empty=empty)
-
-
-def _header_signature(g: _SheetGuess) -> tuple:
-    """A sheet's header texts by column (folded): sheets with the same signature are one table's parts."""
-    return tuple(fold_header(c.header) for c in g.candidates if c.header) + (tuple(g.header_rows),)
 
 
 def _sheet_name_labels(schema: ReviewSchema, sheets: list[SheetLayout], siblings: dict[str, list[str]],

@@ -11,7 +11,7 @@ from ..errors import UnusableInputError
 from ..findings import quote_sheet
 from ..reading import WorkbookGrids, column_letter
 from ..schema import ReviewSchema
-from .cells import Kind
+from .cells import Kind, _cell_text
 from .headers import _merged_fill_header, fold_header
 
 
@@ -105,7 +105,45 @@ class Layout(_Model):
                 "# (Excel row numbers, column letters). kind: value | median_ci | ci | count_pct | author_year |\n"
                 "# number_unit; parts name the field each part of a cell goes to. commentRows are not data.\n"
                 "# cells: each sheet's cell account when inferred (read, headers, non_data, not_read); informative.\n")
+        doubts = self.doubts()
+        if doubts:
+            head += "# Least certain first (check these):\n" + "".join(f"#  - {d}\n" for d in doubts)
         return head + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110, default_flow_style=None)
+
+    def doubts(self) -> list[str]:
+        """What inference is least sure of, least certain first: blocks and outcomes not read, headings that
+        give no value, low- then medium-confidence columns, sheets skipped."""
+        out: list[str] = []
+        for sl in self.sheets:
+            for b in sl.blocks:
+                if not b.read:
+                    out.append(f"{sl.sheet}: block {b.title!r} (rows {b.rows[0]}-{b.rows[1]}) is not read "
+                               "(blocks: read: true, labels: {field: value} reads it)")
+            for text, spec in sl.outcomes.items():
+                if not spec:
+                    out.append(f"{sl.sheet}: outcome {text!r} names no outcome of the schema (outcomes: {text!r}: "
+                               "{role: field} reads it)")
+            for r, lv in sl.labels.items():
+                if not lv:
+                    out.append(f"{sl.sheet}: the heading in row {r} gives no value (labels: {r}: {{field: value}})")
+        for level in ("low", "medium"):
+            for sl in self.sheets:
+                for c in sl.columns:
+                    if c.confidence == level:
+                        out.append(f"{sl.sheet}!{c.column} {c.header!r} read as {c.kind} -> "
+                                   f"{', '.join(dict.fromkeys(c.parts.values()))} ({level} confidence)")
+        for sl in self.sheets:
+            if sl.shape == "long":
+                out.append(f"{sl.sheet}: long, outcomes named in column {sl.outcome_column}, roles "
+                           + ", ".join(f"{k}={v}" for k, v in sl.roles.items()))
+            for r, lv in sl.labels.items():
+                if lv:
+                    out.append(f"{sl.sheet}: row {r} is a label: " + ", ".join(f"{f} = {v}" for f, v in lv.items()))
+            if sl.name_labels:
+                out.append(f"{sl.sheet}: its name is a label: "
+                           + ", ".join(f"{f} = {v}" for f, v in sl.name_labels.items()))
+        out.extend(f"sheet {t!r} skipped: {why}" for t, why in self.skipped.items())
+        return out
 
 
 def load_layout(path: str | Path) -> Layout:
@@ -188,3 +226,30 @@ def check_fits(layout: Layout, grids: WorkbookGrids, source: str = "layout", sch
                 raise UnusableInputError(f"{source}: the header of {quote_sheet(sl.sheet)}!{col.column} changed: the "
                                          f"layout says {col.header!r}, the workbook has {now!r}; correct the layout or "
                                          "write a new one with `curate map`")
+        if sl.shape == "long":
+            from .long import ROLES
+
+            if sl.outcome_column is None or _col_index(sl.outcome_column) >= width:
+                raise UnusableInputError(f"{source}: sheet {sl.sheet!r} is long but its outcomeColumn "
+                                         f"{sl.outcome_column!r} is not a column of it; write a new layout with "
+                                         "`curate map`")
+            for letter, role in sl.roles.items():
+                c = _col_index(letter)
+                now = " ".join(dict.fromkeys(t[c] for t in texts if c < len(t) and t[c])) if c < width else ""
+                if role not in ROLES:
+                    raise UnusableInputError(f"{source}: role {role!r} of {quote_sheet(sl.sheet)}!{letter} is not one "
+                                             f"of {', '.join(ROLES)}")
+                if c >= width or not now:
+                    raise UnusableInputError(f"{source}: role column {quote_sheet(sl.sheet)}!{letter} ({role}) is "
+                                             "empty or past the sheet's last column; correct the layout or write a "
+                                             "new one with `curate map`")
+        for b in sl.blocks:
+            if not (sl.header_rows[-1] < b.title_row < b.header_row <= n_rows):
+                raise UnusableInputError(f"{source}: block {b.title!r} of sheet {sl.sheet!r}: its titleRow "
+                                         f"{b.title_row} and headerRow {b.header_row} must lie below the header "
+                                         f"(row {sl.header_rows[-1]}) and within the sheet ({n_rows} rows)")
+            now = " ".join(_cell_text(v) for v in grid.values[b.title_row - 1] if _cell_text(v))
+            if fold_header(now) != fold_header(b.title):
+                raise UnusableInputError(f"{source}: the title of block {b.title!r} of sheet {sl.sheet!r} changed: "
+                                         f"row {b.title_row} now has {now!r}; correct the layout or write a new one "
+                                         "with `curate map`")

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import UnusableInputError
 from ..findings import quote_sheet
-from ..reading import RawSheet, RawWorkbook, WorkbookGrids, read_grids
+from ..reading import RawSheet, RawWorkbook, WorkbookGrids, read_grids, sheet_key
 from ..schema import ReviewSchema, fold
 from .binding import BoundSheet, SheetContext, _Emit, bind_sheet
 from .cells import _none_if_empty
@@ -62,10 +62,17 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
                     "layout (`curate map`)")
             sheets[table] = raw
             titles[table] = sl.sheet
+    from ..template import INSTRUCTIONS_SHEET, LISTS_SHEET
+
+    template_made = bool(layout.sheets) and all(sl.by_name for sl in layout.sheets)
     for grid in grids.sheets:
         if grid.title in accounts:
             continue
         roles = skipped_roles(grid)
+        if template_made and sheet_key(grid.title) in (INSTRUCTIONS_SHEET, LISTS_SHEET, "conflicts", "about"):
+            roles[roles != 0] = 3  # the template's own help and lists, a consensus workbook's conflicts: not data
+            accounts[grid.title] = account_of(grid.title, roles)
+            continue
         accounts[grid.title] = account_of(grid.title, roles)
         if grid.state == "visible" and grid.title not in layout.empty:
             skipped_sheet_findings(grid, roles, index, emit, read_headers)
@@ -175,7 +182,7 @@ def map_form(path: str | Path, schema: ReviewSchema, *, display_name: str | None
     from ..safety import limits_for
 
     grids = read_grids(path, display_name=display_name, limits=limits if limits is not None else limits_for(schema))
-    layout = infer_layout(grids, schema)
+    layout = infer_layout(grids, schema, refuse_ties=False)
     wb = extract(grids, layout, schema, inferred=True)
     return layout.model_copy(update={"cells": {a.sheet: a.to_dict() for a in wb.cell_accounts}})
 

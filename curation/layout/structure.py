@@ -91,7 +91,15 @@ def _guess_sheet(index: FieldIndex, grid: SheetGrid) -> _SheetGuess | None:
     return _SheetGuess(grid, header_rows, cands, sum(1 for c in cands if c.fields))
 
 
-def _assign_tables(schema: ReviewSchema, guesses: dict[str, _SheetGuess]) -> dict[str, list[str]]:
+def _signature(g: _SheetGuess) -> tuple:
+    """A sheet's header texts by column (folded) and header rows: sheets with one signature are one table's parts."""
+    from .headers import fold_header
+
+    return tuple(fold_header(c.header) for c in g.candidates if c.header) + (tuple(g.header_rows),)
+
+
+def _assign_tables(schema: ReviewSchema, guesses: dict[str, _SheetGuess],
+                   ties: list | None = None) -> dict[str, list[str]]:
     """Which contract sheets each worksheet holds (by name first, then by content)."""
     by_name: dict[str, str] = {}
     for title in guesses:
@@ -124,6 +132,11 @@ def _assign_tables(schema: ReviewSchema, guesses: dict[str, _SheetGuess]) -> dic
         ranked = sorted(((sc.get(table, 0), t) for t, sc in scores.items()), key=lambda x: (-x[0], x[1]))
         if ranked and ranked[0][0] >= 2:
             out[ranked[0][1]].append(table)
+            sig = _signature(guesses[ranked[0][1]])
+            tied = [t for s, t in ranked[1:] if s == ranked[0][0] and _signature(guesses[t]) != sig
+                    and guesses[t].grid.state == "visible"]
+            if tied and ties is not None:
+                ties.append((table, ranked[0][1], tied[0], ranked[0][0]))
     # a contract sheet no worksheet holds on its own: the worksheet with most of its fields (identity fields
     # counted) holds it too, preferring one that holds a sheet that refers to it (a wide sheet)
     held = {t for ts in out.values() for t in ts}
