@@ -322,7 +322,8 @@ def _what_is_it(head: bytes, suffix: str) -> tuple[str, str]:
     delim = next((d for d in ("\t", ";", ",", "|") if lines and sum(d in ln for ln in lines) >= max(1, len(lines) // 2)),
                  None)
     kind = {"\t": "TSV", None: "plain text"}.get(delim, "CSV")
-    return (f"is a CSV/text file ({kind}){named}, not a workbook", "open it in Excel and save as .xlsx")
+    return (f"is a CSV/text file ({kind}){named}, not a workbook",
+            "give it the name .csv (.tsv for tab-separated) to have it read as one table, or save it as .xlsx")
 
 
 # --------------------------------------------------------------------------------------------
