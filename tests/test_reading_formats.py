@@ -404,3 +404,16 @@ def test_pool_takes_a_form_exported_as_csv_and_a_clean_csv(tmp_path):
     assert none is None
     assert analyses[0].result is not None and len(analyses[0].taken) == 4
     assert analyses[0].result.estimate == pytest.approx(again[0].result.estimate)
+
+
+def test_ods_percentage_cells_read_as_the_percent_they_show(tmp_path, reference):
+    """An .ods stores 29.4% as 0.294 with the type 'percentage': it is read as 29.4, as an .xlsx percent cell is."""
+    rows = _sheet_rows()
+    orr = HEADER.index("ORR (%)")
+    for r in rows[1:]:
+        r[orr] = round(r[orr] / 100, 6)
+    path = write_ods(tmp_path / "pct.ods", {"Data extraction": rows},
+                     percent=[("Data extraction", i, orr) for i in range(1, len(rows))])
+    found, clean = _key(validate(path))
+    assert found == reference[0]
+    pd.testing.assert_frame_equal(clean, reference[1], check_dtype=False)
