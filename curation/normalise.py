@@ -65,6 +65,7 @@ class Table:
     titles: dict[str, str] = field(default_factory=dict)
     cell_rows: dict[str, np.ndarray] = field(default_factory=dict)
     row_titles: Any = None
+    cell_letters: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -93,6 +94,17 @@ class Table:
                 return int(r)
         return self.rows[i]
 
+    def letter_of(self, i: int, file: str, fld: str | None) -> str | None:
+        """Column letter of field ``fld``'s cell in row position ``i`` (a cross-tab keeps each cell's own
+        column), else the field's column in ``file``."""
+        if fld is None:
+            return None
+        if fld in self.cell_letters:
+            x = self.cell_letters[fld][i]
+            if x:
+                return x
+        return self.letters.get(file, {}).get(fld)
+
     def letter(self, file: str, fld: str) -> str | None:
         return self.letters.get(file, {}).get(fld)
 
@@ -107,7 +119,7 @@ class Table:
         """``sheet!C12`` for row position ``i`` and field ``fld`` (``sheet!12:12``, the row, without one),
         with the workbook's own sheet name (``'Data extraction'!M7``)."""
         file = self.files[i]
-        letter = self.letters.get(file, {}).get(fld) if fld else None
+        letter = self.letter_of(i, file, fld) if fld else None
         row = self.row_of(i, fld) if letter else self.rows[i]
         sheet = quote_sheet(self.title(file, i))
         return f"{sheet}!{letter}{row}" if letter else f"{sheet}!{row}:{row}"
@@ -116,9 +128,11 @@ class Table:
         return self.study_ids[i]
 
 
-def stack(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> dict[str, tuple[pd.DataFrame, dict, dict, dict, dict, dict, dict]]:
+def stack(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> dict[str, tuple]:
     """Stack the raw sheets of several forms: raw frame, letters, percent positions, extras, titles, cell units,
-    cells' own rows (field -> Excel row per record, 0 for the record's row)."""
+    cells' own rows (field -> Excel row per record, 0 for the record's row), each record's worksheet (None
+    when all are the sheet's one title) and cells' own columns (field -> letter per record, None for the field's
+    column)."""
     out = {}
     wbs = list(workbooks)
     for sheet, spec in schema.sheets.items():
@@ -132,6 +146,7 @@ def stack(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> dict[str, t
         units: dict[str, list] = {}
         cell_row_pieces: dict[str, list] = {}
         row_titles: list = []
+        cell_letter_pieces: dict[str, list] = {}
         for wb in wbs:
             raw = wb.sheets.get(sheet)
             if raw is None:
@@ -144,6 +159,8 @@ def stack(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> dict[str, t
             for fld, rr in getattr(raw, "cell_rows", {}).items():
                 cell_row_pieces.setdefault(fld, []).append((offset, rr))
             row_titles.extend(raw.row_titles if raw.row_titles is not None else [None] * n)
+            for fld, ll in getattr(raw, "cell_letters", {}).items():
+                cell_letter_pieces.setdefault(fld, []).append((offset, ll))
             for k in spec.fields:
                 v = raw.values.get(k)
                 cols[k].append(v if v is not None else np.full(n, None, dtype=object))
@@ -163,6 +180,12 @@ def stack(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> dict[str, t
             for offset, rr in pieces:
                 arr[offset:offset + len(rr)] = np.asarray(rr, dtype="int64")
             cell_rows[fld] = arr
+        cell_letters: dict[str, np.ndarray] = {}
+        for fld, pieces in cell_letter_pieces.items():
+            arr = np.full(len(rows), None, dtype=object)
+            for offset, ll in pieces:
+                arr[offset:offset + len(ll)] = ll
+            cell_letters[fld] = arr
         cell_units: dict[str, np.ndarray] = {}
         for fld, pieces in units.items():
             arr = np.full(len(rows), None, dtype=object)
@@ -170,7 +193,7 @@ def stack(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> dict[str, t
                 arr[offset:offset + len(u)] = u
             cell_units[fld] = arr
         out[sheet] = (frame, letters, {k: frozenset(v) for k, v in percent.items()}, extras, titles, cell_units,
-                      cell_rows, np.asarray(row_titles, dtype=object) if any(row_titles) else None)
+                      cell_rows, np.asarray(row_titles, dtype=object) if any(row_titles) else None, cell_letters)
     return out
 
 
@@ -191,7 +214,7 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
     """
     findings: list[Finding] = []
     tables: dict[str, Table] = {}
-    for sheet, (raw, letters, percent, extras, titles, cell_units, cell_rows, row_titles) in \
+    for sheet, (raw, letters, percent, extras, titles, cell_units, cell_rows, row_titles, cell_letters) in \
             stack(schema, workbooks).items():
         spec = schema.sheets[sheet]
         n = len(raw)
@@ -205,7 +228,8 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
         def emit(i: int, fld: str, rule: str, severity: str, message: str, value: Any) -> None:
             if not study_ids:
                 study_ids.extend(typed["study_id"].tolist() if "study_id" in typed else [None] * n)
-            letter = letters.get(files[i], {}).get(fld)
+            letter = (cell_letters[fld][i] if fld in cell_letters and cell_letters[fld][i] else None) or \
+                letters.get(files[i], {}).get(fld)
             row = int(cell_rows[fld][i]) if fld in cell_rows and cell_rows[fld][i] > 0 else int(rows[i])
             title = row_titles[i] if row_titles is not None and row_titles[i] else titles.get(files[i], sheet)
             findings.append(Finding(files[i], title, row, letter, fld, study_ids[i],
@@ -214,7 +238,9 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
         def ref(i: int, fld: str) -> str:
             row = int(cell_rows[fld][i]) if fld in cell_rows and cell_rows[fld][i] > 0 else int(rows[i])
             title = row_titles[i] if row_titles is not None and row_titles[i] else titles.get(files[i], sheet)
-            return f"{quote_sheet(title)}!{letters.get(files[i], {}).get(fld, '')}{row}"
+            letter = (cell_letters[fld][i] if fld in cell_letters and cell_letters[fld][i] else None) or \
+                letters.get(files[i], {}).get(fld, '')
+            return f"{quote_sheet(title)}!{letter}{row}"
 
         # text and vocabulary first (units are needed for the numbers): each distinct value once
         for fld, fs in spec.fields.items():
@@ -311,7 +337,7 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
         data.index = pd.RangeIndex(n)
         tables[sheet] = Table(sheet=sheet, data=data, raw=raw[list(spec.fields)], letters=letters,
                               decimals=decimals, extra=extras, unreadable=unreadable, titles=titles,
-                              cell_rows=cell_rows, row_titles=row_titles)
+                              cell_rows=cell_rows, row_titles=row_titles, cell_letters=cell_letters)
     return tables, findings
 
 

@@ -96,6 +96,8 @@ class RawSheet:
     units: dict[str, Any] = field(default_factory=dict)
     cell_rows: dict[str, Any] = field(default_factory=dict)  # field -> Excel row of each record's cell, where a
     # record is bound from several rows (a long sheet's outcome rows); absent: the record's own row
+    cell_letters: dict[str, Any] = field(default_factory=dict)  # field -> column letter of each record's cell,
+    # where it is not the field's one column (a cross-tab's study columns); None: ``columns[field]``
     row_titles: Any = None  # the worksheet of each record, where one contract sheet is read from several
     # worksheets (one sheet per subgroup); None: every record is in ``title``
 

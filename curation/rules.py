@@ -192,7 +192,8 @@ declare("empty-sheet", "info", "A contract sheet has no header and no data.", "s
 declare("missing-column", "error", "A field has no column (error for a required field, info otherwise).", "structure")
 declare("duplicate-column", "warning", "Two headers match the same field; the second is ignored.", "structure")
 declare("unknown-column", "info", "A header matches no field; the column is kept but not checked.", "structure")
-declare("merged-cell", "warning", "Merged cells: the top-left value is read into every row of the area.", "structure")
+declare("merged-cell", "warning", "Merged cells: the top-left value is read into every row of the area (a label "
+        "merged down over its rows is filled down, as info).", "structure")
 declare("formula-without-value", "error", "A formula whose value was never calculated and saved.", "structure")
 # layout: reading a workbook the team laid out its own way (curation.layout)
 declare("inferred-layout", "info", "What was inferred of a workbook not in the template's layout: the sheet's contract "
@@ -388,7 +389,7 @@ class Context:
                 value: Any = None) -> Finding:
         t = self.tables[sheet]
         file = t.files[i]
-        return Finding(file, t.title(file, i), t.row_of(i, fname), t.letter(file, fname) if fname else None, fname,
+        return Finding(file, t.title(file, i), t.row_of(i, fname), t.letter_of(i, file, fname), fname,
                        t.study_ids[i], rule, severity, message, _scalar(value), sheet)
 
 

@@ -234,9 +234,10 @@ def test_cell_account_in_json_and_map(tmp_path):
     assert layout.sheets[0].labels == {2: {"primary_site": "pancreas"}, 5: {"primary_site": "midgut"}}
 
 
-@pytest.mark.parametrize("builder", [grouped_workbook, stacked_workbook, per_sheet_workbook])
+@pytest.mark.parametrize("builder", ["grouped_workbook", "stacked_workbook", "per_sheet_workbook", "form_workbook",
+                                     "crosstab_workbook", "transposed_workbook"])
 def test_map_then_layout_gives_the_same_findings(tmp_path, builder):
-    path = builder(tmp_path / "form.xlsx")
+    path = globals()[builder](tmp_path / "form.xlsx")
     lay = tmp_path / "layout.yaml"
     proc = subprocess.run([CURATE, "map", str(path), "-o", str(lay)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
@@ -345,3 +346,182 @@ def test_two_sheets_explaining_a_contract_sheet_equally_well_are_refused_naming_
 
     r = validate(tmp_path / "two.xlsx", layout=load_layout(lay))
     assert len(r.clean) >= 1
+
+
+FORM_LABELS = ["Design", "Agent", "Criteria", "N enrolled", "Evaluable pts", "CR", "PR", "SD", "PD", "mPFS"]
+FORMS = {"Bodei 2011": ["prospective", "177Lu-DOTATATE", "RECIST 1.1", 51, 42, 1, 12, 19, 10, "36 (24–48)"],
+         "Strosberg 2017": ["RCT", "Lutathera", "RECIST 1.1", 116, 101, 1, 17, 70, 13, "28.4 (19.4–35.8)"]}
+
+
+def form_workbook(path: Path) -> Path:
+    wb = openpyxl.Workbook()
+    for k, (name, values) in enumerate(FORMS.items()):
+        ws = wb.active if k == 0 else wb.create_sheet()
+        ws.title = name
+        ws.cell(1, 1, "Extraction form")
+        for i, (label, v) in enumerate(zip(FORM_LABELS, values)):
+            ws.cell(3 + i, 1, label)
+            ws.cell(3 + i, 2, v)
+    wb.save(path)
+    return path
+
+
+def test_form_style_one_sheet_per_study(tmp_path):
+    r = validate(form_workbook(tmp_path / "forms.xlsx"))
+    s = r.tables["studies"].data.set_index("study_id")
+    assert sorted(s.index) == ["Bodei2011", "Strosberg2017"]
+    assert s.loc["Strosberg2017", "n_enrolled"] == 116 and s.loc["Bodei2011", "design"] == "prospective"
+    o = r.tables["outcomes"].data.set_index("study_id")
+    assert (o.loc["Strosberg2017", "pr"], o.loc["Strosberg2017", "pfs_median"]) == (17, 28.4)
+    assert o.loc["Bodei2011", "pfs_ci_high"] == 48
+    t = r.tables["outcomes"]
+    i = list(t.data["study_id"]).index("Strosberg2017")
+    assert t.ref(i, "pr") == "'Strosberg 2017'!B9"  # each value keeps its own sheet and cell
+    assert not [f for f in r.finding_list if f.severity == "error"], [(f.rule, f.message) for f in r.finding_list]
+    cells = next(iter(r.summary.cells.values()))
+    assert cells["Bodei 2011"]["read"] == 10 and cells["Bodei 2011"]["headers"] == 11  # labels and the title
+    assert cells["Bodei 2011"]["not_read"] == 0
+
+
+def crosstab_workbook(path: Path, two_rows: bool = False) -> Path:
+    """Adverse events as teams keep them: terms down, study x grade band across (real counts: Brabander 2017,
+    NETTER-1 177Lu arm)."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Toxicity"
+    ws.cell(1, 1, "Adverse event")
+    heads = [("Brabander 2017", 610, "Grade 3-4"), ("Brabander 2017", 610, "All grades"),
+             ("Strosberg 2017", 111, "Grade 3-4"), ("Strosberg 2017", 111, "Grade 1-2")]
+    for j, (study, n, band) in enumerate(heads, 2):
+        if two_rows:
+            if j in (2, 4):
+                ws.cell(1, j, f"{study} (N={n})")
+                ws.merge_cells(start_row=1, start_column=j, end_row=1, end_column=j + 1)
+            ws.cell(2, j, band)
+        else:
+            ws.cell(1, j, f"{study} (N={n}) {band}")
+    start = 3 if two_rows else 2
+    for i, row in enumerate([["Thrombocytopenia", 26, 111, 2, 30], ["Anaemia", 14, 93, 0, 20],
+                             ["Nausea", None, 320, 4, 60]]):
+        for j, v in enumerate(row, 1):
+            ws.cell(start + i, j, v)
+    wb.save(path)
+    return path
+
+
+@pytest.mark.parametrize("two_rows", [False, True])
+def test_crosstab_terms_down_study_and_grade_band_across(tmp_path, two_rows):
+    r = validate(crosstab_workbook(tmp_path / "ae.xlsx", two_rows))
+    ae = r.tables["adverse_events"].data.set_index(["study_id", "ae_term"])
+    assert ae.loc[("Brabander2017", "thrombocytopenia"), "grade3plus_n"] == 26
+    assert ae.loc[("Brabander2017", "thrombocytopenia"), "any_grade_n"] == 111
+    assert ae.loc[("Brabander2017", "anaemia"), "n_safety"] == 610
+    assert ae.loc[("Strosberg2017", "nausea"), "grade3plus_n"] == 4
+    assert ae.loc[("Strosberg2017", "nausea"), "n_safety"] == 111
+    assert len(ae) == 6 and not _findings(r, "duplicate-key")
+    assert not [f for f in r.finding_list if f.rule == "missing-required"]
+    # the Grade 1-2 band names no field: not read, with a warning
+    unread = _findings(r, "unread-data")
+    assert [(f.column, f.severity) for f in unread] == [("E", "warning")], [f.message for f in unread]
+    t = r.tables["adverse_events"]
+    i = list(zip(t.data["study_id"], t.data["ae_term"])).index(("Strosberg2017", "anaemia"))
+    start = 3 if two_rows else 2
+    assert t.ref(i, "grade3plus_n") == f"Toxicity!D{start + 1}"
+    acc = _account(r, "Toxicity")
+    assert acc["read"] == 8 and acc["not_read"] == 3
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+ROLE_NAMES = {"n": ["n", "Events", "Responders"], "N": ["N", "Total", "Denominator"],
+              "Estimate": ["Estimate", "Value", "Point estimate"], "Lower": ["Lower", "LCL", "CI lower"],
+              "Upper": ["Upper", "UCL", "CI upper"], "Unit": ["Unit", "Units"]}
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.permutations(list(range(3, 9))), names=st.tuples(*(st.sampled_from(v) for v in ROLE_NAMES.values())),
+       title_rows=st.integers(0, 2))
+def test_long_sheet_reads_the_same_whatever_the_role_wording_and_order(tmp_path, order, names, title_rows):
+    """Role columns in any order, named by any of their usual words, under title rows: the same values."""
+    header = ["Study", "Subgroup", "Outcome", *names]
+    cols = [0, 1, 2, *order]
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Studies"
+    for j, v in enumerate(["Author (year)", "Design", "Agent", "Criteria", "N"], 1):
+        ws.cell(1, j, v)
+    _rows(ws, 2, STUDIES)
+    ws = wb.create_sheet("Results")
+    for i in range(title_rows):
+        ws.cell(1 + i, 1, ["Results by outcome", "extracted by AB"][i])
+    top = title_rows + (1 if title_rows else 0) + 1
+    for j, c in enumerate(cols, 1):
+        ws.cell(top, j, header[c])
+        for i, row in enumerate(LONG[:6]):
+            if row[c] is not None:
+                ws.cell(top + 1 + i, j, row[c])
+    path = tmp_path / f"long_{'_'.join(map(str, order))}_{title_rows}.xlsx"
+    wb.save(path)
+    r = validate(path)
+    o = r.tables["outcomes"].data.set_index(["study_id", "cohort"])
+    s = o.loc[("Strosberg2017", "overall")]
+    assert (s["orr_n"], s["n_evaluable"], s["pfs_median"], s["pfs_ci_low"], s["os_ci_high"]) == \
+        (18, 101, 28.4, 19.4, 55.2)
+    assert len(o) == 3 and not _findings(r, "duplicate-key")
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=st.sampled_from([("Pancreatic NET", "pancreas"), ("pNET", "pancreas"), ("PanNET", "pancreas"),
+                              ("Lung NET", "lung"), ("Gastric", "stomach")]),
+       second=st.sampled_from([("Midgut NET", "midgut"), ("Small bowel", "small_intestine"), ("Ileal NET",
+                                                                                               "small_intestine")]),
+       merge=st.booleans())
+def test_group_headings_read_whatever_the_term_people_use(tmp_path, first, second, merge):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Data extraction"
+    for j, v in enumerate(HEADER, 1):
+        ws.cell(1, j, v)
+    ws.cell(2, 1, first[0])
+    r = _rows(ws, 3, PANCREAS)
+    ws.cell(r, 1, second[0])
+    _rows(ws, r + 1, MIDGUT)
+    if merge:
+        for row in (2, r):
+            ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(HEADER))
+    path = tmp_path / f"g_{first[1]}_{second[1]}_{merge}.xlsx"
+    wb.save(path)
+    clean = validate(path).clean.set_index("study_id")
+    assert clean.loc["Zandee2019", "primary_site"] == first[1]
+    assert clean.loc["Strosberg2017", "primary_site"] == second[1]
+
+
+def transposed_workbook(path: Path) -> Path:
+    """Studies as columns, fields down (the study's name heads its column)."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Summary"
+    for k, name in enumerate(FORMS, 2):
+        ws.cell(1, k, name)
+    for i, label in enumerate(FORM_LABELS):
+        ws.cell(2 + i, 1, label)
+        for k, values in enumerate(FORMS.values(), 2):
+            ws.cell(2 + i, k, values[i])
+    wb.save(path)
+    return path
+
+
+def test_transposed_wide_one_record_per_column(tmp_path):
+    r = validate(transposed_workbook(tmp_path / "transposed.xlsx"))
+    s = r.tables["studies"].data.set_index("study_id")
+    assert sorted(s.index) == ["Bodei2011", "Strosberg2017"]
+    assert s.loc["Bodei2011", "n_enrolled"] == 51 and s.loc["Strosberg2017", "design"] == "RCT"
+    o = r.tables["outcomes"].data.set_index("study_id")
+    assert (o.loc["Strosberg2017", "pr"], o.loc["Bodei2011", "pfs_median"]) == (17, 36)
+    t = r.tables["outcomes"]
+    i = list(t.data["study_id"]).index("Strosberg2017")
+    assert t.ref(i, "pr") == "Summary!C8"  # the value's own column and row
+    assert not [f for f in r.finding_list if f.severity == "error"], [(f.rule, f.message) for f in r.finding_list]
+    acc = _account(r, "Summary")
+    assert acc == {"read": 20, "headers": 12, "non_data": 0, "not_read": 0, "total": 32}

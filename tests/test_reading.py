@@ -88,10 +88,23 @@ def test_merged_cells_fill_the_area(tmp_path):
     wb.save(p)
     r = validate(p)
     merged = [f for f in r.finding_list if f.rule == "merged-cell"]
-    assert [(f.cell, f.severity) for f in merged] == [("outcomes!A2", "warning"), ("outcomes!A3", "warning"),
-                                                      ("outcomes!A4", "warning")]
+    # a study's label merged over its subgroup rows is filled down, as info (layouts.md v2, shape 8)
+    assert [(f.cell, f.severity) for f in merged] == [("outcomes!A2", "info")]
     assert all("A2:A4" in f.message for f in merged)
     assert list(r.tables["outcomes"].data["study_id"]) == ["S01", "S01", "S01"]
+
+
+def test_merged_figures_are_a_warning_in_each_cell(tmp_path):
+    outs = [good_outcome(), good_outcome(cohort="G1-2"), good_outcome(cohort="G3", grade="G3", ki67_max=30)]
+    p = write_form(tmp_path / "f.xlsx", [good_study()], outs, [good_ae()])
+    wb = openpyxl.load_workbook(p)
+    ws = wb["outcomes"]
+    col = next(c.column_letter for c in ws[1] if c.value == "n_evaluable")
+    ws.merge_cells(f"{col}2:{col}3")
+    wb.save(p)
+    r = validate(p)
+    merged = [f for f in r.finding_list if f.rule == "merged-cell"]
+    assert [(f.cell, f.severity) for f in merged] == [(f"outcomes!{col}2", "warning"), (f"outcomes!{col}3", "warning")]
 
 
 def test_formula_without_cached_value_and_percent_format(tmp_path):

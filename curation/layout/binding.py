@@ -89,6 +89,7 @@ class BoundSheet:
     percent: dict
     roles: Any = None
     cell_rows: dict = None  # field -> Excel row of each record's cell (a long sheet's records span rows)
+    cell_letters: dict = None  # field -> column letter of each record's cell (a cross-tab's study columns)
 
 
 
@@ -99,6 +100,15 @@ def bind_sheet(ctx: SheetContext) -> BoundSheet:
 
     vals = ctx.grid.values.copy()
     filled = _filled(vals)
+    if ctx.sl.record_per in ("sheet", "column"):
+        return bind_form_sheet(ctx, vals, filled)
+    if ctx.sl.shape == "crosstab":
+        from .account import EMPTY, NOT_READ
+        from .crosstab import bind_crosstab
+
+        roles = np.where(filled, NOT_READ, EMPTY).astype(np.int8)
+        data_rows, columns, letters, units, cell_rows, cell_letters = bind_crosstab(ctx, vals, filled, roles)
+        return BoundSheet(vals, data_rows, columns, letters, units, {}, roles, cell_rows, cell_letters)
     report_inferred(ctx)
     report_columns(ctx)
     data_rows = data_rows_of(ctx, vals, filled)
@@ -241,12 +251,26 @@ def fill_merged(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]) -> No
                 merged_fill[(r, c)] = (top_left, ref)
     if not merged_fill:
         return
+    from ..schema import NUMERIC_TYPES as _NUMERIC
+
     for col in sl.columns:
         c = _col_index(col.column)
+        field = next(iter(col.parts.values()))
+        fs = _field_spec_of(ctx.schema, sl.tables, field)
+        # a label merged down over its rows (a study's name over its subgroup rows): filled down, as info
+        label = col.kind == "author_year" or (fs is not None and fs.type not in _NUMERIC and fs.type != "p_value")
+        told: set[str] = set()
         for r in data_rows:
             if (r, c) in merged_fill and _cell_text(merged_fill[(r, c)][0]) != "":
                 tl, ref = merged_fill[(r, c)]
-                emit(title, r + 1, col.column, next(iter(col.parts.values())), "merged-cell", "warning",
+                if label:
+                    if ref not in told:
+                        told.add(ref)
+                        emit(title, r + 1, col.column, field, "merged-cell", "info",
+                             f"{quote_sheet(title)}!{ref} is one label merged over its rows: {tl!r} is filled down "
+                             "into each of them", tl, primary)
+                    continue
+                emit(title, r + 1, col.column, field, "merged-cell", "warning",
                      f"{quote_sheet(title)}!{col.column}{r + 1} is part of the merged cells {quote_sheet(title)}!{ref}: "
                      f"read the top-left value {tl!r}; unmerge them and fill each row", tl, primary)
 
@@ -553,3 +577,31 @@ def bind_long(ctx: SheetContext, vals: np.ndarray, data_rows: list[int], columns
              + ", ".join(f"{l} the {r}" for l, r in sl.roles.items())
              + f"; {n} row(s) -> {len(records)} record(s) (one per study and subgroup)", None, primary)
     return new_rows, new_columns, new_units, {}, {f: np.asarray(v, dtype="int64") for f, v in cell_rows.items()}
+
+
+def bind_form_sheet(ctx: SheetContext, vals: np.ndarray, filled: np.ndarray) -> BoundSheet:
+    """A form-style sheet (``recordPer: sheet``): one record, each label's value keeping its cell
+    (:mod:`curation.layout.form`); figures on the sheet that no label takes are a warning."""
+    from .account import EMPTY, NOT_READ, figures
+    from .form import bind_form
+
+    roles = np.where(filled, NOT_READ, EMPTY).astype(np.int8)
+    data_rows, columns, letters, units, cell_rows, cell_letters = bind_form(ctx, vals, roles)
+    n = len(data_rows)
+    derive_identity(ctx, columns, letters, [None] * n, [None] * n, n)
+    q = quote_sheet(ctx.title)
+    ctx.emit(ctx.title, None, None, None, "inferred-layout", "info",
+             (f"sheet {q} read as one record (labels in column {ctx.sl.columns[0].label}, values in "
+              f"{ctx.sl.columns[0].column})" if ctx.sl.record_per == "sheet" else
+              f"sheet {q} read transposed: labels in column {ctx.sl.columns[0].label}, one record per column "
+              f"({', '.join(ctx.sl.value_columns)})") + f": {len(ctx.sl.columns)} label(s) -> {', '.join(ctx.sl.tables)}",
+             None, ctx.primary)
+    figs = figures(vals, roles == NOT_READ)
+    if figs.any():
+        rr, cc = np.nonzero(figs)
+        ctx.emit(ctx.title, int(rr.min()) + 1, None, None, "unread-data", "warning",
+                 f"{q} holds {int(figs.sum())} figure(s) that no label of the form takes "
+                 f"({q}!{column_letter(int(cc.min()))}{int(rr.min()) + 1}:{column_letter(int(cc.max()))}"
+                 f"{int(rr.max()) + 1}): not read (add their labels to the layout file's columns, with row and "
+                 "column, if the review needs them)", None, ctx.primary)
+    return BoundSheet(vals, data_rows, columns, letters, units, {}, roles, cell_rows, cell_letters)

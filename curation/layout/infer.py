@@ -7,12 +7,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UnusableInputError
-from ..reading import WorkbookGrids
+from ..reading import WorkbookGrids, sheet_key
 from ..schema import ReviewSchema
 from .cells import _cell_text, _filled
 from .columns import _sheet_layout, by_name_hint
-from .headers import FieldIndex
-from .model import Layout, SheetLayout
+from .headers import FieldIndex, _merged_fill_header
+from .form import detect_form, form_layout, form_score, form_tables
+from .crosstab import detect_crosstab
+from .model import ColumnLayout, Layout, SheetLayout, _col_index
 from .structure import _SheetGuess, _assign_tables, _signature, _closest_table, _guess_sheet, _named_table
 
 
@@ -39,9 +41,23 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
             raise UnusableInputError(
                 f"{grids.file}: {len(titles)} sheets match {table!r} ({', '.join(repr(t) for t in titles)}), so it is not "
                 "clear which holds the data: keep one of them (rename or delete the others) and save the form again")
+    forms: dict[str, tuple] = {}
+    crosstabs: dict[str, dict] = {}
     for grid in grids.sheets:
         table = _named_table(schema, grid.title)
         g = _guess_sheet(index, grid)
+        cross = detect_crosstab(schema, index, grid) if grid.state == "visible" else None
+        # two or more studies' heads across, each with a band naming a field: a cross-tab, whatever a header row
+        # of the same texts would match one by one
+        if cross is not None and len({a["study"] for a in cross["across"].values() if a["field"]}) >= 2:
+            crosstabs[grid.title] = cross  # terms down, study x grade band across
+            continue
+        found = detect_form(index, grid) if table is None and grid.state == "visible" and \
+            sheet_key(grid.title) not in ("instructions", "lists", "conflicts", "about") else None
+        if found is not None and form_score(found) > (g.score if g is not None else 0) and \
+                form_tables(schema, found):
+            forms[grid.title] = found  # labels down a column, values beside them: one record per sheet
+            continue
         if table is not None and not _filled(grid.values).any():
             empty[grid.title] = table
             continue
@@ -90,6 +106,19 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
         if tables:
             sheets.append(_sheet_layout(schema, index, g, tables, by_name=by_name_hint(title, tables, schema)))
     sheets = _sheet_name_labels(schema, sheets, siblings, skipped)
+    by_grid = {grid.title: grid for grid in grids.sheets}
+    for title, found in forms.items():
+        sheets.append(form_layout(schema, by_grid[title], found, form_tables(schema, found)))
+    for title, cross in crosstabs.items():
+        sheets.append(SheetLayout(
+            sheet=title, tables=[cross["table"]], headerRows=cross["head_rows"],
+            columns=[ColumnLayout(column=cross["term_column"], header=" ".join(dict.fromkeys(
+                x[_col_index(cross["term_column"])] for x in _merged_fill_header(
+                    by_grid[title], [r - 1 for r in cross["head_rows"]]) if x[_col_index(cross["term_column"])])),
+                kind="value", parts={"value": cross["term_field"]}, confidence="medium")],
+            shape="crosstab", outcomeColumn=cross["term_column"], across=cross["across"],
+            termField=cross["term_field"], totalField=cross["total_field"] or None))
+    sheets.sort(key=lambda sl: grids.titles.index(sl.sheet))
     if not sheets:
         hints = []
         for grid in grids.sheets:

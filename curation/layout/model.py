@@ -40,6 +40,8 @@ class ColumnLayout(_Model):
     confidence: Literal["high", "medium", "low"] = "high"
     hidden: bool = False
     note: str | None = None
+    row: int | None = None  # a form-style sheet (recordPer: sheet): the Excel row of the label and its value
+    label: str | None = None  # ... and the column of the label
 
 
 class IgnoredColumn(_Model):
@@ -79,7 +81,12 @@ class SheetLayout(_Model):
     labels: dict[int, dict[str, str]] = Field(default_factory=dict)
     blocks: list[BlockLayout] = Field(default_factory=list)
     name_labels: dict[str, str] = Field(default_factory=dict, alias="nameLabels")
-    shape: Literal["wide", "long"] = "wide"
+    shape: Literal["wide", "long", "crosstab"] = "wide"
+    across: dict[str, dict[str, str]] = Field(default_factory=dict)
+    term_field: str | None = Field(None, alias="termField")
+    total_field: str | None = Field(None, alias="totalField")
+    record_per: Literal["row", "sheet", "column"] = Field("row", alias="recordPer")
+    value_columns: list[str] = Field(default_factory=list, alias="valueColumns")
     outcome_column: str | None = Field(None, alias="outcomeColumn")
     roles: dict[str, str] = Field(default_factory=dict)
     outcomes: dict[str, dict[str, str]] = Field(default_factory=dict)
@@ -222,6 +229,9 @@ def check_fits(layout: Layout, grids: WorkbookGrids, source: str = "layout", sch
                                          f"the sheet's last column ({column_letter(width - 1)}); write a new layout "
                                          "with `curate map`")
             now = " ".join(dict.fromkeys(t[c] for t in texts if t[c]))
+            if col.row is not None:  # a form-style sheet: the label beside the value
+                lab = _col_index(col.label) if col.label else c - 1
+                now = _cell_text(grid.values[col.row - 1, lab]) if col.row - 1 < n_rows and 0 <= lab < width else ""
             if fold_header(now) != fold_header(col.header):
                 raise UnusableInputError(f"{source}: the header of {quote_sheet(sl.sheet)}!{col.column} changed: the "
                                          f"layout says {col.header!r}, the workbook has {now!r}; correct the layout or "

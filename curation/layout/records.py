@@ -49,7 +49,8 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
         ctx = SheetContext(schema, index, grid, sl, emit, needed, inferred)
         bound = bind_sheet(ctx)
         accounts[sl.sheet] = account_of(sl.sheet, bound.roles)
-        unread_findings(grid, sl, bound.roles, index, emit, ctx.primary)
+        if sl.record_per == "row" and sl.shape != "crosstab":  # those report their own unread cells
+            unread_findings(grid, sl, bound.roles, index, emit, ctx.primary)
         read_headers[sl.sheet] = frozenset(fold_header(c.header) for c in sl.columns)
         for table, raw in sheet_records(ctx, bound).items():
             if table in sheets and titles[table] in read_together(layout, sl.sheet):
@@ -112,6 +113,8 @@ def sheet_records(ctx: SheetContext, bound: BoundSheet) -> dict[str, RawSheet]:
                            if f in spec.fields},
             units={f: np.array([u[k] for k in keep], dtype=object) for f, u in units.items() if f in spec.fields},
             cell_rows={f: np.asarray(rr)[keep] for f, rr in (bound.cell_rows or {}).items() if f in spec.fields},
+            cell_letters={f: np.asarray(ll, dtype=object)[keep] for f, ll in (bound.cell_letters or {}).items()
+                          if f in spec.fields},
         )
         # a field the review needs, with no column here (the template reports it as before)
         for f, fs in spec.fields.items():
@@ -191,6 +194,9 @@ def read_together(layout: Layout, title: str) -> set[str]:
     """The sheets read as one table with ``title``: those with the same contract sheets and the same columns
     (one sheet per subgroup; the layout file lists each)."""
     me = next(sl for sl in layout.sheets if sl.sheet == title)
+    if me.record_per == "sheet":  # one study per sheet: every such sheet holding the same contract sheets
+        return {sl.sheet for sl in layout.sheets if sl.sheet != title and sl.record_per == "sheet"
+                and sl.tables == me.tables}
     sig = (tuple(me.tables), tuple((c.column, c.kind, tuple(sorted(c.parts.items()))) for c in me.columns))
     return {sl.sheet for sl in layout.sheets if sl.sheet != title and
             (tuple(sl.tables), tuple((c.column, c.kind, tuple(sorted(c.parts.items()))) for c in sl.columns)) == sig}
@@ -200,6 +206,12 @@ def merge_sheets(a: RawSheet, b: RawSheet, schema: ReviewSchema) -> RawSheet:
     """Two worksheets' records of one contract sheet as one (each record keeps its worksheet: ``row_titles``).
     A study in both (the root sheet) is one study: its first row is kept."""
     n_a, n_b = len(a.rows), len(b.rows)
+    for f in set(a.columns) & set(b.columns):
+        if a.columns[f] != b.columns[f]:
+            raise UnusableInputError(
+                f"{a.file}: sheets {a.title!r} and {b.title!r} are read as one table but keep {f} in different "
+                f"columns ({a.columns[f]} and {b.columns[f]}); put it in the same column on both, or keep one sheet "
+                "in the layout file (`curate map`)")
     keep_b = list(range(n_b))
     spec = schema.sheets[a.sheet]
     if spec.parent is None and list(spec.key) == ["study_id"] and "study_id" in a.values and "study_id" in b.values:
@@ -218,6 +230,9 @@ def merge_sheets(a: RawSheet, b: RawSheet, schema: ReviewSchema) -> RawSheet:
     cell_rows = {f: np.concatenate([np.asarray(a.cell_rows.get(f, np.zeros(n_a)), dtype="int64"),
                                     np.asarray(b.cell_rows.get(f, np.zeros(n_b)), dtype="int64")[kb]])
                  for f in set(a.cell_rows) | set(b.cell_rows)}
+    cell_letters = {f: np.concatenate([np.asarray(a.cell_letters.get(f, np.full(n_a, None)), dtype=object),
+                                       np.asarray(b.cell_letters.get(f, np.full(n_b, None)), dtype=object)[kb]])
+                    for f in set(a.cell_letters) | set(b.cell_letters)}
     pos_b = {k: j for j, k in enumerate(keep_b)}
     percent = {f: frozenset(a.percent_cells.get(f, frozenset())) |
                frozenset(n_a + pos_b[p] for p in b.percent_cells.get(f, frozenset()) if p in pos_b)
@@ -229,4 +244,5 @@ def merge_sheets(a: RawSheet, b: RawSheet, schema: ReviewSchema) -> RawSheet:
     return RawSheet(file=a.file, sheet=a.sheet, title=a.title, header_row=a.header_row,
                     columns={**b.columns, **a.columns}, extra_columns={**b.extra_columns, **a.extra_columns},
                     rows=list(a.rows) + [b.rows[k] for k in keep_b], values=values, extra_values=extra,
-                    percent_cells=percent, units=units, cell_rows=cell_rows, row_titles=titles)
+                    percent_cells=percent, units=units, cell_rows=cell_rows, row_titles=titles,
+                    cell_letters=cell_letters)

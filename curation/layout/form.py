@@ -1,0 +1,206 @@
+"""Form-style sheets: labels in one column, values beside them, one sheet per study (layouts.md v2, shape 3).
+
+``First author | Bodei``, ``Year | 2011``, ``N | 51`` down a sheet named after the study: each label
+cell is a row header (unpivotr's ``left`` direction, directly) and the sheet is one record
+(``recordPer: sheet``), databaker's ``HDimConst`` for the sheet name. Several such sheets (one per study)
+are one table, each record keeping its sheet (``RawSheet.row_titles``) and each value its own cell
+(``RawSheet.cell_rows``). Where no label names the study, the sheet's name does (``Bodei 2011``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..reading import SheetGrid, column_letter
+from ..schema import ReviewSchema
+from .cells import RX_AUTHOR_YEAR, _cell_text, _filled, _text, content_kind
+from .headers import FieldIndex, split_header
+from .model import ColumnLayout, SheetLayout
+
+
+def _field_of(index: FieldIndex, text: str) -> tuple[tuple[str, str], ...]:
+    return index.lookup(text) or index.lookup(split_header(text)[0])
+
+
+def detect_form(index: FieldIndex, grid: SheetGrid) -> tuple[int, int, list[tuple[int, str, tuple]]] | None:
+    """A form-style sheet: (label column, value column, [(row0, label, fields)]), or None.
+
+    A column with three or more label cells naming distinct fields, each with a value to its right."""
+    vals = grid.values
+    n_rows, width = vals.shape
+    if width < 2 or n_rows < 3:
+        return None
+    filled = _filled(vals[:200, :6])
+    best = None
+    for c in range(min(width - 1, 5)):
+        hits = []
+        seen: set = set()
+        repeated = 0
+        for r in np.flatnonzero(filled[:, c]):
+            t = _text(vals[r, c])
+            if not t or len(t) > 80:
+                continue
+            fields = _field_of(index, t)
+            if not fields:
+                continue
+            if fields[0] in seen:
+                repeated += 1  # a form names each field once; a list of fields (a sources sheet) repeats them
+                continue
+            if not filled[r, c + 1:].any():
+                continue
+            seen.add(fields[0])
+            hits.append((int(r), t, fields))
+        if len(hits) >= 3 and repeated <= len(hits) // 4 and (best is None or len(hits) > len(best[2])):
+            value_col = c + 1 + int(np.argmax(filled[[h[0] for h in hits], c + 1:].sum(axis=0)))
+            values = [vals[r, value_col] for r, _t, _f in hits]
+            texts = [_cell_text(v) for v in values if _cell_text(v)]
+            n_fig = sum(1 for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
+                        or (isinstance(v, str) and v.strip()[:1].isdigit()))
+            # values as typed in a form (figures, short terms), not the sentences of an instructions sheet
+            if n_fig >= 2 and texts and sorted(len(x) for x in texts)[len(texts) // 2] <= 40:
+                rows = [h[0] for h in hits]
+                share = _filled(vals[rows][:, c + 1:]).mean(axis=0)
+                value_cols = [c + 1 + int(j) for j in np.flatnonzero(share >= 0.5)]
+                best = (c, value_col, hits, value_cols if len(value_cols) >= 2 else [value_col])
+    return best
+
+
+def form_score(found) -> int:
+    return len(found[2]) if found else 0
+
+
+def form_tables(schema: ReviewSchema, found) -> list[str]:
+    """The contract sheets a form-style sheet holds: those with two or more of its fields (the root one too
+    when it holds an identity field)."""
+    per: dict[str, set] = {}
+    for _r, _t, fields in found[2]:
+        for table, f in fields:
+            per.setdefault(table, set()).add(f)
+    tables = [t for t in schema.sheets if len(per.get(t, set()) - {"study_id"}) >= 2]
+    root = schema.root_sheet
+    if tables and root not in tables and per.get(root, set()) & {"study_id", "first_author", "year"}:
+        tables.insert(0, root)
+    return tables
+
+
+def form_layout(schema: ReviewSchema, grid: SheetGrid, found, tables: list[str]) -> SheetLayout:
+    """The layout of a form-style sheet: one column entry per label (its row, its value's column)."""
+    label_col, value_col, hits, value_cols = found
+    cols: list[ColumnLayout] = []
+    used: set[str] = set()
+    for r, text, fields in hits:
+        fs = [f for t, f in fields if t in tables]
+        if not fs or fs[0] in used:
+            continue
+        f = fs[0]
+        used.add(f)
+        spec = next(schema.sheets[t].fields[f] for t in tables if f in schema.sheets[t].fields)
+        kind, parts = "value", {"value": f}
+        v = grid.values[r, value_col]
+        if spec.combined and content_kind([v]) == "median_ci":
+            kind, parts = "median_ci", {"value": f, "low": spec.combined["low"], "high": spec.combined["high"]}
+        cols.append(ColumnLayout(column=column_letter(value_col), header=text, kind=kind, parts=parts,
+                                 confidence="medium", row=r + 1, label=column_letter(label_col)))
+    derived = {}
+    if len(value_cols) >= 2:  # transposed wide: one record per column (a study or cohort each)
+        if not used & {"study_id", "first_author"}:
+            derived["study_id"] = "each column's head (Author year) above the labels"
+        return SheetLayout(sheet=grid.title, tables=tables, headerRows=[min(c.row for c in cols)], columns=cols,
+                           derived=derived, recordPer="column", valueColumns=[column_letter(v) for v in value_cols])
+    if not used & {"study_id", "first_author"}:
+        derived["study_id"] = "the sheet's name (Author year)"
+    return SheetLayout(sheet=grid.title, tables=tables, headerRows=[min(c.row for c in cols)], columns=cols,
+                       derived=derived, recordPer="sheet")
+
+
+def study_from_title(title: str) -> dict[str, str]:
+    """``Bodei 2011`` / ``Bodei (2011)`` -> first_author, year, study_id; {} when the name is not one."""
+    m = RX_AUTHOR_YEAR.match(title)
+    if not m or not any(ch.isalpha() for ch in m.group("a")):
+        return {}
+    author = m.group("a").strip(" ,;")
+    sid = "".join(ch for ch in author.split()[-1] if ch.isalnum() or ch in "-_") + m.group("y") + (m.group("s") or "")
+    return {"first_author": author, "year": m.group("y"), "study_id": sid}
+
+
+def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
+    """A form-style sheet -> one record: each label's value (composite cells split), each keeping its cell."""
+    from .account import HEADER, VALUE
+    from .cells import _split_cell
+    from ..findings import quote_sheet
+
+    sl, emit, title, primary = ctx.sl, ctx.emit, ctx.title, ctx.primary
+    first = min(c.row for c in sl.columns)
+    n_rows, width = vals.shape
+    value_letters = sl.value_columns or [sl.columns[0].column]
+    n = len(value_letters)
+    columns: dict[str, list] = {}
+    letters: dict[str, str] = {}
+    units: dict[str, list] = {}
+    cell_rows: dict[str, list] = {}
+    cell_letters: dict[str, list] = {}
+    for k, vl in enumerate(value_letters):
+        for col in sl.columns:
+            r0 = col.row - 1
+            c = _col_index(vl)
+            if r0 >= n_rows or c >= width:
+                continue
+            lab = _col_index(col.label) if col.label else _col_index(col.column) - 1
+            if 0 <= lab < width and roles[r0, lab]:
+                roles[r0, lab] = HEADER
+            v = vals[r0, c]
+            if _cell_text(v) == "":
+                continue
+            got, unit, problem = _split_cell(col, v, ctx.schema)
+            if problem:
+                target = next(iter(col.parts.values()))
+                emit(title, col.row, vl, target, "invalid-number", "error",
+                     f"{target} ({quote_sheet(title)}!{vl}{col.row}): {problem}", v, primary)
+                continue
+            roles[r0, c] = VALUE
+            for f, part in got.items():
+                if f.startswith("__"):
+                    continue
+                columns.setdefault(f, [None] * n)[k] = part
+                letters.setdefault(f, vl)
+                cell_rows.setdefault(f, [0] * n)[k] = col.row if col.row != first else 0
+                cell_letters.setdefault(f, [None] * n)[k] = vl
+                if unit:
+                    units.setdefault(f, [None] * n)[k] = unit
+    if sl.record_per == "column" and not {"study_id", "first_author"} & set(columns):
+        # the study of each column: its head above the labels (the nearest row with text in the value columns)
+        for r in range(first - 2, -1, -1):
+            heads = [_cell_text(vals[r, _col_index(vl)]) if _col_index(vl) < width else "" for vl in value_letters]
+            if sum(1 for h in heads if h) >= max(1, n // 2):
+                for k, h in enumerate(heads):
+                    for f, v in study_from_title(h).items() if h else ():
+                        columns.setdefault(f, [None] * n)[k] = v
+                        cell_rows.setdefault(f, [0] * n)[k] = r + 1
+                        cell_letters.setdefault(f, [None] * n)[k] = value_letters[k]
+                        letters.setdefault(f, value_letters[k])
+                    if h:
+                        roles[r, _col_index(value_letters[k])] = HEADER
+                break
+        return [first - 1] * n, columns, letters, units, \
+            {f: np.asarray(v, dtype="int64") for f, v in cell_rows.items()}, \
+            {f: np.asarray(v, dtype=object) for f, v in cell_letters.items()}
+    above = roles[:first - 1]  # a title above the labels: a header, where it is text
+    if above.size:
+        from .account import figures
+
+        above[(above != 0) & ~figures(vals[:first - 1], above != 0)] = HEADER
+    if not {"study_id", "first_author"} & set(columns):
+        for f, v in study_from_title(title).items():
+            columns.setdefault(f, [v])
+        if "study_id" in columns:
+            emit(title, None, None, "study_id", "inferred-layout", "info",
+                 f"sheet {quote_sheet(title)} is one study's form: its name gives study_id "
+                 f"{columns['study_id'][0]!r}", title, primary)
+    return [first - 1], columns, letters, units, {f: np.asarray(v, dtype="int64") for f, v in cell_rows.items()}, {}
+
+
+def _col_index(letter: str) -> int:
+    n = 0
+    for ch in letter:
+        n = n * 26 + (ord(ch.upper()) - 64)
+    return n - 1
