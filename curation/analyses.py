@@ -998,9 +998,19 @@ def read_clean_csv(path, schema: ReviewSchema) -> dict[str, pd.DataFrame]:
                              f"{', '.join(map(str, frame.columns[:8]))} ...); write one with `curate validate --clean`")
 
 
+def _is_clean_csv(path) -> bool:
+    """A CSV with the provenance columns ``--clean`` writes (``file``, ``sheet``, ``row``) is a clean dataset;
+    any other CSV is a form (a team's sheet exported as CSV), validated first."""
+    try:
+        columns = set(pd.read_csv(path, nrows=0).columns)
+    except Exception:  # noqa: BLE001 - not readable as a plain CSV: the form reader says why
+        return False
+    return {"file", "sheet", "row"} <= columns
+
+
 def pool_input(input, outcome: str, *, schema: ReviewSchema, settings: PoolSettings | None = None,
                subgroup: str | None = None, layout: Any = None) -> tuple[list[Analysis], Any]:
-    """``curate pool``: one analysis from a form (validated first) or a clean dataset CSV.
+    """``curate pool``: one analysis from a form (validated first; a form may be a CSV) or a clean dataset CSV.
 
     Returns the analyses (primary, subgroups, sensitivity) and the validation result (or None
     for a CSV input).
@@ -1011,7 +1021,7 @@ def pool_input(input, outcome: str, *, schema: ReviewSchema, settings: PoolSetti
 
     p = Path(input)
     validation = None
-    if p.suffix.lower() == ".csv":
+    if p.suffix.lower() == ".csv" and _is_clean_csv(p):
         clean = read_clean_csv(p, schema)
     else:
         validation = validate(p, schema, layout=layout)

@@ -189,6 +189,10 @@ def main(debug: bool) -> None:
     curate run form.xlsx -o out/             the main job: validate, pool, report
     curate demo                              the main job on the shipped example forms
     """
+    # pandera imports hypothesis, for data synthesis, whenever it is installed (a development dependency
+    # here): the command line never synthesises data and the import costs a quarter of a second
+    if "pytest" not in sys.modules:
+        sys.modules.setdefault("hypothesis", None)  # type: ignore[assignment]
 
 
 @main.command()

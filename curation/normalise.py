@@ -305,16 +305,19 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
                            f"{'NR' if parsed.median_not_reached else format_number(parsed.value)} with 95% CI {ci} "
                            f"(now {low_f}, {high_f}); type the CI into {ref(i, low_f)} and {ref(i, high_f)}")
                 else:
-                    msg = (f"{fld} ({ref(i, fld)}) holds {text_value(values[i])!r}: read the median only; the CI "
-                           f"cells {ref(i, low_f)} and {ref(i, high_f)} are already filled and were kept")
+                    msg = (f"{fld} ({ref(i, fld)}) holds {text_value(values[i])!r}: read the median; the CI "
+                           f"cells {ref(i, low_f)} and {ref(i, high_f)} are typed, so they are read (an empty one "
+                           "takes the cell's bound) and the cell's bounds are checked against them")
                 emit(i, fld, "combined-median-ci", "info", msg, values[i])
 
-        # combined cells fill their CI fields when those are empty
+        # combined cells fill their CI fields when those are empty; where the CI cells are typed, they are
+        # read and the combined cell's bounds are checked against them
         for i, fld, parsed, filled in typed.pop("_combined", []):
-            if not filled:
-                continue
             fs = spec.fields[fld]
             low_f, high_f = fs.combined["low"], fs.combined["high"]
+            if not filled:
+                _cross_check_ci(i, fld, parsed, low_f, high_f, typed, raw, emit, ref)
+                continue
             typed[low_f][i] = parsed.low if parsed.low is not None else np.nan
             if parsed.high_not_reached:
                 if high_f + NR_SUFFIX in typed:
@@ -417,3 +420,35 @@ def _convert_units(schema: ReviewSchema, sheet: str, spec: Any, typed: dict[str,
                  f"{fld} ({ref(int(i), fld)}): unit {u!r} is not {fs.unit or 'a unit this field takes'}, and no "
                  "conversion is declared; enter the value in " + (fs.unit or "the field's unit"), raw[fld].iat[i])
             typed[fld][i] = np.nan
+
+
+def _cross_check_ci(i: int, fld: str, parsed: Any, low_f: str, high_f: str, typed: dict, raw: Any, emit: Any,
+                    ref: Any) -> None:
+    """A ``median (low-high)`` cell beside typed CI cells: an empty bound cell takes the combined cell's
+    bound; a typed one is read, and a combined bound that differs from it is a ``combined-ci-mismatch``
+    warning naming both cells (each cell once)."""
+    import math
+
+    for bound_f, value, nr in ((low_f, parsed.low, False), (high_f, parsed.high, parsed.high_not_reached)):
+        if bound_f not in typed:
+            continue
+        cell = raw[bound_f].iat[i]
+        if cell is None or cell == "":
+            if nr:
+                if bound_f + NR_SUFFIX in typed:
+                    typed[bound_f + NR_SUFFIX][i] = True
+            elif value is not None:
+                typed[bound_f][i] = value
+            continue
+        typed_nr = bool(typed[bound_f + NR_SUFFIX][i]) if bound_f + NR_SUFFIX in typed else False
+        current = typed[bound_f][i]
+        if nr or typed_nr:
+            same = nr == typed_nr
+        else:
+            same = value is None or current is None or (isinstance(current, float) and math.isnan(current)) or \
+                math.isclose(float(current), float(value), rel_tol=1e-9, abs_tol=1e-12)
+        if not same:
+            shown = "NR" if nr else format_number(value)
+            emit(i, bound_f, "combined-ci-mismatch", "warning",
+                 f"{fld} ({ref(i, fld)}) holds the bound {shown} but {bound_f} ({ref(i, bound_f)}) is "
+                 f"{text_value(cell)!r}: the {bound_f} cell is read; check which is right", cell)

@@ -7,6 +7,14 @@ those without a saved value) and percent-formatted cells (0.876 shown as 87.6%).
 only when the workbook has formulas or percent formats. Where the contract's fields are on those
 sheets is the next stage's question (:mod:`curation.layout`).
 
+The format is the file's name (its content must match it): ``.xlsx``/``.xlsm`` as above; ``.xls``
+and ``.xlsb`` through calamine alone (merged areas as calamine gives them; hidden rows and columns,
+formulas and percent formats are not available, which the grids' ``findings`` say once); ``.ods``
+through calamine, with merged areas, hidden rows and columns, formula and percent cells read from the
+file's ``content.xml``; ``.csv``/``.tsv`` as one sheet named after the file, the encoding detected
+(a byte-order mark, else UTF-8, else charset-normalizer) and the dialect detected by clevercsv
+(:func:`read_text_table`).
+
 Reading never raises for bad *data*; it raises :class:`UnusableInputError` only for a file that is
 not a readable workbook.
 """
@@ -146,10 +154,17 @@ class SheetGrid:
 
 @dataclass(frozen=True, eq=False)
 class WorkbookGrids:
-    """A workbook as read: its worksheets, in workbook order."""
+    """A workbook as read: its worksheets, in workbook order.
+
+    ``findings``: what reading itself has to say (the encoding a CSV was read in, what a format does
+    not record, such as hidden rows in an .xls); ``format``: ``xlsx``, ``xls``, ``xlsb``, ``ods``,
+    ``csv``.
+    """
 
     file: str
     sheets: tuple[SheetGrid, ...]
+    findings: tuple[Finding, ...] = ()
+    format: str = "xlsx"
 
     @property
     def titles(self) -> list[str]:
@@ -182,6 +197,36 @@ def _openpyxl_cells(path: Any, titles: list[str], need_formulas: bool, need_perc
     return out
 
 
+#: A form's file format by its name: spreadsheet formats calamine reads, and text tables.
+FORMATS = {".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xls", ".xlsb": "xlsb", ".ods": "ods",
+           ".csv": "csv", ".tsv": "csv"}
+#: The file names a folder of forms is expanded to.
+FORM_SUFFIXES = tuple(FORMATS)
+
+
+def form_format(path: str | Path) -> str:
+    """The format a form is read in, from its name (``xlsx`` for any other name: the .xlsx check then
+    says what the file really is)."""
+    return FORMATS.get(Path(path).suffix.lower(), "xlsx")
+
+
+def _grid_array(grid: list[list[Any]], width: int) -> np.ndarray:
+    if any(len(r) != width for r in grid):
+        grid = [list(r) + [""] * (width - len(r)) for r in grid]
+    arr = np.empty((len(grid), width), dtype=object)
+    if len(grid) and width:
+        arr[:, :] = grid
+    return arr
+
+
+def _check_size(name: str, title: str, rows: int, cols: int, limits: Any) -> None:
+    if rows > limits.max_rows or cols > limits.max_columns or rows * cols > limits.max_cells:
+        raise UnusableInputError(
+            f"{name}: sheet {title!r} spans {rows:,} rows x {cols:,} columns, above the limits "
+            f"({limits.max_rows:,} rows, {limits.max_columns:,} columns, {limits.max_cells:,} cells): "
+            "delete the unused rows and columns and save it again")
+
+
 def read_grids(path: str | Path, *, display_name: str | None = None, limits: Any = None,
                data: bytes | None = None) -> WorkbookGrids:
     """Read every worksheet of a workbook into a grid (values, merged areas, hidden rows and columns,
@@ -190,7 +235,8 @@ def read_grids(path: str | Path, *, display_name: str | None = None, limits: Any
     Parameters
     ----------
     path : str or Path
-        The ``.xlsx`` workbook. It is opened read-only and never written to.
+        The form: ``.xlsx``/``.xlsm``, ``.xls``, ``.xlsb``, ``.ods``, ``.csv`` or ``.tsv`` (the name
+        says the format; the content must match it). It is opened read-only and never written to.
     display_name : str, optional
         The name findings use for the file (default: the path as given).
     limits : curation.safety.Limits, optional
@@ -204,13 +250,27 @@ def read_grids(path: str | Path, *, display_name: str | None = None, limits: Any
     UnusableInputError
         Not a readable workbook (see :func:`curation.safety.check_workbook`).
     """
+    from .safety import Limits
+
+    fmt = form_format(path)
+    limits = limits if limits is not None else Limits()
+    if fmt == "csv":
+        return read_text_table(path, display_name=display_name, limits=limits, data=data)
+    if fmt != "xlsx":
+        return _read_other(path, fmt, display_name=display_name, limits=limits, data=data)
+    return _read_xlsx(path, display_name=display_name, limits=limits, data=data)
+
+
+def _read_xlsx(path: str | Path, *, display_name: str | None, limits: Any, data: bytes | None) -> WorkbookGrids:
+    """An .xlsx/.xlsm workbook: checked (:func:`curation.safety.check_workbook`), read by calamine, with
+    openpyxl's formula and percent cells."""
     from python_calamine import CalamineWorkbook
 
-    from .safety import Limits, check_workbook
+    from .safety import check_workbook
 
     path = Path(path)
     name = display_name or str(path)
-    info = check_workbook(path, limits if limits is not None else Limits(), data=data)
+    info = check_workbook(path, limits, data=data)
     try:
         if data is not None:
             import io
@@ -243,11 +303,7 @@ def read_grids(path: str | Path, *, display_name: str | None = None, limits: Any
         width = max([len(r) for r in grid] + [c1 + 1 for (_r0, _c0), (_r1, c1) in merged] + [0])
         while len(grid) <= last:
             grid.append([""] * width)
-        if any(len(r) != width for r in grid):
-            grid = [list(r) + [""] * (width - len(r)) for r in grid]
-        arr = np.empty((len(grid), width), dtype=object)
-        if len(grid) and width:
-            arr[:, :] = grid
+        arr = _grid_array(grid, width)
         state = (si.state if si is not None else states.get(title, "visible")) or "visible"
         sheets.append(SheetGrid(
             title=title, values=arr, merged=merged,
@@ -296,3 +352,425 @@ def recorded_schema(path: str | Path) -> str | None:
                 if text and len(text) <= 200:
                     return text
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# .xls, .xlsb, .ods: calamine (and, for .ods, its content.xml for what calamine does not give)
+# ---------------------------------------------------------------------------------------------
+
+_FORMAT_NAMES = {"xls": "legacy Excel workbook (.xls)", "xlsb": "Excel binary workbook (.xlsb)",
+                 "ods": "OpenDocument spreadsheet (.ods)"}
+_ARTICLE = {"xls": "a", "xlsb": "an", "ods": "an"}
+
+
+def _note(file: str, rule: str, severity: str, message: str, sheet: str | None = None) -> Finding:
+    return Finding(file, sheet, None, None, None, None, rule, severity, message)
+
+
+def _read_other(path: str | Path, fmt: str, *, display_name: str | None, limits: Any,
+                data: bytes | None) -> WorkbookGrids:
+    """An .xls, .xlsb or .ods form: checked (:func:`curation.safety.check_other`), read by calamine."""
+    import io
+
+    from python_calamine import CalamineWorkbook
+
+    from .safety import check_other
+
+    path = Path(path)
+    name = display_name or str(path)
+    data = check_other(path, fmt, limits, data=data)
+    extras: dict[str, _OdsSheet] = {}
+    if fmt == "ods":
+        extras = _ods_sheets(data, name, limits)
+    elif fmt == "xls":
+        extras = _xls_sheets(data, name)
+    try:
+        wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
+    except Exception as exc:  # calamine raises its own error types
+        raise UnusableInputError(f"{name}: cannot be read as {_ARTICLE[fmt]} {_FORMAT_NAMES[fmt]} ({str(exc).splitlines()[0][:160]}); "
+                                 "open it and save it again (or as .xlsx)") from None
+    states: dict[str, str] = {}
+    kinds: dict[str, str] = {}
+    try:
+        for m in wb.sheets_metadata:
+            states[m.name] = str(getattr(m.visible, "name", m.visible)).lower()
+            kinds[m.name] = str(getattr(m.typ, "name", m.typ)).lower()
+    except Exception:  # noqa: BLE001 - older calamine: every sheet a visible worksheet
+        pass
+    sheets: list[SheetGrid] = []
+    for title in wb.sheet_names:
+        if kinds.get(title, "worksheet") not in ("worksheet", "sheettypeenum.worksheet"):
+            continue
+        try:
+            ws = wb.get_sheet_by_name(title)
+            _check_size(name, title, ws.height, ws.width, limits)
+            grid = ws.to_python(skip_empty_area=False)
+            merged = tuple(getattr(ws, "merged_cell_ranges", None) or ())
+        except UnusableInputError:
+            raise
+        except Exception as exc:
+            raise UnusableInputError(f"{name}: sheet {title!r} cannot be read ({str(exc).splitlines()[0][:160]})") from None
+        extra = extras.get(title)
+        if extra is not None:
+            merged = extra.merged
+        last = max([r1 for (_r0, _c0), (r1, _c1) in merged] + [len(grid) - 1])
+        width = max([len(r) for r in grid] + [c1 + 1 for (_r0, _c0), (_r1, c1) in merged] + [0])
+        while len(grid) <= last:
+            grid.append([""] * width)
+        state = states.get(title, "visible")
+        sheets.append(SheetGrid(
+            title=title, values=_grid_array(grid, width), merged=merged,
+            hidden_rows=extra.hidden_rows if extra else frozenset(),
+            hidden_columns=extra.hidden_columns if extra else frozenset(),
+            formula_cells=extra.formula_cells if extra else frozenset(),
+            percent_cells=extra.percent_cells if extra else frozenset(),
+            state=("veryhidden" if "very" in state else "hidden" if "hidden" in state else "visible")))
+    wb.close()
+    notes: list[Finding] = []
+    if fmt == "xlsb":
+        notes.append(_note(name, "format-unread", "warning",
+                           f"{name} is an {_FORMAT_NAMES[fmt]}: its merged cells, hidden rows and columns, formulas "
+                           "and percent formats cannot be read from this format (a percentage shown as 87.6% but "
+                           "stored as 0.876 is read as 0.876; a hidden row or helper column is read like any other); "
+                           "check those values, or save the workbook as .xlsx to have them read"))
+    elif fmt == "xls":
+        notes.append(_note(name, "format-note", "info",
+                           f"{name} is a {_FORMAT_NAMES[fmt]}: its merged cells, hidden rows and columns and percent "
+                           "formats are read, its formulas are not (a column computed by formulas is read like a "
+                           "typed one)"))
+    return WorkbookGrids(file=name, sheets=tuple(sheets), findings=tuple(notes), format=fmt)
+
+
+@dataclass(frozen=True)
+class _OdsSheet:
+    """What an .ods sheet's content.xml says that calamine does not give."""
+
+    merged: tuple = ()
+    hidden_rows: frozenset = frozenset()
+    hidden_columns: frozenset = frozenset()
+    formula_cells: frozenset = frozenset()
+    percent_cells: frozenset = frozenset()
+
+
+_ODS_TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+_ODS_OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+
+
+def _ods_sheets(data: bytes, name: str, limits: Any) -> dict[str, _OdsSheet]:
+    """Merged areas, hidden rows and columns, formula and percent cells of every sheet of an .ods.
+
+    Streams ``content.xml`` (defusedxml, no DTD) once, counting repeated rows and columns
+    (``table:number-rows-repeated``) the way calamine lays them out; a sheet whose filled cells reach
+    beyond the size limits is refused here, before calamine would lay it out.
+    """
+    import io
+    import zipfile
+
+    import defusedxml.ElementTree as DET
+
+    T, O = "{%s}" % _ODS_TABLE, "{%s}" % _ODS_OFFICE
+    out: dict[str, _OdsSheet] = {}
+
+    def rep(el: Any, attr: str) -> int:
+        try:
+            return max(1, int(el.get(T + attr, "1")))
+        except ValueError:
+            return 1
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf, zf.open("content.xml") as fh:
+            title = None
+            row = col = 0
+            hcols: set = set()
+            hrows: set = set()
+            merged: list = []
+            formulas: set = set()
+            percent: set = set()
+            last_row = last_col = 0
+            col_defs = 0
+            hidden_runs = []
+            row_filled = False
+            for event, el in DET.iterparse(fh, events=("start", "end"), forbid_dtd=True):
+                tag = el.tag
+                if event == "start":
+                    if tag == T + "table":
+                        title = el.get(T + "name") or ""
+                        row = col = col_defs = last_row = last_col = 0
+                        hcols, hrows, merged, formulas, percent = set(), set(), [], set(), set()
+                        hidden_runs: list = []
+                        row_filled = False
+                    elif tag == T + "table-row":
+                        col = 0
+                    continue
+                if title is None:
+                    continue
+                if tag == T + "table-column":
+                    n = rep(el, "number-columns-repeated")
+                    if el.get(T + "visibility", "visible") != "visible":
+                        hcols.update(range(col_defs, min(col_defs + n, limits.max_columns + 1)))
+                    col_defs += n
+                elif tag in (T + "table-cell", T + "covered-table-cell"):
+                    n = rep(el, "number-columns-repeated")
+                    filled = el.get(O + "value-type") is not None or any(t.strip() for t in el.itertext())
+                    if filled and tag == T + "table-cell":
+                        row_filled = True
+                        last_col = max(last_col, col + n)
+                        if last_col > limits.max_columns:
+                            _check_size(name, title, row + 1, last_col, limits)
+                        for c in range(col, col + n):
+                            if el.get(T + "formula") is not None:
+                                formulas.add((row + 1, c))
+                            if el.get(O + "value-type") == "percentage":
+                                percent.add((row + 1, c))
+                    if tag == T + "table-cell":
+                        rs, cs = rep(el, "number-rows-spanned"), rep(el, "number-columns-spanned")
+                        if rs > 1 or cs > 1:
+                            merged.append(((row, col), (row + rs - 1, col + cs - 1)))
+                    col += n
+                    el.clear()
+                elif tag == T + "table-row":
+                    n = rep(el, "number-rows-repeated")
+                    if row_filled:
+                        last_row = row + n
+                        _check_size(name, title, last_row, last_col, limits)
+                        if n > 1:  # a repeated filled row: every repeat has the same formula/percent cells
+                            firsts = [c for (r, c) in formulas if r == row + 1]
+                            formulas.update((r, c) for r in range(row + 2, row + n + 1) for c in firsts)
+                            firsts = [c for (r, c) in percent if r == row + 1]
+                            percent.update((r, c) for r in range(row + 2, row + n + 1) for c in firsts)
+                    if el.get(T + "visibility", "visible") != "visible":
+                        hidden_runs.append((row + 1, n))
+                    row += n
+                    row_filled = False
+                    el.clear()
+                elif tag == T + "table":
+                    for start, n in hidden_runs:
+                        hrows.update(range(start, min(start + n - 1, last_row) + 1))
+                    out[title] = _OdsSheet(tuple(m for m in merged if m[0][0] < last_row and m[0][1] < last_col),
+                                           frozenset(hrows), frozenset(c for c in hcols if c < last_col),
+                                           frozenset(formulas), frozenset(percent))
+                    title = None
+                    el.clear()
+    except UnusableInputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - malformed XML, a DTD, a damaged member
+        raise UnusableInputError(f"{name}: is damaged or not a readable OpenDocument spreadsheet "
+                                 f"({type(exc).__name__}: {str(exc)[:120]}): open it and save it again") from None
+    return out
+
+
+def _xls_sheets(data: bytes, name: str) -> dict[str, _OdsSheet]:
+    """Merged areas, hidden rows and columns and percent-formatted number cells of an .xls (xlrd, which
+    reads the legacy format's formatting records; its values come from calamine)."""
+    import xlrd
+
+    out: dict[str, _OdsSheet] = {}
+    try:
+        book = xlrd.open_workbook(file_contents=data, formatting_info=True, on_demand=True,
+                                  logfile=_Silent(), verbosity=0)
+    except Exception as exc:  # noqa: BLE001 - xlrd's own error types
+        raise UnusableInputError(f"{name}: cannot be read as a legacy Excel workbook (.xls) "
+                                 f"({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}); "
+                                 "open it and save it again (or as .xlsx)") from None
+    try:
+        percent_xf = {i for i, xf in enumerate(book.xf_list)
+                      if "%" in re.sub(r'"[^"]*"|\\.', "", getattr(book.format_map.get(xf.format_key), "format_str", ""))}
+        for k in range(book.nsheets):
+            sh = book.get_sheet(k)
+            merged = tuple(((r0, c0), (r1 - 1, c1 - 1)) for r0, r1, c0, c1 in sh.merged_cells if r1 - r0 > 0 and c1 - c0 > 0
+                           and (r1 - r0 > 1 or c1 - c0 > 1))
+            hrows = frozenset(r + 1 for r, info in sh.rowinfo_map.items() if getattr(info, "hidden", 0) and r < sh.nrows)
+            hcols = frozenset(c for c, info in sh.colinfo_map.items() if getattr(info, "hidden", 0) and c < sh.ncols)
+            percent = set()
+            if percent_xf:
+                for r in range(sh.nrows):
+                    for c, t in enumerate(sh.row_types(r)):
+                        if t == xlrd.XL_CELL_NUMBER and sh.cell_xf_index(r, c) in percent_xf:
+                            percent.add((r + 1, c))
+            out[sh.name] = _OdsSheet(merged, hrows, hcols, frozenset(), frozenset(percent))
+            book.unload_sheet(k)
+    finally:
+        book.release_resources()
+    return out
+
+
+class _Silent:
+    """A log file that keeps nothing (xlrd writes its warnings to one)."""
+
+    def write(self, *_a: Any) -> None:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# .csv / .tsv: one sheet named after the file
+# ---------------------------------------------------------------------------------------------
+
+_PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?|-?\.\d+")
+_DELIMITERS = [",", ";", "\t", "|"]
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}
+#: Single-byte encodings of spreadsheet programs' CSV exports that decode the same bytes differently:
+#: when the detected encoding and one of these read the file's text differently, that is said.
+_RIVALS = ("cp1252", "cp1250", "mac_roman")
+
+
+def _decode(raw: bytes, name: str) -> tuple[str, str, str | None]:
+    """The text of a CSV file, the encoding it was read in and, when the encoding was detected rather than
+    marked or UTF-8, what a reviewer should know (None otherwise).
+
+    A byte-order mark decides (UTF-8, UTF-16, UTF-32); else strict UTF-8; else charset-normalizer's best
+    match. A file no encoding explains is refused: nothing is guessed.
+    """
+    import codecs
+
+    for bom, enc in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+                     (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if raw.startswith(bom):
+            try:
+                return raw.decode(enc), enc, None
+            except UnicodeDecodeError as exc:
+                raise UnusableInputError(f"{name}: starts with a {enc.upper()} byte-order mark but is not valid "
+                                         f"{enc.upper()} at byte {exc.start:,}: save it again as CSV UTF-8") from None
+    try:
+        return raw.decode("utf-8"), "utf-8", None
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(raw, threshold=0.1))
+    encoding = None
+    if matches:
+        top = (matches[0].chaos, -matches[0].coherence)
+        tied = [m for m in matches if (m.chaos, -m.coherence) == top]
+        # equally good readings: cp1252, the encoding Excel saves CSV in on Western systems, when it is one
+        encoding = "cp1252" if any("cp1252" in m.could_be_from_charset for m in tied) else matches[0].encoding
+    text = None
+    if encoding is not None:
+        try:
+            text = raw.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            text = None
+    if text is None or encoding is None or ("\x00" in text):
+        raise UnusableInputError(f"{name}: its text encoding cannot be recognised (it is not UTF-8, and no other "
+                                 "encoding reads it cleanly): save it again as CSV UTF-8")
+    word = re.compile(r"[^\s,;|\"']*[^\x00-\x7f][^\s,;|\"']*")
+    words = list(dict.fromkeys(word.findall(text)))
+    differ = []
+    for enc in _RIVALS:
+        if enc == encoding:
+            continue
+        try:
+            other = raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        if other != text:
+            theirs = [w for w in dict.fromkeys(word.findall(other)) if w not in words]
+            differ.append(f"{enc} would read {', '.join(repr(w[:40]) for w in theirs[:3])}")
+    shown = ", ".join(repr(w[:40]) for w in words[:5])
+    note = (f"{name} has no encoding mark and is not UTF-8: read as {encoding} (detected by charset-normalizer), "
+            f"giving {shown}" + (f"; {'; '.join(differ[:2])}: check these texts" if differ else ""))
+    return text, encoding, note
+
+
+def _dialect(text: str, name: str, tab: bool) -> tuple[str, str, str]:
+    """Delimiter, quote and escape character of a CSV text (clevercsv's detection on its first 64 KB)."""
+    sample = text[:65536]
+    if "\n" in sample and len(text) > len(sample):
+        sample = sample[: sample.rfind("\n") + 1]
+    first = next((ln for ln in sample.splitlines() if ln.strip()), "")
+    if tab and "\t" in first:
+        return "\t", '"', ""
+    import clevercsv
+
+    try:
+        d = clevercsv.Detector().detect(sample, delimiters=_DELIMITERS)
+    except Exception:  # noqa: BLE001 - clevercsv raises on texts it cannot make sense of
+        d = None
+    if d is None or (d.delimiter == "" and any(x in first for x in _DELIMITERS)):
+        raise UnusableInputError(f"{name}: its delimiter cannot be told (none of comma, semicolon, tab or vertical "
+                                 "bar separates its fields consistently): export it again as CSV")
+    return d.delimiter, d.quotechar or "", d.escapechar or ""
+
+
+def read_text_table(path: str | Path, *, display_name: str | None = None, limits: Any = None,
+                    data: bytes | None = None) -> WorkbookGrids:
+    """A ``.csv`` or ``.tsv`` form as one sheet named after the file (``studies.csv`` -> ``studies``).
+
+    The encoding is a byte-order mark's, else UTF-8, else charset-normalizer's detection (said in an
+    info finding, a warning when other encodings programs write would read the text differently); the
+    dialect is clevercsv's detection (a ``.tsv`` whose first line has a tab is tab-separated).
+    Plain numbers (``12``, ``-3.25``) become numbers as a spreadsheet program makes them; everything
+    else (``12,5``, ``0.80 (0.61-1.05)``, ``007``) stays text for the later stages to read.
+
+    Ragged rows are refused: the table's width is the most common number of fields (or, when wider, the
+    header's: the first row with two filled fields); a row with more fields than that is refused unless
+    the extra fields are empty (trailing empty fields are fine: ``a,b,,,``); a shorter row is padded with
+    empty cells (its missing fields are the last ones, as CSV writers leave them out).
+
+    Raises
+    ------
+    UnusableInputError
+        Not a text file, an encoding no decoder explains, no consistent delimiter, a ragged row, a
+        field that does not end, or a table beyond the size limits: one line, nothing guessed.
+    """
+    import csv
+    import io
+    from collections import Counter
+
+    from .safety import Limits, check_other
+
+    path = Path(path)
+    name = display_name or str(path)
+    limits = limits if limits is not None else Limits()
+    raw = check_other(path, "text", limits, data=data)
+    text, encoding, note = _decode(raw, name)
+    text = text.removeprefix("\ufeff")
+    delimiter, quote, escape = _dialect(text, name, path.suffix.lower() == ".tsv")
+    csv.field_size_limit(max(limits.max_cell_chars + 2, 1024))
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter or ",",
+                            quotechar=quote or None, escapechar=escape or None,
+                            quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE, strict=False)
+        rows = []
+        for rec in reader:
+            rows.append(rec)
+            if len(rows) > limits.max_rows:
+                _check_size(name, path.stem, len(rows), max(len(r) for r in rows), limits)
+    except csv.Error as exc:
+        raise UnusableInputError(f"{name}: line {reader.line_num:,} cannot be read as CSV ({exc}): "
+                                 "export it again as CSV") from None
+    while rows and not any(c.strip() for c in rows[-1]):
+        rows.pop()
+    def meaningful(r: list[str]) -> int:  # fields up to the last non-empty one
+        n = len(r)
+        while n and not r[n - 1].strip():
+            n -= 1
+        return n
+
+    widths = Counter(len(r) for r in rows if len(r) > 1)
+    width = max(widths.items(), key=lambda kv: (kv[1], -kv[0]))[0] if widths else 1
+    header = next((r for r in rows if sum(1 for c in r if c.strip()) >= 2), None)
+    width = max(width, meaningful(header) if header else max([meaningful(r) for r in rows] + [1]))
+    for i, r in enumerate(rows):
+        if len(r) > width:
+            if any(c.strip() for c in r[width:]):
+                extra = next(c for c in r[width:] if c.strip())
+                raise UnusableInputError(
+                    f"{name}: row {i + 1} has {len(r)} fields where the table has {width} (its field "
+                    f"{width + 1 + next(k for k, c in enumerate(r[width:]) if c.strip())} is {extra[:40]!r}): "
+                    f"a value holding an unquoted {_DELIMITER_NAMES.get(delimiter, repr(delimiter))} shifts the "
+                    "values after it; quote that value or export the table again")
+            rows[i] = r[:width]
+    _check_size(name, path.stem, len(rows), width, limits)
+    too_long = next(((i, j) for i, r in enumerate(rows) for j, c in enumerate(r) if len(c) > limits.max_cell_chars),
+                    None)
+    if too_long:
+        raise UnusableInputError(f"{name}: cell {column_letter(too_long[1])}{too_long[0] + 1} holds more than "
+                                 f"{limits.max_cell_chars:,} characters, more than a spreadsheet cell may")
+    grid = [[float(c) if _PLAIN_NUMBER.fullmatch(c) else c for c in r] for r in rows]
+    title = path.stem or "Sheet1"
+    sheet = SheetGrid(title=title, values=_grid_array(grid, width))
+    notes = []
+    if note is not None:
+        severity = "warning" if "would read" in note else "info"
+        notes.append(_note(name, "format-note" if severity == "info" else "format-unread", severity, note, title))
+    return WorkbookGrids(file=name, sheets=(sheet,), findings=tuple(notes), format="csv")

@@ -538,6 +538,18 @@ def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: An
                     "below"), marked_rows_only=few, data=data)
         except Exception:  # noqa: BLE001 - the copy of the form itself, below
             pass
+    if Path(str(path)).suffix.lower() not in ("", ".xlsx", ".xlsm"):
+        # a .csv, .ods, .xls or .xlsb form: the annotated copy is an .xlsx of the values read
+        note = (f"NOTE: the form is a {Path(str(path)).suffix.lower()} file; this copy is an .xlsx rebuilt from the "
+                "values the validation read (contract sheets only, no formatting)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                wb = _rebuilt_workbook(path, name, result, data)
+                _mark(wb, findings, note)
+                return _xlsx_bytes(wb, _NO_STAMP)
+            except Exception:  # noqa: BLE001 - the general path below says what went wrong
+                pass
     if data is None:
         data = Path(path).read_bytes()
     try:

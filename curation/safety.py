@@ -322,7 +322,8 @@ def _what_is_it(head: bytes, suffix: str) -> tuple[str, str]:
     delim = next((d for d in ("\t", ";", ",", "|") if lines and sum(d in ln for ln in lines) >= max(1, len(lines) // 2)),
                  None)
     kind = {"\t": "TSV", None: "plain text"}.get(delim, "CSV")
-    return (f"is a CSV/text file ({kind}){named}, not a workbook", "open it in Excel and save as .xlsx")
+    return (f"is a CSV/text file ({kind}){named}, not a workbook",
+            "give it the name .csv (.tsv for tab-separated) to have it read as one table, or save it as .xlsx")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1098,3 +1099,152 @@ def limits_for(schema, max_mb: float | None = None) -> Limits:
     return Limits(max_uncompressed_bytes=int(mb * 1_000_000), max_rows=lim.max_rows, max_columns=lim.max_columns,
                   max_cells=lim.max_cells, max_sheets=lim.max_sheets, max_shared_strings=lim.max_shared_strings,
                   max_cell_chars=lim.max_cell_chars)
+
+
+# --------------------------------------------------------------------------------------------
+# the other spreadsheet formats (.ods, .xlsb, .xls) and text tables (.csv, .tsv)
+
+_KIND_NAMES = {"ods": "an OpenDocument spreadsheet (.ods)", "xlsb": "an Excel binary workbook (.xlsb)",
+               "xls": "a legacy Excel workbook (.xls)", "text": "a CSV/TSV text file"}
+
+
+_RENAME = "give the file the name of its real format (.xlsx, .xlsm, .xls, .xlsb, .ods, .csv or .tsv)"
+
+
+def _detected(data: bytes) -> str:
+    """What a file holds, in a few words (for a name that does not match the content)."""
+    head = data[:_SNIFF]
+    if head.startswith(_OLE2):
+        return "an OLE2 container (a legacy .xls or a password-protected workbook)"
+    if head.startswith(b"PK\x03\x04"):
+        if b"xl/workbook.bin" in data[:1 << 20] or b"xl/workbook.bin" in data[-(1 << 16):]:
+            return _KIND_NAMES["xlsb"]
+        if head[30:38] == b"mimetype" and b"opendocument.spreadsheet" in head[:200]:
+            return _KIND_NAMES["ods"]
+        return "a zip archive (an .xlsx workbook, or another zip)"
+    return _what_is_it(head, "")[0].removeprefix("is ").split(", not ")[0]
+
+
+def check_other(path: str | os.PathLike, kind: str, limits: Limits = Limits(), *,
+                data: bytes | None = None) -> bytes:
+    """Check that a form of another format than ``.xlsx`` is what its name says and safe to parse.
+
+    ``kind`` is ``ods`` or ``xlsb`` (zip containers: every check of :func:`check_workbook` that is not
+    specific to the .xlsx parts: member count, duplicate and overlapping members, encryption, the
+    compression ratio, the total uncompressed size, every member streamed with a byte cap and the XML
+    parts of an .ods checked for DTDs), ``xls`` (an OLE2 container no larger than the uncompressed size
+    limit) or ``text`` (a text file no larger than that limit, not binary).
+
+    Returns
+    -------
+    bytes
+        The file's bytes (``data`` when given), read once: the parser reads these.
+
+    Raises
+    ------
+    UnusableInputError
+        One line ``"<file>: <what is wrong>: <what to do>"``.
+    """
+    p = Path(path)
+    name = _clean(os.fspath(path), 200)
+    suffix = p.suffix.lower()
+    try:
+        if data is None:
+            try:
+                st = p.stat()
+            except FileNotFoundError:
+                raise _Refused("file not found", "check the path and the file name") from None
+            except (OSError, ValueError) as exc:
+                raise _Refused(f"cannot be read ({_clean(exc, 80)})", "check the path") from None
+            if stat.S_ISDIR(st.st_mode):
+                raise _Refused("is a folder, not a form", "give the path of the form's file")
+            if not stat.S_ISREG(st.st_mode):
+                raise _Refused("is not a regular file (a device, pipe or socket)", "give the path of a saved file")
+            if st.st_size > limits.max_uncompressed_bytes:
+                raise _Refused(f"is too large ({_mb(st.st_size)}, above the limit of "
+                               f"{_mb(limits.max_uncompressed_bytes)})", "split the form or remove what it does not need")
+            try:
+                data = p.read_bytes()
+            except PermissionError:
+                raise _Refused("cannot be read (permission denied)", "check the file's permissions") from None
+            except OSError as exc:
+                raise _Refused(f"cannot be read ({_clean(exc.strerror or exc, 80)})",
+                               "close it in other programs or copy it, and try again") from None
+        if not data:
+            raise _Refused("is empty (0 bytes)", "the save or download did not complete; save the form again")
+        if len(data) > limits.max_uncompressed_bytes:
+            raise _Refused(f"is too large ({_mb(len(data))}, above the limit of {_mb(limits.max_uncompressed_bytes)})",
+                           "split the form or remove what it does not need")
+        head = data[:_SNIFF]
+        if kind == "text":
+            if head.startswith(b"PK\x03\x04") or head.startswith(_OLE2) or _looks_like_text(head) is None:
+                raise _Refused(f"is named {suffix} but is {_detected(data)}, not text", _RENAME)
+            return data
+        if kind == "xls":
+            if not head.startswith(_OLE2):
+                raise _Refused(f"is named {suffix} but is {_detected(data)}, not a legacy .xls workbook", _RENAME)
+            return data
+        if not head.startswith(b"PK\x03\x04"):
+            raise _Refused(f"is named {suffix} but is {_detected(data)}, not {_KIND_NAMES[kind]}", _RENAME)
+        _check_container(io.BytesIO(data), kind, limits, suffix)
+        return data
+    except _Refused as r:
+        raise UnusableInputError(f"{name}: {r.what}: {r.todo}") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, struct.error, ValueError, OverflowError,
+            NotImplementedError, UnicodeError, KeyError, IndexError, RuntimeError) as exc:
+        raise UnusableInputError(f"{name}: is damaged or not a valid zip ({_clean(exc, 80)}): "
+                                 "open it and save it again") from None
+
+
+def _check_container(fh, kind: str, limits: Limits, suffix: str) -> None:
+    """Zip-level checks of an .ods or .xlsb (what :func:`_check_zip` checks before the .xlsx parts)."""
+    declared_members = _eocd_entries(fh)
+    if declared_members is None:
+        raise _Refused("is damaged: it is a truncated or corrupt zip (its central directory is missing)",
+                       "open it and save it again")
+    if declared_members > limits.max_members:
+        raise _Refused(f"has {declared_members:,} zip members, more than the {limits.max_members:,} allowed",
+                       "this is not a normal form; save the data into a fresh form")
+    fh.seek(0)
+    z = _Zip(fh, zipfile.ZipFile(fh), limits)
+    infos = z.infos
+    if len(z.by_name) != len(infos):
+        raise _Refused("is damaged or tampered with: it has two zip members of the same name", "save it again")
+    if len(set(z.offsets)) != len(z.offsets):
+        raise _Refused("has overlapping zip members (a zip-bomb construction, or a damaged file)", "save it again")
+    names = set(z.by_name)
+    is_ods = False
+    mt = z.by_name.get("mimetype")
+    if mt is not None and mt.file_size <= 200 and mt.compress_type in (0, 8) and not mt.flag_bits & 0x1:
+        is_ods = b"".join(z.chunks(mt)).startswith(b"application/vnd.oasis.opendocument.spreadsheet")
+    is_xlsb = "xl/workbook.bin" in names
+    if (kind == "ods" and not is_ods) or (kind == "xlsb" and not is_xlsb):
+        if "[Content_Types].xml" in names and "xl/workbook.xml" in names:
+            raise _Refused(f"is named {suffix} but is an .xlsx workbook", "give it the name .xlsx")
+        what, todo = _classify_zip(z, names, "")
+        if is_ods or is_xlsb:
+            what, todo = f"is named {suffix} but is {_KIND_NAMES['ods' if is_ods else 'xlsb']}", _RENAME
+        raise _Refused(what, todo)
+    if kind == "ods" and "content.xml" not in names:
+        raise _Refused("is not a complete OpenDocument spreadsheet (content.xml is missing)", "save it again")
+    for i in infos:
+        if i.flag_bits & 0x41:
+            raise _Refused(f"has an encrypted zip member ({_clean(i.filename)})", "save it again without a password")
+        if i.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _Refused(f"uses zip compression method {i.compress_type} for {_clean(i.filename)}, which "
+                           "spreadsheet programs never write", "save it again")
+        if i.file_size >= limits.ratio_check_min_bytes and i.file_size / max(i.compress_size, 1) > \
+                limits.max_compression_ratio:
+            raise _Refused(f"is a decompression bomb: {_clean(i.filename)} would expand from {_mb(i.compress_size)} "
+                           f"to {_mb(i.file_size)}", "do not open it; ask for the original form")
+    total = sum(i.file_size for i in infos)
+    if total > limits.max_uncompressed_bytes:
+        raise _Refused(f"is too large: it expands to {_mb(total)}, above the limit of "
+                       f"{_mb(limits.max_uncompressed_bytes)}",
+                       "remove what the form does not need (images, unused sheets) or split it")
+    for i in infos:
+        if i.is_dir():
+            continue
+        xml = kind == "ods" and i.filename.endswith(".xml")
+        for _c in (_xml_chunks(z, i) if xml else z.chunks(i)):
+            pass

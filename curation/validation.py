@@ -221,8 +221,18 @@ def _key_text(col: pd.Series) -> pd.Series:
     """Key values as text (``12.0`` -> ``"12"``), None where empty: how rows of two sheets are linked."""
     from .cells import text_value
 
-    return col.map(lambda v: text_value(v) if v is not None and not (isinstance(v, float) and v != v) else None
-                   ).astype(object)
+    values = col.to_numpy(dtype=object)
+    seen: dict[Any, Any] = {}
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):  # each distinct value turned to text once
+        if v is None or (isinstance(v, float) and v != v):
+            continue
+        key = (type(v), v)
+        t = seen.get(key, seen)
+        if t is seen:
+            t = seen[key] = text_value(v)
+        out[i] = t
+    return pd.Series(out, index=col.index, dtype=object)
 
 
 def check_tables(schema: ReviewSchema, tables: dict[str, Table]) -> list[Finding]:
@@ -248,7 +258,10 @@ def check_stage(schema: ReviewSchema, tables: dict[str, Table]) -> tuple[list[Fi
 def validate_workbooks(schema: ReviewSchema, workbooks: Sequence[RawWorkbook]) -> ValidationResult:
     """Validate forms already read (the pure core of :func:`validate`)."""
     tables, findings = normalise(schema, workbooks)
-    findings = apply_severities(schema, [f for wb in workbooks for f in wb.findings] + findings)
+    # forms validated together are one review: a contract sheet another form holds is not missing
+    held = {t for wb in workbooks for t in wb.sheets} if len(workbooks) > 1 else set()
+    findings = apply_severities(schema, [f for wb in workbooks for f in wb.findings
+                                         if not (f.rule == "missing-sheet" and f.contract_sheet in held)] + findings)
     checked, coverage = check_stage(schema, tables)
     findings.extend(checked)
     passed, extra = decide(schema, tables, findings)
@@ -285,8 +298,8 @@ def validate(forms: str | Path | Sequence[str | Path], schema: str | Path | Revi
     Parameters
     ----------
     forms : path or sequence of paths
-        ``.xlsx`` forms, or folders of them; several forms are validated together (study_ids
-        must be unique across them).
+        Forms (``.xlsx``/``.xlsm``, ``.xls``, ``.xlsb``, ``.ods``, ``.csv``, ``.tsv``), or folders of
+        them; several forms are validated together (study_ids must be unique across them).
     schema : str, Path or ReviewSchema, optional
         A schema file, the name of a shipped schema, or a loaded schema (default: the
         177Lu-PRRT review).
@@ -386,18 +399,21 @@ def form_names(paths: Sequence[str | Path]) -> list[str]:
 
 
 def expand_forms(forms: str | Path | Sequence[str | Path]) -> list[Path]:
-    """Paths of the forms: files as given, folders expanded to their ``.xlsx`` files (sorted)."""
+    """Paths of the forms: files as given, folders expanded to their forms (sorted): ``.xlsx``, ``.xlsm``,
+    ``.xls``, ``.xlsb``, ``.ods``, ``.csv`` and ``.tsv`` files, not Excel's lock files (``~$...``), hidden
+    files or the annotated copies ``curate run`` writes. A folder of workbooks, one per study, is one review."""
     from .errors import UnusableInputError
+    from .reading import FORM_SUFFIXES
 
     items = [forms] if isinstance(forms, (str, Path)) else list(forms)
     out: list[Path] = []
     for item in items:
         p = Path(item)
         if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.suffix.lower() in (".xlsx", ".xlsm")
+            found = sorted(q for q in p.iterdir() if q.suffix.lower() in FORM_SUFFIXES and q.is_file()
                            and not q.name.startswith(("~$", ".")) and ".annotated." not in q.name)
             if not found:
-                raise UnusableInputError(f"{p}: folder holds no .xlsx form")
+                raise UnusableInputError(f"{p}: folder holds no form ({', '.join(FORM_SUFFIXES)} files)")
             out.extend(found)
         else:
             out.append(p)

@@ -195,7 +195,9 @@ STRUCTURE_CASES = {"missing-sheet", "empty-sheet", "missing-column", "duplicate-
                    "merged-cell", "formula-without-value",
                    # reading a team's own workbook: tests/test_layout.py has a case for each
                    "inferred-layout", "unmatched-sheet", "non-data-row", "hidden-row", "hidden-column",
-                   "helper-column", "unplaced-column", "study-field-conflict", "unread-data", "group-heading"}
+                   "helper-column", "unplaced-column", "study-field-conflict", "unread-data", "group-heading",
+                   # file formats and study identity: tests/test_reading_formats.py, tests/test_study_identity.py
+                   "format-note", "format-unread", "study-id-clash", "combined-ci-mismatch"}
 
 
 def test_every_rule_has_a_case():

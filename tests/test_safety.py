@@ -91,7 +91,7 @@ def test_hostile_file_is_refused(corpus, case):
 
 def test_specific_wording(corpus):
     assert "save it as .xlsx without a password" in refusal(corpus["ole2"][0])
-    assert "open it in Excel and save as .xlsx" in refusal(corpus["csv"][0])
+    assert "give it the name .csv" in refusal(corpus["csv"][0])  # a CSV named .xlsx is read once named .csv
     assert "which forms never need; refused for safety" in refusal(corpus["billion_laughs"][0])
     assert "save it as .xlsx" in refusal(corpus["ods"][0])
     assert "sheet 'studies'" in refusal(corpus["huge_dimension"][0])

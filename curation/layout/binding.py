@@ -118,7 +118,7 @@ def bind_sheet(ctx: SheetContext) -> BoundSheet:
     columns, letters, units, percent, ids, cohorts = bind_cells(ctx, vals, data_rows)
     report_labels(ctx, data_rows)
     apply_labels(ctx, columns, data_rows)
-    derive_identity(ctx, columns, letters, ids, cohorts, len(data_rows))
+    derive_identity(ctx, columns, letters, ids, cohorts, len(data_rows), data_rows, vals)
     cell_rows: dict = {}
     if ctx.sl.shape == "long":
         data_rows, columns, units, percent, cell_rows = bind_long(ctx, vals, data_rows, columns, letters, units,
@@ -249,6 +249,8 @@ def fill_merged(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]) -> No
             for c in range(c0, c1 + 1):
                 vals[r, c] = top_left
                 merged_fill[(r, c)] = (top_left, ref)
+    if not merged_fill:
+        return
     from ..schema import NUMERIC_TYPES as _NUMERIC
 
     for col in sl.columns:
@@ -379,41 +381,12 @@ def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
     return columns, letters, units, percent, ids, cohorts
 
 
-def derive_identity(ctx: SheetContext, columns: dict, letters: dict, ids: list, cohorts: list, n: int) -> None:
-    """study_id and cohort where no column holds them (in ``columns``)."""
-    schema, sl = ctx.schema, ctx.sl
-    study_id_column = any(c.kind == "value" and c.parts.get("value") == "study_id" for c in sl.columns)
-    if not study_id_column:
-        derived_any = any(x is not None for x in ids)
-        if not derived_any and "first_author" in columns and "year" in columns:
-            for k in range(n):
-                a, y = columns["first_author"][k], columns["year"][k]
-                if a is not None and y is not None:
-                    ids[k] = re.sub(r"[^\w-]+", "", str(a).split()[-1] if str(a).split() else str(a)) + _cell_text(y)
-        if any(x is not None for x in ids):
-            columns["study_id"] = ids
-            src = letters.get("first_author")
-            if src:
-                letters["study_id"] = src
-    elif any(x is not None for x in ids) and "study_id" in columns:
-        for k in range(n):
-            if columns["study_id"][k] is None:
-                columns["study_id"][k] = ids[k]
-    if not any(c.kind == "value" and c.parts.get("value") == "cohort" for c in sl.columns):
-        overall = schema.analysis.overall_cohort
-        columns["cohort"] = [c if c else overall for c in cohorts]
-        if "first_author" in letters:
-            letters.setdefault("cohort", letters["first_author"])
-    # a study_id column holding 'Author (year)' texts: the same ids as derived elsewhere
-    if "study_id" in columns:
-        for k, v in enumerate(columns["study_id"]):
-            t = _text(v)
-            if t and not re.fullmatch(r"[\w-]+", t):
-                m = RX_AUTHOR_YEAR.match(t)
-                if m and re.search(r"[^\W\d_]{2}", m.group("a")):
-                    author = re.sub(r"\s+et\s+al\.?$", "", m.group("a").strip(" ,;"), flags=re.I).strip()
-                    columns["study_id"][k] = (re.sub(r"[^\w-]+", "", author.split()[-1]) + m.group("y")
-                                              + (m.group("s") or ""))
+def derive_identity(ctx: SheetContext, columns: dict, letters: dict, ids: list, cohorts: list, n: int,
+                    data_rows: list | None = None, vals: Any = None) -> None:
+    """study_id and cohort where no column holds them (in ``columns``): see :mod:`.identity`."""
+    from .identity import derive_ids
+
+    derive_ids(ctx, columns, letters, ids, cohorts, n, data_rows, vals)
 
 
 def _table_of(schema: ReviewSchema, sl: SheetLayout, field: str) -> str:

@@ -52,6 +52,9 @@ def _text(v: Any) -> str | None:
     return None
 
 
+_DECIMAL_COMMA = re.compile(r"\s*[+-]?\d+,\d+\s*")
+
+
 def content_kind(values: Iterable[Any]) -> str | None:
     """The composite kind most of a column's text cells have (None: plain values)."""
     counts = {"median_ci": 0, "ci": 0, "count_pct": 0, "author_year": 0}
@@ -67,7 +70,7 @@ def content_kind(values: Iterable[Any]) -> str | None:
             counts["count_pct"] += 1
         elif RX_MEDIAN_CI.match(t) or RX_EST_CI.match(t):
             counts["median_ci"] += 1
-        elif RX_CI.match(t):
+        elif RX_CI.match(t) and not _DECIMAL_COMMA.fullmatch(t):  # '18,5' is a number typed with a decimal comma
             counts["ci"] += 1
         elif is_author_year(t):
             counts["author_year"] += 1

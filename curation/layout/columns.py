@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..reading import SheetGrid, column_letter, sheet_key
-from ..schema import NUMERIC_TYPES, ReviewSchema
+from ..schema import NUMERIC_TYPES, ReviewSchema, fold
 from .cells import Kind, _cell_text, _text, content_kind
 from .headers import FieldIndex, _header_unit, _quals_text, split_header
 from .model import ColumnLayout, IgnoredColumn, SheetLayout, _col_index
@@ -80,8 +80,8 @@ def _sheet_layout(schema: ReviewSchema, index: FieldIndex, g: _SheetGuess, table
             k, parts = "count_pct", {"percent": fname}
             if fs.count_field:
                 parts["count"] = fs.count_field
-        elif c.ci_in_core and not low_high:
-            # 'X 95% CI' of a field without a CI pair: not this field
+        elif c.ci_in_core and not low_high and fname not in _ci_bounds(schema, tables):
+            # 'X 95% CI' of a field without a CI pair (and not itself a CI bound, 'OS 95% CI lower'): not this field
             ignored[letter] = IgnoredColumn(header=c.header)
             continue
         unit = _header_unit(schema, c.quals) if k in ("value", "median_ci", "ci") and fs.type in NUMERIC_TYPES \
@@ -93,6 +93,7 @@ def _sheet_layout(schema: ReviewSchema, index: FieldIndex, g: _SheetGuess, table
             note = f"also matches {', '.join(fields[1:])}"
         cols.append(ColumnLayout(column=letter, header=c.header, kind=k, parts=parts, unit=unit, confidence=conf,
                                  hidden=c.col in grid.hidden_columns, note=note))
+    cols = _explicit_ci_first(cols)
     cols = _resolve_duplicates(schema, grid, cols, first_data, ignored)
     derived: dict[str, str] = {}
     mapped = {f for col in cols for f in col.parts.values()}
@@ -117,6 +118,29 @@ def _sheet_layout(schema: ReviewSchema, index: FieldIndex, g: _SheetGuess, table
                        labels=dict(sorted(labels.items())), blocks=block_layouts,
                        **({"shape": "long", "outcomeColumn": long["outcome_column"], "roles": long["roles"],
                            "outcomes": long["outcomes"]} if long else {}))
+
+
+def _ci_bounds(schema: ReviewSchema, tables: list[str]) -> set[str]:
+    """The fields that are the lower or upper bound of another field's CI (``os_ci_low``, ``os_ci_high``)."""
+    return {b for t in tables for fs in schema.sheets[t].fields.values() if fs.combined
+            for b in (fs.combined["low"], fs.combined["high"])}
+
+
+def _explicit_ci_first(cols: list[ColumnLayout]) -> list[ColumnLayout]:
+    """A median column read as 'median (low-high)' because of its cells alone (its header names no CI) beside
+    columns of its own CI bounds: the bound columns are read, and the median column as plain values, so that
+    a composite cell in it is split and cross-checked against the bound cells of its row (by the normaliser)
+    instead of making the bound columns 'duplicates' for every row."""
+    plain = {f for col in cols if col.kind == "value" for f in col.parts.values()}
+    out = []
+    for col in cols:
+        if col.kind == "median_ci" and col.parts.get("low") in plain and col.parts.get("high") in plain and \
+                not split_header(col.header)[2] and not re.search(r"\bci\b|confidence|interval", fold(col.header)):
+            col = col.model_copy(update={"kind": "value", "parts": {"value": col.parts["value"]},
+                                         "note": f"composite cells split and checked against "
+                                                 f"{col.parts['low']}, {col.parts['high']}"})
+        out.append(col)
+    return out
 
 
 def _field_spec(schema: ReviewSchema, tables: list[str], field: str | None):

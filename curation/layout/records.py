@@ -77,7 +77,7 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
         accounts[grid.title] = account_of(grid.title, roles)
         if grid.state == "visible" and grid.title not in layout.empty:
             skipped_sheet_findings(grid, roles, index, emit, read_headers)
-    return RawWorkbook(file=grids.file, sheets=sheets, findings=tuple(emit.findings), sheet_titles=titles,
+    return RawWorkbook(file=grids.file, sheets=sheets, findings=(*grids.findings, *emit.findings), sheet_titles=titles,
                        cell_accounts=tuple(accounts[g.title] for g in grids.sheets))
 
 
@@ -98,7 +98,8 @@ def sheet_records(ctx: SheetContext, bound: BoundSheet) -> dict[str, RawSheet]:
         if len(sl.tables) > 1 and spec.parent is None and any(schema.sheets[t].parent is not None
                                                               for t in sl.tables if t != table):
             keep = _study_rows(schema, table, own, rows_excel, letters, title, emit, columns)
-        values = {f: (arr[keep] if arr is not None else None) for f, arr in own.items()}
+        keep_at = np.asarray(keep, dtype=np.intp)
+        values = {f: (arr[keep_at] if arr is not None else None) for f, arr in own.items()}
         values = {f: v for f, v in values.items() if v is not None}
         pos_of = {k: j for j, k in enumerate(keep)}
         out[table] = RawSheet(
@@ -173,7 +174,9 @@ def read_form(path: str | Path, schema: ReviewSchema, *, layout: Layout | None =
     if layout is not None:
         check_fits(layout, grids, schema=schema)
         return extract(grids, layout, schema, inferred=True)
-    return extract(grids, infer_layout(grids, schema), schema, inferred=True)
+    from .known import known_layout  # the template's layout, recognised without the search
+
+    return extract(grids, known_layout(grids, schema) or infer_layout(grids, schema), schema, inferred=True)
 
 
 def map_form(path: str | Path, schema: ReviewSchema, *, display_name: str | None = None,

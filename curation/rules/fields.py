@@ -21,6 +21,8 @@ declare("invalid-number", "error", "A number field holds something that is not o
 declare("not-an-integer", "error", "A count holds a fraction.", "cell")
 declare("invalid-year", "error", "A year or date field holds something that is not a year.", "cell")
 declare("combined-median-ci", "info", "A median cell holds 'median (low-high)'; it is split into median and CI.", "cell")
+declare("combined-ci-mismatch", "warning", "A 'median (low-high)' cell whose bound differs from the typed CI cell of its "
+        "row (the typed cell is read).", "cell")
 declare("unknown-unit", "error", "A number with a unit (in the cell or its header) that the schema cannot convert.", "cell")
 declare("unit-conflict", "error", "A cell states a unit that contradicts the row's unit column.", "cell")
 # fields: from each field's declaration (pandera, compiled from the schema)

@@ -34,3 +34,10 @@ declare("unread-data", "warning", "Cells that look like data the review needs an
         "columns read (another block), a sheet with the headers of a sheet that is read.", "structure")
 declare("study-field-conflict", "warning", "In a sheet with one row per cohort, a cohort row whose study-level value "
         "differs from the study's own row (not read).", "structure")
+# file formats and study identity (curation.reading, curation.layout)
+declare("format-note", "info", "How a form of another format than .xlsx was read (a CSV's detected encoding, what an "
+        ".xls does not record).", "structure")
+declare("format-unread", "warning", "What a form's format keeps that cannot be read (an .xlsb's hidden rows and percent "
+        "formats), or a CSV's detected encoding that other encodings would read differently.", "structure")
+declare("study-id-clash", "error", "Two different study labels that would become one study_id (the labels and their "
+        "cells are named; neither row is read as the other's study).", "structure")

@@ -1,0 +1,196 @@
+"""Study identity: ids keep every part of the label that tells studies apart; two different labels never
+become one id silently (a study-id-clash error names both cells); the same label is the same study on
+every sheet; a study_id column of 'Author (year)' labels gives first_author and year. Also the two
+reading regressions of issue 18 (a composite median cell beside typed CI columns; 'OS 95% CI lower')."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from curation.layout.identity import StudyLabel, check_clashes, label_id, parse_label, where_of
+from curation.validation import validate
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Meriggi F 2017", "MeriggiF2017"),
+    ("Murphy C 2017", "MurphyC2017"),
+    ("Rascol (2022) - ALLY-LID I", "Rascol2022-ALLY-LID-I"),
+    ("Rascol (2022) - ALLY-LID II", "Rascol2022-ALLY-LID-II"),
+    ("van Kessel 2016", "vanKessel2016"),
+    ("Bodei et al., 2011a", "Bodei2011a"),
+    ("Bodei (2011)", "Bodei2011"),
+    ("O'Brien (2019)", "OBrien2019"),
+])
+def test_ids_keep_what_tells_studies_apart(text, expected):
+    assert label_id(parse_label(text)) == expected
+
+
+def test_identifiers_are_not_labels():
+    assert parse_label("BODEI2011") is None and parse_label("S01") is None and parse_label(2011) is None
+
+
+def _form(path: Path, header: list, rows: list, title: str = "Data") -> Path:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = title
+    ws.append(header)
+    for r in rows:
+        ws.append(r)
+    wb.save(path)
+    return path
+
+
+HEADER = ["Author (year)", "Cohort", "N enrolled", "N evaluable", "CR", "PR", "SD", "PD"]
+
+
+def test_initials_trials_and_particles_stay_distinct_studies(tmp_path):
+    rows = [[label, "Overall", 40 + i, 40 + i, 1, 9, 20, 10 + i] for i, label in enumerate(
+        ["Meriggi F 2017", "Murphy C 2017", "Rascol (2022) - ALLY-LID I", "Rascol (2022) - ALLY-LID II",
+         "van Kessel 2016"])]
+    res = validate(_form(tmp_path / "f.xlsx", HEADER, rows))
+    ids = list(res.clean["study_id"])
+    assert ids == ["MeriggiF2017", "MurphyC2017", "Rascol2022-ALLY-LID-I", "Rascol2022-ALLY-LID-II", "vanKessel2016"]
+    assert list(res.clean["first_author"]) == ["Meriggi F", "Murphy C", "Rascol", "Rascol", "van Kessel"]
+    assert not any(f.rule in ("duplicate-key", "study-id-clash") for f in res.finding_list)
+
+
+def test_two_labels_one_id_is_an_error_naming_both_cells(tmp_path):
+    rows = [["Meriggi F 2017", "Overall", 40, 40, 1, 9, 20, 10],
+            ["MeriggiF 2017", "Overall", 50, 50, 1, 9, 20, 20]]
+    res = validate(_form(tmp_path / "f.xlsx", HEADER, rows))
+    clash = [f for f in res.finding_list if f.rule == "study-id-clash"]
+    assert clash and all(f.severity == "error" and f.row == 3 for f in clash)
+    assert "Data!A3" in clash[0].message and "Data!A2" in clash[0].message
+    assert "'Meriggi F 2017'" in clash[0].message and "'MeriggiF 2017'" in clash[0].message
+    # the second row is not read as the first one's study, on either contract sheet
+    assert list(res.clean["study_id"]) == ["MeriggiF2017"] and list(res.clean["n_evaluable"]) == [40]
+
+
+def test_a_subgroup_after_the_year_is_a_cohort_of_the_study(tmp_path):
+    header = ["Author (year)", "N enrolled", "N evaluable", "CR", "PR", "SD", "PD"]
+    rows = [["Unal (2023)", 100, 100, 1, 30, 40, 29], ["Unal (2023) - G3", 100, 40, 0, 10, 15, 15]]
+    res = validate(_form(tmp_path / "f.xlsx", header, rows))
+    assert set(res.clean["study_id"]) == {"Unal2023"}
+    assert sorted(res.clean["cohort"]) == ["G3", "overall"]
+
+
+def test_the_same_label_on_two_sheets_is_one_study(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Studies"
+    ws.append(["Study", "First author", "Year", "N enrolled"])
+    ws.append(["Meriggi F 2017", "Meriggi", 2017, 40])
+    ws.append(["Murphy C 2017", "Murphy", 2017, 60])
+    oc = wb.create_sheet("Outcomes")
+    oc.append(["Study", "Cohort", "N evaluable", "CR", "PR", "SD", "PD"])
+    oc.append(["Murphy C 2017", "Overall", 60, 1, 9, 30, 20])
+    oc.append(["Meriggi F 2017", "Overall", 40, 1, 9, 20, 10])
+    p = tmp_path / "f.xlsx"
+    wb.save(p)
+    res = validate(p)
+    assert not any(f.rule == "unknown-study" for f in res.finding_list)
+    assert sorted(res.clean["study_id"]) == ["MeriggiF2017", "MurphyC2017"]
+
+
+def test_a_study_id_column_of_labels_gives_author_and_year(tmp_path):
+    header = ["Study ID", "Cohort", "N enrolled", "N evaluable", "CR", "PR", "SD", "PD"]
+    rows = [["Smith J (2019)", "Overall", 40, 40, 1, 9, 20, 10], ["Jones (2020)", "Overall", 50, 50, 2, 8, 20, 20]]
+    res = validate(_form(tmp_path / "f.xlsx", header, rows))
+    assert list(res.clean["study_id"]) == ["SmithJ2019", "Jones2020"]
+    assert list(res.clean["first_author"]) == ["Smith J", "Jones"] and list(res.clean["year"]) == [2019, 2020]
+    assert not any(f.rule == "missing-required" for f in res.finding_list)
+
+
+# ------------------------------------------------------------------------------------------
+# property: two different labels never silently share an id
+
+SURNAME = st.from_regex(r"[A-Z][a-z]{1,6}", fullmatch=True)
+PARTICLE = st.sampled_from(["", "van ", "de ", "van der ", "Van ", "di "])
+INITIALS = st.sampled_from(["", " F", " C", " FJ", " A B", " Ch"])
+REST = st.sampled_from(["", " - ALLY-LID I", " - ALLY-LID II", " - part 2", " STUDY-A"])
+
+
+@st.composite
+def labels(draw):
+    author = draw(PARTICLE) + draw(SURNAME) + draw(INITIALS)
+    year = draw(st.integers(1990, 2025))
+    suffix = draw(st.sampled_from(["", "a", "b"]))
+    form = draw(st.sampled_from(["{a} {y}{s}", "{a} ({y}{s})", "{a} et al., {y}{s}", "{a} et al. ({y}{s})"]))
+    return form.format(a=author, y=year, s=suffix) + draw(REST)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(labels(), min_size=2, max_size=8))
+def test_distinct_labels_never_silently_share_an_id(texts):
+    parsed = [parse_label(t) for t in texts]
+    assert all(p is not None for p in parsed), texts
+    sources = [(label_id(p), p.key, where_of(k + 2, "A", t)) for k, (p, t) in enumerate(zip(parsed, texts))]
+    reported: list = []
+    spelling: dict = {}
+    clashed = check_clashes(sources, "Data", lambda *a: reported.append(a), "studies", spelling)
+    kept: dict = {}
+    for k, (sid, key, _w) in enumerate(sources):
+        if k in clashed:
+            continue
+        sid = spelling.get(k, sid)
+        # the same id (as a reviewer reads it, case aside) only for the same label
+        assert kept.setdefault(sid.casefold(), key) == key, (texts, sid)
+    assert len(reported) == len(clashed)
+    # the same label, however written (spacing, brackets, et al.), is the same id
+    for p, t in zip(parsed, texts):
+        assert label_id(parse_label(t.replace(" et al.,", "").replace("(", "").replace(")", ""))).casefold() == \
+            label_id(p).casefold() or p.rest, t
+
+
+@settings(max_examples=100, deadline=None)
+@given(SURNAME, SURNAME, st.integers(1990, 2025), INITIALS, INITIALS)
+def test_different_surnames_or_initials_give_different_ids(a, b, year, ia, ib):
+    la, lb = parse_label(f"{a}{ia} {year}"), parse_label(f"{b}{ib} {year}")
+    if la.key != lb.key:
+        assert label_id(la).casefold() != label_id(lb).casefold() or \
+            (a + ia.replace(" ", "")).casefold() == (b + ib.replace(" ", "")).casefold()
+
+
+def test_label_key_ignores_how_it_is_written():
+    a, b = parse_label("Bodei et al. (2011)"), parse_label("BODEI 2011")
+    assert a.key == b.key == StudyLabel("Bodei", "2011").key
+
+
+# ------------------------------------------------------------------------------------------
+# reading regressions (issue 18)
+
+CI_HEADER = ["Study", "First author", "Year", "N", "Cohort", "N evaluable", "PFS median", "PFS CI low", "PFS CI high",
+             "OS median", "OS 95% CI lower", "OS 95% CI upper"]
+
+
+def _ci_rows(first: list) -> list:
+    rows = [first]
+    for i in range(2, 11):
+        rows.append([f"S{i:02d}", f"Author{i}", 2010 + i, 40 + i, "overall", 40 + i, 20 + i, 15 + i, 25 + i, 30 + i,
+                     20 + i, 40 + i])
+    return rows
+
+
+def test_a_composite_median_cell_does_not_make_the_ci_columns_ignored(tmp_path):
+    first = ["S01", "Bodei", 2011, 51, "overall", 51, "30.9 (22.7–39.0)", None, None, 40, 30, 50]
+    res = validate(_form(tmp_path / "f.xlsx", CI_HEADER, _ci_rows(first), "Extraction"))
+    c = res.clean.set_index("study_id")
+    assert c.loc["S05", "pfs_ci_low"] == 20 and c.loc["S05", "pfs_ci_high"] == 30  # every row's typed CI read
+    assert c.loc["S01", "pfs_median"] == 30.9 and c.loc["S01", "pfs_ci_low"] == 22.7 and c.loc["S01", "pfs_ci_high"] == 39
+    assert c.loc["S03", "os_ci_low"] == 23 and c.loc["S03", "os_ci_high"] == 43  # 'OS 95% CI lower/upper' placed
+    assert not any(f.rule in ("duplicate-column", "unplaced-column") for f in res.finding_list)
+
+
+def test_a_composite_cell_is_cross_checked_against_the_typed_ci(tmp_path):
+    first = ["S01", "Bodei", 2011, 51, "overall", 51, "30.9 (22.7–39.0)", 21.0, None, 40, 30, 50]
+    res = validate(_form(tmp_path / "f.xlsx", CI_HEADER, _ci_rows(first), "Extraction"))
+    c = res.clean.set_index("study_id")
+    assert c.loc["S01", "pfs_ci_low"] == 21 and c.loc["S01", "pfs_ci_high"] == 39  # typed read, empty filled
+    mism = [f for f in res.finding_list if f.rule == "combined-ci-mismatch"]
+    assert len(mism) == 1 and mism[0].severity == "warning" and mism[0].cell == "Extraction!H2"
+    assert mism[0].message.count("Extraction!G2") == 1 and mism[0].message.count("Extraction!H2") == 1
