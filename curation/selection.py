@@ -225,7 +225,7 @@ def is_record_scope(schema: ReviewSchema, finding: Finding) -> bool:
         rule = REGISTRY.get(finding.rule)
     except ImportError:  # pragma: no cover - the rules are always there
         rule = None
-    if rule is not None and "record" in (getattr(rule, "exclusion", None), getattr(rule, "scope", None)):
+    if rule is not None and "record" in (getattr(rule, "excludes", None), getattr(rule, "exclusion", None)):
         return True
     sheet = finding.contract_sheet
     return finding.rule in IDENTITY_FIELD_RULES and finding.field in _identity_fields(schema, sheet or "")
