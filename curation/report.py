@@ -671,6 +671,7 @@ def _summary_view(v: Any) -> dict[str, Any]:
                      key=lambda x: (SEVERITY_RANK[x[1]], -x[2], x[0]))
     sheets = [{"sheet": k, **d} for k, d in s.by_sheet.items()]
     return {"forms": s.forms, "studies": s.studies, "rows_read": s.rows_read, "rows_passed": s.rows_passed,
+            "rows_restricted": getattr(s, "rows_restricted", 0),
             "rows_excluded": s.rows_excluded, "errors": s.errors, "warnings": s.warnings, "info": s.info,
             "by_rule": by_rule, "by_sheet": sheets}
 
@@ -739,6 +740,8 @@ def _analysis_view(run: Any, a: Any, svgs: dict[str, str], n: int, files: dict[s
     for r in a.left_out:
         key = re.sub(r"^\S+ already contributes its .*", "another cohort of the study is taken (no patient counted twice)",
                      r.reason or "")
+        if getattr(r, "excluded_by", None):  # kept out by errors: counted by rule (each row names its cell)
+            key = f"kept out by an error: {r.excluded_by}"
         left_reasons[key] = left_reasons.get(key, 0) + 1
     est = _est_text(res, kind, a)
     sens = []
@@ -861,8 +864,10 @@ def _prisma(v: Any, primaries: Sequence[Any]) -> list[str]:
     parts = [f"{s.rows_read} rows read from {s.forms} form{'s' if s.forms != 1 else ''} ({s.studies} "
              f"{'study' if s.studies == 1 else 'studies'})"]
     excl = ", ".join(f"{k} {d['excluded']}" for k, d in s.by_sheet.items() if d["excluded"])
-    parts.append(f"{s.rows_excluded} excluded by errors" + (f" ({excl})" if excl else ""))
-    parts.append(f"{s.rows_passed} passed into the clean dataset")
+    parts.append(f"{s.rows_excluded} excluded from every analysis by errors" + (f" ({excl})" if excl else ""))
+    parts.append(f"{s.rows_passed} passed into the clean dataset"
+                 + (f", {s.rows_restricted} of them kept out of the analyses that use a field with an error"
+                    if getattr(s, "rows_restricted", 0) else ""))
     pooled = [a for a in primaries if a.role == "primary" and not a.outcome.startswith("ae")]
     if pooled:
         parts.append("pooled: " + ", ".join(f"{a.id.upper()} k = {a.k}" for a in pooled))

@@ -388,11 +388,15 @@ def select_records(schema: ReviewSchema, tables: Mapping[str, Any], findings: Se
             by_study[sheet] = m
         return by_study[sheet].get(key, [])
 
+    own: dict[tuple[str, int], set[int]] = {}
+
     def block(sheet: str, i: int, f: Finding, qualified: set[tuple[str, str]] | None, via_study: bool) -> None:
         hit = False
         for j in over.get(sheet, ()):
             if qualified is None or any(q in uses[j].fields for q in qualified):
                 blocked.setdefault((sheet, i), {}).setdefault(j, []).append(f)
+                if not via_study:
+                    own.setdefault((sheet, i), set()).add(j)
                 hit = True
         if via_study and (hit or not over.get(sheet)):
             inherited.setdefault((sheet, i), []).append(f)
@@ -463,13 +467,14 @@ def select_records(schema: ReviewSchema, tables: Mapping[str, Any], findings: Se
             for i, k in enumerate(ks):
                 if k in failed and k not in ok_keys:
                     passed[sheet][i] = False
-    extra = _study_excluded(schema, tables, uses, over, inherited, passed, eligible)
+    extra = _study_excluded(schema, tables, uses, over, inherited, passed, eligible, own, errored)
     return Selection(uses=uses, eligible=eligible, passed=passed, restricted=restricted, reasons=reasons,
                      extra=tuple(extra))
 
 
-def _study_excluded(schema, tables, uses, over, inherited, passed, eligible) -> list[Finding]:
-    """A ``study-excluded`` error on each row that its study row's errors keep out of an analysis."""
+def _study_excluded(schema, tables, uses, over, inherited, passed, eligible, own, errored) -> list[Finding]:
+    """A ``study-excluded`` error on each row that its study row's errors keep out of an analysis its
+    own errors do not already keep it out of."""
     root = schema.root_sheet
     out: list[Finding] = []
     for (sheet, i), fs in sorted(inherited.items(), key=lambda kv: (kv[0][0], kv[0][1])):
@@ -478,7 +483,9 @@ def _study_excluded(schema, tables, uses, over, inherited, passed, eligible) -> 
         t = tables[sheet]
         cols = over.get(sheet, [])
         lost = [uses[j].key for j in cols if not eligible[sheet][i, j]]
-        if cols and not lost:
+        if cols and not [j for j in cols if not eligible[sheet][i, j] and j not in own.get((sheet, i), ())]:
+            continue
+        if not cols and (sheet, i) in errored:
             continue
         file = str(t.data["_file"].iat[i])
         sid = t.study_ids[i] if hasattr(t, "study_ids") else None
