@@ -785,7 +785,14 @@ def split_eligible(schema: ReviewSchema, frame: pd.DataFrame, outcome: str, subg
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The rows an analysis may take (its ``in_<key>`` column True) and those errors keep out."""
     key = use_for(schema, outcome, subgroup).key
-    ok = eligible_mask(frame, "in_" + key)
+    column = "in_" + key
+    if column not in frame and subgroup:  # not a planned analysis (a clean CSV): every column of the outcome
+        ok = np.ones(len(frame), dtype=bool)
+        for c in frame.columns:
+            if c == "in_" + outcome or str(c).startswith(f"in_{outcome}_by_"):
+                ok &= eligible_mask(frame, c)
+        return frame[ok], frame[~ok]
+    ok = eligible_mask(frame, column)
     return frame[ok], frame[~ok]
 
 
@@ -1119,6 +1126,28 @@ def read_clean_csv(path, schema: ReviewSchema) -> dict[str, pd.DataFrame]:
                              f"{', '.join(map(str, frame.columns[:8]))} ...); write one with `curate validate --clean`")
 
 
+def _selected_for(schema: ReviewSchema, validation: Any, outcome: str, subgroup: str | None):
+    """Every row of a validated form with the ``in_<analysis>`` column of the analysis ``curate pool``
+    asks for, and why rows are kept out of it: the plan's selection, or (an analysis the plan does not
+    have: another subgroup) the same selection made for it."""
+    from .schema import PlanEntry
+    from .selection import resolve_subgroup, select_records
+    from .validation import clean_dataset
+
+    name = outcome.partition(":")[0]
+    if name not in schema.analysis.outcomes:
+        return validation.clean_tables, None
+    sg_name = resolve_subgroup(schema, subgroup)[0] if subgroup else None
+    key = use_for(schema, name, sg_name).key
+    if any(u.key == key for u in (validation.selection.uses if validation.selection else ())):
+        return validation.candidate_tables, validation.exclusion_reasons
+    plan = (*schema.analysis.plan, PlanEntry(outcome=name, subgroup=sg_name or subgroup))
+    wider = schema.model_copy(update={"analysis": schema.analysis.model_copy(update={"plan": plan})})
+    sel = select_records(wider, validation.tables, [f for f in validation.finding_list if f.rule != "study-excluded"])
+    everything = {s: np.ones(len(t), bool) for s, t in validation.tables.items()}
+    return clean_dataset(wider, validation.tables, everything, sel), sel.reason_map(wider, validation.tables)
+
+
 def pool_input(input, outcome: str, *, schema: ReviewSchema, settings: PoolSettings | None = None,
                subgroup: str | None = None, layout: Any = None) -> tuple[list[Analysis], Any]:
     """``curate pool``: one analysis from a form (validated first) or a clean dataset CSV.
@@ -1132,13 +1161,14 @@ def pool_input(input, outcome: str, *, schema: ReviewSchema, settings: PoolSetti
 
     p = Path(input)
     validation = None
+    excluded = None
     if p.suffix.lower() == ".csv":
         clean = read_clean_csv(p, schema)
     else:
         validation = validate(p, schema, layout=layout)
-        clean = validation.clean_tables
+        clean, excluded = _selected_for(schema, validation, outcome, subgroup)
     try:
-        analyses = run_analysis(schema, clean, outcome, settings=settings, subgroup=subgroup)
+        analyses = run_analysis(schema, clean, outcome, settings=settings, subgroup=subgroup, excluded=excluded)
     except KeyError as exc:
         from .errors import UnusableInputError
 

@@ -70,6 +70,8 @@ class ValidationResult:
     def candidate_tables(self) -> dict[str, pd.DataFrame]:
         """Every row in the form of the clean dataset (the rows excluded from every analysis too), with
         the ``in_<analysis>`` columns: what an analysis lists as left out, and "what matters most" refits."""
+        if all(bool(np.all(m)) for m in self.passed.values()):
+            return self.clean_tables  # nothing excluded from everything: the clean dataset is every row
         everything = {s: np.ones(len(t), bool) for s, t in self.tables.items()}
         return clean_dataset(self.schema, self.tables, everything, self.selection)
 
