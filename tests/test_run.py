@@ -233,8 +233,9 @@ def test_influence_of_excluded_records_matches_pooling_by_hand(job):
         assert s03["with"]["k"] == 5 and s03["without"]["k"] == 4
         left = {r["study_id"]: r for r in orr["studies_left_out"]}
         assert left["S03"]["excluded_by"] == "percentage-mismatch" and "outcomes!N6" in left["S03"]["reason"]
-        # the DCR analysis does not use orr_pct: S03 stays in it
-        assert "S03" in [r["study_id"] for r in by_id["dcr"]["studies_taken"]]
+        # the counts the finding cites are DCR's too, but no median: S03 stays in PFS and OS
+        assert "S03" in [r["study_id"] for r in by_id["pfs"]["studies_taken"]]
+        assert "S03" in [r["study_id"] for r in by_id["os"]["studies_taken"]]
     # a subgroup: the S02 G3 row (sum mismatch; CR 5 + PR 43) would enter ORR by grade, G3
     g3 = [x for x in infl if x["analysis"] == "orr_by_grade:G3"]
     assert g3 and g3[0]["study_id"] == "S02" and g3[0]["without"] is None
