@@ -821,6 +821,9 @@ def _with_exclusions(schema: ReviewSchema, oc: OutcomeSpec, sg: SubgroupSpec | N
         f = f.assign(cohort_label=f[cohort_field] if cohort_field in f else overall)
         if oc.kind in ("proportion", "median") and sg is None:  # the overall analysis takes overall cohorts only
             f = f[[isinstance(c, str) and _fold(c) == _fold(overall) for c in f["cohort_label"]]]
+    if sg is not None:  # a row in no group (not reported, or a category the analysis excludes): no candidate
+        values = f[sg.field] if sg.field in f else pd.Series(None, index=f.index, dtype=object)
+        f = f[[isinstance(v, str) and v not in sg.exclude for v in values]]
     out = list(left)
     gone: dict[tuple[str, str | None], list[tuple[Any, str]]] = {}
     for r in f.to_dict("records"):

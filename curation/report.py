@@ -817,7 +817,8 @@ def emptied_analyses(analyses: Sequence[Any]) -> list[dict[str, Any]]:
     for a in analyses:
         if a.result is not None or a.role not in ("primary", "subgroup_test"):
             continue
-        kept = [r for r in a.left_out if getattr(r, "excluded_by", None)]
+        kept = [r for r in a.left_out if getattr(r, "excluded_by", None)
+                and "ineligible-term" not in str(r.excluded_by)]  # a study not eligible: no fix brings it in
         if not kept:
             continue
         rules = sorted({x.strip() for r in kept for x in str(r.excluded_by).split(",")})

@@ -388,3 +388,19 @@ def test_analysis_r_reproduces_the_selection(tmp_path):
         (out / "analysis.R").write_text(broken)
         proc = subprocess.run(["Rscript", "analysis.R"], cwd=out, capture_output=True, text=True, timeout=600)
         assert "dcr: not estimable: not in the clean dataset" in proc.stderr
+
+
+def test_a_subgroup_analysis_lists_only_rows_it_could_take(tmp_path):
+    """An error on a row whose grade is 'mixed' (in no group of the analysis by grade): the overall
+    analyses list it as kept out, the analysis by grade does not (it would not take it anyway)."""
+    from curation.analyses import run_plan
+
+    f = baseline()
+    assert f["outcomes"][1]["grade"] == "mixed"
+    f["outcomes"][1]["n_evaluable"] = "about 440"
+    res = validate(write_form(tmp_path / "f.xlsx", **f), PRRT)
+    got = {a.id: a for a in run_plan(PRRT, res.candidate_tables, res.exclusion_reasons)}
+    s02 = [r for r in got["orr"].left_out if r.study_id == "S02" and r.excluded_by]
+    assert len(s02) == 1 and s02[0].excluded_by == "invalid-number" and s02[0].cohort == "overall"
+    assert not [r for r in got["orr_by_grade"].left_out if r.excluded_by]
+    assert "S02" in [r.study_id for r in got["pfs"].taken]  # PFS does not use n_evaluable
