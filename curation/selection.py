@@ -419,6 +419,8 @@ def select_records(schema: ReviewSchema, tables: Mapping[str, Any], findings: Se
             key = keys_of(sheet)[i]
             if key is None:
                 continue
+            if sheet == root and f.rule == "duplicate-key":
+                continue  # the study's first row is kept: its rows on the other sheets stay with it
             if sheet == root or study_wide:  # the study's rows on the other sheets
                 for other in tables:
                     if other == sheet or (schema.sheets[other].parent is None and other != root):
@@ -456,17 +458,6 @@ def select_records(schema: ReviewSchema, tables: Mapping[str, Any], findings: Se
                     p[i] = False
             restricted[sheet] = np.zeros(n, dtype=bool)
         passed[sheet] = p
-    # a sheet no analysis reads: its rows follow their study row when that row did not pass
-    if root in tables:
-        failed = {k for k, ok in zip(keys_of(root), passed[root]) if not ok and k is not None}
-        ok_keys = {k for k, ok in zip(keys_of(root), passed[root]) if ok and k is not None}
-        for sheet in tables:
-            if sheet == root or over.get(sheet) or schema.sheets[sheet].parent is None:
-                continue
-            ks = keys_of(sheet)
-            for i, k in enumerate(ks):
-                if k in failed and k not in ok_keys:
-                    passed[sheet][i] = False
     extra = _study_excluded(schema, tables, uses, over, inherited, passed, eligible, own, errored)
     return Selection(uses=uses, eligible=eligible, passed=passed, restricted=restricted, reasons=reasons,
                      extra=tuple(extra))
