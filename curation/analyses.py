@@ -28,6 +28,7 @@ from .cells import finite_or_none
 from .pool import PoolResult, pool_generic, pool_proportions
 from .schema import (RATIO_MEASURES, TWO_ARM_KINDS, OutcomeSpec, PoolSettings, ReviewSchema, SubgroupSpec, fold,
                      method_fits)
+from .selection import data_fields, use_for
 
 Z975 = 1.959964  # the constant of the contract (pooling.md), not qnorm(0.975) to more digits
 
@@ -57,6 +58,9 @@ class StudyRow:
     file, row : provenance of the outcome row.
     reason : str or None
         Why it was left out (None when taken).
+    excluded_by : str or None
+        The rule codes of the errors that keep it out (comma-separated), when an error does; None
+        when it was left out by the analysis's own selection (or taken).
     """
 
     study_id: str
@@ -74,6 +78,7 @@ class StudyRow:
     row: int | None = None
     reason: str | None = None
     note: str | None = None
+    excluded_by: str | None = None
     events_control: float | None = None
     total_control: float | None = None
     mean: float | None = None
@@ -225,11 +230,27 @@ def _events(frame: pd.DataFrame, oc: OutcomeSpec) -> pd.Series:
     return events
 
 
+def has_data(frame: pd.DataFrame, oc: OutcomeSpec) -> np.ndarray:
+    """Rows that report something of the outcome (one of its data fields, or a value not reached):
+    the others were never candidates for its analyses and are not listed as left out (an arm row
+    for an analysis of a hazard ratio reported on the trial's overall row, a cohort that reports
+    no response for a response rate)."""
+    out = np.zeros(len(frame), dtype=bool)
+    for name in data_fields(oc):
+        if name in frame:
+            out |= frame[name].notna().to_numpy(dtype=bool)
+        nr = f"{name}_nr"
+        if nr in frame:
+            out |= frame[nr].fillna(False).astype(bool).to_numpy(dtype=bool)
+    return out
+
+
 def _candidate_rows(schema: ReviewSchema, frame: pd.DataFrame, oc: OutcomeSpec) -> tuple[pd.DataFrame, list[StudyRow]]:
-    """Rows with usable data for the outcome, and the rows left out for missing data."""
+    """Rows with usable data for the outcome, and the rows left out for missing data (a row that
+    reports none of the outcome's fields was never a candidate: it is not listed)."""
     overall = schema.analysis.overall_cohort
     cohort_field = schema.analysis.cohort_field
-    f = frame.copy()
+    f = frame[has_data(frame, oc)].copy()
     f["cohort_label"] = f[cohort_field] if cohort_field in f else overall
     f["_label"] = [_label(r, overall) for r in _records(f)] if len(f) else []
     left: list[StudyRow] = []
@@ -328,6 +349,8 @@ def pair_arms(schema: ReviewSchema, frame: pd.DataFrame, oc: OutcomeSpec) -> tup
     f["cohort_label"] = [" ".join(str(r[k]) for k in keys[1:] if isinstance(r[k], str)) or None
                          for _, r in f.iterrows()]
     other = ~role.isin([arms.intervention, arms.control])
+    silent = other.to_numpy(dtype=bool) & ~has_data(f, oc)  # an overall row: never a candidate
+    f, other = f[~silent], other[~silent]
     for _, r in f[other.to_numpy(dtype=bool)].iterrows():
         v = r.get(arms.role_field)
         left.append(_row(r, reason=f"{arms.role_field} {v!r} is neither {arms.intervention!r} nor {arms.control!r}"
@@ -335,6 +358,8 @@ def pair_arms(schema: ReviewSchema, frame: pd.DataFrame, oc: OutcomeSpec) -> tup
     f = f[~other.to_numpy(dtype=bool)]
     rows = []
     for _, g in f.groupby(keys, dropna=False, sort=False):
+        if not has_data(g, oc).any():  # a comparison that reports none of this outcome: not a candidate
+            continue
         iv = g[g[arms.role_field] == arms.intervention]
         ct = g[g[arms.role_field] == arms.control]
         if len(iv) == 1 and len(ct) == 1:
@@ -374,7 +399,7 @@ def _two_arm_rows(schema: ReviewSchema, frame: pd.DataFrame, oc: OutcomeSpec) ->
                   "_m1": f"{oc.arms.intervention} {oc.arms.mean}", "_s1": f"{oc.arms.intervention} {oc.arms.sd}",
                   "_m2": f"{oc.arms.control} {oc.arms.mean}", "_s2": f"{oc.arms.control} {oc.arms.sd}"}
     else:
-        f = frame.copy()
+        f = frame[has_data(frame, oc)].copy()  # a row reporting none of the outcome: never a candidate
         f["_label"] = [_label(r.drop("cohort_label", errors="ignore"), schema.analysis.overall_cohort)
                        for _, r in f.iterrows()] if len(f) else []  # the comparison is added when a study has several
         f["cohort_label"] = f[cohort_field] if cohort_field in f else None
@@ -743,9 +768,103 @@ def outcome_frame(schema: ReviewSchema, clean: dict[str, pd.DataFrame], outcome:
     return name, oc, clean.get(schema.analysis_sheet, pd.DataFrame()), None
 
 
+def eligible_mask(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """The ``in_<analysis>`` column as booleans (True where absent: a clean dataset written before
+    the column existed takes every row; ``True``/``False`` text as a CSV holds it)."""
+    if column not in frame:
+        return np.ones(len(frame), dtype=bool)
+    col = frame[column]
+    if col.dtype == bool:
+        return col.to_numpy(dtype=bool)
+    return np.array([v is True or (isinstance(v, (bool, np.bool_)) and bool(v)) or
+                     (isinstance(v, str) and v.strip().lower() in ("true", "1")) or
+                     (isinstance(v, (int, float, np.integer, np.floating)) and v == 1) for v in col], dtype=bool)
+
+
+def split_eligible(schema: ReviewSchema, frame: pd.DataFrame, outcome: str, subgroup: str | None
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows an analysis may take (its ``in_<key>`` column True) and those errors keep out."""
+    key = use_for(schema, outcome, subgroup).key
+    column = "in_" + key
+    if column not in frame and subgroup:  # not a planned analysis (a clean CSV): every column of the outcome
+        ok = np.ones(len(frame), dtype=bool)
+        for c in frame.columns:
+            if c == "in_" + outcome or str(c).startswith(f"in_{outcome}_by_"):
+                ok &= eligible_mask(frame, c)
+        return frame[ok], frame[~ok]
+    ok = eligible_mask(frame, column)
+    return frame[ok], frame[~ok]
+
+
+def _with_exclusions(schema: ReviewSchema, oc: OutcomeSpec, sg: SubgroupSpec | None, left: list[StudyRow],
+                     kept_out: pd.DataFrame, reasons: dict) -> list[StudyRow]:
+    """The rows left out, with those an error keeps out that the analysis would otherwise consider
+    (a row reporting none of the outcome, an arm row of another role without data, a subgroup cohort
+    for an overall analysis: never candidates, not listed). An arm whose partner an error keeps out
+    says so instead of "no control arm"."""
+    if kept_out.empty:
+        return left
+    overall = schema.analysis.overall_cohort
+    sheet = schema.outcome_sheet(oc) if oc.kind != "adverse_event" else (oc.sheet or schema.analysis_sheet)
+    key = _study_key(schema, sheet)
+    f = kept_out[has_data(kept_out, oc)]
+    if key in f and key != "study_id":
+        f = f.assign(study_id=f[key])
+    if "study_id" not in f:
+        f = f.assign(study_id=None)
+    if oc.arms is not None:
+        arms = oc.arms
+        f = f.assign(cohort_label=[" ".join(str(r.get(k)) for k in arms.pair_by[1:] if isinstance(r.get(k), str))
+                                   or None for r in f.to_dict("records")])
+    else:
+        cohort_field = schema.analysis.cohort_field
+        f = f.assign(cohort_label=f[cohort_field] if cohort_field in f else overall)
+        if oc.kind in ("proportion", "median") and sg is None:  # the overall analysis takes overall cohorts only
+            f = f[[isinstance(c, str) and _fold(c) == _fold(overall) for c in f["cohort_label"]]]
+    if sg is not None:  # a row in no group (not reported, or a category the analysis excludes): no candidate
+        values = f[sg.field] if sg.field in f else pd.Series(None, index=f.index, dtype=object)
+        f = f[[isinstance(v, str) and v not in sg.exclude for v in values]]
+    out = list(left)
+    gone: dict[tuple[str, str | None], list[tuple[Any, str]]] = {}
+    for r in f.to_dict("records"):
+        row = r.get("row")
+        why, rules = reasons.get((r.get("file"), r.get("sheet"), None if row is None or pd.isna(row) else int(row)),
+                                 ("excluded by an error in a field this analysis uses (see the findings)", "error"))
+        r["_label"] = _label(pd.Series(r).drop(labels=["cohort_label"], errors="ignore"), overall)
+        if oc.arms is not None:
+            gone.setdefault((str(r.get("study_id")), r.get("cohort_label")), []).append(
+                (r.get(oc.arms.role_field), row, why, rules))
+        from dataclasses import replace
+
+        out.append(replace(_row(r, reason=why, group=_group_of(sg, r)), excluded_by=rules))
+    if gone:  # the partner of an arm an error keeps out
+        for i, x in enumerate(out[:len(left)]):
+            for role, row, why, rules in gone.get((x.study_id, x.cohort if x.cohort != "None" else None), []):
+                if x.reason and x.reason.startswith(f"no {role!r} arm"):
+                    rtext = "" if row is None or pd.isna(row) else f" (row {int(row)})"
+                    out[i] = _replace_reason(x, f"its {role!r} arm{rtext} is kept out, so no comparison: {why}", rules)
+    return out
+
+
+def _replace_reason(r: StudyRow, reason: str, rules: str | None = None) -> StudyRow:
+    from dataclasses import replace
+
+    return replace(r, reason=reason, excluded_by=rules)
+
+
+def _group_of(sg: SubgroupSpec | None, r: dict[str, Any]) -> str | None:
+    if sg is None:
+        return None
+    v = r.get(sg.field)
+    if not isinstance(v, str):
+        return None
+    return {x: g for g, xs in (sg.groups or {}).items() for x in xs}.get(v, v) if sg.groups else v
+
+
 def run_analysis(schema: ReviewSchema, clean: dict[str, pd.DataFrame], outcome: str, *,
                  settings: PoolSettings | None = None, subgroup: str | None = None,
-                 sensitivity: bool = True, id: str | None = None) -> list[Analysis]:
+                 sensitivity: bool = True, id: str | None = None,
+                 excluded: Any = None) -> list[Analysis]:
     """One analysis of the plan: the primary estimate (and subgroups), plus sensitivity entries.
 
     Parameters
@@ -761,6 +880,11 @@ def run_analysis(schema: ReviewSchema, clean: dict[str, pd.DataFrame], outcome: 
         A subgroup of the schema (``grade``, ``site``) or the field it uses (``primary_site``).
     sensitivity : bool
         Add the schema's sensitivity settings as entries of their own.
+    excluded : mapping, optional
+        Why rows are kept out: ``{analysis key: {(file, sheet, row): reason}}``
+        (:meth:`curation.selection.Selection.reason_map`). The rows an analysis may not enter are
+        those whose ``in_<key>`` column is False (``key``: ``orr``, ``dcr_by_grade``, ``ae``);
+        each one that the analysis would otherwise consider is listed as left out with its reason.
 
     Returns
     -------
@@ -784,7 +908,9 @@ def run_analysis(schema: ReviewSchema, clean: dict[str, pd.DataFrame], outcome: 
     base_id = id or (f"{name}_{term}" if term else name) + (f"_by_{sg_name}" if sg_name else "")
     label = oc.label + (f": {term}" if term else "") + (f", by {sg.label.lower()}" if sg else "")
     full_outcome = f"{name}:{term}" if term else name
+    frame, kept_out = split_eligible(schema, frame, name, sg_name)
     taken, left, notes = select(schema, frame, oc, sg)
+    left = _with_exclusions(schema, oc, sg, left, kept_out, (excluded or {}).get(use_for(schema, name, sg_name).key, {}))
     entries: list[Analysis] = []
     common = dict(outcome=full_outcome, kind=kind, subgroup=sg_name, subgroup_field=sg.field if sg else None,
                   **_presentation(schema, oc, settings))
@@ -919,8 +1045,12 @@ def ae_terms(schema: ReviewSchema, clean: dict[str, pd.DataFrame], outcome: str)
     return [t for t in order if t in present] + sorted(present - set(order))
 
 
-def run_plan(schema: ReviewSchema, clean: dict[str, pd.DataFrame]) -> list[Analysis]:
-    """Every analysis of the schema's plan, in plan order (ids unique)."""
+def run_plan(schema: ReviewSchema, clean: dict[str, pd.DataFrame], excluded: Any = None) -> list[Analysis]:
+    """Every analysis of the schema's plan, in plan order (ids unique).
+
+    ``clean``: the clean dataset (or every row, with the ``in_<analysis>`` columns saying which
+    analyses each may enter); ``excluded``: why rows are kept out of each analysis (see
+    :func:`run_analysis`)."""
     out: list[Analysis] = []
     used: set[str] = set()
     for entry in schema.analysis.plan:
@@ -943,7 +1073,8 @@ def run_plan(schema: ReviewSchema, clean: dict[str, pd.DataFrame]) -> list[Analy
             used.add(base)
             try:
                 out.extend(run_analysis(schema, clean, o, settings=settings, subgroup=entry.subgroup, id=base,
-                                        sensitivity=not (oc.kind == "adverse_event" and entry.each_term)))
+                                        sensitivity=not (oc.kind == "adverse_event" and entry.each_term),
+                                        excluded=excluded))
             except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
                 # data the estimator cannot use: this analysis is reported as not pooled, the others go on
                 msg = f"not pooled: {exc}"
@@ -1006,6 +1137,26 @@ def _is_clean_csv(path) -> bool:
     except Exception:  # noqa: BLE001 - not readable as a plain CSV: the form reader says why
         return False
     return {"file", "sheet", "row"} <= columns
+def _selected_for(schema: ReviewSchema, validation: Any, outcome: str, subgroup: str | None):
+    """Every row of a validated form with the ``in_<analysis>`` column of the analysis ``curate pool``
+    asks for, and why rows are kept out of it: the plan's selection, or (an analysis the plan does not
+    have: another subgroup) the same selection made for it."""
+    from .schema import PlanEntry
+    from .selection import resolve_subgroup, select_records
+    from .validation import clean_dataset
+
+    name = outcome.partition(":")[0]
+    if name not in schema.analysis.outcomes:
+        return validation.clean_tables, None
+    sg_name = resolve_subgroup(schema, subgroup)[0] if subgroup else None
+    key = use_for(schema, name, sg_name).key
+    if any(u.key == key for u in (validation.selection.uses if validation.selection else ())):
+        return validation.candidate_tables, validation.exclusion_reasons
+    plan = (*schema.analysis.plan, PlanEntry(outcome=name, subgroup=sg_name or subgroup))
+    wider = schema.model_copy(update={"analysis": schema.analysis.model_copy(update={"plan": plan})})
+    sel = select_records(wider, validation.tables, [f for f in validation.finding_list if f.rule != "study-excluded"])
+    everything = {s: np.ones(len(t), bool) for s, t in validation.tables.items()}
+    return clean_dataset(wider, validation.tables, everything, sel), sel.reason_map(wider, validation.tables)
 
 
 def pool_input(input, outcome: str, *, schema: ReviewSchema, settings: PoolSettings | None = None,
@@ -1021,13 +1172,14 @@ def pool_input(input, outcome: str, *, schema: ReviewSchema, settings: PoolSetti
 
     p = Path(input)
     validation = None
+    excluded = None
     if p.suffix.lower() == ".csv" and _is_clean_csv(p):
         clean = read_clean_csv(p, schema)
     else:
         validation = validate(p, schema, layout=layout)
-        clean = validation.clean_tables
+        clean, excluded = _selected_for(schema, validation, outcome, subgroup)
     try:
-        analyses = run_analysis(schema, clean, outcome, settings=settings, subgroup=subgroup)
+        analyses = run_analysis(schema, clean, outcome, settings=settings, subgroup=subgroup, excluded=excluded)
     except KeyError as exc:
         from .errors import UnusableInputError
 

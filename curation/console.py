@@ -75,7 +75,10 @@ def print_validation(result: Any, *, quiet: bool = False, first: int = 15) -> No
         print_cell_accounts(s.cells)
     c.print(
         f"{s.forms} form(s), {s.studies} studies: rows read {s.rows_read} = passed {s.rows_passed} + "
-        f"excluded {s.rows_excluded}; [bold red]{s.errors} error(s)[/], [yellow]{s.warnings} warning(s)[/], "
+        f"excluded {s.rows_excluded}"
+        + (f" ({getattr(s, 'rows_restricted', 0)} passed kept out of some analyses)"
+           if getattr(s, "rows_restricted", 0) else "")
+        + f"; [bold red]{s.errors} error(s)[/], [yellow]{s.warnings} warning(s)[/], "
         f"[cyan]{s.info} info[/]"
     )
 

@@ -154,7 +154,14 @@ def sort_findings(findings: Iterable[Finding], sheet_order: Iterable[str] = ()) 
 
 @dataclass(frozen=True)
 class Summary:
-    """Counts of a validation run; ``rows_read == rows_passed + rows_excluded`` always."""
+    """Counts of a validation run; ``rows_read == rows_passed + rows_excluded`` always.
+
+    A row *passes* (into the clean dataset) when it may enter at least one analysis that reads its
+    sheet; it is *excluded* when errors keep it out of every one (identity and eligibility errors,
+    or errors in fields each of them uses). ``rows_restricted`` counts the passed rows that some
+    analysis may not take (an error in a field that analysis uses); ``by_sheet`` gives ``read``,
+    ``passed``, ``excluded`` and ``restricted`` per sheet (docs/exclusions.md).
+    """
 
     forms: int
     studies: int
@@ -167,6 +174,7 @@ class Summary:
     by_rule: dict[str, int] = field(default_factory=dict)
     by_sheet: dict[str, dict[str, int]] = field(default_factory=dict)
     cells: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    rows_restricted: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -154,6 +154,14 @@ take <- function(data, keys) {
 
 rows <- function(...) data.frame(..., stringsAsFactors = FALSE, check.names = FALSE)
 
+# The rows of a clean dataset that may enter an analysis: its column in_<analysis> is TRUE (an error
+# in a field the analysis uses keeps a row out of it, and only out of the analyses that use that
+# field; docs/exclusions.md). take() then finds every row the analysis took among these.
+eligible <- function(data, column) {
+  if (!(column %in% names(data))) return(data)
+  data[flag(data, column), , drop = FALSE]
+}
+
 # One proportion meta-analysis: escalc + rma (or rma.glmm for the GLMM).
 fit_proportion <- function(xi, ni, measure, method, hk, level) {
   if (method == "GLMM") {
@@ -456,6 +464,9 @@ def analysis_r_script(schema, analyses: Sequence[Any], csv_names: Mapping[str, s
             continue
         sheet, cols = _key_columns(schema, a)
         data = var_for(sheet)
+        from .selection import use_for
+
+        data = f"eligible({data}, {r_string(use_for(schema, oc_name, a.subgroup).column)})"
         if a.role == "subgroup_test":
             cols = cols + [("group", [str(r.group) for r in a.taken])]
         key = tuple((c, tuple(v)) for c, v in cols)
@@ -512,8 +523,9 @@ def analysis_r_script(schema, analyses: Sequence[Any], csv_names: Mapping[str, s
         "#",
         "# How to run, in the folder that holds " + " and ".join(files or ["clean.csv"]) + ":",
         "#     Rscript analysis.R",
-        "# For each analysis it takes exactly the rows curation took -- listed below by their key,",
-        "# not selected again -- refits it with metafor (escalc + rma, rma.glmm for the GLMM, rma with",
+        "# For each analysis it takes the rows the clean dataset lets it take (column in_<analysis>",
+        "# TRUE: no error in a field the analysis uses), and among them exactly the rows curation",
+        "# took -- listed below by their key, not selected again -- refits it with metafor (escalc + rma, rma.glmm for the GLMM, rma with",
         "# sei for medians) and writes metafor_results.csv: one row per analysis id of analysis.json",
         "# with estimate, ci_low, ci_high, tau2, i2, pi_low, pi_high, q, q_between, p_between and k.",
         "# Proportions are back-transformed as curation reports them (transf.ilogit, exp,",

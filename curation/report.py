@@ -683,6 +683,7 @@ def _summary_view(v: Any) -> dict[str, Any]:
                      key=lambda x: (SEVERITY_RANK[x[1]], -x[2], x[0]))
     sheets = [{"sheet": k, **d} for k, d in s.by_sheet.items()]
     return {"forms": s.forms, "studies": s.studies, "rows_read": s.rows_read, "rows_passed": s.rows_passed,
+            "rows_restricted": getattr(s, "rows_restricted", 0),
             "rows_excluded": s.rows_excluded, "errors": s.errors, "warnings": s.warnings, "info": s.info,
             "by_rule": by_rule, "by_sheet": sheets}
 
@@ -751,6 +752,8 @@ def _analysis_view(run: Any, a: Any, svgs: dict[str, str], n: int, files: dict[s
     for r in a.left_out:
         key = re.sub(r"^\S+ already contributes its .*", "another cohort of the study is taken (no patient counted twice)",
                      r.reason or "")
+        if getattr(r, "excluded_by", None):  # kept out by errors: counted by rule (each row names its cell)
+            key = f"kept out by an error: {r.excluded_by}"
         left_reasons[key] = left_reasons.get(key, 0) + 1
     est = _est_text(res, kind, a)
     sens = []
@@ -817,6 +820,27 @@ def _analysis_view(run: Any, a: Any, svgs: dict[str, str], n: int, files: dict[s
             "file": files.get(stem)}
 
 
+def emptied_analyses(analyses: Sequence[Any]) -> list[dict[str, Any]]:
+    """The analyses that pool nothing while errors keep out records they could take: the first items
+    of "what matters most" (fixing those errors is what gives the analysis an estimate at all)."""
+    from .analyses import plot_name
+
+    out = []
+    for a in analyses:
+        if a.result is not None or a.role not in ("primary", "subgroup_test"):
+            continue
+        kept = [r for r in a.left_out if getattr(r, "excluded_by", None)
+                and "ineligible-term" not in str(r.excluded_by)]  # a study not eligible: no fix brings it in
+        if not kept:
+            continue
+        rules = sorted({x.strip() for r in kept for x in str(r.excluded_by).split(",")})
+        cells = list(dict.fromkeys(f"{r.sheet}!{r.row}:{r.row}" for r in kept if r.sheet and r.row))
+        out.append({"id": a.id, "label": a.label, "n": len(kept), "rules": rules,
+                    "cells": cells[:12], "more": max(0, len(cells) - 12),
+                    "anchor": "a-" + plot_name(a.id).replace("@", "-").replace(".", "-")})
+    return out
+
+
 def _data_header(a: Any) -> str:
     """The header of a study table's data column, in the outcome's terms."""
     if a.kind == "proportion":
@@ -853,8 +877,10 @@ def _prisma(v: Any, primaries: Sequence[Any]) -> list[str]:
     parts = [f"{s.rows_read} rows read from {s.forms} form{'s' if s.forms != 1 else ''} ({s.studies} "
              f"{'study' if s.studies == 1 else 'studies'})"]
     excl = ", ".join(f"{k} {d['excluded']}" for k, d in s.by_sheet.items() if d["excluded"])
-    parts.append(f"{s.rows_excluded} excluded by errors" + (f" ({excl})" if excl else ""))
-    parts.append(f"{s.rows_passed} passed into the clean dataset")
+    parts.append(f"{s.rows_excluded} excluded from every analysis by errors" + (f" ({excl})" if excl else ""))
+    parts.append(f"{s.rows_passed} passed into the clean dataset"
+                 + (f", {s.rows_restricted} of them kept out of the analyses that use a field with an error"
+                    if getattr(s, "rows_restricted", 0) else ""))
     pooled = [a for a in primaries if a.role == "primary" and not a.outcome.startswith("ae")]
     if pooled:
         parts.append("pooled: " + ", ".join(f"{a.id.upper()} k = {a.k}" for a in pooled))
@@ -869,7 +895,7 @@ def render_report(run: Any, svgs: dict[str, str], *, notes: Sequence[str] = (),
                   files: dict[str, str] | None = None) -> str:
     """``report.html`` of a :class:`curation.run.RunResult` (``svgs``: SVG text by ``plots/<stem>``;
     ``files``: the plot file written for a stem, to link to)."""
-    from .analyses import fmt_estimate, plot_name
+    from .analyses import fmt_estimate, fmt_value, plot_name
 
     v = run.validation
     primaries = run.primary()
@@ -882,10 +908,13 @@ def render_report(run: Any, svgs: dict[str, str], *, notes: Sequence[str] = (),
         for e in g["effects"]:
             unit = "points" if e.kind == "proportion" else "months" if e.kind == "median" else ""
             shown = by_id.get(e.analysis_id, e.kind)  # the analysis: its outcome's own terms
+            before, after = fmt_estimate(e.without, shown), fmt_estimate(e.with_, shown)
+            same = (e.without is not None and e.with_ is not None and
+                    fmt_value(e.without.estimate, shown) == fmt_value(e.with_.estimate, shown))
             effects.append({
-                "label": e.analysis_label, "before": fmt_estimate(e.without, shown),
-                "after": fmt_estimate(e.with_, shown),
-                "delta": "" if e.delta is None else f"{e.delta:+.1f} {unit}",
+                "label": e.analysis_label, "before": before,
+                "after": "no change at the precision shown" if same else after,
+                "delta": "" if e.delta is None or same else f"{e.delta:+.1f} {unit}",
                 "anchor": "a-" + plot_name(e.analysis_id.split(":")[0]).replace("@", "-").replace(".", "-")})
         fix.append({"cell": g["cell"], "file": _short(g["file"]), "study": g["study_id"], "cohort": g["cohort"],
                     "errors": list(g["errors"]), "messages": list(dict.fromkeys(g["messages"])),
@@ -895,7 +924,8 @@ def render_report(run: Any, svgs: dict[str, str], *, notes: Sequence[str] = (),
         title=f"curate run: {run.schema.name}", schema=run.schema.name, generated=run.generated,
         forms=[_short(n) for n in run.names], summary=_summary_view(v), prisma=_prisma(v, primaries),
         findings=data_island(_finding_rows(v.finding_list)), filters=_filters(v.finding_list), analyses=analyses,
-        fix=fix, n_fix=len(groups), notes=list(run.notes) + list(notes), with_analyses=True,
+        fix=fix, n_fix=len(groups), emptied=emptied_analyses(primaries), notes=list(run.notes) + list(notes),
+        with_analyses=True,
         n_findings=len(v.finding_list)))
 
 
@@ -905,7 +935,7 @@ def render_validation_page(result: Any) -> str:
         title=f"curate validate: {result.schema.name}", schema=result.schema.name, generated=None,
         forms=[_short(n) for n in result.files], summary=_summary_view(result), prisma=_prisma(result, []),
         findings=data_island(_finding_rows(result.finding_list)), filters=_filters(result.finding_list), analyses=[],
-        fix=[], n_fix=0, notes=[], with_analyses=False, n_findings=len(result.finding_list)))
+        fix=[], n_fix=0, emptied=[], notes=[], with_analyses=False, n_findings=len(result.finding_list)))
 
 
 def _filters(findings: Sequence[Finding]) -> dict[str, list[str]]:

@@ -215,9 +215,12 @@ def timestamp() -> str:
     return t.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def _plan(schema: ReviewSchema, clean: dict) -> tuple[list[Analysis], list[str]]:
-    """The plan; an analysis that cannot be pooled is kept as 'not pooled' with the reason."""
-    analyses = run_plan(schema, clean)
+def _plan(schema: ReviewSchema, clean: dict, excluded: Any = None) -> tuple[list[Analysis], list[str]]:
+    """The plan; an analysis that cannot be pooled is kept as 'not pooled' with the reason.
+
+    ``clean``: every row with its ``in_<analysis>`` columns (``ValidationResult.candidate_tables``)
+    and ``excluded`` the reasons, so that each analysis lists the rows errors keep out of it."""
+    analyses = run_plan(schema, clean, excluded)
     notes = [f"{a.id}: {n}" for a in analyses if a.result is None for n in a.notes if n.startswith("not pooled")]
     return analyses, notes
 
@@ -422,19 +425,6 @@ def _batch_estimate(fit: dict, b: int, k: int, measure: str, nhm: float | None) 
     return Estimate(_f(float(est)), _f(float(lo)), _f(float(hi)), k)
 
 
-def _exclusion_errors(schema: ReviewSchema, validation: ValidationResult) -> tuple[dict, dict]:
-    """Error findings by row ``(file, sheet, row)``, and the study rows' errors by ``(file, study_id)``."""
-    errors: dict[tuple[str, str, int], list] = {}
-    study: dict[tuple[str, str], list] = {}
-    for f in validation.finding_list:
-        if f.severity != "error" or f.row is None:
-            continue
-        errors.setdefault((f.file, f.sheet, int(f.row)), []).append(f)
-        if f.contract_sheet == schema.root_sheet and f.study_id:
-            study.setdefault((f.file, str(f.study_id)), []).append(f)
-    return errors, study
-
-
 def influence(schema: ReviewSchema, validation: ValidationResult, analyses: Sequence[Analysis],
               notes: dict[str, list[str]] | None = None) -> list[Influence]:
     """For each excluded record that an analysis would take: the pooled estimate with and without it.
@@ -450,38 +440,35 @@ def influence(schema: ReviewSchema, validation: ValidationResult, analyses: Sequ
     estimate most (ranked with tau^2 held) are refitted and a note in ``notes`` (analysis id ->
     list of str) says how many. Sorted: eligible records first, then by impact, largest first.
     """
+    from .selection import use_for
+
     tables = validation.tables
-    excluded: set[tuple[str, str, int]] = set()
-    for s, t in tables.items():
-        mask = ~np.asarray(validation.passed[s], bool)
-        if mask.any():  # keyed by the workbook's own sheet name, as the clean rows' provenance is
-            excluded.update((str(f), t.title(str(f), int(i)), int(r)) for i, f, r in zip(
-                np.flatnonzero(mask), t.data["_file"].to_numpy()[mask], t.data["_row"].to_numpy()[mask]))
-    if not excluded:
+    sel = validation.selection
+    kept_out = sel.findings_by_row(tables) if sel is not None else {}
+    if not any(kept_out.values()):
         return []
-    everything = {s: np.ones(len(t), bool) for s, t in tables.items()}
-    all_clean = clean_dataset(schema, tables, everything)
-    errors, study_errors = _exclusion_errors(schema, validation)
+    all_clean = validation.candidate_tables
     notes = notes if notes is not None else {}
     by_id = {a.id: a for a in analyses}
     out: list[Influence] = []
     order = {a.id: i for i, a in enumerate(analyses)}
-    affected: set[str] = set()
-    for s, t in tables.items():
-        mask = ~np.asarray(validation.passed[s], bool)
-        if mask.any() and "study_id" in t.data:
-            affected.update(str(x) for x in t.data["study_id"].to_numpy()[mask])
     for base in analyses:
         if base.parent is not None or base.role not in ("primary", "subgroup_test"):
             continue
         try:
             _name, oc, frame, _term = outcome_frame(schema, all_clean, base.outcome)
-            if "study_id" in frame:  # selection is decided study by study: the studies with an excluded row
-                frame = frame[frame["study_id"].astype(str).isin(affected)]
+            errors = kept_out.get(use_for(schema, _name, base.subgroup).key, {})
+            if not errors:
+                continue
+            affected = {str(f.study_id) for fs in errors.values() for f in fs if f.study_id is not None}
+            key = "study_id" if "study_id" in frame else None
+            if key is not None:  # selection is decided study by study: the studies with a row kept out
+                frame = frame[frame[key].astype(str).isin(affected)]
             sg = _subgroup_spec(schema, base.subgroup)
             taken_all, _left, _notes = select(schema, frame, oc, sg)
         except Exception:  # noqa: BLE001 - influence is a help, never a reason to fail the run
             continue
+        excluded = set(errors)
         per_target: dict[str, list[StudyRow]] = {}
         for r in taken_all:
             if r.row is not None and (r.file, r.sheet, int(r.row)) in excluded:
@@ -521,17 +508,16 @@ def influence(schema: ReviewSchema, validation: ValidationResult, analyses: Sequ
                 if after is None:
                     continue
                 out.append(_influence_entry(schema, base, tid, tlabel, r, [clean_rows[i] for i in drop], before,
-                                            after, k_with, errors, study_errors))
+                                            after, k_with, errors))
     out.sort(key=lambda x: (x.ineligible, -x.impact, order.get(x.analysis_id.split(":")[0], 0), x.analysis_id,
                             x.file, x.row))
     return out
 
 
-def _influence_entry(schema, base, tid, tlabel, r, same, before, after, k_with, errors, study_errors) -> Influence:
+def _influence_entry(schema, base, tid, tlabel, r, same, before, after, k_with, errors) -> Influence:
     key = (r.file, r.sheet, int(r.row))
     errs = list(errors.get(key, []))
-    if any(e.rule == "study-excluded" for e in errs):
-        errs += [e for e in study_errors.get((r.file, r.study_id), []) if e not in errs]
+    via_study = [e for e in errs if e.contract_sheet == schema.root_sheet and (e.file, e.row) != (r.file, r.row)]
     ineligible = any(e.rule == "ineligible-term" for e in errs)
     scale = 100.0 if base.kind == "proportion" else 1.0
     delta = None
@@ -547,6 +533,10 @@ def _influence_entry(schema, base, tid, tlabel, r, same, before, after, k_with, 
         f" (cohort {r.cohort})" if r.cohort and r.cohort != schema.analysis.overall_cohort else "")
     if before is None or before.estimate is None:
         change = f"would become {fmt_value(after.estimate, base)} (k = {k_with}) where nothing can be pooled now"
+    elif fmt_value(before.estimate, base) == fmt_value(after.estimate, base):
+        change = (f"would not change at the precision shown ({fmt_value(before.estimate, base)}, k = {before.k}"
+                  + (f" -> {k_with}" if k_with != before.k else "") + ")")
+        delta, impact = 0.0, 0.0
     else:
         change = (f"would move from {fmt_value(before.estimate, base)} (k = {before.k}) to "
                   f"{fmt_value(after.estimate, base)} (k = {k_with})")
@@ -556,9 +546,9 @@ def _influence_entry(schema, base, tid, tlabel, r, same, before, after, k_with, 
         cells = ", ".join(dict.fromkeys(e.cell or e.sheet for e in errs if e.rule == "ineligible-term"))
         sentence = (f"its study is not eligible for the review ({cells}), so fixing a cell would not bring it in; "
                     + sentence)
-    elif any(e.rule == "study-excluded" for e in errs):
-        cells = ", ".join(dict.fromkeys(e.cell or e.sheet for e in errs if e.contract_sheet == schema.root_sheet))
-        sentence = f"excluded with its study (errors on {cells or 'its study row'}); " + sentence
+    elif via_study:
+        cells = ", ".join(dict.fromkeys(e.cell or e.sheet for e in via_study))
+        sentence = f"kept out with its study (errors on {cells or 'its study row'}); " + sentence
     return Influence(
         analysis_id=tid, analysis_label=tlabel, kind=base.kind, file=r.file, sheet=r.sheet or "",
         row=int(r.row), cell=f"{quote_sheet(r.sheet or '')}!{r.row}:{r.row}", study_id=r.study_id, cohort=r.cohort,
@@ -617,7 +607,7 @@ def run_job(forms: str | Path | Sequence[str | Path], schema: str | Path | Revie
     validation = validate_workbooks(sch, workbooks)
     names_ = tuple(wb.file for wb in workbooks)
     tick("check", 1, 1)
-    analyses, notes = _plan(sch, validation.clean_tables)
+    analyses, notes = _plan(sch, validation.candidate_tables, validation.exclusion_reasons)
     tick("pool", 1, 1)
     del workbooks  # the tables hold what the run needs; the raw cells can go
     loo, egger, by_analysis = _leave_one_out(analyses, sch.analysis.small_study_min_k)

@@ -3,11 +3,15 @@
 :func:`validate` is what ``curate validate`` calls. It returns a :class:`ValidationResult`:
 every finding (lazily collected: all of them, never the first only), the summary with the
 conservation law ``rows_read == rows_passed + rows_excluded``, and the clean analysis dataset.
+A row *passes* when it may enter at least one analysis; which analyses each passed row may enter
+is decided by :mod:`curation.selection` and carried in the clean dataset (``in_<analysis>``
+columns). ``rows_restricted`` counts the passed rows that some analysis may not take.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -21,6 +25,7 @@ from .reading import RawWorkbook
 from .safety import limits_for  # noqa: F401 - part of this module's API
 from .rules import Context, Coverage, apply_severities, run_check_stage, run_field_rules, run_links
 from .schema import ReviewSchema, fold, load_schema
+from .selection import Selection, select_records
 
 PROVENANCE = ("file", "sheet", "row")
 
@@ -42,10 +47,17 @@ class ValidationResult:
     tables : dict[str, Table]
         The typed tables (every row, passed or not).
     passed : dict[str, numpy.ndarray]
-        Per sheet, which rows passed (no error-severity finding, and their study passed).
+        Per sheet, which rows passed into the clean dataset: those that may enter at least one
+        analysis (an error keeps a row out of the analyses that use a field it involves, and only
+        of those; docs/exclusions.md).
+    clean_tables : dict[str, DataFrame]
+        The clean dataset per sheet, with an ``in_<analysis>`` column per analysis that takes the
+        sheet's rows (True: the row may enter it).
     coverage : tuple of Coverage
         Per check the schema names: the records it applies to, how many it checked, and why
         not the rest (:mod:`curation.rules.stage`; ``curate validate`` prints it as a table).
+    selection : Selection or None
+        Per row and analysis, whether the row may enter it and which errors keep it out.
     """
 
     schema: ReviewSchema
@@ -56,6 +68,21 @@ class ValidationResult:
     passed: dict[str, np.ndarray]
     clean_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     coverage: tuple[Coverage, ...] = ()
+    selection: Selection | None = None
+
+    @cached_property
+    def candidate_tables(self) -> dict[str, pd.DataFrame]:
+        """Every row in the form of the clean dataset (the rows excluded from every analysis too), with
+        the ``in_<analysis>`` columns: what an analysis lists as left out, and "what matters most" refits."""
+        if all(bool(np.all(m)) for m in self.passed.values()):
+            return self.clean_tables  # nothing excluded from everything: the clean dataset is every row
+        everything = {s: np.ones(len(t), bool) for s, t in self.tables.items()}
+        return clean_dataset(self.schema, self.tables, everything, self.selection)
+
+    @cached_property
+    def exclusion_reasons(self) -> dict[str, dict[tuple, tuple[str, str]]]:
+        """Why errors keep rows out of each analysis (:meth:`curation.selection.Selection.reason_map`)."""
+        return {} if self.selection is None else self.selection.reason_map(self.schema, self.tables)
 
     @property
     def findings(self) -> pd.DataFrame:
@@ -98,52 +125,28 @@ def findings_frame(findings: Iterable[Finding]) -> pd.DataFrame:
     return frame
 
 
-def _error_rows(findings: Sequence[Finding]) -> set[tuple[str, str, int]]:
-    return {(f.file, f.contract_sheet, f.row) for f in findings if f.severity == "error" and f.row is not None}
+def decide(schema: ReviewSchema, tables: dict[str, Table], findings: list[Finding]
+           ) -> tuple[dict[str, np.ndarray], list[Finding]]:
+    """Which rows pass into the clean dataset, and the ``study-excluded`` errors of rows that their
+    study row's error keeps out of an analysis (:func:`curation.selection.select_records`).
 
-
-def decide(schema: ReviewSchema, tables: dict[str, Table], findings: list[Finding]) -> tuple[dict[str, np.ndarray], list[Finding]]:
-    """Which rows pass; rows of a study whose studies row has an error get ``study-excluded``.
-
-    Returns the pass masks and the extra findings (so that every excluded row has an error).
+    A row passes when it may enter at least one analysis that reads its sheet: an error keeps a row
+    out of the analyses that use a field the error involves, and only out of those (identity and
+    eligibility errors: out of all). Returns the pass masks and the extra findings.
     """
-    bad = _error_rows(findings)
-    passed: dict[str, np.ndarray] = {}
-    for sheet, t in tables.items():
-        keys = zip(t.data["_file"], t.data["_row"])
-        passed[sheet] = np.fromiter(((f, sheet, int(r)) not in bad for f, r in keys), bool, len(t.data))
-    extra: list[Finding] = []
-    root = schema.root_sheet
-    if root in tables:
-        rt = tables[root].data
-        key = schema.sheets[root].key[0]
-        failed = rt.loc[~passed[root], key].dropna()
-        failed_refs: dict[Any, str] = {}
-        for i in np.flatnonzero(~passed[root]):
-            sid = rt[key].iat[i]
-            if sid is not None and sid == sid:
-                failed_refs.setdefault(sid, tables[root].ref(int(i), None))
-        ok_ids = set(rt.loc[passed[root], key].dropna())
-        for sheet, spec in schema.sheets.items():
-            if spec.parent is None or sheet not in tables:
-                continue
-            t = tables[sheet]
-            link = t.data[spec.parent.key]
-            hit = link.isin(set(failed)).to_numpy() & ~link.isin(ok_ids).to_numpy() & passed[sheet]
-            for i in np.flatnonzero(hit):
-                sid = link.iat[i]
-                file = t.data["_file"].iat[i]
-                f = Finding(file, t.title(file, i), int(t.data["_row"].iat[i]), None, None, str(sid),
-                            "study-excluded", "error",
-                            f"row excluded: its study {sid} has an error on the {root} sheet "
-                            f"({failed_refs.get(sid, root)}); fix that row and this one passes", None, sheet)
-                extra.append(f)
-            passed[sheet] = passed[sheet] & ~hit
-    return passed, extra
+    sel = select_records(schema, tables, findings)
+    return sel.passed, list(sel.extra)
 
 
-def clean_dataset(schema: ReviewSchema, tables: dict[str, Table], passed: dict[str, np.ndarray]) -> dict[str, pd.DataFrame]:
+def clean_dataset(schema: ReviewSchema, tables: dict[str, Table], passed: dict[str, np.ndarray],
+                  selection: Selection | None = None) -> dict[str, pd.DataFrame]:
     """The clean analysis datasets: per data sheet, rows that passed, their study's fields joined.
+
+    With ``selection``, each sheet's rows carry one ``in_<analysis>`` column per analysis that
+    takes that sheet's rows (``in_orr``, ``in_dcr_by_grade``, ``in_ae``): True when the row may
+    enter the analysis, False when an error in a field the analysis uses keeps it out (on the row
+    or on its study's row). ``passed`` may hold rows that did not pass (every row, for "what
+    matters most"): their columns then say which analyses they may not enter.
 
     Columns: the study's fields, the sheet's own fields (canonical values; a value with a unit
     field in its vocabulary's unit of factor 1, months in the shipped schema, so the unit columns
@@ -210,6 +213,10 @@ def clean_dataset(schema: ReviewSchema, tables: dict[str, Table], passed: dict[s
                 v = np.array(np.round(frame[f].to_numpy(dtype=float)), dtype=float, copy=True)
                 v[~np.isfinite(v) | (np.abs(v) > 2.0**53)] = np.nan  # no whole number a form can mean
                 frame[f] = pd.array(v, dtype="Int64")
+        if selection is not None:  # which analyses each row may enter (docs/exclusions.md)
+            rows_in = np.asarray(passed[sheet], dtype=bool)
+            for column, j in selection.columns(sheet):
+                frame[column] = selection.eligible[sheet][rows_in, j]
         frame["file"] = data["_file"].to_numpy()
         frame["sheet"] = [t.title(f, int(i)) for i, f in zip(data.index, data["_file"])]  # the workbook's own name of the sheet
         frame["row"] = data["_row"].to_numpy()
@@ -264,8 +271,9 @@ def validate_workbooks(schema: ReviewSchema, workbooks: Sequence[RawWorkbook]) -
                                          if not (f.rule == "missing-sheet" and f.contract_sheet in held)] + findings)
     checked, coverage = check_stage(schema, tables)
     findings.extend(checked)
-    passed, extra = decide(schema, tables, findings)
-    findings.extend(extra)
+    selection = select_records(schema, tables, findings)
+    passed = selection.passed
+    findings.extend(selection.extra)
     findings = sort_findings(findings, schema.sheets)
     rows_read = sum(len(t) for t in tables.values())
     rows_passed = int(sum(int(m.sum()) for m in passed.values()))
@@ -277,17 +285,21 @@ def validate_workbooks(schema: ReviewSchema, workbooks: Sequence[RawWorkbook]) -
     studies = 0
     if root in tables:
         studies = int(tables[root].data[schema.sheets[root].key[0]].dropna().nunique())
+    restricted = {s: int(selection.restricted[s].sum()) for s in tables}
     summary = Summary(
         forms=len(workbooks), studies=studies, rows_read=rows_read, rows_passed=rows_passed,
         rows_excluded=rows_read - rows_passed, errors=counts["error"], warnings=counts["warning"],
         info=counts["info"], by_rule=dict(sorted(by_rule.items())),
-        by_sheet={s: {"read": len(t), "passed": int(passed[s].sum()), "excluded": int(len(t) - passed[s].sum())}
+        by_sheet={s: {"read": len(t), "passed": int(passed[s].sum()), "excluded": int(len(t) - passed[s].sum()),
+                      "restricted": restricted[s]}
                   for s, t in tables.items()},
         cells={wb.file: {a.sheet: a.to_dict() for a in wb.cell_accounts} for wb in workbooks if wb.cell_accounts},
+        rows_restricted=sum(restricted.values()),
     )
     return ValidationResult(schema=schema, files=tuple(wb.file for wb in workbooks), finding_list=tuple(findings),
                             summary=summary, tables=tables, passed=passed,
-                            clean_tables=clean_dataset(schema, tables, passed), coverage=tuple(coverage))
+                            clean_tables=clean_dataset(schema, tables, passed, selection), coverage=tuple(coverage),
+                            selection=selection)
 
 
 def validate(forms: str | Path | Sequence[str | Path], schema: str | Path | ReviewSchema | None = None,

@@ -319,7 +319,8 @@ def test_second_comparative_review_end_to_end(tmp_path):
     sei = [(math.log(h[6]) - math.log(h[5])) / (2 * 1.959964) for h in hrs]
     ref = pool_generic(yi, sei, back_transform="exp")
     assert rel["estimate"] == pytest.approx(ref.estimate, rel=1e-9) and rel["estimate"] < 1
-    assert [r["reason"] for r in rel["studies_left_out"]] == ["no hr_relapse reported"]
+    # P4 reports no hazard ratio at all: never a candidate, so not "left out" (docs/exclusions.md)
+    assert rel["studies_left_out"] == []
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "HR 0." in page and "months" not in page.split("Relapse", 1)[1][:2000]
 

@@ -99,7 +99,9 @@ CASES: dict[str, list[tuple[Callable[[dict], None], str, int | None, str | None]
     "duplicate-key": [(add_row("outcomes", good_outcome()), "outcomes", 6, "cohort"),
                       (add_row("studies", good_study(year=2018)), "studies", 4, "study_id")],
     "unknown-study": [(add_row("outcomes", good_outcome(study_id="S09")), "outcomes", 6, "study_id")],
-    "study-excluded": [(setv("studies", 0, year=1985), "outcomes", 2, None)],
+    # a study row's error reaches its rows on the other sheets when an analysis uses the field (here:
+    # response criteria not eligible, which takes the study out of everything); a wrong year does not
+    "study-excluded": [(setv("studies", 0, response_criteria="PERCIST"), "outcomes", 2, None)],
     "evaluable-exceeds-enrolled": [(setv("outcomes", 0, n_evaluable=130, pd=42), "outcomes", 2, "n_evaluable")],
     "response-sum-mismatch": [(setv("outcomes", 0, ne=3), "outcomes", 2, "n_evaluable"),
                               # a transposed digit in PR: the percentages say PR is the wrong cell
@@ -186,9 +188,14 @@ def test_rule_reports_at_cell(tmp_path, code, change, sheet, row, field):
         assert_involves(result, f)
     s = result.summary
     assert s.rows_read == s.rows_passed + s.rows_excluded
-    # an error excludes its row; nothing else is excluded
-    bad_rows = {(f.sheet, f.row) for f in result.finding_list if f.severity == "error" and f.row}
-    assert s.rows_excluded == len(bad_rows)
+    # an error keeps its row out of the analyses that use a field it involves (docs/exclusions.md);
+    # a row without an error loses no analysis
+    bad_rows = {(f.contract_sheet, f.row) for f in result.finding_list if f.severity == "error" and f.row}
+    for name, t in result.tables.items():
+        for i, r in enumerate(t.rows):
+            if (name, r) not in bad_rows:
+                assert result.selection.passed[name][i] and result.selection.eligible[name][i].all(), (name, r)
+    assert s.rows_excluded + s.rows_restricted <= len(bad_rows)
 
 
 STRUCTURE_CASES = {"missing-sheet", "empty-sheet", "missing-column", "duplicate-column", "unknown-column",
@@ -228,7 +235,10 @@ def test_severity_override_from_schema(tmp_path):
     result = validate(path, load_schema(p))
     (hit,) = [f for f in result.finding_list if f.rule == "response-sum-short"]
     assert hit.severity == "error"
-    assert result.summary.rows_excluded == 1
+    # the row is kept out of the analyses of responses when the finding involves the counts they use;
+    # PFS and OS still take it
+    uses_counts = any(f in ("cr", "pr", "sd", "n_evaluable") for f in hit.fields)
+    assert result.summary.rows_excluded == 0 and result.summary.rows_restricted == int(uses_counts)
 
 
 def test_one_finding_per_unreadable_cell(tmp_path):
