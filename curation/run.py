@@ -762,13 +762,9 @@ def handoff_files(run: RunResult, csv_names: dict[str, str]) -> tuple[dict[str, 
 
 def csv_names(run: RunResult) -> dict[str, str]:
     """Clean dataset file per sheet: ``clean.csv`` for the analysis sheet, ``clean_<sheet>.csv`` else."""
-    sch = run.schema
-    out = {}
-    for sheet in run.validation.clean_tables:
-        if sheet == sch.root_sheet:
-            continue
-        out[sheet] = "clean.csv" if sheet == sch.analysis_sheet else f"clean_{sheet}.csv"
-    return out
+    from .handoff import csv_names_for
+
+    return csv_names_for(run.schema, run.validation.clean_tables)
 
 
 def render_outputs(run: RunResult, progress: Progress | None = None, *, plots: str = "svg") -> dict[str, bytes]:
