@@ -802,7 +802,21 @@ def _analysis_view(run: Any, a: Any, svgs: dict[str, str], n: int, files: dict[s
             "egger": egger, "loo": loo, "influence": influence, "notes": notes,
             "n_taken": len(a.taken), "n_left": len(a.left_out), "left_reasons": sorted(left_reasons.items()),
             "n_loo": len(run.leave_one_out.get(a.id, ())), "n_influence": n_influence, "rows_shown": TABLE_ROWS,
-            "file": files.get(stem)}
+            "file": files.get(stem), "cohort_header": _cohort_header(run.schema, a),
+            "show_cohort": any(r["cohort"] for r in taken + left)}
+
+
+def _cohort_header(schema: Any, a: Any) -> str:
+    """The header of the column that tells a study's rows apart: the schema's name for it (``cohort``,
+    ``comparison``, ``arm``: the arm sheet's key after the study for arm rows)."""
+    try:
+        oc = schema.analysis.outcomes.get(a.outcome.partition(":")[0])
+        if oc is not None and oc.arms is not None:
+            rest = [k for k in oc.arms.pair_by[1:]]
+            return ", ".join(k.replace("_", " ") for k in rest) or "comparison"
+        return str(schema.analysis.cohort_field).replace("_", " ")
+    except Exception:  # noqa: BLE001 - a header is a help
+        return "cohort"
 
 
 def _data_header(a: Any) -> str:

@@ -618,6 +618,7 @@ def run_job(forms: str | Path | Sequence[str | Path], schema: str | Path | Revie
     names_ = tuple(wb.file for wb in workbooks)
     tick("check", 1, 1)
     analyses, notes = _plan(sch, validation.clean_tables)
+    validation = with_findings(validation, empty_analysis_findings(sch, validation, analyses))
     tick("pool", 1, 1)
     del workbooks  # the tables hold what the run needs; the raw cells can go
     loo, egger, by_analysis = _leave_one_out(analyses, sch.analysis.small_study_min_k)
@@ -634,6 +635,85 @@ def run_job(forms: str | Path | Sequence[str | Path], schema: str | Path | Revie
 # ---------------------------------------------------------------------------------------------
 # Files
 # ---------------------------------------------------------------------------------------------
+
+
+def empty_analysis_findings(schema: ReviewSchema, validation: ValidationResult,
+                            analyses: Sequence[Analysis]) -> list[Any]:
+    """``analysis-pools-nothing``: a warning for each analysis of the plan that pools nothing while
+    its sheet has rows, with the commonest reasons; for arm rows, the arm labels found against the
+    ones the schema pairs (``arms.intervention`` / ``arms.control``), the usual cause."""
+    from .findings import Finding
+
+    out = []
+    seen: set[str] = set()
+    for a in analyses:
+        if a.role not in ("primary", "subgroup_test") or a.taken or a.id in seen:
+            continue
+        seen.add(a.id)
+        oc = schema.analysis.outcomes.get(a.outcome.partition(":")[0])
+        if oc is None:
+            continue
+        sheet = schema.outcome_sheet(oc) if oc.kind not in ("proportion", "adverse_event") or oc.sheet else (
+            oc.sheet if oc.kind == "adverse_event" else schema.analysis_sheet)
+        table = validation.tables.get(sheet)
+        if table is None or not len(table):
+            continue
+        files = sorted({r.file for r in a.left_out if r.file}) or list(validation.files[:1])
+        where = a.left_out[0].sheet if a.left_out and a.left_out[0].sheet else sheet
+        field_ = None
+        if oc.arms is not None and oc.arms.role_field in table.data:
+            field_ = oc.arms.role_field
+            found = [v for v in dict.fromkeys(table.data[oc.arms.role_field].dropna().astype(str))][:8]
+            expected = [oc.arms.intervention, oc.arms.control]
+            if not set(expected) <= set(found):
+                missing = [e for e in expected if e not in found]
+                why = (f"the {oc.arms.role_field} labels found ({', '.join(repr(v) for v in found) or 'none'}) do "
+                       f"not include {' and '.join(repr(m) for m in missing)}, the labels the schema pairs "
+                       f"(arms.intervention {oc.arms.intervention!r}, arms.control {oc.arms.control!r}): write the "
+                       "arms as the schema names them, or set arms.intervention / arms.control (or the "
+                       "vocabulary's aliases) to the labels used")
+            else:
+                why = _reasons_text(a)
+        else:
+            why = _reasons_text(a)
+        passed = validation.passed.get(sheet)
+        excluded = int(len(table) - passed.sum()) if passed is not None else 0
+        if excluded:
+            why += f" ({excluded} row(s) of {sheet} excluded by errors)"
+        for f in files:
+            out.append(Finding(f, where, None, None, field_, None, "analysis-pools-nothing", "warning",
+                               f"analysis {a.id} ({a.label}) pools nothing from {len(table)} row(s) of {sheet}: {why}"))
+    return out
+
+
+def _reasons_text(a: Analysis) -> str:
+    counts: dict[str, int] = {}
+    for r in a.left_out:
+        key = re.sub(r"\b[A-Z]*\d+\w*\b", "#", r.reason or "no reason")  # study ids and numbers counted together
+        counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        return "no row reached the analysis"
+    top = sorted(counts.items(), key=lambda kv: -kv[1])[:3]
+    return "; ".join(f"{n} row(s): {k}" for k, n in top)
+
+
+def with_findings(validation: ValidationResult, extra: Sequence[Any]) -> ValidationResult:
+    """``validation`` with ``extra`` findings added (sorted in, counted in the summary)."""
+    if not extra:
+        return validation
+    from dataclasses import replace
+
+    from .findings import sort_findings
+
+    findings = sort_findings([*validation.finding_list, *extra], validation.schema.sheets)
+    s = validation.summary
+    by_rule = dict(s.by_rule)
+    for f in extra:
+        by_rule[f.rule] = by_rule.get(f.rule, 0) + 1
+    summary = replace(s, errors=s.errors + sum(f.severity == "error" for f in extra),
+                      warnings=s.warnings + sum(f.severity == "warning" for f in extra),
+                      info=s.info + sum(f.severity == "info" for f in extra), by_rule=dict(sorted(by_rule.items())))
+    return replace(validation, finding_list=tuple(findings), summary=summary)
 
 
 def annotated_name(path: str | Path) -> str:
@@ -672,7 +752,8 @@ def render_plot(job: tuple[str, str, Analysis, list[Analysis]], png: bool = Fals
     if what == "forest":
         fig = analysis_forest(a, subs)
     else:
-        fig = funnel_plot(a.result, [r.label for r in a.taken], title=f"{a.label}: funnel plot")
+        fig = funnel_plot(a.result, [r.label for r in a.taken], title=f"{a.label}: funnel plot",
+                          effect_label=a.effect_label, ratio=a.ratio, unit=a.unit)
     return stem, figure_svg(fig), figure_png(fig) if png else None
 
 
