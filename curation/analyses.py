@@ -993,7 +993,8 @@ def read_clean_csv(path, schema: ReviewSchema) -> dict[str, pd.DataFrame]:
     The sheet is recognised by its columns: of the sheets whose key columns are all in the file,
     the one with the most of its own fields (the analysis sheet on a tie), so that every file
     ``curate run`` writes -- ``clean.csv``, ``clean_<sheet>.csv``, for a one-sheet schema too -- is
-    read as the sheet it holds. Text cells that the writer made inert (a leading ``'``) are restored.
+    read as the sheet it holds (the root sheet only when no other sheet's own fields are in the
+    file: its fields are joined into every other sheet's rows). Text cells that the writer made inert (a leading ``'``) are restored.
     """
     from .errors import UnusableInputError
 
@@ -1015,8 +1016,9 @@ def read_clean_csv(path, schema: ReviewSchema) -> dict[str, pd.DataFrame]:
         present = sum(f in cols for f in own)
         if own and present == 0:
             continue
-        # a sheet's own fields found, then the share of them, then the analysis sheet first
-        score = (present, present / max(len(own), 1), sheet == schema.analysis_sheet)
+        # the root sheet's fields are joined into every other sheet's rows: another sheet whose own fields
+        # are here first; then the most own fields found, the share of them, the analysis sheet
+        score = (sheet != root, present, present / max(len(own), 1), sheet == schema.analysis_sheet)
         if best_score is None or score > best_score:
             best, best_score = sheet, score
     if best is not None:

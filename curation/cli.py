@@ -45,6 +45,10 @@ def form_schema(schema: str | None, forms) -> str | None:
             name = recorded_schema(p)
             if name:
                 recorded[str(f)] = name
+        elif p.is_file() and p.suffix.lower() == ".csv":  # a clean CSV of `curate run`: its analysis.json says
+            name = _run_schema(p.parent / "analysis.json")
+            if name:
+                recorded[str(f)] = name
     if schema is not None:
         name = load_schema(schema).name
         for f, rec in recorded.items():
@@ -63,6 +67,23 @@ def form_schema(schema: str | None, forms) -> str | None:
               f"checked against the default {DEFAULT_SCHEMA!r}: give --schema FILE to use the right one")
         return None
     return chosen
+
+
+def _run_schema(path: Path) -> str | None:
+    """The schema name ``curate run`` recorded in the ``analysis.json`` beside its clean CSVs."""
+    import json
+
+    try:
+        if path.is_file() and path.stat().st_size < 200_000_000:
+            with open(path, encoding="utf-8") as fh:
+                head = fh.read(4096)  # "schema" is the first key the run writes
+            import re
+
+            m = re.search(r'"schema"\s*:\s*("(?:[^"\\]|\\.)*")', head)
+            return json.loads(m.group(1)) if m else None
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def _peek_schema() -> str | None:

@@ -830,7 +830,7 @@ def handoff_files(run: RunResult, csv_names: dict[str, str]) -> tuple[dict[str, 
     out: dict[str, bytes] = {}
     notes: list[str] = []
     try:
-        out["analysis.R"] = handoff.analysis_r_script(run.schema, list(run.analyses)).encode("utf-8")
+        out["analysis.R"] = handoff.analysis_r_script(run.schema, list(run.analyses), csv_names).encode("utf-8")
     except Exception as exc:  # noqa: BLE001
         notes.append(f"analysis.R was not written ({type(exc).__name__}: {str(exc)[:120]})")
     try:
@@ -848,7 +848,8 @@ def csv_names(run: RunResult) -> dict[str, str]:
     return csv_names_for(run.schema, run.validation.clean_tables)
 
 
-def render_outputs(run: RunResult, progress: Progress | None = None, *, plots: str = "svg") -> dict[str, bytes]:
+def render_outputs(run: RunResult, progress: Progress | None = None, *, plots: str = "svg",
+                   problems: list[str] | None = None) -> dict[str, bytes]:
     """Every file of the ``curate run -o DIR`` contract, as bytes by relative path.
 
     ``report.html``, ``findings.json`` (the object ``validate --json`` writes), ``findings.csv``,
@@ -858,6 +859,10 @@ def render_outputs(run: RunResult, progress: Progress | None = None, *, plots: s
     per form, and ``analysis.R`` / ``datapackage.json`` when :mod:`curation.handoff` is
     available. The page has every plot inline (SVG) whatever ``plots`` says. Same input, same
     bytes, except the run's timestamp in ``analysis.json`` and ``report.html``.
+
+    A hand-off file (a clean CSV, ``analysis.R``, ``datapackage.json``) that could not be made is
+    named in the report and appended to ``problems`` (``curate run`` prints each on stderr and
+    exits 1): it never goes missing silently.
     """
     if plots not in PLOT_FORMATS:
         raise ValueError(f"plots must be one of {', '.join(PLOT_FORMATS)}")
@@ -871,11 +876,19 @@ def render_outputs(run: RunResult, progress: Progress | None = None, *, plots: s
     names = csv_names(run)
     files["findings.json"] = dumps(v.to_dict()).encode("utf-8")
     files["findings.csv"] = csv_text(findings_frame(v.finding_list)).encode("utf-8")
+    failed: list[str] = []
     for sheet, fname in names.items():
-        files[fname] = csv_text(v.clean_tables[sheet]).encode("utf-8")
+        try:
+            files[fname] = csv_text(v.clean_tables[sheet]).encode("utf-8")
+        except Exception as exc:  # noqa: BLE001 - named in the report and on stderr
+            failed.append(f"{fname} was not written ({type(exc).__name__}: {str(exc)[:120]})")
     files["analysis.json"] = dumps(analysis_dict(run, lazy=True), compact=True).encode("utf-8")
-    extra, notes = handoff_files(run, names)
+    extra, more = handoff_files(run, names)
+    failed.extend(more)
     files.update(extra)
+    if problems is not None:
+        problems.extend(failed)
+    notes = list(failed)
     jobs = plot_jobs(run)
     total = len(jobs) + len(run.paths) + 1
     svgs: dict[str, str] = {}
@@ -1088,12 +1101,13 @@ def run_command(forms: Sequence[str | Path], schema: str | Path | ReviewSchema |
     check_output_dir(out, ["report.html", *(annotated_name(p) for p in inputs), *(extra_files or {})], inputs)
     check_output_folder(out, _space_needed(snapshots))
     written = False
+    problems: list[str] = []
     try:
         with folder_lock(out):
             clean_leftovers(out)
             with _Bar(quiet=quiet) as bar:
                 run = run_job(paths, sch, progress=bar, names=names, data=snapshots, generated=generated, layout=layout)
-                files = render_outputs(run, progress=bar, plots=plots)
+                files = render_outputs(run, progress=bar, plots=plots, problems=problems)
                 if extra_files:
                     files.update(extra_files)
             check_output_dir(out, list(files), inputs)
@@ -1116,7 +1130,9 @@ def run_command(forms: Sequence[str | Path], schema: str | Path | ReviewSchema |
         from .console import console
 
         console().print(f"[yellow]note:[/] {note}")
-    return run.exit_code()
+    for p in problems:  # a hand-off file missing: one line on stderr, and the exit code says so
+        sys.stderr.write(f"curate: error: {p}; the rest of the run is in {out}\n")
+    return max(run.exit_code(), 1) if problems else run.exit_code()
 
 
 def project_root() -> Path:
