@@ -27,7 +27,7 @@ import difflib
 import math
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
@@ -1470,7 +1470,15 @@ def read_form(path: str | Path, schema: ReviewSchema, *, layout: Layout | None =
     if layout is not None:
         check_fits(layout, grids, schema=schema)
         return extract(grids, layout, schema, inferred=True)
-    return extract(grids, infer_layout(grids, schema), schema, inferred=True)
+    from .fit import fit_findings, unusable_hint
+
+    try:
+        inferred = infer_layout(grids, schema)
+    except UnusableInputError as exc:  # the closest shipped schemas, when it is a form of another review
+        raise UnusableInputError(exc.message + unusable_hint(grids, schema)) from None
+    wb = extract(grids, inferred, schema, inferred=True)
+    fit = fit_findings(grids, schema, inferred)  # a workbook of another review: say so, name the closest schemas
+    return replace(wb, findings=tuple(fit) + tuple(wb.findings)) if fit else wb
 
 
 def map_form(path: str | Path, schema: ReviewSchema, *, display_name: str | None = None,

@@ -110,7 +110,11 @@ def _replace_formulas(wb, data: bytes) -> None:
             if c.data_type != "f":
                 continue
             if cached is None:
-                cached = openpyxl.load_workbook(io.BytesIO(data), data_only=True, keep_links=False)
+                import warnings
+
+                with warnings.catch_warnings():  # openpyxl's UserWarnings (unsupported extensions) are not ours
+                    warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
+                    cached = openpyxl.load_workbook(io.BytesIO(data), data_only=True, keep_links=False)
             saved = cached[ws.title][c.coordinate].value
             if saved is None:  # no saved value: keep the formula's text, inert
                 saved = inert(clean_text(_formula_text(c.value)))

@@ -428,18 +428,31 @@ def _close(got, ref, rtol, atol) -> bool:
     return abs(got - ref) <= rtol * abs(ref) + atol
 
 
-@pytest.mark.rscript
-@pytest.mark.skipif(shutil.which("Rscript") is None, reason="needs Rscript with metafor")
-@pytest.mark.parametrize("name", CASES)
-def test_analysis_r_reproduces_every_analysis(runs, name):
-    """analysis.R, run where `curate run` wrote it, gives every figure of analysis.json (1e-6; 1e-3 GLMM)."""
-    import pandas as pd
-
-    out = runs[name]["out"]
-    proc = subprocess.run(["Rscript", "analysis.R"], cwd=out, capture_output=True, text=True, timeout=600)
+@pytest.fixture(scope="module")
+def r_runs(runs):
+    """Every case's analysis.R, run where `curate run` wrote it, in one R process (R starts once)."""
+    if shutil.which("Rscript") is None:
+        pytest.skip("needs Rscript with metafor")
+    dirs = [str(runs[name]["out"]) for name in CASES]
+    driver = "\n".join(
+        ["for (d in c(" + ", ".join(json.dumps(d) for d in dirs) + ")) {",
+         "  setwd(d)",
+         "  source(\"analysis.R\", local = new.env())",
+         "}"])
+    proc = subprocess.run(["Rscript", "-e", driver], capture_output=True, text=True, timeout=900)
     if "there is no package called" in proc.stderr:
         pytest.skip("R without metafor/lme4: " + proc.stderr.strip().splitlines()[-1])
-    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.mark.rscript
+@pytest.mark.parametrize("name", CASES)
+def test_analysis_r_reproduces_every_analysis(runs, r_runs, name):
+    """analysis.R gives every figure of analysis.json (1e-6; 1e-3 for the GLMM)."""
+    import pandas as pd
+
+    assert r_runs.returncode == 0, r_runs.stderr
+    out = runs[name]["out"]
     res = pd.read_csv(out / "metafor_results.csv")
     ours = _analyses(out)
     assert list(res["analysis"]) == list(ours)
