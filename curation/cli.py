@@ -134,15 +134,21 @@ def _signals_stop():
     import signal
     import threading
 
-    from .errors import Interrupted
+    from .errors import Interrupted, clear_stops, note_stop
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def stop(signum, _frame):
+        note_stop(signum)  # remembered even if the exception is swallowed (a weakref callback drops it)
         raise Interrupted(signum)
 
+    def interrupt(signum, _frame):
+        note_stop(signum)
+        raise KeyboardInterrupt
+
+    clear_stops()
     wanted = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None]
     before = {}
     for s in wanted:
@@ -150,6 +156,11 @@ def _signals_stop():
             before[s] = signal.signal(s, stop)
         except (ValueError, OSError):  # pragma: no cover
             pass
+    try:  # Ctrl-C: as Python's own handler, unless SIGINT is ignored (a suite started in the background)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            before[signal.SIGINT] = signal.signal(signal.SIGINT, interrupt)
+    except (ValueError, OSError):  # pragma: no cover
+        pass
     try:
         yield
     finally:

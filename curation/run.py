@@ -1087,7 +1087,8 @@ def run_command(forms: Sequence[str | Path], schema: str | Path | ReviewSchema |
     import signal
 
     from .errors import Interrupted, UnusableInputError
-    from .outputs import check_output_folder, clean_leftovers, folder_lock, os_error_message, sha256_bytes, write_folder
+    from .outputs import (check_output_folder, clean_leftovers, folder_lock, os_error_message, run_id, run_id_in,
+                          sha256_bytes, write_folder)
 
     from .validation import limits_for
 
@@ -1101,6 +1102,7 @@ def run_command(forms: Sequence[str | Path], schema: str | Path | ReviewSchema |
     check_output_dir(out, ["report.html", *(annotated_name(p) for p in inputs), *(extra_files or {})], inputs)
     check_output_folder(out, _space_needed(snapshots))
     written = False
+    new_id: str | None = None
     problems: list[str] = []
     try:
         with folder_lock(out):
@@ -1114,6 +1116,7 @@ def run_command(forms: Sequence[str | Path], schema: str | Path | ReviewSchema |
             check_output_folder(out, sum(len(b) for b in files.values()) + 1_000_000)
             manifest = {"inputs": [{"name": n, "sha256": sha256_bytes(b), "bytes": len(b)}
                                    for n, b in zip(names, snapshots)]}
+            new_id = run_id(files)
             try:
                 _real, note = write_folder(out, files, keep=inputs, manifest=manifest)
             except OSError as exc:
@@ -1123,7 +1126,9 @@ def run_command(forms: Sequence[str | Path], schema: str | Path | ReviewSchema |
     except (KeyboardInterrupt, Interrupted) as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         what = "interrupted (Ctrl-C)" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
-        state = "holds the complete new run" if written else "was left as it was"
+        # what the folder holds, from its manifest: a signal held during the swap lands just after it
+        swapped = written or (new_id is not None and run_id_in(out) == new_id)
+        state = "holds the complete new run" if swapped else "was left as it was"
         raise Interrupted(signum, f"{what}; {out} {state}") from None
     print_run(run, out, files)
     if note:
