@@ -468,3 +468,24 @@ def test_analysis_r_reproduces_every_analysis(runs, r_runs, name):
             if not _close(got, ref.get(col), rtol, atol):
                 bad.append(f"{row['analysis']} {col}: metafor {got!r}, curation {ref.get(col)!r}")
     assert bad == []
+
+
+def test_a_workbook_of_another_review_says_which_schema_fits(tmp_path):
+    """schema-fits-poorly: the BCG form checked against the PRRT schema names bcg_vaccine by the fields it
+    matches; the PRRT example fits its own schema and gets no such warning; a workbook no shipped schema
+    fits is told to write one."""
+    from curation.validation import validate
+
+    res = validate(FORMS / "example_bcg.xlsx", "prrt_177lu")
+    fit = [f for f in res.finding_list if f.rule == "schema-fits-poorly"]
+    assert len(fit) == 1 and fit[0].severity == "warning"
+    assert "match 3 of the 44 fields of schema 'prrt_177lu'" in fit[0].message
+    assert "bcg_vaccine (17 of 17 fields, 2 of 2 sheets): give --schema bcg_vaccine" in fit[0].message
+    good = validate(FORMS / "example_reviewer_a.xlsx", "prrt_177lu")
+    assert not [f for f in good.finding_list if f.rule == "schema-fits-poorly"]
+    team = validate(FORMS / "example_team_workbook.xlsx", "prrt_177lu")
+    assert not [f for f in team.finding_list if f.rule == "schema-fits-poorly"]
+    # the umbrella review's workbook, without its schema: no sheet fits the default one at all
+    res = _cli("validate", umbrella_form(tmp_path / "u.xlsx"), "-q")
+    assert res.exit_code == 2
+    assert "closest shipped schemas" in res.output or "write a schema for this review" in res.output
