@@ -844,14 +844,48 @@ def _setting_name(code: str) -> str:
     return names.get(code, code)
 
 
+_ENV: list[Any] = []
+
+
 def _env():
+    """The page's jinja2 environment, made once per process. Compiling the template costs about a
+    quarter of a second, so its compiled code is kept between runs in jinja2's own bytecode cache (a
+    private folder of the user's in the temporary directory, checked by jinja2); a cache that cannot
+    be read or written is simply not used."""
+    if _ENV:
+        return _ENV[0]
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("curation", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                             undefined=jinja2.StrictUndefined)
+                             undefined=jinja2.StrictUndefined, bytecode_cache=_bytecode_cache())
+    _ENV.append(env)
     return env
+
+
+def _bytecode_cache():
+    import jinja2
+
+    class QuietCache(jinja2.FileSystemBytecodeCache):
+        """jinja2's cache, but an OS error (a read-only or full temporary disk) only skips it."""
+
+        def load_bytecode(self, bucket):
+            try:
+                super().load_bytecode(bucket)
+            except Exception:  # noqa: BLE001 - a stale or unreadable cache entry: compile again
+                bucket.reset()
+
+        def dump_bytecode(self, bucket):
+            try:
+                super().dump_bytecode(bucket)
+            except Exception:  # noqa: BLE001 - nothing cached, nothing lost
+                pass
+
+    try:
+        return QuietCache(pattern="curation-%s.cache")
+    except Exception:  # noqa: BLE001 - no safe temporary folder: no cache
+        return None
 
 
 def _prisma(v: Any, primaries: Sequence[Any]) -> list[str]:
