@@ -144,8 +144,12 @@ def _signals_stop():
         note_stop(signum)  # remembered even if the exception is swallowed (a weakref callback drops it)
         raise Interrupted(signum)
 
-    def interrupt(signum, _frame):
+    previous_int = signal.getsignal(signal.SIGINT)
+
+    def interrupt(signum, frame):
         note_stop(signum)
+        if callable(previous_int) and previous_int is not signal.default_int_handler:
+            previous_int(signum, frame)  # a handler of the program that runs the command (noted first)
         raise KeyboardInterrupt
 
     clear_stops()
@@ -156,8 +160,8 @@ def _signals_stop():
             before[s] = signal.signal(s, stop)
         except (ValueError, OSError):  # pragma: no cover
             pass
-    try:  # Ctrl-C: as Python's own handler, unless SIGINT is ignored (a suite started in the background)
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    try:  # Ctrl-C: noted, then as before, unless SIGINT is ignored (a suite started in the background)
+        if previous_int not in (signal.SIG_IGN, None):
             before[signal.SIGINT] = signal.signal(signal.SIGINT, interrupt)
     except (ValueError, OSError):  # pragma: no cover
         pass

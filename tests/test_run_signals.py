@@ -70,7 +70,11 @@ def test_a_swallowed_ctrl_c_still_stops_before_the_swap(setup, tmp_path, monkeyp
         return files
 
     monkeypatch.setattr(curation.run, "render_outputs", render)
-    r = invoke("run", setup["form"], "--schema", setup["fast"], "-o", out, "-q")
+    before_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal starts the command
+    try:
+        r = invoke("run", setup["form"], "--schema", setup["fast"], "-o", out, "-q")
+    finally:
+        signal.signal(signal.SIGINT, before_int)
     assert r.exit_code == 130, r.output
     assert f"interrupted (Ctrl-C); {out} was left as it was" in r.output
     assert snapshot(out) == before and leftovers(out) == []
