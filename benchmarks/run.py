@@ -9,6 +9,9 @@ processes, as a reviewer would feel them:
 * ``curate --help``;
 * ``curate validate`` on a 20-study form, end to end;
 * REML on 10,000 studies and leave-one-out on 1,000 studies (in process);
+* where ``curate run``'s time goes, phase by phase (imports, reading, checks, pooling, what matters
+  most, plots, the page, the annotated copy, the hand-off files, the swap), on the 13-trial BCG
+  example and a 20-study form (``--phases`` for this part alone);
 * ``curate run`` against ``curate validate`` of the same form, for forms of 20, 200 and 1,000
   studies with about 30% of outcome rows in error and a clean one of 10,000 studies: wall and CPU
   time of each, their ratio, the peak memory of each process, the size of report.html and of the
@@ -204,6 +207,102 @@ def run_vs_validate(repeat: int, sizes=RUN_FORMS) -> list[dict]:
     return rows
 
 
+PHASES = r"""
+import json, sys, time
+t = {"start": time.perf_counter()}
+marks = []
+def mark(name):
+    marks.append((name, time.perf_counter()))
+import curation.run as R
+from curation.outputs import write_folder
+mark("import curation.run (pandas, numpy, scipy)")
+import pandera.pandas, openpyxl, jinja2, matplotlib.figure, matplotlib.backends.backend_svg  # noqa
+mark("import what validate and run load lazily (pandera, openpyxl, jinja2, matplotlib)")
+form, out = sys.argv[1], sys.argv[2]
+snap = R.read_snapshots([form])
+stage_t = {}
+def progress(stage, done, total):
+    stage_t[stage] = time.perf_counter()
+from curation.reading import recorded_schema
+run = R.run_job([form], recorded_schema(form), progress=progress, names=[form.rsplit("/", 1)[-1]], data=snap)
+mark_t = time.perf_counter()
+prev = marks[-1][1]
+for stage, label in (("read", "read the form (calamine, layout)"), ("check", "check (rules, pandera)"),
+                     ("pool", "pool the plan"), ("influence", "leave-one-out, Egger, what matters most")):
+    if stage in stage_t:
+        marks.append((label, stage_t[stage]))
+jobs = R.plot_jobs(run)
+t0 = time.perf_counter()
+svgs = {}
+for job in jobs:
+    stem, svg, png, failed = R.render_plot_safe(job)
+    svgs[stem] = svg
+marks.append((f"draw {len(jobs)} plot(s) (matplotlib, SVG)", time.perf_counter()))
+from curation.report import render_report, annotated_workbook
+page = render_report(run, {k: v for k, v in svgs.items() if v})
+marks.append(("report.html (jinja2)", time.perf_counter()))
+v = run.validation
+for path, name, data in zip(run.paths, run.names, run.data):
+    annotated_workbook(path, [f for f in v.finding_list if f.file == name], v, name, data=data)
+marks.append(("annotated copy of the form (openpyxl)", time.perf_counter()))
+from curation.outputs import csv_text, dumps
+from curation import handoff
+names = R.csv_names(run)
+files = {n: csv_text(v.clean_tables[s]).encode() for s, n in names.items()}
+files["analysis.json"] = dumps(R.analysis_dict(run)).encode()
+files["analysis.R"] = handoff.analysis_r_script(run.schema, list(run.analyses), names).encode()
+files["report.html"] = page.encode()
+marks.append(("clean CSVs, analysis.json, analysis.R", time.perf_counter()))
+write_folder(out, files)
+marks.append(("write the folder (staged, swapped)", time.perf_counter()))
+out_t, last = [], t["start"]
+for name, at in marks:
+    out_t.append([name, at - last])
+    last = at
+print(json.dumps(out_t))
+"""
+"""One ``curate run`` in one process, phase by phase: where the time goes (in-process figures; the
+interpreter's own start-up is the difference to the whole process)."""
+
+
+def run_phases(form: Path, repeat: int) -> list[tuple[str, float]]:
+    """Median seconds of each phase of ``curate run`` on ``form`` (a fresh process each time)."""
+    import shutil
+
+    per: dict[str, list[float]] = {}
+    order: list[str] = []
+    for i in range(repeat):
+        out = OUT / "phases_out"
+        shutil.rmtree(out, ignore_errors=True)
+        proc = subprocess.run([sys.executable, "-c", PHASES, str(form), str(out)], capture_output=True, text=True,
+                              cwd=ROOT)
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr[-2000:])
+        for name, secs in json.loads(proc.stdout.strip().splitlines()[-1]):
+            if name not in per:
+                order.append(name)
+            per.setdefault(name, []).append(secs)
+    return [(name, statistics.median(per[name])) for name in order]
+
+
+def print_phases(title: str, form: Path, repeat: int) -> dict:
+    """Time validate, run and python's start-up on ``form``; print run's phases."""
+    v_t, _, _ = timed([CURATE, "validate", str(form), "--quiet"], repeat)
+    r_out = OUT / "phases_run"
+    import shutil
+
+    shutil.rmtree(r_out, ignore_errors=True)
+    r_t, _, _ = timed([CURATE, "run", str(form), "-o", str(r_out), "-q"], repeat)
+    py_t, _, _ = timed([sys.executable, "-c", "pass"], repeat)
+    phases = run_phases(form, repeat)
+    print(f"{title}: curate validate {v_t:.2f} s, curate run {r_t:.2f} s (python itself {py_t:.2f} s); "
+          "run, phase by phase:")
+    total = sum(s for _, s in phases)
+    for name, secs in phases:
+        print(f"  {name:72} {secs:6.2f} s  {100 * secs / total:4.0f}%")
+    return {"form": form.name, "validate_s": v_t, "run_s": r_t, "python_s": py_t, "phases": phases}
+
+
 def in_process(fn, repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -220,9 +319,20 @@ def main() -> int:
     ap.add_argument("--run-repeat", type=int, default=1, help="repeats of each run/validate pair (whole runs are long)")
     ap.add_argument("--only-run", action="store_true", help="only the run/validate comparison")
     ap.add_argument("--skip-run", action="store_true", help="without the run/validate comparison")
+    ap.add_argument("--phases", action="store_true", help="only where curate run's time goes, phase by phase, "
+                    "on the 13-trial BCG example and a 20-study form")
     ap.add_argument("--run-studies", default="", help="comma-separated study counts of the run/validate forms "
                     "(default: 20,200,1000,10000)")
     args = ap.parse_args()
+    if args.phases:
+        OUT.mkdir(parents=True, exist_ok=True)
+        small = OUT / "form_20.xlsx"
+        if not small.exists():
+            generate(small, 20, seed=2)
+        rows = [print_phases("13-trial BCG example", ROOT / "extraction_forms" / "example_bcg.xlsx", args.repeat),
+                print_phases("20-study PRRT form", small, args.repeat)]
+        (OUT / "results_phases.json").write_text(json.dumps(rows, indent=2) + "\n")
+        return 0
     if args.only_run:
         OUT.mkdir(parents=True, exist_ok=True)
         print("curate run against curate validate, same form (target: run <= 10x validate, 15x at 10,000 "
@@ -295,6 +405,8 @@ def main() -> int:
     print("curate run against curate validate, same form (target: run <= 10x validate, 15x at 10,000 "
           "studies; peak < 2 GB; report.html < 10 MB; folder < 100 MB):")
     results["run_vs_validate"] = run_vs_validate(args.run_repeat)
+    results["phases"] = [print_phases("13-trial BCG example", ROOT / "extraction_forms" / "example_bcg.xlsx",
+                                      args.repeat)]
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return 0
 

@@ -483,12 +483,17 @@ def _row(r: dict[str, Any] | pd.Series, *, reason: str | None = None, group: str
         return None if v is None or pd.isna(v) else float(v)
 
     values = dict(
-        study_id=str(r.get("study_id")), cohort=str(r.get("cohort_label")), label=str(r.get("_label")),
+        study_id=str(r.get("study_id")), cohort=_text(r.get("cohort_label")), label=str(r.get("_label")),
         group=group, events=num("_events"), total=num("_total"), median=num("_median"), ci_low=num("_low"),
         ci_high=num("_high"), se=num("_se"), file=r.get("file"), sheet=r.get("sheet"),
         row=int(r["row"]) if "row" in r and not pd.isna(r["row"]) else None, reason=reason, note=note)
     values.update(_two_arm_values(r, num))
     return StudyRow(**values)
+
+
+def _text(v: Any) -> str:
+    """A label as text; ``""`` for a missing one (never ``"None"`` or ``"nan"``)."""
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA else str(v)
 
 
 def _two_arm_values(r: pd.Series, num) -> dict[str, Any]:
@@ -754,8 +759,10 @@ def outcome_frame(schema: ReviewSchema, clean: dict[str, pd.DataFrame], outcome:
     if name not in schema.analysis.outcomes:
         raise KeyError(f"unknown outcome {outcome!r} (the schema's: {', '.join(schema.analysis.outcomes)})")
     oc = schema.analysis.outcomes[name]
-    if oc.kind in TWO_ARM_KINDS or oc.kind == "median" and oc.sheet:
-        return name, oc, clean.get(schema.outcome_sheet(oc), pd.DataFrame()), None
+    if oc.kind in TWO_ARM_KINDS or oc.kind in ("median", "proportion") and oc.sheet:
+        # a per-arm proportion (``sheet: arms``) reads its own sheet, one row per arm
+        sheet = schema.outcome_sheet(oc)
+        return name, oc, _with_study_id(schema, sheet, clean.get(sheet, pd.DataFrame())), None
     if oc.kind == "adverse_event":
         frame = clean.get(oc.sheet, pd.DataFrame())
         if term:
@@ -764,8 +771,18 @@ def outcome_frame(schema: ReviewSchema, clean: dict[str, pd.DataFrame], outcome:
             canonical = vocab.canonical(term) if vocab else term
             term = canonical or term
             frame = frame[frame[oc.term] == term] if oc.term in frame else frame.iloc[0:0]
-        return name, oc, frame, term or None
-    return name, oc, clean.get(schema.analysis_sheet, pd.DataFrame()), None
+        return name, oc, _with_study_id(schema, oc.sheet, frame), term or None
+    sheet = schema.analysis_sheet
+    return name, oc, _with_study_id(schema, sheet, clean.get(sheet, pd.DataFrame())), None
+
+
+def _with_study_id(schema: ReviewSchema, sheet: str | None, frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows with a ``study_id`` column: a schema whose study key has another name (``trial_id``,
+    ``review_id``) has it copied, so that one study is one study whatever the key is called."""
+    key = _study_key(schema, sheet) if sheet else "study_id"
+    if "study_id" in frame.columns or key not in frame.columns:
+        return frame
+    return frame.assign(study_id=frame[key])
 
 
 def eligible_mask(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -1104,8 +1121,11 @@ def sensitivity_table(analyses: Iterable[Analysis], primary: Analysis) -> list[d
 def read_clean_csv(path, schema: ReviewSchema) -> dict[str, pd.DataFrame]:
     """A clean dataset CSV (as ``--clean`` or ``curate run`` writes it) back into clean tables.
 
-    The sheet is recognised by its columns (``ae_term`` -> adverse events); text cells that the
-    writer made inert (a leading ``'``) are restored.
+    The sheet is recognised by its columns: of the sheets whose key columns are all in the file,
+    the one with the most of its own fields (the analysis sheet on a tie), so that every file
+    ``curate run`` writes -- ``clean.csv``, ``clean_<sheet>.csv``, for a one-sheet schema too -- is
+    read as the sheet it holds (the root sheet only when no other sheet's own fields are in the
+    file: its fields are joined into every other sheet's rows). Text cells that the writer made inert (a leading ``'``) are restored.
     """
     from .errors import UnusableInputError
 
@@ -1117,14 +1137,23 @@ def read_clean_csv(path, schema: ReviewSchema) -> dict[str, pd.DataFrame]:
         if frame[col].dtype == object:
             frame[col] = frame[col].map(lambda v: v[1:] if isinstance(v, str) and v.startswith("'") and
                                         v[1:2] in ("=", "+", "-", "@", "\t", "\r") else v)
+    cols = set(frame.columns)
+    root = schema.root_sheet
+    best, best_score = None, None
     for sheet, spec in schema.sheets.items():
-        if sheet == schema.root_sheet:
+        if not set(spec.key) <= cols:
             continue
-        own = [f for f in spec.fields if f not in schema.sheets[schema.root_sheet].fields]
-        if own and all(f in frame.columns for f in own[:1]) and set(spec.key) <= set(frame.columns):
-            if sheet == schema.analysis_sheet or any(k not in schema.sheets[schema.analysis_sheet].fields
-                                                     for k in spec.key):
-                return {sheet: frame}
+        own = [f for f in spec.fields if sheet == root or f not in schema.sheets[root].fields]
+        present = sum(f in cols for f in own)
+        if own and present == 0:
+            continue
+        # the root sheet's fields are joined into every other sheet's rows: another sheet whose own fields
+        # are here first; then the most own fields found, the share of them, the analysis sheet
+        score = (sheet != root, present, present / max(len(own), 1), sheet == schema.analysis_sheet)
+        if best_score is None or score > best_score:
+            best, best_score = sheet, score
+    if best is not None:
+        return {best: frame}
     raise UnusableInputError(f"{path}: not a clean dataset of schema {schema.name!r} (columns: "
                              f"{', '.join(map(str, frame.columns[:8]))} ...); write one with `curate validate --clean`")
 
@@ -1175,6 +1204,19 @@ def pool_input(input, outcome: str, *, schema: ReviewSchema, settings: PoolSetti
     excluded = None
     if p.suffix.lower() == ".csv" and _is_clean_csv(p):
         clean = read_clean_csv(p, schema)
+        name = outcome.partition(":")[0]
+        oc = schema.analysis.outcomes.get(name)
+        if oc is not None:
+            want = (oc.sheet if oc.kind == "adverse_event" else
+                    schema.outcome_sheet(oc) if oc.kind not in ("proportion", "adverse_event") or oc.sheet
+                    else schema.analysis_sheet)
+            have = next(iter(clean))
+            if want not in clean:
+                from .errors import UnusableInputError
+
+                fname = "clean.csv" if want == schema.analysis_sheet else f"clean_{want}.csv"
+                raise UnusableInputError(f"{input}: holds the {have} sheet, but outcome {name!r} reads the {want} "
+                                         f"sheet: give {fname} (as `curate run` writes it)")
     else:
         validation = validate(p, schema, layout=layout)
         clean, excluded = _selected_for(schema, validation, outcome, subgroup)

@@ -45,6 +45,10 @@ def form_schema(schema: str | None, forms) -> str | None:
             name = recorded_schema(p)
             if name:
                 recorded[str(f)] = name
+        elif p.is_file() and p.suffix.lower() == ".csv":  # a clean CSV of `curate run`: its analysis.json says
+            name = _run_schema(p.parent / "analysis.json")
+            if name:
+                recorded[str(f)] = name
     if schema is not None:
         name = load_schema(schema).name
         for f, rec in recorded.items():
@@ -63,6 +67,23 @@ def form_schema(schema: str | None, forms) -> str | None:
               f"checked against the default {DEFAULT_SCHEMA!r}: give --schema FILE to use the right one")
         return None
     return chosen
+
+
+def _run_schema(path: Path) -> str | None:
+    """The schema name ``curate run`` recorded in the ``analysis.json`` beside its clean CSVs."""
+    import json
+
+    try:
+        if path.is_file() and path.stat().st_size < 200_000_000:
+            with open(path, encoding="utf-8") as fh:
+                head = fh.read(4096)  # "schema" is the first key the run writes
+            import re
+
+            m = re.search(r'"schema"\s*:\s*("(?:[^"\\]|\\.)*")', head)
+            return json.loads(m.group(1)) if m else None
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def _peek_schema() -> str | None:
@@ -113,15 +134,25 @@ def _signals_stop():
     import signal
     import threading
 
-    from .errors import Interrupted
+    from .errors import Interrupted, clear_stops, note_stop
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def stop(signum, _frame):
+        note_stop(signum)  # remembered even if the exception is swallowed (a weakref callback drops it)
         raise Interrupted(signum)
 
+    previous_int = signal.getsignal(signal.SIGINT)
+
+    def interrupt(signum, frame):
+        note_stop(signum)
+        if callable(previous_int) and previous_int is not signal.default_int_handler:
+            previous_int(signum, frame)  # a handler of the program that runs the command (noted first)
+        raise KeyboardInterrupt
+
+    clear_stops()
     wanted = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None]
     before = {}
     for s in wanted:
@@ -129,6 +160,11 @@ def _signals_stop():
             before[s] = signal.signal(s, stop)
         except (ValueError, OSError):  # pragma: no cover
             pass
+    try:  # Ctrl-C: noted, then as before, unless SIGINT is ignored (a suite started in the background)
+        if previous_int not in (signal.SIG_IGN, None):
+            before[signal.SIGINT] = signal.signal(signal.SIGINT, interrupt)
+    except (ValueError, OSError):  # pragma: no cover
+        pass
     try:
         yield
     finally:

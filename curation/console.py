@@ -161,11 +161,15 @@ def print_analyses(analyses: list, *, title: str | None = None) -> None:
         if r is None:
             t.add_row(name, str(a.k), "not pooled", "", "", "")
             continue
+        from .analyses import estimate_text
+
         d = r.display()
         scale = 100 if a.kind == "proportion" else 1
-        unit = "%" if scale == 100 else " mo"
-        t.add_row(name, str(a.k), f"{_pct(d['estimate'], scale)}{unit} ({_pct(d['ci_low'], scale)}-{_pct(d['ci_high'], scale)})",
-                  f"{_pct(d['pi_low'], scale)}-{_pct(d['pi_high'], scale)}", f"{r.tau2:.3g}", f"{r.i2:.1f}%")
+        # in the outcome's own terms (the schema's unit and effect label): 27.5%, 12.0 weeks, HR 0.72
+        est = estimate_text(a, d["estimate"], d["ci_low"], d["ci_high"])
+        sep = " to " if any(x is not None and x == x and x < 0 for x in (d["pi_low"], d["pi_high"])) else "-"
+        t.add_row(name, str(a.k), est, f"{_pct(d['pi_low'], scale)}{sep}{_pct(d['pi_high'], scale)}",
+                  f"{r.tau2:.3g}", f"{r.i2:.1f}%")
     c.print(t)
     primary = analyses[0]
     if primary.result is not None and primary.result.q == primary.result.q:
@@ -178,7 +182,7 @@ def print_analyses(analyses: list, *, title: str | None = None) -> None:
         c.print(f"test for subgroup differences: Q = {r.q_between:.2f}, df = {r.df_between}, p = {r.p_between:.3g}")
     if primary.left_out:
         c.print(f"[dim]left out ({len(primary.left_out)}):[/] " + "; ".join(
-            f"{x.study_id} {x.cohort}: {x.reason}" for x in primary.left_out[:8])
+            f"{x.study_id}{' ' + x.cohort if x.cohort else ''}: {x.reason}" for x in primary.left_out[:8])
                 + (" ..." if len(primary.left_out) > 8 else ""))
     for note in dict.fromkeys(n for a in analyses[:1] for n in (a.result.notes if a.result else ())):
         c.print(f"[yellow]note:[/] {note}")

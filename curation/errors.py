@@ -54,3 +54,24 @@ class Interrupted(BaseException):
     @property
     def exit_code(self) -> int:
         return 128 + self.signum
+
+
+# Signals seen during the command, whatever became of the exception their handler raised: Python drops
+# an exception raised inside a weakref callback or a __del__ ("Exception ignored in: ..."), so a Ctrl-C
+# can be swallowed while the run goes on. What would replace the user's files asks here first.
+_STOPS: list[int] = []
+
+
+def note_stop(signum: int) -> None:
+    """Record that ``signum`` was received (called by the command's signal handlers)."""
+    _STOPS.append(signum)
+
+
+def stop_requested() -> int | None:
+    """The last stop signal received since :func:`clear_stops`, or None."""
+    return _STOPS[-1] if _STOPS else None
+
+
+def clear_stops() -> None:
+    """Forget the signals seen (at the start of a command)."""
+    _STOPS.clear()

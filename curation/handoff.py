@@ -42,11 +42,27 @@ def csv_names_for(schema, sheets: Iterable[str]) -> dict[str, str]:
     (``studies``) is joined into every row and has no file of its own.
     """
     out = {}
+    read = analysed_sheets(schema)
     for sheet in sheets:
-        if sheet == schema.root_sheet:
+        if sheet == schema.root_sheet and sheet not in read:
             continue
         out[sheet] = "clean.csv" if sheet == schema.analysis_sheet else f"clean_{sheet}.csv"
     return out
+
+
+def analysed_sheets(schema) -> set[str]:
+    """The sheets an analysis of the plan reads: the analysis sheet and each outcome's own sheet.
+
+    The root sheet (``studies``) is joined into every other sheet's rows and needs no file of its
+    own, unless an analysis reads it (a one-sheet schema, a hazard ratio on the trials sheet).
+    """
+    out = {schema.analysis_sheet}
+    for oc in schema.analysis.outcomes.values():
+        if oc.kind == "adverse_event" and oc.sheet:
+            out.add(oc.sheet)
+        elif oc.kind not in ("proportion", "adverse_event") or oc.sheet:
+            out.add(schema.outcome_sheet(oc))
+    return {s for s in out if s in schema.sheets}
 
 
 # =============================================================================================
@@ -341,7 +357,7 @@ def _key_columns(schema, analysis) -> tuple[str, list[tuple[str, list[str]]]]:
     name, _, term = analysis.outcome.partition(":")
     oc = schema.analysis.outcomes.get(name)
     sheet = oc.sheet if oc is not None and oc.kind == "adverse_event" and oc.sheet else schema.analysis_sheet
-    if oc is not None and oc.kind not in ("proportion", "adverse_event"):
+    if oc is not None and (oc.kind not in ("proportion", "adverse_event") or oc.sheet):
         sheet = schema.outcome_sheet(oc)
     spec = schema.sheets[sheet]
     parent_key = spec.parent.key if spec.parent is not None else spec.key[0]
@@ -353,10 +369,21 @@ def _key_columns(schema, analysis) -> tuple[str, list[tuple[str, list[str]]]]:
             vals = [r.cohort for r in analysis.taken]
         elif oc is not None and oc.kind == "adverse_event" and k == oc.term:
             vals = [term] * len(analysis.taken)
-        else:
-            raise ValueError(f"analysis {analysis.id}: cannot tell the {k!r} of the rows it took")
+        else:  # a key the rows taken do not carry: the rows are named by where they were read
+            return sheet, _provenance_columns(analysis)
         cols.append((k, vals))
     return sheet, cols
+
+
+def _provenance_columns(analysis) -> list[tuple[str, list[str]]]:
+    """The rows taken named by the clean CSV's provenance columns (``row``, and ``file`` when they
+    come from more than one form): for a sheet whose key the rows taken do not carry."""
+    if any(r.row is None for r in analysis.taken):
+        raise ValueError(f"analysis {analysis.id}: a row taken has no row number to find it by in the clean CSV")
+    cols = [("row", [str(int(r.row)) for r in analysis.taken])]
+    if len({r.file for r in analysis.taken}) > 1:
+        cols.insert(0, ("file", [str(r.file) for r in analysis.taken]))
+    return cols
 
 
 def _settings_text(a) -> str:

@@ -475,6 +475,7 @@ def write_folder(out_dir: str | os.PathLike, files: dict[str, bytes], *, keep: S
         elif _too_big_to_swap(real):
             why = f"it holds more than {_SWAP_MAX_ENTRIES:,} files of yours, or another disk"
     if why is not None:
+        _stop_if_asked()
         _write_in_place(real, files, old_run, man_bytes, keep_ids, mode)
         return real, (f"{out_dir} was updated file by file, not replaced as a whole, because {why}; "
                       "a run stopped midway can leave it mixed")
@@ -499,6 +500,7 @@ def write_folder(out_dir: str | os.PathLike, files: dict[str, bytes], *, keep: S
         _fsync_dir(stage)
         (container / _READY).write_bytes(b"")
         with _signals_held():
+            _stop_if_asked()  # signals are held from here: none can land between the check and the swap
             _swap(container, stage, real)
         _fsync_dir(real.parent)
     finally:
@@ -507,6 +509,32 @@ def write_folder(out_dir: str | os.PathLike, files: dict[str, bytes], *, keep: S
                 _recover(container, real)
             _remove_tree(container)
     return real, None
+
+
+def _stop_if_asked() -> None:
+    """Raise :class:`~curation.errors.Interrupted` when Ctrl-C or SIGTERM was received during the
+    command, even if the exception its handler raised was swallowed on the way (Python drops one
+    raised inside a weakref callback): a stopped run never replaces the folder."""
+    from .errors import Interrupted, stop_requested
+
+    signum = stop_requested()
+    if signum is not None:
+        raise Interrupted(signum)
+
+
+def run_id_in(folder: str | os.PathLike) -> str | None:
+    """The id of the run whose manifest ``folder`` holds (None when none): tells, after a stop,
+    whether the folder holds the new run or the old one."""
+    try:
+        obj = json.loads((Path(folder) / RUN_MANIFEST).read_text(encoding="utf-8"))
+        return str(obj["run"]) if isinstance(obj, dict) and "run" in obj else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def run_id(files: dict[str, bytes]) -> str:
+    """The id a run of these files records in its manifest."""
+    return _run_id(files)
 
 
 def _swap(container: Path, stage: Path, real: Path) -> None:
@@ -643,12 +671,32 @@ def check_output_folder(out_dir: str | os.PathLike, need_bytes: int = 0) -> None
             what = "the folder it is made in" if t == write_in and t != real else "it"
             if t not in (real, write_in):
                 what = f"its subfolder {t.relative_to(real)}/"
+            if _read_only_disk(t):  # a read-only mount (EROFS): no chmod makes it writable
+                raise UnusableInputError(f"{out_dir}: {what} ({t}) is on a read-only disk (a read-only mount); "
+                                         "choose another -o on a writable disk")
             raise UnusableInputError(f"{out_dir}: {what} ({t}) is not writable (permission denied); make it "
                                      "writable (chmod u+w) or choose another -o")
     free = st.f_bavail * st.f_frsize
     if need_bytes and free < need_bytes:
         raise UnusableInputError(f"{out_dir}: not enough free space on its disk ({_mb(free)} free, the run needs "
                                  f"about {_mb(need_bytes)}); free some space or choose another -o")
+
+
+def _read_only_disk(path: Path) -> bool:
+    """The file system holding ``path`` is mounted read-only (``ST_RDONLY``), or refuses a write with EROFS."""
+    try:
+        if os.statvfs(path).f_flag & getattr(os, "ST_RDONLY", 1):
+            return True
+    except OSError:
+        return False
+    try:  # a bind mount can be read-only while statvfs reports the file system's own flags
+        fd, name = tempfile.mkstemp(prefix=".curate-probe-", dir=path)
+    except OSError as exc:
+        return exc.errno == errno.EROFS
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(name)
+    return False
 
 
 def _mb(n: int) -> str:

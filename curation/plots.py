@@ -289,13 +289,16 @@ def forest_plot(result, labels: Sequence[str], *, title: str = "", scale: str = 
     ax.set_xlabel(xlabel, fontsize=fs, **_PLAIN)
     if favours and sc.null is not None:
         from matplotlib.transforms import blended_transform_factory as _blend
+        from matplotlib.transforms import offset_copy
 
         ftr = _blend(ax.transData, ax.transAxes)
         left, right = (_clean(x) for x in favours)
-        ax.text(sc.null, -0.30 * 8 / max(nrows, 8), f"\u2190 {left}  ", transform=ftr, ha="right", va="top",
-                fontsize=fs - 0.5, **_PLAIN)
-        ax.text(sc.null, -0.30 * 8 / max(nrows, 8), f"  {right} \u2192", transform=ftr, ha="left", va="top",
-                fontsize=fs - 0.5, **_PLAIN)
+        # a gap of 6 points either side of the line of no effect (spaces inside the text collapse in SVG,
+        # and the two labels would read as one: "favours Xfavours placebo")
+        ax.text(sc.null, -0.30 * 8 / max(nrows, 8), f"\u2190 {left}", ha="right", va="top", fontsize=fs - 0.5,
+                transform=offset_copy(ftr, fig=fig, x=-6, units="points"), **_PLAIN)
+        ax.text(sc.null, -0.30 * 8 / max(nrows, 8), f"{right} \u2192", ha="left", va="top", fontsize=fs - 0.5,
+                transform=offset_copy(ftr, fig=fig, x=6, units="points"), **_PLAIN)
     if title:
         fig.text(0.5, 1 - 0.3 / height, title, ha="center", va="center", fontsize=11,
                  fontweight="bold", **_PLAIN)
@@ -439,9 +442,14 @@ def _form_text(result, labels: Sequence[str], title: str) -> tuple[list[str], st
     return labels, _clean(title)
 
 
-def funnel_plot(result, labels: Sequence[str], *, title: str = ""):
+def funnel_plot(result, labels: Sequence[str], *, title: str = "", effect_label: str | None = None,
+                ratio: bool = False, unit: str | None = None):
     """Funnel plot on the analysis (transformed) scale with the pseudo 95% CI funnel, and Egger's
     test (metafor ``regtest(model="lm")``) in the caption.
+
+    The x axis names the scale the points are on: ``log RR``, ``log HR`` (a ratio is pooled as its
+    log; ``effect_label`` and ``ratio`` from the analysis), ``SMD``, ``logit proportion``, or the
+    median in its ``unit``.
 
     Returns
     -------
@@ -474,10 +482,7 @@ def funnel_plot(result, labels: Sequence[str], *, title: str = ""):
             ax.annotate(lab, (xi, si), xytext=(4, 2), textcoords="offset points", fontsize=6.5,
                         color="#555555", **_PLAIN)
     ax.set_ylim(smax, 0)
-    names = {"PR": "proportion", "PLN": "log proportion", "PLO": "logit proportion",
-             "PAS": "arcsine-square-root proportion", "PFT": "Freeman-Tukey double arcsine",
-             "GEN": "estimate"}
-    ax.set_xlabel(f"Outcome ({names.get(result.measure, result.measure)})", fontsize=9, **_PLAIN)
+    ax.set_xlabel(funnel_axis_label(result.measure, effect_label, ratio, unit), fontsize=9, **_PLAIN)
     ax.set_ylabel("Standard error", fontsize=9, **_PLAIN)
     ax.tick_params(labelsize=8)
     if title:
@@ -492,6 +497,26 @@ def funnel_plot(result, labels: Sequence[str], *, title: str = ""):
 
     fig.text(0.02, 0.05, "\n".join(textwrap.wrap(cap, 110)), ha="left", va="center", fontsize=8, **_PLAIN)
     return fig
+
+
+def funnel_axis_label(measure: str, effect_label: str | None = None, ratio: bool = False,
+                      unit: str | None = None) -> str:
+    """The x axis of a funnel plot: the scale its points are on (``log RR``, ``log HR``, ``MD (points)``,
+    ``logit proportion``, ``median (months)``)."""
+    names = {"PR": "proportion", "PLN": "log proportion", "PLO": "logit proportion",
+             "PAS": "arcsine-square-root proportion", "PFT": "Freeman-Tukey double arcsine",
+             "OR": "log OR", "RR": "log RR", "ROM": "log ratio of means", "RD": "risk difference",
+             "MD": "mean difference", "SMD": "SMD (Hedges' g)"}
+    if measure == "GEN":
+        if ratio:
+            text = f"log {effect_label or 'ratio'}"
+        else:
+            text = effect_label or "median"
+    else:
+        text = names.get(measure, measure)
+    if unit and not ratio and measure in ("GEN", "MD"):
+        text += f" ({unit})"
+    return text[:1].upper() + text[1:] if text[:1].islower() else text
 
 
 def figure_svg(fig) -> str:

@@ -175,8 +175,17 @@ def _openpyxl_cells(path: Any, titles: list[str], need_formulas: bool, need_perc
     """One openpyxl pass: formula cells and percent-formatted number cells of each sheet."""
     import openpyxl
 
+    import warnings
+
     out: dict[str, tuple[set, set]] = {}
-    wb = openpyxl.load_workbook(path, read_only=True, data_only=False, keep_links=False)
+    with warnings.catch_warnings():  # "Data Validation extension is not supported": openpyxl's, not the reviewer's
+        warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
+        return _openpyxl_pass(openpyxl.load_workbook(path, read_only=True, data_only=False, keep_links=False),
+                              titles, need_formulas, need_percent, out)
+
+
+def _openpyxl_pass(wb: Any, titles: list[str], need_formulas: bool, need_percent: bool,
+                   out: dict[str, tuple[set, set]]) -> dict[str, tuple[set, set]]:
     try:
         for title in titles:
             ws = wb[title]

@@ -844,7 +844,11 @@ def _read_adjudication(path: str | Path, schema: ReviewSchema) -> list[dict[str,
                                 max_rows=lim.max_rows, max_columns=lim.max_columns,
                                 max_cell_chars=lim.max_cell_chars))
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
+        import warnings
+
+        with warnings.catch_warnings():  # openpyxl's UserWarnings (unsupported extensions) are not ours
+            warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
+            wb = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
     except Exception as exc:
         raise UnusableInputError(f"{path}: cannot be read as an .xlsx workbook ({type(exc).__name__}); "
                                  "save the adjudication file again as .xlsx") from None

@@ -110,7 +110,11 @@ def _replace_formulas(wb, data: bytes) -> None:
             if c.data_type != "f":
                 continue
             if cached is None:
-                cached = openpyxl.load_workbook(io.BytesIO(data), data_only=True, keep_links=False)
+                import warnings
+
+                with warnings.catch_warnings():  # openpyxl's UserWarnings (unsupported extensions) are not ours
+                    warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
+                    cached = openpyxl.load_workbook(io.BytesIO(data), data_only=True, keep_links=False)
             saved = cached[ws.title][c.coordinate].value
             if saved is None:  # no saved value: keep the formula's text, inert
                 saved = inert(clean_text(_formula_text(c.value)))
@@ -817,7 +821,21 @@ def _analysis_view(run: Any, a: Any, svgs: dict[str, str], n: int, files: dict[s
             "egger": egger, "loo": loo, "influence": influence, "notes": notes,
             "n_taken": len(a.taken), "n_left": len(a.left_out), "left_reasons": sorted(left_reasons.items()),
             "n_loo": len(run.leave_one_out.get(a.id, ())), "n_influence": n_influence, "rows_shown": TABLE_ROWS,
-            "file": files.get(stem)}
+            "file": files.get(stem), "cohort_header": _cohort_header(run.schema, a),
+            "show_cohort": any(r["cohort"] for r in taken + left)}
+
+
+def _cohort_header(schema: Any, a: Any) -> str:
+    """The header of the column that tells a study's rows apart: the schema's name for it (``cohort``,
+    ``comparison``, ``arm``: the arm sheet's key after the study for arm rows)."""
+    try:
+        oc = schema.analysis.outcomes.get(a.outcome.partition(":")[0])
+        if oc is not None and oc.arms is not None:
+            rest = [k for k in oc.arms.pair_by[1:]]
+            return ", ".join(k.replace("_", " ") for k in rest) or "comparison"
+        return str(schema.analysis.cohort_field).replace("_", " ")
+    except Exception:  # noqa: BLE001 - a header is a help
+        return "cohort"
 
 
 def emptied_analyses(analyses: Sequence[Any]) -> list[dict[str, Any]]:
@@ -862,14 +880,48 @@ def _setting_name(code: str) -> str:
     return names.get(code, code)
 
 
+_ENV: list[Any] = []
+
+
 def _env():
+    """The page's jinja2 environment, made once per process. Compiling the template costs about a
+    quarter of a second, so its compiled code is kept between runs in jinja2's own bytecode cache (a
+    private folder of the user's in the temporary directory, checked by jinja2); a cache that cannot
+    be read or written is simply not used."""
+    if _ENV:
+        return _ENV[0]
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("curation", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                             undefined=jinja2.StrictUndefined)
+                             undefined=jinja2.StrictUndefined, bytecode_cache=_bytecode_cache())
+    _ENV.append(env)
     return env
+
+
+def _bytecode_cache():
+    import jinja2
+
+    class QuietCache(jinja2.FileSystemBytecodeCache):
+        """jinja2's cache, but an OS error (a read-only or full temporary disk) only skips it."""
+
+        def load_bytecode(self, bucket):
+            try:
+                super().load_bytecode(bucket)
+            except Exception:  # noqa: BLE001 - a stale or unreadable cache entry: compile again
+                bucket.reset()
+
+        def dump_bytecode(self, bucket):
+            try:
+                super().dump_bytecode(bucket)
+            except Exception:  # noqa: BLE001 - nothing cached, nothing lost
+                pass
+
+    try:
+        return QuietCache(pattern="curation-%s.cache")
+    except Exception:  # noqa: BLE001 - no safe temporary folder: no cache
+        return None
 
 
 def _prisma(v: Any, primaries: Sequence[Any]) -> list[str]:

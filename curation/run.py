@@ -608,6 +608,7 @@ def run_job(forms: str | Path | Sequence[str | Path], schema: str | Path | Revie
     names_ = tuple(wb.file for wb in workbooks)
     tick("check", 1, 1)
     analyses, notes = _plan(sch, validation.candidate_tables, validation.exclusion_reasons)
+    validation = with_findings(validation, empty_analysis_findings(sch, validation, analyses))
     tick("pool", 1, 1)
     del workbooks  # the tables hold what the run needs; the raw cells can go
     loo, egger, by_analysis = _leave_one_out(analyses, sch.analysis.small_study_min_k)
@@ -624,6 +625,85 @@ def run_job(forms: str | Path | Sequence[str | Path], schema: str | Path | Revie
 # ---------------------------------------------------------------------------------------------
 # Files
 # ---------------------------------------------------------------------------------------------
+
+
+def empty_analysis_findings(schema: ReviewSchema, validation: ValidationResult,
+                            analyses: Sequence[Analysis]) -> list[Any]:
+    """``analysis-pools-nothing``: a warning for each analysis of the plan that pools nothing while
+    its sheet has rows, with the commonest reasons; for arm rows, the arm labels found against the
+    ones the schema pairs (``arms.intervention`` / ``arms.control``), the usual cause."""
+    from .findings import Finding
+
+    out = []
+    seen: set[str] = set()
+    for a in analyses:
+        if a.role not in ("primary", "subgroup_test") or a.taken or a.id in seen:
+            continue
+        seen.add(a.id)
+        oc = schema.analysis.outcomes.get(a.outcome.partition(":")[0])
+        if oc is None:
+            continue
+        sheet = schema.outcome_sheet(oc) if oc.kind not in ("proportion", "adverse_event") or oc.sheet else (
+            oc.sheet if oc.kind == "adverse_event" else schema.analysis_sheet)
+        table = validation.tables.get(sheet)
+        if table is None or not len(table):
+            continue
+        files = sorted({r.file for r in a.left_out if r.file}) or list(validation.files[:1])
+        where = a.left_out[0].sheet if a.left_out and a.left_out[0].sheet else sheet
+        field_ = None
+        if oc.arms is not None and oc.arms.role_field in table.data:
+            field_ = oc.arms.role_field
+            found = [v for v in dict.fromkeys(table.data[oc.arms.role_field].dropna().astype(str))][:8]
+            expected = [oc.arms.intervention, oc.arms.control]
+            if not set(expected) <= set(found):
+                missing = [e for e in expected if e not in found]
+                why = (f"the {oc.arms.role_field} labels found ({', '.join(repr(v) for v in found) or 'none'}) do "
+                       f"not include {' and '.join(repr(m) for m in missing)}, the labels the schema pairs "
+                       f"(arms.intervention {oc.arms.intervention!r}, arms.control {oc.arms.control!r}): write the "
+                       "arms as the schema names them, or set arms.intervention / arms.control (or the "
+                       "vocabulary's aliases) to the labels used")
+            else:
+                why = _reasons_text(a)
+        else:
+            why = _reasons_text(a)
+        passed = validation.passed.get(sheet)
+        excluded = int(len(table) - passed.sum()) if passed is not None else 0
+        if excluded:
+            why += f" ({excluded} row(s) of {sheet} excluded by errors)"
+        for f in files:
+            out.append(Finding(f, where, None, None, field_, None, "analysis-pools-nothing", "warning",
+                               f"analysis {a.id} ({a.label}) pools nothing from {len(table)} row(s) of {sheet}: {why}"))
+    return out
+
+
+def _reasons_text(a: Analysis) -> str:
+    counts: dict[str, int] = {}
+    for r in a.left_out:
+        key = re.sub(r"\b[A-Z]*\d+\w*\b", "#", r.reason or "no reason")  # study ids and numbers counted together
+        counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        return "no row reached the analysis"
+    top = sorted(counts.items(), key=lambda kv: -kv[1])[:3]
+    return "; ".join(f"{n} row(s): {k}" for k, n in top)
+
+
+def with_findings(validation: ValidationResult, extra: Sequence[Any]) -> ValidationResult:
+    """``validation`` with ``extra`` findings added (sorted in, counted in the summary)."""
+    if not extra:
+        return validation
+    from dataclasses import replace
+
+    from .findings import sort_findings
+
+    findings = sort_findings([*validation.finding_list, *extra], validation.schema.sheets)
+    s = validation.summary
+    by_rule = dict(s.by_rule)
+    for f in extra:
+        by_rule[f.rule] = by_rule.get(f.rule, 0) + 1
+    summary = replace(s, errors=s.errors + sum(f.severity == "error" for f in extra),
+                      warnings=s.warnings + sum(f.severity == "warning" for f in extra),
+                      info=s.info + sum(f.severity == "info" for f in extra), by_rule=dict(sorted(by_rule.items())))
+    return replace(validation, finding_list=tuple(findings), summary=summary)
 
 
 def annotated_name(path: str | Path) -> str:
@@ -662,7 +742,8 @@ def render_plot(job: tuple[str, str, Analysis, list[Analysis]], png: bool = Fals
     if what == "forest":
         fig = analysis_forest(a, subs)
     else:
-        fig = funnel_plot(a.result, [r.label for r in a.taken], title=f"{a.label}: funnel plot")
+        fig = funnel_plot(a.result, [r.label for r in a.taken], title=f"{a.label}: funnel plot",
+                          effect_label=a.effect_label, ratio=a.ratio, unit=a.unit)
     return stem, figure_svg(fig), figure_png(fig) if png else None
 
 
@@ -739,7 +820,7 @@ def handoff_files(run: RunResult, csv_names: dict[str, str]) -> tuple[dict[str, 
     out: dict[str, bytes] = {}
     notes: list[str] = []
     try:
-        out["analysis.R"] = handoff.analysis_r_script(run.schema, list(run.analyses)).encode("utf-8")
+        out["analysis.R"] = handoff.analysis_r_script(run.schema, list(run.analyses), csv_names).encode("utf-8")
     except Exception as exc:  # noqa: BLE001
         notes.append(f"analysis.R was not written ({type(exc).__name__}: {str(exc)[:120]})")
     try:
@@ -752,16 +833,13 @@ def handoff_files(run: RunResult, csv_names: dict[str, str]) -> tuple[dict[str, 
 
 def csv_names(run: RunResult) -> dict[str, str]:
     """Clean dataset file per sheet: ``clean.csv`` for the analysis sheet, ``clean_<sheet>.csv`` else."""
-    sch = run.schema
-    out = {}
-    for sheet in run.validation.clean_tables:
-        if sheet == sch.root_sheet:
-            continue
-        out[sheet] = "clean.csv" if sheet == sch.analysis_sheet else f"clean_{sheet}.csv"
-    return out
+    from .handoff import csv_names_for
+
+    return csv_names_for(run.schema, run.validation.clean_tables)
 
 
-def render_outputs(run: RunResult, progress: Progress | None = None, *, plots: str = "svg") -> dict[str, bytes]:
+def render_outputs(run: RunResult, progress: Progress | None = None, *, plots: str = "svg",
+                   problems: list[str] | None = None) -> dict[str, bytes]:
     """Every file of the ``curate run -o DIR`` contract, as bytes by relative path.
 
     ``report.html``, ``findings.json`` (the object ``validate --json`` writes), ``findings.csv``,
@@ -771,6 +849,10 @@ def render_outputs(run: RunResult, progress: Progress | None = None, *, plots: s
     per form, and ``analysis.R`` / ``datapackage.json`` when :mod:`curation.handoff` is
     available. The page has every plot inline (SVG) whatever ``plots`` says. Same input, same
     bytes, except the run's timestamp in ``analysis.json`` and ``report.html``.
+
+    A hand-off file (a clean CSV, ``analysis.R``, ``datapackage.json``) that could not be made is
+    named in the report and appended to ``problems`` (``curate run`` prints each on stderr and
+    exits 1): it never goes missing silently.
     """
     if plots not in PLOT_FORMATS:
         raise ValueError(f"plots must be one of {', '.join(PLOT_FORMATS)}")
@@ -784,11 +866,19 @@ def render_outputs(run: RunResult, progress: Progress | None = None, *, plots: s
     names = csv_names(run)
     files["findings.json"] = dumps(v.to_dict()).encode("utf-8")
     files["findings.csv"] = csv_text(findings_frame(v.finding_list)).encode("utf-8")
+    failed: list[str] = []
     for sheet, fname in names.items():
-        files[fname] = csv_text(v.clean_tables[sheet]).encode("utf-8")
+        try:
+            files[fname] = csv_text(v.clean_tables[sheet]).encode("utf-8")
+        except Exception as exc:  # noqa: BLE001 - named in the report and on stderr
+            failed.append(f"{fname} was not written ({type(exc).__name__}: {str(exc)[:120]})")
     files["analysis.json"] = dumps(analysis_dict(run, lazy=True), compact=True).encode("utf-8")
-    extra, notes = handoff_files(run, names)
+    extra, more = handoff_files(run, names)
+    failed.extend(more)
     files.update(extra)
+    if problems is not None:
+        problems.extend(failed)
+    notes = list(failed)
     jobs = plot_jobs(run)
     total = len(jobs) + len(run.paths) + 1
     svgs: dict[str, str] = {}
@@ -987,7 +1077,8 @@ def run_command(forms: Sequence[str | Path], schema: str | Path | ReviewSchema |
     import signal
 
     from .errors import Interrupted, UnusableInputError
-    from .outputs import check_output_folder, clean_leftovers, folder_lock, os_error_message, sha256_bytes, write_folder
+    from .outputs import (check_output_folder, clean_leftovers, folder_lock, os_error_message, run_id, run_id_in,
+                          sha256_bytes, write_folder)
 
     from .validation import limits_for
 
@@ -1001,18 +1092,21 @@ def run_command(forms: Sequence[str | Path], schema: str | Path | ReviewSchema |
     check_output_dir(out, ["report.html", *(annotated_name(p) for p in inputs), *(extra_files or {})], inputs)
     check_output_folder(out, _space_needed(snapshots))
     written = False
+    new_id: str | None = None
+    problems: list[str] = []
     try:
         with folder_lock(out):
             clean_leftovers(out)
             with _Bar(quiet=quiet) as bar:
                 run = run_job(paths, sch, progress=bar, names=names, data=snapshots, generated=generated, layout=layout)
-                files = render_outputs(run, progress=bar, plots=plots)
+                files = render_outputs(run, progress=bar, plots=plots, problems=problems)
                 if extra_files:
                     files.update(extra_files)
             check_output_dir(out, list(files), inputs)
             check_output_folder(out, sum(len(b) for b in files.values()) + 1_000_000)
             manifest = {"inputs": [{"name": n, "sha256": sha256_bytes(b), "bytes": len(b)}
                                    for n, b in zip(names, snapshots)]}
+            new_id = run_id(files)
             try:
                 _real, note = write_folder(out, files, keep=inputs, manifest=manifest)
             except OSError as exc:
@@ -1022,14 +1116,18 @@ def run_command(forms: Sequence[str | Path], schema: str | Path | ReviewSchema |
     except (KeyboardInterrupt, Interrupted) as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         what = "interrupted (Ctrl-C)" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
-        state = "holds the complete new run" if written else "was left as it was"
+        # what the folder holds, from its manifest: a signal held during the swap lands just after it
+        swapped = written or (new_id is not None and run_id_in(out) == new_id)
+        state = "holds the complete new run" if swapped else "was left as it was"
         raise Interrupted(signum, f"{what}; {out} {state}") from None
     print_run(run, out, files)
     if note:
         from .console import console
 
         console().print(f"[yellow]note:[/] {note}")
-    return run.exit_code()
+    for p in problems:  # a hand-off file missing: one line on stderr, and the exit code says so
+        sys.stderr.write(f"curate: error: {p}; the rest of the run is in {out}\n")
+    return max(run.exit_code(), 1) if problems else run.exit_code()
 
 
 def project_root() -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +178,18 @@ def read_form(path: str | Path, schema: ReviewSchema, *, layout: Layout | None =
         return extract(grids, layout, schema, inferred=True)
     from .known import known_layout  # the template's layout, recognised without the search
 
-    return extract(grids, known_layout(grids, schema) or infer_layout(grids, schema), schema, inferred=True)
+    known = known_layout(grids, schema)
+    if known is not None:
+        return extract(grids, known, schema, inferred=True)
+    from ..fit import fit_findings, unusable_hint
+
+    try:
+        inferred = infer_layout(grids, schema)
+    except UnusableInputError as exc:  # the closest shipped schemas, when it is a form of another review
+        raise UnusableInputError(exc.message + unusable_hint(grids, schema)) from None
+    wb = extract(grids, inferred, schema, inferred=True)
+    fit = fit_findings(grids, schema, inferred)  # a workbook of another review: say so, name the closest schemas
+    return replace(wb, findings=tuple(fit) + tuple(wb.findings)) if fit else wb
 
 
 def map_form(path: str | Path, schema: ReviewSchema, *, display_name: str | None = None,

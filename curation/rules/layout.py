@@ -18,6 +18,11 @@ declare("formula-without-value", "error", "A formula whose value was never calcu
 declare("inferred-layout", "info", "What was inferred of a workbook not in the template's layout: the sheet's contract "
         "sheets, its header rows, and each column read by a synonym, as a composite or with a unit.", "structure")
 declare("unmatched-sheet", "info", "A sheet whose headers match no contract sheet; skipped.", "structure")
+# the run and the schema's fit (curation.run, curation.layout): reported beside the data's findings
+declare("analysis-pools-nothing", "warning", "An analysis of the plan pools nothing while its sheet has rows: the "
+        "commonest reasons, or the arm labels found against those the schema pairs.", "structure")
+declare("schema-fits-poorly", "warning", "Without --schema, a workbook whose headers match few fields of the default "
+        "schema: names the shipped schemas its headers match best.", "structure")
 declare("non-data-row", "info", "A row below the header that is not data (a Total/Sum/Mean/Pooled row, a note or "
         "source line, a repeated header, a blank separator); never read as a record.", "structure")
 declare("hidden-row", "warning", "A hidden row that is read as data.", "structure")
