@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_DROP = {"\u00ad", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"}
+_DROP = {"\ufffe", "\u00ad", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"}
 _DASHES = {"\u2212", "\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2015", "\ufe63", "\uff0d"}
 #: Thin, narrow and non-breaking spaces become one thin space (U+2009): a thousands separator (``1 063``)
 #: is read only across one of these, never across an ordinary space (two table cells ``12 345``).
@@ -52,6 +52,9 @@ def _expand(ch: str) -> str:
     return ch
 
 
+_SPECIAL = re.compile(r"[^\x21-\x7e ]|  +|^ | $|[-\u00ad\u2010\ufffe](?=[\r\n])")
+
+
 def normalise(text: str) -> tuple[str, list[int]]:
     """``(normalised text, offsets)``: ``offsets[i]`` is the index in ``text`` of normalised character ``i``.
 
@@ -61,32 +64,53 @@ def normalise(text: str) -> tuple[str, list[int]]:
     out: list[str] = []
     offs: list[int] = []
     n = len(text)
-    i = 0
-    while i < n:
+    pos = 0
+    skip_to = -1
+    for m in _SPECIAL.finditer(text):
+        i = m.start()
+        if i < skip_to:
+            continue
+        if i > pos:  # plain printable ASCII with single spaces: copied as is
+            chunk = text[pos:i]
+            if chunk[0] == " " and (not out or out[-1] in " \u2009"):
+                chunk = chunk[1:]
+                pos += 1
+            out.extend(chunk)
+            offs.extend(range(pos, i))
         ch = text[i]
-        # line-end hyphenation: a letter, a hyphen (or soft hyphen) at the end of a line, a lower-case letter
-        if ch in ("-", "\u00ad", "\u2010") and i + 1 < n and text[i + 1] in "\n\r" and out and out[-1].isalpha():
+        pos = m.end()
+        if ch in ("-", "\u00ad", "\u2010", "\ufffe") and m.end() == i + 1 and i + 1 < n and text[i + 1] in "\r\n":
+            # line-end hyphenation: a letter, a hyphen at the end of a line, a lower-case letter
             j = i + 1
             while j < n and text[j] in " \n\r\t":
                 j += 1
-            if j < n and text[j].islower():
-                i = j
+            if out and out[-1].isalpha() and j < n and text[j].islower():
+                pos = skip_to = j
                 continue
-        if ch in _DOTS:  # a middle-dot decimal: digit · digit
-            if out and out[-1].isdigit() and i + 1 < n and text[i + 1].isdigit():
-                out.append(".")
+            if ch == "-" or ch == "\u2010":
+                out.append("-")
                 offs.append(i)
-                i += 1
-                continue
-            rep = " "
-        else:
-            rep = _expand(ch)
-        for r in rep:
-            if r in " \u2009" and (not out or out[-1] in " \u2009"):
-                continue
-            out.append(r)
-            offs.append(i)
-        i += 1
+            continue
+        for k in range(i, m.end()):
+            c = text[k]
+            if c in _DOTS and out and out[-1].isdigit() and k + 1 < n and text[k + 1].isdigit():
+                rep = "."
+            elif c in _DOTS:
+                rep = " "
+            else:
+                rep = _expand(c)
+            for r in rep:
+                if r in " \u2009" and (not out or out[-1] in " \u2009"):
+                    continue
+                out.append(r)
+                offs.append(k)
+    if pos < n:
+        chunk = text[pos:]
+        if chunk[0] == " " and (not out or out[-1] in " \u2009"):
+            chunk = chunk[1:]
+            pos += 1
+        out.extend(chunk)
+        offs.extend(range(pos, n))
     while out and out[-1] in " \u2009":
         out.pop()
         offs.pop()
@@ -118,4 +142,7 @@ def quote(text: str, offsets: list[int], start: int, end: int, width: int = 200)
 
 def fold(text: str) -> str:
     """Lower case, one character for one (the offsets of :func:`normalise` still hold)."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
     return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)

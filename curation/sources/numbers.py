@@ -163,12 +163,15 @@ def same_at_precision(form: float, printed: float, printed_decimals: int, *, for
                       integer: bool = False) -> bool:
     """Whether the form's value and a printed number agree at the precision of the less precise of the two.
 
-    Form ``30.87`` agrees with printed ``30.9``, form ``30.9`` with printed ``30.87``; a count (``integer``)
-    agrees only with a whole number printed as such.
+    Form ``30.87`` agrees with printed ``30.9``, form ``30.9`` with printed ``30.87``, ``28.4`` with ``28``;
+    precisions more than one decimal apart never agree (``1.14`` is not the ``1`` of ``1 cm``). A count
+    (``integer``) agrees only with a whole number printed as such.
     """
     fd = decimals_of(form) if form_decimals is None else form_decimals
     if integer:
         return printed_decimals == 0 and abs(form - printed) < 1e-9
+    if abs(fd - printed_decimals) > 1:  # 1.14 is not "1", nor 32 "32.24": one decimal of rounding at most
+        return False
     d = min(fd, printed_decimals)
     tol = 0.5 * 10.0 ** (-d) + 1e-9 * max(1.0, abs(form))
     if fd == printed_decimals:
