@@ -2,7 +2,7 @@
 
 One module per step: :mod:`.articles` reads a PDF or JATS file into blocks of text with their place,
 :mod:`.normalise` prepares text for matching, :mod:`.numbers` finds printed numbers and composites,
-:mod:`.match` finds a figure at its printed precision next to its terms, :mod:`.verify` is the stage,
+:mod:`.match` finds a figure at its printed precision next to its terms, :mod:`.stage` is the stage,
 :mod:`.cache` keeps extracted text by file hash, :mod:`.model` holds the typed results.
 
 The stage sits after validation (it takes the typed tables with their provenance) and imports nothing
@@ -20,22 +20,22 @@ __all__ = ["verify_tables", "verify", "locate", "Place", "Verification", "Verifi
 
 
 def verify_tables(schema: Any, tables: Any, sources_dir: Any, *, cache_dir: Any = None) -> "Verification":
-    """Check every verified cell of typed tables against the study's article; see :func:`.verify.verify_tables`."""
-    from .verify import verify_tables as _impl
+    """Check every verified cell of typed tables against the study's article; see :func:`.stage.verify_tables`."""
+    from .stage import verify_tables as _impl
 
     return _impl(schema, tables, sources_dir, cache_dir=cache_dir)
 
 
 def verify(forms: Any, sources_dir: Any, schema: Any = None, layout: Any = None, *, cache_dir: Any = None) -> Any:
     """Validate forms, then check them against their articles: ``(ValidationResult, Verification)``."""
-    from .verify import verify as _impl
+    from .stage import verify as _impl
 
     return _impl(forms, sources_dir, schema=schema, layout=layout, cache_dir=cache_dir)
 
 
 def locate(article_path: Any, value: Any, near: Any = (), *, cache_dir: Any = None) -> list["Place"]:
     """Every place where ``value`` is printed in an article, best first; see :func:`.match.locate`."""
-    from .verify import locate as _impl
+    from .stage import locate as _impl
 
     return _impl(article_path, value, near=near, cache_dir=cache_dir)
 

@@ -301,12 +301,17 @@ def _jats_section(el: Any, title: str | None, kind: str, out: list[Block], *, su
                 k = guess if kind in ("body", "back") or guess in ("discussion", "references") else kind
                 if kind not in ("body", "back") and guess not in ("discussion", "references"):
                     k = kind
+            elif kind == "abstract" and st and section_kind(st) == "introduction":
+                k = "introduction"  # an abstract's Background may quote other trials' figures
             name = st if title is None else (f"{title} / {st}" if st else title)
             _jats_section(child, name, k, out, sub_kinds=sub_kinds)
         elif tag == "p":
             text = _text(child)
             if text:
-                out.append(Block(text, None, title, kind))
+                k = kind
+                if kind == "abstract" and re.match(r"(?:background|introduction|context)\s*:", text, re.I):
+                    k = "introduction"  # an unstructured abstract's inline 'Background:'
+                out.append(Block(text, None, title, k))
             for tw in child.iter("table-wrap"):
                 out.extend(_jats_table(tw, title))
         elif tag == "table-wrap":
@@ -688,6 +693,7 @@ def _page_blocks(lines: list[_Line], page: int, state: dict[str, Any], out: list
         if m and len(text) < 60:
             flush()
             table = None
+            state["abstract"] = section_kind(m.group("t")) == "abstract"
             state["section"] = text.strip().rstrip(":")
             state["kind"] = section_kind(m.group("t"))
             continue
@@ -724,10 +730,14 @@ def _page_blocks(lines: list[_Line], page: int, state: dict[str, Any], out: list
         if state["kind"] == "front" and re.match(r"^(?:abstract|summary)\b", text, re.I):
             flush()
             state["section"], state["kind"] = "Abstract", "abstract"
-        if state["kind"] == "front" and re.match(r"^(?:background|objectives?|purpose|methods|results|"
-                                                 r"findings)\s*:", text, re.I):
+        label = re.match(r"^(background|introduction|context|objectives?|purpose|aims?|methods?|results?|findings|"
+                         r"conclusions?|interpretation|trial registration)\s*:", text, re.I)
+        if label and (state["kind"] == "front" or state.get("abstract")):
+            # a structured abstract's inline labels: its Background may quote other trials' figures
             flush()
-            state["section"], state["kind"] = "Abstract", "abstract"
+            state["abstract"] = True
+            state["section"] = f"Abstract / {label.group(1).capitalize()}"
+            state["kind"] = "introduction" if section_kind(label.group(1)) == "introduction" else "abstract"
         para.append("\t".join(cells) if len(cells) > 1 else cells[0])
         if text.rstrip().endswith((".", ":")) and len(text) < 0.6 * 90:
             flush()

@@ -70,7 +70,8 @@ def prepare(article: Article) -> Prepared:
     for b in article.blocks:
         norm, offs = normalise(b.text)
         nums = find_numbers(norm)
-        ctx_parts = [p for p in (b.table, b.caption, b.row, b.column) if p]
+        # a cell's context: its row and column; the caption only when the cell has no column header
+        ctx_parts = [p for p in ((b.table, b.caption, b.row) if not b.column else (b.row, b.column)) if p]
         ctx = fold(normalise(" | ".join(ctx_parts))[0]) if ctx_parts else ""
         bounds = [m.end() for m in _SENT.finditer(norm)]
         times = set()
@@ -291,6 +292,8 @@ def find_value(preps: Sequence[Prepared], value: float, terms: Sequence[str], wa
                 if k in pb.times or not _compatible(n, want) or not _same(value, fdec, n, want):
                     continue
                 near, dist = near_terms(pb, n, terms)
+                if not near and want.kind == "percentage" and not n.percent and abs(n.value) <= 1 < abs(value):
+                    continue  # a proportion stands for a percentage only under the field's words
                 sc = _score(pb, n, near, dist, fdec, want)
                 out.append((prep, pb, n, _place(prep, pb, n, near, sc)))
     out.sort(key=lambda t: (-t[3].score, t[3].page or 0))
@@ -386,9 +389,30 @@ def _inconsistent(preps: Sequence[Prepared], value: float, terms: Sequence[str],
                     continue
                 if _same(value, fdec, n, want) or value == 0:
                     continue
-                if abs(n.value - value) <= 0.1 * abs(value):
+                if abs(n.value - value) <= 0.1 * abs(value) and _same_phrase(bpb, bn, pb, n):
                     return _place(prep, pb, n, (t,), 0.0)
     return None
+
+
+def _lead(pb: PBlock, n: Num, width: int = 90) -> str:
+    s, _ = _sentence(pb, n.start, n.end)
+    text = pb.low[max(s, n.start - width):n.start]
+    if pb.ctx:
+        text = pb.ctx + " " + text
+    return re.sub(r"[-\d.,%()\[\];:=<>]+", " ", text)
+
+
+def _same_phrase(pa: PBlock, na: Num, pb: PBlock, nb: Num) -> bool:
+    """Whether two figures are introduced by the same words (``median PFS was``), numbers left out: two values
+    of one outcome, not the values of two outcomes that share an abbreviation (``HR``)."""
+    from rapidfuzz import fuzz
+
+    a, b = _lead(pa, na), _lead(pb, nb)
+    wa = [w for w in a.split() if len(w) > 2][-6:]
+    wb = [w for w in b.split() if len(w) > 2][-6:]
+    if len(wa) < 2 or len(wb) < 2:
+        return False
+    return fuzz.token_set_ratio(" ".join(wa), " ".join(wb)) >= 85
 
 
 def find_terms(preps: Sequence[Prepared], words: Sequence[str]) -> list[Place]:

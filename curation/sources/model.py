@@ -1,6 +1,6 @@
 """Typed results of the source check: places in an article, one entry per verified cell, the whole verification.
 
-Every object here is a frozen dataclass: the stage (:mod:`curation.sources.verify`) returns them and the command
+Every object here is a frozen dataclass: the stage (:mod:`curation.sources.stage`) returns them and the command
 line, the report and the annotated workbooks only render them (contract: ``shared/spec/sources.md``).
 """
 

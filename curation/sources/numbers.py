@@ -69,7 +69,8 @@ _LEVEL_AFTER = re.compile(r"\s?%?\s*(?:CI|C\.I\.|CrI|confidence|credible|conf\.)
 _P_BEFORE = re.compile(r"\bp(?:\s*-?\s*value)?\s*(?:=|<=|>=|<|>)\s*$", re.I)
 _OPEN_BEFORE = re.compile(
     r"(?:[\(\[]\s*(?:[A-Za-z][A-Za-z .'-]{0,30}?\s*[,:;=]?\s*)?|(?:\d{2}\s?%\s*)?(?:CI|C\.I\.|CrI|confidence interval"
-    r"|credible interval|range|IQR|interquartile range)\s*(?:of|was|were|from|is)?\s*[,:;=]?\s*)$", re.I)
+    r"|credible interval|range|IQR|interquartile range)s?\s*(?:\[CI\]|\(CI\))?\s*(?:of|was|were|from|is)?\s*[,:;=]?\s*)$",
+    re.I)
 _PAIR_GAP = re.compile(r"^\s*%?\s*(?:-|to|,|;|and)\s*$", re.I)
 _CLOSE_AFTER = re.compile(r"^\s*%?\s*(?:months?|mo|years?|weeks?|days?)?\s*[\)\]]", re.I)
 
@@ -134,14 +135,14 @@ def _roles(norm: str, raw: list[list]) -> None:
         if re.fullmatch(r"\s*±\s*|\s*\+/?-\s*", gap):
             b[6] = "sd"
             continue
-        if a[6] != "estimate" or b[6] != "estimate":
+        if a[6] != "estimate" or b[6] != "estimate" or a[5] != b[5]:
             continue
         if _PAIR_GAP.match(gap) and _CLOSE_AFTER.match(norm[b[8]:b[8] + 20]) is not None or (
-                _PAIR_GAP.match(gap) and re.search(r"(?:CI|C\.I\.|CrI|interval|range|IQR)\s*(?:of|was|were|from)?"
+                _PAIR_GAP.match(gap) and re.search(r"(?:CI|C\.I\.|CrI|intervals?|range|IQR)\]?\)?\s*(?:of|was|were|from)?"
                                                    r"\s*[,:;=]?\s*$", norm[max(0, a[1] - 40):a[1]], re.I)):
             before = norm[max(0, a[1] - 45):a[1]]
-            if _OPEN_BEFORE.search(before) or re.search(r"(?:CI|interval|range|IQR)\s*(?:of|was|were|from)?\s*"
-                                                        r"[,:;=]?\s*$", before, re.I):
+            if _OPEN_BEFORE.search(before) or re.search(r"(?:CI|intervals?|range|IQR)\]?\)?\s*(?:of|was|were|"
+                                                        r"from)?\s*[,:;=]?\s*$", before, re.I):
                 if b[0] >= a[0] or a[0] < 0 or b[0] < 0:
                     a[6], b[6] = "low", "high"
 
@@ -159,12 +160,19 @@ def decimals_of(value: float) -> int:
     return len(frac)
 
 
+def _doubled_last(value: float, decimals: int) -> bool:
+    text = f"{abs(value):.{decimals}f}"
+    return len(text) >= 2 and text[-1] == text[-2] and text[-2].isdigit()
+
+
 def same_at_precision(form: float, printed: float, printed_decimals: int, *, form_decimals: int | None = None,
                       integer: bool = False) -> bool:
     """Whether the form's value and a printed number agree at the precision of the less precise of the two.
 
-    Form ``30.87`` agrees with printed ``30.9``, form ``30.9`` with printed ``30.87``, ``28.4`` with ``28``;
-    precisions more than one decimal apart never agree (``1.14`` is not the ``1`` of ``1 cm``). A count
+    Form ``30.87`` agrees with printed ``30.9``, form ``30.9`` with printed ``30.87``; precisions more than one
+    decimal apart never agree (``1.14`` is not the ``1`` of ``1 cm``), a printed whole number agrees only with
+    itself (``2.3`` is not ``2``), and a form value whose extra decimal repeats the digit before it (``10.22``
+    for a printed ``10.2``) is the doubled-digit slip, not a more precise copy. A count
     (``integer``) agrees only with a whole number printed as such.
     """
     fd = decimals_of(form) if form_decimals is None else form_decimals
@@ -172,6 +180,18 @@ def same_at_precision(form: float, printed: float, printed_decimals: int, *, for
         return printed_decimals == 0 and abs(form - printed) < 1e-9
     if abs(fd - printed_decimals) > 1:  # 1.14 is not "1", nor 32 "32.24": one decimal of rounding at most
         return False
+    if printed_decimals == 0 and fd > 0:  # 2.3 is not the "2" of a table: a whole number only as itself
+        return abs(form - printed) <= 1e-9 * max(1.0, abs(form))
+    ftext, ptext = f"{abs(form):.{fd}f}", f"{abs(printed):.{printed_decimals}f}"
+    if fd > printed_decimals and any(ftext[:i] + ftext[i + 1:] == ptext for i in range(len(ftext))):
+        return False  # 10.22 or 0.889 for a printed 10.2 or 0.89: a doubled digit, not a more precise copy
+    if fd < printed_decimals:  # the printed value rounded (half up or half even), never truncated
+        from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+
+        q = Decimal(1).scaleb(-fd)
+        p = Decimal(repr(float(printed)))
+        return any(abs(float(p.quantize(q, rounding=r)) - form) <= 1e-9 * max(1.0, abs(form))
+                   for r in (ROUND_HALF_UP, ROUND_HALF_EVEN))
     d = min(fd, printed_decimals)
     tol = 0.5 * 10.0 ** (-d) + 1e-9 * max(1.0, abs(form))
     if fd == printed_decimals:

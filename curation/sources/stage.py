@@ -607,3 +607,21 @@ def locate(article_path: str | Path, value: Any, near: Iterable[str] = (), *, ca
     prep = prepare(art)
     hits = find_value([prep], v, tuple(near), Want("any", "number"), include_foreign=True, fdec=dec)
     return [h[3] for h in hits]
+
+
+def with_source_findings(result: Any, verification: Verification) -> Any:
+    """A copy of a :class:`~curation.validation.ValidationResult` whose findings and summary include the
+    source check's findings (what ``curate verify`` prints, writes as JSON and renders as a page)."""
+    import dataclasses
+
+    from ..findings import sort_findings
+
+    findings = sort_findings([*result.finding_list, *verification.findings], result.schema.sheets)
+    by_rule: dict[str, int] = {}
+    for f in findings:
+        by_rule[f.rule] = by_rule.get(f.rule, 0) + 1
+    s = result.summary
+    summary = dataclasses.replace(
+        s, errors=sum(f.severity == "error" for f in findings), warnings=sum(f.severity == "warning" for f in findings),
+        info=sum(f.severity == "info" for f in findings), by_rule=dict(sorted(by_rule.items())))
+    return dataclasses.replace(result, finding_list=tuple(findings), summary=summary)
