@@ -70,28 +70,30 @@ def test_other_trials_figures_are_never_found(prepared, name, text, terms, kind)
     assert any(h[3].kind in ("introduction", "discussion") and h[3].near_terms for h in everywhere)
     # ... and never counts as the study's own
     j = _judge(prepared, name, text, terms, "value", kind)
-    assert j.status not in ("found", "found-elsewhere", "inconsistent-source"), j
+    assert j.status != "found", j
+    assert j.place is None or j.place.kind not in ("introduction", "discussion", "references"), j
 
 
 def test_no_number_only_in_a_discussion_is_found(prepared):
     """Every number printed only in an introduction, discussion or reference list, checked with the words
     next to it as its terms: never found."""
-    from curation.sources.match import Want, judge
+    from curation.sources.match import Want, find_value, judge
 
     checked = 0
     for name, prep in prepared.items():
-        own = {round(n.value, 6) for pb in prep.blocks if not pb.foreign for n in pb.nums}
         for pb in prep.blocks:
             if pb.block.kind not in ("introduction", "discussion"):
                 continue
             for n in pb.nums:
-                if round(n.value, 6) in own or n.word or n.role == "level":
-                    continue
+                if n.word or n.role == "level" or find_value([prep], n.value, (), Want("value", "number"),
+                                                             fdec=n.decimals):
+                    continue  # the article's own sections print it too (or a figure that rounds to it)
                 words = [w for w in pb.norm[max(0, n.start - 40):n.start].split() if w.isalpha() and len(w) > 3]
                 if not words:
                     continue
                 j = judge([prep], n.value, tuple(words[-2:]), Want("value", "number"), fdec=n.decimals)
-                assert j.status not in ("found", "found-elsewhere", "inconsistent-source"), (name, n, j)
+                assert j.status != "found", (name, n, j)
+                assert j.place is None or j.place.kind not in ("introduction", "discussion", "references"), j
                 checked += 1
     assert checked > 30
 

@@ -186,12 +186,12 @@ def same_at_precision(form: float, printed: float, printed_decimals: int, *, for
     if fd > printed_decimals and any(ftext[:i] + ftext[i + 1:] == ptext for i in range(len(ftext))):
         return False  # 10.22 or 0.889 for a printed 10.2 or 0.89: a doubled digit, not a more precise copy
     if fd < printed_decimals:  # the printed value rounded (half up or half even), never truncated
-        from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+        from decimal import ROUND_HALF_UP, Decimal
 
         q = Decimal(1).scaleb(-fd)
-        p = Decimal(repr(float(printed)))
-        return any(abs(float(p.quantize(q, rounding=r)) - form) <= 1e-9 * max(1.0, abs(form))
-                   for r in (ROUND_HALF_UP, ROUND_HALF_EVEN))
+        p = Decimal(repr(abs(float(printed))))
+        rounded = float(p.quantize(q, rounding=ROUND_HALF_UP)) * (1 if printed >= 0 else -1)
+        return abs(rounded - form) <= 1e-9 * max(1.0, abs(form))
     d = min(fd, printed_decimals)
     tol = 0.5 * 10.0 ** (-d) + 1e-9 * max(1.0, abs(form))
     if fd == printed_decimals:

@@ -53,6 +53,13 @@ class FieldPlan:
     vocabulary: dict[str, tuple[str, ...]] | None = None
 
 
+#: Column-header words too common in articles to name a figure there (``patients``, ``site``, ``safety``).
+GENERIC = {"patients", "patient", "pts", "n patients", "treated", "n treated", "site", "primary", "agent", "drug",
+           "compound", "criteria", "criteria used", "analysed", "analyzed", "safety", "(safety)", "prog", "prog.",
+           "total events", "yr", "year", "study", "type", "number", "n", "id", "tracer", "population", "fu",
+           "progression", "events", "rate", "median", "total", "all grades", "any grade", "any-grade"}
+
+
 def _clean(term: str) -> str:
     words = [w for w in re.split(r"\s+", term.strip()) if w.lower().strip(",:;") not in _STOP]
     return " ".join(words).strip(" ,:;-")
@@ -69,7 +76,7 @@ def default_terms(schema: Any, sheet: str, name: str) -> tuple[str, ...]:
     label = getattr(spec, "label", None)
     for t in ([label] if label else []) + list(spec.aliases) + list(spec.synonyms):
         for x in (t, _clean(t)):
-            if x and len(x) >= 2 and x not in out:
+            if x and len(x) >= 2 and x not in out and x.lower() not in GENERIC:
                 out.append(x)
     parent = _estimate_of(schema, sheet, name)
     if parent:
