@@ -532,11 +532,14 @@ def _pdf_meta(meta: dict[str, Any]) -> None:
 def _page_lines(page: Any) -> list[_Line]:
     """The page's text runs with their boxes, grouped into lines in reading order.
 
-    PDFium's text page gives the characters in content order with its own line breaks; one box is
-    asked for the first and last character of each word only (the costly call), and a line is cut
-    into runs where its words jump back or leave a gap wider than two characters (table cells).
+    PDFium's text page gives the characters in content order with its own line breaks. The costly
+    call is a character's box, so a line's first and last characters are asked first; a line much
+    wider than its characters need (a table row, or two columns' lines that PDFium joined) is then
+    asked word by word and cut into runs where its words jump back or leave a gap wider than two
+    characters (table cells).
     """
     import ctypes
+    import statistics
 
     import pypdfium2.raw as raw
 
@@ -547,20 +550,55 @@ def _page_lines(page: Any) -> list[_Line]:
         left, right, bottom, top = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
         box = raw.FPDFText_GetCharBox
         handle = tp.raw
-        runs: list[_Run] = []
+
+        def char_box(i: int) -> tuple[float, float, float, float] | None:
+            if not box(handle, i, left, right, bottom, top):
+                return None
+            return left.value, right.value, bottom.value, top.value
+
+        lines = []
         for line in re.finditer(r"[^\r\n]+", text):
-            cur: list[tuple[str, float, float, float, float]] = []
-            for w in re.finditer(r"\S+", line.group(0)):
-                a = line.start() + w.start()
-                b = line.start() + w.end() - 1
-                if not box(handle, a, left, right, bottom, top):
+            seg = line.group(0)
+            stripped = seg.strip()
+            if not stripped:
+                continue
+            a = line.start() + (len(seg) - len(seg.lstrip()))
+            b = line.start() + len(seg.rstrip()) - 1
+            ba, bb = char_box(a), char_box(b)
+            if ba is None or bb is None:
+                lines.append((line, None))
+                continue
+            lines.append((line, (ba, bb)))
+        ratios = [(bb[1] - ba[0]) / max(1, len(ln.group(0).strip())) for ln, boxes in lines if boxes
+                  for ba, bb in [boxes] if bb[1] > ba[0]]
+        typical = statistics.median(ratios) if ratios else 0.0
+        runs: list[_Run] = []
+        for line, boxes in lines:
+            seg = line.group(0)
+            n = len(seg.strip())
+            if boxes is not None:
+                ba, bb = boxes
+                span = bb[1] - ba[0]
+                # a line narrower than half the page and no wider than its characters need is one run; a
+                # wider one may be two columns' lines PDFium joined, or a table row: asked word by word
+                if 0 < span < 0.55 * width and (typical == 0 or span / max(1, n) <= 1.5 * typical) and \
+                        abs(bb[2] - ba[2]) < max(2.0, ba[3] - ba[2]):
+                    runs.append(_Run(ba[0], min(ba[2], bb[2]), bb[1], max(ba[3], bb[3]), re.sub(r"\s+", " ",
+                                                                                              seg.strip())))
                     continue
-                x0, y0, y1 = left.value, bottom.value, top.value
-                if b != a and box(handle, b, left, right, bottom, top):
-                    x1 = right.value
-                    y0, y1 = min(y0, bottom.value), max(y1, top.value)
-                else:
-                    x1 = right.value
+            cur: list[tuple[str, float, float, float, float]] = []
+            for w in re.finditer(r"\S+", seg):
+                i = line.start() + w.start()
+                j = line.start() + w.end() - 1
+                b1 = char_box(i)
+                if b1 is None:
+                    continue
+                x0, x1, y0, y1 = b1
+                if j != i:
+                    b2 = char_box(j)
+                    if b2 is not None:
+                        x1 = b2[1]
+                        y0, y1 = min(y0, b2[2]), max(y1, b2[3])
                 word = w.group(0)
                 if cur:
                     px1 = cur[-1][2]
@@ -612,19 +650,18 @@ def _order(runs: list[_Run], width: float) -> list[_Line]:
         lines.sort(key=lambda ln: -ln.top)
         return lines
     # full-width lines split the page into bands; in each band: left column, then right column
-    full = sorted((ln for ln in lines if ln.column == -1), key=lambda ln: -ln.top)
+    full = sorted((ln for ln in lines if ln.column == -1), key=lambda ln: -(ln.top + ln.bottom))
     cols = [ln for ln in lines if ln.column != -1]
     out: list[_Line] = []
     upper = float("inf")
     for fl in full + [None]:
-        lower = fl.top if fl is not None else float("-inf")
+        lower = (fl.top + fl.bottom) / 2 if fl is not None else float("-inf")
         band = [ln for ln in cols if lower < (ln.top + ln.bottom) / 2 <= upper]
         for c in (0, 1):
             out.extend(sorted((ln for ln in band if ln.column == c), key=lambda ln: -ln.top))
         if fl is not None:
             out.append(fl)
-            upper = fl.bottom if fl.bottom < fl.top else fl.top
-            upper = min(upper, fl.top)
+        upper = lower
     return out
 
 
@@ -647,11 +684,13 @@ def _gutter(runs: list[_Run], width: float) -> float | None:
     """The x of an empty vertical strip near the page's middle that splits its text into two columns, or None."""
     import numpy as np
 
-    body = [r for r in runs if (r.x1 - r.x0) < 0.6 * width]
+    # prose lines decide (a table's short cells may sit anywhere across the page)
+    prose = [r for r in runs if len(r.text) >= 20 and len(re.findall(r"\d+(?:[.,·]\d+)?", r.text)) <= 2]
+    body = [r for r in prose if (r.x1 - r.x0) < 0.6 * width]
     if len(body) < 12:
         return None
-    x0 = np.array([r.x0 for r in runs])
-    x1 = np.array([r.x1 for r in runs])
+    x0 = np.array([r.x0 for r in body])  # full-width lines may cross the gutter; column lines may not
+    x1 = np.array([r.x1 for r in body])
     bx0 = np.array([r.x0 for r in body])
     bx1 = np.array([r.x1 for r in body])
     xs = np.arange(int(width * 0.3), int(width * 0.7), 2, dtype=float)
@@ -668,7 +707,7 @@ def _gutter(runs: list[_Run], width: float) -> float | None:
     x = float(xs[i])
     left_lines = len({round((r.y0 + r.y1) / 2) for r in body if r.x1 <= x})
     right_lines = len({round((r.y0 + r.y1) / 2) for r in body if r.x0 >= x})
-    if left_lines < 5 or right_lines < 5 or crossing[i] > 0.35 * len(runs):
+    if left_lines < 4 or right_lines < 4 or crossing[i] > 0.2 * len(body):
         return None
     return x
 

@@ -62,6 +62,42 @@ class Prepared:
     article: Article
     blocks: list[PBlock]
     by_int: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    _hits: dict[str, list[tuple[int, int, int]]] = field(default_factory=dict)
+    _ctx_hits: dict[str, frozenset[int]] = field(default_factory=dict)
+
+    def term_hits(self, term: str) -> list[tuple[int, int, int]]:
+        """``(block, start, end)`` of every place ``term`` is printed in the blocks' text (cached per term)."""
+        got = self._hits.get(term)
+        if got is None:
+            got = []
+            p = term_pattern(term)
+            if p is not None:
+                words = [w for w in re.split(r"[\s\-]+", normalise(term)[0].lower()) if w]
+                first = words[0][:4] if words else ""
+                for bi, pb in enumerate(self.blocks):
+                    if first and first not in pb.low:
+                        continue
+                    for m in p.finditer(pb.norm):
+                        got.append((bi, m.start(), m.end()))
+            self._hits[term] = got
+        return got
+
+    def ctx_blocks(self, term: str) -> frozenset[int]:
+        """Blocks whose table context (row, column, caption) holds ``term``."""
+        got = self._ctx_hits.get(term)
+        if got is None:
+            p = term_pattern(term)
+            got = frozenset(bi for bi, pb in enumerate(self.blocks) if pb.ctx and p is not None
+                            and p.search(pb.ctx)) if p is not None else frozenset()
+            self._ctx_hits[term] = got
+        return got
+
+    def hits_by_block(self, terms: Sequence[str]) -> dict[int, list[tuple[int, int, str]]]:
+        out: dict[int, list[tuple[int, int, str]]] = {}
+        for t in terms:
+            for bi, a, b in self.term_hits(t):
+                out.setdefault(bi, []).append((a, b, t))
+        return out
 
 
 def prepare(article: Article) -> Prepared:
@@ -306,18 +342,21 @@ def term_slots(preps: Sequence[Prepared], terms: Sequence[str], want: Want, valu
     term), nearest first."""
     out = []
     for prep in preps:
-        for pb in prep.blocks:
+        by_block = prep.hits_by_block(terms)
+        ctx = {}
+        for t in terms:
+            for bi in prep.ctx_blocks(t):
+                ctx.setdefault(bi, t)
+        for bi in sorted(set(by_block) | set(ctx)):
+            pb = prep.blocks[bi]
             if pb.foreign or not pb.nums:
                 continue
-            ctx_hit = [t for _, _, t in _term_hits(pb.ctx, terms)] if pb.ctx else []
-            hits = _term_hits(pb.norm, terms)
-            if not hits and not ctx_hit:
-                continue
+            hits = by_block.get(bi, [])
             for k, n in enumerate(pb.nums):
                 if k in pb.times or not _slot_kind(n, want, value):
                     continue
-                if ctx_hit:
-                    out.append((prep, pb, n, 60, ctx_hit[0]))
+                if bi in ctx:
+                    out.append((prep, pb, n, 60, ctx[bi]))
                     continue
                 s, e = _sentence(pb, n.start, n.end)
                 best = None
@@ -373,12 +412,11 @@ def _inconsistent(preps: Sequence[Prepared], value: float, terms: Sequence[str],
     """Another part of the article printing the same term right before a close but different value."""
     _, bpb, bn, bplace = best
     for prep in preps:
-        for pb in prep.blocks:
+        for bi, hits in prep.hits_by_block(bplace.near_terms).items():
+            pb = prep.blocks[bi]
             if pb.foreign or pb is bpb or pb.block.kind == bpb.block.kind:
                 continue
-            for a, b, t in _term_hits(pb.norm, terms):
-                if t not in bplace.near_terms:
-                    continue
+            for a, b, t in hits:
                 following = [n for n in pb.nums if n.start >= b and n.start - b <= 25]
                 if not following:
                     continue
