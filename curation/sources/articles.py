@@ -625,12 +625,23 @@ def _order(runs: list[_Run], width: float) -> list[_Line]:
     if not runs:
         return []
     gutter = _gutter(runs, width)
+    cols_of = {id(r): _col(r, gutter) for r in runs}
+    if gutter is not None:
+        # a table under its caption ("Table 2 ...") spans the page: its rows are not split by the gutter,
+        # down to the next prose line of either column
+        for cap in (r for r in runs if _TABLE_CAPTION.match(r.text)):
+            below = sorted((r for r in runs if (r.y0 + r.y1) / 2 < (cap.y0 + cap.y1) / 2), key=lambda r: -r.y1)
+            cols_of[id(cap)] = -1
+            for r in below:
+                if len(r.text) >= 45 and len(re.findall(r"\d+(?:[.,·]\d+)?", r.text)) <= 2:
+                    break
+                cols_of[id(r)] = -1
     lines: list[_Line] = []
     # group by column then by vertical overlap
     for col in (-1, 0, 1):
         if gutter is None and col != -1:
             continue
-        mine = [r for r in runs if _col(r, gutter) == col]
+        mine = [r for r in runs if cols_of[id(r)] == col]
         mine.sort(key=lambda r: (-(r.y1 + r.y0) / 2, r.x0))
         cur: list[_Run] = []
         for r in mine:

@@ -176,6 +176,8 @@ def same_at_precision(form: float, printed: float, printed_decimals: int, *, for
     (``integer``) agrees only with a whole number printed as such.
     """
     fd = decimals_of(form) if form_decimals is None else form_decimals
+    if abs(form - printed) <= 1e-12 * max(1.0, abs(form)) and not (integer and printed_decimals):
+        return True  # the same value, however many zeros either prints
     if integer:
         return printed_decimals == 0 and abs(form - printed) < 1e-9
     if abs(fd - printed_decimals) > 1:  # 1.14 is not "1", nor 32 "32.24": one decimal of rounding at most
