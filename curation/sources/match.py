@@ -152,7 +152,8 @@ def term_pattern(term: str) -> re.Pattern[str] | None:
     body = r"[\s\-]*".join(re.escape(w) for w in words)
     abbrev = len(t) <= 5 and t.upper() == t and any(c.isalpha() for c in t)
     flags = 0 if abbrev else re.I
-    return re.compile(r"(?<![A-Za-z0-9])" + body + r"(?![A-Za-z0-9])", flags)
+    # whole words, and not negated: "non-evaluable" is not "evaluable"
+    return re.compile(r"(?<![A-Za-z0-9])(?<!non-)(?<!non )(?<!Non-)(?<!un)" + body + r"(?![A-Za-z0-9])", flags)
 
 
 def _term_hits(text: str, terms: Sequence[str]) -> list[tuple[int, int, str]]:
@@ -385,13 +386,37 @@ class Judgement:
     other: Place | None = None
 
 
+def _companion_near(pb: PBlock, n: Num, companions: Sequence[float], width: int = 45, role: str = "value") -> int:
+    """How many of the row's other figures (the estimate of a CI bound, its other bound; an estimate's bounds)
+    are printed next to ``n``: two for 28.6 in ``25.3 months (95% CI 22.1-28.6)`` with companions 25.3 and 22.1."""
+    if not companions:
+        return 0
+    found = set()
+    for m in pb.nums:
+        if m is n or abs(m.start - n.start) > width:
+            continue
+        if (role == "high" and m.start > n.start) or (role == "value" and m.start < n.start):
+            continue  # an upper bound comes after its estimate and lower bound; an estimate before its bounds
+        for k, c in enumerate(companions):
+            if k not in found and same_at_precision(c, m.value, m.decimals):
+                found.add(k)
+    return len(found)
+
+
 def judge(preps: Sequence[Prepared], value: float, terms: Sequence[str], want: Want,
-          fdec: int | None = None) -> Judgement:
-    """The status of one numeric value against an article (and its supplements)."""
+          fdec: int | None = None, companions: Sequence[float] = ()) -> Judgement:
+    """The status of one numeric value against an article (and its supplements).
+
+    ``companions``: the row's other figures of the same measure (a CI bound's estimate and other bound); a
+    place where they are printed too comes first, and the printed value a mismatch quotes is preferably one
+    printed with them.
+    """
     fdec = decimals_of(value) if fdec is None else fdec
     hits = find_value(preps, value, terms, want, fdec=fdec)
     near = [h for h in hits if h[3].near_terms]
     if near:
+        if companions:
+            near.sort(key=lambda h: (-_companion_near(h[1], h[2], companions, role=want.role), -h[3].score))
         best = near[0]
         other = _inconsistent(preps, value, terms, want, fdec, best)
         if other is not None:
@@ -399,6 +424,8 @@ def judge(preps: Sequence[Prepared], value: float, terms: Sequence[str], want: W
         return Judgement("found", best[3])
     slots = term_slots(preps, terms, want, value) if terms else []
     if slots:
+        if companions:  # the printed value to quote: the one printed with the row's other figures
+            slots = sorted(slots, key=lambda sl: (-_companion_near(sl[1], sl[2], companions, role=want.role), sl[3]))
         prep, pb, n, dist, term = slots[0]
         place = _place(prep, pb, n, (term,), 0.0)
         return Judgement("mismatch", place)
@@ -427,9 +454,15 @@ def _inconsistent(preps: Sequence[Prepared], value: float, terms: Sequence[str],
                     continue
                 if _same(value, fdec, n, want) or value == 0:
                     continue
-                if abs(n.value - value) <= 0.1 * abs(value) and _same_phrase(bpb, bn, pb, n):
+                if abs(n.value - value) <= 0.1 * abs(value) and _same_phrase(bpb, bn, pb, n) \
+                        and not _printed_in(bpb, n.value, n.decimals) and not _printed_in(pb, value, fdec):
+                    # (a value printed in both places is the other arm's or group's, not a second version)
                     return _place(prep, pb, n, (t,), 0.0)
     return None
+
+
+def _printed_in(pb: PBlock, value: float, decimals: int) -> bool:
+    return any(same_at_precision(value, m.value, m.decimals, form_decimals=decimals) for m in pb.nums)
 
 
 def _lead(pb: PBlock, n: Num, width: int = 90) -> str:

@@ -44,13 +44,34 @@ _STOP = {"ci", "95%", "95", "%", "(%)", "low", "lower", "high", "upper", "limit"
 
 @dataclass(frozen=True)
 class FieldPlan:
-    """How one field is verified: its terms, the kind of number it is, and (vocabularies) each term's words."""
+    """How one field is verified: its terms, the kind of number it is, (vocabularies) each term's words, and the
+    row's fields printed with it (a CI bound's estimate and other bound; an estimate's bounds)."""
 
     sheet: str
     field: str
     terms: tuple[str, ...]
     want: Want
     vocabulary: dict[str, tuple[str, ...]] | None = None
+    companions: tuple[str, ...] = ()
+
+
+#: Words articles use for fields that systematic reviews commonly extract, added to a field's own aliases and
+#: synonyms when the schema gives no ``source_terms`` (matched on the field's key).
+THESAURUS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (r"^n_?(?:enrolled|randomi[sz]ed|included|total|patients|participants)$",
+     ("enrolled", "randomised", "randomized", "randomly assigned", "recruited", "included")),
+    (r"^n_?evaluable", ("evaluable", "assessable", "evaluated for response")),
+    (r"^orr", ("objective response", "responded", "overall response", "response rate")),
+    (r"^dcr", ("disease control", "clinical benefit")),
+    (r"^pfs", ("progression-free survival", "PFS")),
+    (r"^os(?:_|$)", ("overall survival", "OS")),
+    (r"follow_?up", ("follow-up", "followed up")),
+    (r"^(?:hr|hazard_ratio)", ("hazard ratio", "HR")),
+    (r"^(?:rr|risk_ratio|relative_risk)", ("relative risk", "risk ratio", "RR")),
+    (r"^(?:or|odds_ratio)(?:_|$)", ("odds ratio", "OR")),
+)
+#: Publication-year fields: checked against the article's own date (JATS front matter, the PDF's first page).
+YEAR_FIELDS = ("year", "publication_year", "pub_year", "year_published")
 
 
 #: Column-header words too common in articles to name a figure there (``patients``, ``site``, ``safety``).
@@ -78,6 +99,9 @@ def default_terms(schema: Any, sheet: str, name: str) -> tuple[str, ...]:
         for x in (t, _clean(t)):
             if x and len(x) >= 2 and x not in out and x.lower() not in GENERIC:
                 out.append(x)
+    for pattern, words in THESAURUS:
+        if re.search(pattern, name, re.I):
+            out.extend(w for w in words if w not in out)
     parent = _estimate_of(schema, sheet, name)
     if parent:
         for t in default_terms(schema, sheet, parent):
@@ -116,6 +140,19 @@ def _estimate_of(schema: Any, sheet: str, name: str) -> str | None:
     return None
 
 
+def _companions(schema: Any, sheet: str, name: str) -> tuple[str, ...]:
+    fields = schema.sheets[sheet].fields
+    est = _estimate_of(schema, sheet, name)
+    if est:
+        sibs = [f for f in fields if f != name and _estimate_of(schema, sheet, f) == est]
+        return (est, *sibs)
+    comb = getattr(fields[name], "combined", None) or {}
+    bounds = [f for f in comb.values() if f in fields]
+    if not bounds:
+        bounds = [f for f in fields if f != name and _estimate_of(schema, sheet, f) == name]
+    return tuple(bounds)
+
+
 def plan(schema: Any) -> dict[str, dict[str, FieldPlan]]:
     """Which fields of each sheet are verified, and how."""
     out: dict[str, dict[str, FieldPlan]] = {}
@@ -144,7 +181,7 @@ def plan(schema: Any) -> dict[str, dict[str, FieldPlan]]:
                 continue
             side = _bound_side(schema, sheet, name)
             role = side or ("p" if ftype == "p_value" else "value")
-            mine[name] = FieldPlan(sheet, name, terms, Want(role, ftype))
+            mine[name] = FieldPlan(sheet, name, terms, Want(role, ftype), None, _companions(schema, sheet, name))
         out[sheet] = mine
     return out
 
@@ -165,6 +202,7 @@ class Cell:
     field: str
     value: Any
     raw: Any
+    row_values: Any = None  # the row's other verified fields: {field: value}
 
     @property
     def ref(self) -> str:
@@ -216,6 +254,7 @@ def iter_cells(schema: Any, tables: dict[str, Any], plans: dict[str, dict[str, F
         for i in range(len(files)):
             sid = links[i]
             sid = None if _empty(sid) else _key_text(sid)
+            row_values = {name: col[i] for name, col in cols.items() if not _empty(col[i])}
             for name, col in cols.items():
                 v = col[i]
                 if _empty(v):
@@ -223,7 +262,7 @@ def iter_cells(schema: Any, tables: dict[str, Any], plans: dict[str, dict[str, F
                 raw = raws[name][i] if raws[name] is not None and i < len(raws[name]) else v
                 letter = t.letter(files[i], name) if is_table else None
                 yield Cell(sheet, str(files[i]), str(titles[i]), int(rows[i]) if rows[i] is not None else None,
-                           letter, sid, name, v, raw)
+                           letter, sid, name, v, raw, row_values)
 
 
 def _key_text(v: Any) -> str:
@@ -530,7 +569,16 @@ def verify_cell(cell: Cell, p: FieldPlan, preps: Sequence[Prepared]) -> tuple[Ve
     except (TypeError, ValueError):
         return _entry(cell, "absent", source, None, None, None), None
     fdec = _decimals(value, cell.raw)
-    j = judge(preps, value, terms, p.want, fdec=fdec)
+    if p.field.lower() in YEAR_FIELDS and cell.sheet == p.sheet:
+        return _verify_year(cell, value, preps)
+    companions = []
+    for f in p.companions:
+        c = (cell.row_values or {}).get(f)
+        try:
+            companions.append(float(c))
+        except (TypeError, ValueError):
+            pass
+    j = judge(preps, value, terms, p.want, fdec=fdec, companions=tuple(companions))
     v = _fmt(cell.value)
     if j.status == "found":
         pl = j.place
@@ -558,6 +606,29 @@ def verify_cell(cell: Cell, p: FieldPlan, preps: Sequence[Prepared]) -> tuple[Ve
                 _finding(cell, "source-value-elsewhere", "info", msg))
     msg = (f"{cell.ref}: {v} is not printed in {source}, nor are {shown} with a value; a figure from a supplement, "
            f"or one computed by the reviewer? add the file, or the article's words for it (source_terms)")
+    return _entry(cell, "absent", source, None, None, None), _finding(cell, "source-absent", "info", msg)
+
+
+def _verify_year(cell: Cell, value: float, preps: Sequence[Prepared]) -> tuple[VerificationEntry, Finding | None]:
+    """A publication year: the article's own date (JATS front matter) or its first page's citation line."""
+    source = ", ".join(x.article.file for x in preps)
+    y = int(value)
+    for prep in preps:
+        art = prep.article
+        if art.meta.get("year") and int(art.meta["year"]) == y:
+            return _entry(cell, "found", source, f"{art.file}, front matter", f"publication year {y}", str(y)), None
+        first = art.meta.get("first_page") or ""
+        m = re.search(r"(?<!\d)" + str(y) + r"(?!\d)", first)
+        if m:
+            q = re.sub(r"\s+", " ", first[max(0, m.start() - 80):m.end() + 40]).strip()
+            return _entry(cell, "found", source, f"{art.file}, page 1", q[:200], str(y)), None
+    other = [str(p.article.meta.get("year")) for p in preps if p.article.meta.get("year")]
+    if other:
+        msg = (f"{cell.ref}: the form has {y} but {source} was published in {', '.join(other)} (its front "
+               f"matter); check the year, or whether this is the study's article")
+        return (_entry(cell, "mismatch", source, f"{preps[0].article.file}, front matter", None, other[0]),
+                _finding(cell, "source-mismatch", "warning", msg))
+    msg = f"{cell.ref}: the year {y} is not on the first page of {source}"
     return _entry(cell, "absent", source, None, None, None), _finding(cell, "source-absent", "info", msg)
 
 
