@@ -346,7 +346,8 @@ def verify_cmd(forms, sources_dir, schema, layout_file, json_out, report_out, ca
     if not quiet:
         for e in ver.entries:
             if e.status in ("mismatch", "inconsistent-source"):
-                c.print(f"{e.status:20} {e.cell or e.file}  {e.field} = {e.value}; printed {e.printed} in {e.place}",
+                v = f"{e.value:g}" if isinstance(e.value, float) else e.value
+                c.print(f"{e.status:20} {e.cell or e.file}  {e.field} = {v}; printed {e.printed} in {e.place}",
                         markup=False, highlight=False)
     c.print(f"{len(ver.entries)} figure(s) verified: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n),
             markup=False, highlight=False)
