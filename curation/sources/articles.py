@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 #: Bump when what the readers produce changes: cached text of another version is read again.
-EXTRACTOR_VERSION = "1"
+EXTRACTOR_VERSION = "2"
 
 SUFFIXES = {".pdf": "pdf", ".xml": "xml", ".nxml": "xml"}
 
@@ -366,8 +366,8 @@ def _jats_table(tw: Any, section: str | None) -> list[Block]:
             in_head = parent is not None and _local(parent) == "thead"
             cells = _cells_of_row(tr)
             expanded: list[str] = []
-            for text, span in cells:
-                expanded.extend([text] * span)
+            for text, span in cells:  # a header spans its columns; a body cell is read once
+                expanded.extend([text] * span if in_head else [text] + [""] * (span - 1))
             if in_head:
                 header_rows.append(expanded)
             else:
@@ -388,7 +388,7 @@ def _jats_table(tw: Any, section: str | None) -> list[Block]:
             if not r:
                 continue
             label_cell = r[0]
-            rest = [c for c in r[1:] if c]
+            rest = [c for c in r[1:] if c and c != label_cell]  # a label spanning the row is a group row
             if label_cell and not rest:  # a group row ("Progression-free survival") over its sub-rows
                 group = label_cell
                 out.append(Block(label_cell, None, section, "table", label, caption, label_cell, None))

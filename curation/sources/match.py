@@ -108,7 +108,7 @@ def prepare(article: Article) -> Prepared:
         nums = find_numbers(norm)
         # a cell's context: its row and column; the caption only when the cell has no column header
         ctx_parts = [p for p in ((b.table, b.caption, b.row) if not b.column else (b.row, b.column)) if p]
-        ctx = fold(normalise(" | ".join(ctx_parts))[0]) if ctx_parts else ""
+        ctx = normalise(" | ".join(ctx_parts))[0] if ctx_parts else ""  # case kept: PR is not "pr"
         bounds = [m.end() for m in _SENT.finditer(norm)]
         times = set()
         for k, n in enumerate(nums):
@@ -218,13 +218,23 @@ def _same(value: float, fdec: int, n: Num, want: Want) -> bool:
     return same_at_precision(value, n.value, n.decimals, form_decimals=fdec)
 
 
-def _slot_kind(n: Num, want: Want, value: float) -> bool:
+def _percent_cell(pb: PBlock | None, n: Num) -> bool:
+    """A number that is a percentage without its sign: under a ``%`` header, or the ``(32.6)`` of ``15 (32.6)``."""
+    if pb is None:
+        return False
+    if "%" in pb.ctx:
+        return True
+    return bool(re.search(r"\d\s*\(\s*$", pb.norm[max(0, n.start - 12):n.start]))
+
+
+def _slot_kind(n: Num, want: Want, value: float, pb: PBlock | None = None) -> bool:
     """A number printed next to the terms that the form's value could have been copied from."""
     if not _compatible(n, want) or n.word:
         return False
     if want.kind == "number" and n.percent:
         return False
-    if want.kind == "percentage" and not (n.percent or (0 <= n.value <= 1 and n.decimals >= 2)):
+    if want.kind == "percentage" and not (n.percent or (0 <= n.value <= 1 and n.decimals >= 2)
+                                          or (0 <= n.value <= 100 and _percent_cell(pb, n))):
         return False
     if want.kind != "year" and n.decimals == 0 and 1900 <= n.value <= 2100 and not (1900 <= value <= 2100):
         return False
@@ -354,7 +364,7 @@ def term_slots(preps: Sequence[Prepared], terms: Sequence[str], want: Want, valu
                 continue
             hits = by_block.get(bi, [])
             for k, n in enumerate(pb.nums):
-                if k in pb.times or not _slot_kind(n, want, value):
+                if k in pb.times or not _slot_kind(n, want, value, pb):
                     continue
                 if bi in ctx:
                     out.append((prep, pb, n, 60, ctx[bi]))
@@ -448,7 +458,7 @@ def _inconsistent(preps: Sequence[Prepared], value: float, terms: Sequence[str],
                 if not following:
                     continue
                 n = following[0]
-                if not _slot_kind(n, want, value) or n.decimals != bn.decimals or n.role != bn.role:
+                if not _slot_kind(n, want, value, pb) or n.decimals != bn.decimals or n.role != bn.role:
                     continue
                 if re.search(r"[.;,]|\b(?:and|vs|versus|or|compared)\b", pb.norm[b:n.start]):
                     continue
@@ -469,7 +479,7 @@ def _lead(pb: PBlock, n: Num, width: int = 90) -> str:
     s, _ = _sentence(pb, n.start, n.end)
     text = pb.low[max(s, n.start - width):n.start]
     if pb.ctx:
-        text = pb.ctx + " " + text
+        text = pb.ctx.lower() + " " + text
     return re.sub(r"[-\d.,%()\[\];:=<>]+", " ", text)
 
 
