@@ -141,7 +141,7 @@ def _keys(v: float) -> tuple[int, ...]:
 
 @lru_cache(maxsize=4096)
 def term_pattern(term: str) -> re.Pattern[str] | None:
-    """A pattern for a term: spaces and hyphens optional between its words, whole words only; an
+    """A pattern for a term: spaces, hyphens, brackets and commas optional between its words, whole words only; an
     abbreviation of capitals (``PFS``, ``OS``, ``CR``) matched in capitals, anything else in any case."""
     t = normalise(term)[0].strip()
     if len(t) < 2:
@@ -149,11 +149,11 @@ def term_pattern(term: str) -> re.Pattern[str] | None:
     words = [w for w in re.split(r"[\s\-]+", t) if w]
     if not words:
         return None
-    body = r"[\s\-]*".join(re.escape(w) for w in words)
+    body = r"[\s\-(),/:\[\]]{0,4}".join(re.escape(w) for w in words)  # "Age, years" is "Age (years)"
     abbrev = len(t) <= 5 and t.upper() == t and any(c.isalpha() for c in t)
     flags = 0 if abbrev else re.I
     # whole words, and not negated: "non-evaluable" is not "evaluable"
-    return re.compile(r"(?<![A-Za-z0-9])(?<!non-)(?<!non )(?<!Non-)(?<!un)" + body + r"(?![A-Za-z0-9])", flags)
+    return re.compile(r"(?<![A-Za-z0-9])(?<!non-)(?<!non )(?<!Non-)(?<!un)" + body + r"(?![A-Za-z])(?!\d*[.,]\d)", flags)  # a footnote digit may follow ("Vomiting1")
 
 
 def _term_hits(text: str, terms: Sequence[str]) -> list[tuple[int, int, str]]:
