@@ -191,3 +191,22 @@ def test_cli_verify_and_locate(tmp_path, sources):
     assert r.exit_code == 0 and "Abstract" in r.output
     r = CliRunner().invoke(main, ["verify", str(form), "--sources", str(tmp_path / "nowhere")])
     assert r.exit_code == 2 and "sources folder" in r.output
+
+
+def test_jats_named_entities_and_no_entity_expansion(tmp_path):
+    """Publishers' named characters are read; an internal entity is never expanded (a billion laughs stays
+    small), and neither stops the article."""
+    from curation.sources.articles import read_article
+
+    p = tmp_path / "a.xml"
+    p.write_text("""<?xml version="1.0"?>
+<!DOCTYPE article [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">
+<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>
+<article><front><article-meta><article-id pub-id-type="doi">10.1/x</article-id></article-meta></front>
+<body><sec><title>Results</title><p>Median PFS was 10&middot;2 months (95% CI 9&middot;0&ndash;11&middot;5). &c;</p></sec>
+</body></article>""")
+    art = read_article(p)
+    assert art.problem is None, art.problem
+    text = " ".join(b.text for b in art.blocks)
+    assert "10·2 months (95% CI 9·0–11·5)" in text
+    assert "aaaaaaaaaa" not in text

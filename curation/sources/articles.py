@@ -223,6 +223,7 @@ def read_jats(name: str, data: bytes, digest: str, limits: ArticleLimits) -> Art
 
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False,
                              dtd_validation=False, recover=False)
+    data = _named_entities(data)
     try:
         root = etree.fromstring(data, parser=parser)
     except etree.XMLSyntaxError as exc:
@@ -337,6 +338,23 @@ def _jats_section(el: Any, title: str | None, kind: str, out: list[Block], *, su
                     out.append(Block(text, None, title or tag, sub))
             for tw in child.iter("table-wrap"):
                 out.extend(_jats_table(tw, title or tag))
+
+
+def _named_entities(data: bytes) -> bytes:
+    """HTML named characters (``&ndash;``, ``&middot;``), which publishers' XML uses without its DTD, as
+    numeric references: one character each, so nothing expands; the XML's own five are left alone."""
+    from html.entities import name2codepoint
+
+    if b"&" not in data:
+        return data
+
+    def one(m: "re.Match[bytes]") -> bytes:
+        name = m.group(1).decode("ascii")
+        if name in ("amp", "lt", "gt", "quot", "apos") or name not in name2codepoint:
+            return m.group(0)
+        return b"&#%d;" % name2codepoint[name]
+
+    return re.sub(rb"&([A-Za-z][A-Za-z0-9]{1,31});", one, data)
 
 
 def _cells_of_row(tr: Any) -> list[tuple[str, int]]:
