@@ -238,6 +238,9 @@ def _slot_kind(n: Num, want: Want, value: float, pb: PBlock | None = None) -> bo
         return False
     if want.kind != "year" and n.decimals == 0 and 1900 <= n.value <= 2100 and not (1900 <= value <= 2100):
         return False
+    a, b = abs(value), abs(n.value)
+    if min(a, b) >= 1 and max(a, b) / min(a, b) > 20:
+        return False  # a slip keeps the order of magnitude within a digit: 2212 is not a miscopied 2
     return True
 
 

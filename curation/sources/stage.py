@@ -157,15 +157,20 @@ def plan(schema: Any) -> dict[str, dict[str, FieldPlan]]:
     """Which fields of each sheet are verified, and how."""
     out: dict[str, dict[str, FieldPlan]] = {}
     units = {fs.unit_field for s in schema.sheets.values() for fs in s.fields.values() if fs.unit_field}
+    decided = getattr(schema, "verified_fields", None)  # the schema's own rule, when it has one
     for sheet, sspec in schema.sheets.items():
         keys = set(sspec.key) | ({sspec.parent.key} if sspec.parent else set())
+        chosen = set(decided(sheet)) if callable(decided) else None
         mine: dict[str, FieldPlan] = {}
         for name, fs in sspec.fields.items():
             flag = getattr(fs, "verify", None)
             ftype = str(fs.type)
-            if flag is False:
+            if chosen is not None:
+                if name not in chosen or (ftype not in NUMBER_TYPES and ftype != "vocabulary"):
+                    continue
+            elif flag is False:
                 continue
-            if flag is None:
+            elif flag is None:
                 if name in keys or fs.metadata or getattr(fs, "derived", False) or name in units \
                         or ftype == "source" or name.lower() in IDENTIFIERS:
                     continue
