@@ -61,6 +61,9 @@ FIGURES: list[tuple[str, str, tuple[str, ...], str, str, object]] = [
     ("okely2017.pdf", "0.99", ("adjusted difference", "MVPA"), "high", "number", (1, 6)),
     ("okely2017.pdf", "13.6", ("mean age", "age"), "value", "number", (1, 6)),
     ("okely2017.pdf", "24", ("schools", "secondary schools"), "value", "integer", (1, 6)),
+    ("okely2017.pdf", "-2.81", ("Sedentary activity",), "value", "number", 7),  # a landscape (rotated) table
+    ("okely2017.pdf", "16.19", ("Sedentary activity",), "high", "number", 7),
+    ("okely2017.pdf", "2.16", ("Total PA", "TPA"), "value", "number", 7),
     ("hawkes2012.pdf", "22", ("relatives", "participants"), "value", "integer", (1, 5)),
     ("hawkes2012.pdf", "47.3", ("age", "Age, mean (SD)"), "value", "number", 5),
     ("hawkes2012.pdf", "150.7", ("moderate-vigorous physical activity", "physical activity"), "value", "number", (1, 5)),

@@ -35,3 +35,36 @@ def test_columns_read_in_order_whatever_the_drawing_order(tmp_path):
     rows = [b for b in art.blocks if b.kind == "table" and b.row and "PFS" in b.row]
     assert rows and rows[0].text.split("\t") == ["Median PFS", "28.4", "19.1"]
     assert rows[0].column == "Outcome | Arm A | Arm B" and rows[0].table == "Table 1"
+
+
+def test_a_landscape_table_on_a_portrait_page_reads_as_rows(tmp_path):
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    from curation.sources.articles import read_article
+    from curation.sources.match import Want, judge, prepare
+
+    p = tmp_path / "turned.pdf"
+    c = canvas.Canvas(str(p), pagesize=A4)
+    c.setFont("Helvetica", 9)
+    c.saveState()
+    c.translate(300, 100)
+    c.rotate(90)  # the table's text reads upwards, as a landscape table printed on a portrait page
+    rows = [("Table 2 Made-up outcomes by arm", "", ""), ("Outcome", "Arm A", "Arm B"),
+            ("Median PFS, months", "28.4 (19.4-35.8)", "19.1 (15.0-22.3)"),
+            ("Median OS, months", "48.0 (37.4-55.2)", "40.2 (33.1-47.9)")]
+    for i, (a, b, d) in enumerate(rows):
+        c.drawString(0, -14 * i, a)
+        if b:
+            c.drawString(160, -14 * i, b)
+            c.drawString(300, -14 * i, d)
+    c.restoreState()
+    c.save()
+    art = read_article(p)
+    row = [b for b in art.blocks if b.kind == "table" and b.row and "OS" in b.row]
+    assert row and row[0].text.split("\t") == ["Median OS, months", "48.0 (37.4-55.2)", "40.2 (33.1-47.9)"], \
+        [b.text for b in art.blocks]
+    j = judge([prepare(art)], 37.4, ("OS", "overall survival"), Want("low", "number"))
+    assert j.status == "found" and j.place.table == "Table 2" and j.place.page == 1
+    j = judge([prepare(art)], 34.7, ("OS", "overall survival"), Want("low", "number"))
+    assert j.status == "mismatch" and j.place.printed == "37.4"

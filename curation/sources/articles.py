@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 #: Bump when what the readers produce changes: cached text of another version is read again.
-EXTRACTOR_VERSION = "2"
+EXTRACTOR_VERSION = "3"
 
 SUFFIXES = {".pdf": "pdf", ".xml": "xml", ".nxml": "xml"}
 
@@ -591,10 +591,17 @@ def _page_lines(page: Any) -> list[_Line]:
                   for ba, bb in [boxes] if bb[1] > ba[0]]
         typical = statistics.median(ratios) if ratios else 0.0
         runs: list[_Run] = []
+        turned: list[_Run] = []  # text set at 90 or 270 degrees (a landscape table on a portrait page)
+        height = float(page.get_height())
+        angle_of = raw.FPDFText_GetCharAngle
         for line, boxes in lines:
             seg = line.group(0)
             n = len(seg.strip())
+            turn = 0
             if boxes is not None:
+                ang = angle_of(handle, line.start() + (len(seg) - len(seg.lstrip())))
+                turn = 270 if abs(ang - 4.712) < 0.3 else 90 if abs(ang - 1.571) < 0.3 else 0
+            if boxes is not None and not turn:
                 ba, bb = boxes
                 span = bb[1] - ba[0]
                 # a line narrower than half the page and no wider than its characters need is one run; a
@@ -605,6 +612,7 @@ def _page_lines(page: Any) -> list[_Line]:
                                                                                               seg.strip())))
                     continue
             cur: list[tuple[str, float, float, float, float]] = []
+            into = turned if turn else runs
             for w in re.finditer(r"\S+", seg):
                 i = line.start() + w.start()
                 j = line.start() + w.end() - 1
@@ -615,22 +623,29 @@ def _page_lines(page: Any) -> list[_Line]:
                 if j != i:
                     b2 = char_box(j)
                     if b2 is not None:
-                        x1 = b2[1]
+                        x0, x1 = min(x0, b2[0]), max(x1, b2[1])
                         y0, y1 = min(y0, b2[2]), max(y1, b2[3])
+                if turn == 270:  # reading upwards (the glyphs' tops point left): the page turned clockwise
+                    x0, x1, y0, y1 = y0, y1, width - x1, width - x0
+                elif turn == 90:  # reading downwards: turned the other way
+                    x0, x1, y0, y1 = height - y1, height - y0, x0, x1
                 word = w.group(0)
                 if cur:
                     px1 = cur[-1][2]
                     h = max(1.0, y1 - y0, cur[-1][4] - cur[-1][3])
                     cw = max(1.0, (cur[-1][2] - cur[-1][1]) / max(1, len(cur[-1][0])))
                     if x0 < px1 - h or x0 - px1 > max(2.2 * cw, 0.9 * h) or abs(y0 - cur[-1][3]) > h:
-                        runs.append(_join(cur))
+                        into.append(_join(cur))
                         cur = []
                 cur.append((word, x0, x1, y0, y1))
             if cur:
-                runs.append(_join(cur))
+                into.append(_join(cur))
     finally:
         tp.close()
-    return _order(runs, width)
+    out = _order(runs, width)
+    if turned:  # read in their own frame, as if the page were turned, after the upright text
+        out.extend(_order(turned, height))
+    return out
 
 
 def _join(words: list[tuple[str, float, float, float, float]]) -> _Run:
