@@ -210,3 +210,14 @@ def test_jats_named_entities_and_no_entity_expansion(tmp_path):
     text = " ".join(b.text for b in art.blocks)
     assert "10·2 months (95% CI 9·0–11·5)" in text
     assert "aaaaaaaaaa" not in text
+
+
+def test_a_study_only_on_the_outcomes_sheet_is_matched_by_its_id_or_reported(tmp_path, sources):
+    _, ver = _verify(tmp_path, sources, good_outcome(study_id="S09"))
+    f = [f for f in ver.findings if f.rule == "source-unreadable"]
+    assert [x.study_id for x in f] == ["S09"] and f[0].sheet == "outcomes" and f[0].row == 2
+    assert all(e.status == "unreadable" for e in ver.entries if e.study_id == "S09")
+    write_jats(sources / "S09.nxml", doi="10.1/s09", abstract=ABSTRACT, sections=[("Results", RESULTS)])
+    _, ver = _verify(tmp_path, sources, good_outcome(study_id="S09"))
+    assert not [f for f in ver.findings if f.rule == "source-unreadable"]
+    assert next(e for e in ver.entries if e.field == "pfs_median").source == "S09.nxml"

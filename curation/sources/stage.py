@@ -497,6 +497,11 @@ def verify_tables(schema: Any, tables: Any, sources_dir: str | Path, *, cache_di
     articles = read_many(paths, cache_dir, jobs=jobs, limits=limits)
     files = {Path(k).name: a for k, a in articles.items()}
     studies = _study_rows(schema, tables)
+    cells = list(iter_cells(schema, tables, plans))
+    for cell in cells:  # a study with figures but no row on the studies sheet: matched by its id alone
+        if cell.study_id and cell.study_id not in studies:
+            studies[cell.study_id] = {"sources": [], "ids": [], "author": None, "year": None,
+                                      "where": (cell.file, cell.title, cell.row, None, None)}
     matched = match_files(studies, files, str(sources_dir))
     prepared: dict[str, Prepared] = {}
     findings: list[Finding] = []
@@ -518,12 +523,14 @@ def verify_tables(schema: Any, tables: Any, sources_dir: str | Path, *, cache_di
             if sid in problems and not bad:
                 problems.pop(sid)
     counts: dict[str, int] = {}
-    for cell in iter_cells(schema, tables, plans):
+    first_cell: dict[str, Cell] = {}
+    for cell in cells:
         p = plans[cell.sheet][cell.field]
         preps = readable.get(cell.study_id or "")
         source = ", ".join(x.article.file for x in preps) if preps else None
         if not preps:
             counts[cell.study_id or ""] = counts.get(cell.study_id or "", 0) + 1
+            first_cell.setdefault(cell.study_id or "", cell)
             entries.append(_entry(cell, "unreadable", source, None, None, None))
             continue
         entry, finding = verify_cell(cell, p, preps)
@@ -541,6 +548,13 @@ def verify_tables(schema: Any, tables: Any, sources_dir: str | Path, *, cache_di
         table = schema.root_sheet if title and title != schema.root_sheet else None
         findings.append(Finding(file or "", title, row, letter, fld, sid, "source-unreadable", "warning", msg,
                                 None, table, (fld,) if fld else ()))
+    # figures of a row without a study id: never left unchecked without a word
+    if "" in first_cell:
+        cell = first_cell[""]
+        n = counts[""]
+        findings.append(_finding(cell, "source-unreadable", "warning",
+                                 f"{cell.ref}: the row names no study, so no article could be matched; its {n} "
+                                 f"figure{'s' if n != 1 else ''} were not checked against an article"))
     return Verification(tuple(entries), tuple(findings), tuple(matched[s] for s in matched))
 
 
