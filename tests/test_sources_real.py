@@ -18,7 +18,7 @@ def prepared(tmp_path_factory):
 
     cache = tmp_path_factory.mktemp("cache")
     out = {}
-    for name in sorted({f[0] for f in FIGURES} | {f[0] for f in FOREIGN}):
+    for name in sorted({f[0] for f in FIGURES} | {f[0] for f in FOREIGN} | {"okely2017.pdf"}):
         art, _ = read_cached(DATA / "articles" / name, cache)
         assert art.problem is None, art.problem
         out[name] = prepare(art)
@@ -112,3 +112,36 @@ def test_jats_table_cells_keep_row_and_column(prepared):
     cells = [pb.block for pb in prep.blocks if pb.block.kind == "table" and pb.block.row and pb.block.column]
     assert cells and all(c.table.startswith("Table") for c in cells)
     assert any("1 cm" in (c.column or "") for c in cells)
+
+
+TRIPLES = [("pectasides2012.nxml", ("10.2", "9.0", "11.5"), ("progression-free survival", "PFS")),
+           ("pectasides2012.nxml", ("25.3", "22.1", "28.6"), ("overall survival", "OS")),
+           ("hayes2016.nxml", ("1.24", "1.01", "1.53"), ("hazard ratio", "HR")),
+           ("hayes2016.nxml", ("1.14", "0.96", "1.36"), ("HR", "overall survival")),
+           ("musolino2017.nxml", ("5.5", "3.8", "14.0"), ("progression-free survival", "PFS")),
+           ("musolino2017.nxml", ("27.7", "15.6", "42.6"), ("overall response rate", "ORR")),
+           ("dodd2014.pdf", ("1.58", "0.89", "2.27"), ("adjusted difference in means", "HEI")),
+           ("okely2017.pdf", ("-2.81", "-21.74", "16.19"), ("Sedentary activity",))]
+
+
+def test_estimates_and_bounds_checked_with_the_rows_other_figures(prepared):
+    """A form's row gives each CI bound its estimate and other bound: every correct figure found, and a slip is
+    a mismatch even where it lands on another figure printed next to the same words (94% here; the rest equal
+    the printed value's rounding, 1.24 typed 1.2)."""
+    from curation.sources.match import Want, judge
+    from curation.sources.stage import parse_value
+
+    caught = total = 0
+    for name, trip, terms in TRIPLES:
+        vals = [parse_value(t)[0] for t in trip]
+        for k, role in enumerate(("value", "low", "high")):
+            comp = tuple(v for i, v in enumerate(vals) if i != k)
+            v, d, _ = parse_value(trip[k])
+            j = judge([prepared[name]], v, terms, Want(role, "number"), fdec=d, companions=comp)
+            assert j.status == "found", (name, trip[k], j)
+            for slip in slips(trip[k]):
+                v, d, _ = parse_value(slip)
+                j = judge([prepared[name]], v, terms, Want(role, "number"), fdec=d, companions=comp)
+                total += 1
+                caught += j.status == "mismatch"
+    assert total > 100 and caught / total >= 0.9, (caught, total)

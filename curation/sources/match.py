@@ -427,9 +427,19 @@ def judge(preps: Sequence[Prepared], value: float, terms: Sequence[str], want: W
     fdec = decimals_of(value) if fdec is None else fdec
     hits = find_value(preps, value, terms, want, fdec=fdec)
     near = [h for h in hits if h[3].near_terms]
+    if near and len(companions) >= 2:
+        counts = [_companion_near(h[1], h[2], companions, role=want.role) for h in near]
+        order = sorted(range(len(near)), key=lambda k: (-counts[k], -near[k][3].score))
+        near = [near[k] for k in order]
+        if counts[order[0]] == 0:
+            # printed next to the words, but never with the row's other figures (its estimate and other
+            # bound), while the words stand elsewhere with them around another value: that is the row's figure
+            slots = [sl for sl in (term_slots(preps, terms, want, value) if terms else [])
+                     if _companion_near(sl[1], sl[2], companions, role=want.role) >= 2]
+            if slots:
+                prep, pb, n, dist, term = slots[0]
+                return Judgement("mismatch", _place(prep, pb, n, (term,), 0.0))
     if near:
-        if companions:
-            near.sort(key=lambda h: (-_companion_near(h[1], h[2], companions, role=want.role), -h[3].score))
         best = near[0]
         other = _inconsistent(preps, value, terms, want, fdec, best)
         if other is not None:
