@@ -598,9 +598,13 @@ def _page_lines(page: Any) -> list[_Line]:
             seg = line.group(0)
             n = len(seg.strip())
             turn = 0
-            if boxes is not None:
-                ang = angle_of(handle, line.start() + (len(seg) - len(seg.lstrip())))
-                turn = 270 if abs(ang - 4.712) < 0.3 else 90 if abs(ang - 1.571) < 0.3 else 0
+            if boxes is not None and n > 1:
+                ba, bb = boxes
+                tall = max(ba[3], bb[3]) - min(ba[2], bb[2])
+                wide = max(ba[1], bb[1]) - min(ba[0], bb[0])
+                if tall > wide:  # a line taller than wide: ask whether its text is turned
+                    ang = angle_of(handle, line.start() + (len(seg) - len(seg.lstrip())))
+                    turn = 270 if abs(ang - 4.712) < 0.3 else 90 if abs(ang - 1.571) < 0.3 else 0
             if boxes is not None and not turn:
                 ba, bb = boxes
                 span = bb[1] - ba[0]
