@@ -164,8 +164,9 @@ def read_article(path: str | Path, *, data: bytes | None = None, limits: Article
 
 _KINDS = (
     (re.compile(r"^(?:abstract|summary)\b", re.I), "abstract"),
-    (re.compile(r"^(?:introduction|background|rationale)\b", re.I), "introduction"),
-    (re.compile(r"^(?:(?:materials?|patients|subjects|participants)\s+and\s+methods|methods?|methodology|study design"
+    (re.compile(r"^(?:introduction|intro|background|rationale)\b", re.I), "introduction"),
+    (re.compile(r"^(?:(?:materials?|patients|subjects|participants)\s+and\s+methods|methods?(?:\s+and\s+"
+                r"(?:materials?|patients))?|methodology|study design"
                 r"|design|trial design|statistical (?:analysis|methods))\b", re.I), "methods"),
     (re.compile(r"^(?:results?|findings|outcomes)\b", re.I), "results"),
     (re.compile(r"^(?:discussion|comment|conclusions?|interpretation|limitations|strengths and limitations"
@@ -173,7 +174,7 @@ _KINDS = (
     (re.compile(r"^(?:references?|bibliography|literature cited|notes)\b", re.I), "references"),
     (re.compile(r"^(?:acknowledge?ments?|funding|competing interests?|declarations?|author(?:s'|s)? "
                 r"contributions?|abbreviations|conflicts? of interest|additional files?|availability|ethics|"
-                r"consent|supplementary|publisher'?s note|open access)\b", re.I), "back"),
+                r"consent|supplementary|publisher'?s note|open access|supplementary-material)\b", re.I), "back"),
 )
 
 
