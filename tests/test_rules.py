@@ -212,8 +212,10 @@ def test_every_rule_has_a_case():
     from test_handoff_schemas import HANDOFF_CODES  # the run's and the schema fit's (tests/test_handoff_schemas.py)
     from test_rules_coverage import COVERAGE_CODES  # what the check stage says of a check that could not run
     from test_rules_equivalences import EQUIVALENCE_CODES  # one quantity stated twice
+    from test_sources_verify import SOURCE_CODES  # the source check's cases (articles the tests write)
 
-    tested = set(CASES) | STRUCTURE_CASES | COMPARATIVE_CODES | COVERAGE_CODES | EQUIVALENCE_CODES | HANDOFF_CODES
+    tested = (set(CASES) | STRUCTURE_CASES | COMPARATIVE_CODES | COVERAGE_CODES | EQUIVALENCE_CODES | HANDOFF_CODES
+              | SOURCE_CODES)
     assert set(REGISTRY) - tested == set(), "rules without a test case"
     assert tested - set(REGISTRY) == set(), "test cases for unregistered rules"
 

@@ -24,6 +24,7 @@ keeps its ``checks/``):
 :mod:`.effects`           two-arm effects, CIs and p-values
 :mod:`.means`             arm means and SDs
 :mod:`.equivalences`      one quantity stated twice; an effect against its trial's arm rows
+:mod:`.sources`           figures checked against their source articles (codes only)
 :mod:`.stage`             the check stage that runs them all
 ========================  ==================================================================
 """
@@ -35,6 +36,7 @@ from .registry import (EXCLUDES, NUMBER, REGISTRY, Param, Rule, all_rules, check
                        excludes_record)
 from . import layout as _layout  # noqa: F401  (structure codes)
 from .fields import column_schema, run_field_rules, run_links
+from . import sources as _sources  # noqa: F401  (codes of the source check)
 from .context import Context
 from .counts import rate_matches
 from . import adverse_events as _adverse_events  # noqa: F401
