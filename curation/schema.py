@@ -23,8 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import SchemaError
 
-FieldType = Literal["text", "integer", "number", "percentage", "year", "vocabulary", "p_value"]
+FieldType = Literal["text", "integer", "number", "percentage", "year", "vocabulary", "p_value", "source"]
 NUMERIC_TYPES = frozenset({"integer", "number", "percentage", "year"})
+#: Field types checked against the study's article by default (``verify:`` overrides it per field):
+#: the figures and the vocabulary terms a reviewer copies from the article.
+VERIFIED_TYPES = frozenset({"integer", "number", "percentage", "year", "p_value", "vocabulary"})
 
 #: Outcome kinds: one-arm (proportion, median, adverse_event) and two-arm (binary, continuous,
 #: reported_effect) analyses.
@@ -200,6 +203,25 @@ class FieldSpec(_Model):
     description: str = ""
     unit: str | None = None
     example: Any = None
+    source_terms: tuple[str, ...] | None = None
+    verify: bool | None = None
+
+    @field_validator("source_terms", mode="before")
+    @classmethod
+    def _terms(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return (v,)
+        return v
+
+    @field_validator("source_terms")
+    @classmethod
+    def _terms_text(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is not None:
+            blank = [t for t in v if not t.strip()]
+            if blank or not v:
+                raise ValueError("source_terms lists the words articles use for the field, none of them empty "
+                                 "(e.g. [progression-free survival, PFS])")
+        return v
 
     @field_validator("max")
     @classmethod
@@ -221,11 +243,39 @@ class FieldSpec(_Model):
                      and not numeric]
         misplaced += [n for n in ("not_reached", "reject_not_reached") if getattr(self, n) and self.type != "number"]
         misplaced += [n for n in ("unit_field", "combined") if getattr(self, n) is not None and self.type != "number"]
-        if self.pattern is not None and self.type != "text":
+        if self.pattern is not None and self.type not in ("text", "source"):
             misplaced.append("pattern")
+        if self.type == "source" and (self.source_terms is not None or self.verify):
+            misplaced += [n for n in ("source_terms", "verify") if getattr(self, n)]
         if misplaced:
             raise ValueError(f"{', '.join(repr(m) for m in misplaced)} does not apply to a field of type {self.type}")
         return self
+
+    def terms_in_sources(self, key: str = "") -> tuple[str, ...]:
+        """The words that name the field in an article: ``source_terms``, else the field's aliases
+        and synonyms (its label), else its key in words (``pfs_median`` -> ``pfs median``).
+
+        The terms are what :mod:`curation.sources` looks for around a figure to tell it is this
+        field's (contract: sources.md, "Per field, the words that name it in articles").
+        """
+        if self.source_terms is not None:
+            return self.source_terms
+        terms = tuple(dict.fromkeys(t for t in (*self.aliases, *self.synonyms) if t.strip()))
+        return terms or ((key.replace("_", " "),) if key else ())
+
+    def verified(self, derived: bool = False) -> bool:
+        """Whether the field is checked against the study's article.
+
+        ``verify:`` when the schema sets it; by default numbers and vocabulary fields are verified
+        and text, years, metadata and the source field itself are not. A ``derived`` field (one
+        the run computes, not typed from the article: a unit filled in by default, an id made
+        of author and year) is never verified, whatever ``verify`` says.
+        """
+        if derived or self.type == "source" or self.metadata:
+            return False
+        if self.verify is not None:
+            return self.verify
+        return self.type in VERIFIED_TYPES
 
     def bounds(self) -> list[str]:
         """The declared hard bounds as text: ``[">= 1990", "<= 2027"]`` (``current_year`` resolved)."""
@@ -530,6 +580,33 @@ class ReviewSchema(_Model):
                 return name
         return next(iter(self.sheets))
 
+    # -- checking figures against the articles (contract: sources.md) ----------------------
+    @property
+    def source_field(self) -> str | None:
+        """The studies sheet's field of ``type: source`` (the study's article: a file name in the
+        sources folder, a DOI, a PMID or a PMCID), or None when the schema has none."""
+        for name, spec in self.sheets[self.root_sheet].fields.items():
+            if spec.type == "source":
+                return name
+        return None
+
+    def derived_fields(self, sheet: str) -> frozenset[str]:
+        """Fields of ``sheet`` whose value is not a figure copied from the article: the link to the
+        study (``study_id`` on a child sheet) and unit fields (a unit is read with its figure and
+        may be filled in by default). Never verified."""
+        spec = self.sheets[sheet]
+        out = {f for f, fs in spec.fields.items() if any(o.unit_field == f for o in spec.fields.values())}
+        if spec.parent is not None:
+            out.add(spec.parent.key)
+        return frozenset(out)
+
+    def verified_fields(self, sheet: str) -> dict[str, tuple[str, ...]]:
+        """The fields of ``sheet`` checked against the article, each with the words that name it
+        there (:meth:`FieldSpec.terms_in_sources`), in the sheet's order."""
+        derived = self.derived_fields(sheet)
+        return {f: fs.terms_in_sources(f) for f, fs in self.sheets[sheet].fields.items()
+                if fs.verified(f in derived)}
+
 
 # ---------------------------------------------------------------------------------------------
 # Loading, with errors that name the line
@@ -798,6 +875,19 @@ def _references(parts: _Parts, problems: list) -> None:
                                                     f"{sheet.parent.sheet!r} has a parent itself"))
             if sheet.parent.key not in sheet.fields:
                 problems.append((ploc + ("key",), f"{sheet.parent.key!r} is not a field of sheet {sname!r}"))
+
+    # the article of each study: at most one field of type source, on the studies sheet
+    sources = [(sname, fname) for sname, sheet in good.items() for fname, fs in sheet.fields.items()
+               if fs.type == "source"]
+    for sname, fname in sources:
+        if sname != root:
+            problems.append((("sheets", sname, "fields", fname, "type"),
+                             f"a field of type source names the study's article, so it belongs on the {root!r} "
+                             f"sheet (one per study), not on {sname!r}"))
+    on_root = [f for s, f in sources if s == root]
+    for fname in on_root[1:]:
+        problems.append((("sheets", root, "fields", fname, "type"),
+                         f"only one field of type source per schema ({on_root[0]!r} is one already)"))
 
     # checks: the sheet exists; rules and their parameters (validated by the rules module)
     class _Partial:
