@@ -156,8 +156,11 @@ def _make_inert(wb) -> None:
                 c.comment.text = clean_text(c.comment.text)
 
 
-def _mark(wb, findings: Sequence[Finding], note: str | None = None) -> None:
-    """Fill and comment each finding's cell, and add the ``findings`` sheet (``note`` on top)."""
+def _mark(wb, findings: Sequence[Finding], note: str | None = None,
+          cell_notes: dict[tuple[str, int, str], str] | None = None) -> None:
+    """Fill and comment each finding's cell, and add the ``findings`` sheet (``note`` on top).
+    ``cell_notes``: more comment lines by ``(sheet, row, column)`` (what the article says of a
+    verified cell: :func:`curation.verification.cell_notes`), added below the cell's findings."""
     from openpyxl.comments import Comment
     from openpyxl.styles import Alignment, Font, PatternFill
 
@@ -189,6 +192,7 @@ def _mark(wb, findings: Sequence[Finding], note: str | None = None) -> None:
         comment.width = 420
         comment.height = min(600, 40 + 16 * (text.count("\n") + 1 + len(text) // 70))
         cell.comment = comment
+    _add_notes(wb, titles, cell_notes or {})
     name = "findings"
     taken = {t.lower() for t in wb.sheetnames}
     i = 1
@@ -224,6 +228,29 @@ def _mark(wb, findings: Sequence[Finding], note: str | None = None) -> None:
         ws.column_dimensions[letter].width = width
     ws.freeze_panes = f"A{top + 1}"
     ws.auto_filter.ref = f"A{top}:J{max(top, ws.max_row)}"
+
+
+def _add_notes(wb, titles: dict[str, str], notes: dict[tuple[str, int, str], str]) -> None:
+    """Append each note to its cell's comment (a cell without one gets a comment of its own, no fill)."""
+    from openpyxl.comments import Comment
+
+    from .reading import sheet_key
+
+    for (sheet, row, column), line in notes.items():
+        title = titles.get(sheet_key(sheet))
+        if title is None:
+            continue
+        try:
+            cell = _target_cell(wb[title], int(row), column)
+        except (ValueError, TypeError):
+            continue
+        text = clean_text(line)
+        if cell.comment is not None and cell.comment.text:
+            text = clean_text(cell.comment.text).rstrip() + "\n---\n" + text
+        comment = Comment(text[:30000], "curate")
+        comment.width = 420
+        comment.height = min(600, 40 + 16 * (text.count("\n") + 1 + len(text) // 70))
+        cell.comment = comment
 
 
 def _stamp(wb) -> str:
@@ -381,7 +408,8 @@ that have a finding (at their own row numbers), so that its time grows with the 
 
 
 def _write_only_copy(path: str | Path, findings: Sequence[Finding], result: Any, name: str | None,
-                     note: str, marked_rows_only: bool = False, data: bytes | None = None) -> bytes:
+                     note: str, marked_rows_only: bool = False, data: bytes | None = None,
+                     cell_notes: dict[tuple[str, int, str], str] | None = None) -> bytes:
     """The annotated copy rebuilt from the values read, in openpyxl's write-only mode: each
     finding's cell filled and commented as :func:`_mark` does, and the ``findings`` sheet
     (``marked_rows_only``: of the data rows, only those with a finding)."""
@@ -409,6 +437,16 @@ def _write_only_copy(path: str | Path, findings: Sequence[Finding], result: Any,
         except ValueError:
             continue
         marks.setdefault((sheets[keys[sheet_key(f.sheet)]][1], int(f.row), col), []).append(f)
+    extra: dict[tuple[str, int, int], str] = {}  # the source check's line per verified cell
+    for (sname, row, letter), line in (cell_notes or {}).items():
+        if sheet_key(sname) not in keys:
+            continue
+        try:
+            key = (sheets[keys[sheet_key(sname)]][1], int(row), column_index_from_string(letter))
+        except ValueError:
+            continue
+        extra[key] = line
+        marks.setdefault(key, [])
     for title, sheet, cells, header_row in sheets:
         ws = _sheet_title(wb, title, sheet, used)
         grid: dict[int, dict[int, Any]] = {}
@@ -439,9 +477,12 @@ def _write_only_copy(path: str | Path, findings: Sequence[Finding], result: Any,
                 if isinstance(v, str):
                     cell.data_type = "s"  # form text is text, never a formula
                 if fs is not None:
-                    worst = min(fs, key=lambda f: SEVERITY_RANK[f.severity]).severity
-                    cell.fill = fills[worst]
-                    text = clean_text("\n".join(_finding_line(f) for f in fs))
+                    lines = [_finding_line(f) for f in fs]
+                    if fs:
+                        cell.fill = fills[min(fs, key=lambda f: SEVERITY_RANK[f.severity]).severity]
+                    if (sheet, r, c) in extra:
+                        lines.append(("---\n" if fs else "") + extra[(sheet, r, c)])
+                    text = clean_text("\n".join(lines))
                     comment = Comment(text[:30000], "curate")
                     comment.width = 420
                     comment.height = min(600, 40 + 16 * (text.count("\n") + 1 + len(text) // 70))
@@ -499,7 +540,7 @@ def _write_only_copy(path: str | Path, findings: Sequence[Finding], result: Any,
 
 
 def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: Any = None,
-                       name: str | None = None, data: bytes | None = None) -> bytes:
+                       name: str | None = None, data: bytes | None = None, verification: Sequence[Any] = ()) -> bytes:
     """A copy of the form at ``path`` with the findings marked, as ``.xlsx`` bytes.
 
     Each finding's cell is filled by its severity (the worst one when a cell has several:
@@ -514,6 +555,10 @@ def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: An
     ``data``, the form's bytes read once before validation, is used instead of the file when
     given, so that the copy shows exactly what was validated.
 
+    ``verification``: the entries of the source check (``curate run --sources``); each verified
+    cell of this form (``name``) gets its status, the place in the article and the quote in its
+    comment, below the cell's findings.
+
     This never fails on a form that validation could read: when openpyxl cannot open or save
     the form, the copy is rebuilt from the values validation read (``result``, the
     :class:`~curation.validation.ValidationResult`, and ``name``, the form's name in it) at
@@ -524,6 +569,11 @@ def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: An
     import openpyxl
 
     cells = _form_cells(result, name) if result is not None else 0
+    notes = None
+    if verification:
+        from .verification import cell_notes
+
+        notes = cell_notes(verification, name if name is not None else str(path))
     if cells > ANNOTATE_FULL_CELLS:
         few = cells > ANNOTATE_ALL_ROWS_CELLS
         try:
@@ -535,7 +585,7 @@ def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: An
                         "; the header row and the rows with a finding, at their own row numbers: the other rows "
                         "are as in the form" if few else "") + "), so that it is written in time proportional to "
                     + ("the findings" if few else "the form") + "; every finding is marked at its cell and listed "
-                    "below"), marked_rows_only=few, data=data)
+                    "below"), marked_rows_only=few, data=data, cell_notes=notes)
         except Exception:  # noqa: BLE001 - the copy of the form itself, below
             pass
     if data is None:
@@ -547,7 +597,7 @@ def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: An
             _replace_formulas(wb, data)
             _make_inert(wb)
             stamp = _stamp(wb)
-            _mark(wb, findings)
+            _mark(wb, findings, cell_notes=notes)
             return _xlsx_bytes(wb, stamp)
     except Exception as exc:  # noqa: BLE001 - anything openpyxl trips on: the rebuilt copy
         reason = f"{type(exc).__name__}: {_one_line(exc, 200)}"
@@ -557,7 +607,7 @@ def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: An
         warnings.simplefilter("ignore")
         try:
             wb = _rebuilt_workbook(path, name, result, data)
-            _mark(wb, findings, note)
+            _mark(wb, findings, note, cell_notes=notes)
             return _xlsx_bytes(wb, _NO_STAMP)
         except Exception as exc:  # noqa: BLE001 - last resort: the findings alone
             wb = openpyxl.Workbook()
