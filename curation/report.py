@@ -934,7 +934,23 @@ def render_report(run: Any, svgs: dict[str, str], *, notes: Sequence[str] = (),
         forms=[_short(n) for n in run.names], summary=_summary_view(v), prisma=_prisma(v, primaries),
         findings=data_island(_finding_rows(v.finding_list)), filters=_filters(v.finding_list), analyses=analyses,
         fix=fix, n_fix=len(groups), notes=list(run.notes) + list(notes), with_analyses=True,
-        n_findings=len(v.finding_list)))
+        n_findings=len(v.finding_list), **sources_context(run)))
+
+
+def sources_context(run: Any) -> dict[str, Any]:
+    """The page's Sources section (``curate run --sources``): ``sources`` (one item per study, see
+    :func:`curation.verification.sources_view`) and ``sources_total`` (the counts of the run);
+    ``{}`` for a run that was not checked against its articles."""
+    if getattr(run, "sources", None) is None:
+        return {}
+    from .verification import counts, sources_view
+
+    entries = list(getattr(run, "verification", ()))
+    c = counts(entries)
+    checked = sum(n for s, n in c.items() if s != "unreadable")
+    return {"sources": sources_view(entries), "sources_folder": Path(run.sources).name or str(run.sources),
+            "sources_total": {**c, "checked": checked,
+                              "share": f"{100 * c['found'] / checked:.0f}%" if checked else "-"}}
 
 
 def render_validation_page(result: Any) -> str:

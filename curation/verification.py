@@ -26,6 +26,9 @@ from typing import Any, Iterable, Sequence
 
 #: The statuses of the contract, in the order the report lists them.
 STATUSES = ("found", "found-elsewhere", "mismatch", "absent", "inconsistent-source", "unreadable")
+#: The fields of a verification entry (contract ``sources.md``), the columns of ``verification.csv``.
+ENTRY_COLUMNS = ("file", "sheet", "row", "column", "cell", "field", "study_id", "value", "status", "source", "place",
+                 "quote", "printed")
 #: Statuses the report lists one by one with their quote (the others are counted).
 PROBLEMS = ("mismatch", "inconsistent-source")
 
@@ -76,11 +79,7 @@ def check_against_sources(schema: Any, validation: Any, sources: str | Path, *, 
     """
     from .errors import UnusableInputError
 
-    folder = Path(sources)
-    if not folder.is_dir():
-        what = "does not exist" if not folder.exists() else "is not a folder"
-        raise UnusableInputError(f"{sources}: {what}; --sources names the folder of the studies' articles "
-                                 "(PDF or JATS XML)")
+    folder = sources_folder(sources)
     try:
         from .sources import verify_tables  # type: ignore[attr-defined]
     except ImportError:
@@ -90,6 +89,18 @@ def check_against_sources(schema: Any, validation: Any, sources: str | Path, *, 
     findings = tuple(result.findings)
     return SourceCheck(sources=str(sources), entries=tuple(result.entries),
                        validation=with_findings(schema, validation, findings), findings=findings)
+
+
+def sources_folder(sources: str | Path) -> Path:
+    """``--sources DIR`` as a folder; :class:`~curation.errors.UnusableInputError` (exit 2) when it is not one."""
+    from .errors import UnusableInputError
+
+    folder = Path(sources)
+    if not folder.is_dir():
+        what = "does not exist" if not folder.exists() else "is not a folder"
+        raise UnusableInputError(f"{sources}: {what}; --sources names the folder of the studies' articles "
+                                 "(PDF or JATS XML)")
+    return folder
 
 
 def with_findings(schema: Any, validation: Any, extra: Sequence[Any]) -> Any:
