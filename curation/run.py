@@ -1037,10 +1037,12 @@ def _space_needed(snapshots: Sequence[bytes]) -> int:
 def run_command(forms: Sequence[str | Path], schema: str | Path | ReviewSchema | None, out_dir: str | Path, *,
                 quiet: bool = False, names: Sequence[str] | None = None, extra_files: dict[str, bytes] | None = None,
                 plots: str = "svg", generated: str | None = None, layout: Any = None,
-                sources: str | Path | None = None) -> int:
+                sources: str | Path | None = None, notes: Sequence[str] = ()) -> int:
     """``curate run``: the job, its files replacing the run in ``out_dir`` as a whole; returns the
     exit code (0 no error, 1 errors found). ``plots``: the format of ``plots/`` (``svg``, ``png``
     or ``none``). ``sources``: the folder of the studies' articles to check the figures against.
+    ``notes``: more notes of the run, for its report and ``analysis.json`` (the demo's pointer to
+    its worked example).
 
     Before any work: each form is read once into memory, and ``out_dir`` is checked (a folder,
     writable, enough free space) and locked against a second run. A form that cannot be used, an
@@ -1075,6 +1077,10 @@ def run_command(forms: Sequence[str | Path], schema: str | Path | ReviewSchema |
             with _Bar(quiet=quiet) as bar:
                 run = run_job(paths, sch, progress=bar, names=names, data=snapshots, generated=generated, layout=layout,
                               sources=sources)
+                if notes:
+                    from dataclasses import replace
+
+                    run = replace(run, notes=run.notes + tuple(notes))
                 files = render_outputs(run, progress=bar, plots=plots)
                 if extra_files:
                     files.update(extra_files)
@@ -1155,12 +1161,13 @@ def demo_command(out_dir: str | Path | None = None, *, quiet: bool = False) -> i
         wb.properties.created = _dt.datetime(2026, 1, 1)  # the same demo, the same bytes
         buf = io_bytes(wb)
         data = _deterministic_xlsx(buf, "2026-01-01T00:00:00Z")
-        example = sources_example_files(c)
+        example, pointer = sources_example_files(c)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "example_consensus.xlsx"
             path.write_bytes(data)
             run_command([path], None, out, quiet=quiet, names=["example_consensus.xlsx"],
-                        extra_files={"example_consensus.xlsx": data, **example}, generated=demo_timestamp())
+                        extra_files={"example_consensus.xlsx": data, **example}, generated=demo_timestamp(),
+                        notes=[pointer])
         return 0
     found = sorted(p for p in forms_dir.glob("*.xlsx") if ".annotated." not in p.name
                    and not p.name.startswith(("~$", ".")) and p.name not in (DEMO_ADJ,)) if forms_dir.is_dir() else []
@@ -1175,12 +1182,13 @@ SOURCES_EXAMPLE_DIR = "sources_example"
 """The folder of ``reports/demo`` with the worked example of ``--sources`` (:mod:`curation.sources_example`)."""
 
 
-def sources_example_files(console: Any = None) -> dict[str, bytes]:
+def sources_example_files(console: Any = None) -> tuple[dict[str, bytes], str]:
     """The worked example of checking figures against their articles, as the demo writes it into
     ``sources_example/``: the MADE-UP articles and form (:mod:`curation.sources_example`), and the
     complete ``curate run --sources`` of that form (its report with the Sources section, annotated
     form, findings and ``verification.csv``). Deterministic: the demo's fixed timestamp, no text
-    cache. Without the article checker in this installation: the form and articles only, and a note."""
+    cache. Without the article checker in this installation: the form and articles only. Returns the
+    files by relative path and a note for the demo's own report that points to the example."""
     import tempfile
 
     from . import sources_example as ex
@@ -1190,10 +1198,12 @@ def sources_example_files(console: Any = None) -> dict[str, bytes]:
     try:
         import curation.sources  # noqa: F401
     except ImportError:
+        pointer = (f"{SOURCES_EXAMPLE_DIR}/ holds the worked example of checking figures against their articles "
+                   "(MADE-UP studies): its form and articles only, not checked, as this installation has no article "
+                   "checker (curation.sources)")
         if console is not None:
-            console.print(f"[yellow]note:[/] {SOURCES_EXAMPLE_DIR}/ holds the worked example's form and articles, "
-                          "not checked: this installation has no article checker (curation.sources)")
-        return out
+            console.print(f"[yellow]note:[/] {pointer}")
+        return out, pointer
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for rel, data in files.items():
@@ -1204,11 +1214,13 @@ def sources_example_files(console: Any = None) -> dict[str, bytes]:
         rendered = render_outputs(run)
     # the run names its sources folder by its last part: "articles", as in the demo's folder
     out.update({f"{SOURCES_EXAMPLE_DIR}/{k}": v for k, v in rendered.items()})
-    if console is not None:
-        from .verification import summary_line
+    from .verification import summary_line
 
-        console.print(f"worked example ({SOURCES_EXAMPLE_DIR}/, MADE-UP studies): {summary_line(run.verification)}")
-    return out
+    line = summary_line(run.verification)
+    if console is not None:
+        console.print(f"worked example ({SOURCES_EXAMPLE_DIR}/, MADE-UP studies): {line}")
+    return out, (f"The worked example of checking figures against their articles (MADE-UP studies, curate run "
+                 f"--sources) is in {SOURCES_EXAMPLE_DIR}/report.html, its Sources section: {line}.")
 
 
 def io_bytes(wb: Any) -> bytes:
