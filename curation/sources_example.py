@@ -9,7 +9,7 @@ reviewer filled from them (``sources_example.xlsx``, the 177Lu-PRRT schema):
   a ``table-wrap`` with caption, header and body); matched by its PMCID.
 * ``castell2022.pdf``: a one-column article with an overall and a pancreatic cohort; matched by its
   DOI (on the first page and in the document information). Its abstract prints an objective response
-  rate that its own table contradicts.
+  rate (27.1%) that its own table and results contradict (21.7%).
 
 Every article also has a Discussion quoting OTHER (equally made-up) trials' figures; two of the
 form's slips are exactly such figures, so a checker that counted the discussion as the study's own
@@ -104,7 +104,7 @@ SLIPS: dict[tuple[str, tuple[str, ...], str], tuple[Any, str, str]] = {
 #: Correct in the form, but the article prints two values for it (abstract vs table).
 INCONSISTENT: dict[tuple[str, tuple[str, ...], str], str] = {
     ("outcomes", ("CASTELL2022", "overall"), "orr_pct"):
-        "the abstract says 20.3% (13 of the 64 treated), Table 2 and the Results 21.7% (13 of the 60 evaluable)",
+        "the abstract says 27.1% (the article's own transposed digits), Table 2 and the Results 21.7% (13 of 60)",
 }
 EXTRACTOR = "JS"
 
@@ -232,7 +232,7 @@ def _castell() -> dict[str, Any]:
             ("Purpose", "To describe response and survival after 177Lu-DOTATATE in gastroenteropancreatic NET."),
             ("Methods", "Sixty-four patients treated between 2015 and 2020 were reviewed; 60 were evaluable for "
                         "response (RECIST 1.1)."),
-            ("Results", "Of the 64 patients, 13 (20.3%) had an objective response; the disease control rate was 76.7%. Median "
+            ("Results", "The objective response rate was 27.1% and the disease control rate 76.7%. Median "
                         "progression-free survival was 21.3 months (95% CI 16.2\u201327.5) and median overall "
                         "survival 39.8 months (95% CI 33.1\u201347.5)."),
         ],
