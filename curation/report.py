@@ -953,13 +953,19 @@ def sources_context(run: Any) -> dict[str, Any]:
                               "share": f"{100 * c['found'] / checked:.0f}%" if checked else "-"}}
 
 
-def render_validation_page(result: Any) -> str:
-    """The findings page of ``curate validate --report`` (the run page without analyses)."""
+def render_validation_page(result: Any, *, verification: Sequence[Any] = (), sources: str | Path | None = None,
+                           title: str = "curate validate") -> str:
+    """The findings page of ``curate validate --report`` (the run page without analyses). With
+    ``sources`` (the folder checked) and its ``verification`` entries, the page has the Sources
+    section too (``curate verify --report``)."""
+    from types import SimpleNamespace
+
+    checked = sources_context(SimpleNamespace(sources=sources, verification=tuple(verification)))
     return _page(dict(
-        title=f"curate validate: {result.schema.name}", schema=result.schema.name, generated=None,
+        title=f"{title}: {result.schema.name}", schema=result.schema.name, generated=None,
         forms=[_short(n) for n in result.files], summary=_summary_view(result), prisma=_prisma(result, []),
         findings=data_island(_finding_rows(result.finding_list)), filters=_filters(result.finding_list), analyses=[],
-        fix=[], n_fix=0, notes=[], with_analyses=False, n_findings=len(result.finding_list)))
+        fix=[], n_fix=0, notes=[], with_analyses=False, n_findings=len(result.finding_list), **checked))
 
 
 def _filters(findings: Sequence[Finding]) -> dict[str, list[str]]:

@@ -297,6 +297,17 @@ def test_report_renders_the_sources_section(example_run):
     assert 'id="sources"' not in plain and 'href="#sources"' not in plain
 
 
+def test_validation_page_takes_the_sources_section_too(example_run):
+    from curation.report import render_validation_page
+
+    entries = _entries_for(example_run)
+    html = render_validation_page(example_run.validation, verification=entries, sources="articles",
+                                  title="curate verify")
+    assert "<title>curate verify: prrt_177lu</title>" in html and '<section id="sources">' in html
+    assert "&lt;quote&gt; of ALMEIDA2021" in html and "CASTELL2022" in html
+    assert 'id="sources"' not in render_validation_page(example_run.validation)
+
+
 def test_annotated_copy_has_the_quote_in_the_cell_comment(example_run, example, tmp_path):
     from curation.report import annotated_workbook
 
