@@ -28,6 +28,8 @@ NUMERIC_TYPES = frozenset({"integer", "number", "percentage", "year"})
 #: Field types checked against the study's article by default (``verify:`` overrides it per field):
 #: the figures and the vocabulary terms a reviewer copies from the article.
 VERIFIED_TYPES = frozenset({"integer", "number", "percentage", "year", "p_value", "vocabulary"})
+#: Field keys that identify the article rather than report a figure of it (never verified by default).
+IDENTIFIER_FIELDS = frozenset({"doi", "pmid", "pmcid", "pmc", "source", "source_file", "file"})
 
 #: Outcome kinds: one-arm (proportion, median, adverse_event) and two-arm (binary, continuous,
 #: reported_effect) analyses.
@@ -205,6 +207,7 @@ class FieldSpec(_Model):
     example: Any = None
     source_terms: tuple[str, ...] | None = None
     verify: bool | None = None
+    derived: bool = False
 
     @field_validator("source_terms", mode="before")
     @classmethod
@@ -247,6 +250,12 @@ class FieldSpec(_Model):
             misplaced.append("pattern")
         if self.type == "source" and (self.source_terms is not None or self.verify):
             misplaced += [n for n in ("source_terms", "verify") if getattr(self, n)]
+        elif self.verify and self.type not in VERIFIED_TYPES:
+            raise ValueError(f"verify: true is for numbers and vocabulary fields (a {self.type} field is not "
+                             "checked against the article)")
+        if self.verify and (self.derived or self.metadata):
+            raise ValueError(f"a {'derived' if self.derived else 'metadata'} field is never checked against the "
+                             "article; leave out verify: true")
         if misplaced:
             raise ValueError(f"{', '.join(repr(m) for m in misplaced)} does not apply to a field of type {self.type}")
         return self
@@ -263,19 +272,20 @@ class FieldSpec(_Model):
         terms = tuple(dict.fromkeys(t for t in (*self.aliases, *self.synonyms) if t.strip()))
         return terms or ((key.replace("_", " "),) if key else ())
 
-    def verified(self, derived: bool = False) -> bool:
+    def verified(self, by_default: bool = True) -> bool:
         """Whether the field is checked against the study's article.
 
-        ``verify:`` when the schema sets it; by default numbers and vocabulary fields are verified
-        and text, years, metadata and the source field itself are not. A ``derived`` field (one
-        the run computes, not typed from the article: a unit filled in by default, an id made
-        of author and year) is never verified, whatever ``verify`` says.
+        ``verify:`` when the schema sets it (``true`` only for numbers and vocabularies); else
+        numbers (integer, number, percentage, year, p-value) and vocabulary fields are, when
+        ``by_default`` (False for the fields :meth:`ReviewSchema.verified_fields` leaves out: keys,
+        links, units, identifiers). Never a ``derived`` field (computed by the reviewer, e.g. a
+        count from a percentage: not printed in the article), a metadata field or the source field.
         """
-        if derived or self.type == "source" or self.metadata:
+        if self.derived or self.type == "source" or self.metadata:
             return False
         if self.verify is not None:
             return self.verify
-        return self.type in VERIFIED_TYPES
+        return by_default and self.type in VERIFIED_TYPES
 
     def bounds(self) -> list[str]:
         """The declared hard bounds as text: ``[">= 1990", "<= 2027"]`` (``current_year`` resolved)."""
@@ -590,12 +600,14 @@ class ReviewSchema(_Model):
                 return name
         return None
 
-    def derived_fields(self, sheet: str) -> frozenset[str]:
-        """Fields of ``sheet`` whose value is not a figure copied from the article: the link to the
-        study (``study_id`` on a child sheet) and unit fields (a unit is read with its figure and
-        may be filled in by default). Never verified."""
+    def unverified_by_default(self, sheet: str) -> frozenset[str]:
+        """Fields of ``sheet`` that are not checked against the article unless ``verify: true`` says
+        so: the row's key and the link to its study (they name the row), unit fields (a unit is read
+        with its figure and may be filled in by default) and identifiers (``doi``, ``pmid``,
+        ``pmcid``: they find the article, they are not figures in it)."""
         spec = self.sheets[sheet]
-        out = {f for f, fs in spec.fields.items() if any(o.unit_field == f for o in spec.fields.values())}
+        units = {fs.unit_field for s in self.sheets.values() for fs in s.fields.values() if fs.unit_field}
+        out = set(spec.key) | {f for f in spec.fields if f in units or f.lower() in IDENTIFIER_FIELDS}
         if spec.parent is not None:
             out.add(spec.parent.key)
         return frozenset(out)
@@ -603,9 +615,9 @@ class ReviewSchema(_Model):
     def verified_fields(self, sheet: str) -> dict[str, tuple[str, ...]]:
         """The fields of ``sheet`` checked against the article, each with the words that name it
         there (:meth:`FieldSpec.terms_in_sources`), in the sheet's order."""
-        derived = self.derived_fields(sheet)
+        left_out = self.unverified_by_default(sheet)
         return {f: fs.terms_in_sources(f) for f, fs in self.sheets[sheet].fields.items()
-                if fs.verified(f in derived)}
+                if fs.verified(f not in left_out)}
 
 
 # ---------------------------------------------------------------------------------------------

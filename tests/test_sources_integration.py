@@ -57,22 +57,28 @@ def test_source_terms_and_verify_defaults(tmp_path):
         year: {type: integer, verify: false}
         extractor: {type: text, metadata: true}
         latitude: {type: number}
+        pmid: {type: integer}
         """, """\
         grade: {type: vocabulary, vocabulary: unit, verify: false}
-        note: {type: text, verify: true, source_terms: just one}
+        events: {type: integer, derived: true}
+        cycles: {type: number, source_terms: just one}
         """))
     assert s.source_field == "article"
     studies = s.verified_fields("studies")
-    # numbers and vocabularies by default; text, metadata, the source field and verify: false never
+    # numbers and vocabularies by default; text, metadata, the source field, identifiers, verify: false never
     assert list(studies) == ["n_enrolled", "latitude"]
     assert studies["n_enrolled"] == ("patients were enrolled", "enrolled")
     assert studies["latitude"] == ("latitude",)  # no label, alias or synonym: the key in words
     outcomes = s.verified_fields("outcomes")
-    # the link to the study and the unit field are derived: never verified; a text field may ask to be
-    assert list(outcomes) == ["pfs_median", "note"]
+    # the key, the link to the study and the unit field are left out; a derived field is never verified
+    assert list(outcomes) == ["pfs_median", "cycles"]
     assert outcomes["pfs_median"] == ("PFS median", "mPFS", "Median PFS")  # default: aliases, synonyms
-    assert outcomes["note"] == ("just one",)
-    assert s.derived_fields("outcomes") == frozenset({"study_id", "pfs_unit"})
+    assert outcomes["cycles"] == ("just one",)
+    assert s.unverified_by_default("outcomes") == frozenset({"study_id", "cohort", "pfs_unit"})
+    assert s.unverified_by_default("studies") == frozenset({"study_id", "pmid"})
+    # verify: true brings an identifier or a key back
+    s2 = load_schema(_schema_file(tmp_path, "pmid: {type: integer, verify: true}\n"))
+    assert "pmid" in s2.verified_fields("studies")
 
 
 @pytest.mark.parametrize(("fields", "outcome_fields", "message", "line"), [
@@ -82,6 +88,8 @@ def test_source_terms_and_verify_defaults(tmp_path):
     ("a: {type: source}\nb: {type: source}\n", "", "only one field of type source", 8),
     ("", "article: {type: source}\n", "belongs on the 'studies' sheet", 15),
     ("a: {type: source, source_terms: [x]}\n", "", "'source_terms' does not apply to a field of type source", 7),
+    ("t: {type: text, verify: true}\n", "", "verify: true is for numbers and vocabulary fields", 7),
+    ("n: {type: integer, derived: true, verify: true}\n", "", "a derived field is never checked", 7),
 ])
 def test_schema_errors_name_the_line(tmp_path, fields, outcome_fields, message, line):
     with pytest.raises(SchemaError) as err:
