@@ -415,7 +415,7 @@ def template(schema, output):
               help="format of the plot files in plots/ (the report has every plot inline either way)")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 @click.option("--layout", "layout_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LAYOUT_HELP)
-@click.option("--sources", "sources", type=click.Path(path_type=Path), default=None,
+@click.option("--sources", "sources", type=click.Path(path_type=Path), default=None, metavar="DIR",
               help="folder of the studies' articles (PDF, JATS XML): check every extracted figure against its article "
                    "(docs/sources.md)")
 @handle_errors
