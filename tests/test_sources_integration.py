@@ -373,6 +373,64 @@ def test_run_with_a_missing_sources_folder_is_refused(example, tmp_path):
     assert not out.exists()
 
 
+def test_run_sources_wiring_with_a_stand_in_checker(example, tmp_path, monkeypatch):
+    """The run hands its validation to the checker and renders what comes back (the checker's
+    quality is tested with the checker; here a stand-in returns hand-built entries)."""
+    import sys
+    import types
+
+    calls = []
+
+    def verify_tables(schema, tables, sources_dir, *, cache_dir=None):
+        calls.append((schema.name, Path(sources_dir).name, cache_dir))
+        v = tables  # the run's ValidationResult: its tables carry each cell's provenance
+        t = v.tables["outcomes"]
+        entries, findings = [], []
+        for i in range(len(t.data)):
+            row, sid = int(t.data["_row"].iat[i]), t.data["study_id"].iat[i]
+            status = "mismatch" if sid == "ALMEIDA2021" else "found"
+            entries.append(_entry(file=ex.FORM, sheet="outcomes", row=row, column="P", cell=f"outcomes!P{row}",
+                                  study_id=sid, status=status, source=f"{sid.lower()}.pdf",
+                                  quote=f"median PFS quoted for {sid}"))
+            if status == "mismatch":
+                findings.append(Finding(ex.FORM, "outcomes", row, "P", "pfs_median", sid, "source-mismatch",
+                                        "warning", f"outcomes!P{row}: the article prints 24.6"))
+        return types.SimpleNamespace(entries=tuple(entries), findings=tuple(findings))
+
+    fake = types.ModuleType("curation.sources")
+    fake.verify_tables = verify_tables
+    monkeypatch.setitem(sys.modules, "curation.sources", fake)
+    import curation
+
+    monkeypatch.setattr(curation, "sources", fake, raising=False)
+    form = tmp_path / ex.FORM
+    form.write_bytes(example[ex.FORM])
+    (tmp_path / "articles").mkdir()
+    out = tmp_path / "out"
+    r = _cli("run", form, "-o", out, "-q", "--plots", "none", "--sources", tmp_path / "articles")
+    assert r.exit_code == 0, r.output
+    assert calls == [("prrt_177lu", "articles", None)]
+    assert "4 figures checked against their articles: 3 found (75%), 1 mismatch" in " ".join(r.output.split())
+    found = json.loads((out / "findings.json").read_text())
+    assert [f["cell"] for f in found["findings"] if f["rule"] == "source-mismatch"] == ["outcomes!P2"]
+    assert found["summary"]["by_rule"]["source-mismatch"] == 1 and found["summary"]["warning"] == 2
+    assert [e["status"] for e in found["verification"]] == ["mismatch", "found", "found", "found"]
+    assert json.loads((out / "analysis.json").read_text())["sources"] == "articles"
+    csv_lines = (out / "verification.csv").read_text().splitlines()
+    assert len(csv_lines) == 5 and csv_lines[1].startswith("sources_example.xlsx,outcomes,2,P,outcomes!P2,")
+    html = (out / "report.html").read_text()
+    assert "<b>3 found (75%)</b>" in html and "median PFS quoted for ALMEIDA2021" in html
+    wb = openpyxl.load_workbook(out / "sources_example.annotated.xlsx")
+    text = wb["outcomes"]["P2"].comment.text
+    assert text.startswith("WARNING source-mismatch") and 'Source: MISMATCH' in text
+    assert "median PFS quoted for ALMEIDA2021" in text
+    assert wb["outcomes"]["P3"].comment.text.startswith("Source: found in")
+    # the source findings are warnings: the same rows pass, the same studies are pooled
+    plain = tmp_path / "plain"
+    assert _cli("run", form, "-o", plain, "-q", "--plots", "none").exit_code == 0
+    assert (plain / "clean.csv").read_bytes() == (out / "clean.csv").read_bytes()
+
+
 def _has_checker() -> bool:
     try:
         from curation.sources import verify_tables  # noqa: F401
