@@ -533,20 +533,25 @@ def template(schema, output):
               help="format of the plot files in plots/ (the report has every plot inline either way)")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 @click.option("--layout", "layout_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LAYOUT_HELP)
+@click.option("--sources", "sources", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="folder of the studies' articles (PDF, JATS XML): check every extracted figure against its article "
+                   "(docs/sources.md)")
 @handle_errors
-def run_cmd(forms, schema, out_dir, plots, quiet, layout_file):
+def run_cmd(forms, schema, out_dir, plots, quiet, layout_file, sources):
     """The main job: validate, pool the schema's analysis plan from the records that pass, and
     write the report, findings, clean data, analyses, plots and annotated forms into a folder.
 
     Exit code 0: no error; 1: errors found (the run completed); 2: a form or the output folder
     could not be used (DIR left as it was); 130: interrupted (DIR left as it was). DIR is
     replaced as a whole: the complete old run or the complete new one, your own files in it kept.
+    With --sources DIR, every figure is first checked against its study's article: the report gets a
+    Sources section, the annotated forms the quote in each verified cell's comment.
     """
     from .run import run_command
     from .validation import expand_forms
 
     sys.exit(run_command(forms, form_schema(schema, expand_forms(forms)), out_dir, quiet=quiet, plots=plots,
-                         layout=_layout(layout_file)))
+                         layout=_layout(layout_file), sources=sources))
 
 
 @main.command("demo")

@@ -160,8 +160,11 @@ def _make_inert(wb) -> None:
                 c.comment.text = clean_text(c.comment.text)
 
 
-def _mark(wb, findings: Sequence[Finding], note: str | None = None) -> None:
-    """Fill and comment each finding's cell, and add the ``findings`` sheet (``note`` on top)."""
+def _mark(wb, findings: Sequence[Finding], note: str | None = None,
+          cell_notes: dict[tuple[str, int, str], str] | None = None) -> None:
+    """Fill and comment each finding's cell, and add the ``findings`` sheet (``note`` on top).
+    ``cell_notes``: more comment lines by ``(sheet, row, column)`` (what the article says of a
+    verified cell: :func:`curation.verification.cell_notes`), added below the cell's findings."""
     from openpyxl.comments import Comment
     from openpyxl.styles import Alignment, Font, PatternFill
 
@@ -193,6 +196,7 @@ def _mark(wb, findings: Sequence[Finding], note: str | None = None) -> None:
         comment.width = 420
         comment.height = min(600, 40 + 16 * (text.count("\n") + 1 + len(text) // 70))
         cell.comment = comment
+    _add_notes(wb, titles, cell_notes or {})
     name = "findings"
     taken = {t.lower() for t in wb.sheetnames}
     i = 1
@@ -228,6 +232,29 @@ def _mark(wb, findings: Sequence[Finding], note: str | None = None) -> None:
         ws.column_dimensions[letter].width = width
     ws.freeze_panes = f"A{top + 1}"
     ws.auto_filter.ref = f"A{top}:J{max(top, ws.max_row)}"
+
+
+def _add_notes(wb, titles: dict[str, str], notes: dict[tuple[str, int, str], str]) -> None:
+    """Append each note to its cell's comment (a cell without one gets a comment of its own, no fill)."""
+    from openpyxl.comments import Comment
+
+    from .reading import sheet_key
+
+    for (sheet, row, column), line in notes.items():
+        title = titles.get(sheet_key(sheet))
+        if title is None:
+            continue
+        try:
+            cell = _target_cell(wb[title], int(row), column)
+        except (ValueError, TypeError):
+            continue
+        text = clean_text(line)
+        if cell.comment is not None and cell.comment.text:
+            text = clean_text(cell.comment.text).rstrip() + "\n---\n" + text
+        comment = Comment(text[:30000], "curate")
+        comment.width = 420
+        comment.height = min(600, 40 + 16 * (text.count("\n") + 1 + len(text) // 70))
+        cell.comment = comment
 
 
 def _stamp(wb) -> str:
@@ -385,7 +412,8 @@ that have a finding (at their own row numbers), so that its time grows with the 
 
 
 def _write_only_copy(path: str | Path, findings: Sequence[Finding], result: Any, name: str | None,
-                     note: str, marked_rows_only: bool = False, data: bytes | None = None) -> bytes:
+                     note: str, marked_rows_only: bool = False, data: bytes | None = None,
+                     cell_notes: dict[tuple[str, int, str], str] | None = None) -> bytes:
     """The annotated copy rebuilt from the values read, in openpyxl's write-only mode: each
     finding's cell filled and commented as :func:`_mark` does, and the ``findings`` sheet
     (``marked_rows_only``: of the data rows, only those with a finding)."""
@@ -413,6 +441,16 @@ def _write_only_copy(path: str | Path, findings: Sequence[Finding], result: Any,
         except ValueError:
             continue
         marks.setdefault((sheets[keys[sheet_key(f.sheet)]][1], int(f.row), col), []).append(f)
+    extra: dict[tuple[str, int, int], str] = {}  # the source check's line per verified cell
+    for (sname, row, letter), line in (cell_notes or {}).items():
+        if sheet_key(sname) not in keys:
+            continue
+        try:
+            key = (sheets[keys[sheet_key(sname)]][1], int(row), column_index_from_string(letter))
+        except ValueError:
+            continue
+        extra[key] = line
+        marks.setdefault(key, [])
     for title, sheet, cells, header_row in sheets:
         ws = _sheet_title(wb, title, sheet, used)
         grid: dict[int, dict[int, Any]] = {}
@@ -443,9 +481,12 @@ def _write_only_copy(path: str | Path, findings: Sequence[Finding], result: Any,
                 if isinstance(v, str):
                     cell.data_type = "s"  # form text is text, never a formula
                 if fs is not None:
-                    worst = min(fs, key=lambda f: SEVERITY_RANK[f.severity]).severity
-                    cell.fill = fills[worst]
-                    text = clean_text("\n".join(_finding_line(f) for f in fs))
+                    lines = [_finding_line(f) for f in fs]
+                    if fs:
+                        cell.fill = fills[min(fs, key=lambda f: SEVERITY_RANK[f.severity]).severity]
+                    if (sheet, r, c) in extra:
+                        lines.append(("---\n" if fs else "") + extra[(sheet, r, c)])
+                    text = clean_text("\n".join(lines))
                     comment = Comment(text[:30000], "curate")
                     comment.width = 420
                     comment.height = min(600, 40 + 16 * (text.count("\n") + 1 + len(text) // 70))
@@ -503,7 +544,7 @@ def _write_only_copy(path: str | Path, findings: Sequence[Finding], result: Any,
 
 
 def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: Any = None,
-                       name: str | None = None, data: bytes | None = None) -> bytes:
+                       name: str | None = None, data: bytes | None = None, verification: Sequence[Any] = ()) -> bytes:
     """A copy of the form at ``path`` with the findings marked, as ``.xlsx`` bytes.
 
     Each finding's cell is filled by its severity (the worst one when a cell has several:
@@ -518,6 +559,10 @@ def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: An
     ``data``, the form's bytes read once before validation, is used instead of the file when
     given, so that the copy shows exactly what was validated.
 
+    ``verification``: the entries of the source check (``curate run --sources``); each verified
+    cell of this form (``name``) gets its status, the place in the article and the quote in its
+    comment, below the cell's findings.
+
     This never fails on a form that validation could read: when openpyxl cannot open or save
     the form, the copy is rebuilt from the values validation read (``result``, the
     :class:`~curation.validation.ValidationResult`, and ``name``, the form's name in it) at
@@ -528,6 +573,11 @@ def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: An
     import openpyxl
 
     cells = _form_cells(result, name) if result is not None else 0
+    notes = None
+    if verification:
+        from .verification import cell_notes
+
+        notes = cell_notes(verification, name if name is not None else str(path))
     if cells > ANNOTATE_FULL_CELLS:
         few = cells > ANNOTATE_ALL_ROWS_CELLS
         try:
@@ -539,7 +589,7 @@ def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: An
                         "; the header row and the rows with a finding, at their own row numbers: the other rows "
                         "are as in the form" if few else "") + "), so that it is written in time proportional to "
                     + ("the findings" if few else "the form") + "; every finding is marked at its cell and listed "
-                    "below"), marked_rows_only=few, data=data)
+                    "below"), marked_rows_only=few, data=data, cell_notes=notes)
         except Exception:  # noqa: BLE001 - the copy of the form itself, below
             pass
     if Path(str(path)).suffix.lower() not in ("", ".xlsx", ".xlsm"):
@@ -563,7 +613,7 @@ def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: An
             _replace_formulas(wb, data)
             _make_inert(wb)
             stamp = _stamp(wb)
-            _mark(wb, findings)
+            _mark(wb, findings, cell_notes=notes)
             return _xlsx_bytes(wb, stamp)
     except Exception as exc:  # noqa: BLE001 - anything openpyxl trips on: the rebuilt copy
         reason = f"{type(exc).__name__}: {_one_line(exc, 200)}"
@@ -573,7 +623,7 @@ def annotated_workbook(path: str | Path, findings: Sequence[Finding], result: An
         warnings.simplefilter("ignore")
         try:
             wb = _rebuilt_workbook(path, name, result, data)
-            _mark(wb, findings, note)
+            _mark(wb, findings, note, cell_notes=notes)
             return _xlsx_bytes(wb, _NO_STAMP)
         except Exception as exc:  # noqa: BLE001 - last resort: the findings alone
             wb = openpyxl.Workbook()
@@ -977,17 +1027,38 @@ def render_report(run: Any, svgs: dict[str, str], *, notes: Sequence[str] = (),
         forms=[_short(n) for n in run.names], summary=_summary_view(v), prisma=_prisma(v, primaries),
         findings=data_island(_finding_rows(v.finding_list)), filters=_filters(v.finding_list), analyses=analyses,
         fix=fix, n_fix=len(groups), emptied=emptied_analyses(primaries), notes=list(run.notes) + list(notes),
-        with_analyses=True,
-        n_findings=len(v.finding_list)))
+        with_analyses=True, n_findings=len(v.finding_list), **sources_context(run)))
 
 
-def render_validation_page(result: Any) -> str:
-    """The findings page of ``curate validate --report`` (the run page without analyses)."""
+def sources_context(run: Any) -> dict[str, Any]:
+    """The page's Sources section (``curate run --sources``): ``sources`` (one item per study, see
+    :func:`curation.verification.sources_view`) and ``sources_total`` (the counts of the run);
+    ``{}`` for a run that was not checked against its articles."""
+    if getattr(run, "sources", None) is None:
+        return {}
+    from .verification import counts, sources_view
+
+    entries = list(getattr(run, "verification", ()))
+    c = counts(entries)
+    checked = sum(n for s, n in c.items() if s != "unreadable")
+    return {"sources": sources_view(entries), "sources_folder": Path(run.sources).name or str(run.sources),
+            "sources_total": {**c, "checked": checked,
+                              "share": f"{100 * c['found'] / checked:.0f}%" if checked else "-"}}
+
+
+def render_validation_page(result: Any, *, verification: Sequence[Any] = (), sources: str | Path | None = None,
+                           title: str = "curate validate") -> str:
+    """The findings page of ``curate validate --report`` (the run page without analyses). With
+    ``sources`` (the folder checked) and its ``verification`` entries, the page has the Sources
+    section too (``curate verify --report``)."""
+    from types import SimpleNamespace
+
+    checked = sources_context(SimpleNamespace(sources=sources, verification=tuple(verification)))
     return _page(dict(
-        title=f"curate validate: {result.schema.name}", schema=result.schema.name, generated=None,
+        title=f"{title}: {result.schema.name}", schema=result.schema.name, generated=None,
         forms=[_short(n) for n in result.files], summary=_summary_view(result), prisma=_prisma(result, []),
         findings=data_island(_finding_rows(result.finding_list)), filters=_filters(result.finding_list), analyses=[],
-        fix=[], n_fix=0, emptied=[], notes=[], with_analyses=False, n_findings=len(result.finding_list)))
+        fix=[], n_fix=0, emptied=[], notes=[], with_analyses=False, n_findings=len(result.finding_list), **checked))
 
 
 def _filters(findings: Sequence[Finding]) -> dict[str, list[str]]:

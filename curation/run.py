@@ -155,6 +155,10 @@ class RunResult:
     analysis_notes : dict
         Analysis id -> notes of the run on it: what was bounded (leave-one-out, "what matters
         most") and why there is no funnel plot or Egger's test.
+    verification : tuple
+        The source check's entries, one per verified cell (``--sources``; empty without it).
+    sources : str or None
+        The sources folder the forms were checked against (None: not checked).
     """
 
     schema: ReviewSchema
@@ -169,6 +173,8 @@ class RunResult:
     notes: tuple[str, ...] = ()
     data: tuple[bytes, ...] = ()
     analysis_notes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    verification: tuple[Any, ...] = ()
+    sources: str | None = None
 
     @property
     def summary(self):
@@ -559,7 +565,8 @@ def _influence_entry(schema, base, tid, tlabel, r, same, before, after, k_with, 
 
 def run_job(forms: str | Path | Sequence[str | Path], schema: str | Path | ReviewSchema | None = None,
             progress: Progress | None = None, *, names: Sequence[str] | None = None,
-            data: Sequence[bytes] | None = None, generated: str | None = None, layout: Any = None) -> RunResult:
+            data: Sequence[bytes] | None = None, generated: str | None = None, layout: Any = None,
+            sources: str | Path | None = None, cache_dir: Any = None) -> RunResult:
     """The main job: validate the forms, pool the plan from what passed, rank the exclusions.
 
     Parameters
@@ -579,6 +586,12 @@ def run_job(forms: str | Path | Sequence[str | Path], schema: str | Path | Revie
         annotated copies then use these, and the files are not opened again.
     generated : str, optional
         The run's timestamp (default: now, or ``SOURCE_DATE_EPOCH``).
+    sources : path, optional
+        A folder of the studies' articles: every verified cell is checked against its study's
+        article between validation and selection (:func:`curation.verification.check_against_sources`);
+        the source findings join the run's findings, the entries are ``RunResult.verification``.
+    cache_dir : path or False, optional
+        Where the article checker keeps extracted text (default: its own; False: none).
 
     Returns
     -------
@@ -607,6 +620,13 @@ def run_job(forms: str | Path | Sequence[str | Path], schema: str | Path | Revie
     validation = validate_workbooks(sch, workbooks)
     names_ = tuple(wb.file for wb in workbooks)
     tick("check", 1, 1)
+    verification: tuple[Any, ...] = ()
+    if sources is not None:  # the source check: between validation and selection
+        from .verification import check_against_sources
+
+        checked = check_against_sources(sch, validation, sources, cache_dir=cache_dir)
+        validation, verification = checked.validation, checked.entries
+        tick("verify", 1, 1)
     analyses, notes = _plan(sch, validation.candidate_tables, validation.exclusion_reasons)
     validation = with_findings(validation, empty_analysis_findings(sch, validation, analyses))
     tick("pool", 1, 1)
@@ -619,7 +639,8 @@ def run_job(forms: str | Path | Sequence[str | Path], schema: str | Path | Revie
     return RunResult(schema=sch, paths=tuple(paths), names=names_, validation=validation,
                      analyses=tuple(analyses), leave_one_out=loo, egger=egger, influence=tuple(infl),
                      generated=generated or timestamp(), notes=tuple(notes),
-                     analysis_notes={k: tuple(v) for k, v in by_analysis.items()}, data=tuple(data or ()))
+                     analysis_notes={k: tuple(v) for k, v in by_analysis.items()}, data=tuple(data or ()),
+                     verification=verification, sources=None if sources is None else str(sources))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -806,7 +827,18 @@ def analysis_dict(run: RunResult, *, lazy: bool = False) -> dict[str, Any]:
         "influence": [x.to_dict() for x in run.influence],
         "notes": list(run.notes),
         "analysis_notes": {k: list(v) for k, v in run.analysis_notes.items()},
+        **_verification_part(run),
     }
+
+
+def _verification_part(run: RunResult) -> dict[str, Any]:
+    """``{"sources": DIR, "verification": [entries]}`` for a run checked against its articles, else ``{}``
+    (a run without ``--sources`` writes the same files as before)."""
+    if run.sources is None:
+        return {}
+    from .verification import entry_dicts
+
+    return {"sources": Path(run.sources).name or str(run.sources), "verification": entry_dicts(run.verification)}
 
 
 def handoff_files(run: RunResult, csv_names: dict[str, str]) -> tuple[dict[str, bytes], list[str]]:
@@ -864,7 +896,9 @@ def render_outputs(run: RunResult, progress: Progress | None = None, *, plots: s
     v = run.validation
     files: dict[str, bytes] = {}
     names = csv_names(run)
-    files["findings.json"] = dumps(v.to_dict()).encode("utf-8")
+    files["findings.json"] = dumps({**v.to_dict(), **_verification_part(run)}).encode("utf-8")
+    if run.sources is not None:
+        files["verification.csv"] = _verification_csv(run).encode("utf-8")
     files["findings.csv"] = csv_text(findings_frame(v.finding_list)).encode("utf-8")
     failed: list[str] = []
     for sheet, fname in names.items():
@@ -902,10 +936,24 @@ def render_outputs(run: RunResult, progress: Progress | None = None, *, plots: s
         while target in files:  # two forms with the same name in different folders
             i += 1
             target = f"{Path(path).stem}-{i}.annotated.xlsx"
-        files[target] = annotated_workbook(path, [f for f in v.finding_list if f.file == name], v, name, data=data)
+        files[target] = annotated_workbook(path, [f for f in v.finding_list if f.file == name], v, name, data=data,
+                                           verification=run.verification)
         step += 1
         tick("render", step, total)
     return files
+
+
+def _verification_csv(run: RunResult) -> str:
+    """``verification.csv``: one row per verified cell (the contract's entry fields)."""
+    import pandas as pd
+
+    from .outputs import csv_text
+    from .verification import ENTRY_COLUMNS, entry_dicts
+
+    rows = entry_dicts(run.verification)
+    frame = pd.DataFrame([{k: r.get(k) for k in ENTRY_COLUMNS} for r in rows], columns=list(ENTRY_COLUMNS))
+    frame["row"] = frame["row"].astype("Int64")
+    return csv_text(frame)
 
 
 def check_output_dir(out_dir: str | Path, files: Sequence[str] = (), inputs: Sequence[Path] = ()) -> None:
@@ -954,7 +1002,8 @@ def write_outputs(files: dict[str, bytes], out_dir: str | Path, inputs: Sequence
 # Command line: `curate run` and `curate demo`
 # ---------------------------------------------------------------------------------------------
 
-STAGES = {"read": "reading forms", "check": "checking", "pool": "pooling", "influence": "weighing exclusions",
+STAGES = {"read": "reading forms", "check": "checking", "verify": "checking against the articles",
+          "pool": "pooling", "influence": "weighing exclusions",
           "render": "writing plots, report and annotated forms"}
 
 
@@ -1022,6 +1071,10 @@ def print_run(run: RunResult, out_dir: Path | None, files: dict[str, bytes] | No
             c.print(f"  {inf.cell} ({', '.join(inf.errors)}): {inf.sentence}")
     for n in run.notes:
         c.print(f"[yellow]note:[/] {n}")
+    if run.sources is not None:
+        from .verification import summary_line
+
+        c.print(f"[bold]Sources[/] ({run.sources}): {summary_line(run.verification)}")
     if out_dir is not None and files is not None:
         c.print(f"wrote {len(files)} files into {out_dir}/ (open {out_dir}/report.html)")
 
@@ -1063,10 +1116,13 @@ def _space_needed(snapshots: Sequence[bytes]) -> int:
 
 def run_command(forms: Sequence[str | Path], schema: str | Path | ReviewSchema | None, out_dir: str | Path, *,
                 quiet: bool = False, names: Sequence[str] | None = None, extra_files: dict[str, bytes] | None = None,
-                plots: str = "svg", generated: str | None = None, layout: Any = None) -> int:
+                plots: str = "svg", generated: str | None = None, layout: Any = None,
+                sources: str | Path | None = None, notes: Sequence[str] = ()) -> int:
     """``curate run``: the job, its files replacing the run in ``out_dir`` as a whole; returns the
     exit code (0 no error, 1 errors found). ``plots``: the format of ``plots/`` (``svg``, ``png``
-    or ``none``).
+    or ``none``). ``sources``: the folder of the studies' articles to check the figures against.
+    ``notes``: more notes of the run, for its report and ``analysis.json`` (the demo's pointer to
+    its worked example).
 
     Before any work: each form is read once into memory, and ``out_dir`` is checked (a folder,
     writable, enough free space) and locked against a second run. A form that cannot be used, an
@@ -1085,6 +1141,10 @@ def run_command(forms: Sequence[str | Path], schema: str | Path | ReviewSchema |
     out = Path(out_dir)
     sch = schema if isinstance(schema, ReviewSchema) else load_schema(schema)
     paths = expand_forms(forms)
+    if sources is not None:
+        from .verification import sources_folder
+
+        sources_folder(sources)  # a missing folder stops the run before any work
     inputs = [Path(p).resolve() for p in paths]
     snapshots = read_snapshots(paths, limits_for(sch).max_uncompressed_bytes + 1_000_000)
     names = list(names) if names is not None else form_names(paths)
@@ -1098,7 +1158,12 @@ def run_command(forms: Sequence[str | Path], schema: str | Path | ReviewSchema |
         with folder_lock(out):
             clean_leftovers(out)
             with _Bar(quiet=quiet) as bar:
-                run = run_job(paths, sch, progress=bar, names=names, data=snapshots, generated=generated, layout=layout)
+                run = run_job(paths, sch, progress=bar, names=names, data=snapshots, generated=generated, layout=layout,
+                              sources=sources)
+                if notes:
+                    from dataclasses import replace
+
+                    run = replace(run, notes=run.notes + tuple(notes))
                 files = render_outputs(run, progress=bar, plots=plots, problems=problems)
                 if extra_files:
                     files.update(extra_files)
@@ -1184,11 +1249,13 @@ def demo_command(out_dir: str | Path | None = None, *, quiet: bool = False) -> i
         wb.properties.created = _dt.datetime(2026, 1, 1)  # the same demo, the same bytes
         buf = io_bytes(wb)
         data = _deterministic_xlsx(buf, "2026-01-01T00:00:00Z")
+        example, pointer = sources_example_files(c)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "example_consensus.xlsx"
             path.write_bytes(data)
             run_command([path], None, out, quiet=quiet, names=["example_consensus.xlsx"],
-                        extra_files={"example_consensus.xlsx": data}, generated=demo_timestamp())
+                        extra_files={"example_consensus.xlsx": data, **example}, generated=demo_timestamp(),
+                        notes=[pointer])
         return 0
     found = sorted(p for p in forms_dir.glob("*.xlsx") if ".annotated." not in p.name
                    and not p.name.startswith(("~$", ".")) and p.name not in (DEMO_ADJ,)) if forms_dir.is_dir() else []
@@ -1197,6 +1264,51 @@ def demo_command(out_dir: str | Path | None = None, *, quiet: bool = False) -> i
     c.print(f"[yellow]note:[/] {DEMO_A} / {DEMO_B} not found; running on {', '.join(p.name for p in found)}")
     run_command([rel(p) for p in found], None, out, quiet=quiet, generated=demo_timestamp())
     return 0
+
+
+SOURCES_EXAMPLE_DIR = "sources_example"
+"""The folder of ``reports/demo`` with the worked example of ``--sources`` (:mod:`curation.sources_example`)."""
+
+
+def sources_example_files(console: Any = None) -> tuple[dict[str, bytes], str]:
+    """The worked example of checking figures against their articles, as the demo writes it into
+    ``sources_example/``: the MADE-UP articles and form (:mod:`curation.sources_example`), and the
+    complete ``curate run --sources`` of that form (its report with the Sources section, annotated
+    form, findings and ``verification.csv``). Deterministic: the demo's fixed timestamp, no text
+    cache. Without the article checker in this installation: the form and articles only. Returns the
+    files by relative path and a note for the demo's own report that points to the example."""
+    import tempfile
+
+    from . import sources_example as ex
+
+    files = ex.example_files()
+    out = {f"{SOURCES_EXAMPLE_DIR}/{k}": v for k, v in files.items()}
+    try:
+        import curation.sources  # noqa: F401
+    except ImportError:
+        pointer = (f"{SOURCES_EXAMPLE_DIR}/ holds the worked example of checking figures against their articles "
+                   "(MADE-UP studies): its form and articles only, not checked, as this installation has no article "
+                   "checker (curation.sources)")
+        if console is not None:
+            console.print(f"[yellow]note:[/] {pointer}")
+        return out, pointer
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for rel, data in files.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(data)
+        run = run_job([root / ex.FORM], None, names=[ex.FORM], data=[files[ex.FORM]], generated=demo_timestamp(),
+                      sources=root / ex.ARTICLES, cache_dir=False)
+        rendered = render_outputs(run)
+    # the run names its sources folder by its last part: "articles", as in the demo's folder
+    out.update({f"{SOURCES_EXAMPLE_DIR}/{k}": v for k, v in rendered.items()})
+    from .verification import summary_line
+
+    line = summary_line(run.verification)
+    if console is not None:
+        console.print(f"worked example ({SOURCES_EXAMPLE_DIR}/, MADE-UP studies): {line}")
+    return out, (f"The worked example of checking figures against their articles (MADE-UP studies, curate run "
+                 f"--sources) is in {SOURCES_EXAMPLE_DIR}/report.html, its Sources section: {line}.")
 
 
 def io_bytes(wb: Any) -> bytes:

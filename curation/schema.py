@@ -23,8 +23,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import SchemaError
 
-FieldType = Literal["text", "integer", "number", "percentage", "year", "vocabulary", "p_value"]
+FieldType = Literal["text", "integer", "number", "percentage", "year", "vocabulary", "p_value", "source"]
 NUMERIC_TYPES = frozenset({"integer", "number", "percentage", "year"})
+#: Field types checked against the study's article by default (``verify:`` overrides it per field):
+#: the figures and the vocabulary terms a reviewer copies from the article.
+VERIFIED_TYPES = frozenset({"integer", "number", "percentage", "year", "p_value", "vocabulary"})
+#: Field keys that identify the article rather than report a figure of it (never verified by default).
+IDENTIFIER_FIELDS = frozenset({"doi", "pmid", "pmcid", "pmc", "source", "source_file", "file"})
 
 #: Outcome kinds: one-arm (proportion, median, adverse_event) and two-arm (binary, continuous,
 #: reported_effect) analyses.
@@ -200,6 +205,26 @@ class FieldSpec(_Model):
     description: str = ""
     unit: str | None = None
     example: Any = None
+    source_terms: tuple[str, ...] | None = None
+    verify: bool | None = None
+    derived: bool = False
+
+    @field_validator("source_terms", mode="before")
+    @classmethod
+    def _terms(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return (v,)
+        return v
+
+    @field_validator("source_terms")
+    @classmethod
+    def _terms_text(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is not None:
+            blank = [t for t in v if not t.strip()]
+            if blank or not v:
+                raise ValueError("source_terms lists the words articles use for the field, none of them empty "
+                                 "(e.g. [progression-free survival, PFS])")
+        return v
 
     @field_validator("max")
     @classmethod
@@ -221,11 +246,46 @@ class FieldSpec(_Model):
                      and not numeric]
         misplaced += [n for n in ("not_reached", "reject_not_reached") if getattr(self, n) and self.type != "number"]
         misplaced += [n for n in ("unit_field", "combined") if getattr(self, n) is not None and self.type != "number"]
-        if self.pattern is not None and self.type != "text":
+        if self.pattern is not None and self.type not in ("text", "source"):
             misplaced.append("pattern")
+        if self.type == "source" and (self.source_terms is not None or self.verify):
+            misplaced += [n for n in ("source_terms", "verify") if getattr(self, n)]
+        elif self.verify and self.type not in VERIFIED_TYPES:
+            raise ValueError(f"verify: true is for numbers and vocabulary fields (a {self.type} field is not "
+                             "checked against the article)")
+        if self.verify and (self.derived or self.metadata):
+            raise ValueError(f"a {'derived' if self.derived else 'metadata'} field is never checked against the "
+                             "article; leave out verify: true")
         if misplaced:
             raise ValueError(f"{', '.join(repr(m) for m in misplaced)} does not apply to a field of type {self.type}")
         return self
+
+    def terms_in_sources(self, key: str = "") -> tuple[str, ...]:
+        """The words that name the field in an article: ``source_terms``, else the field's aliases
+        and synonyms (its label), else its key in words (``pfs_median`` -> ``pfs median``).
+
+        The terms are what :mod:`curation.sources` looks for around a figure to tell it is this
+        field's (contract: sources.md, "Per field, the words that name it in articles").
+        """
+        if self.source_terms is not None:
+            return self.source_terms
+        terms = tuple(dict.fromkeys(t for t in (*self.aliases, *self.synonyms) if t.strip()))
+        return terms or ((key.replace("_", " "),) if key else ())
+
+    def verified(self, by_default: bool = True) -> bool:
+        """Whether the field is checked against the study's article.
+
+        ``verify:`` when the schema sets it (``true`` only for numbers and vocabularies); else
+        numbers (integer, number, percentage, year, p-value) and vocabulary fields are, when
+        ``by_default`` (False for the fields :meth:`ReviewSchema.verified_fields` leaves out: keys,
+        links, units, identifiers). Never a ``derived`` field (computed by the reviewer, e.g. a
+        count from a percentage: not printed in the article), a metadata field or the source field.
+        """
+        if self.derived or self.type == "source" or self.metadata:
+            return False
+        if self.verify is not None:
+            return self.verify
+        return by_default and self.type in VERIFIED_TYPES
 
     def bounds(self) -> list[str]:
         """The declared hard bounds as text: ``[">= 1990", "<= 2027"]`` (``current_year`` resolved)."""
@@ -536,6 +596,35 @@ class ReviewSchema(_Model):
                 return name
         return next(iter(self.sheets))
 
+    # -- checking figures against the articles (contract: sources.md) ----------------------
+    @property
+    def source_field(self) -> str | None:
+        """The studies sheet's field of ``type: source`` (the study's article: a file name in the
+        sources folder, a DOI, a PMID or a PMCID), or None when the schema has none."""
+        for name, spec in self.sheets[self.root_sheet].fields.items():
+            if spec.type == "source":
+                return name
+        return None
+
+    def unverified_by_default(self, sheet: str) -> frozenset[str]:
+        """Fields of ``sheet`` that are not checked against the article unless ``verify: true`` says
+        so: the row's key and the link to its study (they name the row), unit fields (a unit is read
+        with its figure and may be filled in by default) and identifiers (``doi``, ``pmid``,
+        ``pmcid``: they find the article, they are not figures in it)."""
+        spec = self.sheets[sheet]
+        units = {fs.unit_field for s in self.sheets.values() for fs in s.fields.values() if fs.unit_field}
+        out = set(spec.key) | {f for f in spec.fields if f in units or f.lower() in IDENTIFIER_FIELDS}
+        if spec.parent is not None:
+            out.add(spec.parent.key)
+        return frozenset(out)
+
+    def verified_fields(self, sheet: str) -> dict[str, tuple[str, ...]]:
+        """The fields of ``sheet`` checked against the article, each with the words that name it
+        there (:meth:`FieldSpec.terms_in_sources`), in the sheet's order."""
+        left_out = self.unverified_by_default(sheet)
+        return {f: fs.terms_in_sources(f) for f, fs in self.sheets[sheet].fields.items()
+                if fs.verified(f not in left_out)}
+
 
 # ---------------------------------------------------------------------------------------------
 # Loading, with errors that name the line
@@ -808,6 +897,19 @@ def _references(parts: _Parts, problems: list) -> None:
                                                     f"{sheet.parent.sheet!r} has a parent itself"))
             if sheet.parent.key not in sheet.fields:
                 problems.append((ploc + ("key",), f"{sheet.parent.key!r} is not a field of sheet {sname!r}"))
+
+    # the article of each study: at most one field of type source, on the studies sheet
+    sources = [(sname, fname) for sname, sheet in good.items() for fname, fs in sheet.fields.items()
+               if fs.type == "source"]
+    for sname, fname in sources:
+        if sname != root:
+            problems.append((("sheets", sname, "fields", fname, "type"),
+                             f"a field of type source names the study's article, so it belongs on the {root!r} "
+                             f"sheet (one per study), not on {sname!r}"))
+    on_root = [f for s, f in sources if s == root]
+    for fname in on_root[1:]:
+        problems.append((("sheets", root, "fields", fname, "type"),
+                         f"only one field of type source per schema ({on_root[0]!r} is one already)"))
 
     # checks: the sheet exists; rules and their parameters (validated by the rules module)
     class _Partial:

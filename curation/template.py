@@ -124,7 +124,8 @@ def allowed_text(schema: ReviewSchema, fs: FieldSpec) -> str:
         return text
     parts = fs.bounds()
     kind = {"integer": "whole number", "year": "year", "number": "number", "percentage": "percentage (type 87.6, not 0.876)",
-            "text": "text", "p_value": "p-value as reported (0.03, p < 0.001, NS)"}[fs.type]
+            "text": "text", "p_value": "p-value as reported (0.03, p < 0.001, NS)",
+            "source": "the study's article: its file name in the sources folder, its DOI, PMID or PMCID"}[fs.type]
     text = kind + (" " + " and ".join(parts) if parts else "")
     if fs.warn_min is not None or fs.warn_max is not None:
         lo = _num(fs.warn_min) if fs.warn_min is not None else "-"

@@ -151,6 +151,9 @@ def external_link(p: Path) -> Path:
                              f'Target="externalLinks/externalLink1.xml"/></Relationships>'.encode())
     wbx = m["xl/workbook.xml"]
     ref = b'<externalReferences><externalReference r:id="rIdX1"/></externalReferences>'
+    root = wbx[wbx.index(b"<workbook"):wbx.index(b">", wbx.index(b"<workbook"))]
+    if b"xmlns:r=" not in root:  # openpyxl through lxml declares the prefix only on the elements that use it
+        wbx = wbx.replace(b"<workbook ", f'<workbook xmlns:r="{RNS}" '.encode(), 1)
     m["xl/workbook.xml"] = wbx.replace(b"<calcPr", ref + b"<calcPr", 1) if b"<calcPr" in wbx else \
         wbx.replace(b"</workbook>", ref + b"</workbook>")
     # outcomes!F2 (n_evaluable of S01) is a formula on the external book, with its saved value

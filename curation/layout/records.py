@@ -120,8 +120,8 @@ def sheet_records(ctx: SheetContext, bound: BoundSheet) -> dict[str, RawSheet]:
         )
         # a field the review needs, with no column here (the template reports it as before)
         for f, fs in spec.fields.items():
-            if f in values or fs.metadata:
-                continue
+            if f in values or fs.metadata or (fs.type == "source" and not fs.required):
+                continue  # the article field only matters with --sources, which matches without it
             if sl.by_name or f in needed.get(table, set()) or fs.required:
                 emit(title, header_row, None, f, "missing-column", "error" if fs.required else "info",
                      f"sheet {quote_sheet(title)} has no column for {f!r}"
