@@ -166,6 +166,35 @@ def review() -> Review:
                   {k: dict(v) for k, v in ADVERSE_EVENTS.items()})
 
 
+def truth_value(rv: Review, table: str, key: RecordKey, fld: str) -> Any:
+    """The value ``rv`` gives one field of one record (a study's own field for a label cell of a cohort row)."""
+    sid = key[0]
+    if fld in STUDY_FIELDS or fld == "study_id":
+        return sid if fld == "study_id" else rv.studies[sid][fld]
+    if table == "outcomes":
+        return key[1] if fld == "cohort" else rv.cohorts[key].get(fld)
+    return key[1] if fld == "ae_term" else rv.adverse_events[key].get(fld)
+
+
+def read_back(path: Path, fmt: str) -> dict[tuple[str, str], list[list[Any]]]:
+    """``(file name, sheet) -> rows of cell values`` of a rendering as written (python-calamine for workbooks, the
+    csv module for text): what the generator's own test compares with the oracle."""
+    from python_calamine import CalamineWorkbook
+
+    files = sorted(path.iterdir()) if path.is_dir() else [path]
+    out: dict[tuple[str, str], list[list[Any]]] = {}
+    for f in files:
+        if fmt in CSV_DIALECTS:
+            delim, enc, _ = CSV_DIALECTS[fmt]
+            out[(f.name, f.stem)] = [list(r) for r in csv.reader(io.StringIO(f.read_bytes().decode(enc)),
+                                                                 delimiter=delim)]
+            continue
+        wb = CalamineWorkbook.from_path(str(f))
+        for name in wb.sheet_names:
+            out[(f.name, name)] = wb.get_sheet_by_name(name).to_python()
+    return out
+
+
 def fold(text: Any) -> str:
     """Case, spaces, dashes and underscores folded: how two spellings of one label are compared."""
     text = unicodedata.normalize("NFKC", "" if text is None else str(text)).casefold()
