@@ -321,6 +321,8 @@ class Rendering:
         """The records whose cells a finding's place touches: the cell; else its row; else (no row) its column.
         A header, title or heading cell touches none."""
         f, s = Path(str(file)).name, sheet
+        if self.fmt in CSV_DIALECTS:   # "a CSV is one sheet named after the file": its stem or its whole name
+            s = Path(f).stem
         if row is not None and column:
             h = self.cells.get((f, s, row, column))
             if h is not None:
