@@ -303,3 +303,21 @@ def test_generator_writes_every_value_where_its_oracle_says(shape, fmt, tmp_path
     expected_tables = {"studies", "outcomes"} | ({"adverse_events"} if fmt not in ("csv", "csv_eu", "tsv")
                                                  or shape == "stacked" else set())
     assert set(r.tables) == expected_tables
+
+
+def test_the_comparison_sees_a_value_misread_and_a_slip_unreported(truth, tmp_path):
+    """The property can fail: a rendering of the template's shape whose one value differs (as a misreading would
+    give it) differs in clean data, and one without a slip differs in findings."""
+    import dataclasses
+
+    rv = truth[0]
+    misread = dataclasses.replace(rv, cohorts={k: dict(v) for k, v in rv.cohorts.items()})
+    misread.cohorts[("THANG2018", "overall")]["os_median"] = 20
+    r = render("template", "xlsx", tmp_path / "misread", _first, misread)
+    with pytest.raises(pytest.fail.Exception, match=r"os_median: template 19\.0, this rendering 20\.0"):
+        _compare(truth, r, _validate(r.path))
+    unslipped = dataclasses.replace(rv, cohorts={k: dict(v) for k, v in rv.cohorts.items()})
+    unslipped.cohorts[("UNAL2023", "G1-2")]["pd"] = 12
+    r = render("template", "xlsx", tmp_path / "unslipped", _first, unslipped)
+    with pytest.raises(pytest.fail.Exception, match=r"only the template's: \[\('response-sum-mismatch'"):
+        _compare(truth, r, _validate(r.path))
