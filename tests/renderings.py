@@ -981,9 +981,13 @@ def _csv_text(v: Any, decimal_comma: bool) -> str:
         t = t[:-2] if t.endswith(".0") else t
     else:
         t = str(v)
-    if decimal_comma and not isinstance(v, int):
+    if decimal_comma and not isinstance(v, int) and NUMERIC_TEXT.fullmatch(t):
         t = re.sub(r"(?<=\d)\.(?=\d)", ",", t)   # 32.6 -> 32,6; "30.9 (22.7–39.0)" -> "30,9 (22,7–39,0)"
-    return t
+    return t                                       # never in text: "RECIST 1.1" stays
+
+
+#: A number, or a composite of numbers (``15 (32.6)``, ``30.9 (22.7–39.0)``): what a decimal comma applies to.
+NUMERIC_TEXT = re.compile(r"[\d.\s()%–-]+")
 
 
 def write_csv(book: Book, path: Path, fmt: str) -> None:
