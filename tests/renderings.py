@@ -535,7 +535,8 @@ def _ae_table(rv: Review, sh: Sheet, pick: Pick, r0: int = 1, label: str | None 
 
 
 AE_SHEET_NAMES = ["Safety", "Adverse events", "Toxicity", "AEs"]
-DATA_SHEET_NAMES = ["Data extraction", "Extraction", "Efficacy", "Included studies"]
+#: Names of a team's one data sheet: none the schema gives one contract sheet (``Efficacy`` names ``outcomes``).
+DATA_SHEET_NAMES = ["Data extraction", "Extraction", "Data", "Extraction sheet"]
 
 
 def shape_wide(rv: Review, pick: Pick, *, merged: bool = False, with_ae: bool = True) -> tuple[Book, dict[str, str]]:
@@ -838,10 +839,11 @@ def shape_stacked(rv: Review, pick: Pick) -> tuple[Book, dict[str, str]]:
 
 
 def shape_subgroup_sheets(rv: Review, pick: Pick) -> tuple[Book, dict[str, str]]:
-    """One sheet per cohort label (``Overall``, ``G1-2``, ``G3``, ``Pancreatic NET``), identical headers on every
-    sheet and no cohort column: the sheet's name is the cohort. Adverse events on a sheet of their own."""
+    """One sheet per cohort (``Overall``, ``G1-2``, ``G3``, ``Pancreatic NET``: named after the grade or the site),
+    identical headers on every sheet, the cohort column included (so the sheet's name, a label value, agrees with
+    what its rows state). Adverse events on a sheet of their own."""
     book = Book()
-    cols, heads = _team_columns(rv, pick, with_cohort=False)
+    cols, heads = _team_columns(rv, pick)
     by_cohort: dict[str, list] = {}
     for row in _team_rows(rv):
         by_cohort.setdefault(row[1], []).append(row)
@@ -849,7 +851,6 @@ def shape_subgroup_sheets(rv: Review, pick: Pick) -> tuple[Book, dict[str, str]]
         title = "Overall" if cohort == "overall" else cohort
         sh = book.sheet(title)
         _write_table(sh, 1, cols, rows)
-        # the sheet's name gives each row its cohort
     _, ae_heads = _ae_table(rv, book.sheet(pick(AE_SHEET_NAMES)), pick)
     heads.update(ae_heads)
     return book, heads

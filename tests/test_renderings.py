@@ -257,9 +257,9 @@ def test_map_then_layout_gives_the_same_findings(shape, fmt, tmp_path):
 # ---------------------------------------------------------------------------------------------------------------
 # The generator itself: every value is written, where the oracle says, as it says
 # ---------------------------------------------------------------------------------------------------------------
-#: Values a shape gives by a label, not a cell of their own: the sheet's name (the cohort of ``subgroup_sheets``), a
-#: group heading (``primary_site``), a cross-tab's row label and column head (the event, the safety population).
-LABEL_VALUES = {"subgroup_sheets": {("outcomes", "cohort")}, "group_headings": {("outcomes", "primary_site")},
+#: Values a shape gives by a label, not a cell of their own: a group heading (``primary_site``), a cross-tab's row
+#: label and column head (the event, the safety population).
+LABEL_VALUES = {"group_headings": {("outcomes", "primary_site")},
                 "ae_crosstab": {("adverse_events", "ae_term"), ("adverse_events", "n_safety")}}
 
 
