@@ -96,7 +96,15 @@ def validate(form: Path, tmp_path: Path, *extra: str, tag: str = "") -> Result:
         res.findings, res.summary = doc.get("findings", []), doc.get("summary", {})
     if out_csv.exists():
         with out_csv.open(newline="", encoding="utf-8") as fh:
-            res.clean = list(csv.DictReader(fh))
+            rows = list(csv.DictReader(fh))
+        # the records without an error, on their row or their study's row: an error keeps a record out of
+        # the analyses that use a field it involves only, so the clean CSV holds the others too, with
+        # in_<analysis> columns (docs/exclusions.md); these tests are about reading, not selection
+        errs = [f for f in res.findings if f.get("severity") == "error" and f.get("row")]
+        bad = {(f.get("sheet"), str(f.get("row"))) for f in errs}
+        bad_studies = {str(f.get("study_id")) for f in errs if f.get("table") == "studies" and f.get("study_id")}
+        res.clean = [r for r in rows if (r.get("sheet"), str(r.get("row"))) not in bad
+                     and str(r.get("study_id")) not in bad_studies]
     return res
 
 
