@@ -613,8 +613,9 @@ def layout_expectations() -> list[tuple[str, str, str]]:
             (f"{q}!{rows['footnote']}:{rows['footnote']}", "info", "footnote row: not data"),
             (f"{q}!{rows['source']}:{rows['source']}", "info", "source line: not data")]
     out += [(f"{q}!{r}:{r}", "warning", "hidden row read (Strosberg (2021))") for r in rows["hidden"]]
-    out += [(f"{q}!A{r}", "warning", f"part of the merged cells A{merged[0]}:A{merged[-1]}: read as "
-                                     f"{label(COHORTS[cohort_rows.index(merged[0])])!r}") for r in merged[1:]]
+    # a label merged down over its rows is filled down into each of them, reported once as info (layouts.md v2)
+    out += [(f"{q}!A{merged[0]}", "info", f"the merged cells A{merged[0]}:A{merged[-1]} are one label, filled down: "
+                                          f"{label(COHORTS[cohort_rows.index(merged[0])])!r}")]
     for i, c in enumerate(COHORTS):
         if c["cohort"] != "overall" and c.get("n") is not None:
             out.append((f"{q}!F{cohort_rows[i]}", "warning",
