@@ -302,6 +302,82 @@ def pool(input_path, outcome, measure, method, hk, level, subgroup, schema, json
         sys.exit(1)
 
 
+@main.command("verify")
+@click.argument("forms", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--sources", "sources_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="folder of the studies' articles (PDF with a text layer, JATS .xml/.nxml)")
+@click.option("--schema", "schema", default=None, help=SCHEMA_HELP)
+@click.option("--layout", "layout_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LAYOUT_HELP)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="write findings and the verification table as JSON")
+@click.option("--report", "report_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="write the findings page (HTML)")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="where extracted article text is kept by file hash (default: the user's cache folder)")
+@click.option("--strict", is_flag=True, help="count warnings as errors for the exit code")
+@click.option("--quiet", "-q", is_flag=True, help="print only the summary lines")
+@handle_errors
+def verify_cmd(forms, sources_dir, schema, layout_file, json_out, report_out, cache_dir, strict, quiet):
+    """Check each extracted figure against its study's article: found, printed otherwise, or absent.
+
+    Exit code 0: no error (warnings allowed; with --strict none either); 1: errors found;
+    2: a form or the sources folder could not be used.
+    """
+    from .console import console, print_validation
+    from .schema import load_schema
+    from .sources.stage import verify, with_source_findings
+    from .validation import expand_forms
+
+    paths = expand_forms(forms)
+    sch = load_schema(form_schema(schema, paths))
+    result, ver = verify(paths, sources_dir, sch, layout=_layout(layout_file), cache_dir=cache_dir)
+    merged = with_source_findings(result, ver)
+    from . import outputs
+
+    if json_out:
+        outputs.write_json(json_out, {**merged.to_dict(), "verification": [e.to_dict() for e in ver.entries]})
+    if report_out:
+        from .report import render_validation_page
+
+        outputs.write_text(report_out, render_validation_page(merged))
+    print_validation(merged, quiet=quiet)
+    c = console()
+    counts = ver.counts()
+    if not quiet:
+        for e in ver.entries:
+            if e.status in ("mismatch", "inconsistent-source"):
+                v = f"{e.value:g}" if isinstance(e.value, float) else e.value
+                c.print(f"{e.status:20} {e.cell or e.file}  {e.field} = {v}; printed {e.printed} in {e.place}",
+                        markup=False, highlight=False)
+    c.print(f"{len(ver.entries)} figure(s) verified: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n),
+            markup=False, highlight=False)
+    sys.exit(merged.exit_code(strict))
+
+
+@main.command("locate")
+@click.argument("article", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("value")
+@click.option("--near", "near", multiple=True, help="a word that names the figure (repeatable): its places come first")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="write the places as JSON")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="where extracted article text is kept by file hash (default: the user's cache folder)")
+@handle_errors
+def locate_cmd(article, value, near, json_out, cache_dir):
+    """Every place where VALUE is printed in ARTICLE (PDF or JATS XML), best first."""
+    from .sources.stage import locate
+
+    places = locate(article, value, near=near, cache_dir=cache_dir)
+    if json_out:
+        from . import outputs
+
+        outputs.write_json(json_out, {"article": article.name, "value": value, "near": list(near),
+                                      "places": [p.to_dict() for p in places]})
+    for p in places:
+        terms = f" [near {', '.join(p.near_terms)}]" if p.near_terms else ""
+        click.echo(f"{p.text}: {p.printed}{terms}\n    \"{p.quote}\"")
+    click.echo(f"{len(places)} place(s) where {value} is printed in {article.name}")
+
+
 @main.command("map")
 @click.argument("form", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--schema", "schema", default=None, help=SCHEMA_HELP)

@@ -229,6 +229,11 @@ declare("unspecific-term", "warning", "An accepted but unspecific term (one the 
 declare("duplicate-key", "error", "Two rows with the same row key (study_id, or study_id + cohort ...).", "field")
 declare("unknown-study", "error", "A row whose study_id is not on the studies sheet.", "field")
 declare("study-excluded", "error", "A row excluded because its study's row on the studies sheet has an error.", "field")
+# sources: each figure checked against its article (curation.sources, its own list of codes)
+from .sources.codes import SOURCE_RULES as _SOURCE_RULES  # noqa: E402 - data only, no reader imported
+
+for _code, _severity, _summary, _scope in _SOURCE_RULES:
+    declare(_code, _severity, _summary, _scope)
 
 
 # ---------------------------------------------------------------------------------------------

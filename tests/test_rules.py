@@ -197,8 +197,9 @@ STRUCTURE_CASES = {"missing-sheet", "empty-sheet", "missing-column", "duplicate-
 
 def test_every_rule_has_a_case():
     from test_rules_comparative import COMPARATIVE_CODES  # the comparative checks' cases (their own schema)
+    from test_sources_verify import SOURCE_CODES  # the source check's cases (articles the tests write)
 
-    tested = set(CASES) | STRUCTURE_CASES | COMPARATIVE_CODES
+    tested = set(CASES) | STRUCTURE_CASES | COMPARATIVE_CODES | SOURCE_CODES
     assert set(REGISTRY) - tested == set(), "rules without a test case"
     assert tested - set(REGISTRY) == set(), "test cases for unregistered rules"
 
