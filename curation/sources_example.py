@@ -223,15 +223,15 @@ def _almeida() -> dict[str, Any]:
 
 def _castell() -> dict[str, Any]:
     return {
-        "title": "[MADE-UP] Outcomes of 177Lu-DOTATATE in gastroenteropancreatic neuroendocrine tumours, overall "
-                 "and in the pancreatic subgroup",
+        "title": "[MADE-UP] Outcomes of 177Lu-DOTATATE in gastroenteropancreatic neuroendocrine tumours (GEP-NET), "
+                 "overall and in the pancreatic subgroup",
         "authors": "Laura Castell, Pau Serra, Ana Vidal",
         "journal": "Made-up Reports in Nuclear Medicine 2022; 9: e0031",
         "doi": "10.5555/madeup.castell.2022",
         "abstract": [
             ("Purpose", "To describe response and survival after 177Lu-DOTATATE in gastroenteropancreatic NET."),
-            ("Methods", "Sixty-four patients treated between 2015 and 2020 were reviewed; 60 were evaluable for "
-                        "response (RECIST 1.1)."),
+            ("Methods", "In this retrospective study, 64 patients treated between 2015 and 2020 were reviewed; 60 "
+                        "were evaluable for response (RECIST 1.1)."),
             ("Results", "The objective response rate was 27.1% and the disease control rate 76.7%. Median "
                         "progression-free survival was 21.3 months (95% CI 16.2\u201327.5) and median overall "
                         "survival 39.8 months (95% CI 33.1\u201347.5)."),
