@@ -39,7 +39,8 @@ class Fit:
 
 def _fields(schema) -> set[str]:
     """The schema's data fields (``sheet.field``; metadata such as the extractor left out)."""
-    return {f"{s}.{f}" for s, spec in schema.sheets.items() for f, fs in spec.fields.items() if not fs.metadata}
+    return {f"{s}.{f}" for s, spec in schema.sheets.items() for f, fs in spec.fields.items()
+            if not fs.metadata and fs.type != "source"}
 
 
 def layout_fit(schema, layout) -> Fit:
@@ -59,6 +60,23 @@ def layout_fit(schema, layout) -> Fit:
             for f in sl.derived:
                 if f"{table}.{f}" in fields:
                     placed.add(f"{table}.{f}")
+    return Fit(schema.name, len(placed), len(fields), len(sheets), len(schema.sheets))
+
+
+def workbook_fit(schema, workbook) -> Fit:
+    """The fit of a workbook as read (:class:`~curation.reading.RawWorkbook`) to ``schema``: the fields
+    that received at least one value, whatever shape bound them (a column header, a long sheet's
+    outcome and role, a form's row label, a cross-tab's head), and the contract sheets found."""
+    fields = _fields(schema)
+    placed: set[str] = set()
+    sheets: set[str] = set()
+    for table, rs in workbook.sheets.items():
+        if table not in schema.sheets:
+            continue
+        sheets.add(table)
+        for f, values in rs.values.items():
+            if f"{table}.{f}" in fields and any(v is not None and v == v and v != "" for v in values):
+                placed.add(f"{table}.{f}")
     return Fit(schema.name, len(placed), len(fields), len(sheets), len(schema.sheets))
 
 
@@ -99,13 +117,14 @@ def _hint(others: list[Fit]) -> str:
     return named + ": write a schema for this review (docs/comparative.md) and give --schema FILE"
 
 
-def fit_findings(grids, schema, layout) -> list[Any]:
-    """``schema-fits-poorly``: one warning when the workbook's headers place under
-    :data:`POOR_FIT` of the schema's fields, naming the closest shipped schemas by how many of
-    their fields and sheets the headers match."""
+def fit_findings(grids, schema, workbook) -> list[Any]:
+    """``schema-fits-poorly``: one warning when the workbook as read (``workbook``, whatever its
+    shape and whether its layout was inferred or given) gives values to under :data:`POOR_FIT` of
+    the schema's fields, naming the closest shipped schemas by how many of their fields and sheets
+    the headers match."""
     from .findings import Finding
 
-    fit = layout_fit(schema, layout)
+    fit = workbook_fit(schema, workbook)
     if fit.fields == 0 or fit.share >= POOR_FIT:
         return []
     message = (f"the workbook's headers match {fit.fields_matched} of the {fit.fields} fields of schema "

@@ -173,22 +173,23 @@ def read_form(path: str | Path, schema: ReviewSchema, *, layout: Layout | None =
 
     grids = read_grids(path, display_name=display_name, limits=limits if limits is not None else limits_for(schema),
                        data=data)
-    if layout is not None:
-        check_fits(layout, grids, schema=schema)
-        return extract(grids, layout, schema, inferred=True)
-    from .known import known_layout  # the template's layout, recognised without the search
-
-    known = known_layout(grids, schema)
-    if known is not None:
-        return extract(grids, known, schema, inferred=True)
     from ..fit import fit_findings, unusable_hint
 
-    try:
-        inferred = infer_layout(grids, schema)
-    except UnusableInputError as exc:  # the closest shipped schemas, when it is a form of another review
-        raise UnusableInputError(exc.message + unusable_hint(grids, schema)) from None
-    wb = extract(grids, inferred, schema, inferred=True)
-    fit = fit_findings(grids, schema, inferred)  # a workbook of another review: say so, name the closest schemas
+    if layout is not None:
+        check_fits(layout, grids, schema=schema)
+        wb = extract(grids, layout, schema, inferred=True)
+    else:
+        from .known import known_layout  # the template's layout, recognised without the search
+
+        known = known_layout(grids, schema)
+        if known is not None:
+            return extract(grids, known, schema, inferred=True)
+        try:
+            inferred = infer_layout(grids, schema)
+        except UnusableInputError as exc:  # the closest shipped schemas, when it is a form of another review
+            raise UnusableInputError(exc.message + unusable_hint(grids, schema)) from None
+        wb = extract(grids, inferred, schema, inferred=True)
+    fit = fit_findings(grids, schema, wb)  # a workbook of another review: say so, name the closest schemas
     return replace(wb, findings=tuple(fit) + tuple(wb.findings)) if fit else wb
 
 
