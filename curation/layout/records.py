@@ -207,8 +207,8 @@ def read_together(layout: Layout, title: str) -> set[str]:
     """The sheets read as one table with ``title``: those with the same contract sheets and the same columns
     (one sheet per subgroup; the layout file lists each)."""
     me = next(sl for sl in layout.sheets if sl.sheet == title)
-    if me.record_per == "sheet":  # one study per sheet: every such sheet holding the same contract sheets
-        return {sl.sheet for sl in layout.sheets if sl.sheet != title and sl.record_per == "sheet"
+    if me.record_per in ("sheet", "column"):  # one study per sheet (a column per cohort): every such sheet
+        return {sl.sheet for sl in layout.sheets if sl.sheet != title and sl.record_per in ("sheet", "column")
                 and sl.tables == me.tables}
     sig = (tuple(me.tables), tuple((c.column, c.kind, tuple(sorted(c.parts.items()))) for c in me.columns))
     return {sl.sheet for sl in layout.sheets if sl.sheet != title and
@@ -220,7 +220,7 @@ def merge_sheets(a: RawSheet, b: RawSheet, schema: ReviewSchema) -> RawSheet:
     A study in both (the root sheet) is one study: its first row is kept."""
     n_a, n_b = len(a.rows), len(b.rows)
     for f in set(a.columns) & set(b.columns):
-        if a.columns[f] != b.columns[f]:
+        if a.columns[f] != b.columns[f] and not (f in a.cell_letters and f in b.cell_letters):
             raise UnusableInputError(
                 f"{a.file}: sheets {a.title!r} and {b.title!r} are read as one table but keep {f} in different "
                 f"columns ({a.columns[f]} and {b.columns[f]}); put it in the same column on both, or keep one sheet "
