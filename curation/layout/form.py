@@ -236,8 +236,14 @@ def _one_study(ctx, columns: dict, cell_rows: dict, cell_letters: dict, n: int) 
     if len({f for f, _t in texts}) != len(texts):
         return  # columns that name different studies: each keeps its own (missing ones are reported)
     if not stated or not any(stated.values()):
+        from ..findings import quote_sheet
+
         for f, v in study_from_title(ctx.title).items():
             columns[f] = [v] * n
+        if "study_id" in columns:
+            ctx.emit(ctx.title, None, None, "study_id", "inferred-layout", "info",
+                     f"sheet {quote_sheet(ctx.title)} is one study's form with a column per cohort: its name gives "
+                     f"study_id {columns['study_id'][0]!r} to each of its {n} columns", ctx.title, ctx.primary)
         return
     for f, ks in stated.items():
         if not ks:
