@@ -361,6 +361,7 @@ def select_records(schema: ReviewSchema, tables: Mapping[str, Any], findings: Se
         for i, (f, r) in enumerate(zip(t.data["_file"].tolist(), t.data["_row"].tolist())):
             pos.setdefault((str(f), int(r)), []).append(i)
         index[sheet] = pos
+    cells = {sheet: _record_cells(t) for sheet, t in tables.items() if t.cell_rows or t.row_titles is not None}
     over = {s: ([j for j in range(n_use)] if s == root else [j for j, u in enumerate(uses) if u.sheet == s])
             for s in tables}
     # (sheet, position) -> use index -> findings; "whole" marks the rows an error keeps out of everything
@@ -408,6 +409,10 @@ def select_records(schema: ReviewSchema, tables: Mapping[str, Any], findings: Se
         if sheet not in tables:
             continue
         positions = index[sheet].get((str(f.file), int(f.row)), [])
+        if sheet in cells:  # records bound from cells off their row (a form sheet, a column per record)
+            by_cell, titles = cells[sheet]
+            positions = by_cell.get((str(f.file), f.sheet, int(f.row), f.column)) or \
+                [i for i in positions if titles[i] in (None, f.sheet)]
         if not positions:
             continue
         whole = is_record_scope(schema, f)
@@ -493,3 +498,22 @@ def _study_excluded(schema, tables, uses, over, inherited, passed, eligible, own
         out.append(Finding(file, t.title(file, i), int(t.data["_row"].iat[i]), None, None, sid, "study-excluded",
                            "error", msg, None, sheet))
     return out
+
+
+def _record_cells(t: Any) -> tuple[dict[tuple[str, str | None, int, str | None], list[int]], list[str | None]]:
+    """Each record's own cells, ``(file, sheet title, row, column) -> positions``, and each record's sheet title,
+    for records bound from cells off their row (a form sheet, a transposed sheet's column per record): a finding
+    on a cell keeps out the record that cell belongs to, and only that one."""
+    files = [str(x) for x in t.data["_file"].tolist()]
+    titles = [t.row_titles[i] if t.row_titles is not None else t.titles.get(files[i]) for i in range(len(t))]
+    fields = set(t.cell_rows) | set(t.cell_letters) | {c for c in t.data.columns if not str(c).startswith("_")}
+    out: dict[tuple[str, str | None, int, str | None], list[int]] = {}
+    for i in range(len(t)):
+        for fld in fields:
+            if fld in t.cell_letters and not t.cell_letters[fld][i]:
+                continue  # no cell of its own (a derived value)
+            letter = t.letter_of(i, files[i], fld)
+            key = (files[i], titles[i], t.row_of(i, fld), letter)
+            if i not in out.setdefault(key, []):
+                out[key].append(i)
+    return out, titles

@@ -525,3 +525,138 @@ def test_transposed_wide_one_record_per_column(tmp_path):
     assert not [f for f in r.finding_list if f.severity == "error"], [(f.rule, f.message) for f in r.finding_list]
     acc = _account(r, "Summary")
     assert acc == {"read": 20, "headers": 12, "non_data": 0, "not_read": 0, "total": 32}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Transposed sheets whose labels name the study; per-study forms with a column per cohort; the records guard
+# ---------------------------------------------------------------------------------------------------------------
+TRANSPOSED_CSV = """\ufeffAuthors,Brabander,Brabander,Strosberg,Unal,Unal
+year,2017,2017,2017,2023,2023
+subgroup,overall,Pancreatic NET,overall,G1-2,G3
+design,retrospective,,RCT,retrospective,
+Total N,610,,116,73,
+N analysed,443,133,101,50,21
+Complete responses,9,4,1,1,0
+Partial response (n),164,72,17,17,3
+Stable disease (n),190,40,70,20,6
+PD,80,17,13,21,12
+"""
+
+
+def test_transposed_csv_whose_labels_name_the_study_reads_every_column(tmp_path):
+    """A label row naming each column's study (``Authors``, ``year``): one record per column, none lost (the
+    reader once kept the first column only, silently)."""
+    p = tmp_path / "transposed.csv"
+    p.write_text(TRANSPOSED_CSV, encoding="utf-8")
+    r = validate(p)
+    o = r.tables["outcomes"].data
+    got = sorted(zip(o["study_id"], o["cohort"], o["pr"]))
+    assert got == [("Brabander2017", "Pancreatic NET", 72), ("Brabander2017", "overall", 164),
+                   ("Strosberg2017", "overall", 17), ("Unal2023", "G1-2", 17), ("Unal2023", "G3", 3)], got
+    s = r.tables["studies"].data.set_index("study_id")
+    assert sorted(s.index) == ["Brabander2017", "Strosberg2017", "Unal2023"]
+    assert s.loc["Strosberg2017", "n_enrolled"] == 116 and s.loc["Unal2023", "design"] == "retrospective"
+    t = r.tables["outcomes"]
+    i = [k for k, (sid, c) in enumerate(zip(o["study_id"], o["cohort"])) if (sid, c) == ("Unal2023", "G3")][0]
+    assert t.ref(i, "pd") == "transposed!F10"
+    # Unal G3: 0+3+6+12 = 21 = N analysed; Unal G1-2: 1+17+20+21 = 59 != 50, on its own column
+    (bad,) = [f for f in r.finding_list if f.rule == "response-sum-mismatch"]
+    assert bad.column == "E" and bad.row in (6, 10)  # Unal G1-2's column: its N analysed or its PD
+    assert not [f for f in r.finding_list if f.rule == "unread-data"], [f.message for f in r.finding_list]
+
+
+def cohort_form_workbook(path: Path) -> Path:
+    """One sheet per study: its fields in A:B, then its cohorts side by side (fields down, a column each)."""
+    wb = openpyxl.Workbook()
+    studies = {"Unal 2023": (["retrospective", 73], [("overall", 71, 1, 20, 26, 24), ("G1-2", 50, 1, 17, 20, 21),
+                                                     ("G3", 21, 0, 3, 6, 12)]),
+               "Sansovini 2013": (["prospective", 52], [("overall", 52, 2, 14, 26, 10)])}
+    for k, (name, (fields, cohorts)) in enumerate(studies.items()):
+        ws = wb.active if k == 0 else wb.create_sheet()
+        ws.title = name
+        for i, (label, v) in enumerate(zip(["Design", "Total N"], fields), 1):
+            ws.cell(i, 1, label)
+            ws.cell(i, 2, v)
+        for i, label in enumerate(["Cohort", "N analysed", "CR", "PR", "SD", "PD"], 4):
+            ws.cell(i, 1, label)
+            for j, c in enumerate(cohorts, 2):
+                ws.cell(i, j, c[i - 4])
+    wb.save(path)
+    return path
+
+
+def test_a_per_study_form_reads_every_cohort_column_with_the_sheets_study(tmp_path):
+    """Several one-study form sheets are the shape (a record per sheet), not a tie; a form sheet with a column per
+    cohort gives every cohort, each the sheet's study, and a slip on a second cohort column is reported there."""
+    r = validate(cohort_form_workbook(tmp_path / "forms.xlsx"))
+    o = r.tables["outcomes"].data
+    got = sorted(zip(o["study_id"], o["cohort"], o["pd"]))
+    assert got == [("Sansovini2013", "overall", 10), ("Unal2023", "G1-2", 21), ("Unal2023", "G3", 12),
+                   ("Unal2023", "overall", 24)], got
+    assert sorted(r.tables["studies"].data["study_id"]) == ["Sansovini2013", "Unal2023"]
+    (bad,) = [f for f in r.finding_list if f.rule == "response-sum-mismatch"]
+    assert (bad.sheet, bad.column) == ("Unal 2023", "C") and bad.row in (5, 9)  # G1-2's N analysed or PD
+    # the slip keeps its own record (Unal G1-2) out of the analyses that use its counts, and only that one
+    clean = r.clean_tables["outcomes"]
+    uses = [c for c in clean.columns if str(c).startswith("in_")]
+    by = {(x["study_id"], x["cohort"]): {u: bool(x[u]) for u in uses} for _, x in clean.iterrows()}
+    assert by[("Unal2023", "G3")] and all(by[("Unal2023", "G3")].values()), by
+    assert all(by[("Unal2023", "overall")].values()), by
+    assert ("Unal2023", "G1-2") not in by or not all(by[("Unal2023", "G1-2")].values()), by
+    assert not [f for f in r.finding_list if f.rule == "unread-data"], [f.message for f in r.finding_list]
+
+
+def test_map_then_layout_on_per_study_forms_with_cohort_columns(tmp_path):
+    p = cohort_form_workbook(tmp_path / "forms.xlsx")
+    layout = tmp_path / "layout.yaml"
+    res = subprocess.run([CURATE, "map", str(p), "-o", str(layout)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    a = validate(p)
+    from curation.layout import load_layout
+
+    b = validate(p, layout=load_layout(layout))
+    key = lambda r: sorted(str((f.sheet, f.row, f.column, f.rule, f.severity)) for f in r.finding_list  # noqa: E731
+                           if f.severity in ("error", "warning") and f.rule != "schema-fits-poorly")
+    # (schema-fits-poorly is said of inferred layouts only, for every shape: test_map_then_layout_gives_the_same_findings)
+    assert key(a) == key(b)
+
+
+@pytest.mark.parametrize("builder", ["transposed_workbook", "form_workbook", "cohort_form_workbook"])
+def test_every_value_cell_read_reaches_a_record(tmp_path, builder):
+    """The records guard: a value cell the cell model counts as read is in a record (else a bug)."""
+    from curation.layout.binding import SheetContext, _Emit, bind_sheet
+    from curation.layout.headers import FieldIndex, needed_fields
+    from curation.layout.infer import infer_layout
+    from curation.layout.records import read_cells_off_records
+    from curation.reading import read_grids
+    from curation.schema import load_schema
+
+    schema = load_schema(Path(__file__).resolve().parents[1] / "schemas" / "prrt_177lu.yaml")
+    grids = read_grids(globals()[builder](tmp_path / "w.xlsx"))
+    layout = infer_layout(grids, schema)
+    for sl in layout.sheets:
+        grid = next(g for g in grids.sheets if g.title == sl.sheet)
+        ctx = SheetContext(schema, FieldIndex.of(schema), grid, sl, _Emit(grids.file, []), needed_fields(schema), True)
+        bound = bind_sheet(ctx)
+        assert (bound.roles == 1).sum() > 0
+        assert read_cells_off_records(bound, by_cell=sl.record_per in ("sheet", "column")) == [], sl.sheet
+
+
+def test_a_read_value_that_reaches_no_record_is_a_warning(tmp_path, monkeypatch):
+    """The guard fires: a binding that loses records (as the transposed reader once did) leaves its cells
+    reported as unread-data warnings, never a silent exit 0."""
+    from curation.layout import form
+
+    real = form.bind_form
+
+    def losing(ctx, vals, roles):
+        data_rows, *rest = real(ctx, vals, roles)
+        return (data_rows[:1], *rest)
+
+    monkeypatch.setattr(form, "bind_form", losing)
+    p = tmp_path / "transposed.csv"
+    p.write_text(TRANSPOSED_CSV, encoding="utf-8")
+    r = validate(p)
+    lost = [f for f in r.finding_list if f.rule == "unread-data" and "reached no record" in f.message]
+    assert lost and lost[0].severity == "warning", [f.message for f in r.finding_list]
+    assert r.exit_code() != 0 or lost

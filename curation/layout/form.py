@@ -149,6 +149,10 @@ def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
             if 0 <= lab < width and roles[r0, lab]:
                 roles[r0, lab] = HEADER
             v = vals[r0, c]
+            for f in col.parts.values():  # each record's cells, an empty one too (a finding names its cell)
+                cell_rows.setdefault(f, [0] * n)[k] = col.row if col.row != first else 0
+                cell_letters.setdefault(f, [None] * n)[k] = vl
+                letters.setdefault(f, vl)
             if _cell_text(v) == "":
                 continue
             got, unit, problem = _split_cell(col, v, ctx.schema)
@@ -167,20 +171,10 @@ def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
                 cell_letters.setdefault(f, [None] * n)[k] = vl
                 if unit:
                     units.setdefault(f, [None] * n)[k] = unit
-    if sl.record_per == "column" and not {"study_id", "first_author"} & set(columns):
-        # the study of each column: its head above the labels (the nearest row with text in the value columns)
-        for r in range(first - 2, -1, -1):
-            heads = [_cell_text(vals[r, _col_index(vl)]) if _col_index(vl) < width else "" for vl in value_letters]
-            if sum(1 for h in heads if h) >= max(1, n // 2):
-                for k, h in enumerate(heads):
-                    for f, v in study_from_title(h).items() if h else ():
-                        columns.setdefault(f, [None] * n)[k] = v
-                        cell_rows.setdefault(f, [0] * n)[k] = r + 1
-                        cell_letters.setdefault(f, [None] * n)[k] = value_letters[k]
-                        letters.setdefault(f, value_letters[k])
-                    if h:
-                        roles[r, _col_index(value_letters[k])] = HEADER
-                break
+    if sl.record_per == "column":  # one record per value column, whether or not a label names its study
+        if not {"study_id", "first_author"} & set(columns):
+            _column_heads(vals, roles, first, value_letters, columns, cell_rows, cell_letters, letters)
+        _one_study(ctx, columns, cell_rows, cell_letters, n)
         return [first - 1] * n, columns, letters, units, \
             {f: np.asarray(v, dtype="int64") for f, v in cell_rows.items()}, \
             {f: np.asarray(v, dtype=object) for f, v in cell_letters.items()}
@@ -196,7 +190,8 @@ def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
             emit(title, None, None, "study_id", "inferred-layout", "info",
                  f"sheet {quote_sheet(title)} is one study's form: its name gives study_id "
                  f"{columns['study_id'][0]!r}", title, primary)
-    return [first - 1], columns, letters, units, {f: np.asarray(v, dtype="int64") for f, v in cell_rows.items()}, {}
+    return [first - 1], columns, letters, units, {f: np.asarray(v, dtype="int64") for f, v in cell_rows.items()}, \
+        {f: np.asarray(v, dtype=object) for f, v in cell_letters.items()}
 
 
 def _col_index(letter: str) -> int:
@@ -204,3 +199,58 @@ def _col_index(letter: str) -> int:
     for ch in letter:
         n = n * 26 + (ord(ch.upper()) - 64)
     return n - 1
+
+
+def _column_heads(vals: np.ndarray, roles: np.ndarray, first: int, value_letters: list[str], columns: dict,
+                  cell_rows: dict, cell_letters: dict, letters: dict) -> None:
+    """The study of each value column where no label names it: its head above the labels (the nearest row with
+    text in most value columns, ``Bodei 2011``)."""
+    from .account import HEADER
+
+    n, width = len(value_letters), vals.shape[1]
+    for r in range(first - 2, -1, -1):
+        heads = [_cell_text(vals[r, _col_index(vl)]) if _col_index(vl) < width else "" for vl in value_letters]
+        if sum(1 for h in heads if h) >= max(1, n // 2):
+            for k, h in enumerate(heads):
+                for f, v in study_from_title(h).items() if h else ():
+                    columns.setdefault(f, [None] * n)[k] = v
+                    cell_rows.setdefault(f, [0] * n)[k] = r + 1
+                    cell_letters.setdefault(f, [None] * n)[k] = value_letters[k]
+                    letters.setdefault(f, value_letters[k])
+                if h:
+                    roles[r, _col_index(value_letters[k])] = HEADER
+            return
+
+
+_IDENTITY = ("study_id", "first_author", "year")
+
+
+def _one_study(ctx, columns: dict, cell_rows: dict, cell_letters: dict, n: int) -> None:
+    """One study's form sheet with a value column per cohort (its fields beside the first, its cohorts side by
+    side): the study that one column or the sheet's name states is every column's study. Columns that state
+    different studies (a transposed sheet of several studies) are left as they are."""
+    stated = {f: [k for k in range(n) if _cell_text(columns[f][k])] for f in _IDENTITY if f in columns}
+    if any(len(ks) == n for ks in stated.values()):
+        return  # each column names its study
+    texts = {(f, _cell_text(columns[f][k]).casefold()) for f, ks in stated.items() for k in ks}
+    if len({f for f, _t in texts}) != len(texts):
+        return  # columns that name different studies: each keeps its own (missing ones are reported)
+    if not stated or not any(stated.values()):
+        from ..findings import quote_sheet
+
+        for f, v in study_from_title(ctx.title).items():
+            columns[f] = [v] * n
+        if "study_id" in columns:
+            ctx.emit(ctx.title, None, None, "study_id", "inferred-layout", "info",
+                     f"sheet {quote_sheet(ctx.title)} is one study's form with a column per cohort: its name gives "
+                     f"study_id {columns['study_id'][0]!r} to each of its {n} columns", ctx.title, ctx.primary)
+        return
+    for f, ks in stated.items():
+        if not ks:
+            continue
+        k0 = ks[0]
+        columns[f] = [columns[f][k0]] * n
+        if f in cell_rows:
+            cell_rows[f] = [cell_rows[f][k0]] * n
+        if f in cell_letters:
+            cell_letters[f] = [cell_letters[f][k0]] * n

@@ -77,7 +77,8 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
             continue
         guesses[grid.title] = g
     ties: list = []
-    assignment = _assign_tables(schema, guesses, ties) if guesses else {}
+    by_form = frozenset(t for found in forms.values() for t in form_tables(schema, found))
+    assignment = _assign_tables(schema, guesses, ties, by_form) if guesses else {}
     for table, chosen, other, score in ties:
         if refuse_ties:
             raise UnusableInputError(

@@ -54,6 +54,7 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
         if sl.record_per == "row" and sl.shape != "crosstab":  # those report their own unread cells
             unread_findings(grid, sl, bound.roles, index, emit, ctx.primary)
         read_headers[sl.sheet] = frozenset(fold_header(c.header) for c in sl.columns)
+        _guard_unbound(ctx, bound)
         for table, raw in sheet_records(ctx, bound).items():
             if table in sheets and titles[table] in read_together(layout, sl.sheet):
                 sheets[table] = merge_sheets(sheets[table], raw, schema)
@@ -81,6 +82,70 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
             skipped_sheet_findings(grid, roles, index, emit, read_headers)
     return RawWorkbook(file=grids.file, sheets=sheets, findings=(*grids.findings, *emit.findings), sheet_titles=titles,
                        cell_accounts=tuple(accounts[g.title] for g in grids.sheets))
+
+
+def read_cells_off_records(bound: BoundSheet, by_cell: bool = False) -> list[tuple[int, int]]:
+    """Value cells the cell model counts as read (role VALUE) that no record takes: (row, column), 0-based.
+    Never any, unless the binding loses records (a bug; the records step reports them). A record takes the
+    cells of its row and of its fields' own rows; with ``by_cell`` (a form or transposed sheet, whose records
+    share rows), only its fields' own cells."""
+    from .account import VALUE
+
+    rr, cc = np.nonzero(bound.roles == VALUE)
+    if not len(rr):
+        return []
+    n = len(bound.data_rows)
+    cell_rows, cell_letters = bound.cell_rows or {}, bound.cell_letters or {}
+    rows: set[int] = set()
+    cells: set[tuple[int, int]] = set()
+    for k, r0 in enumerate(bound.data_rows):
+        rows.add(int(r0))
+        for f, vs in bound.columns.items():
+            if k >= len(vs) or not _cell_text(vs[k]):
+                continue
+            r = int(cell_rows[f][k]) - 1 if f in cell_rows and k < len(cell_rows[f]) and cell_rows[f][k] > 0 \
+                else int(r0)
+            rows.add(r)
+            letter = cell_letters[f][k] if f in cell_letters and k < len(cell_letters[f]) and cell_letters[f][k] \
+                else bound.letters.get(f)
+            if letter:
+                cells.add((r, _col_index(letter)))
+    lost = [(int(r), int(c)) for r, c in zip(rr, cc)
+            if ((int(r), int(c)) not in cells if by_cell else int(r) not in rows)]
+    # values bound beyond the records (more values than records): lost whatever their cells
+    for f, vs in bound.columns.items():
+        for k in range(n, len(vs)):
+            if _cell_text(vs[k]) and f in cell_letters and k < len(cell_letters[f]) and cell_letters[f][k]:
+                r = int(cell_rows[f][k]) - 1 if f in cell_rows and cell_rows[f][k] > 0 else int(bound.data_rows[0])
+                if (r, _col_index(cell_letters[f][k])) not in lost:
+                    lost.append((r, _col_index(cell_letters[f][k])))
+    return lost
+
+
+def _guard_unbound(ctx: SheetContext, bound: BoundSheet) -> None:
+    """Never a read value silently dropped: value cells read but in no record, and figures on the sheet that
+    nothing reads and no finding names yet, are ``unread-data`` warnings."""
+    from ..reading import column_letter
+    from .account import NOT_READ, figures
+
+    q = quote_sheet(ctx.title)
+    # a form or transposed sheet's records share its rows: each value cell must be some record's own cell; a
+    # sheet of row records reports the rows it does not read itself (account.unread_findings)
+    lost = read_cells_off_records(bound, by_cell=True) if ctx.sl.record_per in ("sheet", "column") else []
+    if lost:
+        refs = ", ".join(f"{q}!{column_letter(c)}{r + 1}" for r, c in lost[:6])
+        ctx.emit(ctx.title, lost[0][0] + 1, column_letter(lost[0][1]), None, "unread-data", "warning",
+                 f"{len(lost)} value cell(s) were read but reached no record ({refs}{' ...' if len(lost) > 6 else ''}): "
+                 "they are not in the data; check the layout (`curate map`) or report this reading", None, ctx.primary)
+    if any(f.rule == "unread-data" and f.sheet == ctx.title for f in ctx.emit.findings):
+        return
+    figs = figures(bound.vals, bound.roles == NOT_READ)
+    if figs.any():
+        rr, cc = np.nonzero(figs)
+        ctx.emit(ctx.title, int(rr.min()) + 1, None, None, "unread-data", "warning",
+                 f"{q} holds {int(figs.sum())} figure(s) that are not read ({q}!{column_letter(int(cc.min()))}"
+                 f"{int(rr.min()) + 1}:{column_letter(int(cc.max()))}{int(rr.max()) + 1}): map them in the layout file "
+                 "(`curate map`) if the review needs them", None, ctx.primary)
 
 
 def sheet_records(ctx: SheetContext, bound: BoundSheet) -> dict[str, RawSheet]:
@@ -208,8 +273,8 @@ def read_together(layout: Layout, title: str) -> set[str]:
     """The sheets read as one table with ``title``: those with the same contract sheets and the same columns
     (one sheet per subgroup; the layout file lists each)."""
     me = next(sl for sl in layout.sheets if sl.sheet == title)
-    if me.record_per == "sheet":  # one study per sheet: every such sheet holding the same contract sheets
-        return {sl.sheet for sl in layout.sheets if sl.sheet != title and sl.record_per == "sheet"
+    if me.record_per in ("sheet", "column"):  # one study per sheet (a column per cohort): every such sheet
+        return {sl.sheet for sl in layout.sheets if sl.sheet != title and sl.record_per in ("sheet", "column")
                 and sl.tables == me.tables}
     sig = (tuple(me.tables), tuple((c.column, c.kind, tuple(sorted(c.parts.items()))) for c in me.columns))
     return {sl.sheet for sl in layout.sheets if sl.sheet != title and
@@ -221,7 +286,7 @@ def merge_sheets(a: RawSheet, b: RawSheet, schema: ReviewSchema) -> RawSheet:
     A study in both (the root sheet) is one study: its first row is kept."""
     n_a, n_b = len(a.rows), len(b.rows)
     for f in set(a.columns) & set(b.columns):
-        if a.columns[f] != b.columns[f]:
+        if a.columns[f] != b.columns[f] and not (f in a.cell_letters and f in b.cell_letters):
             raise UnusableInputError(
                 f"{a.file}: sheets {a.title!r} and {b.title!r} are read as one table but keep {f} in different "
                 f"columns ({a.columns[f]} and {b.columns[f]}); put it in the same column on both, or keep one sheet "

@@ -99,8 +99,9 @@ def _signature(g: _SheetGuess) -> tuple:
 
 
 def _assign_tables(schema: ReviewSchema, guesses: dict[str, _SheetGuess],
-                   ties: list | None = None) -> dict[str, list[str]]:
-    """Which contract sheets each worksheet holds (by name first, then by content)."""
+                   ties: list | None = None, held_elsewhere: frozenset = frozenset()) -> dict[str, list[str]]:
+    """Which contract sheets each worksheet holds (by name first, then by content); ``held_elsewhere``: those a
+    form-style sheet holds already (never given to another sheet for its identity columns alone)."""
     by_name: dict[str, str] = {}
     for title in guesses:
         table = _named_table(schema, title)
@@ -139,7 +140,7 @@ def _assign_tables(schema: ReviewSchema, guesses: dict[str, _SheetGuess],
                 ties.append((table, ranked[0][1], tied[0], ranked[0][0]))
     # a contract sheet no worksheet holds on its own: the worksheet with most of its fields (identity fields
     # counted) holds it too, preferring one that holds a sheet that refers to it (a wide sheet)
-    held = {t for ts in out.values() for t in ts}
+    held = {t for ts in out.values() for t in ts} | set(held_elsewhere)
     for table, spec in schema.sheets.items():
         if table in held:
             continue
