@@ -42,12 +42,8 @@ _TEXT = ".csv/.tsv refused (exit 2: 'is a CSV/text file')"
 _AE_LINK = ("adverse-event rows named by author and year (no study id column) are not linked to their study: "
             "missing-required study_id, every AE row excluded")
 XFAIL: dict[tuple[str, str, str], str] = {
-    ("same", "template", "ods"): _ODS,
     ("same", "wide", "xlsx"): _AE_LINK,
     ("same", "wide", "ods"): _ODS,
-    ("same", "wide", "csv"): _TEXT,
-    ("same", "wide", "csv_eu"): _TEXT,
-    ("same", "wide", "tsv"): _TEXT,
     ("same", "long", "xlsx"): ("long shape not read: the outcome values (CR, PR ... under n / Estimate) are lost, "
                                "false duplicate-key errors, role columns '95% CI lower' / 'Upper CI' unplaced"),
     ("same", "long", "csv"): _TEXT,
@@ -66,11 +62,6 @@ XFAIL: dict[tuple[str, str, str], str] = {
     ("same", "subgroup_sheets", "ods"): _ODS,
     ("same", "group_headings", "xlsx"): ("group heading rows not read as primary_site (None on every row); "
                                          + _AE_LINK),
-    ("same", "group_headings", "csv"): _TEXT,
-    ("same", "merged_labels", "xlsx"): "merged study labels filled down with merged-cell warnings (v2: info)",
-    ("same", "ae_crosstab", "xlsx"): "adverse-event cross-tab not read: missing-required study_id, no AE passes",
-    ("same", "ae_crosstab", "ods"): _ODS,
-    ("map", "wide", "csv"): "curate map: " + _TEXT,
 }
 
 #: The template's own rendering is the reference (read by the ``truth`` fixture), so it is not compared with itself.
