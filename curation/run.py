@@ -316,6 +316,9 @@ def _leave_one_out(analyses: Sequence[Analysis], min_k: int = 10) -> tuple[dict,
                 for i, (est, _k, i2, tau2) in zip(omit, fits):
                     r = a.taken[i]
                     rows.append(LeaveOneOut(r.study_id, r.label, est, i2, tau2))
+            if len(omit) < k:  # bounded: the refitted studies, the one whose omission moves the estimate most first
+                full = a.result.estimate
+                rows.sort(key=lambda x: -abs(x.estimate.estimate - full) if x.estimate is not None else 0.0)
             loo[a.id] = tuple(rows)
         if k >= min_k:
             egger[a.id] = egger_test(a.result)
