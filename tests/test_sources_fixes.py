@@ -135,3 +135,28 @@ def test_a_transposition_is_the_articles_slip_only_at_the_same_precision():
     assert not _slip_of(21.7, 1, num("21.7"))
     assert not _slip_of(21.7, 1, num("27.10"))
     assert not _slip_of(21.7, 1, num("31.2"))
+
+
+def test_form_nr_median_is_found_where_the_article_says_not_reached(tmp_path):
+    from builders import good_outcome, good_study, write_form
+    from curation.sources import verify
+
+    d = tmp_path / "sources"
+    d.mkdir()
+    write_jats(d / "s01.nxml", doi="10.1056/NEJMoa1607427", surname="Strosberg",
+               abstract=["Of 116 patients enrolled, 101 were evaluable. Median progression-free survival was 28.4 "
+                         "months (95% CI 19.4–35.8); median overall survival was not reached."],
+               sections=[("Results", ["Median OS was not reached at the data cut-off."])])
+    form = write_form(tmp_path / "form.xlsx", [good_study()],
+                      [good_outcome(os_median="NR", os_ci_low=None, os_ci_high=None)], [])
+    _, ver = verify(form, d, cache_dir=False)
+    by = {e.field: e for e in ver.entries}
+    assert by["os_median"].status == "found" and by["os_median"].printed == "not reached", by["os_median"]
+    assert by["pfs_median"].status == "found"
+    form = write_form(tmp_path / "form2.xlsx", [good_study()], [good_outcome(os_median=41.2, os_ci_low=None,
+                                                                            os_ci_high=None)], [])
+    _, ver = verify(form, d, cache_dir=False)
+    e = [e for e in ver.entries if e.field == "os_median"][0]
+    assert e.status == "mismatch" and e.printed == "not reached", e
+    assert any(f.rule == "source-mismatch" and f.field == "os_median" and "not reached" in f.message
+               for f in ver.findings)
