@@ -160,3 +160,22 @@ def test_form_nr_median_is_found_where_the_article_says_not_reached(tmp_path):
     assert e.status == "mismatch" and e.printed == "not reached", e
     assert any(f.rule == "source-mismatch" and f.field == "os_median" and "not reached" in f.message
                for f in ver.findings)
+
+
+def test_subgroup_slip_quotes_the_subgroups_printed_value(tmp_path):
+    prep = _prep(tmp_path, ["A made-up trial."],
+                 [("Results", ["Sixty patients were evaluable overall: 13 of 60 had a partial response. In the "
+                               "pancreatic subgroup, 24 patients were evaluable."])])
+    j = _judge(prep, 42, ("evaluable",), kind="integer", cohort=("pancre",))
+    assert j.status == "mismatch" and j.place.printed == "24", j
+    assert _judge(prep, 24, ("evaluable",), kind="integer", cohort=("pancre",)).status == "found"
+
+
+def test_labels_keep_their_limits():
+    """Only small whole numbers after grade/arm/cohort words are labels: "the control arm 45 patients" keeps 45."""
+    from curation.sources.normalise import normalise
+    from curation.sources.numbers import find_numbers
+
+    roles = {n.printed: n.role for n in find_numbers(normalise("in the control arm 45 patients; grade 3 in 12; "
+                                                               "stage 4")[0])}
+    assert roles == {"45": "estimate", "3": "name", "12": "estimate", "4": "name"}

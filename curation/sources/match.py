@@ -537,6 +537,8 @@ def judge(preps: Sequence[Prepared], value: float, terms: Sequence[str], want: W
     if slots:
         if companions:  # the printed value to quote: the one printed with the row's other figures
             slots = sorted(slots, key=lambda sl: (-_companion_near(sl[1], sl[2], companions, role=want.role), sl[3]))
+        if cohort:  # a subgroup's row: preferably the value printed next to the subgroup's words
+            slots = sorted(slots, key=lambda sl: _cohort_place(sl[1], sl[2], terms, cohort) is None)
         prep, pb, n, dist, term = slots[0]
         place = _place(prep, pb, n, (term,), 0.0)
         return Judgement("mismatch", place)

@@ -120,11 +120,14 @@ _NAME_BEFORE = re.compile(r"(?:[A-Za-z][A-Za-z0-9]*-|(?<![A-Za-z])(?:[A-Z][A-Za-
 _ISOTOPE_AFTER = re.compile(r"^(?:(?:Lu|Ga|Tc|In|Cu|Zr|Ac|Pb|Bi|Ra|Sm|Sr|Re|Ho|Tb|At|Sc|Co|Rb|Tl|Xe|Kr|Y|F|I|C)"
                             r"(?![a-z])|\s(?:Lu|Ga|Tc|In|Cu|Zr|Ac|Pb|Bi|Ra|Sm|Sr|Re|Ho|Tb|At|Sc|Y|F|I)(?=[-\]])"
                             r"|-[A-Z]{2,5}(?![A-Za-z]))")
-#: words that make the number after them a label (``grade 3``, ``Table 2``, ``Fig. 3``, ``version 4.03``)
-_LABEL_BEFORE = re.compile(
-    r"\b(?:grades?|stages?|phases?|types?|versions?|classe?s?|tables?|figures?|figs?\.?|supplementary|"
-    r"appendix|appendices|sections?|chapters?|refs?\.?|references?|equations?|eq\.|RECIST|CTCAE|ICD|MedDRA|"
-    r"WHO|cohort|arm|step|tier|model)\s*$", re.I)
+#: words that make the small whole number after them a label (``grade 3``, ``stage 4``, ``cohort 2``) ...
+_LABEL_BEFORE = re.compile(r"\b(?:grades?|stages?|phases?|types?|classe?s?|cohorts?|arms?|steps?|tiers?|models?)\s*$",
+                           re.I)
+#: ... the number after them a reference to a part of the article (``Table 2``, ``Fig. 3``, ``ref. 12``) ...
+_PART_BEFORE = re.compile(r"\b(?:tables?|figures?|figs?\.?|supplementary(?: tables?| figures?)?|appendix|appendices|"
+                          r"sections?|chapters?|refs?\.?|references?|equations?|eqs?\.)\s*$", re.I)
+#: ... and the number after them a version (``CTCAE version 4.03``, ``RECIST 1.1``, ``WHO 2010``)
+_VERSION_BEFORE = re.compile(r"\b(?:versions?|RECIST|CTCAE|ICD|MedDRA|WHO|SNOMED)\s*$", re.I)
 #: a range or list continuing a label (``G1-2``, ``grade 3-4``, ``grades 3 and 4``, ``[3, 7-9]``)
 _LABEL_GAP = re.compile(r"^\s*(?:-|/|and|or|to)\s*$", re.I)
 
@@ -141,7 +144,11 @@ def _names(norm: str, raw: list[list]) -> None:
             r[6] = "name"
         elif integer and 0 < r[0] < 300 and _ISOTOPE_AFTER.match(after):
             r[6] = "name"
-        elif _LABEL_BEFORE.search(before) and not r[5] and (integer or r[0] < 20):
+        elif integer and 0 < r[0] <= 10 and _LABEL_BEFORE.search(before):
+            r[6] = "name"
+        elif integer and 0 < r[0] < 100 and _PART_BEFORE.search(before):
+            r[6] = "name"
+        elif not r[5] and _VERSION_BEFORE.search(before):
             r[6] = "name"
         elif integer and _reference(norm, r):
             r[6] = "name"
