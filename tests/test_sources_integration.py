@@ -483,8 +483,6 @@ def test_run_with_sources_end_to_end(example, tmp_path):
 
 
 @pytest.mark.skipif(not _has_checker(), reason="the article checker (curation.sources) is not in this build")
-@pytest.mark.xfail(strict=True, reason="the checker does not yet see that Castell's abstract prints 27.1% where its "
-                                       "Table 2 and Results print 21.7% (contract sources.md: inconsistent-source)")
 def test_example_abstract_against_table_is_an_inconsistency(example, tmp_path):
     from curation.run import run_job
 

@@ -36,6 +36,9 @@ AFTER = 60  # ... and after it
 _SENT = re.compile(r"[.!?](?=\s+[A-Z(\[])")
 _TIME = re.compile(r"^\s*-?\s*(?:months?|mo|years?|yrs?|weeks?|wks?|days?|hours?|h)\b", re.I)
 _TIME_BEFORE = re.compile(r"\b(?:at|by|within|after|before|over|every|first|last|to|than|up to|beyond)\s*$", re.I)
+#: a median printed as not reached: a printed value of its own (``median OS was not reached``, ``NR``)
+_NOT_REACHED = re.compile(r"\bnot (?:yet |been |yet been )?(?:reached|attained)\b|(?<![A-Za-z])NR(?![A-Za-z])", re.I)
+NOT_REACHED = "not reached"
 KIND_WEIGHT = {"results": 2.0, "table": 2.0, "abstract": 1.5, "body": 1.0, "front": 0.5, "methods": 0.5,
                "back": 0.0}
 
@@ -53,6 +56,7 @@ class PBlock:
     foreign: bool
     bounds: list[int]
     times: frozenset[int] = frozenset()
+    not_reached: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass
@@ -116,7 +120,8 @@ def prepare(article: Article) -> Prepared:
                 times.add(k)
             elif re.match(r"^-(?:month|year|week|day)", norm[n.end:n.end + 8], re.I):
                 times.add(k)
-        pb = PBlock(b, norm, offs, fold(norm), nums, ctx, b.kind in FOREIGN_KINDS, bounds, frozenset(times))
+        nr = tuple((m.start(), m.end()) for m in _NOT_REACHED.finditer(norm))
+        pb = PBlock(b, norm, offs, fold(norm), nums, ctx, b.kind in FOREIGN_KINDS, bounds, frozenset(times), nr)
         bi = len(blocks)
         blocks.append(pb)
         for k, n in enumerate(nums):
@@ -177,15 +182,19 @@ class Want:
     """What kind of printed number a cell's value can be.
 
     ``role``: ``value`` (an estimate, a count, a numerator or denominator), ``low``, ``high`` or ``p``;
-    ``kind``: ``integer``, ``percentage``, ``number``, ``year`` or ``p_value``.
+    ``kind``: ``integer``, ``percentage``, ``number``, ``year`` or ``p_value``; ``percent_unit``: a number whose
+    unit is ``%`` (a Ki-67 index), so a printed ``18%`` is of its kind; ``not_reached``: a median that an article
+    may print as ``not reached`` (``NR``).
     """
 
     role: str = "value"
     kind: str = "number"
+    percent_unit: bool = False
+    not_reached: bool = False
 
 
 def _compatible(n: Num, want: Want) -> bool:
-    if n.role == "level":
+    if n.role in ("level", "name"):
         return False
     if want.role == "any":
         return True
@@ -231,7 +240,7 @@ def _slot_kind(n: Num, want: Want, value: float, pb: PBlock | None = None) -> bo
     """A number printed next to the terms that the form's value could have been copied from."""
     if not _compatible(n, want) or n.word:
         return False
-    if want.kind == "number" and n.percent:
+    if want.kind == "number" and n.percent and not want.percent_unit:
         return False
     if want.kind == "percentage" and not (n.percent or (0 <= n.value <= 1 and n.decimals >= 2)
                                           or (0 <= n.value <= 100 and _percent_cell(pb, n))):
@@ -268,11 +277,44 @@ def _sentence(pb: PBlock, start: int, end: int) -> tuple[int, int]:
     return s, e
 
 
+AFTER_ASIDE = 150  # a subject and its verb apart: "52 patients with NET (G1-2, Ki-67 index 18%) were enrolled"
+
+
+def _aside_only(pb: PBlock, n: Num, hi: int) -> bool:
+    """Whether only words and bracketed asides follow ``n`` up to ``hi`` (no other figure outside brackets, no
+    clause break): the words after the aside still name ``n``."""
+    text = pb.norm[n.end:hi]
+    depth = 0
+    out = []
+    for ch in text:
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth = max(0, depth - 1)
+        elif depth == 0:
+            out.append(ch)
+    rest = "".join(out)
+    if re.search(r"[;:]", rest):
+        return False
+    starts = {m.start - n.end for m in pb.nums if n.end <= m.start < hi and m.role != "name" and not m.word}
+    if not starts:
+        return True
+    depth = 0
+    for i, ch in enumerate(text):
+        if i in starts and depth == 0:
+            return False
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth = max(0, depth - 1)
+    return True
+
+
 def near_terms(pb: PBlock, n: Num, terms: Sequence[str]) -> tuple[tuple[str, ...], int]:
     """The terms next to number ``n`` in its block (sentence window or table context) and the distance."""
     s, e = _sentence(pb, n.start, n.end)
     lo = max(s, n.start - BEFORE)
-    hi = min(e, n.end + AFTER)
+    hi = min(e, n.end + (AFTER_ASIDE if _aside_only(pb, n, min(e, n.end + AFTER_ASIDE)) else AFTER))
     found: list[str] = []
     best = 10_000
     for a, b, t in _term_hits(pb.norm[lo:hi], terms):
@@ -295,11 +337,11 @@ def near_terms(pb: PBlock, n: Num, terms: Sequence[str]) -> tuple[tuple[str, ...
     return tuple(found), best
 
 
-def _place(prep: Prepared, pb: PBlock, n: Num, near: tuple[str, ...], score: float) -> Place:
+def _place(prep: Prepared, pb: PBlock, n: Num | tuple[int, int], near: tuple[str, ...], score: float) -> Place:
     b = pb.block
-    end = n.end
-    printed = pb.norm[n.start:end].strip()
-    q = quote(b.text, pb.offs, n.start, end)
+    start, end = (n.start, n.end) if isinstance(n, Num) else n
+    printed = pb.norm[start:end].strip()
+    q = quote(b.text, pb.offs, start, end)
     if b.kind == "table" and b.page is None and (b.row or b.column):  # a JATS cell: its row and column too
         q = (" / ".join(x for x in (b.row, b.column) if x) + ": " + q)[-200:]
     return Place(file=prep.article.file, page=b.page, section=b.section, kind=b.kind,
@@ -377,14 +419,48 @@ def term_slots(preps: Sequence[Prepared], terms: Sequence[str], want: Want, valu
                 for a, b, t in hits:
                     if s <= a and b <= n.start and n.start - b <= BEFORE:
                         d = n.start - b
-                    elif a >= n.end and a <= e and a - n.end <= AFTER:
-                        d = (a - n.end) * 2
+                    elif a >= n.end and a <= e and a - n.end <= AFTER and ";" not in pb.norm[n.end:a]:
+                        d = (a - n.end) * 2  # (a term after a semicolon begins another clause: not n's)
                     else:
                         continue
                     if best is None or d < best[0]:
                         best = (d, t)
                 if best is not None:
                     out.append((prep, pb, n, best[0], best[1]))
+    out.sort(key=lambda t: t[3])
+    return out
+
+
+def not_reached_slots(preps: Sequence[Prepared], terms: Sequence[str]) -> list[tuple[Prepared, PBlock, tuple[int, int],
+                                                                                  int, str]]:
+    """Places where a median is printed as not reached next to the terms (``median OS was not reached``, a table
+    cell ``NR`` under or beside them), outside foreign sections: (prep, block, span, distance, term), nearest first."""
+    out = []
+    for prep in preps:
+        by_block = prep.hits_by_block(terms)
+        ctx = {}
+        for t in terms:
+            for bi in prep.ctx_blocks(t):
+                ctx.setdefault(bi, t)
+        for bi in sorted(set(by_block) | set(ctx)):
+            pb = prep.blocks[bi]
+            if pb.foreign or not pb.not_reached:
+                continue
+            for span in pb.not_reached:
+                if bi in ctx:
+                    out.append((prep, pb, span, 60, ctx[bi]))
+                    continue
+                s, _ = _sentence(pb, span[0], span[1])
+                best = None
+                for a, b, t in by_block.get(bi, []):
+                    between = pb.norm[b:span[0]]
+                    if s <= a and b <= span[0] and span[0] - b <= BEFORE and not any(
+                            b <= m.start < span[0] and m.role != "name" and not m.word for m in pb.nums) \
+                            and ";" not in between:
+                        if best is None or span[0] - b < best[0]:
+                            best = (span[0] - b, t)
+                if best is not None:
+                    out.append((prep, pb, span, best[0], best[1]))
     out.sort(key=lambda t: t[3])
     return out
 
@@ -417,12 +493,14 @@ def _companion_near(pb: PBlock, n: Num, companions: Sequence[float], width: int 
 
 
 def judge(preps: Sequence[Prepared], value: float, terms: Sequence[str], want: Want,
-          fdec: int | None = None, companions: Sequence[float] = ()) -> Judgement:
+          fdec: int | None = None, companions: Sequence[float] = (), cohort: Sequence[str] = ()) -> Judgement:
     """The status of one numeric value against an article (and its supplements).
 
     ``companions``: the row's other figures of the same measure (a CI bound's estimate and other bound); a
     place where they are printed too comes first, and the printed value a mismatch quotes is preferably one
-    printed with them.
+    printed with them. ``cohort``: a subgroup row's words (``pancre`` for a pancreas cohort); its figure is found
+    where it is printed next to them in a paragraph or table that holds the terms, even when another number
+    (the whole study's) stands nearer the terms.
     """
     fdec = decimals_of(value) if fdec is None else fdec
     hits = find_value(preps, value, terms, want, fdec=fdec)
@@ -445,15 +523,53 @@ def judge(preps: Sequence[Prepared], value: float, terms: Sequence[str], want: W
         if other is not None:
             return Judgement("inconsistent-source", best[3], other)
         return Judgement("found", best[3])
+    if cohort and terms:
+        for h in hits:
+            term = _cohort_place(h[1], h[2], terms, cohort)
+            if term is not None:
+                return Judgement("found", _place(h[0], h[1], h[2], (term,), h[3].score))
     slots = term_slots(preps, terms, want, value) if terms else []
+    if want.not_reached and terms:  # "median OS was not reached": the printed value nearest the terms
+        nrs = not_reached_slots(preps, terms)
+        if nrs and (not slots or nrs[0][3] <= min(sl[3] for sl in slots)):
+            prep, pb, span, dist, term = nrs[0]
+            return Judgement("mismatch", _place(prep, pb, span, (term,), 0.0))
     if slots:
         if companions:  # the printed value to quote: the one printed with the row's other figures
             slots = sorted(slots, key=lambda sl: (-_companion_near(sl[1], sl[2], companions, role=want.role), sl[3]))
+        if cohort:  # a subgroup's row: preferably the value printed next to the subgroup's words
+            slots = sorted(slots, key=lambda sl: _cohort_place(sl[1], sl[2], terms, cohort) is None)
         prep, pb, n, dist, term = slots[0]
         place = _place(prep, pb, n, (term,), 0.0)
         return Judgement("mismatch", place)
     if hits:
         return Judgement("found-elsewhere", hits[0][3])
+    return Judgement("absent")
+
+
+def _cohort_place(pb: PBlock, n: Num, terms: Sequence[str], cohort: Sequence[str]) -> str | None:
+    """The term for which ``n`` is a subgroup's figure: a cohort word in its sentence (or table context) and one
+    of the terms in its paragraph or table context; None when not."""
+    s, e = _sentence(pb, n.start, n.end)
+    window = pb.norm[max(s, n.start - BEFORE):min(e, n.end + AFTER)] + " " + pb.ctx
+    if not any(re.search(r"(?<![A-Za-z])" + re.escape(w), window, re.I) for w in cohort):
+        return None
+    hits = _term_hits(pb.norm + " " + pb.ctx, terms)
+    return hits[0][2] if hits else None
+
+
+def judge_not_reached(preps: Sequence[Prepared], terms: Sequence[str], want: Want) -> Judgement:
+    """A form's median typed as not reached (``NR``): found where the article prints it so next to the terms, a
+    mismatch where the terms stand with a number of the median's kind instead, else absent."""
+    nrs = not_reached_slots(preps, terms) if terms else []
+    if nrs:
+        prep, pb, span, dist, term = nrs[0]
+        return Judgement("found", _place(prep, pb, span, (term,), 10.0 - dist / 100.0))
+    slots = [sl for sl in (term_slots(preps, terms, Want(want.role, want.kind, want.percent_unit), 0.0)
+                           if terms else []) if sl[2].decimals > 0 or want.kind == "integer"]
+    if slots:
+        prep, pb, n, dist, term = slots[0]
+        return Judgement("mismatch", _place(prep, pb, n, (term,), 0.0))
     return Judgement("absent")
 
 
@@ -477,11 +593,26 @@ def _inconsistent(preps: Sequence[Prepared], value: float, terms: Sequence[str],
                     continue
                 if _same(value, fdec, n, want) or value == 0:
                     continue
-                if abs(n.value - value) <= 0.1 * abs(value) and _same_phrase(bpb, bn, pb, n) \
+                if (abs(n.value - value) <= 0.1 * abs(value) or _slip_of(value, fdec, n)) and _same_phrase(bpb, bn, pb, n) \
                         and not _printed_in(bpb, n.value, n.decimals) and not _printed_in(pb, value, fdec):
                     # (a value printed in both places is the other arm's or group's, not a second version)
                     return _place(prep, pb, n, (t,), 0.0)
     return None
+
+
+def _slip_of(value: float, fdec: int, n: Num) -> bool:
+    """Whether printed ``n`` is ``value`` with two adjacent digits transposed (``27.1`` for ``21.7``), the article's
+    own slip, at the same precision."""
+    if n.decimals != fdec:
+        return False
+    a, b = f"{abs(value):.{fdec}f}", f"{abs(n.value):.{n.decimals}f}"
+    if len(a) != len(b) or a == b or (value < 0) != (n.value < 0):
+        return False
+    diff = [i for i in range(len(a)) if a[i] != b[i]]
+    if len(diff) == 2 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]:
+        gap = a[diff[0] + 1:diff[1]]
+        return diff[1] - diff[0] == 1 or gap == "."  # adjacent digits, or either side of the decimal point
+    return False
 
 
 def _printed_in(pb: PBlock, value: float, decimals: int) -> bool:

@@ -6,7 +6,10 @@ and its role in a composite:
 * ``15/46 (32.6%)`` and ``15 of 46``: ``numerator``, ``denominator``, then the percentage (``estimate``);
 * ``30.9 (95% CI 22.7-39.0)``, ``0.72 [0.60-0.86]``, ``HR 0.72; 95% CI 0.60 to 0.86``, ``(1.38, 1.86)``:
   ``estimate``, ``low``, ``high`` (the ``95`` of ``95% CI`` is the ``level``, never a figure);
-* ``12.3 ± 4.5``: ``estimate`` and ``sd``; ``P = 0.03``, ``p<.001``: ``p``.
+* ``12.3 ± 4.5``: ``estimate`` and ``sd``; ``P = 0.03``, ``p<.001``: ``p``;
+* a number that is part of a name or a label is a ``name``, never a figure: ``Ki-67``, ``COVID-19``,
+  ``PD-L1``, ``G1-2``, ``177Lu``, ``[68Ga]``, ``18F-FDG``, ``5-FU``, ``grade 3-4``, ``CTCAE v4.03``,
+  ``RECIST 1.1``, ``Table 2``, ``Fig. 3``, a reference ``[12]`` or ``[3, 7-9]``.
 
 Thousands separators are read (``1,063``; ``1 063`` across a thin or non-breaking space), and
 numbers written as words up to one hundred (``seven``, ``Fifty-one``, ``one hundred``).
@@ -17,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-ROLES = ("estimate", "low", "high", "numerator", "denominator", "sd", "p", "level")
+ROLES = ("estimate", "low", "high", "numerator", "denominator", "sd", "p", "level", "name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +113,70 @@ def find_numbers(norm: str) -> list[Num]:
     return [Num(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in raw]
 
 
+#: letters glued before a number (``Ki-67``, ``COVID-19``, ``PD-L1``, ``G1``, ``v4.03``): a name. A hyphen joins any
+#: word to it; glued without one, only one to four letters starting with a capital, or a ``v`` (version).
+_NAME_BEFORE = re.compile(r"(?:[A-Za-z][A-Za-z0-9]*-|(?<![A-Za-z])(?:[A-Z][A-Za-z]{0,3}|v|V))$")
+#: an isotope's mass number before its element (``177Lu``, ``68 Ga-``, ``18F-FDG``), or a drug code (``5-FU``)
+_ISOTOPE_AFTER = re.compile(r"^(?:(?:Lu|Ga|Tc|In|Cu|Zr|Ac|Pb|Bi|Ra|Sm|Sr|Re|Ho|Tb|At|Sc|Co|Rb|Tl|Xe|Kr|Y|F|I|C)"
+                            r"(?![a-z])|\s(?:Lu|Ga|Tc|In|Cu|Zr|Ac|Pb|Bi|Ra|Sm|Sr|Re|Ho|Tb|At|Sc|Y|F|I)(?=[-\]])"
+                            r"|-[A-Z]{2,5}(?![A-Za-z]))")
+#: words that make the small whole number after them a label (``grade 3``, ``stage 4``, ``cohort 2``) ...
+_LABEL_BEFORE = re.compile(r"\b(?:grades?|stages?|phases?|types?|classe?s?|cohorts?|arms?|steps?|tiers?|models?)\s*$",
+                           re.I)
+#: ... the number after them a reference to a part of the article (``Table 2``, ``Fig. 3``, ``ref. 12``) ...
+_PART_BEFORE = re.compile(r"\b(?:tables?|figures?|figs?\.?|supplementary(?: tables?| figures?)?|appendix|appendices|"
+                          r"sections?|chapters?|refs?\.?|references?|equations?|eqs?\.)\s*$", re.I)
+#: ... and the number after them a version (``CTCAE version 4.03``, ``RECIST 1.1``, ``WHO 2010``)
+_VERSION_BEFORE = re.compile(r"\b(?:versions?|RECIST|CTCAE|ICD|MedDRA|WHO|SNOMED)\s*$", re.I)
+#: a range or list continuing a label (``G1-2``, ``grade 3-4``, ``grades 3 and 4``, ``[3, 7-9]``)
+_LABEL_GAP = re.compile(r"^\s*(?:-|/|and|or|to)\s*$", re.I)
+
+
+def _names(norm: str, raw: list[list]) -> None:
+    """Mark numbers that belong to a name or a label (role ``name``)."""
+    for i, r in enumerate(raw):
+        if r[7]:
+            continue
+        before = norm[max(0, r[1] - 24):r[1]]
+        after = norm[r[8]:r[8] + 8]
+        integer = r[4] == 0 and not r[5]
+        if _NAME_BEFORE.search(before) and not before.endswith(("n=", "N=")):
+            r[6] = "name"
+        elif integer and 0 < r[0] < 300 and _ISOTOPE_AFTER.match(after):
+            r[6] = "name"
+        elif integer and 0 < r[0] <= 10 and _LABEL_BEFORE.search(before):
+            r[6] = "name"
+        elif integer and 0 < r[0] < 100 and _PART_BEFORE.search(before):
+            r[6] = "name"
+        elif not r[5] and _VERSION_BEFORE.search(before):
+            r[6] = "name"
+        elif integer and _reference(norm, r):
+            r[6] = "name"
+        elif i > 0 and integer and raw[i - 1][6] == "name" and not raw[i - 1][7] \
+                and _LABEL_GAP.match(norm[raw[i - 1][2]:r[1]]) and raw[i - 1][0] < r[0] <= 10:
+            r[6] = "name"
+
+
+def _reference(norm: str, r: list) -> bool:
+    """A citation: integers alone in square brackets (``[12]``, ``[3, 7-9]``), not after a figure (``4 [3-6]``)."""
+    lo = norm.rfind("[", max(0, r[1] - 30), r[1] + 1)
+    if lo < 0:
+        return False
+    hi = norm.find("]", r[1])
+    if hi < 0 or hi - lo > 40:
+        return False
+    inside = norm[lo + 1:hi]
+    if not re.fullmatch(r"\s*\d{1,3}(?:\s*[-,;]\s*\d{1,3})*\s*", inside):
+        return False
+    return not re.search(r"\d\s*%?\s*$", norm[max(0, lo - 6):lo])
+
+
 def _roles(norm: str, raw: list[list]) -> None:
     n = len(raw)
+    _names(norm, raw)
     for i, r in enumerate(raw):
+        if r[6] == "name":
+            continue
         after = norm[r[8]:r[8] + 30]
         if r[0] in (90.0, 95.0, 99.0) and _LEVEL_AFTER.match(after):
             r[6] = "level"
@@ -122,7 +186,7 @@ def _roles(norm: str, raw: list[list]) -> None:
             r[6] = "p"
     for i in range(n - 1):
         a, b = raw[i], raw[i + 1]
-        if a[6] in ("level", "p") or b[6] in ("level", "p"):
+        if a[6] in ("level", "p", "name") or b[6] in ("level", "p", "name"):
             continue
         gap = norm[a[2]:b[1]]
         whole = float(a[0]).is_integer() and float(b[0]).is_integer() and not a[5] and not b[5]

@@ -35,6 +35,8 @@ from .match import Judgement, Prepared, Want, find_terms, find_value, judge, pre
 from .model import Place, StudySources, Verification, VerificationEntry
 from .numbers import decimals_of
 
+NR_SUFFIX = "__nr"  # curation.normalise's column of NR flags (not imported: the stage takes plain tables)
+NOT_REACHED_VALUE = "NR"  # a cell whose median was typed as not reached
 NUMBER_TYPES = ("integer", "number", "percentage", "year", "p_value")
 IDENTIFIERS = ("doi", "pmid", "pmcid", "pmc", "source", "source_file", "file")
 _STOP = {"ci", "95%", "95", "%", "(%)", "low", "lower", "high", "upper", "limit", "limits", "bound", "months",
@@ -186,7 +188,9 @@ def plan(schema: Any) -> dict[str, dict[str, FieldPlan]]:
                 continue
             side = _bound_side(schema, sheet, name)
             role = side or ("p" if ftype == "p_value" else "value")
-            mine[name] = FieldPlan(sheet, name, terms, Want(role, ftype), None, _companions(schema, sheet, name))
+            want = Want(role, ftype, percent_unit=str(getattr(fs, "unit", None) or "").strip() == "%",
+                        not_reached=bool(getattr(fs, "not_reached", False)) and role == "value")
+            mine[name] = FieldPlan(sheet, name, terms, want, None, _companions(schema, sheet, name))
         out[sheet] = mine
     return out
 
@@ -208,6 +212,7 @@ class Cell:
     value: Any
     raw: Any
     row_values: Any = None  # the row's other verified fields: {field: value}
+    cohort: str | None = None  # a subgroup row's label (the sheet's key besides the study): "pancreas"
 
     @property
     def ref(self) -> str:
@@ -251,10 +256,13 @@ def iter_cells(schema: Any, tables: dict[str, Any], plans: dict[str, dict[str, F
         titles = [t.title(f) for f in files] if is_table else list(data["sheet"]) if "sheet" in data else \
             [sheet] * len(files)
         links = list(data[link]) if link in data else [None] * len(files)
+        sub_keys = [k for k in schema.sheets[sheet].key if k != link and k in data]
+        cohorts = list(data[sub_keys[0]]) if sub_keys else [None] * len(files)
         for name in plans[sheet]:
             if name not in data:
                 continue
         cols = {name: list(data[name]) for name in plans[sheet] if name in data}
+        nrs = {name: list(data[name + NR_SUFFIX]) for name in cols if name + NR_SUFFIX in data}
         raws = {name: list(t.raw[name]) if is_table and name in t.raw else None for name in cols}
         for i in range(len(files)):
             sid = links[i]
@@ -262,12 +270,15 @@ def iter_cells(schema: Any, tables: dict[str, Any], plans: dict[str, dict[str, F
             row_values = {name: col[i] for name, col in cols.items() if not _empty(col[i])}
             for name, col in cols.items():
                 v = col[i]
+                if _empty(v) and name in nrs and not _empty(nrs[name][i]) and bool(nrs[name][i]):
+                    v = NOT_REACHED_VALUE  # a median typed as not reached (NR): checked for "not reached"
                 if _empty(v):
                     continue
                 raw = raws[name][i] if raws[name] is not None and i < len(raws[name]) else v
                 letter = t.letter(files[i], name) if is_table else None
                 yield Cell(sheet, str(files[i]), str(titles[i]), int(rows[i]) if rows[i] is not None else None,
-                           letter, sid, name, v, raw, row_values)
+                           letter, sid, name, v, raw, row_values,
+                           None if _empty(cohorts[i]) else str(cohorts[i]).strip())
 
 
 def _key_text(v: Any) -> str:
@@ -592,6 +603,8 @@ def verify_cell(cell: Cell, p: FieldPlan, preps: Sequence[Prepared]) -> tuple[Ve
         msg = (f"{cell.ref}: '{cell.value}' is not printed in {source} (nor any of its aliases); check the "
                f"article's wording, or add it as an alias")
         return _entry(cell, "absent", source, None, None, None), _finding(cell, "source-absent", "info", msg)
+    if cell.value == NOT_REACHED_VALUE and p.want.not_reached:
+        return _verify_not_reached(cell, p, preps)
     try:
         value = float(cell.value)
     except (TypeError, ValueError):
@@ -606,7 +619,7 @@ def verify_cell(cell: Cell, p: FieldPlan, preps: Sequence[Prepared]) -> tuple[Ve
             companions.append(float(c))
         except (TypeError, ValueError):
             pass
-    j = judge(preps, value, terms, p.want, fdec=fdec, companions=tuple(companions))
+    j = judge(preps, value, terms, p.want, fdec=fdec, companions=tuple(companions), cohort=cohort_words(cell.cohort))
     v = _fmt(cell.value)
     if j.status == "found":
         pl = j.place
@@ -634,6 +647,41 @@ def verify_cell(cell: Cell, p: FieldPlan, preps: Sequence[Prepared]) -> tuple[Ve
                 _finding(cell, "source-value-elsewhere", "info", msg))
     msg = (f"{cell.ref}: {v} is not printed in {source}, nor are {shown} with a value; a figure from a supplement, "
            f"or one computed by the reviewer? add the file, or the article's words for it (source_terms)")
+    return _entry(cell, "absent", source, None, None, None), _finding(cell, "source-absent", "info", msg)
+
+
+#: cohort labels that name the whole study, not a subgroup
+WHOLE = {"overall", "all", "total", "whole", "all patients", "whole cohort", "entire cohort", "itt", "all-comers"}
+
+
+def cohort_words(label: str | None) -> tuple[str, ...]:
+    """A subgroup's words to look for next to its figures: its label's words (``pancreas`` is also ``pancreatic``,
+    by a stem of six letters); none for the whole study."""
+    if not label or label.strip().lower() in WHOLE:
+        return ()
+    words = [w for w in re.split(r"[\s_/,;()]+", label.strip()) if len(w) >= 2]
+    return tuple(dict.fromkeys(w[:6] if len(w) > 6 and w.isalpha() else w for w in words))
+
+
+def _verify_not_reached(cell: Cell, p: FieldPlan, preps: Sequence[Prepared]
+                        ) -> tuple[VerificationEntry, Finding | None]:
+    """A median typed as not reached (NR): found where the article prints "not reached" next to its terms."""
+    from .match import judge_not_reached
+
+    source = ", ".join(x.article.file for x in preps)
+    j = judge_not_reached(preps, p.terms, p.want)
+    if j.status == "found":
+        return _entry(cell, "found", source, j.place.text, j.place.quote, j.place.printed), None
+    if j.status == "mismatch":
+        pl = j.place
+        term = pl.near_terms[0] if pl.near_terms else p.terms[0]
+        msg = (f"{cell.ref}: the form has NR (not reached) but {pl.text} prints {pl.printed} next to '{term}': "
+               f"\"{pl.quote}\"; check which figure is right")
+        return (_entry(cell, "mismatch", source, pl.text, pl.quote, pl.printed),
+                _finding(cell, "source-mismatch", "warning", msg))
+    shown = ", ".join(f"'{t}'" for t in p.terms[:4])
+    msg = (f"{cell.ref}: NR (not reached) is not printed in {source} next to {shown}, nor a value; check the "
+           f"article's wording, or add it (source_terms)")
     return _entry(cell, "absent", source, None, None, None), _finding(cell, "source-absent", "info", msg)
 
 
@@ -682,7 +730,7 @@ def parse_value(text: str) -> tuple[float, int, bool]:
     from .numbers import find_numbers
 
     norm = normalise(str(text))[0]
-    nums = [n for n in find_numbers(norm) if n.role != "level"]
+    nums = [n for n in find_numbers(norm) if n.role not in ("level", "name")]
     if len(nums) != 1:
         from ..errors import UnusableInputError
 
