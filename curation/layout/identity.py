@@ -260,7 +260,8 @@ def derive_ids(ctx: Any, columns: dict, letters: dict, ids: list, cohorts: list,
                     columns[f][k] = value
     if not cohort_column:
         overall = schema.analysis.overall_cohort
-        columns["cohort"] = [rest_cohorts.get(k) or c or overall for k, c in enumerate(cohorts)]
+        given = columns.get("cohort") or [None] * n  # a label's (the sheet's name, a heading's) where one gave it
+        columns["cohort"] = [rest_cohorts.get(k) or c or given[k] or overall for k, c in enumerate(cohorts)]
         if "first_author" in letters:
             letters.setdefault("cohort", letters["first_author"])
     spelling: dict[int, str] = {}
