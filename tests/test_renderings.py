@@ -42,7 +42,6 @@ _TEXT = ".csv/.tsv refused (exit 2: 'is a CSV/text file')"
 _AE_LINK = ("adverse-event rows named by author and year (no study id column) are not linked to their study: "
             "missing-required study_id, every AE row excluded")
 XFAIL: dict[tuple[str, str, str], str] = {
-    ("same", "template", "ods"): _ODS,
     ("same", "form", "xlsx"): "one sheet per study not read: missing-sheet studies / outcomes, nothing passes",
     ("same", "form", "ods"): _ODS,
     ("same", "form", "folder"): "refused (exit 2): 'none of the form's sheets ... is in this workbook'",
@@ -51,9 +50,6 @@ XFAIL: dict[tuple[str, str, str], str] = {
     ("same", "stacked", "xlsx"): ("stacked blocks read as one table: block headers read as data rows, false "
                                   "duplicate-key and missing-required errors, nothing passes"),
     ("same", "stacked", "csv_eu"): _TEXT,
-    ("same", "merged_labels", "xlsx"): "merged study labels filled down with merged-cell warnings (v2: info)",
-    ("same", "ae_crosstab", "xlsx"): "adverse-event cross-tab not read: missing-required study_id, no AE passes",
-    ("same", "ae_crosstab", "ods"): _ODS,
     ("map", "form", "ods"): "curate map: " + _ODS,
 }
 
