@@ -175,7 +175,11 @@ def read_form(path: str | Path, schema: ReviewSchema, *, layout: Layout | None =
                        data=data)
     if layout is not None:
         check_fits(layout, grids, schema=schema)
-        return extract(grids, layout, schema, inferred=True)
+        from ..fit import fit_findings
+
+        wb = extract(grids, layout, schema, inferred=True)
+        fit = fit_findings(grids, schema, layout)  # as when inferred: a layout placing few fields says so too
+        return replace(wb, findings=tuple(fit) + tuple(wb.findings)) if fit else wb
     from .known import known_layout  # the template's layout, recognised without the search
 
     known = known_layout(grids, schema)
