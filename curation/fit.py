@@ -60,6 +60,10 @@ def layout_fit(schema, layout) -> Fit:
             for f in sl.derived:
                 if f"{table}.{f}" in fields:
                     placed.add(f"{table}.{f}")
+            for spec in (sl.outcomes or {}).values() if sl.shape == "long" else ():  # outcome x role
+                for f in spec.values():
+                    if f"{table}.{f}" in fields:
+                        placed.add(f"{table}.{f}")
     return Fit(schema.name, len(placed), len(fields), len(sheets), len(schema.sheets))
 
 

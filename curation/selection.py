@@ -356,12 +356,23 @@ def select_records(schema: ReviewSchema, tables: Mapping[str, Any], findings: Se
     root = schema.root_sheet
     n_use = len(uses)
     index: dict[str, dict[tuple[str, int], list[int]]] = {}
+    # (file, worksheet, Excel row) -> positions: a record's own row and the rows of its cells where they have
+    # their own (a long sheet's record spans rows; one contract sheet read from several worksheets repeats rows)
+    cells: dict[str, dict[tuple[str, str, int], list[int]]] = {}
     for sheet, t in tables.items():
         pos: dict[tuple[str, int], list[int]] = {}
+        by_cell: dict[tuple[str, str, int], list[int]] = {}
         for i, (f, r) in enumerate(zip(t.data["_file"].tolist(), t.data["_row"].tolist())):
             pos.setdefault((str(f), int(r)), []).append(i)
+            title = t.title(f, i) if hasattr(t, "title") else sheet
+            rows_i = {int(r)} | {int(rr[i]) for rr in (getattr(t, "cell_rows", None) or {}).values() if rr[i] > 0}
+            for row in rows_i:
+                lst = by_cell.setdefault((str(f), str(title), row), [])
+                if i not in lst:
+                    lst.append(i)
         index[sheet] = pos
-    cells = {sheet: _record_cells(t) for sheet, t in tables.items() if t.cell_rows or t.row_titles is not None}
+        cells[sheet] = by_cell
+    rec_cells = {sheet: _record_cells(t) for sheet, t in tables.items() if t.cell_rows or t.row_titles is not None}
     over = {s: ([j for j in range(n_use)] if s == root else [j for j, u in enumerate(uses) if u.sheet == s])
             for s in tables}
     # (sheet, position) -> use index -> findings; "whole" marks the rows an error keeps out of everything
@@ -408,11 +419,12 @@ def select_records(schema: ReviewSchema, tables: Mapping[str, Any], findings: Se
         sheet = f.contract_sheet
         if sheet not in tables:
             continue
-        positions = index[sheet].get((str(f.file), int(f.row)), [])
-        if sheet in cells:  # records bound from cells off their row (a form sheet, a column per record)
-            by_cell, titles = cells[sheet]
-            positions = by_cell.get((str(f.file), f.sheet, int(f.row), f.column)) or \
-                [i for i in positions if titles[i] in (None, f.sheet)]
+        positions: list[int] = []
+        if sheet in rec_cells and f.column:  # a cell of a record bound off its row (a form sheet, a column per record)
+            positions = rec_cells[sheet][0].get((str(f.file), f.sheet, int(f.row), f.column)) or []
+        if not positions:  # the record's own row, or a row one of its cells has (a long sheet's record spans rows)
+            positions = cells[sheet].get((str(f.file), str(f.sheet), int(f.row))) or \
+                index[sheet].get((str(f.file), int(f.row)), [])
         if not positions:
             continue
         whole = is_record_scope(schema, f)

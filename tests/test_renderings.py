@@ -42,12 +42,6 @@ _TEXT = ".csv/.tsv refused (exit 2: 'is a CSV/text file')"
 _AE_LINK = ("adverse-event rows named by author and year (no study id column) are not linked to their study: "
             "missing-required study_id, every AE row excluded")
 XFAIL: dict[tuple[str, str, str], str] = {
-    ("same", "wide", "xlsx"): _AE_LINK,
-    ("same", "wide", "ods"): _ODS,
-    ("same", "long", "xlsx"): ("long shape not read: the outcome values (CR, PR ... under n / Estimate) are lost, "
-                               "false duplicate-key errors, role columns '95% CI lower' / 'Upper CI' unplaced"),
-    ("same", "long", "csv"): _TEXT,
-    ("same", "long", "tsv"): _TEXT,
     ("same", "form", "xlsx"): ("studies and cohorts read; the adverse-event table below each study's form is not "
                                "(unread-data warnings, missing-sheet adverse_events)"),
     ("same", "form", "ods"): ("studies and cohorts read; the adverse-event table below each study's form is not "
@@ -58,10 +52,6 @@ XFAIL: dict[tuple[str, str, str], str] = {
     ("same", "stacked", "xlsx"): ("stacked blocks read as one table: block headers read as data rows, false "
                                   "duplicate-key and missing-required errors, nothing passes"),
     ("same", "stacked", "csv_eu"): _TEXT,
-    ("same", "subgroup_sheets", "xlsx"): "sheets with identical headers: only one read; the others' rows are lost",
-    ("same", "subgroup_sheets", "ods"): _ODS,
-    ("same", "group_headings", "xlsx"): ("group heading rows not read as primary_site (None on every row); "
-                                         + _AE_LINK),
 }
 
 #: The template's own rendering is the reference (read by the ``truth`` fixture), so it is not compared with itself.
@@ -122,11 +112,12 @@ def truth(tmp_path_factory):
         nkey = key if table == "studies" else (key[0], fold(key[1]))
         hits = [x for x in found if x[2] == table and x[3] == nkey and family in x[0]]
         assert hits, f"slip {SLIPS[(table, key, fld)][1]!r} not reported by the template rendering: {sorted(found)}"
-    # an error keeps its row out of the analyses that use its field, and only those (docs/exclusions.md): the
-    # misspelt grade keeps Strosberg's row out of the analyses by grade
+    # scoped selection: a row with an error stays in the clean data for the analyses the error does not concern,
+    # never in those it does (the misspelt grade keeps it out of the by-grade analyses)
     strosberg = clean.get(("outcomes", ("STROSBERG2017", "overall")))
-    assert strosberg is None or not any(v for k, v in strosberg.items() if k.endswith("_by_grade")), \
-        f"a row with an error on its grade entered an analysis by grade: {strosberg}"
+    assert strosberg is None or not all(v for k, v in strosberg.items() if k.startswith("in_")), \
+        "a row with an error passed into every analysis"
+    assert strosberg is None or strosberg.get("in_orr_by_grade") is False, "the misspelt grade entered by-grade"
     assert len(clean) >= 12, f"too little clean data to compare: {sorted(clean)}"
     return _Truth(rv, clean, found, result.exit_code(), tuple(other))
 

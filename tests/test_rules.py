@@ -203,6 +203,7 @@ STRUCTURE_CASES = {"missing-sheet", "empty-sheet", "missing-column", "duplicate-
                    # reading a team's own workbook: tests/test_layout.py has a case for each
                    "inferred-layout", "unmatched-sheet", "non-data-row", "hidden-row", "hidden-column",
                    "helper-column", "unplaced-column", "study-field-conflict", "unread-data", "group-heading",
+                   "label-conflict",  # tests/test_layout_long.py
                    # file formats and study identity: tests/test_reading_formats.py, tests/test_study_identity.py
                    "format-note", "format-unread", "study-id-clash", "combined-ci-mismatch"}
 

@@ -117,7 +117,7 @@ def bind_sheet(ctx: SheetContext) -> BoundSheet:
     report_data_cells(ctx, data_rows)
     columns, letters, units, percent, ids, cohorts = bind_cells(ctx, vals, data_rows)
     report_labels(ctx, data_rows)
-    apply_labels(ctx, columns, data_rows)
+    apply_labels(ctx, columns, data_rows, letters)
     derive_identity(ctx, columns, letters, ids, cohorts, len(data_rows), data_rows, vals)
     cell_rows: dict = {}
     if ctx.sl.shape == "long":
@@ -438,7 +438,7 @@ def report_labels(ctx: SheetContext, data_rows: list[int]) -> None:
              "file (`blocks:` ... `read: true`, `labels:`) to read it", b.title, primary)
 
 
-def apply_labels(ctx: SheetContext, columns: dict, data_rows: list[int]) -> None:
+def apply_labels(ctx: SheetContext, columns: dict, data_rows: list[int], letters: dict | None = None) -> None:
     """Each label value (a heading's, a block title's) to the data rows below it, up to the next label of the
     same field, where the row states no value of its own (in ``columns``)."""
     labels = all_labels(ctx.sl)
@@ -446,6 +446,20 @@ def apply_labels(ctx: SheetContext, columns: dict, data_rows: list[int]) -> None
         return
     n = len(data_rows)
     rows_excel = np.asarray(data_rows, dtype=int) + 1
+    named = (ctx.sl.name_labels.get("cohort") or ctx.title) if ctx.sl.name_labels else None
+    if named is not None and "cohort" in columns:  # one sheet per subgroup with a cohort column: they must agree
+        from .labels import label_agrees
+
+        q = quote_sheet(ctx.title)
+        letter = next((c.column for c in ctx.sl.columns if c.kind == "value" and c.parts.get("value") == "cohort"),
+                      None) or (letters or {}).get("cohort", "")
+        for k in range(n):
+            stated = _cell_text(columns["cohort"][k])
+            if stated and not label_agrees(ctx.schema, ctx.sl.tables, named, stated):
+                ctx.emit(ctx.title, int(rows_excel[k]), letter or None, "cohort", "label-conflict", "warning",
+                         f"{q}!{letter}{int(rows_excel[k])} states cohort {stated!r}, but the sheet's name {ctx.title!r} "
+                         f"is the subgroup {named!r}: the row keeps its own cohort; check which is right (move the row "
+                         "to its subgroup's sheet, or correct the cohort)", stated, ctx.primary)
     for f in sorted({f for lv in labels.values() for f in lv}):
         # a heading that gives no value ends the group above it too (its rows keep what they state)
         at = sorted(r for r, lv in labels.items() if f in lv or not lv)
@@ -520,7 +534,8 @@ def bind_long(ctx: SheetContext, vals: np.ndarray, data_rows: list[int], columns
             read_counts(arr)
     keys = sorted(columns)
     group = [tuple(_cell_text(columns[f][k]) for f in keys) for k in range(n)]
-    records, unread, consumed = pivot_long(outcome_values, role_values, dict(sl.roles), sl.outcomes, group, rows + 1)
+    records, unread, consumed, conflicts = pivot_long(outcome_values, role_values, dict(sl.roles), sl.outcomes,
+                                                      group, rows + 1)
     # the account: outcome cells are labels, role cells read are values, the rest of the role cells not read
     if n and oc < width:
         sub = roles[rows, oc]
@@ -543,9 +558,18 @@ def bind_long(ctx: SheetContext, vals: np.ndarray, data_rows: list[int], columns
              f"{q}!{oc_letter}{r0} outcome {text!r} ({len(ks)} row(s), {q}!{r0}:{r1}) names no outcome of the "
              "schema's analysis: its figures are not read (name the outcome's fields in the layout file's "
              "`outcomes:` if the review needs it)", text, primary)
+    clashing = {(k, letter) for k, letter, *_ in conflicts}
+    for k, letter, f, v, row_read, v_read in conflicts:
+        r = int(rows[k]) + 1
+        emit(title, r, letter, f, "unread-data", "warning",
+             f"{q}!{letter}{r} gives {f} = {_cell_text(v)} for the same study and subgroup as {q}!{letter}{row_read}, "
+             f"which gives {f} = {_cell_text(v_read)}: the first is read, this one is not (correct the one that is "
+             "wrong, or give the rows a subgroup column that tells them apart)", _cell_text(v), primary)
+    unread_rows = {u[0] for u in unread}
     for letter in role_letters:
         c = _col_index(letter)
-        left = np.array([(k, letter) not in consumed and k not in {u[0] for u in unread} for k in range(n)], bool)
+        left = np.array([(k, letter) not in consumed and (k, letter) not in clashing and k not in unread_rows
+                         for k in range(n)], bool)
         if not left.any():
             continue
         figs = figures(vals[rows[left], c:c + 1], np.ones((int(left.sum()), 1), bool))

@@ -30,6 +30,19 @@ def _sheet_layout(schema: ReviewSchema, index: FieldIndex, g: _SheetGuess, table
     table_fields = {t: set(schema.sheets[t].fields) for t in tables}
     long = detect_long(schema, index, grid, [c.header for c in g.candidates], first_data, tables)
     long_cols = set(long["roles"]) | {long["outcome_column"]} if long else set()
+    # a sheet below the studies sheet (adverse events) naming each row's study by its first author and year in
+    # two columns, with no study_id column: those columns are the row's identity (study_id derived from them
+    # as on the studies sheet), though the sheet's own fields do not include them
+    id_tables = [t for t in tables if "study_id" in table_fields[t]]
+    has_id = any(t in tables and f == "study_id" for c in g.candidates for t, f in c.fields)
+    identity = {f: next(t for t, spec in schema.sheets.items() if f in spec.fields)
+                for f in ("first_author", "year")
+                if id_tables and not has_id and not any(f in table_fields[t] for t in tables)
+                and any(f in spec.fields for spec in schema.sheets.values())}
+    present = {f for f in identity if any(t == identity[f] and f2 == f for c in g.candidates for t, f2 in c.fields)}
+    if present == {"year"}:
+        present = set()
+    identity = {f: identity[f] for f in present}  # both columns, or an 'Author (year)' one (checked below)
     for c in g.candidates:
         letter = column_letter(c.col)
         if letter in long_cols:
@@ -38,6 +51,8 @@ def _sheet_layout(schema: ReviewSchema, index: FieldIndex, g: _SheetGuess, table
         fields = list(dict.fromkeys(fields))
         if not c.header:
             continue
+        if not fields and identity:
+            fields = [f for t, f in c.fields if f in identity and t == identity[f]][:1]
         if not fields:
             core, _q, ci = split_header(c.header)
             prev = next((col for col in reversed(cols) if col.kind in ("value", "median_ci")), None)
@@ -54,7 +69,7 @@ def _sheet_layout(schema: ReviewSchema, index: FieldIndex, g: _SheetGuess, table
             ignored[letter] = IgnoredColumn(header=c.header)
             continue
         fname = fields[0]
-        table = next(t for t in tables if fname in table_fields[t])
+        table = next((t for t in tables if fname in table_fields[t]), None) or identity[fname]
         fs = schema.sheets[table].fields[fname]
         body = vals[first_data:, c.col] if first_data < len(vals) else np.zeros(0, object)
         kind = content_kind(body)
@@ -72,6 +87,9 @@ def _sheet_layout(schema: ReviewSchema, index: FieldIndex, g: _SheetGuess, table
             parts = {"author": "first_author", "year": "year", "id": "study_id", "cohort": "cohort"}
             if fname == "study_id" and kind != "author_year":
                 k, parts = "value", {"value": "study_id"}
+        elif fname in identity and len(identity) == 1:
+            ignored[letter] = IgnoredColumn(header=c.header)  # an author without a year: no study identity
+            continue
         elif low_high and (kind == "ci" or (c.ci_in_core and kind != "median_ci")):
             k, parts = "ci", {"low": low_high["low"], "high": low_high["high"]}
         elif low_high and (kind == "median_ci" or ("ci" in qtext and kind != "ci")):

@@ -226,8 +226,8 @@ def derive_ids(ctx: Any, columns: dict, letters: dict, ids: list, cohorts: list,
                     row = data_rows[k] + 1 if k < len(data_rows) else 0
                     sources[k] = (sid, (*_words(fold(_cell_text(a))), *_words(_cell_text(y))),
                                   where_of(row, letters.get("first_author", ""), f"{_cell_text(a)} {_cell_text(y)}"))
-        if any(x is not None for x in ids):
-            columns["study_id"] = ids
+        if any(x is not None for x in ids) or (n == 0 and "study_id" in (sl.derived or {})):
+            columns["study_id"] = ids  # (a sheet with no rows yet: its ids are derived, not missing)
             src = letters.get("first_author")
             if src:
                 letters["study_id"] = src
@@ -260,7 +260,8 @@ def derive_ids(ctx: Any, columns: dict, letters: dict, ids: list, cohorts: list,
                     columns[f][k] = value
     if not cohort_column:
         overall = schema.analysis.overall_cohort
-        columns["cohort"] = [rest_cohorts.get(k) or c or overall for k, c in enumerate(cohorts)]
+        given = columns.get("cohort") or [None] * n  # a label's (the sheet's name, a heading's) where one gave it
+        columns["cohort"] = [rest_cohorts.get(k) or c or given[k] or overall for k, c in enumerate(cohorts)]
         if "first_author" in letters:
             letters.setdefault("cohort", letters["first_author"])
     spelling: dict[int, str] = {}

@@ -134,11 +134,15 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
 def _sheet_name_labels(schema: ReviewSchema, sheets: list[SheetLayout], siblings: dict[str, list[str]],
                        skipped: dict[str, str]) -> list[SheetLayout]:
     """Sheets with identical headers (one sheet per subgroup or outcome, layouts.md v2 shape 5): each sheet's
-    name a label value (a term of one vocabulary field, the same field for all of them), so that they are
-    read together as one table and told apart by that field. Names that are not all terms of one field:
-    only the first sheet is read, the others are skipped and reported (never pooled with it unless the
-    layout file lists them)."""
-    from .labels import label_value
+    name a label value, so that they are read together as one table and told apart by it.
+
+    A name is a term of one vocabulary field of the sheet (``G3`` -> ``grade``, ``Pancreatic NET`` ->
+    ``primary_site``; the names may name different fields) or the overall cohort (``Overall``, ``All
+    patients``: each row's cohort where no column states one); with a cohort column, each row's cohort
+    must agree with its sheet's name (a ``label-conflict`` warning where not). Names that are not all such labels, or
+    two sheets whose names give the same label: only the first sheet is read, the others are skipped and
+    reported (never pooled with it unless the layout file lists them)."""
+    from .labels import name_label
 
     by_title = {sl.sheet: sl for sl in sheets}
     drop: set[str] = set()
@@ -146,16 +150,16 @@ def _sheet_name_labels(schema: ReviewSchema, sheets: list[SheetLayout], siblings
         sl0 = by_title.get(first)
         if sl0 is None:
             continue
-        found = {t: label_value(schema, sl0.tables, t, sl0.columns)[0] for t in group}
-        fields = {f for lv in found.values() for f in lv}
-        if all(found.values()) and len(fields) == 1:
+        found = {t: name_label(schema, sl0.tables, t, sl0.columns) for t in group}
+        distinct = len({tuple(sorted(lv.items())) for lv in found.values() if lv is not None}) == len(group)
+        if all(lv is not None for lv in found.values()) and distinct:
             for t in group:
                 by_title[t] = by_title[t].model_copy(update={"name_labels": found[t]})
         else:
             for t in group[1:]:
                 drop.add(t)
                 skipped[t] = (f"it has the headers of {first!r} (one sheet per subgroup or outcome?), but the sheets' "
-                              "names are not all terms of one vocabulary field, so it is not pooled with "
-                              f"{first!r}: add its entry under sheets (as {first!r}'s, with sheet: {t!r}) to read them "
-                              "together, or give the field they name in nameLabels")
+                              "names are not all subgroups (terms of a vocabulary field, or the overall cohort), so it "
+                              f"is not pooled with {first!r}: add its entry under sheets (as {first!r}'s, with sheet: "
+                              f"{t!r}) to read them together, or give the field they name in nameLabels")
     return [by_title[sl.sheet] for sl in sheets if sl.sheet not in drop]

@@ -56,6 +56,44 @@ def label_value(schema: ReviewSchema, tables: list[str], text: str,
     return dict(pick), None
 
 
+#: sheet names that mean the whole study population (the overall cohort), beside the schema's own name for it
+_OVERALL_NAMES = re.compile(r"^(?:overall|all|all patients|all pts|all subjects|whole cohort|whole population|"
+                            r"entire cohort|total population)$", re.I)
+
+
+def names_overall(schema: ReviewSchema, text: str) -> bool:
+    """Whether a sheet name means the overall cohort (``Overall``, ``All patients``, the schema's
+    ``analysis.overall_cohort``)."""
+    t = re.sub(r"[\s_\-]+", " ", str(text)).strip(" :").casefold()
+    return bool(t) and (t == str(schema.analysis.overall_cohort).casefold() or bool(_OVERALL_NAMES.match(t)))
+
+
+def name_label(schema: ReviewSchema, tables: list[str], title: str, cols: list[ColumnLayout]
+               ) -> dict[str, str] | None:
+    """A sheet name as a label value (one sheet per subgroup): ``{field: value}`` of the one vocabulary field it
+    names a term of (``G3`` -> grade, ``Pancreatic NET`` -> primary_site); ``Overall`` / ``All patients`` ->
+    ``{cohort: <the overall cohort>}`` (``{}`` where the sheet has no cohort field). None when the name is
+    neither. A subgroup name is not the rows' cohort by itself: a study appearing on one site's sheet only is
+    that site's study, not a subgroup of it (a cohort column says which)."""
+    if names_overall(schema, title):
+        has_cohort = any("cohort" in schema.sheets[t].fields for t in tables)
+        return {"cohort": schema.analysis.overall_cohort} if has_cohort else {}
+    return label_value(schema, tables, title, cols)[0] or None
+
+
+def label_agrees(schema: ReviewSchema, tables: list[str], label: str, stated: str) -> bool:
+    """Whether a row's stated cohort (``pNET``) agrees with the label of its sheet's name (``Pancreatic NET``):
+    the same text folded, both the overall cohort, or both naming the same vocabulary terms."""
+    from ..schema import fold
+
+    if fold(label) == fold(stated):
+        return True
+    if names_overall(schema, label) or names_overall(schema, stated):
+        return names_overall(schema, label) and names_overall(schema, stated)
+    a, b = label_candidates(schema, tables, label), label_candidates(schema, tables, stated)
+    return bool(a) and a == b
+
+
 def title_above(grid: SheetGrid, header_rows0: list[int]) -> tuple[int, str] | None:
     """The title of the sheet's first block: the nearest row above its header holding one text cell
     (Excel row, text)."""

@@ -26,10 +26,12 @@ from .headers import FieldIndex, fold_header, split_header
 
 ROLES = ("events", "total", "estimate", "low", "high", "unit", "sd", "se")
 _ROLE_WORDS = {
-    "events": r"n|events?|responders?|cases|no\. events|number of events|x|r",
+    "events": r"n|events?|responders?|cases|no\.? (?:of )?events|n (?:of )?events|number of events|event count|"
+              r"n patients|count|x|r",
     "total": r"n total|total|total n|denominator|evaluable|n evaluable|sample size|big n|n analysed|n analyzed|"
              r"patients|participants",
-    "estimate": r"estimate|value|point estimate|median|mean|rate|%|percent|proportion|result|effect|hr|or|rr",
+    "estimate": r"estimate|value|point estimate|median|mean|rate|%|percent|percentage|pct|proportion|result|"
+                r"effect|hr|or|rr",
     "low": r"lower|low|lcl|ll|ci low|ci lower|lower ci|lower 95% ci|95% ci lower|lower limit|cill|lci",
     "high": r"upper|high|ucl|ul|ci high|ci upper|upper ci|upper 95% ci|95% ci upper|upper limit|ciul|uci",
     "unit": r"units?|time unit",
@@ -119,6 +121,61 @@ def match_outcome(schema: ReviewSchema, tables: list[str], text: str,
     return next(iter(hits)) if len(hits) == 1 else None
 
 
+def _denominators(schema: ReviewSchema, tables: list[str]) -> dict[str, str]:
+    """Count field -> the field that is its denominator, as the schema's checks and analysis declare it
+    (``parts: [cr, pr, sd, pd]`` / ``events: [orr_n]`` / ``not_evaluable: ne`` with ``total: n_evaluable``).
+    A count given two different denominators has none."""
+    seen: dict[str, set[str]] = {}
+
+    def add(counts: Any, total: Any) -> None:
+        if not isinstance(total, str) or "." in total:
+            return
+        for c in ([counts] if isinstance(counts, str) else list(counts or ())):
+            if isinstance(c, str) and "." not in c and c != total:
+                seen.setdefault(c, set()).add(total)
+
+    for table in tables:
+        for check in schema.checks.get(table, ()):
+            params = check.params if isinstance(check.params, dict) else {}
+            total = params.get("total")
+            for key in ("parts", "events", "not_evaluable"):
+                add(params.get(key), total)
+    for oc in schema.analysis.outcomes.values():
+        if oc.kind == "proportion" and (oc.sheet or schema.analysis_sheet) in tables:
+            add(oc.events, oc.total)
+            add(oc.reported_events, oc.total)
+    return {c: next(iter(ts)) for c, ts in seen.items() if len(ts) == 1}
+
+
+def field_outcome(schema: ReviewSchema, index: FieldIndex, tables: list[str], text: str) -> dict[str, str] | None:
+    """Roles -> fields for an outcome cell that names a count or a rate field itself (``CR``, ``Partial
+    response``, ``SD``, ``NE``, ``DCR``): ``n`` the count, ``N`` its denominator, the estimate (``%``) the
+    rate whose ``count_field`` it is. None when the text names no such field of ``tables`` (or several)."""
+    core = split_header(str(text))[0]
+    hits = {h for h in (*index.lookup(str(text)), *(index.lookup(core) if core else ())) if h[0] in tables}
+    if len(hits) != 1:
+        return None
+    table, fname = next(iter(hits))
+    fields = schema.sheets[table].fields
+    fs = fields[fname]
+    count = rate = None
+    if fs.type == "integer":
+        count = fname
+        rate = next((f for f, s in fields.items() if s.count_field == fname), None)
+    elif fs.type == "percentage" and fs.count_field and fs.count_field in fields:
+        count, rate = fs.count_field, fname
+    else:
+        return None
+    denominators = _denominators(schema, tables)
+    total = denominators.get(count)
+    if total is None or total not in fields:
+        return None
+    roles = {"events": count, "total": total}
+    if rate:
+        roles["estimate"] = rate
+    return roles
+
+
 def detect_long(schema: ReviewSchema, index: FieldIndex, grid: SheetGrid, header_texts: list[str], first_data: int,
                 tables: list[str]) -> dict[str, Any] | None:
     """A long sheet's recipe (outcome column, role columns, outcome -> role -> field), or None.
@@ -137,6 +194,7 @@ def detect_long(schema: ReviewSchema, index: FieldIndex, grid: SheetGrid, header
     if len(roles) < 2 or not {"estimate", "events"} & set(roles.values()):
         return None
     best = None
+    field_specs: dict[str, dict[str, str]] = {}
     filled = _filled(body)
     for c, h in enumerate(header_texts):
         if c in roles or c >= body.shape[1]:
@@ -149,6 +207,9 @@ def detect_long(schema: ReviewSchema, index: FieldIndex, grid: SheetGrid, header
         if len(distinct) > 60:
             continue
         matched = {t: match_outcome(schema, tables, t, fields) for t in distinct}
+        by_field = {t: field_outcome(schema, index, tables, t) for t in distinct if not matched[t]}
+        matched.update({t: "field:" + spec["events"] for t, spec in by_field.items() if spec})
+        field_specs.update({"field:" + spec["events"]: spec for spec in by_field.values() if spec})
         keys = {k for k in matched.values() if k}
         share = sum(1 for t in texts if matched[t]) / len(texts)
         headed = bool(_OUTCOME_HEADER.match(fold_header(h).strip(" :")))
@@ -159,9 +220,22 @@ def detect_long(schema: ReviewSchema, index: FieldIndex, grid: SheetGrid, header
     if best is None:
         return None
     _score, oc_col, matched = best
+    # the role columns are the run of role-headed columns beside the outcome column; a role-like header away
+    # from it that names a field of the sheet (``Sample size`` = n_enrolled, left of the outcome) is that field
+    run: set[int] = set()
+    for step in (1, -1):
+        c = oc_col + step
+        while c in roles:
+            run.add(c)
+            c += step
+        if run:
+            break
+    for c in [c for c in roles if c not in run]:
+        if any(t in tables for t, _f in index.lookup(header_texts[c])):
+            del roles[c]
     outcomes: dict[str, dict[str, str]] = {}
     for text, key in matched.items():
-        outcomes[text] = dict(fields[key]) if key else {}
+        outcomes[text] = dict(fields.get(key) or field_specs.get(key) or {}) if key else {}
     return {"outcome_column": column_letter(oc_col),
             "roles": {column_letter(c): r for c, r in sorted(roles.items())},
             "outcomes": outcomes}
@@ -169,7 +243,11 @@ def detect_long(schema: ReviewSchema, index: FieldIndex, grid: SheetGrid, header
 
 def pivot_long(outcome_values: np.ndarray, role_values: dict[str, np.ndarray], role_of_col: dict[str, str],
                outcomes: dict[str, dict[str, str]], group: list[tuple], rows_excel: np.ndarray):
-    """Long rows -> records: one per (group, outcome set), each value with its own row.
+    """Long rows -> records: one per group (the study and subgroup), each value with its own row.
+
+    A field several rows of one group give (``N`` on the ORR, CR and PR rows: ``n_evaluable``) is read
+    from its first row; a later row giving the same value agrees with it (its cell counts as read), a
+    later row giving another value is a conflict, reported and never read over the first.
 
     Parameters
     ----------
@@ -186,11 +264,13 @@ def pivot_long(outcome_values: np.ndarray, role_values: dict[str, np.ndarray], r
         {field: unit})
     unread : list of (data-row position, outcome text, reason)
     consumed : set of (data-row position, column letter) of the role cells read
+    conflicts : list of (data-row position, column letter, field, value, Excel row read, value read)
     """
     records: list[tuple[int, dict, dict, dict, dict]] = []
     consumed: set[tuple[int, str]] = set()
-    open_by_group: dict[tuple, list[int]] = {}
+    by_group: dict[tuple, int] = {}
     unread: list[tuple[int, str, str]] = []
+    conflicts: list[tuple[int, str, str, Any, int, Any]] = []
     for k in range(len(outcome_values)):
         t = _text(outcome_values[k]) or _cell_text(outcome_values[k])
         spec = outcomes.get(t) if t else None
@@ -211,26 +291,29 @@ def pivot_long(outcome_values: np.ndarray, role_values: dict[str, np.ndarray], r
                 consumed.add((k, letter))
                 continue
             f = spec.get(role)
-            if f is None:
+            if f is None or f in got:
                 continue
             got[f] = v
             where[f] = letter
-            consumed.add((k, letter))
         if not got:
             continue
         key = group[k]
-        target = None
-        for j in open_by_group.get(key, []):
-            if not set(got) & set(records[j][1]):
-                target = j
-                break
+        target = by_group.get(key)
         if target is None:
             records.append((k, {}, {}, {}, {}))
-            target = len(records) - 1
-            open_by_group.setdefault(key, []).append(target)
-        records[target][1].update(got)
-        records[target][2].update({f: int(rows_excel[k]) for f in got})
-        records[target][3].update(where)
-        if unit:
-            records[target][4].update({spec[r]: unit for r in ("estimate", "low", "high") if spec.get(r) in got})
-    return records, unread, consumed
+            target = by_group[key] = len(records) - 1
+        rec = records[target]
+        for f, v in got.items():
+            if f in rec[1]:
+                if _cell_text(rec[1][f]) != _cell_text(v):
+                    conflicts.append((k, where[f], f, v, rec[2][f], rec[1][f]))
+                    continue
+                consumed.add((k, where[f]))  # the same value again: agrees with the cell read
+                continue
+            rec[1][f] = v
+            rec[2][f] = int(rows_excel[k])
+            rec[3][f] = where[f]
+            consumed.add((k, where[f]))
+            if unit and f in (spec.get("estimate"), spec.get("low"), spec.get("high")):
+                rec[4][f] = unit
+    return records, unread, consumed, conflicts

@@ -207,6 +207,8 @@ def check_fits(layout: Layout, grids: WorkbookGrids, source: str = "layout", sch
                 for part, f in col.parts.items():
                     if part in ("id", "cohort", "author", "year"):
                         continue
+                    if f in ("first_author", "year") and any("study_id" in schema.sheets[t].fields for t in sl.tables):
+                        continue  # a study's first author and year naming the rows of a sheet below it (its identity)
                     if not any(f in schema.sheets[t].fields for t in sl.tables):
                         raise UnusableInputError(f"{source}: column {col.column} of sheet {sl.sheet!r} names field {f!r}, "
                                                  f"which no sheet it holds ({', '.join(sl.tables)}) has in schema "

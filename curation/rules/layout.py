@@ -37,6 +37,8 @@ declare("group-heading", "warning", "A group heading row (one text spanning the 
 declare("unread-data", "warning", "Cells that look like data the review needs and were not read: figures under an "
         "outcome-like header that matches no field, rows above the header that was chosen or below it outside the "
         "columns read (another block), a sheet with the headers of a sheet that is read.", "structure")
+declare("label-conflict", "warning", "One sheet per subgroup with a cohort column: a row whose stated cohort differs "
+        "from the subgroup its sheet's name gives (the row keeps its own cohort).", "structure")
 declare("study-field-conflict", "warning", "In a sheet with one row per cohort, a cohort row whose study-level value "
         "differs from the study's own row (not read).", "structure")
 # file formats and study identity (curation.reading, curation.layout)
