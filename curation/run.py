@@ -1156,6 +1156,7 @@ def run_command(forms: Sequence[str | Path], schema: str | Path | ReviewSchema |
     check_output_folder(out, _space_needed(snapshots))
     written = False
     new_id: str | None = None
+    old_id: str | None = None
     problems: list[str] = []
     try:
         with folder_lock(out):
@@ -1175,6 +1176,7 @@ def run_command(forms: Sequence[str | Path], schema: str | Path | ReviewSchema |
             manifest = {"inputs": [{"name": n, "sha256": sha256_bytes(b), "bytes": len(b)}
                                    for n, b in zip(names, snapshots)]}
             new_id = run_id(files)
+            old_id = run_id_in(out)  # a run identical to the folder's own: the folder never "holds the new run"
             try:
                 _real, note = write_folder(out, files, keep=inputs, manifest=manifest)
             except OSError as exc:
@@ -1185,7 +1187,7 @@ def run_command(forms: Sequence[str | Path], schema: str | Path | ReviewSchema |
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         what = "interrupted (Ctrl-C)" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
         # what the folder holds, from its manifest: a signal held during the swap lands just after it
-        swapped = written or (new_id is not None and run_id_in(out) == new_id)
+        swapped = written or (new_id is not None and new_id != old_id and run_id_in(out) == new_id)
         state = "holds the complete new run" if swapped else "was left as it was"
         raise Interrupted(signum, f"{what}; {out} {state}") from None
     print_run(run, out, files)
