@@ -6,8 +6,9 @@
 #
 # How to run, in the folder that holds clean.csv and clean_adverse_events.csv:
 #     Rscript analysis.R
-# For each analysis it takes exactly the rows curation took -- listed below by their key,
-# not selected again -- refits it with metafor (escalc + rma, rma.glmm for the GLMM, rma with
+# For each analysis it takes the rows the clean dataset lets it take (column in_<analysis>
+# TRUE: no error in a field the analysis uses), and among them exactly the rows curation
+# took -- listed below by their key, not selected again -- refits it with metafor (escalc + rma, rma.glmm for the GLMM, rma with
 # sei for medians) and writes metafor_results.csv: one row per analysis id of analysis.json
 # with estimate, ci_low, ci_high, tau2, i2, pi_low, pi_high, q, q_between, p_between and k.
 # Proportions are back-transformed as curation reports them (transf.ilogit, exp,
@@ -57,6 +58,14 @@ take <- function(data, keys) {
 }
 
 rows <- function(...) data.frame(..., stringsAsFactors = FALSE, check.names = FALSE)
+
+# The rows of a clean dataset that may enter an analysis: its column in_<analysis> is TRUE (an error
+# in a field the analysis uses keeps a row out of it, and only out of the analyses that use that
+# field; docs/exclusions.md). take() then finds every row the analysis took among these.
+eligible <- function(data, column) {
+  if (!(column %in% names(data))) return(data)
+  data[flag(data, column), , drop = FALSE]
+}
 
 # One proportion meta-analysis: escalc + rma (or rma.glmm for the GLMM).
 fit_proportion <- function(xi, ni, measure, method, hk, level) {
@@ -214,168 +223,168 @@ clean_adverse_events <- read_clean("clean_adverse_events.csv")
 # ---------------------------------------------------------------------------------------------
 
 ## orr -- Objective response rate (CR+PR)
-## primary; PLO, REML, level 95%; 5 row(s) taken, 13 left out
+## primary; PLO, REML, level 95%; 5 row(s) taken, 2 left out
 rows_orr <- rows(
   study_id = c("BRABANDER2017", "VDZWAN2019", "SUNDLOV2022", "BODEI2011", "CLEMENT2022"),
   cohort   = c("overall", "overall", "overall", "overall", "overall"))
 run("orr",
-    pool_proportion(take(clean, rows_orr), events = c("orr_events"), total = "n_evaluable",
+    pool_proportion(take(eligible(clean, "in_orr"), rows_orr), events = c("orr_events"), total = "n_evaluable",
                     measure = "PLO", method = "REML", hk = FALSE, level = 95))
 
 ## orr@GLMM -- Objective response rate (CR+PR) (GLMM)
-## sensitivity of orr; GLMM (rma.glmm, logit), level 95%; 5 row(s) taken, 13 left out
+## sensitivity of orr; GLMM (rma.glmm, logit), level 95%; 5 row(s) taken, 2 left out
 # the same rows as rows_orr
 run("orr@GLMM",
-    pool_proportion(take(clean, rows_orr), events = c("orr_events"), total = "n_evaluable",
+    pool_proportion(take(eligible(clean, "in_orr"), rows_orr), events = c("orr_events"), total = "n_evaluable",
                     measure = "PLO", method = "GLMM", hk = FALSE, level = 95))
 
 ## orr@PFT-REML -- Objective response rate (CR+PR) (PFT-REML)
-## sensitivity of orr; PFT, REML, level 95%; 5 row(s) taken, 13 left out
+## sensitivity of orr; PFT, REML, level 95%; 5 row(s) taken, 2 left out
 # the same rows as rows_orr
 run("orr@PFT-REML",
-    pool_proportion(take(clean, rows_orr), events = c("orr_events"), total = "n_evaluable",
+    pool_proportion(take(eligible(clean, "in_orr"), rows_orr), events = c("orr_events"), total = "n_evaluable",
                     measure = "PFT", method = "REML", hk = FALSE, level = 95))
 
 ## orr@PAS-REML -- Objective response rate (CR+PR) (PAS-REML)
-## sensitivity of orr; PAS, REML, level 95%; 5 row(s) taken, 13 left out
+## sensitivity of orr; PAS, REML, level 95%; 5 row(s) taken, 2 left out
 # the same rows as rows_orr
 run("orr@PAS-REML",
-    pool_proportion(take(clean, rows_orr), events = c("orr_events"), total = "n_evaluable",
+    pool_proportion(take(eligible(clean, "in_orr"), rows_orr), events = c("orr_events"), total = "n_evaluable",
                     measure = "PAS", method = "REML", hk = FALSE, level = 95))
 
 ## orr@PLO-DL -- Objective response rate (CR+PR) (PLO-DL)
-## sensitivity of orr; PLO, DL, level 95%; 5 row(s) taken, 13 left out
+## sensitivity of orr; PLO, DL, level 95%; 5 row(s) taken, 2 left out
 # the same rows as rows_orr
 run("orr@PLO-DL",
-    pool_proportion(take(clean, rows_orr), events = c("orr_events"), total = "n_evaluable",
+    pool_proportion(take(eligible(clean, "in_orr"), rows_orr), events = c("orr_events"), total = "n_evaluable",
                     measure = "PLO", method = "DL", hk = FALSE, level = 95))
 
 ## orr@PLO-REML-HK -- Objective response rate (CR+PR) (PLO-REML-HK)
-## sensitivity of orr; PLO, REML, Knapp-Hartung, level 95%; 5 row(s) taken, 13 left out
+## sensitivity of orr; PLO, REML, Knapp-Hartung, level 95%; 5 row(s) taken, 2 left out
 # the same rows as rows_orr
 run("orr@PLO-REML-HK",
-    pool_proportion(take(clean, rows_orr), events = c("orr_events"), total = "n_evaluable",
+    pool_proportion(take(eligible(clean, "in_orr"), rows_orr), events = c("orr_events"), total = "n_evaluable",
                     measure = "PLO", method = "REML", hk = TRUE, level = 95))
 
 ## dcr -- Disease control rate (CR+PR+SD)
-## primary; PLO, REML, level 95%; 3 row(s) taken, 15 left out
+## primary; PLO, REML, level 95%; 3 row(s) taken, 4 left out
 rows_dcr <- rows(
   study_id = c("BRABANDER2017", "VDZWAN2019", "SUNDLOV2022"),
   cohort   = c("overall", "overall", "overall"))
 run("dcr",
-    pool_proportion(take(clean, rows_dcr), events = c("dcr_events"), total = "n_evaluable",
+    pool_proportion(take(eligible(clean, "in_dcr"), rows_dcr), events = c("dcr_events"), total = "n_evaluable",
                     measure = "PLO", method = "REML", hk = FALSE, level = 95))
 
 ## dcr@GLMM -- Disease control rate (CR+PR+SD) (GLMM)
-## sensitivity of dcr; GLMM (rma.glmm, logit), level 95%; 3 row(s) taken, 15 left out
+## sensitivity of dcr; GLMM (rma.glmm, logit), level 95%; 3 row(s) taken, 4 left out
 # the same rows as rows_dcr
 run("dcr@GLMM",
-    pool_proportion(take(clean, rows_dcr), events = c("dcr_events"), total = "n_evaluable",
+    pool_proportion(take(eligible(clean, "in_dcr"), rows_dcr), events = c("dcr_events"), total = "n_evaluable",
                     measure = "PLO", method = "GLMM", hk = FALSE, level = 95))
 
 ## dcr@PFT-REML -- Disease control rate (CR+PR+SD) (PFT-REML)
-## sensitivity of dcr; PFT, REML, level 95%; 3 row(s) taken, 15 left out
+## sensitivity of dcr; PFT, REML, level 95%; 3 row(s) taken, 4 left out
 # the same rows as rows_dcr
 run("dcr@PFT-REML",
-    pool_proportion(take(clean, rows_dcr), events = c("dcr_events"), total = "n_evaluable",
+    pool_proportion(take(eligible(clean, "in_dcr"), rows_dcr), events = c("dcr_events"), total = "n_evaluable",
                     measure = "PFT", method = "REML", hk = FALSE, level = 95))
 
 ## dcr@PAS-REML -- Disease control rate (CR+PR+SD) (PAS-REML)
-## sensitivity of dcr; PAS, REML, level 95%; 3 row(s) taken, 15 left out
+## sensitivity of dcr; PAS, REML, level 95%; 3 row(s) taken, 4 left out
 # the same rows as rows_dcr
 run("dcr@PAS-REML",
-    pool_proportion(take(clean, rows_dcr), events = c("dcr_events"), total = "n_evaluable",
+    pool_proportion(take(eligible(clean, "in_dcr"), rows_dcr), events = c("dcr_events"), total = "n_evaluable",
                     measure = "PAS", method = "REML", hk = FALSE, level = 95))
 
 ## dcr@PLO-DL -- Disease control rate (CR+PR+SD) (PLO-DL)
-## sensitivity of dcr; PLO, DL, level 95%; 3 row(s) taken, 15 left out
+## sensitivity of dcr; PLO, DL, level 95%; 3 row(s) taken, 4 left out
 # the same rows as rows_dcr
 run("dcr@PLO-DL",
-    pool_proportion(take(clean, rows_dcr), events = c("dcr_events"), total = "n_evaluable",
+    pool_proportion(take(eligible(clean, "in_dcr"), rows_dcr), events = c("dcr_events"), total = "n_evaluable",
                     measure = "PLO", method = "DL", hk = FALSE, level = 95))
 
 ## dcr@PLO-REML-HK -- Disease control rate (CR+PR+SD) (PLO-REML-HK)
-## sensitivity of dcr; PLO, REML, Knapp-Hartung, level 95%; 3 row(s) taken, 15 left out
+## sensitivity of dcr; PLO, REML, Knapp-Hartung, level 95%; 3 row(s) taken, 4 left out
 # the same rows as rows_dcr
 run("dcr@PLO-REML-HK",
-    pool_proportion(take(clean, rows_dcr), events = c("dcr_events"), total = "n_evaluable",
+    pool_proportion(take(eligible(clean, "in_dcr"), rows_dcr), events = c("dcr_events"), total = "n_evaluable",
                     measure = "PLO", method = "REML", hk = TRUE, level = 95))
 
 ## orr_by_grade -- Objective response rate (CR+PR), by tumour grade
-## subgroup_test; PLO, REML, level 95%; 0 row(s) taken, 18 left out
+## subgroup_test; PLO, REML, level 95%; 0 row(s) taken, 7 left out
 run("orr_by_grade", NULL)  # no study could be pooled
 
 ## dcr_by_grade -- Disease control rate (CR+PR+SD), by tumour grade
-## subgroup_test; PLO, REML, level 95%; 0 row(s) taken, 18 left out
+## subgroup_test; PLO, REML, level 95%; 0 row(s) taken, 7 left out
 run("dcr_by_grade", NULL)  # no study could be pooled
 
 ## orr_by_site -- Objective response rate (CR+PR), by primary site
-## subgroup_test; PLO, REML, level 95%; 1 row(s) taken, 17 left out
+## subgroup_test; PLO, REML, level 95%; 1 row(s) taken, 6 left out
 rows_orr_by_site <- rows(
   study_id = c("CLEMENT2022"),
   cohort   = c("overall"),
   group    = c("pancreas"))
 run("orr_by_site",
-    pool_proportion(take(clean, rows_orr_by_site), events = c("orr_events"), total = "n_evaluable",
+    pool_proportion(take(eligible(clean, "in_orr_by_site"), rows_orr_by_site), events = c("orr_events"), total = "n_evaluable",
                     measure = "PLO", method = "REML", hk = FALSE, level = 95))
 
 ## orr_by_site:pancreas -- Objective response rate (CR+PR), pancreas
-## subgroup of orr_by_site; PLO, REML, level 95%; 1 row(s) taken, 0 left out
+## subgroup of orr_by_site; PLO, REML, level 95%; 1 row(s) taken, 1 left out
 rows_orr_by_site_pancreas <- rows(
   study_id = c("CLEMENT2022"),
   cohort   = c("overall"))
 run("orr_by_site:pancreas",
-    pool_proportion(take(clean, rows_orr_by_site_pancreas), events = c("orr_events"), total = "n_evaluable",
+    pool_proportion(take(eligible(clean, "in_orr_by_site"), rows_orr_by_site_pancreas), events = c("orr_events"), total = "n_evaluable",
                     measure = "PLO", method = "REML", hk = FALSE, level = 95))
 
 ## dcr_by_site -- Disease control rate (CR+PR+SD), by primary site
-## subgroup_test; PLO, REML, level 95%; 0 row(s) taken, 18 left out
+## subgroup_test; PLO, REML, level 95%; 0 row(s) taken, 7 left out
 run("dcr_by_site", NULL)  # no study could be pooled
 
 ## pfs -- Median progression-free survival (months)
-## primary; generic inverse variance (months), REML, level 95%; 4 row(s) taken, 14 left out
+## primary; generic inverse variance (months), REML, level 95%; 4 row(s) taken, 12 left out
 rows_pfs <- rows(
   study_id = c("BRABANDER2017", "VDZWAN2019", "NETTER2_2024", "CLEMENT2022"),
   cohort   = c("overall", "overall", "overall", "overall"))
 run("pfs",
-    pool_median(take(clean, rows_pfs), median = "pfs_median", low = "pfs_ci_low", high = "pfs_ci_high",
+    pool_median(take(eligible(clean, "in_pfs"), rows_pfs), median = "pfs_median", low = "pfs_ci_low", high = "pfs_ci_high",
                 method = "REML", hk = FALSE, level = 95))
 
 ## pfs@DL -- Median progression-free survival (months) (DL)
-## sensitivity of pfs; generic inverse variance (months), DL, level 95%; 4 row(s) taken, 14 left out
+## sensitivity of pfs; generic inverse variance (months), DL, level 95%; 4 row(s) taken, 12 left out
 # the same rows as rows_pfs
 run("pfs@DL",
-    pool_median(take(clean, rows_pfs), median = "pfs_median", low = "pfs_ci_low", high = "pfs_ci_high",
+    pool_median(take(eligible(clean, "in_pfs"), rows_pfs), median = "pfs_median", low = "pfs_ci_low", high = "pfs_ci_high",
                 method = "DL", hk = FALSE, level = 95))
 
 ## pfs@REML-HK -- Median progression-free survival (months) (REML-HK)
-## sensitivity of pfs; generic inverse variance (months), REML, Knapp-Hartung, level 95%; 4 row(s) taken, 14 left out
+## sensitivity of pfs; generic inverse variance (months), REML, Knapp-Hartung, level 95%; 4 row(s) taken, 12 left out
 # the same rows as rows_pfs
 run("pfs@REML-HK",
-    pool_median(take(clean, rows_pfs), median = "pfs_median", low = "pfs_ci_low", high = "pfs_ci_high",
+    pool_median(take(eligible(clean, "in_pfs"), rows_pfs), median = "pfs_median", low = "pfs_ci_low", high = "pfs_ci_high",
                 method = "REML", hk = TRUE, level = 95))
 
 ## os -- Median overall survival (months)
-## primary; generic inverse variance (months), REML, level 95%; 2 row(s) taken, 16 left out
+## primary; generic inverse variance (months), REML, level 95%; 2 row(s) taken, 9 left out
 rows_os <- rows(
   study_id = c("BRABANDER2017", "CLEMENT2022"),
   cohort   = c("overall", "overall"))
 run("os",
-    pool_median(take(clean, rows_os), median = "os_median", low = "os_ci_low", high = "os_ci_high",
+    pool_median(take(eligible(clean, "in_os"), rows_os), median = "os_median", low = "os_ci_low", high = "os_ci_high",
                 method = "REML", hk = FALSE, level = 95))
 
 ## os@DL -- Median overall survival (months) (DL)
-## sensitivity of os; generic inverse variance (months), DL, level 95%; 2 row(s) taken, 16 left out
+## sensitivity of os; generic inverse variance (months), DL, level 95%; 2 row(s) taken, 9 left out
 # the same rows as rows_os
 run("os@DL",
-    pool_median(take(clean, rows_os), median = "os_median", low = "os_ci_low", high = "os_ci_high",
+    pool_median(take(eligible(clean, "in_os"), rows_os), median = "os_median", low = "os_ci_low", high = "os_ci_high",
                 method = "DL", hk = FALSE, level = 95))
 
 ## os@REML-HK -- Median overall survival (months) (REML-HK)
-## sensitivity of os; generic inverse variance (months), REML, Knapp-Hartung, level 95%; 2 row(s) taken, 16 left out
+## sensitivity of os; generic inverse variance (months), REML, Knapp-Hartung, level 95%; 2 row(s) taken, 9 left out
 # the same rows as rows_os
 run("os@REML-HK",
-    pool_median(take(clean, rows_os), median = "os_median", low = "os_ci_low", high = "os_ci_high",
+    pool_median(take(eligible(clean, "in_os"), rows_os), median = "os_median", low = "os_ci_low", high = "os_ci_high",
                 method = "REML", hk = TRUE, level = 95))
 
 ## ae_MDS -- Grade >= 3 adverse events: MDS
@@ -384,7 +393,7 @@ rows_ae_MDS <- rows(
   study_id = c("BRABANDER2017"),
   ae_term  = c("MDS"))
 run("ae_MDS",
-    pool_proportion(take(clean_adverse_events, rows_ae_MDS), events = c("grade3plus_n"), total = "n_safety",
+    pool_proportion(take(eligible(clean_adverse_events, "in_ae"), rows_ae_MDS), events = c("grade3plus_n"), total = "n_safety",
                     measure = "PLO", method = "REML", hk = FALSE, level = 95))
 
 ## ae_AML -- Grade >= 3 adverse events: AML
@@ -393,7 +402,7 @@ rows_ae_AML <- rows(
   study_id = c("BRABANDER2017"),
   ae_term  = c("AML"))
 run("ae_AML",
-    pool_proportion(take(clean_adverse_events, rows_ae_AML), events = c("grade3plus_n"), total = "n_safety",
+    pool_proportion(take(eligible(clean_adverse_events, "in_ae"), rows_ae_AML), events = c("grade3plus_n"), total = "n_safety",
                     measure = "PLO", method = "REML", hk = FALSE, level = 95))
 
 # ---------------------------------------------------------------------------------------------
