@@ -1036,19 +1036,17 @@ def _two_arm_variants(kind: str, primary: PoolSettings, listed: Sequence[PoolSet
 
 
 def _subgroup(schema: ReviewSchema, subgroup: str | None) -> tuple[str | None, SubgroupSpec | None]:
+    """A subgroup as the plan or ``--subgroup`` names it (:func:`curation.selection.resolve_subgroup`);
+    KeyError naming the choices when it is neither a subgroup nor a field."""
+    from .selection import resolve_subgroup
+
     if subgroup is None:
         return None, None
-    subs = schema.analysis.subgroups
-    if subgroup in subs:
-        return subgroup, subs[subgroup]
-    for name, sg in subs.items():
-        if sg.field == subgroup:
-            return name, sg
-    fields = schema.sheets[schema.analysis_sheet].fields
-    if subgroup in fields:  # any field: its values are the groups
-        return subgroup, SubgroupSpec(label=subgroup.replace("_", " "), field=subgroup)
-    raise KeyError(f"unknown subgroup {subgroup!r} (the schema's: {', '.join(subs)}; or a field of "
-                   f"{schema.analysis_sheet})")
+    name, spec = resolve_subgroup(schema, subgroup)
+    if spec is None:
+        raise KeyError(f"unknown subgroup {subgroup!r} (the schema's: {', '.join(schema.analysis.subgroups)}; or a "
+                       f"field of {schema.analysis_sheet})")
+    return name, spec
 
 
 def ae_terms(schema: ReviewSchema, clean: dict[str, pd.DataFrame], outcome: str) -> list[str]:
