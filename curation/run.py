@@ -702,13 +702,16 @@ def empty_analysis_findings(schema: ReviewSchema, validation: ValidationResult,
 
 def _reasons_text(a: Analysis) -> str:
     counts: dict[str, int] = {}
+    first: dict[str, str] = {}  # each group's first reason, as written (the masked key is only for counting)
     for r in a.left_out:
-        key = re.sub(r"\b[A-Z]*\d+\w*\b", "#", r.reason or "no reason")  # study ids and numbers counted together
+        text = r.reason or "no reason"
+        key = re.sub(r"\b[A-Z]*\d+\w*\b", "#", text)  # study ids and numbers counted together
         counts[key] = counts.get(key, 0) + 1
+        first.setdefault(key, text)
     if not counts:
         return "no row reached the analysis"
     top = sorted(counts.items(), key=lambda kv: -kv[1])[:3]
-    return "; ".join(f"{n} row(s): {k}" for k, n in top)
+    return "; ".join(f"{n} row(s): {first[k]}" + (", and the like" if n > 1 and first[k] != k else "") for k, n in top)
 
 
 def with_findings(validation: ValidationResult, extra: Sequence[Any]) -> ValidationResult:
