@@ -632,9 +632,12 @@ def folder_lock(out_dir: str | os.PathLike) -> Iterator[Path]:
         yield real
     finally:
         if fd is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(lock)
-            os.close(fd)
+            # held: a signal landing between the end of the work and the unlink (its handler raises) would
+            # skip the unlink and leave the lock's file behind; it is delivered just after
+            with _signals_held():
+                with contextlib.suppress(OSError):
+                    os.unlink(lock)
+                os.close(fd)
 
 
 def check_output_folder(out_dir: str | os.PathLike, need_bytes: int = 0) -> None:
