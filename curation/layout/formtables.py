@@ -118,6 +118,8 @@ def find_form_tables(schema: ReviewSchema, index: FieldIndex, grid: SheetGrid, f
             end = r
             while end + 1 < n_rows and filled[end + 1, c0:c1 + 1].any():
                 end += 1
+            if c0 <= label_col <= c1 and any(r < h[0] <= end for h in hits):
+                continue  # the form's own labels go on below it: a label row whose values name fields, not a table
             if end > r and (best is None or got[1] > best[1]):
                 best = (got[0], got[1], r, end, c0, c1)
         if best is None:
@@ -129,7 +131,12 @@ def find_form_tables(schema: ReviewSchema, index: FieldIndex, grid: SheetGrid, f
         return found, []
     inside = {h[0] for h in hits for (_t, r0, r1, c0, c1) in regions if r0 <= h[0] <= r1 and c0 <= label_col <= c1}
     kept = [h for h in hits if h[0] not in inside]
-    trimmed = (label_col, value_col, kept, value_cols)
+    # a table beside the form, level with its labels: its columns are not the form's value columns
+    beside = {c for (_t, r0, r1, c0, c1) in regions if any(r0 <= h[0] <= r1 for h in kept) for c in range(c0, c1 + 1)}
+    value_cols = [c for c in value_cols if c not in beside]
+    if not value_cols or label_col in beside:
+        return found, []
+    trimmed = (label_col, value_col if value_col in value_cols else value_cols[0], kept, value_cols)
     held = set(form_tables_of(schema, trimmed)) if len(kept) >= 3 else set()
     regions = [reg for reg in regions if reg[0] not in held]  # a contract sheet the form holds: not a second time
     return (trimmed if len(kept) >= 3 else found), regions

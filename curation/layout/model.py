@@ -164,6 +164,9 @@ class Layout(_Model):
             for r, lv in sl.labels.items():
                 if lv:
                     out.append(f"{sl.sheet}: row {r} is a label: " + ", ".join(f"{f} = {v}" for f, v in lv.items()))
+            for ft in sl.form_tables:
+                out.append(f"{sl.sheet}: {ft.range} is a table inside the form, read as {ft.table} (header row "
+                           f"{ft.header_row}" + ("; each row the study the form names)" if ft.study == "form" else ")"))
             if sl.name_labels:
                 out.append(f"{sl.sheet}: its name is a label: "
                            + ", ".join(f"{f} = {v}" for f, v in sl.name_labels.items()))
