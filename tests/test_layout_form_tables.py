@@ -196,3 +196,32 @@ def test_a_layout_whose_table_header_changed_is_refused(tmp_path):
 
     with pytest.raises(UnusableInputError, match=r"'Brabander 2017'!C11 changed: the layout says 'Any grade'"):
         validate(p, layout=load_layout(lay))
+
+
+def test_a_table_that_names_its_rows_studies_is_read_under_a_transposed_sheet_of_two_studies(tmp_path):
+    """The same two studies side by side, and one table below whose rows name their study (first author, year):
+    each row is its own study's (``study: column``)."""
+    p = tmp_path / "form.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Extraction"
+    for i, label in enumerate(LABELS, 1):
+        ws.cell(i, 1, label)
+        for k, values in enumerate(STUDIES.values(), 2):
+            ws.cell(i, k, values[i - 1])
+    for j, h in enumerate(["First author", "Year", *AE_HEADER], 1):
+        ws.cell(11, j, h)
+    r = 12
+    for name, rows in AES.items():
+        author, year = name.split()
+        for row in rows:
+            for j, v in enumerate([author, int(year), *row], 1):
+                ws.cell(r, j, v)
+            r += 1
+    wb.save(p)
+    res = validate(p)
+    assert _aes(res) == EXPECTED
+    (sl,) = map_form(p, SCHEMA).sheets
+    assert [(ft.range, ft.study) for ft in sl.form_tables] == [("A11:F15", "column")]
+    assert not _warnings(res, "unread-data"), _warnings(res)
+    assert next(iter(res.summary.cells.values()))["Extraction"]["not_read"] == 0

@@ -209,9 +209,10 @@ def _form_study(columns: dict, cell_rows: dict, cell_letters: dict, first: int) 
 
 
 def bind_form_tables(ctx: Any, roles: np.ndarray, columns: dict, cell_rows: dict, cell_letters: dict,
-                     first: int) -> tuple:
+                     first: int) -> tuple[tuple, np.ndarray]:
     """Each table of a form sheet bound: ``((context, bound sheet), ...)`` for the records step, its cells'
-    roles written into ``roles``. A table whose rows can be given no single study is not read (warning)."""
+    roles written into ``roles``. A table whose rows can be given no single study is not read (warning), and is
+    marked in the mask returned (its figures reported once, here)."""
     from .account import HEADER, NOT_READ
     from .binding import (BoundSheet, SheetContext, bind_cells, data_rows_of, derive_identity, fill_merged,
                           report_columns, report_data_cells)
@@ -221,6 +222,7 @@ def bind_form_tables(ctx: Any, roles: np.ndarray, columns: dict, cell_rows: dict
     q = quote_sheet(title)
     studies, where = _form_study(columns, cell_rows, cell_letters, first)
     out = []
+    reported = np.zeros(roles.shape, bool)
     for ft in sl.form_tables:
         r0, r1, c0, c1 = _range_bounds(ft.range)
         n_rows, width = ctx.grid.values.shape
@@ -233,12 +235,13 @@ def bind_form_tables(ctx: Any, roles: np.ndarray, columns: dict, cell_rows: dict
             sub = roles[region]
             sub[sub != 0] = NOT_READ
             sub[0][sub[0] != 0] = HEADER
+            reported[region] = True
             why = ("the form names no study (no first author and year among its labels, and the sheet's name is not "
                    "'Author year')" if not studies else
                    f"the form names {len(studies)} studies ({', '.join(repr(s) for s in studies[:4])}), so it is not "
                    "clear whose rows they are")
             emit(title, ft.header_row, None, None, "unread-data", "warning",
-                 f"{q}!{ft.range} is a {ft.table} table inside the form, but its rows are not read: {why}. Give the "
+                 f"{q}!{ft.range} is a table inside the form ({ft.table}), but its rows are not read: {why}. Give the "
                  "table a study column (first author and year), or keep one study per form", None, ft.table)
             continue
         vals = grid.values.copy()
@@ -266,7 +269,7 @@ def bind_form_tables(ctx: Any, roles: np.ndarray, columns: dict, cell_rows: dict
         unread_findings(grid, psl, proles, ctx.index, emit, ft.table)
         roles[region] = proles[region]
         out.append((pctx, BoundSheet(vals, data_rows, pcols, letters, units, percent, proles, p_rows, p_letters)))
-    return tuple(out)
+    return tuple(out), reported
 
 
 def check_form_tables(sl: SheetLayout, grid: SheetGrid, source: str, schema: ReviewSchema | None) -> None:
