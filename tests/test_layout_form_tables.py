@@ -42,12 +42,13 @@ def _form(ws, name: str, *, header=AE_HEADER, beside: bool = False, labels=LABEL
             ws.cell(r0 + i, c0 + j, v)
 
 
-def forms_workbook(path: Path, **kw) -> Path:
+def forms_workbook(path: Path, beside=False, **kw) -> Path:
+    """``beside``: True, False, or "mixed" (the first sheet's table beside its form, the second's below)."""
     wb = openpyxl.Workbook()
     for k, name in enumerate(STUDIES):
         ws = wb.active if k == 0 else wb.create_sheet()
         ws.title = name
-        _form(ws, name, **kw)
+        _form(ws, name, beside=(k == 0) if beside == "mixed" else beside, **kw)
     wb.save(path)
     return path
 
@@ -77,7 +78,7 @@ EXPECTED = [("Brabander2017", "aml", 4, 4, 610), ("Brabander2017", "mds", 9, 9, 
             ("Strosberg2017", "lymphopenia", 10, 21, 111), ("Strosberg2017", "thrombocytopenia", 2, 28, 111)]
 
 
-@pytest.mark.parametrize("beside", [False, True], ids=["below", "beside"])
+@pytest.mark.parametrize("beside", [False, True, "mixed"], ids=["below", "beside", "mixed"])
 def test_a_table_inside_each_form_is_read_with_the_forms_study(tmp_path, beside):
     r = validate(forms_workbook(tmp_path / "forms.xlsx", beside=beside))
     assert _aes(r) == EXPECTED
@@ -87,7 +88,7 @@ def test_a_table_inside_each_form_is_read_with_the_forms_study(tmp_path, beside)
     assert o.loc["Brabander2017", "pr"] == 164
     t = r.tables["adverse_events"]
     i = [str(x).lower() for x in t.data["ae_term"]].index("thrombocytopenia")
-    cell = "E3" if beside else "B13"   # each value keeps its own sheet and cell
+    cell = "E3" if beside in (True, "mixed") else "B13"   # each value keeps its own sheet and cell
     assert t.ref(i, "grade3plus_n") == f"'Strosberg 2017'!{cell}"
     assert not _warnings(r, "unread-data") and not _warnings(r, "missing-sheet"), _warnings(r)
     assert not [w for w in _warnings(r) if w[0] != "schema-fits-poorly"], _warnings(r)  # (a small form)

@@ -137,9 +137,11 @@ def find_form_tables(schema: ReviewSchema, index: FieldIndex, grid: SheetGrid, f
     if not value_cols or label_col in beside:
         return found, []
     trimmed = (label_col, value_col if value_col in value_cols else value_cols[0], kept, value_cols)
-    held = set(form_tables_of(schema, trimmed)) if len(kept) >= 3 else set()
+    if len(kept) < 3:
+        return found, []  # the labels were the table's own header: a table, not a form with a table inside
+    held = set(form_tables_of(schema, trimmed))
     regions = [reg for reg in regions if reg[0] not in held]  # a contract sheet the form holds: not a second time
-    return (trimmed if len(kept) >= 3 else found), regions
+    return (trimmed if regions else found), regions
 
 
 def _masked(grid: SheetGrid, r0: int, r1: int, c0: int, c1: int) -> SheetGrid:
@@ -266,6 +268,9 @@ def bind_form_tables(ctx: Any, roles: np.ndarray, columns: dict, cell_rows: dict
                 p_letters["study_id"] = np.full(n, where[1], dtype=object)
                 letters["study_id"] = where[1]
         derive_identity(pctx, pcols, letters, ids, cohorts, n, data_rows, vals)
+        for f in pcols:  # each value's own column: two forms may keep their tables in different columns
+            if f not in p_letters and letters.get(f):
+                p_letters[f] = np.full(n, letters[f], dtype=object)
         unread_findings(grid, psl, proles, ctx.index, emit, ft.table)
         roles[region] = proles[region]
         out.append((pctx, BoundSheet(vals, data_rows, pcols, letters, units, percent, proles, p_rows, p_letters)))
