@@ -226,3 +226,22 @@ def test_a_table_that_names_its_rows_studies_is_read_under_a_transposed_sheet_of
     assert [(ft.range, ft.study) for ft in sl.form_tables] == [("A11:F15", "column")]
     assert not _warnings(res, "unread-data"), _warnings(res)
     assert next(iter(res.summary.cells.values()))["Extraction"]["not_read"] == 0
+
+
+def test_a_titled_table_with_a_total_row_accounts_for_every_cell(tmp_path):
+    """A title above the table's header is a header; a Total row under it is not data (never an event)."""
+    p = forms_workbook(tmp_path / "forms.xlsx")
+    wb = openpyxl.load_workbook(p)
+    for ws in wb.worksheets:
+        ws.insert_rows(11)
+        ws["A11"] = "Adverse events (CTCAE v4)"
+        last = ws.max_row + 1
+        ws.cell(last, 1, "Total")
+        ws.cell(last, 2, 19)
+    wb.save(p)
+    r = validate(p)
+    assert _aes(r) == EXPECTED
+    assert {f.cell for f in r.finding_list if f.rule == "non-data-row"} == {"'Strosberg 2017'!15:15",
+                                                                           "'Brabander 2017'!15:15"}
+    cells = next(iter(r.summary.cells.values()))
+    assert cells["Strosberg 2017"] == {"read": 17, "headers": 14, "non_data": 2, "not_read": 0, "total": 33}

@@ -273,8 +273,24 @@ def bind_form_tables(ctx: Any, roles: np.ndarray, columns: dict, cell_rows: dict
                 p_letters[f] = np.full(n, letters[f], dtype=object)
         unread_findings(grid, psl, proles, ctx.index, emit, ft.table)
         roles[region] = proles[region]
+        _title_above(ctx.grid.values, roles, r0, c0, c1)
         out.append((pctx, BoundSheet(vals, data_rows, pcols, letters, units, percent, proles, p_rows, p_letters)))
     return tuple(out), reported
+
+
+def _title_above(vals: np.ndarray, roles: np.ndarray, r0: int, c0: int, c1: int) -> None:
+    """A title in the row right above a table's header (``Adverse events``), text only and not taken by the form:
+    a header (it names what is below)."""
+    from .account import HEADER, NOT_READ, figures
+
+    if r0 < 1:
+        return
+    row = roles[r0 - 1, c0:c1 + 1]
+    if not (row == NOT_READ).any() or (row != 0).sum() != (row == NOT_READ).sum():
+        return
+    if figures(vals[r0 - 1:r0, c0:c1 + 1], (row != 0)[None, :]).any():
+        return
+    row[row == NOT_READ] = HEADER
 
 
 def check_form_tables(sl: SheetLayout, grid: SheetGrid, source: str, schema: ReviewSchema | None) -> None:
