@@ -211,6 +211,11 @@ def print_layout(layout: Any) -> None:
             c.print(f"  row {r}: {why}")
         for f, how in sl.derived.items():
             c.print(f"  {f}: {how}")
+        for ft in getattr(sl, "form_tables", ()):  # a table inside the form (below or beside it)
+            c.print(f"  table inside the form: {ft.range} -> {ft.table}, header row {ft.header_row}, "
+                    + ("each row the form's study: " if ft.study == "form" else "")
+                    + ", ".join(f"{col.column} {col.header!r} -> {', '.join(dict.fromkeys(col.parts.values()))}"
+                                for col in ft.columns), markup=False, highlight=False)
     for title, why in layout.skipped.items():
         c.print(f"[cyan]skipped[/] sheet {title!r}: {why}")
     doubts = layout.doubts() if hasattr(layout, "doubts") else []

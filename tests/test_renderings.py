@@ -42,12 +42,6 @@ _TEXT = ".csv/.tsv refused (exit 2: 'is a CSV/text file')"
 _AE_LINK = ("adverse-event rows named by author and year (no study id column) are not linked to their study: "
             "missing-required study_id, every AE row excluded")
 XFAIL: dict[tuple[str, str, str], str] = {
-    ("same", "form", "xlsx"): ("studies and cohorts read; the adverse-event table below each study's form is not "
-                               "(unread-data warnings, missing-sheet adverse_events)"),
-    ("same", "form", "ods"): ("studies and cohorts read; the adverse-event table below each study's form is not "
-                              "(unread-data warnings, missing-sheet adverse_events)"),
-    ("same", "form", "folder"): ("studies and cohorts read; the adverse-event table below each study's form is not "
-                                 "(unread-data warnings, missing-sheet adverse_events)"),
     ("same", "stacked", "xlsx"): ("stacked blocks read as one table: block headers read as data rows, false "
                                   "duplicate-key and missing-required errors, nothing passes"),
     ("same", "stacked", "csv_eu"): _TEXT,

@@ -16,6 +16,7 @@ One module per step, each a function of plain data to plain data, one way:
 - :mod:`.columns`: each column's field and form;
 - :mod:`.infer`: a workbook's grids -> its layout (:func:`infer_layout`);
 - :mod:`.binding`: value cells bound to records and fields through a layout;
+- :mod:`.formtables`: a table inside a form-style sheet (below or beside it), its rows the form's study;
 - :mod:`.records`: bound cells -> the contract sheets (:func:`extract`, :func:`read_form`, :func:`map_form`).
 
 A layout is a plain object that ``curate map`` writes as YAML for a reviewer to read and correct

@@ -90,6 +90,7 @@ class BoundSheet:
     roles: Any = None
     cell_rows: dict = None  # field -> Excel row of each record's cell (a long sheet's records span rows)
     cell_letters: dict = None  # field -> column letter of each record's cell (a cross-tab's study columns)
+    parts: tuple = ()  # a form sheet's tables: (SheetContext, BoundSheet) each (:mod:`.formtables`)
 
 
 
@@ -613,6 +614,13 @@ def bind_form_sheet(ctx: SheetContext, vals: np.ndarray, filled: np.ndarray) -> 
     data_rows, columns, letters, units, cell_rows, cell_letters = bind_form(ctx, vals, roles)
     n = len(data_rows)
     derive_identity(ctx, columns, letters, [None] * n, [None] * n, n)
+    parts: tuple = ()
+    reported = None
+    if ctx.sl.form_tables:  # tables inside the form (below or beside it), bound to the form's study
+        from .formtables import bind_form_tables
+
+        parts, reported = bind_form_tables(ctx, roles, columns, cell_rows, cell_letters,
+                                           min(c.row for c in ctx.sl.columns))
     q = quote_sheet(ctx.title)
     ctx.emit(ctx.title, None, None, None, "inferred-layout", "info",
              (f"sheet {q} read as one record (labels in column {ctx.sl.columns[0].label}, values in "
@@ -620,12 +628,13 @@ def bind_form_sheet(ctx: SheetContext, vals: np.ndarray, filled: np.ndarray) -> 
               f"sheet {q} read transposed: labels in column {ctx.sl.columns[0].label}, one record per column "
               f"({', '.join(ctx.sl.value_columns)})") + f": {len(ctx.sl.columns)} label(s) -> {', '.join(ctx.sl.tables)}",
              None, ctx.primary)
-    figs = figures(vals, roles == NOT_READ)
+    figs = figures(vals, (roles == NOT_READ) if reported is None else (roles == NOT_READ) & ~reported)
     if figs.any():
         rr, cc = np.nonzero(figs)
         ctx.emit(ctx.title, int(rr.min()) + 1, None, None, "unread-data", "warning",
                  f"{q} holds {int(figs.sum())} figure(s) that no label of the form takes "
                  f"({q}!{column_letter(int(cc.min()))}{int(rr.min()) + 1}:{column_letter(int(cc.max()))}"
                  f"{int(rr.max()) + 1}): not read (add their labels to the layout file's columns, with row and "
-                 "column, if the review needs them)", None, ctx.primary)
-    return BoundSheet(vals, data_rows, columns, letters, units, {}, roles, cell_rows, cell_letters)
+                 "column, if the review needs them; a table inside the form is read when its header row names "
+                 "fields, or when the layout file gives it under formTables)", None, ctx.primary)
+    return BoundSheet(vals, data_rows, columns, letters, units, {}, roles, cell_rows, cell_letters, parts)

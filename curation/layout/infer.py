@@ -42,6 +42,7 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
                 f"{grids.file}: {len(titles)} sheets match {table!r} ({', '.join(repr(t) for t in titles)}), so it is not "
                 "clear which holds the data: keep one of them (rename or delete the others) and save the form again")
     forms: dict[str, tuple] = {}
+    form_regions: dict[str, list] = {}
     crosstabs: dict[str, dict] = {}
     for grid in grids.sheets:
         table = _named_table(schema, grid.title)
@@ -56,7 +57,12 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
             sheet_key(grid.title) not in ("instructions", "lists", "conflicts", "about") else None
         if found is not None and form_score(found) > (g.score if g is not None else 0) and \
                 form_tables(schema, found):
+            from .formtables import find_form_tables
+
+            found, regions = find_form_tables(schema, index, grid, found, form_tables)  # a table inside the form
             forms[grid.title] = found  # labels down a column, values beside them: one record per sheet
+            if regions:
+                form_regions[grid.title] = regions
             continue
         if table is not None and not _filled(grid.values).any():
             empty[grid.title] = table
@@ -77,7 +83,8 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
             continue
         guesses[grid.title] = g
     ties: list = []
-    by_form = frozenset(t for found in forms.values() for t in form_tables(schema, found))
+    by_form = frozenset([*(t for found in forms.values() for t in form_tables(schema, found)),
+                         *(reg[0] for regs in form_regions.values() for reg in regs)])
     assignment = _assign_tables(schema, guesses, ties, by_form) if guesses else {}
     for table, chosen, other, score in ties:
         if refuse_ties:
@@ -109,7 +116,13 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
     sheets = _sheet_name_labels(schema, sheets, siblings, skipped)
     by_grid = {grid.title: grid for grid in grids.sheets}
     for title, found in forms.items():
-        sheets.append(form_layout(schema, by_grid[title], found, form_tables(schema, found)))
+        sl = form_layout(schema, by_grid[title], found, form_tables(schema, found))
+        if title in form_regions:
+            from .formtables import form_tables_layouts
+
+            sl = sl.model_copy(update={"form_tables": form_tables_layouts(schema, index, by_grid[title],
+                                                                          form_regions[title])})
+        sheets.append(sl)
     for title, cross in crosstabs.items():
         sheets.append(SheetLayout(
             sheet=title, tables=[cross["table"]], headerRows=cross["head_rows"],

@@ -66,6 +66,23 @@ class BlockLayout(_Model):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+class FormTable(_Model):
+    """A table kept inside a form-style sheet (layouts.md v2, shape 3): below the form's labels, or beside
+    them, with its own header row (the first row of ``range``) and one record per row under it, for one
+    contract sheet (``table``). Its rows name no study: each belongs to the study the form names (its
+    first author and year, or the sheet's name: ``study: form``); a table that names its rows' studies in
+    a column of its own says ``study: column``. Rows below ``range`` are not read (reported when they
+    hold figures)."""
+
+    table: str
+    range: str
+    header_row: int = Field(alias="headerRow")
+    study: Literal["form", "column"] = "form"
+    columns: list["ColumnLayout"]
+    ignored: dict[str, IgnoredColumn] = Field(default_factory=dict)
+    comment_rows: dict[int, str] = Field(default_factory=dict, alias="commentRows")
+
+
 class SheetLayout(_Model):
     """One worksheet: the contract sheets it holds, its header rows, columns and non-data rows."""
 
@@ -90,6 +107,7 @@ class SheetLayout(_Model):
     outcome_column: str | None = Field(None, alias="outcomeColumn")
     roles: dict[str, str] = Field(default_factory=dict)
     outcomes: dict[str, dict[str, str]] = Field(default_factory=dict)
+    form_tables: list[FormTable] = Field(default_factory=list, alias="formTables")
 
 
 class Layout(_Model):
@@ -146,6 +164,9 @@ class Layout(_Model):
             for r, lv in sl.labels.items():
                 if lv:
                     out.append(f"{sl.sheet}: row {r} is a label: " + ", ".join(f"{f} = {v}" for f, v in lv.items()))
+            for ft in sl.form_tables:
+                out.append(f"{sl.sheet}: {ft.range} is a table inside the form, read as {ft.table} (header row "
+                           f"{ft.header_row}" + ("; each row the study the form names)" if ft.study == "form" else ")"))
             if sl.name_labels:
                 out.append(f"{sl.sheet}: its name is a label: "
                            + ", ".join(f"{f} = {v}" for f, v in sl.name_labels.items()))
@@ -255,6 +276,10 @@ def check_fits(layout: Layout, grids: WorkbookGrids, source: str = "layout", sch
                     raise UnusableInputError(f"{source}: role column {quote_sheet(sl.sheet)}!{letter} ({role}) is "
                                              "empty or past the sheet's last column; correct the layout or write a "
                                              "new one with `curate map`")
+        if sl.form_tables:
+            from .formtables import check_form_tables
+
+            check_form_tables(sl, grid, source, schema)
         for b in sl.blocks:
             if not (sl.header_rows[-1] < b.title_row < b.header_row <= n_rows):
                 raise UnusableInputError(f"{source}: block {b.title!r} of sheet {sl.sheet!r}: its titleRow "

@@ -36,7 +36,8 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
     for title, table in layout.empty.items():
         emit(title, None, None, None, "empty-sheet", "info", f"sheet {title!r} is empty: no header row and no data",
              None, table)
-    held = {t for sl in layout.sheets for t in sl.tables} | set(layout.empty.values())
+    held = {t for sl in layout.sheets for t in [*sl.tables, *(ft.table for ft in sl.form_tables)]} | \
+        set(layout.empty.values())
     for table in schema.sheets:
         if table not in held:
             emit(table, None, None, None, "missing-sheet", "warning",
@@ -55,8 +56,12 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
             unread_findings(grid, sl, bound.roles, index, emit, ctx.primary)
         read_headers[sl.sheet] = frozenset(fold_header(c.header) for c in sl.columns)
         _guard_unbound(ctx, bound)
-        for table, raw in sheet_records(ctx, bound).items():
-            if table in sheets and titles[table] in read_together(layout, sl.sheet):
+        records = [(table, raw, False) for table, raw in sheet_records(ctx, bound).items()]
+        records += [(table, raw, True) for pctx, pbound in bound.parts  # tables inside a form sheet
+                    for table, raw in sheet_records(pctx, pbound).items()]
+        for table, raw, in_form in records:
+            if table in sheets and (titles[table] in read_together(layout, sl.sheet) or
+                                    in_form and titles[table] in form_table_sheets(layout, table)):
                 sheets[table] = merge_sheets(sheets[table], raw, schema)
                 continue
             if table in sheets:
@@ -84,6 +89,11 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
                        cell_accounts=tuple(accounts[g.title] for g in grids.sheets))
 
 
+def form_table_sheets(layout: Layout, table: str) -> set[str]:
+    """The form sheets that keep a ``table`` inside them: their tables are read as one (one study each)."""
+    return {sl.sheet for sl in layout.sheets if any(ft.table == table for ft in sl.form_tables)}
+
+
 def read_cells_off_records(bound: BoundSheet, by_cell: bool = False) -> list[tuple[int, int]]:
     """Value cells the cell model counts as read (role VALUE) that no record takes: (row, column), 0-based.
     Never any, unless the binding loses records (a bug; the records step reports them). A record takes the
@@ -91,9 +101,14 @@ def read_cells_off_records(bound: BoundSheet, by_cell: bool = False) -> list[tup
     share rows), only its fields' own cells."""
     from .account import VALUE
 
-    rr, cc = np.nonzero(bound.roles == VALUE)
+    value = bound.roles == VALUE
+    lost_in_parts: list[tuple[int, int]] = []
+    for _pctx, part in bound.parts:  # a form sheet's tables: each checked as the row records it has
+        value &= ~(part.roles == VALUE)
+        lost_in_parts += read_cells_off_records(part)
+    rr, cc = np.nonzero(value)
     if not len(rr):
-        return []
+        return lost_in_parts
     n = len(bound.data_rows)
     cell_rows, cell_letters = bound.cell_rows or {}, bound.cell_letters or {}
     rows: set[int] = set()
@@ -119,7 +134,7 @@ def read_cells_off_records(bound: BoundSheet, by_cell: bool = False) -> list[tup
                 r = int(cell_rows[f][k]) - 1 if f in cell_rows and cell_rows[f][k] > 0 else int(bound.data_rows[0])
                 if (r, _col_index(cell_letters[f][k])) not in lost:
                     lost.append((r, _col_index(cell_letters[f][k])))
-    return lost
+    return lost + lost_in_parts
 
 
 def _guard_unbound(ctx: SheetContext, bound: BoundSheet) -> None:
