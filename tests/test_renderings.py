@@ -48,9 +48,6 @@ XFAIL: dict[tuple[str, str, str], str] = {
                               "(unread-data warnings, missing-sheet adverse_events)"),
     ("same", "form", "folder"): ("studies and cohorts read; the adverse-event table below each study's form is not "
                                  "(unread-data warnings, missing-sheet adverse_events)"),
-    ("same", "stacked", "xlsx"): ("stacked blocks read as one table: block headers read as data rows, false "
-                                  "duplicate-key and missing-required errors, nothing passes"),
-    ("same", "stacked", "csv_eu"): _TEXT,
 }
 
 #: The template's own rendering is the reference (read by the ``truth`` fixture), so it is not compared with itself.

@@ -479,6 +479,8 @@ def all_labels(sl: SheetLayout) -> dict[int, dict[str, str]]:
     for b in sl.blocks:
         if b.read and b.labels:
             out.setdefault(b.title_row, {}).update(b.labels)
+    if sl.block is not None and sl.block.labels:  # a block read as a table of its own: its title's value
+        out.setdefault(0, {}).update(sl.block.labels)
     return dict(sorted(out.items()))
 
 

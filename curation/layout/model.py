@@ -66,6 +66,23 @@ class BlockLayout(_Model):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+class BlockArea(_Model):
+    """A block read as a table of its own (layouts.md v2, stacked or side-by-side blocks): the worksheet's cells
+    in ``rows`` (first and last Excel row, its title's included) and ``columns`` (first and last letter), all
+    else on the sheet blanked. ``join: true``: its records join, by their key, the records of the other blocks
+    of the sheet that give other fields of the same contract sheet; ``false``: its records are its own (a
+    block of the same fields as another, told apart by ``labels``, its title's label value). ``read: false``
+    leaves it unread (a warning names it)."""
+
+    title: str = ""
+    title_row: int | None = Field(None, alias="titleRow")
+    rows: list[int]
+    columns: list[str]
+    join: bool = False
+    read: bool = True
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
 class SheetLayout(_Model):
     """One worksheet: the contract sheets it holds, its header rows, columns and non-data rows."""
 
@@ -90,6 +107,7 @@ class SheetLayout(_Model):
     outcome_column: str | None = Field(None, alias="outcomeColumn")
     roles: dict[str, str] = Field(default_factory=dict)
     outcomes: dict[str, dict[str, str]] = Field(default_factory=dict)
+    block: BlockArea | None = None
 
 
 class Layout(_Model):
@@ -189,6 +207,29 @@ _KIND_PARTS = {"value": {"value"}, "median_ci": {"value", "low", "high"}, "ci": 
                "number_unit": {"value"}}
 
 
+def _block_fits(sl: SheetLayout, grid, source: str):
+    """The grid of a layout's block (its cells alone), after checking that the block lies in the sheet and that
+    its title is still there."""
+    from .blocks import area_grid
+
+    b = sl.block
+    n_rows, width = grid.shape
+    if len(b.rows) != 2 or len(b.columns) != 2 or not 1 <= b.rows[0] <= b.rows[1] <= n_rows or \
+            not 0 <= _col_index(b.columns[0]) <= _col_index(b.columns[1]) < width:
+        raise UnusableInputError(f"{source}: block {b.title!r} of sheet {sl.sheet!r}: its rows {b.rows} and columns "
+                                 f"{b.columns} must be [first, last] within the sheet ({n_rows} rows, "
+                                 f"{width} columns); write a new layout with `curate map`")
+    if b.title_row is not None:
+        r = b.title_row - 1
+        now = " ".join(_cell_text(v) for v in grid.values[r, _col_index(b.columns[0]):_col_index(b.columns[1]) + 1]
+                       if _cell_text(v)) if 0 <= r < n_rows else ""
+        if fold_header(now) != fold_header(b.title):
+            raise UnusableInputError(f"{source}: the title of block {b.title!r} of sheet {sl.sheet!r} changed: "
+                                     f"row {b.title_row} now has {now!r}; correct the layout or write a new one "
+                                     "with `curate map`")
+    return area_grid(grid, b)
+
+
 def check_fits(layout: Layout, grids: WorkbookGrids, source: str = "layout", schema: ReviewSchema | None = None) -> None:
     """Refuse (exit 2, one line) a layout that does not fit this workbook (or this schema)."""
     by_title = {g.title: g for g in grids.sheets}
@@ -218,6 +259,8 @@ def check_fits(layout: Layout, grids: WorkbookGrids, source: str = "layout", sch
         if grid is None:
             raise UnusableInputError(f"{source}: sheet {sl.sheet!r} is not in {grids.file} (its sheets: "
                                      f"{', '.join(repr(t) for t in grids.titles)}); write a new layout with `curate map`")
+        if sl.block is not None:
+            grid = _block_fits(sl, grid, source)
         n_rows, width = grid.shape
         rows0 = [r - 1 for r in sl.header_rows]
         if any(r < 0 or r >= n_rows for r in rows0):

@@ -46,16 +46,40 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
     index = FieldIndex.of(schema)
     accounts: dict[str, CellAccount] = {}
     read_headers: dict[str, frozenset] = {}
+    block_roles: dict[str, np.ndarray] = {}
+    from_block: dict[str, bool] = {}
     for sl in layout.sheets:
         grid = by_title[sl.sheet]
+        if sl.block is not None:  # one block of the sheet, read as a table of its own (blocks.py)
+            from .blocks import area_grid
+
+            grid = area_grid(grid, sl.block)
+            if not sl.block.read:
+                roles = skipped_roles(grid)
+                block_roles[sl.sheet] = _add_roles(block_roles.get(sl.sheet), roles)
+                _unread_block(grid, sl, roles, emit)
+                continue
         ctx = SheetContext(schema, index, grid, sl, emit, needed, inferred)
         bound = bind_sheet(ctx)
-        accounts[sl.sheet] = account_of(sl.sheet, bound.roles)
+        if sl.block is not None:
+            block_roles[sl.sheet] = _add_roles(block_roles.get(sl.sheet), bound.roles)
+        else:
+            accounts[sl.sheet] = account_of(sl.sheet, bound.roles)
         if sl.record_per == "row" and sl.shape != "crosstab":  # those report their own unread cells
             unread_findings(grid, sl, bound.roles, index, emit, ctx.primary)
-        read_headers[sl.sheet] = frozenset(fold_header(c.header) for c in sl.columns)
+        read_headers[sl.sheet] = read_headers.get(sl.sheet, frozenset()) | frozenset(fold_header(c.header)
+                                                                                     for c in sl.columns)
         _guard_unbound(ctx, bound)
         for table, raw in sheet_records(ctx, bound).items():
+            if sl.block is not None and table in sheets and titles[table] == sl.sheet and from_block.get(table):
+                from .blocks import join_blocks, lettered
+
+                if sl.block.join:  # different fields of the same records: joined by their key
+                    sheets[table] = join_blocks(sheets[table], raw, schema, table, emit)
+                else:  # the same fields, told apart by their titles' labels: each block's records its own
+                    sheets[table] = merge_sheets(lettered(sheets[table]), lettered(raw), schema)
+                continue
+            from_block[table] = sl.block is not None
             if table in sheets and titles[table] in read_together(layout, sl.sheet):
                 sheets[table] = merge_sheets(sheets[table], raw, schema)
                 continue
@@ -66,6 +90,12 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
                     "layout (`curate map`)")
             sheets[table] = raw
             titles[table] = sl.sheet
+    for title, roles in block_roles.items():  # a sheet of blocks: the cells of no block are not read
+        grid = by_title[title]
+        filled_all = skipped_roles(grid) != 0
+        roles = np.where((roles == 0) & filled_all, 4, roles).astype(np.int8)
+        accounts[title] = account_of(title, roles)
+        _outside_blocks(grid, roles, emit, layout)
     from ..template import INSTRUCTIONS_SHEET, LISTS_SHEET
 
     template_made = bool(layout.sheets) and all(sl.by_name for sl in layout.sheets)
@@ -82,6 +112,47 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
             skipped_sheet_findings(grid, roles, index, emit, read_headers)
     return RawWorkbook(file=grids.file, sheets=sheets, findings=(*grids.findings, *emit.findings), sheet_titles=titles,
                        cell_accounts=tuple(accounts[g.title] for g in grids.sheets))
+
+
+def _add_roles(acc: np.ndarray | None, roles: np.ndarray) -> np.ndarray:
+    """Two blocks' cell roles of one sheet as one (each cell is in one block at most)."""
+    return roles.copy() if acc is None else np.where(acc == 0, roles, acc)
+
+
+def _unread_block(grid, sl, roles: np.ndarray, emit: _Emit) -> None:
+    """A block the layout leaves unread (``read: false``): one warning naming it, when it holds figures."""
+    from .account import NOT_READ, figures
+
+    figs = figures(grid.values, roles == NOT_READ)
+    if not figs.any():
+        return
+    b = sl.block
+    q = quote_sheet(sl.sheet)
+    emit(sl.sheet, b.title_row or b.rows[0], b.columns[0], None, "unread-data", "warning",
+         f"block {b.title!r} ({q}!{b.columns[0]}{b.rows[0]}:{b.columns[1]}{b.rows[1]}, {int(figs.sum())} figure(s)) is "
+         "not read: it gives the same fields as another block of the sheet and its title names no value that tells "
+         "them apart, so the two are never pooled as one outcome; give its label in the layout file (its "
+         "`block:` `labels: {field: value}`, and `read: true`) to read it", b.title, sl.tables[0])
+
+
+def _outside_blocks(grid, roles: np.ndarray, emit: _Emit, layout: Layout) -> None:
+    """Figures on a sheet of blocks that no block holds: a warning."""
+    from ..reading import column_letter
+    from .account import NOT_READ, figures
+
+    outside = roles == NOT_READ
+    for sl in layout.sheets:
+        if sl.sheet == grid.title and sl.block is not None:
+            b = sl.block
+            outside[b.rows[0] - 1:b.rows[1], _col_index(b.columns[0]):_col_index(b.columns[1]) + 1] = False
+    figs = figures(grid.values, outside)
+    if figs.any():
+        rr, cc = np.nonzero(figs)
+        q = quote_sheet(grid.title)
+        emit(grid.title, int(rr.min()) + 1, column_letter(int(cc.min())), None, "unread-data", "warning",
+             f"{q}!{column_letter(int(cc.min()))}{int(rr.min()) + 1}:{column_letter(int(cc.max()))}{int(rr.max()) + 1} "
+             f"holds {int(figs.sum())} figure(s) outside every block of the sheet, not read: give them a block in "
+             "the layout file (`curate map`) if the review needs them", None, None)
 
 
 def read_cells_off_records(bound: BoundSheet, by_cell: bool = False) -> list[tuple[int, int]]:
