@@ -11,8 +11,8 @@ A block's title is a header above the block's columns: the top header row, spann
 ``Median | Lower | Upper`` names ``pfs_median``, ``pfs_ci_low``, ``pfs_ci_high``). Blocks that give one
 contract sheet:
 
-- **different fields** of the same records (a response block, a PFS block and an OS block of each cohort):
-  joined by the record's key (study and cohort), as a long table's rows of different outcomes join into one
+- **different fields** of the same records (a response block, a PFS block and an OS block of each cohort; each
+  block gives a field no other gives, a column such as the grade may be in several): joined by the record's key (study and cohort), as a long table's rows of different outcomes join into one
   record (``join: true`` in the layout). A record whose key is in one block only is kept as it is; two blocks
   giving one field of one record different values is an error naming both cells (rule ``block-conflict``).
 - **the same fields** (one block per scale or subgroup): never pooled as one outcome. Each title is a label
@@ -129,13 +129,19 @@ def _text_row(vals: np.ndarray, r: int, left: int, right: int) -> list[tuple[int
     return [(c, _cell_text(vals[r, c])) for c in range(left, right + 1) if _cell_text(vals[r, c])]
 
 
-def _header_at(index: FieldIndex, vals: np.ndarray, r: int, left: int, right: int, title: str) -> bool:
-    """Whether row ``r`` is a block's header: texts only, two or more naming fields, one naming the study."""
+def _header_at(index: FieldIndex, vals: np.ndarray, r: int, left: int, right: int, title: str,
+               above: list[list[str]] | None = None) -> bool:
+    """Whether row ``r`` is a block's header: texts only, two or more naming fields (under the title and the
+    group rows ``above``, their texts spread over merged cells), one naming the study."""
     cells = _text_row(vals, r, left, right)
     if len(cells) < 2 or any(_looks_numeric(vals[r, c]) or not isinstance(vals[r, c], str) for c, _t in cells):
         return False
-    fields = [match_block_column(index, [title, t] if title else [t], title)[0] for _c, t in cells]
-    named = [f for f in fields if f]
+    named = []
+    for c, t in cells:
+        texts = ([title] if title else []) + [a[c] for a in (above or []) if a[c]] + [t]
+        f = match_block_column(index, texts, title)[0]
+        if f:
+            named.append(f)
     ident = any(any(x in IDENTITY or x in ("first_author", "study_id") for _t, x in f) for f in named)
     return len(named) >= 2 and ident
 
@@ -155,9 +161,12 @@ def _column_groups(filled: np.ndarray) -> list[tuple[int, int]]:
     return out
 
 
-def _vertical_blocks(index: FieldIndex, vals: np.ndarray, filled: np.ndarray, left: int, right: int) -> list[Block]:
+def _vertical_blocks(index: FieldIndex, grid: SheetGrid, filled: np.ndarray, left: int, right: int) -> list[Block]:
     """The blocks of one run of columns, one below the other: segments between blank rows, each starting with a
     title and a header (a segment without a header continues the block above it)."""
+    from .headers import _merged_fill_header
+
+    vals = grid.values
     rows = filled[:, left:right + 1].any(axis=1)
     segs, start = [], None
     for r, u in enumerate(rows):
@@ -177,10 +186,19 @@ def _vertical_blocks(index: FieldIndex, vals: np.ndarray, filled: np.ndarray, le
             and not _looks_numeric(vals[s, first[0][0]])
         for k in range(s, min(s + 4, e)):  # a header with one row below it at least
             title, trow = (first[0][1], s) if is_title and k > s else ("", None)
-            if _header_at(index, vals, k, left, right, title):
+
+            def group_rows(k: int) -> tuple[int, ...]:
                 # rows of text between the title and the header (arms spanning their columns): header rows too
-                group = tuple(r for r in range(s + 1 if trow is not None else s, k)
-                              if all(isinstance(vals[r, c], str) for c, _t in _text_row(vals, r, left, right)))
+                return tuple(r for r in range(s + 1 if trow is not None else s, k)
+                             if all(isinstance(vals[r, c], str) for c, _t in _text_row(vals, r, left, right)))
+
+            def above(k: int) -> list[list[str]]:
+                return _merged_fill_header(grid, list(group_rows(k)))
+
+            if _header_at(index, vals, k, left, right, title, above(k)):
+                while k + 1 < e and _header_at(index, vals, k + 1, left, right, title, above(k + 1)):
+                    k += 1  # a group row above the header's last row names fields too ('Study' over 'Author')
+                group = group_rows(k)
                 found = Block(s, e, left, right, trow, group + (k,), title)
                 break
         if found is not None:
@@ -206,7 +224,7 @@ def find_blocks(index: FieldIndex, grid: SheetGrid) -> list[Block]:
     groups = _column_groups(filled)
     blocks: list[Block] = []
     for left, right in groups:
-        blocks.extend(_vertical_blocks(index, vals, filled, left, right))
+        blocks.extend(_vertical_blocks(index, grid, filled, left, right))
     if len(blocks) < 2:
         return []
     trimmed = []
@@ -218,7 +236,7 @@ def find_blocks(index: FieldIndex, grid: SheetGrid) -> list[Block]:
     side = len({(b.left, b.right) for b in blocks}) > 1
     if not side:
         heads = {tuple(_cell_text(vals[b.header_rows[-1], c]) for c in range(b.left, b.right + 1)) for b in blocks}
-        if len(heads) == 1 and all(len(b.header_rows) == 1 for b in blocks):
+        if len(heads) == 1 and all(len(b.header_rows) == 1 for b in blocks[1:]):
             return []  # one table's columns repeated under each title: the sheet's own blocks
     return sorted(blocks, key=lambda b: (b.left, b.top)) if side else blocks
 
@@ -311,8 +329,11 @@ def infer_blocks(schema: ReviewSchema, index: FieldIndex, grid: SheetGrid) -> li
         if len(idxs) < 2:
             continue
         own = [value_fields(schema, table, [f for c in laid[i].columns for f in c.parts.values()]) for i in idxs]
-        disjoint = all(not (own[a] & own[b]) for a in range(len(idxs)) for b in range(a + 1, len(idxs)))
-        if disjoint:
+        # each block gives a field the other does not (a response block, a PFS block; a column such as the
+        # grade in both is cross-checked when they join): different fields of the same records
+        joinable = all(not (own[a] <= own[b] or own[b] <= own[a]) for a in range(len(idxs))
+                       for b in range(a + 1, len(idxs)))
+        if joinable:
             for i in idxs:
                 out[i] = out[i].model_copy(update={"block": out[i].block.model_copy(update={"join": True})})
             continue

@@ -140,6 +140,20 @@ class Layout(_Model):
         give no value, low- then medium-confidence columns, sheets skipped."""
         out: list[str] = []
         for sl in self.sheets:
+            b = sl.block
+            if b is not None and not b.read:
+                out.append(f"{sl.sheet}: block {b.title!r} ({b.columns[0]}{b.rows[0]}:{b.columns[1]}{b.rows[1]}) is "
+                           "not read: the same fields as another block, and its title names no value that tells them "
+                           "apart (block: labels: {field: value}, read: true reads it)")
+        for sl in self.sheets:
+            b = sl.block
+            if b is not None and b.read:
+                how = ("joined by each record's key with the sheet's other joined blocks" if b.join else
+                       ("its title a label: " + ", ".join(f"{f} = {v}" for f, v in b.labels.items())) if b.labels
+                       else "a table of its own")
+                out.append(f"{sl.sheet}: block {b.title!r} ({b.columns[0]}{b.rows[0]}:{b.columns[1]}{b.rows[1]}) -> "
+                           f"{', '.join(sl.tables)}, {how}")
+        for sl in self.sheets:
             for b in sl.blocks:
                 if not b.read:
                     out.append(f"{sl.sheet}: block {b.title!r} (rows {b.rows[0]}-{b.rows[1]}) is not read "

@@ -47,7 +47,7 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
     accounts: dict[str, CellAccount] = {}
     read_headers: dict[str, frozenset] = {}
     block_roles: dict[str, np.ndarray] = {}
-    from_block: dict[str, bool] = {}
+    in_blocks: dict[str, list] = {}
     for sl in layout.sheets:
         grid = by_title[sl.sheet]
         if sl.block is not None:  # one block of the sheet, read as a table of its own (blocks.py)
@@ -71,15 +71,11 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
                                                                                      for c in sl.columns)
         _guard_unbound(ctx, bound)
         for table, raw in sheet_records(ctx, bound).items():
-            if sl.block is not None and table in sheets and titles[table] == sl.sheet and from_block.get(table):
-                from .blocks import join_blocks, lettered
-
-                if sl.block.join:  # different fields of the same records: joined by their key
-                    sheets[table] = join_blocks(sheets[table], raw, schema, table, emit)
-                else:  # the same fields, told apart by their titles' labels: each block's records its own
-                    sheets[table] = merge_sheets(lettered(sheets[table]), lettered(raw), schema)
+            if sl.block is not None and table in sheets and titles[table] == sl.sheet and table in in_blocks:
+                in_blocks[table].append((sl.block.join, raw))  # put together below, once all are read
                 continue
-            from_block[table] = sl.block is not None
+            if sl.block is not None:
+                in_blocks[table] = [(sl.block.join, raw)]
             if table in sheets and titles[table] in read_together(layout, sl.sheet):
                 sheets[table] = merge_sheets(sheets[table], raw, schema)
                 continue
@@ -90,6 +86,9 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
                     "layout (`curate map`)")
             sheets[table] = raw
             titles[table] = sl.sheet
+    for table, parts in in_blocks.items():
+        if len(parts) > 1:
+            sheets[table] = _blocks_together(parts, schema, table, emit)
     for title, roles in block_roles.items():  # a sheet of blocks: the cells of no block are not read
         grid = by_title[title]
         filled_all = skipped_roles(grid) != 0
@@ -112,6 +111,23 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
             skipped_sheet_findings(grid, roles, index, emit, read_headers)
     return RawWorkbook(file=grids.file, sheets=sheets, findings=(*grids.findings, *emit.findings), sheet_titles=titles,
                        cell_accounts=tuple(accounts[g.title] for g in grids.sheets))
+
+
+def _blocks_together(parts: list, schema: ReviewSchema, table: str, emit: _Emit):
+    """The blocks of one sheet holding one contract sheet, as one: those marked ``join`` joined by the record's
+    key (different fields of the same records), then each other block's records as its own (the same fields,
+    told apart by its title's label)."""
+    from .blocks import join_blocks, lettered
+
+    joined = None
+    for join, raw in parts:
+        if join:
+            joined = raw if joined is None else join_blocks(joined, raw, schema, table, emit)
+    out = joined
+    for join, raw in parts:
+        if not join:
+            out = lettered(raw) if out is None else merge_sheets(lettered(out), lettered(raw), schema)
+    return out
 
 
 def _add_roles(acc: np.ndarray | None, roles: np.ndarray) -> np.ndarray:
