@@ -242,19 +242,24 @@ SCALES = {
 }
 
 
-def scale_blocks(path: Path, scales=SCALES) -> Path:
-    """One block per scale: its title, a row naming the arms over their columns, the header, the trials."""
+def scale_blocks(path: Path, scales=SCALES, side: bool = False) -> Path:
+    """One block per scale: its title, a row naming the arms over their columns, the header, the trials; one
+    below the other (a blank row between), or side by side (an empty column between)."""
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = "Efficacy outcomes"
-    r = 1
+    r, c = 1, 1
     for title, rows in scales.items():
-        ws.cell(r, 1, title)
-        ws.cell(r + 1, 2, "Amantadine")
-        ws.cell(r + 1, 5, "Placebo")
-        ws.merge_cells(start_row=r + 1, start_column=2, end_row=r + 1, end_column=4)
-        ws.merge_cells(start_row=r + 1, start_column=5, end_row=r + 1, end_column=7)
-        r = _put(ws, r + 2, 1, [["Study", "Mean", "SD", "N", "Mean", "SD", "N"], *rows]) + 1
+        ws.cell(r, c, title)
+        ws.cell(r + 1, c + 1, "Amantadine")
+        ws.cell(r + 1, c + 4, "Placebo")
+        ws.merge_cells(start_row=r + 1, start_column=c + 1, end_row=r + 1, end_column=c + 3)
+        ws.merge_cells(start_row=r + 1, start_column=c + 4, end_row=r + 1, end_column=c + 6)
+        end = _put(ws, r + 2, c, [["Study", "Mean", "SD", "N", "Mean", "SD", "N"], *rows])
+        if side:
+            c += 8
+        else:
+            r = end + 1
     wb.save(path)
     return path
 
@@ -266,8 +271,9 @@ def dyskinesia(tmp_path):
     return load_schema(p)
 
 
-def test_scale_blocks_are_three_groups_each_named_by_its_title(tmp_path, dyskinesia):
-    r = validate(scale_blocks(tmp_path / "rct.xlsx"), dyskinesia)
+@pytest.mark.parametrize("side", [False, True], ids=["stacked", "side_by_side"])
+def test_scale_blocks_are_three_groups_each_named_by_its_title(tmp_path, dyskinesia, side):
+    r = validate(scale_blocks(tmp_path / "rct.xlsx", side=side), dyskinesia)
     t = r.tables["trials"].data
     got = {(sid, sc): (m, n) for sid, sc, m, n in zip(t["study_id"], t["scale"], t["mean_drug"], t["n_placebo"])}
     want = {(f"{row[0].split()[0]}{row[0][-5:-1]}", scale): (row[1], row[6]) for scale, rows in SCALES.items()

@@ -354,7 +354,7 @@ def infer_blocks(schema: ReviewSchema, index: FieldIndex, grid: SheetGrid) -> li
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _key_of(schema: ReviewSchema, table: str, raw, i: int) -> tuple | None:
+def _key_of(schema: ReviewSchema, table: str, raw, i: int, as_written: bool = False) -> tuple | None:
     from ..schema import fold
 
     out = []
@@ -368,7 +368,7 @@ def _key_of(schema: ReviewSchema, table: str, raw, i: int) -> tuple | None:
             text = str(schema.analysis.overall_cohort)
         if not text:
             return None
-        out.append(fold(text))
+        out.append(text if as_written else fold(text))
     return tuple(out)
 
 
@@ -448,7 +448,7 @@ def join_blocks(a, b, schema: ReviewSchema, table: str, emit) -> object:
             here = f"{q}!{blets[f][j]}{brows[f][j]}"
             there = f"{q}!{cell_letters[f][i]}{cell_rows[f][i]}"
             emit(b.title, brows[f][j], blets[f][j], f, "block-conflict", "error",
-                 f"{f} of {' / '.join(str(x) for x in k)} is {_cell_text(va)!r} in {there} and {_cell_text(vb)!r} "
+                 f"{f} of {' / '.join(_key_of(schema, table, b, j, as_written=True) or k)} is {_cell_text(va)!r} in {there} and {_cell_text(vb)!r} "
                  f"in {here}: two blocks give this record's {f} different values; correct the one that is wrong "
                  f"(the first, {there}, is kept until then)", vb, table)
     n = len(rows)
