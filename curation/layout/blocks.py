@@ -212,13 +212,42 @@ def _vertical_blocks(index: FieldIndex, grid: SheetGrid, filled: np.ndarray, lef
     return blocks
 
 
+def _empty(cells: np.ndarray) -> np.ndarray:
+    """Which of some cells are empty (a text of spaces only is empty)."""
+    return ~_filled(cells.reshape(1, -1))[0] if cells.size else np.zeros(0, bool)
+
+
+def _may_hold_blocks(vals: np.ndarray) -> bool:
+    """Whether a sheet has a column empty from top to bottom between filled ones, or a blank row between
+    filled ones: what two blocks need between them. Found without classifying every cell (a large sheet of one
+    table costs a pass over a column or two): the blank rows are narrowed column by column, the empty columns
+    are those empty in the first rows, checked down the sheet."""
+    n_rows, width = vals.shape
+    if n_rows < 3:
+        return False
+    head = min(n_rows, 50)
+    cand_cols = [c for c in range(width) if _empty(vals[:head, c]).all()]
+    empty_cols = [c for c in cand_cols if _empty(vals[head:, c]).all()]
+    used = [c for c in range(width) if c not in set(empty_cols)]
+    if used and any(used[0] < c < used[-1] for c in empty_cols):
+        return True
+    rows = np.arange(n_rows)
+    for c in used:
+        rows = rows[_empty(vals[rows, c])]
+        if not len(rows):
+            return False
+    blank = set(rows.tolist())
+    filled_rows = [r for r in range(n_rows) if r not in blank] if len(blank) < n_rows else []
+    return bool(filled_rows) and any(filled_rows[0] < r < filled_rows[-1] for r in blank)
+
+
 def find_blocks(index: FieldIndex, grid: SheetGrid) -> list[Block]:
     """The blocks of a sheet when it keeps two or more tables of their own (titles and headers each), else
     ``[]``: side by side (an empty column between them) or one below the other with headers that name
     different fields. Blocks of the same columns one below the other are left to the sheet's reading
     (``SheetLayout.blocks``), which reads them when their titles are labels."""
     vals = grid.values
-    if not vals.size:
+    if not vals.size or not _may_hold_blocks(vals):
         return []
     filled = _filled(vals)
     groups = _column_groups(filled)
