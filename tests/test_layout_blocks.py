@@ -45,12 +45,17 @@ def _put(ws, r: int, c: int, rows) -> int:
     return r
 
 
-def stacked(path: Path, blocks=(STUDIES, RESPONSE, PFS, OS), title: str = "Results") -> Path:
-    """Blocks one below the other: a title, a header, the rows, a blank row."""
+def stacked(path: Path, blocks=(STUDIES, RESPONSE, PFS, OS), title: str = "Results", heading: str | None = None
+            ) -> Path:
+    """Blocks one below the other: a title, a header, the rows, a blank row (under the sheet's own heading and
+    a blank row, if given)."""
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = title
     r = 1
+    if heading:
+        ws.cell(1, 1, heading)
+        r = 3
     for name, header, rows in blocks:
         ws.cell(r, 1, name)
         r = _put(ws, r + 1, 1, [header, *rows]) + 1
@@ -110,6 +115,16 @@ def test_blocks_of_different_fields_join_into_one_record_per_cohort(tmp_path):
     assert acc["not_read"] == 0 and acc["non_data"] == 0
     assert acc["headers"] == 4 + sum(len(b[1]) for b in (STUDIES, RESPONSE, PFS, OS))
     assert acc["read"] == sum(len(x) for b in (STUDIES, RESPONSE, PFS, OS) for x in b[2])
+
+
+def test_a_heading_above_the_blocks_is_the_sheets_not_a_block(tmp_path):
+    r = validate(stacked(tmp_path / "stacked.xlsx", heading="Table 2. Results of the included studies"))
+    t, i = _rec(r, "outcomes", ("Strosberg2017", "overall"))
+    assert (t.data.iloc[i]["cr"], t.data.iloc[i]["os_median"]) == (1, 48)
+    assert t.ref(i, "os_median") == "Results!C21"
+    acc = _account(r, "Results")
+    assert acc["not_read"] == 0 and acc["headers"] == 5 + sum(len(b[1]) for b in (STUDIES, RESPONSE, PFS, OS))
+    assert not _serious(r, "unread-data")
 
 
 def test_two_blocks_giving_one_field_of_one_record_different_values_is_an_error_naming_both_cells(tmp_path):

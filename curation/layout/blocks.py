@@ -179,6 +179,7 @@ def _vertical_blocks(index: FieldIndex, grid: SheetGrid, filled: np.ndarray, lef
         segs.append((start, len(rows) - 1))
     blocks: list[Block] = []
     lead: int | None = None
+    lead_cells = 0
     for s, e in segs:
         found = None
         first = _text_row(vals, s, left, right)
@@ -203,12 +204,17 @@ def _vertical_blocks(index: FieldIndex, grid: SheetGrid, filled: np.ndarray, lef
                 break
         if found is not None:
             if lead is not None and not blocks:
+                if lead_cells > 3:
+                    # more than a title above the first block (a form's labels and values, a table with no
+                    # header of the schema's): not a sheet of blocks; the sheet's own reading takes it
+                    return []
                 found = replace(found, top=lead)
             blocks.append(found)
         elif blocks:
             blocks[-1] = replace(blocks[-1], bottom=e)
-        elif lead is None:
-            lead = s
+        else:
+            lead = s if lead is None else lead
+            lead_cells += int(filled[s:e + 1, left:right + 1].sum())
     return blocks
 
 
