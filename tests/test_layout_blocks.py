@@ -368,3 +368,10 @@ def test_map_then_layout_reads_scale_blocks_the_same(tmp_path, dyskinesia, with_
     key = lambda r: sorted((f.rule, f.severity, f.cell or "", f.message) for f in r.finding_list)  # noqa: E731
     assert key(a) == key(b)
     assert a.clean.equals(b.clean)
+
+
+def test_a_record_twice_in_a_block_is_not_joined_twice_but_reported(tmp_path):
+    pfs = (PFS[0], PFS[1], [*PFS[2], PFS[2][0]])  # Strosberg's PFS row typed twice
+    r = validate(stacked(tmp_path / "twice.xlsx", blocks=(STUDIES, RESPONSE, pfs, OS)))
+    dup = _serious(r, "duplicate-key")
+    assert dup and all(f.severity == "error" for f in dup), [f.message for f in _serious(r)]

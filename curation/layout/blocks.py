@@ -448,9 +448,14 @@ def join_blocks(a, b, schema: ReviewSchema, table: str, emit) -> object:
     blets = {f: letters_of(b, f, n_b) for f in fields}
     key_fields = set(schema.sheets[table].key) | _KEYISH | {"cohort"}
     q = quote_sheet(b.title)
+    keys_b = [_key_of(schema, table, b, j) for j in range(n_b)]
+    count_b: dict = {}
+    for k in keys_b:
+        count_b[k] = count_b.get(k, 0) + 1
     for j in range(n_b):
-        k = _key_of(schema, table, b, j)
-        i = at.get(k) if k is not None else None
+        k = keys_b[j]
+        # a key twice in a block is not joined (its rows stay records of their own, for duplicate-key to report)
+        i = at.get(k) if k is not None and count_b[k] == 1 else None
         if i is None:  # a record of this block alone: kept as it is
             pos = len(rows)
             rows.append(b.rows[j])
