@@ -364,18 +364,20 @@ def infer_blocks(schema: ReviewSchema, index: FieldIndex, grid: SheetGrid) -> li
         if len(idxs) < 2:
             continue
         own = [value_fields(schema, table, [f for c in laid[i].columns for f in c.parts.values()]) for i in idxs]
+        disjoint = all(not (own[a] & own[b]) for a in range(len(idxs)) for b in range(a + 1, len(idxs)))
         # each block gives a field the other does not (a response block, a PFS block; a column such as the
         # grade in both is cross-checked when they join): different fields of the same records
         joinable = all(not (own[a] <= own[b] or own[b] <= own[a]) for a in range(len(idxs))
                        for b in range(a + 1, len(idxs)))
-        if joinable:
-            for i in idxs:
-                out[i] = out[i].model_copy(update={"block": out[i].block.model_copy(update={"join": True})})
-            continue
         labels = [label_value(schema, [table], laid[i].block.title, laid[i].columns)[0] for i in idxs]
         fields = {f for lv in labels for f in lv}
         distinct = len({tuple(sorted(lv.items())) for lv in labels}) == len(idxs)
-        if all(labels) and len(fields) == 1 and distinct:
+        labelled = all(labels) and len(fields) == 1 and distinct
+        if joinable and (disjoint or not labelled):
+            for i in idxs:
+                out[i] = out[i].model_copy(update={"block": out[i].block.model_copy(update={"join": True})})
+            continue
+        if labelled:  # the same fields under titles naming one field's values (UPDRS IV, UDysRS): apart
             for i, lv in zip(idxs, labels):
                 out[i] = out[i].model_copy(update={"block": out[i].block.model_copy(update={"labels": lv})})
             continue
