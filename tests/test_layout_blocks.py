@@ -257,15 +257,21 @@ SCALES = {
 }
 
 
-def scale_blocks(path: Path, scales=SCALES, side: bool = False) -> Path:
+def scale_blocks(path: Path, scales=SCALES, side: bool = False, one_row: bool = False) -> Path:
     """One block per scale: its title, a row naming the arms over their columns, the header, the trials; one
-    below the other (a blank row between), or side by side (an empty column between)."""
+    below the other (a blank row between), or side by side (an empty column between). ``one_row``: the arms
+    named in the header row itself (``Amantadine Mean``), no row above it."""
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = "Efficacy outcomes"
     r, c = 1, 1
     for title, rows in scales.items():
         ws.cell(r, c, title)
+        if one_row:
+            end = _put(ws, r + 1, c, [["Study", *(f"{arm} {x}" for arm in ("Amantadine", "Placebo")
+                                                   for x in ("Mean", "SD", "N"))], *rows])
+            c, r = (c + 8, r) if side else (c, end + 1)
+            continue
         ws.cell(r + 1, c + 1, "Amantadine")
         ws.cell(r + 1, c + 4, "Placebo")
         ws.merge_cells(start_row=r + 1, start_column=c + 1, end_row=r + 1, end_column=c + 3)
@@ -286,9 +292,10 @@ def dyskinesia(tmp_path):
     return load_schema(p)
 
 
-@pytest.mark.parametrize("side", [False, True], ids=["stacked", "side_by_side"])
-def test_scale_blocks_are_three_groups_each_named_by_its_title(tmp_path, dyskinesia, side):
-    r = validate(scale_blocks(tmp_path / "rct.xlsx", side=side), dyskinesia)
+@pytest.mark.parametrize(("side", "one_row"), [(False, False), (True, False), (False, True), (True, True)],
+                         ids=["stacked", "side_by_side", "stacked_one_header_row", "side_by_side_one_header_row"])
+def test_scale_blocks_are_three_groups_each_named_by_its_title(tmp_path, dyskinesia, side, one_row):
+    r = validate(scale_blocks(tmp_path / "rct.xlsx", side=side, one_row=one_row), dyskinesia)
     t = r.tables["trials"].data
     got = {(sid, sc): (m, n) for sid, sc, m, n in zip(t["study_id"], t["scale"], t["mean_drug"], t["n_placebo"])}
     want = {(f"{row[0].split()[0]}{row[0][-5:-1]}", scale): (row[1], row[6]) for scale, rows in SCALES.items()
@@ -297,6 +304,7 @@ def test_scale_blocks_are_three_groups_each_named_by_its_title(tmp_path, dyskine
     assert not _serious(r, "duplicate-key") and not _serious(r, "unread-data"), [f.message for f in _serious(r)]
     acc = _account(r, "Efficacy outcomes")
     assert acc["not_read"] == 0 and acc["read"] == sum(len(rows) * 7 for rows in SCALES.values())
+    assert acc["headers"] == len(SCALES) * (1 + 7 + (0 if one_row else 2))
 
 
 def test_no_analysis_takes_rows_of_two_scales_as_one(tmp_path, dyskinesia):
@@ -324,7 +332,8 @@ def test_no_analysis_takes_rows_of_two_scales_as_one(tmp_path, dyskinesia):
         assert {row.group for row in a.taken} == {scale}
 
 
-def test_scale_blocks_whose_titles_name_no_field_are_never_pooled_together(tmp_path):
+@pytest.mark.parametrize("one_row", [False, True], ids=["arms_above", "one_header_row"])
+def test_scale_blocks_whose_titles_name_no_field_are_never_pooled_together(tmp_path, one_row):
     """The review's schema has no scale field: the first block is read, the two others are not, each with a
     warning naming it (never their rows pooled into the first scale's analysis)."""
     schema_text = textwrap.dedent(DYSKINESIA).replace("key: [study_id, scale]", "key: [study_id]")
@@ -333,18 +342,22 @@ def test_scale_blocks_whose_titles_name_no_field_are_never_pooled_together(tmp_p
         "  subgroups:\n    scale: {label: Rating scale, field: scale}\n", "").replace(", subgroup: scale", "")
     p = tmp_path / "noscale.yaml"
     p.write_text(schema_text, encoding="utf-8")
-    r = validate(scale_blocks(tmp_path / "rct.xlsx"), load_schema(p))
+    r = validate(scale_blocks(tmp_path / "rct.xlsx", one_row=one_row), load_schema(p))
     t = r.tables["trials"].data
     assert sorted(zip(t["study_id"], t["mean_drug"])) == sorted(
         (f"{row[0].split()[0]}{row[0][-5:-1]}", row[1]) for row in SCALES["UPDRS IV"])
     unread = _serious(r, "unread-data")
-    assert sorted((f.severity, f.cell) for f in unread) == [("warning", "'Efficacy outcomes'!A15"),
-                                                            ("warning", "'Efficacy outcomes'!A8")], \
+    assert len(unread) == 2 and all(f.severity == "warning" and "never pooled" in f.message for f in unread), \
         [f.message for f in unread]
-    assert all("never pooled" in f.message for f in unread)
+    assert "UDysRS" in unread[0].message and "AIMS" in unread[1].message
+    if not one_row:
+        assert [f.cell for f in unread] == ["'Efficacy outcomes'!A8", "'Efficacy outcomes'!A15"]
     acc = _account(r, "Efficacy outcomes")
     assert acc["read"] == len(SCALES["UPDRS IV"]) * 7
-    assert acc["not_read"] == sum(len(rows) * 7 + 10 for s, rows in SCALES.items() if s != "UPDRS IV")
+    if not one_row:  # the blocks' titles, arms and headers are not read either
+        assert acc["not_read"] == sum(len(rows) * 7 + 10 for s, rows in SCALES.items() if s != "UPDRS IV")
+    else:
+        assert acc["not_read"] == sum(len(rows) * 7 for s, rows in SCALES.items() if s != "UPDRS IV")
 
 
 @pytest.mark.parametrize("with_scale", [True, False])
