@@ -388,3 +388,15 @@ def test_a_record_twice_in_a_block_is_not_joined_twice_but_reported(tmp_path):
     r = validate(stacked(tmp_path / "twice.xlsx", blocks=(STUDIES, RESPONSE, pfs, OS)))
     dup = _serious(r, "duplicate-key")
     assert dup and all(f.severity == "error" for f in dup), [f.message for f in _serious(r)]
+
+
+def test_text_outside_every_block_is_reported_once_as_info(tmp_path):
+    path = stacked(tmp_path / "stacked.xlsx")
+    wb = openpyxl.load_workbook(path)
+    wb.active.cell(3, 12, "NR = not reached")  # a legend beside the blocks
+    wb.save(path)
+    r = validate(path)
+    assert not _serious(r, "unread-data")
+    notes = [f for f in r.finding_list if f.cell == "Results!L3"]
+    assert [(f.rule, f.severity) for f in notes] == [("inferred-layout", "info")], [f.message for f in notes]
+    assert _account(r, "Results")["not_read"] == 1

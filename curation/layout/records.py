@@ -162,6 +162,13 @@ def _outside_blocks(grid, roles: np.ndarray, emit: _Emit, layout: Layout) -> Non
             b = sl.block
             outside[b.rows[0] - 1:b.rows[1], _col_index(b.columns[0]):_col_index(b.columns[1]) + 1] = False
     figs = figures(grid.values, outside)
+    if outside.any() and not figs.any():  # text only (a legend, a note beside the blocks): info once
+        rr, cc = np.nonzero(outside)
+        q = quote_sheet(grid.title)
+        emit(grid.title, int(rr.min()) + 1, column_letter(int(cc.min())), None, "inferred-layout", "info",
+             f"{q}!{column_letter(int(cc.min()))}{int(rr.min()) + 1}:{column_letter(int(cc.max()))}{int(rr.max()) + 1}: "
+             f"{int(outside.sum())} cell(s) of text outside every block of the sheet, not read (no figure among them)",
+             None, None)
     if figs.any():
         rr, cc = np.nonzero(figs)
         q = quote_sheet(grid.title)
