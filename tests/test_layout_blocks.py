@@ -157,7 +157,7 @@ def test_map_writes_each_block_and_layout_reads_them_back_the_same(tmp_path):
     assert key(a) == key(b)
     assert a.clean.equals(b.clean)
     # a block the reviewer sets apart (join: false) is never joined: its records stay its own
-    text = lay.read_text(encoding="utf-8").replace("join: true", "join: false", 1)
+    text = lay.read_text(encoding="utf-8").replace("\n    join: true\n", "\n    join: false\n", 1)
     lay.write_text(text, encoding="utf-8")
     c = validate(path, layout=load_layout(lay))
     assert len(c.tables["outcomes"].data) > len(a.tables["outcomes"].data)

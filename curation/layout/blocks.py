@@ -26,7 +26,6 @@ labels), so that ``curate map`` then ``--layout`` reads the same cells.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -300,10 +299,6 @@ def value_fields(schema: ReviewSchema, table: str, parts: list[str]) -> set[str]
     """A block's own fields of ``table``: what it gives, not the record's key or identity."""
     key = set(schema.sheets[table].key) | _KEYISH | {"cohort"}
     return {f for f in parts if f in schema.sheets[table].fields and f not in key}
-
-
-def _plain(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
 
 
 # ---------------------------------------------------------------------------------------------------------------

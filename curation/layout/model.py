@@ -129,7 +129,9 @@ class Layout(_Model):
                 "# Correct what is wrong and pass it back with --layout. Rows and columns are the workbook's own\n"
                 "# (Excel row numbers, column letters). kind: value | median_ci | ci | count_pct | author_year |\n"
                 "# number_unit; parts name the field each part of a cell goes to. commentRows are not data.\n"
-                "# cells: each sheet's cell account when inferred (read, headers, non_data, not_read); informative.\n")
+                "# cells: each sheet's cell account when inferred (read, headers, non_data, not_read); informative.\n"
+                "# block: one block of a sheet read as a table of its own (its rows and columns; join: true joins its\n"
+                "# records by key with the sheet's other join blocks; labels: its title's value; read: false skips it).\n")
         doubts = self.doubts()
         if doubts:
             head += "# Least certain first (check these):\n" + "".join(f"#  - {d}\n" for d in doubts)
