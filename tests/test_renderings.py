@@ -42,9 +42,6 @@ _TEXT = ".csv/.tsv refused (exit 2: 'is a CSV/text file')"
 _AE_LINK = ("adverse-event rows named by author and year (no study id column) are not linked to their study: "
             "missing-required study_id, every AE row excluded")
 XFAIL: dict[tuple[str, str, str], str] = {
-    ("same", "stacked", "xlsx"): ("stacked blocks read as one table: block headers read as data rows, false "
-                                  "duplicate-key and missing-required errors, nothing passes"),
-    ("same", "stacked", "csv_eu"): _TEXT,
 }
 
 #: The template's own rendering is the reference (read by the ``truth`` fixture), so it is not compared with itself.

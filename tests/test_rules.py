@@ -204,6 +204,7 @@ STRUCTURE_CASES = {"missing-sheet", "empty-sheet", "missing-column", "duplicate-
                    "inferred-layout", "unmatched-sheet", "non-data-row", "hidden-row", "hidden-column",
                    "helper-column", "unplaced-column", "study-field-conflict", "unread-data", "group-heading",
                    "label-conflict",  # tests/test_layout_long.py
+                   "block-conflict",  # tests/test_layout_blocks.py
                    # file formats and study identity: tests/test_reading_formats.py, tests/test_study_identity.py
                    "format-note", "format-unread", "study-id-clash", "combined-ci-mismatch"}
 

@@ -14,6 +14,8 @@ One module per step, each a function of plain data to plain data, one way:
 - :mod:`.structure`: structure hypotheses (a sheet's header rows, the contract sheets it holds);
 - :mod:`.nondata`: rows that are not data (totals, notes, repeated headers, separators);
 - :mod:`.columns`: each column's field and form;
+- :mod:`.blocks`: stacked and side-by-side blocks, each read as a table of its own (joined by key when they
+  give different fields of the same records);
 - :mod:`.infer`: a workbook's grids -> its layout (:func:`infer_layout`);
 - :mod:`.binding`: value cells bound to records and fields through a layout;
 - :mod:`.formtables`: a table inside a form-style sheet (below or beside it), its rows the form's study;

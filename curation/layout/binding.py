@@ -409,6 +409,13 @@ def report_labels(ctx: SheetContext, data_rows: list[int]) -> None:
     label_rows = sorted(labels)
     for k, r in enumerate(label_rows):
         lv = labels[r]
+        if r == 0 and sl.block is not None and sl.block.labels:  # a block's title, the block read on its own
+            b = sl.block
+            emit(title, b.title_row, b.columns[0], next(iter(lv)), "inferred-layout", "info",
+                 f"block {b.title!r} ({q}!{b.columns[0]}{b.rows[0]}:{b.columns[1]}{b.rows[1]}): its title is a label: "
+                 f"{', '.join(f'{f} = {v}' for f, v in lv.items())} for its {len(rows_excel)} row(s) (a block of the "
+                 "same fields as another, never pooled with it as one)", b.title, primary)
+            continue
         if r == 0:
             emit(title, None, None, next(iter(lv)), "inferred-layout", "info",
                  f"sheet {q}: its name is a label: {', '.join(f'{f} = {v}' for f, v in lv.items())} for its "
@@ -480,6 +487,8 @@ def all_labels(sl: SheetLayout) -> dict[int, dict[str, str]]:
     for b in sl.blocks:
         if b.read and b.labels:
             out.setdefault(b.title_row, {}).update(b.labels)
+    if sl.block is not None and sl.block.labels:  # a block read as a table of its own: its title's value
+        out.setdefault(0, {}).update(sl.block.labels)
     return dict(sorted(out.items()))
 
 

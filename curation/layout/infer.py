@@ -14,6 +14,7 @@ from .columns import _sheet_layout, by_name_hint
 from .headers import FieldIndex, _merged_fill_header
 from .form import detect_form, form_layout, form_score, form_tables
 from .crosstab import detect_crosstab
+from .blocks import infer_blocks
 from .model import ColumnLayout, Layout, SheetLayout, _col_index
 from .structure import _SheetGuess, _assign_tables, _signature, _closest_table, _guess_sheet, _named_table
 
@@ -44,8 +45,13 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
     forms: dict[str, tuple] = {}
     form_regions: dict[str, list] = {}
     crosstabs: dict[str, dict] = {}
+    in_blocks: list[SheetLayout] = []
     for grid in grids.sheets:
         table = _named_table(schema, grid.title)
+        split = infer_blocks(schema, index, grid) if grid.state == "visible" else []
+        if split:  # several tables of their own in one sheet: each block read as a table (blocks.py)
+            in_blocks.extend(split)
+            continue
         g = _guess_sheet(index, grid)
         cross = detect_crosstab(schema, index, grid) if grid.state == "visible" else None
         # two or more studies' heads across, each with a band naming a field: a cross-tab, whatever a header row
@@ -84,7 +90,8 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
         guesses[grid.title] = g
     ties: list = []
     by_form = frozenset([*(t for found in forms.values() for t in form_tables(schema, found)),
-                         *(reg[0] for regs in form_regions.values() for reg in regs)])
+                         *(reg[0] for regs in form_regions.values() for reg in regs)]) | \
+        frozenset(t for sl in in_blocks if sl.block.read for t in sl.tables)
     assignment = _assign_tables(schema, guesses, ties, by_form) if guesses else {}
     for table, chosen, other, score in ties:
         if refuse_ties:
@@ -113,7 +120,7 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
         tables = assignment.get(title, [])
         if tables:
             sheets.append(_sheet_layout(schema, index, g, tables, by_name=by_name_hint(title, tables, schema)))
-    sheets = _sheet_name_labels(schema, sheets, siblings, skipped)
+    sheets = _sheet_name_labels(schema, sheets, siblings, skipped) + in_blocks
     by_grid = {grid.title: grid for grid in grids.sheets}
     for title, found in forms.items():
         sl = form_layout(schema, by_grid[title], found, form_tables(schema, found))

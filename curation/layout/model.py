@@ -83,6 +83,23 @@ class FormTable(_Model):
     comment_rows: dict[int, str] = Field(default_factory=dict, alias="commentRows")
 
 
+class BlockArea(_Model):
+    """A block read as a table of its own (layouts.md v2, stacked or side-by-side blocks): the worksheet's cells
+    in ``rows`` (first and last Excel row, its title's included) and ``columns`` (first and last letter), all
+    else on the sheet blanked. ``join: true``: its records join, by their key, the records of the other blocks
+    of the sheet that give other fields of the same contract sheet; ``false``: its records are its own (a
+    block of the same fields as another, told apart by ``labels``, its title's label value). ``read: false``
+    leaves it unread (a warning names it)."""
+
+    title: str = ""
+    title_row: int | None = Field(None, alias="titleRow")
+    rows: list[int]
+    columns: list[str]
+    join: bool = False
+    read: bool = True
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
 class SheetLayout(_Model):
     """One worksheet: the contract sheets it holds, its header rows, columns and non-data rows."""
 
@@ -108,6 +125,7 @@ class SheetLayout(_Model):
     roles: dict[str, str] = Field(default_factory=dict)
     outcomes: dict[str, dict[str, str]] = Field(default_factory=dict)
     form_tables: list[FormTable] = Field(default_factory=list, alias="formTables")
+    block: BlockArea | None = None
 
 
 class Layout(_Model):
@@ -129,7 +147,9 @@ class Layout(_Model):
                 "# Correct what is wrong and pass it back with --layout. Rows and columns are the workbook's own\n"
                 "# (Excel row numbers, column letters). kind: value | median_ci | ci | count_pct | author_year |\n"
                 "# number_unit; parts name the field each part of a cell goes to. commentRows are not data.\n"
-                "# cells: each sheet's cell account when inferred (read, headers, non_data, not_read); informative.\n")
+                "# cells: each sheet's cell account when inferred (read, headers, non_data, not_read); informative.\n"
+                "# block: one block of a sheet read as a table of its own (its rows and columns; join: true joins its\n"
+                "# records by key with the sheet's other join blocks; labels: its title's value; read: false skips it).\n")
         doubts = self.doubts()
         if doubts:
             head += "# Least certain first (check these):\n" + "".join(f"#  - {d}\n" for d in doubts)
@@ -139,6 +159,20 @@ class Layout(_Model):
         """What inference is least sure of, least certain first: blocks and outcomes not read, headings that
         give no value, low- then medium-confidence columns, sheets skipped."""
         out: list[str] = []
+        for sl in self.sheets:
+            b = sl.block
+            if b is not None and not b.read:
+                out.append(f"{sl.sheet}: block {b.title!r} ({b.columns[0]}{b.rows[0]}:{b.columns[1]}{b.rows[1]}) is "
+                           "not read: the same fields as another block, and its title names no value that tells them "
+                           "apart (block: labels: {field: value}, read: true reads it)")
+        for sl in self.sheets:
+            b = sl.block
+            if b is not None and b.read:
+                how = ("joined by each record's key with the sheet's other joined blocks" if b.join else
+                       ("its title a label: " + ", ".join(f"{f} = {v}" for f, v in b.labels.items())) if b.labels
+                       else "a table of its own")
+                out.append(f"{sl.sheet}: block {b.title!r} ({b.columns[0]}{b.rows[0]}:{b.columns[1]}{b.rows[1]}) -> "
+                           f"{', '.join(sl.tables)}, {how}")
         for sl in self.sheets:
             for b in sl.blocks:
                 if not b.read:
@@ -210,6 +244,29 @@ _KIND_PARTS = {"value": {"value"}, "median_ci": {"value", "low", "high"}, "ci": 
                "number_unit": {"value"}}
 
 
+def _block_fits(sl: SheetLayout, grid, source: str):
+    """The grid of a layout's block (its cells alone), after checking that the block lies in the sheet and that
+    its title is still there."""
+    from .blocks import area_grid
+
+    b = sl.block
+    n_rows, width = grid.shape
+    if len(b.rows) != 2 or len(b.columns) != 2 or not 1 <= b.rows[0] <= b.rows[1] <= n_rows or \
+            not 0 <= _col_index(b.columns[0]) <= _col_index(b.columns[1]) < width:
+        raise UnusableInputError(f"{source}: block {b.title!r} of sheet {sl.sheet!r}: its rows {b.rows} and columns "
+                                 f"{b.columns} must be [first, last] within the sheet ({n_rows} rows, "
+                                 f"{width} columns); write a new layout with `curate map`")
+    if b.title_row is not None:
+        r = b.title_row - 1
+        now = " ".join(_cell_text(v) for v in grid.values[r, _col_index(b.columns[0]):_col_index(b.columns[1]) + 1]
+                       if _cell_text(v)) if 0 <= r < n_rows else ""
+        if fold_header(now) != fold_header(b.title):
+            raise UnusableInputError(f"{source}: the title of block {b.title!r} of sheet {sl.sheet!r} changed: "
+                                     f"row {b.title_row} now has {now!r}; correct the layout or write a new one "
+                                     "with `curate map`")
+    return area_grid(grid, b)
+
+
 def check_fits(layout: Layout, grids: WorkbookGrids, source: str = "layout", schema: ReviewSchema | None = None) -> None:
     """Refuse (exit 2, one line) a layout that does not fit this workbook (or this schema)."""
     by_title = {g.title: g for g in grids.sheets}
@@ -239,6 +296,8 @@ def check_fits(layout: Layout, grids: WorkbookGrids, source: str = "layout", sch
         if grid is None:
             raise UnusableInputError(f"{source}: sheet {sl.sheet!r} is not in {grids.file} (its sheets: "
                                      f"{', '.join(repr(t) for t in grids.titles)}); write a new layout with `curate map`")
+        if sl.block is not None:
+            grid = _block_fits(sl, grid, source)
         n_rows, width = grid.shape
         rows0 = [r - 1 for r in sl.header_rows]
         if any(r < 0 or r >= n_rows for r in rows0):

@@ -47,19 +47,39 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
     index = FieldIndex.of(schema)
     accounts: dict[str, CellAccount] = {}
     read_headers: dict[str, frozenset] = {}
+    block_roles: dict[str, np.ndarray] = {}
+    in_blocks: dict[str, list] = {}
     for sl in layout.sheets:
         grid = by_title[sl.sheet]
+        if sl.block is not None:  # one block of the sheet, read as a table of its own (blocks.py)
+            from .blocks import area_grid
+
+            grid = area_grid(grid, sl.block)
+            if not sl.block.read:
+                roles = skipped_roles(grid)
+                block_roles[sl.sheet] = _add_roles(block_roles.get(sl.sheet), roles)
+                _unread_block(grid, sl, roles, emit)
+                continue
         ctx = SheetContext(schema, index, grid, sl, emit, needed, inferred)
         bound = bind_sheet(ctx)
-        accounts[sl.sheet] = account_of(sl.sheet, bound.roles)
+        if sl.block is not None:
+            block_roles[sl.sheet] = _add_roles(block_roles.get(sl.sheet), bound.roles)
+        else:
+            accounts[sl.sheet] = account_of(sl.sheet, bound.roles)
         if sl.record_per == "row" and sl.shape != "crosstab":  # those report their own unread cells
             unread_findings(grid, sl, bound.roles, index, emit, ctx.primary)
-        read_headers[sl.sheet] = frozenset(fold_header(c.header) for c in sl.columns)
+        read_headers[sl.sheet] = read_headers.get(sl.sheet, frozenset()) | frozenset(fold_header(c.header)
+                                                                                     for c in sl.columns)
         _guard_unbound(ctx, bound)
         records = [(table, raw, False) for table, raw in sheet_records(ctx, bound).items()]
         records += [(table, raw, True) for pctx, pbound in bound.parts  # tables inside a form sheet
                     for table, raw in sheet_records(pctx, pbound).items()]
         for table, raw, in_form in records:
+            if sl.block is not None and table in sheets and titles[table] == sl.sheet and table in in_blocks:
+                in_blocks[table].append((sl.block.join, raw))  # put together below, once all are read
+                continue
+            if sl.block is not None:
+                in_blocks[table] = [(sl.block.join, raw)]
             if table in sheets and (titles[table] in read_together(layout, sl.sheet) or
                                     in_form and titles[table] in form_table_sheets(layout, table)):
                 sheets[table] = merge_sheets(sheets[table], raw, schema)
@@ -71,6 +91,15 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
                     "layout (`curate map`)")
             sheets[table] = raw
             titles[table] = sl.sheet
+    for table, parts in in_blocks.items():
+        if len(parts) > 1:
+            sheets[table] = _blocks_together(parts, schema, table, emit)
+    for title, roles in block_roles.items():  # a sheet of blocks: the cells of no block are not read
+        grid = by_title[title]
+        filled_all = skipped_roles(grid) != 0
+        roles = np.where((roles == 0) & filled_all, 4, roles).astype(np.int8)
+        accounts[title] = account_of(title, roles)
+        _outside_blocks(grid, roles, emit, layout)
     from ..template import INSTRUCTIONS_SHEET, LISTS_SHEET
 
     template_made = bool(layout.sheets) and all(sl.by_name for sl in layout.sheets)
@@ -92,6 +121,71 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
 def form_table_sheets(layout: Layout, table: str) -> set[str]:
     """The form sheets that keep a ``table`` inside them: their tables are read as one (one study each)."""
     return {sl.sheet for sl in layout.sheets if any(ft.table == table for ft in sl.form_tables)}
+
+
+def _blocks_together(parts: list, schema: ReviewSchema, table: str, emit: _Emit):
+    """The blocks of one sheet holding one contract sheet, as one: those marked ``join`` joined by the record's
+    key (different fields of the same records), then each other block's records as its own (the same fields,
+    told apart by its title's label)."""
+    from .blocks import join_blocks, lettered
+
+    joined = None
+    for join, raw in parts:
+        if join:
+            joined = raw if joined is None else join_blocks(joined, raw, schema, table, emit)
+    out = joined
+    for join, raw in parts:
+        if not join:
+            out = lettered(raw) if out is None else merge_sheets(lettered(out), lettered(raw), schema)
+    return out
+
+
+def _add_roles(acc: np.ndarray | None, roles: np.ndarray) -> np.ndarray:
+    """Two blocks' cell roles of one sheet as one (each cell is in one block at most)."""
+    return roles.copy() if acc is None else np.where(acc == 0, roles, acc)
+
+
+def _unread_block(grid, sl, roles: np.ndarray, emit: _Emit) -> None:
+    """A block the layout leaves unread (``read: false``): one warning naming it, when it holds figures."""
+    from .account import NOT_READ, figures
+
+    figs = figures(grid.values, roles == NOT_READ)
+    if not figs.any():
+        return
+    b = sl.block
+    q = quote_sheet(sl.sheet)
+    emit(sl.sheet, b.title_row or b.rows[0], b.columns[0], None, "unread-data", "warning",
+         f"block {b.title!r} ({q}!{b.columns[0]}{b.rows[0]}:{b.columns[1]}{b.rows[1]}, {int(figs.sum())} figure(s)) is "
+         "not read: it gives the same fields as another block of the sheet and its title names no value that tells "
+         "them apart, so the two are never pooled as one outcome; give its label in the layout file (its "
+         "`block:` `labels: {field: value}`, and `read: true`) to read it", b.title, sl.tables[0])
+
+
+def _outside_blocks(grid, roles: np.ndarray, emit: _Emit, layout: Layout) -> None:
+    """Figures on a sheet of blocks that no block holds: a warning."""
+    from ..reading import column_letter
+    from .account import NOT_READ, figures
+
+    outside = roles == NOT_READ
+    for sl in layout.sheets:
+        if sl.sheet == grid.title and sl.block is not None:
+            b = sl.block
+            outside[b.rows[0] - 1:b.rows[1], _col_index(b.columns[0]):_col_index(b.columns[1]) + 1] = False
+    figs = figures(grid.values, outside)
+    if outside.any() and not figs.any():  # text only (a legend, a note beside the blocks): info once
+        rr, cc = np.nonzero(outside)
+        q = quote_sheet(grid.title)
+        emit(grid.title, int(rr.min()) + 1, column_letter(int(cc.min())), None, "inferred-layout", "info",
+             f"{q}!{column_letter(int(cc.min()))}{int(rr.min()) + 1}:{column_letter(int(cc.max()))}{int(rr.max()) + 1}: "
+             f"{int(outside.sum())} cell(s) of text outside every block of the sheet, not read (no figure among them)",
+             None, None)
+    if figs.any():
+        rr, cc = np.nonzero(figs)
+        q = quote_sheet(grid.title)
+        emit(grid.title, int(rr.min()) + 1, column_letter(int(cc.min())), None, "unread-data", "warning",
+             f"{q}!{column_letter(int(cc.min()))}{int(rr.min()) + 1}:{column_letter(int(cc.max()))}{int(rr.max()) + 1} "
+             f"holds {int(figs.sum())} figure(s) outside every block of the sheet, not read: give them a block in "
+             "the layout file (`curate map`) if the review needs them", None, None)
 
 
 def read_cells_off_records(bound: BoundSheet, by_cell: bool = False) -> list[tuple[int, int]]:

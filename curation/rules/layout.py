@@ -39,6 +39,9 @@ declare("unread-data", "warning", "Cells that look like data the review needs an
         "columns read (another block), a sheet with the headers of a sheet that is read.", "structure")
 declare("label-conflict", "warning", "One sheet per subgroup with a cohort column: a row whose stated cohort differs "
         "from the subgroup its sheet's name gives (the row keeps its own cohort).", "structure")
+declare("block-conflict", "error", "Blocks of one sheet joined into one record (a response block and a PFS block of "
+        "the same cohorts) that give one field of the record different values: both cells are named, the first "
+        "value is kept until one is corrected.", "structure")
 declare("study-field-conflict", "warning", "In a sheet with one row per cohort, a cohort row whose study-level value "
         "differs from the study's own row (not read).", "structure")
 # file formats and study identity (curation.reading, curation.layout)
