@@ -16,7 +16,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 _TRANSLATE = str.maketrans({
     "\u00a0": " ", "\u2007": " ", "\u202f": " ", "\u2009": " ", "\u200a": " ", "\u2002": " ",
@@ -88,11 +88,20 @@ def text_value(value: Any) -> str | None:
     return text or None
 
 
+def text_values(values: Iterable[Any]) -> list[str | None]:
+    """:func:`text_value` of each value; a text that is plain printable ASCII with single spaces (the
+    common case, which :func:`normalise_text` returns as it is) is taken with one regex call."""
+    plain = _PLAIN_ASCII.fullmatch
+    return [v if type(v) is str and plain(v) else text_value(v) for v in values]
+
+
 #: In a free-text field (author, country, DOI) only unambiguous markers mean "no value": ``Na`` is a
 #: surname, so ``NA``/``NR``/``ND`` count only in capitals.
 TEXT_MISSING_TOKENS = frozenset({"n/a", "n.a.", "n.a", "-", "--", "---", ".", "?", "not reported", "not available",
                                  "not stated", "missing", "#n/a", "null", "none", "nan", "n.r.", "n.d."})
 TEXT_MISSING_EXACT = frozenset({"NA", "NR", "ND", "N/A"})
+#: No text longer than this is a missing-value marker.
+TEXT_MISSING_LONGEST = max(len(t) for t in TEXT_MISSING_TOKENS | TEXT_MISSING_EXACT)
 
 
 def is_missing_text(text: str) -> bool:

@@ -17,8 +17,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from .cells import (column_decimals, format_number, is_missing_free_text, parse_numeric_column, parse_p_column,
-                    text_value)
+from .cells import (TEXT_MISSING_LONGEST, column_decimals, format_number, is_missing_free_text, parse_numeric_column,
+                    parse_p_column, text_value, text_values)
 from .findings import Finding, quote_sheet
 from .reading import RawWorkbook
 from .schema import NUMERIC_TYPES, ReviewSchema, fold
@@ -248,8 +248,8 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
                 continue
             col = raw[fld]
             mapping: dict[Any, Any] = {}
-            for v in pd.unique(col.dropna()):
-                t = text_value(v)
+            distinct = pd.unique(col.dropna())
+            for v, t in zip(distinct, text_values(distinct)):
                 if fs.type == "vocabulary":
                     vocab = schema.vocabularies[fs.vocabulary]
                     if t is None:
@@ -261,7 +261,8 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
                 elif (sheet == schema.analysis_sheet and fld == schema.analysis.cohort_field and t is not None
                       and fold(t) == fold(schema.analysis.overall_cohort)):
                     t = schema.analysis.overall_cohort
-                elif t is not None and fld not in spec.key and is_missing_free_text(t):
+                elif t is not None and fld not in spec.key and (len(t) <= TEXT_MISSING_LONGEST or not t.isascii()) \
+                        and is_missing_free_text(t):  # (a longer ASCII text, normalised already, is none)
                     t = None  # "n/a", "-", "NA" in a free-text field: no value (keys stay as typed)
                 mapping[v] = t
             empty = fs.default if fs.type == "vocabulary" else None

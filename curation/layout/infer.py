@@ -58,7 +58,7 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
                 form_tables(schema, found):
             forms[grid.title] = found  # labels down a column, values beside them: one record per sheet
             continue
-        if table is not None and not _filled(grid.values).any():
+        if table is not None and not grid.filled.any():
             empty[grid.title] = table
             continue
         if g is None or g.score == 0:
