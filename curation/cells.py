@@ -429,8 +429,7 @@ def column_decimals(raw: Sequence[Any], values: Any, percent_positions: frozense
     raw_arr = np.asarray(raw, dtype=object)
     n = len(raw_arr)
     dec = np.full(n, np.nan)
-    typed_num = np.array([isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw_arr], dtype=bool) \
-        if n else np.zeros(0, bool)
+    typed_num = _typed_numbers(raw_arr)
     x = np.where(typed_num, np.asarray(values, dtype=float), np.nan)
     if percent_positions:
         idx = np.fromiter((i for i in percent_positions if 0 <= i < n), dtype=int)
@@ -448,6 +447,23 @@ def column_decimals(raw: Sequence[Any], values: Any, percent_positions: frozense
         if d is not None:
             dec[i] = d
     return dec
+
+
+def _typed_numbers(raw_arr: Any):
+    """``isinstance(v, (int, float)) and not isinstance(v, bool)`` for each cell of an object array: by type
+    for the types a reader gives, one ``isinstance`` call for any other."""
+    import numpy as np
+
+    n = len(raw_arr)
+    if not n:
+        return np.zeros(0, bool)
+    ty = np.fromiter(map(type, raw_arr), dtype=object, count=n)
+    out = (ty == float) | (ty == int)
+    known = out | (ty == str) | (ty == type(None)) | (ty == bool)
+    for i in np.flatnonzero(~known):
+        v = raw_arr[i]
+        out[i] = isinstance(v, (int, float)) and not isinstance(v, bool)
+    return out
 
 
 def reported_decimals(raw: Any) -> int | None:
