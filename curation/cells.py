@@ -334,6 +334,7 @@ def parse_numeric_column(raw: Sequence[Any], *, kind: str = "number", not_reache
     # Cells pandas could not read as a number, but that hold something: the slow path.
     pending = np.flatnonzero(np.isnan(values) & series.notna().to_numpy()) if types is not None else []
     is_text = (types == str) if types is not None else np.zeros(n, bool)
+    seen: dict[str, ParsedNumber] = {}
     for i in pending:
         v = raw[i]
         if isinstance(v, bool):
@@ -354,9 +355,12 @@ def parse_numeric_column(raw: Sequence[Any], *, kind: str = "number", not_reache
             continue
         if isinstance(v, float):  # NaN typed as a number
             continue
-        parsed = parse_number_text(str(v), not_reached=not_reached, integer=kind == "integer",
-                                   combined=combined, percent=kind == "percentage",
-                                   reject_not_reached=reject_not_reached)
+        text = str(v)
+        parsed = seen.get(text)
+        if parsed is None:  # each distinct text parsed once (a column of 'NR's, of '12%'s)
+            parsed = seen[text] = parse_number_text(text, not_reached=not_reached, integer=kind == "integer",
+                                                    combined=combined, percent=kind == "percentage",
+                                                    reject_not_reached=reject_not_reached)
         if parsed.status == "value":
             values[i] = parsed.value
         elif parsed.status == "not_reached":
