@@ -303,6 +303,15 @@ def print_phases(title: str, form: Path, repeat: int) -> dict:
     return {"form": form.name, "validate_s": v_t, "run_s": r_t, "python_s": py_t, "phases": phases}
 
 
+def compile_package() -> None:
+    """Byte-compile the package before timing it, as an install does (``pip install`` writes the ``.pyc``
+    files; an editable install writes them on the first import, unless PYTHONDONTWRITEBYTECODE is set, when
+    every process would compile the whole package from source again: about 0.25 s that no user pays)."""
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "curation"), quiet=1)
+
+
 def in_process(fn, repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -324,6 +333,7 @@ def main() -> int:
     ap.add_argument("--run-studies", default="", help="comma-separated study counts of the run/validate forms "
                     "(default: 20,200,1000,10000)")
     args = ap.parse_args()
+    compile_package()
     if args.phases:
         OUT.mkdir(parents=True, exist_ok=True)
         small = OUT / "form_20.xlsx"

@@ -16,7 +16,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 _TRANSLATE = str.maketrans({
     "\u00a0": " ", "\u2007": " ", "\u202f": " ", "\u2009": " ", "\u200a": " ", "\u2002": " ",
@@ -88,11 +88,20 @@ def text_value(value: Any) -> str | None:
     return text or None
 
 
+def text_values(values: Iterable[Any]) -> list[str | None]:
+    """:func:`text_value` of each value; a text that is plain printable ASCII with single spaces (the
+    common case, which :func:`normalise_text` returns as it is) is taken with one regex call."""
+    plain = _PLAIN_ASCII.fullmatch
+    return [v if type(v) is str and plain(v) else text_value(v) for v in values]
+
+
 #: In a free-text field (author, country, DOI) only unambiguous markers mean "no value": ``Na`` is a
 #: surname, so ``NA``/``NR``/``ND`` count only in capitals.
 TEXT_MISSING_TOKENS = frozenset({"n/a", "n.a.", "n.a", "-", "--", "---", ".", "?", "not reported", "not available",
                                  "not stated", "missing", "#n/a", "null", "none", "nan", "n.r.", "n.d."})
 TEXT_MISSING_EXACT = frozenset({"NA", "NR", "ND", "N/A"})
+#: No text longer than this is a missing-value marker.
+TEXT_MISSING_LONGEST = max(len(t) for t in TEXT_MISSING_TOKENS | TEXT_MISSING_EXACT)
 
 
 def is_missing_text(text: str) -> bool:
@@ -325,6 +334,7 @@ def parse_numeric_column(raw: Sequence[Any], *, kind: str = "number", not_reache
     # Cells pandas could not read as a number, but that hold something: the slow path.
     pending = np.flatnonzero(np.isnan(values) & series.notna().to_numpy()) if types is not None else []
     is_text = (types == str) if types is not None else np.zeros(n, bool)
+    seen: dict[str, ParsedNumber] = {}
     for i in pending:
         v = raw[i]
         if isinstance(v, bool):
@@ -345,9 +355,12 @@ def parse_numeric_column(raw: Sequence[Any], *, kind: str = "number", not_reache
             continue
         if isinstance(v, float):  # NaN typed as a number
             continue
-        parsed = parse_number_text(str(v), not_reached=not_reached, integer=kind == "integer",
-                                   combined=combined, percent=kind == "percentage",
-                                   reject_not_reached=reject_not_reached)
+        text = str(v)
+        parsed = seen.get(text)
+        if parsed is None:  # each distinct text parsed once (a column of 'NR's, of '12%'s)
+            parsed = seen[text] = parse_number_text(text, not_reached=not_reached, integer=kind == "integer",
+                                                    combined=combined, percent=kind == "percentage",
+                                                    reject_not_reached=reject_not_reached)
         if parsed.status == "value":
             values[i] = parsed.value
         elif parsed.status == "not_reached":
@@ -420,8 +433,7 @@ def column_decimals(raw: Sequence[Any], values: Any, percent_positions: frozense
     raw_arr = np.asarray(raw, dtype=object)
     n = len(raw_arr)
     dec = np.full(n, np.nan)
-    typed_num = np.array([isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw_arr], dtype=bool) \
-        if n else np.zeros(0, bool)
+    typed_num = _typed_numbers(raw_arr)
     x = np.where(typed_num, np.asarray(values, dtype=float), np.nan)
     if percent_positions:
         idx = np.fromiter((i for i in percent_positions if 0 <= i < n), dtype=int)
@@ -439,6 +451,23 @@ def column_decimals(raw: Sequence[Any], values: Any, percent_positions: frozense
         if d is not None:
             dec[i] = d
     return dec
+
+
+def _typed_numbers(raw_arr: Any):
+    """``isinstance(v, (int, float)) and not isinstance(v, bool)`` for each cell of an object array: by type
+    for the types a reader gives, one ``isinstance`` call for any other."""
+    import numpy as np
+
+    n = len(raw_arr)
+    if not n:
+        return np.zeros(0, bool)
+    ty = np.fromiter(map(type, raw_arr), dtype=object, count=n)
+    out = (ty == float) | (ty == int)
+    known = out | (ty == str) | (ty == type(None)) | (ty == bool)
+    for i in np.flatnonzero(~known):
+        v = raw_arr[i]
+        out[i] = isinstance(v, (int, float)) and not isinstance(v, bool)
+    return out
 
 
 def reported_decimals(raw: Any) -> int | None:

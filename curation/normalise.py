@@ -17,8 +17,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from .cells import (column_decimals, format_number, is_missing_free_text, parse_numeric_column, parse_p_column,
-                    text_value)
+from .cells import (TEXT_MISSING_EXACT, TEXT_MISSING_LONGEST, TEXT_MISSING_TOKENS, column_decimals, format_number, is_missing_free_text, parse_numeric_column,
+                    parse_p_column, text_value, text_values)
 from .findings import Finding, quote_sheet
 from .reading import RawWorkbook
 from .schema import NUMERIC_TYPES, ReviewSchema, fold
@@ -243,30 +243,39 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
             return f"{quote_sheet(title)}!{letter}{row}"
 
         # text and vocabulary first (units are needed for the numbers): each distinct value once
+        cohort_field = schema.analysis.cohort_field if sheet == schema.analysis_sheet else None
+        overall = fold(schema.analysis.overall_cohort)
         for fld, fs in spec.fields.items():
             if fs.type in NUMERIC_TYPES or fs.type == "p_value":
                 continue
             col = raw[fld]
-            mapping: dict[Any, Any] = {}
-            for v in pd.unique(col.dropna()):
-                t = text_value(v)
-                if fs.type == "vocabulary":
-                    vocab = schema.vocabularies[fs.vocabulary]
+            # each row's distinct value (-1: empty), as pandas' unique() and map() would match them
+            codes, distinct = pd.factorize(col.to_numpy(dtype=object), use_na_sentinel=True)
+            texts = text_values(distinct)
+            if fs.type == "vocabulary":
+                vocab = schema.vocabularies[fs.vocabulary]
+                for j, t in enumerate(texts):
                     if t is None:
                         t = fs.default
                     elif vocab.canonical(t) is not None:
                         t = vocab.canonical(t)
                     elif t.casefold() in ("na", "n/a", "-", "--", "none", "nan", "missing"):
                         t = fs.default
-                elif (sheet == schema.analysis_sheet and fld == schema.analysis.cohort_field and t is not None
-                      and fold(t) == fold(schema.analysis.overall_cohort)):
-                    t = schema.analysis.overall_cohort
-                elif t is not None and fld not in spec.key and is_missing_free_text(t):
-                    t = None  # "n/a", "-", "NA" in a free-text field: no value (keys stay as typed)
-                mapping[v] = t
+                    texts[j] = t
+            else:
+                free = fld not in spec.key  # "n/a", "-", "NA" in a free-text field: no value (keys stay as typed)
+                for j, t in enumerate(texts):
+                    if t is None:
+                        continue
+                    if fld == cohort_field and fold(t) == overall:
+                        texts[j] = schema.analysis.overall_cohort
+                    elif free and _missing_free_text(t):
+                        texts[j] = None
             empty = fs.default if fs.type == "vocabulary" else None
-            mapped = col.map(mapping) if mapping else pd.Series([None] * n, dtype=object)
-            typed[fld] = mapped.astype(object).where(col.notna(), empty)
+            out = np.empty(len(texts) + 1, dtype=object)
+            out[:-1] = texts
+            out[-1] = empty  # code -1
+            typed[fld] = pd.Series(out[codes], index=col.index, dtype=object)
 
         for fld, fs in spec.fields.items():
             if fs.type == "p_value":  # a number and its bound (< 0.001, NS): a bound is never an error
@@ -339,6 +348,14 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
                               decimals=decimals, extra=extras, unreadable=unreadable, titles=titles,
                               cell_rows=cell_rows, row_titles=row_titles, cell_letters=cell_letters)
     return tables, findings
+
+
+def _missing_free_text(text: str) -> bool:
+    """:func:`~curation.cells.is_missing_free_text` of a text :func:`~curation.cells.text_value` gave: an
+    ASCII one is normalised already (normalising it again leaves it as it is), so only its case is folded."""
+    if text.isascii():
+        return len(text) <= TEXT_MISSING_LONGEST and (text in TEXT_MISSING_EXACT or text.lower() in TEXT_MISSING_TOKENS)
+    return is_missing_free_text(text)
 
 
 def _unit_factors(schema: ReviewSchema, unit: str | None) -> tuple[Any, dict[str, float]] | None:

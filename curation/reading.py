@@ -22,7 +22,8 @@ not a readable workbook.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,46 @@ class SheetGrid:
     @property
     def shape(self) -> tuple[int, int]:
         return self.values.shape
+
+    @cached_property
+    def text_cells(self) -> np.ndarray:
+        """Which cells hold text (a ``str``; calamine's empty cells are ``""``), as a bool array the grid's
+        shape: computed once per grid, the steps that classify cells share it (``values`` is never written)."""
+        return text_mask(self.values)
+
+    @cached_property
+    def filled(self) -> np.ndarray:
+        """Which cells hold something (text of spaces only is empty), as a bool array the grid's shape:
+        computed once per grid (see :func:`filled_mask`)."""
+        return filled_mask(self.values, self.text_cells)
+
+
+def text_mask(values: np.ndarray) -> np.ndarray:
+    """``type(v) is str`` for each cell of an object array (one C-level pass)."""
+    if values.dtype != object:
+        return np.full(values.shape, values.dtype.kind == "U", dtype=bool)
+    flat = values.ravel()
+    if not flat.size:
+        return np.zeros(values.shape, bool)
+    return (np.fromiter(map(type, flat), dtype=object, count=flat.size) == str).reshape(values.shape)
+
+
+def filled_mask(values: np.ndarray, is_text: np.ndarray | None = None) -> np.ndarray:
+    """Cells holding something: not None, not ``""`` and not a text of spaces only (NaN counts as filled,
+    as it always has). Vectorised: one pass over the types, one ``str.strip`` pass over the text cells."""
+    if values.size == 0:
+        return np.zeros(values.shape, bool)
+    if values.dtype != object:
+        return (values != "") & (values != None)  # noqa: E711 - elementwise
+    if is_text is None:
+        is_text = text_mask(values)
+    flat = values.ravel()
+    out = np.asarray(flat != None, dtype=bool)  # noqa: E711 - elementwise; None is the only value equal to None here
+    t = is_text.ravel()
+    if t.any():
+        texts = flat[t]
+        out[t] = np.fromiter(map(str.strip, texts), dtype=object, count=len(texts)).astype(bool)
+    return out.reshape(values.shape)
 
 
 @dataclass(frozen=True, eq=False)
@@ -330,8 +371,8 @@ def _read_xlsx(path: str | Path, *, display_name: str | None, limits: Any, data:
             extras = _openpyxl_cells(source, [s.title for s in sheets], need_formulas, need_percent)
         except Exception as exc:
             raise UnusableInputError(f"{name}: cannot be read ({type(exc).__name__}: {str(exc)[:160]})") from None
-        sheets = [SheetGrid(**{**g.__dict__, "formula_cells": frozenset(extras.get(g.title, ((), ()))[0]),
-                               "percent_cells": frozenset(extras.get(g.title, ((), ()))[1])}) for g in sheets]
+        sheets = [replace(g, formula_cells=frozenset(extras.get(g.title, ((), ()))[0]),
+                          percent_cells=frozenset(extras.get(g.title, ((), ()))[1])) for g in sheets]
     return WorkbookGrids(file=name, sheets=tuple(sheets))
 
 

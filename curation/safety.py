@@ -190,8 +190,7 @@ _CELL_AT = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?c)(\s[^>]*)?/?>")
 _ROW_OR_CELL = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(row|c)[\s/>]")
 _CELL_COL = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c\s[^>]*?\br\s*=\s*[\"']\$?([A-Za-z]{1,4})")
 # cell references of column AA and beyond: the only ones that can pass a column limit of 26 or more
-_WIDE_REFS = (re.compile(rb'r="\$?([A-Za-z]{2,4})\$?\d'), re.compile(rb"r='\$?([A-Za-z]{2,4})\$?\d"),
-              re.compile(rb"r\s+=\s*[\"']\$?([A-Za-z]{2,4})\$?\d|r=\s+[\"']\$?([A-Za-z]{2,4})\$?\d"))
+_WIDE_REF = re.compile(rb"r\s*=\s*[\"']\$?([A-Za-z]{2,4})\$?\d")  # r="AB12", r='AB12', r = "AB12": one pass
 _PREFIXED_F = re.compile(rb"<[A-Za-z_][\w.-]*:f[\s/>]")
 _ENTITY = re.compile(rb"&(?:#[0-9]{1,8}|#x[0-9A-Fa-f]{1,7}|[A-Za-z][A-Za-z0-9]{0,30});")
 _OOXML_ESC = re.compile(rb"_x[0-9A-Fa-f]{4}_")
@@ -592,9 +591,7 @@ class _SheetScan:
         if self.scan_cols:
             # columns A-Z never pass a limit of 26 or more: look only at references of two letters or more
             if lim.max_columns >= 26:
-                found = [m if isinstance(m, bytes) else (m[0] or m[1])
-                         for rx in (_WIDE_REFS if b"r =" in chunk or b"r= " in chunk else _WIDE_REFS[:2])
-                         for m in rx.findall(chunk)]
+                found = _WIDE_REF.findall(chunk)
             else:
                 found = _CELL_COL.findall(chunk)
             for letters in set(found):

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..findings import quote_sheet
 from ..reading import SheetGrid, column_letter
-from .cells import _cell_text, _filled, _types
+from .cells import _cell_text, _filled, _types, member_mask
 from .headers import FieldIndex, _merged_fill_header, fold_header
 from .model import SheetLayout, _col_index
 
@@ -97,7 +97,7 @@ def figures(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
         texts = sub[is_str]
         hits = {t for t in set(texts) if RX_FIGURE.match(t)}
         if hits:
-            num[is_str] = np.isin(texts, list(hits))
+            num[is_str] = member_mask(texts, hits)
     out[mask] = num
     return out
 
@@ -112,7 +112,7 @@ def sheet_roles(grid: SheetGrid, sl: SheetLayout, data_rows: list[int], filled: 
     vals = grid.values
     n_rows, width = vals.shape
     if filled is None:
-        filled = _filled(vals)
+        filled = grid.filled
     roles = np.where(filled, NOT_READ, EMPTY).astype(np.int8)
     first_header = sl.header_rows[0] - 1
     last_header = sl.header_rows[-1] - 1
@@ -140,7 +140,7 @@ def sheet_roles(grid: SheetGrid, sl: SheetLayout, data_rows: list[int], filled: 
 def skipped_roles(grid: SheetGrid, filled: np.ndarray | None = None) -> np.ndarray:
     """A sheet not taken: every non-empty cell not read."""
     if filled is None:
-        filled = _filled(grid.values)
+        filled = grid.filled
     return np.where(filled, NOT_READ, EMPTY).astype(np.int8)
 
 

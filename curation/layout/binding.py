@@ -100,7 +100,7 @@ def bind_sheet(ctx: SheetContext) -> BoundSheet:
     from .account import sheet_roles
 
     vals = ctx.grid.values.copy()
-    filled = _filled(vals)
+    filled = ctx.grid.filled.copy()  # of the grid as read (== _filled(vals) before merged areas are filled)
     if ctx.sl.record_per in ("sheet", "column"):
         return bind_form_sheet(ctx, vals, filled)
     if ctx.sl.shape == "crosstab":
@@ -331,12 +331,12 @@ def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
         if col.kind == "value":
             # the common case, whole column at once: only text cells that may hold 'number unit' one by one
             f = col.parts["value"]
-            arr = np.array(body, dtype=object)
+            arr = body if n else np.array(body, dtype=object)  # fancy indexing made ``body`` a copy already
             arr[(arr == "") | pd_isna(arr)] = None
             fs_f = _field_spec_of(schema, sl.tables, f)
             if fs_f is not None and fs_f.type == "integer":
                 read_counts(arr)
-            columns[f] = list(arr)
+            columns[f] = arr.tolist()  # (an object array's own objects)
             if cell_units:
                 strs = np.flatnonzero(_types(arr) == str)
                 for k in strs[np.fromiter((arr[k][:1] in "+-.0123456789" for k in strs), bool, len(strs))]:
@@ -438,7 +438,7 @@ def report_labels(ctx: SheetContext, data_rows: list[int]) -> None:
     for b in sl.blocks:
         if b.read:
             continue
-        n = int(_filled(ctx.grid.values[b.rows[0] - 1:b.rows[1]]).sum()) if b.rows[1] >= b.rows[0] else 0
+        n = int(ctx.grid.filled[b.rows[0] - 1:b.rows[1]].sum()) if b.rows[1] >= b.rows[0] else 0
         emit(title, b.title_row, None, None, "unread-data", "warning",
              f"{q}!{b.title_row}:{b.title_row} {b.title!r} heads a table of its own (header row {b.header_row}, rows "
              f"{b.rows[0]}-{b.rows[1]}, {n} cell(s)): it is not read, so that two blocks are never pooled as one "

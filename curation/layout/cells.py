@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Literal
 import numpy as np
 
 from ..cells import is_missing_text
+from ..reading import filled_mask, text_mask
 from ..schema import ReviewSchema, fold
 
 
@@ -96,18 +97,9 @@ def _types(values: np.ndarray) -> np.ndarray:
 
 
 def _filled(values: np.ndarray) -> np.ndarray:
-    """Cells holding something (a text of spaces only is empty)."""
-    if values.size == 0:
-        return np.zeros(values.shape, bool)
-    f = (values != "") & (values != None)  # noqa: E711 - elementwise
-    if values.dtype == object:
-        is_str = _types(values) == str
-        if is_str.any():
-            texts = values[is_str & f]
-            blank = {t for t in set(texts) if not t.strip()}
-            if blank:
-                f &= ~(is_str & np.isin(values, list(blank)))
-    return f
+    """Cells holding something (a text of spaces only is empty); a whole grid's is cached on its
+    :class:`~curation.reading.SheetGrid` (``grid.filled``)."""
+    return filled_mask(values)
 
 
 def _cell_text(v: Any) -> str:
@@ -127,17 +119,23 @@ def _looks_numeric(v: Any) -> bool:
     return bool(t and re.match(rf"^{_NUM}\s*%?$", t))
 
 
-def _column_mask(col: np.ndarray, predicate) -> np.ndarray:
-    """``predicate(text)`` for each cell of a column, called once per distinct text."""
+def _column_mask(col: np.ndarray, predicate, is_text: np.ndarray | None = None) -> np.ndarray:
+    """``predicate(text)`` for each cell of a column, called once per distinct text (``is_text``: which
+    cells are text, when the caller knows)."""
     out = np.zeros(len(col), bool)
-    is_str = _types(col) == str
+    is_str = text_mask(col) if is_text is None else is_text
     if not is_str.any():
         return out
     texts = col[is_str]
     hits = {t for t in set(texts) if predicate(t)}
     if hits:
-        out[is_str] = np.isin(texts, list(hits))
+        out[is_str] = member_mask(texts, hits)
     return out
+
+
+def member_mask(values: np.ndarray, members: set) -> np.ndarray:
+    """``v in members`` for each cell of a 1-d object array, by hashing (``np.isin`` sorts object arrays)."""
+    return np.fromiter(map(members.__contains__, values), dtype=bool, count=len(values))
 
 
 def _split_cell(col: ColumnLayout, v: Any, schema: ReviewSchema,

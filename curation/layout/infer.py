@@ -70,7 +70,7 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
             if regions:
                 form_regions[grid.title] = regions
             continue
-        if table is not None and not _filled(grid.values).any():
+        if table is not None and not grid.filled.any():
             empty[grid.title] = table
             continue
         if g is None or g.score == 0:

@@ -20,18 +20,21 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import replace
 
 import numpy as np
 
 from ..reading import WorkbookGrids, column_letter
 from ..schema import ReviewSchema
-from .cells import _column_mask, _text, _types, content_kind
+from .cells import _text, content_kind
 from .headers import fold_header
 from .model import Layout
 from .nondata import _TOTAL_LABEL
 from .structure import _named_table
 
 _ID = re.compile(r"[\w-]+")
+_IDS = re.compile(r"[\w-]+(?:\x00[\w-]+)*")  # identifiers joined by NUL (never in [\w-])
+_TOTAL_LINES = re.compile(_TOTAL_LABEL.pattern, re.I | re.M)  # _TOTAL_LABEL on each line of a joined text
 
 
 def known_layout(grids: WorkbookGrids, schema: ReviewSchema) -> Layout | None:
@@ -49,7 +52,7 @@ def known_layout(grids: WorkbookGrids, schema: ReviewSchema) -> Layout | None:
             return None
         named += 1
         # the header alone: what the search decides from it is all there is to decide
-        stub.append(type(grid)(**{**grid.__dict__, "values": grid.values[:1]}))
+        stub.append(replace(grid, values=grid.values[:1]))
     if not named:
         return None
     layout = infer_layout(WorkbookGrids(file=grids.file, sheets=tuple(stub), findings=grids.findings,
@@ -81,7 +84,7 @@ def _template_sheet(schema: ReviewSchema, table: str, grid) -> bool:
         return True
     if body.shape[1] > len(cols) and _filled_any(body[:, len(cols):]):
         return False  # cells right of the header
-    is_str = _types(body[:, : len(cols)]) == str
+    is_str = grid.text_cells[1:, : len(cols)]
     for c in cols:
         if not is_str[:, c].any():
             continue  # numbers and empty cells only: no composite (content_kind reads text cells alone)
@@ -97,10 +100,33 @@ def _template_sheet(schema: ReviewSchema, table: str, grid) -> bool:
     empty = (k == "") | (k == None)  # noqa: E711 - elementwise
     if empty.any():
         return False  # a row without its key: a note, a separator, a total: the search decides
-    odd = _column_mask(k, lambda t: not _ID.fullmatch(t.strip()))
-    for c in id_cols:
-        odd |= _column_mask(body[:, c], lambda t: bool(_TOTAL_LABEL.match(t)) or _is_header(t, key))
-    return not odd.any()
+    if not _all_ids(set(k[is_str[:, 0]])):
+        return False
+    return not any(_any_total_or_header(set(body[:, c][is_str[:, c]]), key) for c in id_cols)
+
+
+def _all_ids(texts: set) -> bool:
+    """Every text is an identifier (``[\\w-]+`` once stripped): one regex call over them all when each is
+    one already, else one per text."""
+    if not texts:
+        return True
+    joined = "\x00".join(texts)
+    if _IDS.fullmatch(joined):
+        return True
+    return all(_ID.fullmatch(t.strip()) for t in texts)
+
+
+def _any_total_or_header(texts: set, key: str) -> bool:
+    """Some text is a ``Total`` label or repeats the key's header: decided over all the texts at once (a
+    line-wise search finds a match wherever one text matches alone), one by one only when that finds one."""
+    if not texts:
+        return False
+    joined = "\n".join(texts)
+    folded = (joined if joined.isascii() else unicodedata.normalize("NFKC", joined)).casefold()
+    if (key in folded or "first_author" in folded or joined.count("\n") != len(texts) - 1
+            or _TOTAL_LINES.search(joined)):
+        return any(bool(_TOTAL_LABEL.match(t)) or _is_header(t, key) for t in texts)
+    return False
 
 
 def _is_header(text: str, key: str) -> bool:

@@ -269,14 +269,16 @@ def sheet_records(ctx: SheetContext, bound: BoundSheet) -> dict[str, RawSheet]:
     rows_excel = [r + 1 for r in data_rows]
     for table in sl.tables:
         spec = schema.sheets[table]
-        own = {f: np.array(columns[f], dtype=object) if f in columns else None for f in spec.fields}
+        own = {f: _object_array(columns[f]) if f in columns else None for f in spec.fields}
         keep = list(range(n))
+        every = True  # every row is kept: the arrays as they are
         if len(sl.tables) > 1 and spec.parent is None and any(schema.sheets[t].parent is not None
                                                               for t in sl.tables if t != table):
             keep = _study_rows(schema, table, own, rows_excel, letters, title, emit, columns)
+            every = keep == list(range(n))
         keep_at = np.asarray(keep, dtype=np.intp)
-        values = {f: (arr[keep_at] if arr is not None else None) for f, arr in own.items()}
-        values = {f: v for f, v in values.items() if v is not None}
+        # (a binding may give a field more values than records: only the records' are taken)
+        values = {f: (arr if every and len(arr) == n else arr[keep_at]) for f, arr in own.items() if arr is not None}
         pos_of = {k: j for j, k in enumerate(keep)}
         out[table] = RawSheet(
             file=emit.file, sheet=table, title=title, header_row=header_row,
@@ -287,7 +289,8 @@ def sheet_records(ctx: SheetContext, bound: BoundSheet) -> dict[str, RawSheet]:
                           for l, ign in sl.ignored.items() if _col_index(l) < width},
             percent_cells={f: frozenset(pos_of[k] for k in pos if k in pos_of) for f, pos in percent.items()
                            if f in spec.fields},
-            units={f: np.array([u[k] for k in keep], dtype=object) for f, u in units.items() if f in spec.fields},
+            units={f: (_object_array(u) if every and len(u) == n else _object_array([u[k] for k in keep]))
+                   for f, u in units.items() if f in spec.fields},
             cell_rows={f: np.asarray(rr)[keep] for f, rr in (bound.cell_rows or {}).items() if f in spec.fields},
             cell_letters={f: np.asarray(ll, dtype=object)[keep] for f, ll in (bound.cell_letters or {}).items()
                           if f in spec.fields},
@@ -302,6 +305,12 @@ def sheet_records(ctx: SheetContext, bound: BoundSheet) -> dict[str, RawSheet]:
                      + (" (required: every row is excluded)" if fs.required else " (treated as empty)"), None, table)
     return out
 
+
+
+def _object_array(values: Any) -> np.ndarray:
+    """A 1-d object array of these values, each kept as the object it is (``np.array`` would look into each
+    for nested sequences)."""
+    return np.fromiter(values, dtype=object, count=len(values))
 
 
 def _study_rows(schema: ReviewSchema, table: str, own: dict[str, Any], rows_excel: list[int], letters: dict[str, str],
