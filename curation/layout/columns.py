@@ -21,14 +21,17 @@ if TYPE_CHECKING:
 
 
 def _sheet_layout(schema: ReviewSchema, index: FieldIndex, g: _SheetGuess, tables: list[str],
-                  by_name: bool) -> SheetLayout:
+                  by_name: bool, shape: str | None = None) -> SheetLayout:
+    """One worksheet's layout; ``shape="wide"`` reads it as wide even where it reads as long too (the rival
+    explanation that :mod:`curation.layout.compete` scores against the long one)."""
     grid = g.grid
     vals = grid.values
     first_data = g.header_rows[-1] + 1
     cols: list[ColumnLayout] = []
     ignored: dict[str, IgnoredColumn] = {}
     table_fields = {t: set(schema.sheets[t].fields) for t in tables}
-    long = detect_long(schema, index, grid, [c.header for c in g.candidates], first_data, tables)
+    long = detect_long(schema, index, grid, [c.header for c in g.candidates], first_data, tables) \
+        if shape != "wide" else None
     long_cols = set(long["roles"]) | {long["outcome_column"]} if long else set()
     # a sheet below the studies sheet (adverse events) naming each row's study by its first author and year in
     # two columns, with no study_id column: those columns are the row's identity (study_id derived from them

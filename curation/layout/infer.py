@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UnusableInputError
+from .compete import AmbiguousLayoutError
 from ..reading import WorkbookGrids, sheet_key
 from ..schema import ReviewSchema
 from .cells import _cell_text, _filled
@@ -102,10 +103,14 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
             if g.grid.state == "visible":
                 skipped.setdefault(title, f"its headers match too few fields of any contract sheet ({g.score} column(s))")
             continue
+    choices: dict[str, object] = {}
     for title, g in guesses.items():
         tables = assignment.get(title, [])
         if tables:
-            sheets.append(_sheet_layout(schema, index, g, tables, by_name=by_name_hint(title, tables, schema)))
+            sl = _sheet_layout(schema, index, g, tables, by_name=by_name_hint(title, tables, schema))
+            if sl.shape == "long":  # long and wide: two explanations of one sheet, scored on the cells they dispute
+                sl = _long_or_wide(schema, index, g, tables, sl, choices)
+            sheets.append(sl)
     sheets = _sheet_name_labels(schema, sheets, siblings, skipped)
     by_grid = {grid.title: grid for grid in grids.sheets}
     for title, found in forms.items():
@@ -128,7 +133,61 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
             f"{grids.file}: none of the form's sheets ({', '.join(schema.sheets)}) is in this workbook, by name or by "
             f"its headers (found: {', '.join(hints) or 'no sheets'}). Start from `curate template`, or name the "
             "sheets and their header cells after the schema's fields (`curate template` shows them)")
-    return Layout(schema=schema.name, workbook=Path(grids.file).name, sheets=sheets, skipped=skipped, empty=empty)
+    layout = Layout(schema=schema.name, workbook=Path(grids.file).name, sheets=sheets, skipped=skipped, empty=empty,
+                    choices={t: _choice_words(v) for t, v in choices.items()} or None)
+    if refuse_ties and choices:
+        title, verdict = next(iter(choices.items()))
+        raise AmbiguousLayoutError(_refusal(grids.file, layout, title, verdict))
+    return layout
+
+
+def _long_or_wide(schema: ReviewSchema, index: FieldIndex, g, tables: list[str], long_sl: SheetLayout,
+                  choices: dict) -> SheetLayout:
+    """A sheet that reads as long, scored against the same sheet read as wide (:mod:`.compete`): the better
+    when clearly better; when the two are about as good, the better with the other's recipe kept beside it
+    (so that one line, ``shape:``, chooses) and the sheet noted in ``choices`` (refused unless a layout
+    file chooses)."""
+    from .compete import long_or_wide
+
+    wide_sl = _sheet_layout(schema, index, g, tables, by_name=long_sl.by_name, shape="wide")
+    verdict = long_or_wide(schema, g.grid, long_sl, wide_sl)
+    if not verdict.tie:
+        return long_sl if verdict.best.line == "shape: long" else wide_sl
+    choices[g.grid.title] = verdict
+    contested = {l for l in long_sl.roles} | {long_sl.outcome_column}
+    if verdict.best.line == "shape: long":
+        extra = [c for c in wide_sl.columns if c.column in contested]
+        cols = sorted([*long_sl.columns, *extra], key=lambda c: _col_index(c.column))
+        return long_sl.model_copy(update={"columns": cols})
+    return wide_sl.model_copy(update={"outcome_column": long_sl.outcome_column, "roles": long_sl.roles,
+                                      "outcomes": long_sl.outcomes})
+
+
+def _choice_words(verdict) -> str:
+    return (f"read as {verdict.best.name}, but it reads about as well as {verdict.other.name} "
+            f"({verdict.words()}): `{verdict.best.line}` chooses; `{verdict.other.line}` reads it the other way")
+
+
+def _refusal(file: str, layout: Layout, title: str, verdict) -> str:
+    """One line: the sheet, both explanations, and the line of the layout file (as `curate map` writes it)
+    that chooses."""
+    lines = layout.to_yaml().splitlines()
+    at = None
+    entry = False
+    for k, line in enumerate(lines, 1):
+        if line.startswith("- sheet:"):
+            import yaml
+
+            entry = yaml.safe_load(line[2:]).get("sheet") == title
+        elif entry and line.strip().startswith(verdict.best.line.split(":")[0] + ":"):
+            at = k
+            break
+    where = f"line {at} of the layout " if at else "the layout "
+    name = Path(file).name
+    return (f"{file}: sheet {title!r} can be read two ways about equally well: as {verdict.best.name}, or as "
+            f"{verdict.other.name} ({verdict.words()}), so it is not clear which is meant: choose with a layout file: "
+            f"`curate map {name} -o layout.yaml` writes `{verdict.best.line}` under `- sheet: {title}` ({where}"
+            f"file); keep it or change it to `{verdict.other.line}`, and pass the file with --layout")
 
 
 def _sheet_name_labels(schema: ReviewSchema, sheets: list[SheetLayout], siblings: dict[str, list[str]],

@@ -46,7 +46,10 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
     index = FieldIndex.of(schema)
     accounts: dict[str, CellAccount] = {}
     read_headers: dict[str, frozenset] = {}
+    from .compete import as_chosen
+
     for sl in layout.sheets:
+        sl = as_chosen(sl)  # a sheet with both a long and a wide recipe: the one its shape line chooses
         grid = by_title[sl.sheet]
         ctx = SheetContext(schema, index, grid, sl, emit, needed, inferred)
         bound = bind_sheet(ctx)
@@ -252,6 +255,10 @@ def read_form(path: str | Path, schema: ReviewSchema, *, layout: Layout | None =
         try:
             inferred = infer_layout(grids, schema)
         except UnusableInputError as exc:  # the closest shipped schemas, when it is a form of another review
+            from .compete import AmbiguousLayoutError
+
+            if isinstance(exc, AmbiguousLayoutError):  # a sheet two ways: the layout file chooses, not the schema
+                raise
             raise UnusableInputError(exc.message + unusable_hint(grids, schema)) from None
         wb = extract(grids, inferred, schema, inferred=True)
     fit = fit_findings(grids, schema, wb)  # a workbook of another review: say so, name the closest schemas
