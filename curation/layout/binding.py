@@ -319,6 +319,7 @@ def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
         if fs is not None and fs.type in NUMERIC_TYPES and fs.type != "year":
             col_units[col.column] = frozenset(known_units | ({fold(fs.unit)} if fs.unit else set()))
     rows_idx = np.asarray(data_rows, dtype=int)
+    totals: list[tuple] = []
     for col in sl.columns:
         c = _col_index(col.column)
         for f in col.parts.values():
@@ -368,6 +369,8 @@ def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
                 ids[k] = got.pop("__id")
             if "__cohort" in got:
                 cohorts[k] = got.pop("__cohort")
+            if "__total" in got:  # '15/46': the denominator, checked against the row's own once all are bound
+                totals.append((k, r, col, got.pop("__total"), v))
             for f, part in got.items():
                 if f not in columns:
                     columns[f] = [None] * n
@@ -378,7 +381,45 @@ def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
                     if f not in units:
                         units[f] = [None] * n
                     units[f][k] = u
+    if totals:
+        _cell_denominators(ctx, columns, letters, totals, n)
     return columns, letters, units, percent, ids, cohorts
+
+
+def _cell_denominators(ctx: SheetContext, columns: dict, letters: dict, totals: list, n: int) -> None:
+    """The denominators typed in count cells (``15/46``, ``15 of 46``, ``15/46 (32.6)``): the count's total
+    field (as the schema's checks and analysis declare it) takes the denominator where the row has none; one
+    that differs from the row's own is not read, with a warning naming both cells; one no field takes is
+    not read, with a warning (never dropped silently)."""
+    from ..cells import parse_number_text
+    from .long import _denominators
+
+    schema, sl, emit, title = ctx.schema, ctx.sl, ctx.emit, ctx.title
+    q = quote_sheet(title)
+    dens = _denominators(schema, sl.tables)
+    own = {f for t in sl.tables for f in schema.sheets[t].fields}
+    for k, r, col, d, text in totals:
+        count_f = col.parts.get("count")
+        tf = dens.get(count_f) if count_f else None
+        where = f"{q}!{col.column}{r + 1}"
+        if tf is None or tf not in own:
+            emit(title, r + 1, col.column, count_f, "unread-data", "warning",
+                 f"{where} {_cell_text(text)!r}: the denominator {d} is not read (no field of the sheet is the "
+                 f"denominator of {count_f}); type it in its own column if the review needs it", _cell_text(text),
+                 _table_of(schema, sl, count_f) if count_f else ctx.primary)
+            continue
+        current = columns.get(tf, [None] * n)[k] if tf in columns else None
+        if current is None or _cell_text(current) == "":
+            columns.setdefault(tf, [None] * n)[k] = d
+            letters.setdefault(tf, col.column)
+            continue
+        parsed = parse_number_text(_cell_text(current)) if not isinstance(current, (int, float)) else None
+        value = float(current) if parsed is None else parsed.value
+        if value is None or float(value) != float(d):
+            emit(title, r + 1, col.column, tf, "unread-data", "warning",
+                 f"{where} {_cell_text(text)!r} gives {tf} = {d}, but the row's {tf} is {_cell_text(current)} "
+                 f"({q}!{letters.get(tf, '')}{r + 1}): the {tf} cell is read, the denominator in {where} is not; "
+                 "check which is right", _cell_text(text), _table_of(schema, sl, tf))
 
 
 def derive_identity(ctx: SheetContext, columns: dict, letters: dict, ids: list, cohorts: list, n: int,
