@@ -140,6 +140,69 @@ def test_judge_refuses_only_within_the_margin(a, b, cells, tie):
         assert min(a, b) >= MIN_DISPUTED and abs(a - b) <= MARGIN * cells
 
 
-def test_cells_whose_content_does_not_fit_the_field_are_no_support():
-    v = judge(_expl("shape: long", 8), _expl("shape: wide", 2, bad=6), 16)
+def test_cells_read_into_a_field_their_content_does_not_fit_count_against():
+    v = judge(_expl("shape: long", 8), _expl("shape: wide", 8, bad=6), 22)
     assert not v.tie and v.best.line == "shape: long" and v.other_read == 2
+
+
+# a form-style sheet: labels in A, one study's values in B; column C either a second cohort or notes beside them
+FORM_LABELS = ["Design", "Agent", "Criteria", "N enrolled", "Evaluable pts", "CR", "PR", "SD", "PD", "mPFS"]
+BODEI = ["prospective", "177Lu-DOTATATE", "RECIST 1.1", 51, 42, 1, 12, 19, 10, "36 (24–48)"]
+
+
+def form_sheet(path: Path, beside: list) -> Path:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Bodei 2011"
+    ws.cell(1, 1, "Extraction form")
+    for i, (label, v, w) in enumerate(zip(FORM_LABELS, BODEI, beside)):
+        ws.cell(3 + i, 1, label)
+        ws.cell(3 + i, 2, v)
+        if w is not None:
+            ws.cell(3 + i, 3, w)
+    wb.save(path)
+    return path
+
+
+# half figures that fit (a second cohort's?), half words that fit no field (notes?): either reading is as good
+MIXED = [None, None, None, "patients", 40, 1, 12, "n", "n", "months"]
+
+
+def test_a_form_sheet_read_as_one_study_or_as_two_columns_equally_well_is_refused(tmp_path):
+    path = form_sheet(tmp_path / "form.xlsx", MIXED)
+    proc = _run("validate", str(path))
+    assert proc.returncode == 2, proc.stdout[-2000:]
+    msg = proc.stderr.strip()
+    assert len(msg.splitlines()) == 1 and "sheet 'Bodei 2011'" in msg, msg
+    assert "one study's form (labels in column A, its values in B; C not read" in msg, msg
+    assert "studies or cohorts side by side (labels in column A, one record per column: B, C" in msg, msg
+    assert "`recordPer: sheet`" in msg and "`recordPer: column`" in msg, msg
+    lay = tmp_path / "layout.yaml"
+    assert _run("map", str(path), "-o", str(lay)).returncode == 0
+    line_no = int(msg.split("(line ")[1].split(" ")[0])
+    assert lay.read_text(encoding="utf-8").splitlines()[line_no - 1].strip() == "recordPer: sheet"
+    # as one study's form: B read; C's figures not read, with a warning
+    r = validate(path, layout=load_layout(lay))
+    o = r.tables["outcomes"].data.set_index("study_id")
+    assert list(o.index) == ["Bodei2011"] and o.loc["Bodei2011", "pr"] == 12
+    assert [f for f in r.finding_list if f.rule == "unread-data" and f.severity == "warning"]
+    # one line changed: two records, one per column
+    lay.write_text(lay.read_text(encoding="utf-8").replace("  recordPer: sheet\n", "  recordPer: column\n"),
+                   encoding="utf-8")
+    r = validate(path, layout=load_layout(lay))
+    assert len(r.tables["outcomes"].data) == 2
+
+
+def test_a_form_sheet_beside_a_clear_second_cohort_reads_both_columns(tmp_path):
+    path = form_sheet(tmp_path / "form.xlsx", [None, None, None, 62, 40, 1, 12, 20, 7, "30 (24–36)"])
+    r = validate(path)
+    assert len(r.tables["outcomes"].data) == 2
+
+
+def test_a_form_sheet_beside_notes_reads_one_study_and_warns_of_nothing_lost(tmp_path):
+    notes = ["p. 3", "p. 3", "Methods", "patients", "patients", "n", "n", "n", "n", "months"]
+    path = form_sheet(tmp_path / "form.xlsx", notes)
+    r = validate(path)
+    o = r.tables["outcomes"].data.set_index("study_id")
+    assert list(o.index) == ["Bodei2011"] and o.loc["Bodei2011", "sd"] == 19
+    assert not [f for f in r.finding_list if f.rule == "invalid-number"], [f.message for f in r.finding_list]

@@ -4,9 +4,10 @@ chooses").
 
 An explanation of a sheet is a layout of it (:class:`~curation.layout.model.SheetLayout`): long or wide,
 say. Both read most columns alike; they differ on some (a long sheet's outcome and role columns). On the
-non-empty cells of those columns, each explanation scores the share it reads: into a field the cell's
+non-empty cells of those columns, each explanation scores the cells it reads into a field the cell's
 content fits (a figure under a numeric field, a term under a vocabulary one: consistency of types under
-headers), or as a label naming the fields of its row (an outcome cell). A wide reading gets no support from
+headers) or as a label naming the fields of its row (an outcome cell), less the cells it reads into a
+field their content does not fit (``months`` as a median: a misread is worse than a cell left unread). A wide reading gets no support from
 a row that repeats an earlier row's other cells (one study's second outcome row would be a second record of
 the same study). The better is taken when its share is more than :data:`MARGIN` above the other's; within
 it (and each reading at least :data:`MIN_DISPUTED` cells), the sheet is ambiguous and the reader refuses,
@@ -66,7 +67,8 @@ class Verdict:
     best, other : Explanation
         The better-scored explanation (the first given on equal scores) and its rival.
     best_read, other_read : int
-        Cells of the disputed columns each reads (into a field its content fits, or as a label naming one).
+        Cells of the disputed columns each reads into a field its content fits (or as a label naming one),
+        less those it reads into a field the content does not fit.
     cells : int
         The non-empty cells of the disputed columns (in data rows).
     tie : bool
@@ -90,12 +92,12 @@ class Verdict:
 
     def words(self) -> str:
         """The two scores in a reviewer's words."""
-        return (f"reading {self.best_read} and {self.other_read} of the {self.cells} cells of the columns they "
-                "read differently")
+        return f"scored on the {self.cells} cells they read differently: {self.best_read} and {self.other_read}"
 
 
-def _fits(v: Any, fs: Any, kind: str) -> bool:
-    """Whether a cell's content fits the field it is read into (a figure for a numeric field ...)."""
+def _fits(v: Any, fs: Any, kind: str, schema: ReviewSchema | None = None) -> bool:
+    """Whether a cell's content fits the field it is read into (a figure for a numeric field, a term of its
+    vocabulary for a vocabulary field ...)."""
     if fs is None:
         return False
     if kind != "value":  # a composite (median (CI), n (%), Author (year)): a figure in it
@@ -109,7 +111,10 @@ def _fits(v: Any, fs: Any, kind: str) -> bool:
 
         return bool(RX_COUNT_TEXT.match(t))
     if fs.type == "vocabulary":
-        return not _looks_numeric(v)
+        if _looks_numeric(v):
+            return False
+        vocab = schema.vocabularies.get(fs.vocabulary) if schema is not None and fs.vocabulary else None
+        return vocab is None or vocab.canonical(_text(v) or "") is not None
     return True
 
 
@@ -156,7 +161,7 @@ def bound_cells(schema: ReviewSchema, grid: SheetGrid, sl: SheetLayout, *,
         fs = _spec(schema, sl.tables, f)
         for k in np.flatnonzero(filled[:, c]):
             r = int(rows[k])
-            out[(r, c)] = (f, _fits(vals[r, c], fs, col.kind))
+            out[(r, c)] = (f, _fits(vals[r, c], fs, col.kind, schema))
     if long_cols:
         oc = _col_index(sl.outcome_column)
         for k, r in enumerate(rows):
@@ -168,17 +173,18 @@ def bound_cells(schema: ReviewSchema, grid: SheetGrid, sl: SheetLayout, *,
                 f = spec.get(role)
                 if c >= width or f is None or not filled[k, c] or (columns is not None and c not in columns):
                     continue
-                out[(int(r), c)] = (f, _fits(vals[r, c], _spec(schema, sl.tables, f), "value"))
+                out[(int(r), c)] = (f, _fits(vals[r, c], _spec(schema, sl.tables, f), "value", schema))
     return out
 
 
 def judge(first: Explanation, second: Explanation, cells: int) -> Verdict:
     """Score two explanations on the ``cells`` non-empty cells of the columns they read differently: each by
-    the share it reads (into a field the content fits, or as a label naming one). The better is taken when
-    its share is more than :data:`MARGIN` above the other's; within it (and each reading at least
-    :data:`MIN_DISPUTED` cells), a tie."""
-    r1 = sum(1 for _f, ok in first.cells.values() if ok)
-    r2 = sum(1 for _f, ok in second.cells.values() if ok)
+    the cells it reads into a field the content fits (or as a label naming one), less those it reads into a
+    field the content does not fit (a misread is worse than a cell left unread). The better is taken when
+    its score is more than :data:`MARGIN` of the cells above the other's; within it (and each scoring at
+    least :data:`MIN_DISPUTED`), a tie."""
+    r1 = sum(1 if ok else -1 for _f, ok in first.cells.values())
+    r2 = sum(1 if ok else -1 for _f, ok in second.cells.values())
     best, other, hi, lo = (first, second, r1, r2) if r1 >= r2 else (second, first, r2, r1)
     tie = cells > 0 and lo >= MIN_DISPUTED and (hi - lo) <= MARGIN * cells
     return Verdict(best, other, hi, lo, cells, tie)
@@ -220,15 +226,52 @@ def long_or_wide(schema: ReviewSchema, grid: SheetGrid, long_sl: SheetLayout, wi
     return judge(long_e, wide_e, int(filled.sum()))
 
 
+def form_or_columns(schema: ReviewSchema, grid: SheetGrid, found: tuple, tables: list[str]) -> Verdict | None:
+    """A form-style sheet with values in several columns beside its labels, read as studies (or cohorts) side
+    by side, one record per column (transposed wide), against the same sheet read as one study's form whose
+    values are the first column and the other columns not read (units, pages, notes beside the values);
+    scored on those columns' cells (None when only one column holds values)."""
+    label_col, value_col, hits, value_cols = found
+    if len(value_cols) < 2:
+        return None
+    vals = grid.values
+    n_rows, width = vals.shape
+    every: dict[tuple[int, int], tuple[str, bool]] = {}
+    total = 0
+    for r, _text0, fields in hits:
+        fs_list = [(t, f) for t, f in fields if t in tables] or list(fields)
+        f = fs_list[0][1]
+        fs = _spec(schema, tables, f)
+        kind = "median_ci" if fs is not None and fs.combined else "value"
+        for c in value_cols:
+            if r >= n_rows or c >= width:
+                continue
+            v = vals[r, c]
+            if not (_text(v) or (isinstance(v, (int, float)) and not isinstance(v, bool))):
+                continue
+            total += 1
+            every[(int(r), int(c))] = (f, _fits(v, fs, kind, schema))
+    one = {k: v for k, v in every.items() if k[1] == value_col}
+    lab, first = column_letter(label_col), column_letter(value_col)
+    others = [column_letter(c) for c in value_cols if c != value_col]
+    columns_e = Explanation(
+        f"studies or cohorts side by side (labels in column {lab}, one record per column: "
+        f"{', '.join(column_letter(c) for c in value_cols)}; {_tally(every)})",
+        "recordPer: column", every)
+    sheet_e = Explanation(
+        f"one study's form (labels in column {lab}, its values in {first}; {', '.join(others)} not read; "
+        f"{_tally(one)})", "recordPer: sheet", one)
+    return judge(columns_e, sheet_e, total)
+
+
 def _long_words(sl: SheetLayout, bound: dict) -> str:
     named = sorted({t for t, spec in sl.outcomes.items() if spec})
     roles = ", ".join(f"{l} its {r}" for l, r in sl.roles.items())
-    values = [f for f, ok in bound.values() if ok and f != "(outcome)"]
-    fields = sorted(set(values))
+    fields = sorted({f for f, ok in bound.values() if ok and f != "(outcome)"})
     more = " ..." if len(named) > 4 else ""
     more_f = " ..." if len(fields) > 6 else ""
     return (f"long (column {sl.outcome_column} names each row's outcome, {', '.join(named[:4])}{more}; {roles}; "
-            f"{len(values)} value(s) read, into {', '.join(fields[:6])}{more_f})")
+            f"{_tally(bound)}, into {', '.join(fields[:6])}{more_f})")
 
 
 def _wide_words(grid: SheetGrid, sl: SheetLayout, bound: dict, cols: frozenset) -> str:
@@ -238,19 +281,28 @@ def _wide_words(grid: SheetGrid, sl: SheetLayout, bound: dict, cols: frozenset) 
     unread = [column_letter(c) for c in sorted(cols) if column_letter(c) not in mapped]
     more = " ..." if len(heads) > 5 else ""
     not_read = f"; {', '.join(unread)} not read" if unread else ""
-    n = sum(1 for _f, ok in bound.values() if ok)
     return (f"wide (one record per row: {'; '.join(heads[:5]) or 'none of those columns a field'}{more}{not_read}; "
-            f"{n} value(s) read)")
+            f"{_tally(bound)})")
+
+
+def _tally(cells: dict) -> str:
+    """How many values an explanation reads, and how many of them into a field their content does not fit."""
+    values = [ok for f, ok in cells.values() if f != "(outcome)"]
+    bad = values.count(False)
+    return f"{values.count(True)} value(s) read" + (f", {bad} more into fields they do not fit" if bad else "")
 
 
 def as_chosen(sl: SheetLayout) -> SheetLayout:
-    """A sheet's entry as its ``shape:`` line chooses, where the layout file keeps both recipes of a sheet two
-    structures explain about equally well: a long sheet without the wide reading of its role and outcome
-    columns; a wide sheet without the long recipe."""
+    """A sheet's entry as its ``shape:`` (or ``recordPer:``) line chooses, where the layout file keeps both
+    recipes of a sheet two structures explain about equally well: a long sheet without the wide reading of
+    its role and outcome columns; a wide sheet without the long recipe; one study's form
+    (``recordPer: sheet``) without the other value columns a transposed reading takes."""
     if sl.shape == "long" and sl.outcome_column:
         contested = set(sl.roles) | {sl.outcome_column}
         if any(c.column in contested for c in sl.columns):
             return sl.model_copy(update={"columns": [c for c in sl.columns if c.column not in contested]})
     elif sl.shape == "wide" and (sl.roles or sl.outcome_column or sl.outcomes):
         return sl.model_copy(update={"roles": {}, "outcome_column": None, "outcomes": {}})
+    if sl.record_per == "sheet" and sl.value_columns:  # one study's form: its first value column only
+        return sl.model_copy(update={"value_columns": []})
     return sl

@@ -44,6 +44,8 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
                 "clear which holds the data: keep one of them (rename or delete the others) and save the form again")
     forms: dict[str, tuple] = {}
     crosstabs: dict[str, dict] = {}
+    choices: dict[str, object] = {}  # sheets two structures explain about equally well: the verdict
+    as_sheet: set[str] = set()  # ... of them, form sheets kept as one study's form (with the other recipe)
     for grid in grids.sheets:
         table = _named_table(schema, grid.title)
         g = _guess_sheet(index, grid)
@@ -58,6 +60,16 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
         if found is not None and form_score(found) > (g.score if g is not None else 0) and \
                 form_tables(schema, found):
             forms[grid.title] = found  # labels down a column, values beside them: one record per sheet
+            from .compete import form_or_columns
+
+            verdict = form_or_columns(schema, grid, found, form_tables(schema, found))
+            if verdict is not None:  # several value columns: studies side by side, or one study's form?
+                if verdict.tie:
+                    choices[grid.title] = verdict
+                    if verdict.best.line == "recordPer: sheet":
+                        as_sheet.add(grid.title)
+                elif verdict.best.line == "recordPer: sheet":
+                    forms[grid.title] = (found[0], found[1], found[2], [found[1]])
             continue
         if table is not None and not _filled(grid.values).any():
             empty[grid.title] = table
@@ -103,7 +115,6 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
             if g.grid.state == "visible":
                 skipped.setdefault(title, f"its headers match too few fields of any contract sheet ({g.score} column(s))")
             continue
-    choices: dict[str, object] = {}
     for title, g in guesses.items():
         tables = assignment.get(title, [])
         if tables:
@@ -114,7 +125,11 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
     sheets = _sheet_name_labels(schema, sheets, siblings, skipped)
     by_grid = {grid.title: grid for grid in grids.sheets}
     for title, found in forms.items():
-        sheets.append(form_layout(schema, by_grid[title], found, form_tables(schema, found)))
+        sl = form_layout(schema, by_grid[title], found, form_tables(schema, found))
+        if title in as_sheet:  # one study's form, the transposed recipe kept beside it (recordPer chooses)
+            sl = sl.model_copy(update={"record_per": "sheet", "derived": {
+                f: "the sheet's name (Author year)" for f in sl.derived}})
+        sheets.append(sl)
     for title, cross in crosstabs.items():
         sheets.append(SheetLayout(
             sheet=title, tables=[cross["table"]], headerRows=cross["head_rows"],
@@ -136,7 +151,7 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
     layout = Layout(schema=schema.name, workbook=Path(grids.file).name, sheets=sheets, skipped=skipped, empty=empty,
                     choices={t: _choice_words(v) for t, v in choices.items()} or None)
     if refuse_ties and choices:
-        title, verdict = next(iter(choices.items()))
+        title, verdict = min(choices.items(), key=lambda kv: grids.titles.index(kv[0]))
         raise AmbiguousLayoutError(_refusal(grids.file, layout, title, verdict))
     return layout
 
@@ -165,7 +180,7 @@ def _long_or_wide(schema: ReviewSchema, index: FieldIndex, g, tables: list[str],
 
 def _choice_words(verdict) -> str:
     return (f"read as {verdict.best.name}, but it reads about as well as {verdict.other.name} "
-            f"({verdict.words()}): `{verdict.best.line}` chooses; `{verdict.other.line}` reads it the other way")
+            f"({verdict.words()}): `{verdict.best.line}` chooses it; `{verdict.other.line}` reads it the other way")
 
 
 def _refusal(file: str, layout: Layout, title: str, verdict) -> str:
@@ -184,10 +199,10 @@ def _refusal(file: str, layout: Layout, title: str, verdict) -> str:
             break
     where = f"line {at} of the layout " if at else "the layout "
     name = Path(file).name
-    return (f"{file}: sheet {title!r} can be read two ways about equally well: as {verdict.best.name}, or as "
-            f"{verdict.other.name} ({verdict.words()}), so it is not clear which is meant: choose with a layout file: "
+    return (f"{file}: sheet {title!r} can be read two ways about equally well, so it is not clear which is meant: "
+            f"as {verdict.best.name}, or as {verdict.other.name}; {verdict.words()}. Choose with a layout file: "
             f"`curate map {name} -o layout.yaml` writes `{verdict.best.line}` under `- sheet: {title}` ({where}"
-            f"file); keep it or change it to `{verdict.other.line}`, and pass the file with --layout")
+            f"file): keep it or change it to `{verdict.other.line}`, and pass the file with --layout")
 
 
 def _sheet_name_labels(schema: ReviewSchema, sheets: list[SheetLayout], siblings: dict[str, list[str]],
