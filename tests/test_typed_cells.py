@@ -60,6 +60,8 @@ analysis:
 """
 
 HEADER = ["Study", "N", "Evaluable", "ORR, n (%)", "DCR (%)", "HR (95% CI)", "p"]
+# the count in a column of its own, the percentage beside it: 'Responders' holds 15/46, 15 of 46, 18 (17.8)
+HEADER_COUNT = ["Study", "N", "Evaluable", "Responders", "DCR (%)", "HR", "p", "ORR (%)"]
 COLUMN = {"n_enrolled": "B", "n_evaluable": "C", "responders": "D", "orr_pct": "D", "dcr_pct": "E", "hr": "F",
           "hr_ci_low": "F", "hr_ci_high": "F", "p_value": "G"}
 STUDIES = ["Bodei2011", "Strosberg2017", "Brabander2017", "Zandee2019", "Kwekkeboom2008"]
@@ -74,7 +76,7 @@ P_FORMS = [("p<0.001", 0.001, "<"), ("P < 0.001", 0.001, "<"), ("<0.05", 0.05, "
 
 
 @st.composite
-def study_row(draw):
+def study_row(draw, count_column: bool = False):
     n = draw(st.integers(10, 900))
     d = draw(st.integers(5, n))
     e = draw(st.integers(0, d))
@@ -90,24 +92,29 @@ def study_row(draw):
              (("n", N_FORMS), ("count", COUNT_FORMS), ("pct", PCT_FORMS), ("hr", HR_FORMS), ("p", P_FORMS))}
     p_text, p_val, p_bound = P_FORMS[forms["p"]]
     count_form = COUNT_FORMS[forms["count"]]
+    if count_column:
+        count_form = ["{e}", *COUNT_FORMS][forms["count"]]
     cells = [N_FORMS[forms["n"]].format(n=n), d, count_form.format(e=e, d=d_cell, p=p_pct),
              PCT_FORMS[forms["pct"]].format(x=x), HR_FORMS[forms["hr"]].format(hr=f"{hr:.2f}", lo=f"{lo:.2f}",
                                                                                hi=f"{hi:.2f}"),
              p_text.format(p=p)]
     expected = {"n_enrolled": n, "n_evaluable": d, "responders": e, "dcr_pct": x, "hr": round(hr, 2),
                 "hr_ci_low": round(lo, 2), "hr_ci_high": round(hi, 2), "p_value": p_val if p_val is not None else p}
-    if "{p}" in count_form:
+    if count_column:  # the percentage typed in its own column too
+        cells.append(f"{p_pct}%")
+        expected["orr_pct"] = p_pct
+    elif "{p}" in count_form:
         expected["orr_pct"] = p_pct
     # a denominator in the cell that differs from the row's: a warning on the cell, never silently dropped
     flagged = {"n_evaluable"} if planted and "{d}" in count_form else set()
     return cells, expected, flagged
 
 
-def _workbook(path: Path, rows: list) -> Path:
+def _workbook(path: Path, rows: list, header: list[str] = HEADER) -> Path:
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = "Extraction"
-    ws.append(HEADER)
+    ws.append(header)
     for sid, (cells, _e, _f) in zip(STUDIES, rows):
         ws.append([sid, *cells])
     wb.save(path)
@@ -124,8 +131,16 @@ def schema(tmp_path_factory):
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(study_row(), min_size=3, max_size=5))
 def test_every_typed_form_is_read_right_or_flagged(schema, tmp_path, rows):
-    path = _workbook(tmp_path / "typed.xlsx", rows)
-    r = validate(path, schema)
+    _check(validate(_workbook(tmp_path / "typed.xlsx", rows), schema), rows, COLUMN)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(study_row(count_column=True), min_size=3, max_size=5))
+def test_counts_typed_with_their_denominator_or_percentage_in_a_count_column(schema, tmp_path, rows):
+    _check(validate(_workbook(tmp_path / "typed.xlsx", rows, HEADER_COUNT), schema), rows, {**COLUMN, "orr_pct": "H"})
+
+
+def _check(r, rows, column: dict[str, str]) -> None:
     clean = r.clean.set_index("study_id")
     flags = {(f.row, f.column) for f in r.finding_list if f.severity in ("warning", "error")}
     for k, (sid, (cells, expected, flagged)) in enumerate(zip(STUDIES, rows)):
@@ -134,9 +149,9 @@ def test_every_typed_form_is_read_right_or_flagged(schema, tmp_path, rows):
             got = clean.loc[sid, field] if sid in clean.index and field in clean.columns else None
             right = got is not None and got == pytest.approx(want, abs=1e-9)
             if field in flagged:  # the row's own n_evaluable is read; the cell's denominator is flagged
-                assert right and (row, COLUMN["responders"]) in flags, (sid, field, got, want, cells)
+                assert right and (row, column["responders"]) in flags, (sid, field, got, want, cells)
                 continue
-            assert right or (row, COLUMN[field]) in flags, (sid, field, got, want, cells,
+            assert right or (row, column[field]) in flags, (sid, field, got, want, cells,
                                                             [f.message for f in r.finding_list if f.row == row])
         assert not flagged or any(f.rule == "unread-data" and f.row == row and "denominator" in f.message
                                   for f in r.finding_list), cells
@@ -147,7 +162,7 @@ def test_every_typed_form_is_read_right_or_flagged(schema, tmp_path, rows):
     assert not stray, [(f.rule, f.cell, f.message) for f in stray]
     bounds = dict(zip(clean.index, clean["p_value_bound"])) if "p_value_bound" in clean.columns else {}
     for sid, (cells, _e, _f) in zip(STUDIES, rows):
-        text = cells[-1]
+        text = cells[5]  # the p column
         if "<" in text:
             assert bounds.get(sid) == "<", (sid, text, bounds.get(sid))
 

@@ -336,6 +336,7 @@ def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
             fs_f = _field_spec_of(schema, sl.tables, f)
             if fs_f is not None and fs_f.type == "integer":
                 read_counts(arr)
+                _count_parts(schema, sl, f, arr, data_rows, col.column, totals)
             columns[f] = list(arr)
             if cell_units:
                 strs = np.flatnonzero(_types(arr) == str)
@@ -370,7 +371,9 @@ def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
             if "__cohort" in got:
                 cohorts[k] = got.pop("__cohort")
             if "__total" in got:  # '15/46': the denominator, checked against the row's own once all are bound
-                totals.append((k, r, col, got.pop("__total"), v))
+                count_f = col.parts.get("count")
+                totals.append((k, r, col.column, count_f, _denominator_of(schema, sl, count_f), got.pop("__total"),
+                               v, "denominator"))
             for f, part in got.items():
                 if f not in columns:
                     columns[f] = [None] * n
@@ -386,39 +389,83 @@ def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
     return columns, letters, units, percent, ids, cohorts
 
 
-def _cell_denominators(ctx: SheetContext, columns: dict, letters: dict, totals: list, n: int) -> None:
-    """The denominators typed in count cells (``15/46``, ``15 of 46``, ``15/46 (32.6)``): the count's total
-    field (as the schema's checks and analysis declare it) takes the denominator where the row has none; one
-    that differs from the row's own is not read, with a warning naming both cells; one no field takes is
-    not read, with a warning (never dropped silently)."""
-    from ..cells import parse_number_text
+def _denominator_of(schema: ReviewSchema, sl: SheetLayout, count_f: str | None) -> str | None:
+    """The field that is a count's denominator (as the schema's checks and analysis declare it), if the
+    sheet holds it."""
     from .long import _denominators
+
+    if not count_f:
+        return None
+    tf = _denominators(schema, sl.tables).get(count_f)
+    return tf if tf is not None and any(tf in schema.sheets[t].fields for t in sl.tables) else None
+
+
+def _count_parts(schema: ReviewSchema, sl: SheetLayout, f: str, arr: np.ndarray, data_rows: list[int],
+                 letter: str, extras: list) -> None:
+    """A count cell typed with more than its count (``15/46``, ``15 of 46``, ``18 (17.8)``): the count, in
+    place, and the rest (the denominator, the percentage) kept in ``extras`` for :func:`_cell_parts`. Only
+    for a count the schema gives a denominator or a percentage; anything else is left for the number parser
+    (and its finding)."""
+    from .cells import RX_COUNT_OF, RX_COUNT_PCT
+
+    strs = np.flatnonzero(_types(arr) == str)
+    if not len(strs):
+        return
+    total_f = _denominator_of(schema, sl, f)
+    pct_f = next((g for t in sl.tables for g, fs in schema.sheets[t].fields.items()
+                  if fs.type == "percentage" and fs.count_field == f), None)
+    if total_f is None and pct_f is None:
+        return
+    for k in strs:
+        t = arr[k].strip()
+        m = RX_COUNT_OF.match(t)
+        if m and total_f is not None:
+            arr[k] = m.group("n")
+            extras.append((int(k), data_rows[k], letter, f, total_f, m.group("d"), t, "denominator"))
+            continue
+        m = RX_COUNT_PCT.match(t)
+        if m and (pct_f is not None or not m.group("d")):
+            arr[k] = m.group("n")
+            if m.group("d"):
+                extras.append((int(k), data_rows[k], letter, f, total_f, m.group("d"), t, "denominator"))
+            extras.append((int(k), data_rows[k], letter, f, pct_f, m.group("p"), t, "percentage"))
+
+
+def _cell_denominators(ctx: SheetContext, columns: dict, letters: dict, totals: list, n: int) -> None:
+    """The parts typed in a count cell beside its count: the denominator of ``15/46``, ``15 of 46``,
+    ``15/46 (32.6)``, the percentage of ``18 (17.8)`` in a count column. The field they belong to (the
+    count's denominator as the schema's checks and analysis declare it; the percentage whose count field it
+    is) takes the part where the row has none; one that differs from the row's own is not read, with a
+    warning naming both cells; one no field of the sheet takes is not read, with a warning (never dropped
+    silently)."""
+    from ..cells import parse_number_text
 
     schema, sl, emit, title = ctx.schema, ctx.sl, ctx.emit, ctx.title
     q = quote_sheet(title)
-    dens = _denominators(schema, sl.tables)
-    own = {f for t in sl.tables for f in schema.sheets[t].fields}
-    for k, r, col, d, text in totals:
-        count_f = col.parts.get("count")
-        tf = dens.get(count_f) if count_f else None
-        where = f"{q}!{col.column}{r + 1}"
-        if tf is None or tf not in own:
-            emit(title, r + 1, col.column, count_f, "unread-data", "warning",
-                 f"{where} {_cell_text(text)!r}: the denominator {d} is not read (no field of the sheet is the "
-                 f"denominator of {count_f}); type it in its own column if the review needs it", _cell_text(text),
+    for k, r, letter, count_f, tf, d, text, what in totals:
+        where = f"{q}!{letter}{r + 1}"
+        if tf is None:
+            emit(title, r + 1, letter, count_f, "unread-data", "warning",
+                 f"{where} {_cell_text(text)!r}: the {what} {d} is not read (no field of the sheet is the {what} "
+                 f"of {count_f}); type it in its own column if the review needs it", _cell_text(text),
                  _table_of(schema, sl, count_f) if count_f else ctx.primary)
             continue
-        current = columns.get(tf, [None] * n)[k] if tf in columns else None
+        current = columns[tf][k] if tf in columns else None
         if current is None or _cell_text(current) == "":
             columns.setdefault(tf, [None] * n)[k] = d
-            letters.setdefault(tf, col.column)
+            letters.setdefault(tf, letter)
             continue
         parsed = parse_number_text(_cell_text(current)) if not isinstance(current, (int, float)) else None
         value = float(current) if parsed is None else parsed.value
-        if value is None or float(value) != float(d):
-            emit(title, r + 1, col.column, tf, "unread-data", "warning",
+        if value is None:
+            emit(title, r + 1, letter, tf, "unread-data", "warning",
+                 f"{where} {_cell_text(text)!r} gives {tf} = {d}, but the row's {tf} cell ({q}!{letters.get(tf, '')}"
+                 f"{r + 1}) holds {_cell_text(current)!r}: the {what} in {where} is not read; correct the two cells",
+                 _cell_text(text), _table_of(schema, sl, tf))
+        elif abs(float(value) - float(d.replace(",", "."))) > 1e-9:
+            emit(title, r + 1, letter, tf, "unread-data", "warning",
                  f"{where} {_cell_text(text)!r} gives {tf} = {d}, but the row's {tf} is {_cell_text(current)} "
-                 f"({q}!{letters.get(tf, '')}{r + 1}): the {tf} cell is read, the denominator in {where} is not; "
+                 f"({q}!{letters.get(tf, '')}{r + 1}): the {tf} cell is read, the {what} in {where} is not; "
                  "check which is right", _cell_text(text), _table_of(schema, sl, tf))
 
 
