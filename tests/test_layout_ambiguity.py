@@ -206,3 +206,13 @@ def test_a_form_sheet_beside_notes_reads_one_study_and_warns_of_nothing_lost(tmp
     o = r.tables["outcomes"].data.set_index("study_id")
     assert list(o.index) == ["Bodei2011"] and o.loc["Bodei2011", "sd"] == 19
     assert not [f for f in r.finding_list if f.rule == "invalid-number"], [f.message for f in r.finding_list]
+
+
+@pytest.mark.parametrize("outcomes", [["ORR", "DCR", "ORR", "CBR"], ["ORR", "CBR", "CBR", "CBR"]])
+def test_near_cases_map_then_layout_gives_the_same_findings(tmp_path, outcomes):
+    path = results_workbook(tmp_path / "results.xlsx", outcomes)
+    lay = tmp_path / "layout.yaml"
+    lay.write_text(map_form(path, load_schema(None)).to_yaml(), encoding="utf-8")
+    key = lambda r: sorted((f.rule, f.severity, f.cell or "", f.message) for f in r.finding_list  # noqa: E731
+                           if f.rule != "inferred-layout")
+    assert key(validate(path)) == key(validate(path, layout=load_layout(lay)))
