@@ -199,8 +199,8 @@ def long_or_wide(schema: ReviewSchema, grid: SheetGrid, long_sl: SheetLayout, wi
     width = vals.shape[1]
     in_cols = sorted(c for c in cols if c < width)
     filled = _filled(vals[rows][:, in_cols]) if len(rows) and in_cols else np.zeros((0, 0), bool)
-    b_long = {k: v for k, v in bound_cells(schema, grid, long_sl).items() if k[1] in cols}
-    b_wide = {k: v for k, v in bound_cells(schema, grid, wide_sl).items() if k[1] in cols}
+    b_long = bound_cells(schema, grid, long_sl, columns=cols)
+    b_wide = bound_cells(schema, grid, wide_sl, columns=cols)
     # a wide reading makes each row a record: a row repeating an earlier row's other columns (the same study
     # and subgroup, once per outcome) is a second record of one study, so its cells are no support for it
     keys = [c for c in (_col_index(col.column) for col in wide_sl.columns) if c not in cols and c < width]

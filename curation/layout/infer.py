@@ -164,8 +164,11 @@ def _long_or_wide(schema: ReviewSchema, index: FieldIndex, g, tables: list[str],
     file chooses)."""
     from .compete import long_or_wide
 
-    wide_sl = _sheet_layout(schema, index, g, tables, by_name=long_sl.by_name, shape="wide")
+    # the wide reading's columns (its rows as the long reading found them): all the score needs
+    wide_sl = _sheet_layout(schema, index, g, tables, by_name=long_sl.by_name, shape="wide", rows_from=long_sl)
     verdict = long_or_wide(schema, g.grid, long_sl, wide_sl)
+    if verdict.best.line == "shape: wide":  # taken or kept: the wide layout in full (its own non-data rows)
+        wide_sl = _sheet_layout(schema, index, g, tables, by_name=long_sl.by_name, shape="wide")
     if not verdict.tie:
         return long_sl if verdict.best.line == "shape: long" else wide_sl
     choices[g.grid.title] = verdict
