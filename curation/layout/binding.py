@@ -320,6 +320,7 @@ def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
         if fs is not None and fs.type in NUMERIC_TYPES and fs.type != "year":
             col_units[col.column] = frozenset(known_units | ({fold(fs.unit)} if fs.unit else set()))
     rows_idx = np.asarray(data_rows, dtype=int)
+    totals: list[tuple] = []
     for col in sl.columns:
         c = _col_index(col.column)
         for f in col.parts.values():
@@ -336,6 +337,7 @@ def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
             fs_f = _field_spec_of(schema, sl.tables, f)
             if fs_f is not None and fs_f.type == "integer":
                 read_counts(arr)
+                _count_parts(schema, sl, f, arr, data_rows, col.column, totals)
             columns[f] = arr.tolist()  # (an object array's own objects)
             if cell_units:
                 strs = np.flatnonzero(_types(arr) == str)
@@ -369,6 +371,10 @@ def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
                 ids[k] = got.pop("__id")
             if "__cohort" in got:
                 cohorts[k] = got.pop("__cohort")
+            if "__total" in got:  # '15/46': the denominator, checked against the row's own once all are bound
+                count_f = col.parts.get("count")
+                totals.append((k, r, col.column, count_f, _denominator_of(schema, sl, count_f), got.pop("__total"),
+                               v, "denominator"))
             for f, part in got.items():
                 if f not in columns:
                     columns[f] = [None] * n
@@ -379,7 +385,89 @@ def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
                     if f not in units:
                         units[f] = [None] * n
                     units[f][k] = u
+    if totals:
+        _cell_denominators(ctx, columns, letters, totals, n)
     return columns, letters, units, percent, ids, cohorts
+
+
+def _denominator_of(schema: ReviewSchema, sl: SheetLayout, count_f: str | None) -> str | None:
+    """The field that is a count's denominator (as the schema's checks and analysis declare it), if the
+    sheet holds it."""
+    from .long import _denominators
+
+    if not count_f:
+        return None
+    tf = _denominators(schema, sl.tables).get(count_f)
+    return tf if tf is not None and any(tf in schema.sheets[t].fields for t in sl.tables) else None
+
+
+def _count_parts(schema: ReviewSchema, sl: SheetLayout, f: str, arr: np.ndarray, data_rows: list[int],
+                 letter: str, extras: list) -> None:
+    """A count cell typed with more than its count (``15/46``, ``15 of 46``, ``18 (17.8)``): the count, in
+    place, and the rest (the denominator, the percentage) kept in ``extras`` for :func:`_cell_parts`. Only
+    for a count the schema gives a denominator or a percentage; anything else is left for the number parser
+    (and its finding)."""
+    from .cells import RX_COUNT_OF, RX_COUNT_PCT
+
+    strs = np.flatnonzero(_types(arr) == str)
+    if not len(strs):
+        return
+    total_f = _denominator_of(schema, sl, f)
+    pct_f = next((g for t in sl.tables for g, fs in schema.sheets[t].fields.items()
+                  if fs.type == "percentage" and fs.count_field == f), None)
+    if total_f is None and pct_f is None:
+        return
+    for k in strs:
+        t = arr[k].strip()
+        m = RX_COUNT_OF.match(t)
+        if m and total_f is not None:
+            arr[k] = m.group("n")
+            extras.append((int(k), data_rows[k], letter, f, total_f, m.group("d"), t, "denominator"))
+            continue
+        m = RX_COUNT_PCT.match(t)
+        if m and (pct_f is not None or not m.group("d")):
+            arr[k] = m.group("n")
+            if m.group("d"):
+                extras.append((int(k), data_rows[k], letter, f, total_f, m.group("d"), t, "denominator"))
+            extras.append((int(k), data_rows[k], letter, f, pct_f, m.group("p"), t, "percentage"))
+
+
+def _cell_denominators(ctx: SheetContext, columns: dict, letters: dict, totals: list, n: int) -> None:
+    """The parts typed in a count cell beside its count: the denominator of ``15/46``, ``15 of 46``,
+    ``15/46 (32.6)``, the percentage of ``18 (17.8)`` in a count column. The field they belong to (the
+    count's denominator as the schema's checks and analysis declare it; the percentage whose count field it
+    is) takes the part where the row has none; one that differs from the row's own is not read, with a
+    warning naming both cells; one no field of the sheet takes is not read, with a warning (never dropped
+    silently)."""
+    from ..cells import parse_number_text
+
+    schema, sl, emit, title = ctx.schema, ctx.sl, ctx.emit, ctx.title
+    q = quote_sheet(title)
+    for k, r, letter, count_f, tf, d, text, what in totals:
+        where = f"{q}!{letter}{r + 1}"
+        if tf is None:
+            emit(title, r + 1, letter, count_f, "unread-data", "warning",
+                 f"{where} {_cell_text(text)!r}: the {what} {d} is not read (no field of the sheet is the {what} "
+                 f"of {count_f}); type it in its own column if the review needs it", _cell_text(text),
+                 _table_of(schema, sl, count_f) if count_f else ctx.primary)
+            continue
+        current = columns[tf][k] if tf in columns else None
+        if current is None or _cell_text(current) == "":
+            columns.setdefault(tf, [None] * n)[k] = d
+            letters.setdefault(tf, letter)
+            continue
+        parsed = parse_number_text(_cell_text(current)) if not isinstance(current, (int, float)) else None
+        value = float(current) if parsed is None else parsed.value
+        if value is None:
+            emit(title, r + 1, letter, tf, "unread-data", "warning",
+                 f"{where} {_cell_text(text)!r} gives {tf} = {d}, but the row's {tf} cell ({q}!{letters.get(tf, '')}"
+                 f"{r + 1}) holds {_cell_text(current)!r}: the {what} in {where} is not read; correct the two cells",
+                 _cell_text(text), _table_of(schema, sl, tf))
+        elif abs(float(value) - float(d.replace(",", "."))) > 1e-9:
+            emit(title, r + 1, letter, tf, "unread-data", "warning",
+                 f"{where} {_cell_text(text)!r} gives {tf} = {d}, but the row's {tf} is {_cell_text(current)} "
+                 f"({q}!{letters.get(tf, '')}{r + 1}): the {tf} cell is read, the {what} in {where} is not; "
+                 "check which is right", _cell_text(text), _table_of(schema, sl, tf))
 
 
 def derive_identity(ctx: SheetContext, columns: dict, letters: dict, ids: list, cohorts: list, n: int,

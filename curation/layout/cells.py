@@ -161,13 +161,15 @@ def _split_cell(col: ColumnLayout, v: Any, schema: ReviewSchema,
                                   "but it is not a whole number; write 'n (%)'")
             return {}, None, None
         m = RX_COUNT_OF.match(t)
-        if m and "count" in parts:
-            return {parts["count"]: m.group("n")}, None, None
+        if m and "count" in parts:  # '15/46', '15 of 46': the count, and its denominator (checked by the binding)
+            return {parts["count"]: m.group("n"), "__total": m.group("d")}, None, None
         m = RX_COUNT_PCT.match(t)
         if m:
             out = {parts["percent"]: m.group("p")}
             if "count" in parts:
                 out[parts["count"]] = m.group("n")
+                if m.group("d"):
+                    out["__total"] = m.group("d")
             return out, None, None
         if t.endswith("%"):
             return {parts["percent"]: t}, None, None

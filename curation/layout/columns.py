@@ -21,14 +21,19 @@ if TYPE_CHECKING:
 
 
 def _sheet_layout(schema: ReviewSchema, index: FieldIndex, g: _SheetGuess, tables: list[str],
-                  by_name: bool) -> SheetLayout:
+                  by_name: bool, shape: str | None = None, rows_from: SheetLayout | None = None) -> SheetLayout:
+    """One worksheet's layout; ``shape="wide"`` reads it as wide even where it reads as long too (the rival
+    explanation that :mod:`curation.layout.compete` scores against the long one); ``rows_from``: take the
+    non-data rows, headings and blocks of that layout of the sheet instead of finding them again (the
+    rival's columns are all the score needs)."""
     grid = g.grid
     vals = grid.values
     first_data = g.header_rows[-1] + 1
     cols: list[ColumnLayout] = []
     ignored: dict[str, IgnoredColumn] = {}
     table_fields = {t: set(schema.sheets[t].fields) for t in tables}
-    long = detect_long(schema, index, grid, [c.header for c in g.candidates], first_data, tables)
+    long = detect_long(schema, index, grid, [c.header for c in g.candidates], first_data, tables) \
+        if shape != "wide" else None
     long_cols = set(long["roles"]) | {long["outcome_column"]} if long else set()
     # a sheet below the studies sheet (adverse events) naming each row's study by its first author and year in
     # two columns, with no study_id column: those columns are the row's identity (study_id derived from them
@@ -127,6 +132,9 @@ def _sheet_layout(schema: ReviewSchema, index: FieldIndex, g: _SheetGuess, table
             src = next((col for col in cols if col.kind == "author_year"), None)
             derived["cohort"] = (f"the text after the year in {src.column}, else "
                                  f"'{schema.analysis.overall_cohort}'") if src else f"'{schema.analysis.overall_cohort}'"
+    if rows_from is not None:
+        return rows_from.model_copy(update={"columns": cols, "ignored": ignored, "derived": derived,
+                                            "shape": "wide", "outcome_column": None, "roles": {}, "outcomes": {}})
     comments, headings, blocks = row_structure(schema, grid, g, cols, first_data)
     labels, block_layouts, unmatched = sheet_labels(schema, tables, grid, g.header_rows, cols, headings, blocks)
     for r in unmatched:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UnusableInputError
+from .compete import AmbiguousLayoutError
 from ..reading import WorkbookGrids, sheet_key
 from ..schema import ReviewSchema
 from .cells import _cell_text, _filled
@@ -46,6 +47,8 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
     form_regions: dict[str, list] = {}
     crosstabs: dict[str, dict] = {}
     in_blocks: list[SheetLayout] = []
+    choices: dict[str, object] = {}  # sheets two structures explain about equally well: the verdict
+    as_sheet: set[str] = set()  # ... of them, form sheets kept as one study's form (with the other recipe)
     for grid in grids.sheets:
         table = _named_table(schema, grid.title)
         split = infer_blocks(schema, index, grid) if grid.state == "visible" else []
@@ -69,6 +72,16 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
             forms[grid.title] = found  # labels down a column, values beside them: one record per sheet
             if regions:
                 form_regions[grid.title] = regions
+            from .compete import form_or_columns
+
+            verdict = form_or_columns(schema, grid, found, form_tables(schema, found))
+            if verdict is not None:  # several value columns: studies side by side, or one study's form?
+                if verdict.tie:
+                    choices[grid.title] = verdict
+                    if verdict.best.line == "recordPer: sheet":
+                        as_sheet.add(grid.title)
+                elif verdict.best.line == "recordPer: sheet":
+                    forms[grid.title] = (found[0], found[1], found[2], [found[1]])
             continue
         if table is not None and not grid.filled.any():
             empty[grid.title] = table
@@ -119,7 +132,10 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
     for title, g in guesses.items():
         tables = assignment.get(title, [])
         if tables:
-            sheets.append(_sheet_layout(schema, index, g, tables, by_name=by_name_hint(title, tables, schema)))
+            sl = _sheet_layout(schema, index, g, tables, by_name=by_name_hint(title, tables, schema))
+            if sl.shape == "long":  # long and wide: two explanations of one sheet, scored on the cells they dispute
+                sl = _long_or_wide(schema, index, g, tables, sl, choices)
+            sheets.append(sl)
     sheets = _sheet_name_labels(schema, sheets, siblings, skipped) + in_blocks
     by_grid = {grid.title: grid for grid in grids.sheets}
     for title, found in forms.items():
@@ -129,6 +145,9 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
 
             sl = sl.model_copy(update={"form_tables": form_tables_layouts(schema, index, by_grid[title],
                                                                           form_regions[title])})
+        if title in as_sheet:  # one study's form, the transposed recipe kept beside it (recordPer chooses)
+            sl = sl.model_copy(update={"record_per": "sheet", "derived": {
+                f: "the sheet's name (Author year)" for f in sl.derived}})
         sheets.append(sl)
     for title, cross in crosstabs.items():
         sheets.append(SheetLayout(
@@ -148,7 +167,64 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
             f"{grids.file}: none of the form's sheets ({', '.join(schema.sheets)}) is in this workbook, by name or by "
             f"its headers (found: {', '.join(hints) or 'no sheets'}). Start from `curate template`, or name the "
             "sheets and their header cells after the schema's fields (`curate template` shows them)")
-    return Layout(schema=schema.name, workbook=Path(grids.file).name, sheets=sheets, skipped=skipped, empty=empty)
+    layout = Layout(schema=schema.name, workbook=Path(grids.file).name, sheets=sheets, skipped=skipped, empty=empty,
+                    choices={t: _choice_words(v) for t, v in choices.items()} or None)
+    if refuse_ties and choices:
+        title, verdict = min(choices.items(), key=lambda kv: grids.titles.index(kv[0]))
+        raise AmbiguousLayoutError(_refusal(grids.file, layout, title, verdict))
+    return layout
+
+
+def _long_or_wide(schema: ReviewSchema, index: FieldIndex, g, tables: list[str], long_sl: SheetLayout,
+                  choices: dict) -> SheetLayout:
+    """A sheet that reads as long, scored against the same sheet read as wide (:mod:`.compete`): the better
+    when clearly better; when the two are about as good, the better with the other's recipe kept beside it
+    (so that one line, ``shape:``, chooses) and the sheet noted in ``choices`` (refused unless a layout
+    file chooses)."""
+    from .compete import long_or_wide
+
+    # the wide reading's columns (its rows as the long reading found them): all the score needs
+    wide_sl = _sheet_layout(schema, index, g, tables, by_name=long_sl.by_name, shape="wide", rows_from=long_sl)
+    verdict = long_or_wide(schema, g.grid, long_sl, wide_sl)
+    if verdict.best.line == "shape: wide":  # taken or kept: the wide layout in full (its own non-data rows)
+        wide_sl = _sheet_layout(schema, index, g, tables, by_name=long_sl.by_name, shape="wide")
+    if not verdict.tie:
+        return long_sl if verdict.best.line == "shape: long" else wide_sl
+    choices[g.grid.title] = verdict
+    contested = {l for l in long_sl.roles} | {long_sl.outcome_column}
+    if verdict.best.line == "shape: long":
+        extra = [c for c in wide_sl.columns if c.column in contested]
+        cols = sorted([*long_sl.columns, *extra], key=lambda c: _col_index(c.column))
+        return long_sl.model_copy(update={"columns": cols})
+    return wide_sl.model_copy(update={"outcome_column": long_sl.outcome_column, "roles": long_sl.roles,
+                                      "outcomes": long_sl.outcomes})
+
+
+def _choice_words(verdict) -> str:
+    return (f"read as {verdict.best.name}, but it reads about as well as {verdict.other.name} "
+            f"({verdict.words()}): `{verdict.best.line}` chooses it; `{verdict.other.line}` reads it the other way")
+
+
+def _refusal(file: str, layout: Layout, title: str, verdict) -> str:
+    """One line: the sheet, both explanations, and the line of the layout file (as `curate map` writes it)
+    that chooses."""
+    lines = layout.to_yaml().splitlines()
+    at = None
+    entry = False
+    for k, line in enumerate(lines, 1):
+        if line.startswith("- sheet:"):
+            import yaml
+
+            entry = yaml.safe_load(line[2:]).get("sheet") == title
+        elif entry and line.strip().startswith(verdict.best.line.split(":")[0] + ":"):
+            at = k
+            break
+    where = f"line {at} of the layout " if at else "the layout "
+    name = Path(file).name
+    return (f"{file}: sheet {title!r} can be read two ways about equally well, so it is not clear which is meant: "
+            f"as {verdict.best.name}, or as {verdict.other.name}; {verdict.words()}. Choose with a layout file: "
+            f"`curate map {name} -o layout.yaml` writes `{verdict.best.line}` under `- sheet: {title}` ({where}"
+            f"file): keep it or change it to `{verdict.other.line}`, and pass the file with --layout")
 
 
 def _sheet_name_labels(schema: ReviewSchema, sheets: list[SheetLayout], siblings: dict[str, list[str]],

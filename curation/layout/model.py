@@ -137,6 +137,7 @@ class Layout(_Model):
     skipped: dict[str, str] = Field(default_factory=dict)
     empty: dict[str, str] = Field(default_factory=dict)
     cells: dict[str, dict[str, int]] = Field(default_factory=dict)
+    choices: dict[str, str] | None = None  # sheets two structures explain about equally well: what chooses
 
     def to_yaml(self) -> str:
         """The layout as YAML, for a reviewer to read and correct."""
@@ -158,7 +159,7 @@ class Layout(_Model):
     def doubts(self) -> list[str]:
         """What inference is least sure of, least certain first: blocks and outcomes not read, headings that
         give no value, low- then medium-confidence columns, sheets skipped."""
-        out: list[str] = []
+        out: list[str] = [f"{t}: {why}" for t, why in (self.choices or {}).items()]
         for sl in self.sheets:
             b = sl.block
             if b is not None and not b.read:

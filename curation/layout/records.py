@@ -49,7 +49,10 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
     read_headers: dict[str, frozenset] = {}
     block_roles: dict[str, np.ndarray] = {}
     in_blocks: dict[str, list] = {}
+    from .compete import as_chosen
+
     for sl in layout.sheets:
+        sl = as_chosen(sl)  # a sheet with both a long and a wide recipe: the one its shape line chooses
         grid = by_title[sl.sheet]
         if sl.block is not None:  # one block of the sheet, read as a table of its own (blocks.py)
             from .blocks import area_grid
@@ -370,6 +373,10 @@ def read_form(path: str | Path, schema: ReviewSchema, *, layout: Layout | None =
         try:
             inferred = infer_layout(grids, schema)
         except UnusableInputError as exc:  # the closest shipped schemas, when it is a form of another review
+            from .compete import AmbiguousLayoutError
+
+            if isinstance(exc, AmbiguousLayoutError):  # a sheet two ways: the layout file chooses, not the schema
+                raise
             raise UnusableInputError(exc.message + unusable_hint(grids, schema)) from None
         wb = extract(grids, inferred, schema, inferred=True)
     fit = fit_findings(grids, schema, wb)  # a workbook of another review: say so, name the closest schemas

@@ -1,0 +1,183 @@
+"""Cells as people type them (layouts.md v2): ``n=62``, ``N = 62``, ``62 pts``, ``32.2 %``, ``15/46``,
+``15 of 46``, ``0.80 (0.61-1.05)``, ``HR 0.80; 95% CI 0.61 to 1.05``, ``p<0.001`` and the composites of
+version 1 (``18 (17.8)``, ``28.4 (19.4–35.8)``), each in a wide sheet under its header.
+
+A property test: whatever the figures and whichever way each cell is typed, every value is read to the right
+value(s), or the cell carries a finding at warning or above. Never silently wrong, never silently dropped. A
+denominator typed in a count cell (``15/44``) that differs from the row's own is such a finding.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from curation.schema import load_schema
+from curation.validation import validate
+
+SCHEMA = """
+name: typed_cells
+title: Cells as people type them
+version: 1
+sheets:
+  studies:
+    key: [study_id]
+    fields:
+      study_id: {type: text, required: true, aliases: [Study]}
+      n_enrolled: {type: integer, min: 1, aliases: [N, Patients]}
+      n_evaluable: {type: integer, min: 1, aliases: [Evaluable, N evaluable]}
+      responders: {type: integer, min: 0, aliases: [Responders]}
+      orr_pct: {type: percentage, count_field: responders, min: 0, max: 100, aliases: [ORR, ORR (%)]}
+      dcr_pct: {type: percentage, min: 0, max: 100, aliases: [DCR, DCR (%)]}
+      hr: {type: number, min_exclusive: 0, combined: {low: hr_ci_low, high: hr_ci_high}, aliases: [HR]}
+      hr_ci_low: {type: number, min_exclusive: 0, aliases: [HR CI low]}
+      hr_ci_high: {type: number, min_exclusive: 0, aliases: [HR CI high]}
+      p_value: {type: p_value, aliases: [p, P value]}
+analysis:
+  sheet: studies
+  overall_cohort: overall
+  outcomes:
+    orr:
+      label: Objective response
+      kind: proportion
+      events: [responders]
+      total: n_evaluable
+    effect:
+      label: Hazard ratio
+      kind: reported_effect
+      effect: hr
+      low: hr_ci_low
+      high: hr_ci_high
+      p: p_value
+      scale: ratio
+  plan:
+    - {outcome: orr}
+    - {outcome: effect}
+"""
+
+HEADER = ["Study", "N", "Evaluable", "ORR, n (%)", "DCR (%)", "HR (95% CI)", "p"]
+# the count in a column of its own, the percentage beside it: 'Responders' holds 15/46, 15 of 46, 18 (17.8)
+HEADER_COUNT = ["Study", "N", "Evaluable", "Responders", "DCR (%)", "HR", "p", "ORR (%)"]
+COLUMN = {"n_enrolled": "B", "n_evaluable": "C", "responders": "D", "orr_pct": "D", "dcr_pct": "E", "hr": "F",
+          "hr_ci_low": "F", "hr_ci_high": "F", "p_value": "G"}
+STUDIES = ["Bodei2011", "Strosberg2017", "Brabander2017", "Zandee2019", "Kwekkeboom2008"]
+
+N_FORMS = ["{n}", "n={n}", "N = {n}", "{n} pts", "{n} patients", "n = {n}"]
+COUNT_FORMS = ["{e}/{d}", "{e} of {d}", "{e} ({p})", "{e}/{d} ({p})", "{e} ({p}%)", "{e} out of {d}"]
+PCT_FORMS = ["{x} %", "{x}%", "{x}"]
+HR_FORMS = ["{hr} ({lo}-{hi})", "HR {hr}; 95% CI {lo} to {hi}", "{hr} [{lo}, {hi}]", "{hr} (95% CI {lo}-{hi})",
+            "{hr} ({lo} to {hi})", "{hr} ({lo}\u2013{hi})", "HR {hr} (95% CI {lo}-{hi})"]
+P_FORMS = [("p<0.001", 0.001, "<"), ("P < 0.001", 0.001, "<"), ("<0.05", 0.05, "<"), ("p = {p}", None, ""),
+           ("{p}", None, ""), ("p={p}", None, "")]
+
+
+@st.composite
+def study_row(draw, count_column: bool = False):
+    n = draw(st.integers(10, 900))
+    d = draw(st.integers(5, n))
+    e = draw(st.integers(0, d))
+    planted = draw(st.booleans()) and draw(st.booleans())  # a quarter of rows: the cell's denominator differs
+    d_cell = d + draw(st.integers(1, 9)) if planted else d
+    p_pct = round(100 * e / d_cell, 1)
+    x = draw(st.integers(0, 1000)) / 10
+    lo = draw(st.integers(5, 150)) / 100
+    hr = lo + draw(st.integers(1, 60)) / 100
+    hi = hr + draw(st.integers(1, 80)) / 100
+    p = draw(st.sampled_from([0.01, 0.03, 0.2, 0.45]))
+    forms = {k: draw(st.integers(0, len(v) - 1)) for k, v in
+             (("n", N_FORMS), ("count", COUNT_FORMS), ("pct", PCT_FORMS), ("hr", HR_FORMS), ("p", P_FORMS))}
+    p_text, p_val, p_bound = P_FORMS[forms["p"]]
+    count_form = COUNT_FORMS[forms["count"]]
+    if count_column:
+        count_form = ["{e}", *COUNT_FORMS][forms["count"]]
+    cells = [N_FORMS[forms["n"]].format(n=n), d, count_form.format(e=e, d=d_cell, p=p_pct),
+             PCT_FORMS[forms["pct"]].format(x=x), HR_FORMS[forms["hr"]].format(hr=f"{hr:.2f}", lo=f"{lo:.2f}",
+                                                                               hi=f"{hi:.2f}"),
+             p_text.format(p=p)]
+    expected = {"n_enrolled": n, "n_evaluable": d, "responders": e, "dcr_pct": x, "hr": round(hr, 2),
+                "hr_ci_low": round(lo, 2), "hr_ci_high": round(hi, 2), "p_value": p_val if p_val is not None else p}
+    if count_column:  # the percentage typed in its own column too
+        cells.append(f"{p_pct}%")
+        expected["orr_pct"] = p_pct
+    elif "{p}" in count_form:
+        expected["orr_pct"] = p_pct
+    # a denominator in the cell that differs from the row's: a warning on the cell, never silently dropped
+    flagged = {"n_evaluable"} if planted and "{d}" in count_form else set()
+    return cells, expected, flagged
+
+
+def _workbook(path: Path, rows: list, header: list[str] = HEADER) -> Path:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Extraction"
+    ws.append(header)
+    for sid, (cells, _e, _f) in zip(STUDIES, rows):
+        ws.append([sid, *cells])
+    wb.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def schema(tmp_path_factory):
+    p = tmp_path_factory.mktemp("typed") / "typed.yaml"
+    p.write_text(SCHEMA, encoding="utf-8")
+    return load_schema(p)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(study_row(), min_size=3, max_size=5))
+def test_every_typed_form_is_read_right_or_flagged(schema, tmp_path, rows):
+    _check(validate(_workbook(tmp_path / "typed.xlsx", rows), schema), rows, COLUMN)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(study_row(count_column=True), min_size=3, max_size=5))
+def test_counts_typed_with_their_denominator_or_percentage_in_a_count_column(schema, tmp_path, rows):
+    _check(validate(_workbook(tmp_path / "typed.xlsx", rows, HEADER_COUNT), schema), rows, {**COLUMN, "orr_pct": "H"})
+
+
+def _check(r, rows, column: dict[str, str]) -> None:
+    clean = r.clean.set_index("study_id")
+    flags = {(f.row, f.column) for f in r.finding_list if f.severity in ("warning", "error")}
+    for k, (sid, (cells, expected, flagged)) in enumerate(zip(STUDIES, rows)):
+        row = k + 2
+        for field, want in expected.items():
+            got = clean.loc[sid, field] if sid in clean.index and field in clean.columns else None
+            right = got is not None and got == pytest.approx(want, abs=1e-9)
+            if field in flagged:  # the row's own n_evaluable is read; the cell's denominator is flagged
+                assert right and (row, column["responders"]) in flags, (sid, field, got, want, cells)
+                continue
+            assert right or (row, column[field]) in flags, (sid, field, got, want, cells,
+                                                            [f.message for f in r.finding_list if f.row == row])
+        assert not flagged or any(f.rule == "unread-data" and f.row == row and "denominator" in f.message
+                                  for f in r.finding_list), cells
+    # nothing else is flagged on data cells: every form above is one people type
+    planted_rows = {k + 2 for k, (_c, _e, fl) in enumerate(rows) if fl}
+    stray = [f for f in r.finding_list if f.severity in ("warning", "error") and f.row and f.row > 1
+             and f.row not in planted_rows and f.rule not in ("missing-sheet",)]
+    assert not stray, [(f.rule, f.cell, f.message) for f in stray]
+    bounds = dict(zip(clean.index, clean["p_value_bound"])) if "p_value_bound" in clean.columns else {}
+    for sid, (cells, _e, _f) in zip(STUDIES, rows):
+        text = cells[5]  # the p column
+        if "<" in text:
+            assert bounds.get(sid) == "<", (sid, text, bounds.get(sid))
+
+
+def test_a_denominator_typed_in_a_count_cell_fills_an_empty_total_and_is_checked_against_a_typed_one(schema,
+                                                                                                     tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Extraction"
+    ws.append(["Study", "N", "ORR, n (%)"])  # no Evaluable column: the cell's denominator is n_evaluable
+    ws.append(["Bodei2011", "n=51", "13/46"])
+    ws.append(["Strosberg2017", "116 pts", "18 of 101"])
+    wb.save(tmp_path / "den.xlsx")
+    r = validate(tmp_path / "den.xlsx", schema)
+    clean = r.clean.set_index("study_id")
+    assert clean.loc["Bodei2011", "n_evaluable"] == 46 and clean.loc["Bodei2011", "responders"] == 13
+    assert clean.loc["Strosberg2017", "n_evaluable"] == 101 and clean.loc["Strosberg2017", "n_enrolled"] == 116
+    assert not [f for f in r.finding_list if f.rule == "unread-data"]
