@@ -25,7 +25,7 @@ from .reading import RawWorkbook
 from .safety import limits_for  # noqa: F401 - part of this module's API
 from .rules import Context, Coverage, apply_severities, run_check_stage, run_field_rules, run_links
 from .schema import ReviewSchema, fold, load_schema
-from .selection import Selection, select_records
+from .selection import Selection, key_texts, select_records, sheet_titles
 
 PROVENANCE = ("file", "sheet", "row")
 
@@ -171,13 +171,15 @@ def clean_dataset(schema: ReviewSchema, tables: dict[str, Table], passed: dict[s
             continue
         t = tables[sheet]
         own = [f for f in spec.fields if f not in units]
-        data = t.data.loc[passed[sheet]].copy()
-        frame = data[own].copy()
+        rows_in = np.asarray(passed[sheet], dtype=bool)
+        kept = np.flatnonzero(rows_in)
+        data = t.data  # read by position below (``kept``): the whole table is not copied
+        frame = data.loc[rows_in, own].copy()  # (a copy: pandas < 3 would warn of setting on a slice)
         for f, fs in spec.fields.items():
             if fs.not_reached:
-                frame[f + "_nr"] = data[f + NR_SUFFIX].astype(bool)
+                frame[f + "_nr"] = data[f + NR_SUFFIX].to_numpy()[kept].astype(bool)
             if fs.type == "p_value" and f + BOUND_SUFFIX in data:  # p < 0.001 stays a bound downstream
-                frame[f + "_bound"] = data[f + BOUND_SUFFIX].astype(object)
+                frame[f + "_bound"] = data[f + BOUND_SUFFIX].to_numpy()[kept].astype(object)
         if sheet != root and spec.parent is not None:
             # the link as text on both sides: a schema may type the key a number on one sheet only
             left = frame.assign(**{"_link": _key_text(frame[spec.parent.key])})
@@ -214,32 +216,18 @@ def clean_dataset(schema: ReviewSchema, tables: dict[str, Table], passed: dict[s
                 v[~np.isfinite(v) | (np.abs(v) > 2.0**53)] = np.nan  # no whole number a form can mean
                 frame[f] = pd.array(v, dtype="Int64")
         if selection is not None:  # which analyses each row may enter (docs/exclusions.md)
-            rows_in = np.asarray(passed[sheet], dtype=bool)
             for column, j in selection.columns(sheet):
                 frame[column] = selection.eligible[sheet][rows_in, j]
-        frame["file"] = data["_file"].to_numpy()
-        frame["sheet"] = [t.title(f, int(i)) for i, f in zip(data.index, data["_file"])]  # the workbook's own name of the sheet
-        frame["row"] = data["_row"].to_numpy()
+        frame["file"] = data["_file"].to_numpy()[kept]
+        frame["sheet"] = sheet_titles(t, kept)  # the workbook's own name of the sheet
+        frame["row"] = data["_row"].to_numpy()[kept]
         out[sheet] = frame.reset_index(drop=True)
     return out
 
 
 def _key_text(col: pd.Series) -> pd.Series:
     """Key values as text (``12.0`` -> ``"12"``), None where empty: how rows of two sheets are linked."""
-    from .cells import text_value
-
-    values = col.to_numpy(dtype=object)
-    seen: dict[Any, Any] = {}
-    out = np.empty(len(values), dtype=object)
-    for i, v in enumerate(values):  # each distinct value turned to text once
-        if v is None or (isinstance(v, float) and v != v):
-            continue
-        key = (type(v), v)
-        t = seen.get(key, seen)
-        if t is seen:
-            t = seen[key] = text_value(v)
-        out[i] = t
-    return pd.Series(out, index=col.index, dtype=object)
+    return pd.Series(key_texts(col.to_numpy(dtype=object)), index=col.index, dtype=object)
 
 
 def check_tables(schema: ReviewSchema, tables: dict[str, Table]) -> list[Finding]:
