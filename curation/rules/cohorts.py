@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from ..cells import format_number as fmt
-from .context import Context, _present
+from .context import Context, _present, per_distinct
 from .registry import NUMBER, Param, check, covers
 
 
@@ -205,7 +205,7 @@ def _ki67_coverage(ctx: Context, sheet: str, ki67, grade, bands):
     g = pd.Series(ctx.values(sheet, grade), dtype=object)
     applies = k & g.notna().to_numpy(dtype=bool)
     banded = g.isin(list(bands)).to_numpy(dtype=bool)
-    reason = np.array([f"grade {v!s} has no Ki-67 band" for v in g], dtype=object)
+    reason = per_distinct(g.to_numpy(dtype=object), lambda v: f"grade {v!s} has no Ki-67 band")
     return applies, applies & banded, reason
 
 
@@ -221,7 +221,8 @@ def _subgroups_coverage(ctx: Context, sheet: str, cohort, overall, total):
     d = ctx.table(sheet).data
     n = ctx.num(sheet, total)
     target = fold(overall)
-    is_overall = np.array([isinstance(c, str) and fold(c) == target for c in d[cohort]], dtype=bool)
+    is_overall = per_distinct(d[cohort].to_numpy(dtype=object), lambda c: isinstance(c, str) and fold(c) == target,
+                              bool)
     study = pd.Series(d["study_id"].to_numpy(), dtype=object)
     rows = study.map(study.value_counts()).fillna(0).to_numpy()
     applies = ~is_overall & ~np.isnan(n) & (rows >= 2) & study.notna().to_numpy(dtype=bool)

@@ -22,6 +22,7 @@ class Context:
     _parent_index: dict = field(default_factory=dict)
     _decimals: dict = field(default_factory=dict)
     _entry: Any = None
+    _held: dict = field(default_factory=dict)
 
     def begin(self, entry: Any) -> None:
         """The ``checks:`` entry whose check runs now (None after it): its ``severities`` apply."""
@@ -169,6 +170,35 @@ class Context:
             return f"{typed!r} (read as {value!r})"
         return f"{typed}"
 
+    def files(self, sheet: str) -> list:
+        """The forms that have rows on ``sheet`` (each once, in order of their first row)."""
+        import pandas as pd
+
+        key = (sheet, None)
+        if key not in self._held:
+            self._held[key] = pd.unique(self.tables[sheet].data["_file"].to_numpy(dtype=object)).tolist()
+        return self._held[key]
+
+    def held(self, sheet: str, ref: str):
+        """Rows of ``sheet`` where ``ref`` (``field`` or ``sheet.field``) holds a value: not None, NaN,
+        ``pd.NA`` or NaT (computed once per field: every check's coverage asks). Read-only."""
+        import numpy as np
+        import pandas as pd
+
+        key = (sheet, ref)
+        out = self._held.get(key)
+        if out is None:
+            vals = self.values(sheet, ref)
+            if not len(vals):
+                out = np.zeros(0, bool)
+            elif vals.dtype.kind == "f":
+                out = ~np.isnan(vals)
+            else:
+                out = ~pd.isna(np.asarray(vals, dtype=object))
+            out.setflags(write=False)
+            self._held[key] = out
+        return out
+
     def nr(self, sheet: str, fname: str):
         import numpy as np
 
@@ -244,3 +274,17 @@ def _present(*arrays):
         m = ~np.isnan(a)
         mask = m if mask is None else mask & m
     return mask
+
+
+def per_distinct(values, fn, dtype=object):
+    """``[fn(v) for v in values]`` as an array, calling ``fn`` once per distinct value when every value is
+    a ``str`` (a column of labels); otherwise once per value (``1``, ``1.0`` and ``True`` compare equal
+    but may not read the same)."""
+    import numpy as np
+    import pandas as pd
+
+    arr = np.asarray(values, dtype=object)
+    if len(arr) and pd.api.types.infer_dtype(arr, skipna=False) == "string":
+        codes, uniques = pd.factorize(arr)
+        return np.fromiter((fn(v) for v in uniques), dtype=dtype, count=len(uniques))[codes]
+    return np.fromiter((fn(v) for v in arr), dtype=dtype, count=len(arr))
