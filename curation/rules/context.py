@@ -23,6 +23,7 @@ class Context:
     _decimals: dict = field(default_factory=dict)
     _entry: Any = None
     _held: dict = field(default_factory=dict)
+    memo: dict = field(default_factory=dict)  # what a check computes once per stage (read-only values)
 
     def begin(self, entry: Any) -> None:
         """The ``checks:`` entry whose check runs now (None after it): its ``severities`` apply."""

@@ -57,16 +57,20 @@ def _likely_wrong(ctx: Context, sheet: str, i: int, parts, arrs, total, tot_i, w
     """
     import numpy as np
 
-    witnesses = []  # (rate field, part indices included)
-    for chk in ctx.schema.checks.get(sheet, ()):
-        if chk.rule == "percentage-mismatch":
-            p = chk.params
-            if p.get("total") == total and all(e in parts for e in p.get("events", [])):
-                witnesses.append((p["rate"], [parts.index(e) for e in p["events"]]))
-    data = ctx.table(sheet).data
-    dec = ctx.table(sheet).decimals
-    nan = np.full(len(data), np.nan)
-    usable = [(rf, idx) for rf, idx in witnesses if rf in data and not np.isnan(data[rf].iat[i])]
+    key = ("likely-wrong witnesses", sheet, total, tuple(parts))
+    witnesses = ctx.memo.get(key)
+    if witnesses is None:  # (rate field, part indices included, its values, its decimals), once per check
+        data = ctx.table(sheet).data
+        dec = ctx.table(sheet).decimals
+        witnesses = []
+        for chk in ctx.schema.checks.get(sheet, ()):
+            if chk.rule == "percentage-mismatch":
+                p = chk.params
+                if p.get("total") == total and all(e in parts for e in p.get("events", [])) and p["rate"] in data:
+                    witnesses.append((p["rate"], [parts.index(e) for e in p["events"]], data[p["rate"]].to_numpy(),
+                                      dec.get(p["rate"])))
+        ctx.memo[key] = witnesses
+    usable = [(rf, idx, rates, decs) for rf, idx, rates, decs in witnesses if not np.isnan(rates[i])]
     if not usable:
         return total, ""
 
@@ -89,12 +93,12 @@ def _likely_wrong(ctx: Context, sheet: str, i: int, parts, arrs, total, tot_i, w
             named.append((not_evaluable, new))
     trials.append((vals, with_ne_i))
     agree = np.ones(len(trials), bool)
-    for rf, idx in usable:
-        agree &= rate_matches(np.full(len(trials), data[rf].iat[i]), np.full(len(trials), dec.get(rf, nan)[i]),
+    for rf, idx, rates, decs in usable:
+        agree &= rate_matches(np.full(len(trials), rates[i]), np.full(len(trials), np.nan if decs is None else decs[i]),
                               np.array([sum(counts[k] for k in idx) for counts, _ in trials]),
                               np.array([denominator for _, denominator in trials]))
     candidates = [nv for nv, ok in zip(named, agree[:-1]) if ok]
-    witnessed = ", ".join(f"{rf} {fmt(data[rf].iat[i])}%" for rf, _ in usable)
+    witnessed = ", ".join(f"{rf} {fmt(rates[i])}%" for rf, _, rates, _ in usable)
     unit = ctx.unit(sheet, total, i) or " participants"
     if len(candidates) == 1:
         name, new = candidates[0]
