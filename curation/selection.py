@@ -326,10 +326,18 @@ def reason_text(schema: ReviewSchema, findings: Sequence[Finding]) -> str:
     return head + ": " + "; ".join(parts) + more
 
 
-#: Anything that keeps a text from being its own :func:`curation.cells.text_value` (in texts joined by NUL):
-#: a character outside printable ASCII and the space, two spaces, or a text that is empty or starts or ends
-#: with a space (what :func:`curation.cells.normalise_text` leaves unchanged is the complement).
-_NOT_PLAIN = re.compile(r"[^\x00\x21-\x7e ]|  |(?:\A|\x00)(?: |\x00|\Z)| (?:\x00|\Z)")
+#: A character that keeps a text from being its own :func:`curation.cells.text_value` (with NUL, which joins
+#: the texts checked together): anything but printable ASCII and the space.
+_NOT_PLAIN = re.compile(r"[^\x00\x21-\x7e ]")
+
+
+def _all_plain(texts: Sequence[str]) -> bool:
+    """Whether every text is one :func:`curation.cells.normalise_text` leaves as it is and that is not empty:
+    printable ASCII words separated by single spaces (checked on all of them joined, in C)."""
+    joined = "\x00".join(texts)
+    return (joined.isascii() and joined.count("\x00") == len(texts) - 1 and not _NOT_PLAIN.search(joined)
+            and "  " not in joined and " \x00" not in joined and "\x00 " not in joined and "\x00\x00" not in joined
+            and not joined.startswith((" ", "\x00")) and not joined.endswith((" ", "\x00")) and joined != "")
 
 
 def key_texts(values: Any) -> np.ndarray:
@@ -354,8 +362,7 @@ def key_texts(values: Any) -> np.ndarray:
     vals = arr[held]
     if pd.api.types.infer_dtype(vals, skipna=False) == "string":  # every value a str: distinct ones compared
         codes, uniques = pd.factorize(vals)
-        joined = "\x00".join(uniques)
-        if joined.isascii() and joined.count("\x00") == len(uniques) - 1 and not _NOT_PLAIN.search(joined):
+        if _all_plain(uniques):
             texts = np.asarray(uniques, dtype=object)  # each its own text
         else:
             texts = np.array([text_value(u) for u in uniques] + [None], dtype=object)[:-1]

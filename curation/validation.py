@@ -166,6 +166,9 @@ def clean_dataset(schema: ReviewSchema, tables: dict[str, Table], passed: dict[s
         studies = pd.DataFrame(columns=root_fields)
     units = {f for s in schema.sheets.values() for f, spec in s.fields.items() if any(
         o.unit_field == f for o in s.fields.values())}
+    studies_link: pd.Series | None = None
+    unique_link = False
+    own_meta: pd.DataFrame | None = None
     for sheet, spec in schema.sheets.items():
         if sheet not in tables:
             continue
@@ -183,17 +186,22 @@ def clean_dataset(schema: ReviewSchema, tables: dict[str, Table], passed: dict[s
         if sheet != root and spec.parent is not None:
             # the link as text on both sides: a schema may type the key a number on one sheet only
             left = frame.assign(**{"_link": _key_text(frame[spec.parent.key])})
-            right = studies.assign(**{"_link": _key_text(studies[root_key])})
+            if studies_link is None:  # the studies' side once for every sheet linked to it
+                studies_link = _key_text(studies[root_key])
+                # each study's link once: the join below cannot then meet two (else merge's check says so)
+                unique_link = bool(studies_link.is_unique)
+            right = studies.assign(**{"_link": studies_link})
             joined = left.merge(right.drop(columns=[root_key] if root_key == spec.parent.key else []),
                                 how="left", on="_link", suffixes=("", "_study"),
-                                validate="many_to_one").drop(columns="_link")
+                                validate=None if unique_link else "many_to_one").drop(columns="_link")
             # a field both sheets have (a study's N stated twice): the row's own value
             study_cols = [c for c in root_fields if c != root_key and c not in spec.fields]
             # a metadata field both sheets have (extractor): the row's own value, else its study's
             for f, fs in schema.sheets[root].fields.items():
                 if fs.metadata and f in joined and rt is not None:
-                    own_meta = rt.data.loc[passed[root]].drop_duplicates(subset=[root_key], keep=False)
-                    study_meta = joined[spec.parent.key].map(own_meta.set_index(root_key)[f])
+                    if own_meta is None:  # the studies' rows (the passed ones, each key once), every field
+                        own_meta = rt.data.loc[studies.index].set_index(root_key)
+                    study_meta = joined[spec.parent.key].map(own_meta[f])
                     joined[f] = joined[f].where(joined[f].notna(), study_meta)
             frame = joined[[spec.parent.key, *study_cols, *[c for c in frame.columns if c != spec.parent.key]]]
         if sheet == schema.analysis_sheet:
