@@ -40,6 +40,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from .findings import Finding
+from .rules.context import all_plain
 from .schema import OutcomeSpec, ReviewSchema, SubgroupSpec
 
 #: Rules whose errors exclude the record from every analysis (identity and eligibility). A rule of
@@ -326,20 +327,6 @@ def reason_text(schema: ReviewSchema, findings: Sequence[Finding]) -> str:
     return head + ": " + "; ".join(parts) + more
 
 
-#: A character that keeps a text from being its own :func:`curation.cells.text_value` (with NUL, which joins
-#: the texts checked together): anything but printable ASCII and the space.
-_NOT_PLAIN = re.compile(r"[^\x00\x21-\x7e ]")
-
-
-def _all_plain(texts: Sequence[str]) -> bool:
-    """Whether every text is one :func:`curation.cells.normalise_text` leaves as it is and that is not empty:
-    printable ASCII words separated by single spaces (checked on all of them joined, in C)."""
-    joined = "\x00".join(texts)
-    return (joined.isascii() and joined.count("\x00") == len(texts) - 1 and not _NOT_PLAIN.search(joined)
-            and "  " not in joined and " \x00" not in joined and "\x00 " not in joined and "\x00\x00" not in joined
-            and not joined.startswith((" ", "\x00")) and not joined.endswith((" ", "\x00")) and joined != "")
-
-
 def key_texts(values: Any) -> np.ndarray:
     """Key values as text (:func:`curation.cells.text_value`: ``12.0`` -> ``"12"``), None where empty (None
     or NaN): how rows of two sheets are linked. Each distinct value is turned to text once, and a column of
@@ -362,7 +349,7 @@ def key_texts(values: Any) -> np.ndarray:
     vals = arr[held]
     if pd.api.types.infer_dtype(vals, skipna=False) == "string":  # every value a str: distinct ones compared
         codes, uniques = pd.factorize(vals)
-        if _all_plain(uniques):
+        if all_plain(uniques):
             texts = np.asarray(uniques, dtype=object)  # each its own text
         else:
             texts = np.array([text_value(u) for u in uniques] + [None], dtype=object)[:-1]

@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from ..cells import format_number as fmt
-from .context import Context, _present, per_distinct
+from .context import Context, _present, fold_all, per_distinct
 from .registry import NUMBER, Param, check, covers
 
 
@@ -90,9 +90,7 @@ def subgroups_exceed_overall(ctx: Context, sheet: str, severity: str, cohort, ov
     n = ctx.num(sheet, total)
     label = d[cohort]
     target = fold(overall)
-    folded = {c: isinstance(c, str) and fold(c) == target for c in label.dropna().unique()}
-    is_overall = label.map(lambda c: folded.get(c, False), na_action="ignore").astype("boolean").fillna(False) \
-        .to_numpy(dtype=bool) if len(label) else np.zeros(0, bool)
+    is_overall = per_distinct(label.to_numpy(dtype=object), lambda c: isinstance(c, str) and fold(c) == target, bool)
     frame = pd.DataFrame({"study": d["study_id"].to_numpy(), "n": n, "overall": is_overall,
                           "pos": np.arange(len(d))})
     dims = [f for f in ("grade", "primary_site") if f in d]
@@ -167,12 +165,14 @@ def possible_duplicate_population(ctx: Context, sheet: str, severity: str, same,
     import numpy as np
     import pandas as pd
 
-    from ..schema import fold
-
     d = ctx.table(sheet).data
     t = ctx.table(sheet)
-    keys = pd.DataFrame({f: d[f].map({v: fold(v) for v in d[f].dropna().unique() if isinstance(v, str)})
-                         for f in same})
+
+    def folded(col):  # each distinct text folded once
+        texts = [v for v in col.dropna().unique() if isinstance(v, str)]
+        return dict(zip(texts, fold_all(texts)))
+
+    keys = pd.DataFrame({f: d[f].map(folded(d[f])) for f in same})
     s, e = ctx.num(sheet, start), ctx.num(sheet, end)
     s = np.where(np.isnan(s), e, s)
     e = np.where(np.isnan(e), s, e)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -289,3 +290,29 @@ def per_distinct(values, fn, dtype=object):
         codes, uniques = pd.factorize(arr)
         return np.fromiter((fn(v) for v in uniques), dtype=dtype, count=len(uniques))[codes]
     return np.fromiter((fn(v) for v in arr), dtype=dtype, count=len(arr))
+
+
+#: A character that keeps a text from being its own :func:`curation.cells.text_value` (with NUL, which joins
+#: the texts checked together): anything but printable ASCII and the space.
+_NOT_PLAIN = re.compile(r"[^\x00\x21-\x7e ]")
+
+
+def all_plain(texts) -> bool:
+    """Whether every text is one :func:`curation.cells.normalise_text` leaves as it is and that is not empty:
+    printable ASCII words separated by single spaces (checked on all of them joined, in C). Such a text
+    folds (:func:`curation.schema.fold`) to its lower case."""
+    joined = "\x00".join(texts)
+    return (joined.isascii() and joined.count("\x00") == len(texts) - 1 and not _NOT_PLAIN.search(joined)
+            and "  " not in joined and " \x00" not in joined and "\x00 " not in joined and "\x00\x00" not in joined
+            and not joined.startswith((" ", "\x00")) and not joined.endswith((" ", "\x00")) and joined != "")
+
+
+def fold_all(texts) -> list[str]:
+    """:func:`curation.schema.fold` of each text (all of them at once when they are plain)."""
+    from ..schema import fold
+
+    texts = list(texts)
+    if texts and all_plain(texts):
+        return "\x00".join(texts).lower().split("\x00")
+    return [fold(t) for t in texts]
+
