@@ -227,7 +227,7 @@ def clean_dataset(schema: ReviewSchema, tables: dict[str, Table], passed: dict[s
             for column, j in selection.columns(sheet):
                 frame[column] = selection.eligible[sheet][rows_in, j]
         frame["file"] = data["_file"].to_numpy()[kept]
-        frame["sheet"] = sheet_titles(t, kept)  # the workbook's own name of the sheet
+        frame["sheet"] = sheet_titles(t, kept).tolist()  # the workbook's own name of the sheet (a list, as before: its dtype)
         frame["row"] = data["_row"].to_numpy()[kept]
         out[sheet] = frame.reset_index(drop=True)
     return out
