@@ -165,7 +165,9 @@ def stated_twice_differs(ctx: Context, sheet: str, severity: str, field, same_as
     numeric = fs.type in NUMBER
     out = []
     half = ctx.half_unit(sheet, field) if numeric else None
-    for i, others in _other_statements(ctx, sheet, same_as, np.flatnonzero(_has_each(a))):
+    # the rows holding the value that have another statement of it (the others find nothing to compare)
+    rows = np.flatnonzero(_has_each(a) & _has_other_statement(ctx, sheet, same_as))
+    for i, others in _other_statements(ctx, sheet, same_as, rows):
         v = a[i]
         if not others:
             continue
@@ -229,28 +231,40 @@ def _other_statements(ctx: Context, sheet: str, ref: str, rows=None):
 
 
 def _has_other_statement(ctx: Context, sheet: str, ref: str):
-    """Whether :func:`_other_statements` finds any value for each row of ``sheet`` (without the cells)."""
+    """Whether :func:`_other_statements` finds any value for each row of ``sheet`` (without the cells;
+    computed once per check stage: the check and its coverage ask)."""
     import numpy as np
     import pandas as pd
 
+    key = ("has other statement", sheet, ref)
+    if key in ctx.memo:
+        return ctx.memo[key]
     t = ctx.table(sheet)
     if "." not in ref:
-        return _has_each(ctx.values(sheet, ref))
-    other, fname = ref.split(".", 1)
-    spec = ctx.schema.sheets[sheet]
-    if other != sheet and (spec.parent is not None and other == spec.parent.sheet or other == ctx.schema.root_sheet):
-        pos = ctx._parent_positions(sheet, other)
-        held = _has_each(ctx.tables[other].data[fname].to_numpy())
-        return (pos >= 0) & held[np.clip(pos, 0, max(len(held) - 1, 0))] if len(held) else np.zeros(len(t), bool)
-    o = ctx.tables[other]
-    oid = np.array([None if s is None else str(s) for s in o.study_ids] + [None], dtype=object)[:-1]
-    held = _has_each(o.data[fname].to_numpy()) & (oid != None)  # noqa: E711 - element-wise
-    counts = pd.Series(oid[held], dtype=object).value_counts()
-    tid = pd.Series([None if s is None else str(s) for s in t.study_ids], dtype=object)
-    n_other = tid.map(counts).fillna(0).to_numpy(dtype=float) if len(tid) else np.zeros(0)
-    if other == sheet:  # not the row itself
-        n_other = n_other - (held & (oid != None)).astype(float)  # noqa: E711
-    return (n_other > 0) & tid.notna().to_numpy(dtype=bool)
+        out = _has_each(ctx.values(sheet, ref))
+    else:
+        other, fname = ref.split(".", 1)
+        spec = ctx.schema.sheets[sheet]
+        if other != sheet and (spec.parent is not None and other == spec.parent.sheet
+                               or other == ctx.schema.root_sheet):
+            pos = ctx._parent_positions(sheet, other)
+            held = _has_each(ctx.tables[other].data[fname].to_numpy())
+            out = (pos >= 0) & held[np.clip(pos, 0, max(len(held) - 1, 0))] if len(held) else np.zeros(len(t), bool)
+        else:  # the rows of the same study (its other rows, on this very sheet) that hold a value
+            o = ctx.tables[other]
+            ids = np.empty(len(o) + len(t), dtype=object)
+            ids[:len(o)] = [None if x is None else str(x) for x in o.study_ids]
+            ids[len(o):] = [None if x is None else str(x) for x in t.study_ids]
+            codes = pd.factorize(ids)[0]
+            o_codes, t_codes = codes[:len(o)], codes[len(o):]
+            held = _has_each(o.data[fname].to_numpy()) & (o_codes >= 0)
+            counts = np.bincount(o_codes[held], minlength=int(codes.max()) + 1 if len(codes) else 0)
+            n_other = np.where(t_codes >= 0, counts[np.maximum(t_codes, 0)] if len(counts) else 0, 0)
+            if other == sheet:  # not the row itself
+                n_other = n_other - held.astype(int)
+            out = (n_other > 0) & (t_codes >= 0)
+    ctx.memo[key] = out
+    return out
 
 
 def _has(v) -> bool:
@@ -293,8 +307,10 @@ def _stated_twice_coverage(ctx: Context, sheet: str, field, same_as):
     applies = _has_each(vals)
     if same_as.split(".", 1)[0] == sheet and "." in same_as:
         # the study's other rows on this sheet: a study of one row states it once
-        sid = pd.Series([str(x) if x is not None else None for x in ctx.table(sheet).study_ids], dtype=object)
-        applies &= sid.map(sid.value_counts()).fillna(0).to_numpy() >= 2
+        codes = pd.factorize(np.array([str(x) if x is not None else None for x in ctx.table(sheet).study_ids]
+                                      + [None], dtype=object)[:-1])[0]
+        counts = np.bincount(codes[codes >= 0], minlength=int(codes.max()) + 1 if len(codes) else 0)
+        applies &= np.where(codes >= 0, counts[np.maximum(codes, 0)] if len(counts) else 0, 0) >= 2
     checked = _has_other_statement(ctx, sheet, same_as)
     return applies, checked, np.full(len(vals), f"{same_as} empty", dtype=object)
 
