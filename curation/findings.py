@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any, Iterable, Literal
 
 Severity = Literal["error", "warning", "info"]
@@ -120,11 +121,13 @@ class Finding:
 
 
 _PLAIN_SHEET = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+_CELL_LIKE = re.compile(r"[A-Za-z]{1,3}\d+")
 
 
+@lru_cache(maxsize=1024)
 def quote_sheet(name: str) -> str:
     """A sheet name as a cell reference writes it: ``outcomes``, ``'Data extraction'``, ``'O''Brien'``."""
-    if _PLAIN_SHEET.fullmatch(name) and not re.fullmatch(r"[A-Za-z]{1,3}\d+", name):
+    if _PLAIN_SHEET.fullmatch(name) and not _CELL_LIKE.fullmatch(name):
         return name
     return "'" + name.replace("'", "''") + "'"
 

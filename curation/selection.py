@@ -33,12 +33,14 @@ Data in, data out: this module reads typed tables and findings and writes nothin
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from .findings import Finding
+from .rules.context import all_plain
 from .schema import OutcomeSpec, ReviewSchema, SubgroupSpec
 
 #: Rules whose errors exclude the record from every analysis (identity and eligibility). A rule of
@@ -325,16 +327,59 @@ def reason_text(schema: ReviewSchema, findings: Sequence[Finding]) -> str:
     return head + ": " + "; ".join(parts) + more
 
 
-def _key_texts(values: Iterable[Any]) -> list[str | None]:
+def key_texts(values: Any) -> np.ndarray:
+    """Key values as text (:func:`curation.cells.text_value`: ``12.0`` -> ``"12"``), None where empty (None
+    or NaN): how rows of two sheets are linked. Each distinct value is turned to text once, and a column of
+    plain texts (nothing to normalise, the common case) is checked as a whole."""
+    import pandas as pd
+
     from .cells import text_value
 
-    out = []
-    for v in values:
-        if v is None or (isinstance(v, float) and v != v):
-            out.append(None)
+    arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) or values.dtype != object \
+        else values
+    if arr.ndim != 1:  # a list of tuples, say: one value per item all the same
+        arr = np.fromiter(iter(values), dtype=object, count=len(values))
+    out = np.full(len(arr), None, dtype=object)
+    if not len(arr):
+        return out
+    miss = pd.isna(arr)
+    if miss.any() and not all(v is None or isinstance(v, float) for v in arr[miss]):
+        miss = np.fromiter((v is None or (isinstance(v, float) and v != v) for v in arr), bool, len(arr))
+    held = ~miss
+    vals = arr[held]
+    if pd.api.types.infer_dtype(vals, skipna=False) == "string":  # every value a str: distinct ones compared
+        codes, uniques = pd.factorize(vals)
+        if all_plain(uniques):
+            texts = np.asarray(uniques, dtype=object)  # each its own text
         else:
-            out.append(text_value(v))
+            texts = np.array([text_value(u) for u in uniques] + [None], dtype=object)[:-1]
+        out[held] = texts[codes]
+        return out
+    seen: dict[Any, Any] = {}
+    for i in np.flatnonzero(held):  # numbers (1 and 1.0 and True are distinct keys), dates: each type apart
+        v = arr[i]
+        key = (type(v), v)
+        t = seen.get(key, seen)
+        if t is seen:
+            t = seen[key] = text_value(v)
+        out[i] = t
     return out
+
+
+def sheet_titles(t: Any, positions: Any = None) -> np.ndarray:
+    """The workbook's own name of the sheet of each row (or of the rows at ``positions``): what
+    :meth:`curation.normalise.Table.title` gives, for a whole column at once."""
+    import pandas as pd
+
+    pos = np.arange(len(t)) if positions is None else np.asarray(positions, dtype=np.int64)
+    files = t.data["_file"].to_numpy(dtype=object)[pos]
+    codes, uniques = pd.factorize(files, use_na_sentinel=False)
+    base = np.array([t.titles.get(f, t.sheet) for f in uniques] + [None], dtype=object)[:-1][codes] if len(pos) \
+        else np.empty(0, dtype=object)
+    if t.row_titles is None:
+        return base
+    own = np.asarray(t.row_titles, dtype=object)[pos]
+    return np.where(own.astype(bool), own, base)
 
 
 def select_records(schema: ReviewSchema, tables: Mapping[str, Any], findings: Sequence[Finding]) -> Selection:
@@ -355,24 +400,20 @@ def select_records(schema: ReviewSchema, tables: Mapping[str, Any], findings: Se
     uses = analysis_uses(schema)
     root = schema.root_sheet
     n_use = len(uses)
-    index: dict[str, dict[tuple[str, int], list[int]]] = {}
-    # (file, worksheet, Excel row) -> positions: a record's own row and the rows of its cells where they have
-    # their own (a long sheet's record spans rows; one contract sheet read from several worksheets repeats rows)
-    cells: dict[str, dict[tuple[str, str, int], list[int]]] = {}
-    for sheet, t in tables.items():
-        pos: dict[tuple[str, int], list[int]] = {}
-        by_cell: dict[tuple[str, str, int], list[int]] = {}
-        for i, (f, r) in enumerate(zip(t.data["_file"].tolist(), t.data["_row"].tolist())):
-            pos.setdefault((str(f), int(r)), []).append(i)
-            title = t.title(f, i) if hasattr(t, "title") else sheet
-            rows_i = {int(r)} | {int(rr[i]) for rr in (getattr(t, "cell_rows", None) or {}).values() if rr[i] > 0}
-            for row in rows_i:
-                lst = by_cell.setdefault((str(f), str(title), row), [])
-                if i not in lst:
-                    lst.append(i)
-        index[sheet] = pos
-        cells[sheet] = by_cell
-    rec_cells = {sheet: _record_cells(t) for sheet, t in tables.items() if t.cell_rows or t.row_titles is not None}
+    # where a finding's cell is: built for a sheet when a finding first needs it (many forms have no error)
+    located: dict[str, _RowIndex] = {}
+    rec_cells: dict[str, Any] = {}
+
+    def rows_index(sheet: str) -> _RowIndex:
+        if sheet not in located:
+            located[sheet] = _RowIndex(tables[sheet])
+        return located[sheet]
+
+    def record_cells(sheet: str):
+        if sheet not in rec_cells:
+            rec_cells[sheet] = _record_cells(tables[sheet])
+        return rec_cells[sheet]
+
     over = {s: ([j for j in range(n_use)] if s == root else [j for j, u in enumerate(uses) if u.sheet == s])
             for s in tables}
     # (sheet, position) -> use index -> findings; "whole" marks the rows an error keeps out of everything
@@ -386,18 +427,15 @@ def select_records(schema: ReviewSchema, tables: Mapping[str, Any], findings: Se
             spec = schema.sheets[sheet]
             col = spec.parent.key if spec.parent is not None else spec.key[0]
             t = tables[sheet]
-            study_keys[sheet] = _key_texts(t.data[col].tolist()) if col in t.data else [None] * len(t)
+            study_keys[sheet] = key_texts(t.data[col].to_numpy(dtype=object)).tolist() if col in t.data \
+                else [None] * len(t)
         return study_keys[sheet]
 
     by_study: dict[str, dict[str, list[int]]] = {}
 
     def rows_of_study(sheet: str, key: str) -> list[int]:
         if sheet not in by_study:
-            m: dict[str, list[int]] = {}
-            for i, k in enumerate(keys_of(sheet)):
-                if k is not None:
-                    m.setdefault(k, []).append(i)
-            by_study[sheet] = m
+            by_study[sheet] = _positions_by_key(keys_of(sheet))
         return by_study[sheet].get(key, [])
 
     own: dict[tuple[str, int], set[int]] = {}
@@ -420,11 +458,13 @@ def select_records(schema: ReviewSchema, tables: Mapping[str, Any], findings: Se
         if sheet not in tables:
             continue
         positions: list[int] = []
-        if sheet in rec_cells and f.column:  # a cell of a record bound off its row (a form sheet, a column per record)
-            positions = rec_cells[sheet][0].get((str(f.file), f.sheet, int(f.row), f.column)) or []
+        t = tables[sheet]
+        if f.column and (t.cell_rows or t.row_titles is not None):
+            # a cell of a record bound off its row (a form sheet, a column per record)
+            positions = record_cells(sheet)[0].get((str(f.file), f.sheet, int(f.row), f.column)) or []
         if not positions:  # the record's own row, or a row one of its cells has (a long sheet's record spans rows)
-            positions = cells[sheet].get((str(f.file), str(f.sheet), int(f.row))) or \
-                index[sheet].get((str(f.file), int(f.row)), [])
+            where = rows_index(sheet)
+            positions = where.at(str(f.file), str(f.sheet), int(f.row)) or where.own(str(f.file), int(f.row))
         if not positions:
             continue
         whole = is_record_scope(schema, f)
@@ -478,6 +518,54 @@ def select_records(schema: ReviewSchema, tables: Mapping[str, Any], findings: Se
     extra = _study_excluded(schema, tables, uses, over, inherited, passed, eligible, own, errored)
     return Selection(uses=uses, eligible=eligible, passed=passed, restricted=restricted, reasons=reasons,
                      extra=tuple(extra))
+
+
+class _RowIndex:
+    """Positions of a table's rows by Excel row: each record's own row, and the rows its cells have of their
+    own (a long sheet's record spans rows); one sorted array, looked up per finding."""
+
+    def __init__(self, t: Any) -> None:
+        n = len(t)
+        self.files = t.data["_file"].to_numpy(dtype=object)
+        self.titles = sheet_titles(t)
+        own = t.data["_row"].to_numpy(dtype=np.int64)
+        order = np.argsort(own, kind="stable")
+        self._own_rows, self._own_pos = own[order], order
+        pos, at = [np.arange(n)], [own]
+        for rr in (t.cell_rows or {}).values():
+            rr = np.asarray(rr, dtype=np.int64)
+            k = np.flatnonzero(rr > 0)
+            pos.append(k)
+            at.append(rr[k])
+        rows, where = np.concatenate(at), np.concatenate(pos)
+        order = np.argsort(rows, kind="stable")
+        self._rows, self._pos = rows[order], where[order]
+
+    def at(self, file: str, title: str, row: int) -> list[int]:
+        """Rows of ``file``'s worksheet ``title`` that hold a cell on Excel row ``row`` (ascending)."""
+        lo, hi = np.searchsorted(self._rows, [row, row + 1])
+        return [int(i) for i in np.unique(self._pos[lo:hi])
+                if str(self.files[i]) == file and str(self.titles[i]) == title]
+
+    def own(self, file: str, row: int) -> list[int]:
+        """Rows of ``file`` whose record's own row is Excel row ``row`` (ascending)."""
+        lo, hi = np.searchsorted(self._own_rows, [row, row + 1])
+        return [int(i) for i in np.sort(self._own_pos[lo:hi]) if str(self.files[i]) == file]
+
+
+def _positions_by_key(keys: Sequence[Any]) -> dict[Any, list[int]]:
+    """``{key: positions}`` of the rows holding each key (ascending; rows without a key left out)."""
+    import pandas as pd
+
+    arr = np.asarray(keys, dtype=object) if len(keys) else np.empty(0, dtype=object)
+    held = np.flatnonzero(np.fromiter((k is not None for k in arr), bool, len(arr)))
+    if not len(held):
+        return {}
+    codes, uniques = pd.factorize(arr[held])
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    ordered = held[order].tolist()
+    return {k: ordered[bounds[j]:bounds[j + 1]] for j, k in enumerate(uniques.tolist())}
 
 
 def _study_excluded(schema, tables, uses, over, inherited, passed, eligible, own, errored) -> list[Finding]:

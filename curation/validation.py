@@ -25,7 +25,7 @@ from .reading import RawWorkbook
 from .safety import limits_for  # noqa: F401 - part of this module's API
 from .rules import Context, Coverage, apply_severities, run_check_stage, run_field_rules, run_links
 from .schema import ReviewSchema, fold, load_schema
-from .selection import Selection, select_records
+from .selection import Selection, key_texts, select_records, sheet_titles
 
 PROVENANCE = ("file", "sheet", "row")
 
@@ -166,32 +166,42 @@ def clean_dataset(schema: ReviewSchema, tables: dict[str, Table], passed: dict[s
         studies = pd.DataFrame(columns=root_fields)
     units = {f for s in schema.sheets.values() for f, spec in s.fields.items() if any(
         o.unit_field == f for o in s.fields.values())}
+    studies_link: pd.Series | None = None
+    unique_link = False
+    own_meta: pd.DataFrame | None = None
     for sheet, spec in schema.sheets.items():
         if sheet not in tables:
             continue
         t = tables[sheet]
         own = [f for f in spec.fields if f not in units]
-        data = t.data.loc[passed[sheet]].copy()
-        frame = data[own].copy()
+        rows_in = np.asarray(passed[sheet], dtype=bool)
+        kept = np.flatnonzero(rows_in)
+        data = t.data  # read by position below (``kept``): the whole table is not copied
+        frame = data.loc[rows_in, own].copy()  # (a copy: pandas < 3 would warn of setting on a slice)
         for f, fs in spec.fields.items():
             if fs.not_reached:
-                frame[f + "_nr"] = data[f + NR_SUFFIX].astype(bool)
+                frame[f + "_nr"] = data[f + NR_SUFFIX].to_numpy()[kept].astype(bool)
             if fs.type == "p_value" and f + BOUND_SUFFIX in data:  # p < 0.001 stays a bound downstream
-                frame[f + "_bound"] = data[f + BOUND_SUFFIX].astype(object)
+                frame[f + "_bound"] = data[f + BOUND_SUFFIX].to_numpy()[kept].astype(object)
         if sheet != root and spec.parent is not None:
             # the link as text on both sides: a schema may type the key a number on one sheet only
             left = frame.assign(**{"_link": _key_text(frame[spec.parent.key])})
-            right = studies.assign(**{"_link": _key_text(studies[root_key])})
+            if studies_link is None:  # the studies' side once for every sheet linked to it
+                studies_link = _key_text(studies[root_key])
+                # each study's link once: the join below cannot then meet two (else merge's check says so)
+                unique_link = bool(studies_link.is_unique)
+            right = studies.assign(**{"_link": studies_link})
             joined = left.merge(right.drop(columns=[root_key] if root_key == spec.parent.key else []),
                                 how="left", on="_link", suffixes=("", "_study"),
-                                validate="many_to_one").drop(columns="_link")
+                                validate=None if unique_link else "many_to_one").drop(columns="_link")
             # a field both sheets have (a study's N stated twice): the row's own value
             study_cols = [c for c in root_fields if c != root_key and c not in spec.fields]
             # a metadata field both sheets have (extractor): the row's own value, else its study's
             for f, fs in schema.sheets[root].fields.items():
                 if fs.metadata and f in joined and rt is not None:
-                    own_meta = rt.data.loc[passed[root]].drop_duplicates(subset=[root_key], keep=False)
-                    study_meta = joined[spec.parent.key].map(own_meta.set_index(root_key)[f])
+                    if own_meta is None:  # the studies' rows (the passed ones, each key once), every field
+                        own_meta = rt.data.loc[studies.index].set_index(root_key)
+                    study_meta = joined[spec.parent.key].map(own_meta[f])
                     joined[f] = joined[f].where(joined[f].notna(), study_meta)
             frame = joined[[spec.parent.key, *study_cols, *[c for c in frame.columns if c != spec.parent.key]]]
         if sheet == schema.analysis_sheet:
@@ -214,32 +224,18 @@ def clean_dataset(schema: ReviewSchema, tables: dict[str, Table], passed: dict[s
                 v[~np.isfinite(v) | (np.abs(v) > 2.0**53)] = np.nan  # no whole number a form can mean
                 frame[f] = pd.array(v, dtype="Int64")
         if selection is not None:  # which analyses each row may enter (docs/exclusions.md)
-            rows_in = np.asarray(passed[sheet], dtype=bool)
             for column, j in selection.columns(sheet):
                 frame[column] = selection.eligible[sheet][rows_in, j]
-        frame["file"] = data["_file"].to_numpy()
-        frame["sheet"] = [t.title(f, int(i)) for i, f in zip(data.index, data["_file"])]  # the workbook's own name of the sheet
-        frame["row"] = data["_row"].to_numpy()
+        frame["file"] = data["_file"].to_numpy()[kept]
+        frame["sheet"] = sheet_titles(t, kept).tolist()  # the workbook's own name of the sheet (a list, as before: its dtype)
+        frame["row"] = data["_row"].to_numpy()[kept]
         out[sheet] = frame.reset_index(drop=True)
     return out
 
 
 def _key_text(col: pd.Series) -> pd.Series:
     """Key values as text (``12.0`` -> ``"12"``), None where empty: how rows of two sheets are linked."""
-    from .cells import text_value
-
-    values = col.to_numpy(dtype=object)
-    seen: dict[Any, Any] = {}
-    out = np.empty(len(values), dtype=object)
-    for i, v in enumerate(values):  # each distinct value turned to text once
-        if v is None or (isinstance(v, float) and v != v):
-            continue
-        key = (type(v), v)
-        t = seen.get(key, seen)
-        if t is seen:
-            t = seen[key] = text_value(v)
-        out[i] = t
-    return pd.Series(out, index=col.index, dtype=object)
+    return pd.Series(key_texts(col.to_numpy(dtype=object)), index=col.index, dtype=object)
 
 
 def check_tables(schema: ReviewSchema, tables: dict[str, Table]) -> list[Finding]:

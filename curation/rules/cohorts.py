@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from ..cells import format_number as fmt
-from .context import Context, _present
+from .context import Context, _present, fold_all, per_distinct
 from .registry import NUMBER, Param, check, covers
 
 
@@ -90,9 +90,7 @@ def subgroups_exceed_overall(ctx: Context, sheet: str, severity: str, cohort, ov
     n = ctx.num(sheet, total)
     label = d[cohort]
     target = fold(overall)
-    folded = {c: isinstance(c, str) and fold(c) == target for c in label.dropna().unique()}
-    is_overall = label.map(lambda c: folded.get(c, False), na_action="ignore").astype("boolean").fillna(False) \
-        .to_numpy(dtype=bool) if len(label) else np.zeros(0, bool)
+    is_overall = per_distinct(label.to_numpy(dtype=object), lambda c: isinstance(c, str) and fold(c) == target, bool)
     frame = pd.DataFrame({"study": d["study_id"].to_numpy(), "n": n, "overall": is_overall,
                           "pos": np.arange(len(d))})
     dims = [f for f in ("grade", "primary_site") if f in d]
@@ -119,11 +117,17 @@ def subgroups_exceed_overall(ctx: Context, sheet: str, severity: str, cohort, ov
             named = {v: vocab.canonical(v) is not None for v in distinct}
             kind[labels.map(named).fillna(False).astype(bool)] = f
     subs["kind"] = kind
-    sums = subs.groupby(["study", "kind"], sort=False).agg(total_n=("n", "sum"), over_n=("n_o", "first"),
-                                                          pos_o=("pos_o", "first"), last=("pos", "max"))
+    # one group per study and kind, keyed by an integer (the two codes) rather than two columns of text
+    s_codes, s_values = pd.factorize(subs["study"].to_numpy(dtype=object))
+    k_codes, k_values = pd.factorize(kind.to_numpy(dtype=object))
+    group = s_codes.astype(np.int64) * max(len(k_values), 1) + k_codes
+    sums = subs.groupby(group, sort=False).agg(total_n=("n", "sum"), over_n=("n_o", "first"),
+                                               pos_o=("pos_o", "first"), last=("pos", "max"))
+    positions = subs["pos"].to_numpy()
     out = []
-    for (sid, knd), r in sums[sums["total_n"] > sums["over_n"]].iterrows():
-        members = subs.loc[(subs["study"] == sid) & (subs["kind"] == knd), "pos"].tolist()
+    for g, r in sums[sums["total_n"] > sums["over_n"]].iterrows():
+        sid, knd = s_values[int(g) // max(len(k_values), 1)], k_values[int(g) % max(len(k_values), 1)]
+        members = positions[group == g].tolist()
         cells = ", ".join(ctx.cell(sheet, total, p) for p in members)
         o = int(r["pos_o"])
         msg = (f"subgroup cohorts of {sid} by {knd} have {total} summing to {fmt(r['total_n'])} ({cells}), more "
@@ -167,12 +171,14 @@ def possible_duplicate_population(ctx: Context, sheet: str, severity: str, same,
     import numpy as np
     import pandas as pd
 
-    from ..schema import fold
-
     d = ctx.table(sheet).data
     t = ctx.table(sheet)
-    keys = pd.DataFrame({f: d[f].map({v: fold(v) for v in d[f].dropna().unique() if isinstance(v, str)})
-                         for f in same})
+
+    def folded(col):  # each distinct text folded once
+        texts = [v for v in col.dropna().unique() if isinstance(v, str)]
+        return dict(zip(texts, fold_all(texts)))
+
+    keys = pd.DataFrame({f: d[f].map(folded(d[f])) for f in same})
     s, e = ctx.num(sheet, start), ctx.num(sheet, end)
     s = np.where(np.isnan(s), e, s)
     e = np.where(np.isnan(e), s, e)
@@ -205,7 +211,7 @@ def _ki67_coverage(ctx: Context, sheet: str, ki67, grade, bands):
     g = pd.Series(ctx.values(sheet, grade), dtype=object)
     applies = k & g.notna().to_numpy(dtype=bool)
     banded = g.isin(list(bands)).to_numpy(dtype=bool)
-    reason = np.array([f"grade {v!s} has no Ki-67 band" for v in g], dtype=object)
+    reason = per_distinct(g.to_numpy(dtype=object), lambda v: f"grade {v!s} has no Ki-67 band")
     return applies, applies & banded, reason
 
 
@@ -221,14 +227,21 @@ def _subgroups_coverage(ctx: Context, sheet: str, cohort, overall, total):
     d = ctx.table(sheet).data
     n = ctx.num(sheet, total)
     target = fold(overall)
-    is_overall = np.array([isinstance(c, str) and fold(c) == target for c in d[cohort]], dtype=bool)
-    study = pd.Series(d["study_id"].to_numpy(), dtype=object)
-    rows = study.map(study.value_counts()).fillna(0).to_numpy()
-    applies = ~is_overall & ~np.isnan(n) & (rows >= 2) & study.notna().to_numpy(dtype=bool)
-    with_total = pd.Series(is_overall & ~np.isnan(n)).groupby(study.to_numpy()).sum()
-    overall_n = pd.Series(is_overall).groupby(study.to_numpy()).sum()
-    o_total = study.map(with_total).fillna(0).to_numpy()
-    o_rows = study.map(overall_n).fillna(0).to_numpy()
+    is_overall = per_distinct(d[cohort].to_numpy(dtype=object), lambda c: isinstance(c, str) and fold(c) == target,
+                              bool)
+    # per study (its rows, its overall rows, those with a total), counted over the study's code
+    codes, uniques = pd.factorize(d["study_id"].to_numpy(dtype=object))
+    known = codes >= 0
+    k = len(uniques)
+
+    def per_study(weights):
+        counts = np.bincount(codes[known], weights=np.asarray(weights, dtype=float)[known], minlength=k)
+        return np.where(known, counts[np.where(known, codes, 0)] if k else 0.0, 0.0)
+
+    rows = per_study(np.ones(len(codes)))
+    applies = ~is_overall & ~np.isnan(n) & (rows >= 2) & known
+    o_total = per_study(is_overall & ~np.isnan(n))
+    o_rows = per_study(is_overall)
     checked = applies & (o_rows == 1) & (o_total == 1)
     reason = np.where(o_rows == 0, f"no {overall} cohort in the study",
                       np.where(o_rows > 1, f"several {overall} cohorts in the study",

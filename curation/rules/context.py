@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -22,6 +23,8 @@ class Context:
     _parent_index: dict = field(default_factory=dict)
     _decimals: dict = field(default_factory=dict)
     _entry: Any = None
+    _held: dict = field(default_factory=dict)
+    memo: dict = field(default_factory=dict)  # what a check computes once per stage (read-only values)
 
     def begin(self, entry: Any) -> None:
         """The ``checks:`` entry whose check runs now (None after it): its ``severities`` apply."""
@@ -169,6 +172,35 @@ class Context:
             return f"{typed!r} (read as {value!r})"
         return f"{typed}"
 
+    def files(self, sheet: str) -> list:
+        """The forms that have rows on ``sheet`` (each once, in order of their first row)."""
+        import pandas as pd
+
+        key = (sheet, None)
+        if key not in self._held:
+            self._held[key] = pd.unique(self.tables[sheet].data["_file"].to_numpy(dtype=object)).tolist()
+        return self._held[key]
+
+    def held(self, sheet: str, ref: str):
+        """Rows of ``sheet`` where ``ref`` (``field`` or ``sheet.field``) holds a value: not None, NaN,
+        ``pd.NA`` or NaT (computed once per field: every check's coverage asks). Read-only."""
+        import numpy as np
+        import pandas as pd
+
+        key = (sheet, ref)
+        out = self._held.get(key)
+        if out is None:
+            vals = self.values(sheet, ref)
+            if not len(vals):
+                out = np.zeros(0, bool)
+            elif vals.dtype.kind == "f":
+                out = ~np.isnan(vals)
+            else:
+                out = ~pd.isna(np.asarray(vals, dtype=object))
+            out.setflags(write=False)
+            self._held[key] = out
+        return out
+
     def nr(self, sheet: str, fname: str):
         import numpy as np
 
@@ -244,3 +276,43 @@ def _present(*arrays):
         m = ~np.isnan(a)
         mask = m if mask is None else mask & m
     return mask
+
+
+def per_distinct(values, fn, dtype=object):
+    """``[fn(v) for v in values]`` as an array, calling ``fn`` once per distinct value when every value is
+    a ``str`` (a column of labels); otherwise once per value (``1``, ``1.0`` and ``True`` compare equal
+    but may not read the same)."""
+    import numpy as np
+    import pandas as pd
+
+    arr = np.asarray(values, dtype=object)
+    if len(arr) and pd.api.types.infer_dtype(arr, skipna=False) == "string":
+        codes, uniques = pd.factorize(arr)
+        return np.fromiter((fn(v) for v in uniques), dtype=dtype, count=len(uniques))[codes]
+    return np.fromiter((fn(v) for v in arr), dtype=dtype, count=len(arr))
+
+
+#: A character that keeps a text from being its own :func:`curation.cells.text_value` (with NUL, which joins
+#: the texts checked together): anything but printable ASCII and the space.
+_NOT_PLAIN = re.compile(r"[^\x00\x21-\x7e ]")
+
+
+def all_plain(texts) -> bool:
+    """Whether every text is one :func:`curation.cells.normalise_text` leaves as it is and that is not empty:
+    printable ASCII words separated by single spaces (checked on all of them joined, in C). Such a text
+    folds (:func:`curation.schema.fold`) to its lower case."""
+    joined = "\x00".join(texts)
+    return (joined.isascii() and joined.count("\x00") == len(texts) - 1 and not _NOT_PLAIN.search(joined)
+            and "  " not in joined and " \x00" not in joined and "\x00 " not in joined and "\x00\x00" not in joined
+            and not joined.startswith((" ", "\x00")) and not joined.endswith((" ", "\x00")) and joined != "")
+
+
+def fold_all(texts) -> list[str]:
+    """:func:`curation.schema.fold` of each text (all of them at once when they are plain)."""
+    from ..schema import fold
+
+    texts = list(texts)
+    if texts and all_plain(texts):
+        return "\x00".join(texts).lower().split("\x00")
+    return [fold(t) for t in texts]
+

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..cells import format_number as fmt
 from .context import Context, _abbr, _label, _present, _sum_of
 from .registry import NUMBER, Param, check, companion, covers
@@ -55,37 +57,48 @@ def _likely_wrong(ctx: Context, sheet: str, i: int, parts, arrs, total, tot_i, w
     """
     import numpy as np
 
-    witnesses = []  # (rate field, part indices included)
-    for chk in ctx.schema.checks.get(sheet, ()):
-        if chk.rule == "percentage-mismatch":
-            p = chk.params
-            if p.get("total") == total and all(e in parts for e in p.get("events", [])):
-                witnesses.append((p["rate"], [parts.index(e) for e in p["events"]]))
-    data = ctx.table(sheet).data
-    dec = ctx.table(sheet).decimals
-    nan = np.full(len(data), np.nan)
-    usable = [(rf, idx) for rf, idx in witnesses if rf in data and not np.isnan(data[rf].iat[i])]
+    key = ("likely-wrong witnesses", sheet, total, tuple(parts))
+    witnesses = ctx.memo.get(key)
+    if witnesses is None:  # (rate field, part indices included, its values, its decimals), once per check
+        data = ctx.table(sheet).data
+        dec = ctx.table(sheet).decimals
+        witnesses = []
+        for chk in ctx.schema.checks.get(sheet, ()):
+            if chk.rule == "percentage-mismatch":
+                p = chk.params
+                if p.get("total") == total and all(e in parts for e in p.get("events", [])) and p["rate"] in data:
+                    witnesses.append((p["rate"], [parts.index(e) for e in p["events"]], data[p["rate"]].to_numpy(),
+                                      dec.get(p["rate"])))
+        ctx.memo[key] = witnesses
+    usable = [(rf, idx, rates, decs) for rf, idx, rates, decs in witnesses if not np.isnan(rates[i])]
     if not usable:
         return total, ""
 
-    def agrees(counts, denominator) -> bool:
-        return all(rate_matches(np.array([data[rf].iat[i]]), np.array([dec.get(rf, nan)[i]]),
-                                np.array([sum(counts[k] for k in idx)]), np.array([denominator]))[0]
-                   for rf, idx in usable)
-
     vals = [a[i] for a in arrs]
-    candidates = []
+    # every trial at once: each count replaced by the value that makes the sum right, NE so replaced, and the
+    # counts as they are over their own sum; a trial agrees when every witness percentage matches it
+    trials: list[tuple[list, Any]] = []
+    named: list[tuple[str, Any]] = []
     for j, name in enumerate(parts):
         new = tot_i - (with_ne_i - vals[j])
-        trial = list(vals)
-        trial[j] = new
-        if new >= 0 and agrees(trial, tot_i):
-            candidates.append((name, new))
+        if new >= 0:
+            trial = list(vals)
+            trial[j] = new
+            trials.append((trial, tot_i))
+            named.append((name, new))
     if not_evaluable and not np.isnan(ne_i):
         new = tot_i - (with_ne_i - ne_i)
-        if new >= 0 and agrees(vals, tot_i):
-            candidates.append((not_evaluable, new))
-    witnessed = ", ".join(f"{rf} {fmt(data[rf].iat[i])}%" for rf, _ in usable)
+        if new >= 0:
+            trials.append((vals, tot_i))
+            named.append((not_evaluable, new))
+    trials.append((vals, with_ne_i))
+    agree = np.ones(len(trials), bool)
+    for rf, idx, rates, decs in usable:
+        agree &= rate_matches(np.full(len(trials), rates[i]), np.full(len(trials), np.nan if decs is None else decs[i]),
+                              np.array([sum(counts[k] for k in idx) for counts, _ in trials]),
+                              np.array([denominator for _, denominator in trials]))
+    candidates = [nv for nv, ok in zip(named, agree[:-1]) if ok]
+    witnessed = ", ".join(f"{rf} {fmt(rates[i])}%" for rf, _, rates, _ in usable)
     unit = ctx.unit(sheet, total, i) or " participants"
     if len(candidates) == 1:
         name, new = candidates[0]
@@ -93,7 +106,7 @@ def _likely_wrong(ctx: Context, sheet: str, i: int, parts, arrs, total, tot_i, w
     if candidates:
         either = " or ".join(f"{n} = {fmt(v)}" for n, v in candidates)
         return total, f"; {either} would make the counts add up and agree with {witnessed}"
-    if agrees(vals, with_ne_i):
+    if agree[-1]:
         return total, (f"; the reported {witnessed} agree with the counts over {fmt(with_ne_i)}{unit}, "
                        f"so {total} looks wrong")
     return total, ""

@@ -158,14 +158,18 @@ def se_ci_mismatch(ctx: Context, sheet: str, severity: str, se, low, high, scale
                    "study's other rows), e.g. studies.n_analysed")],
        needs=("field",))
 def stated_twice_differs(ctx: Context, sheet: str, severity: str, field, same_as):
+    import numpy as np
+
     a = ctx.values(sheet, field)
     fs = ctx.schema.sheets[sheet].fields[field]
     numeric = fs.type in NUMBER
     out = []
     half = ctx.half_unit(sheet, field) if numeric else None
-    for i, others in _other_statements(ctx, sheet, same_as):
+    # the rows holding the value that have another statement of it (the others find nothing to compare)
+    rows = np.flatnonzero(_has_each(a) & _has_other_statement(ctx, sheet, same_as))
+    for i, others in _other_statements(ctx, sheet, same_as, rows):
         v = a[i]
-        if v is None or (isinstance(v, float) and v != v) or not others:
+        if not others:
             continue
         if numeric:
             hv = half[i]
@@ -189,16 +193,17 @@ def stated_twice_differs(ctx: Context, sheet: str, severity: str, field, same_as
     return out
 
 
-def _other_statements(ctx: Context, sheet: str, ref: str):
-    """For each row of ``sheet``: the values of ``ref`` that state the same quantity, as
-    ``(value, half unit, cell)``: the same row's field (``field``), the parent row's
+def _other_statements(ctx: Context, sheet: str, ref: str, rows=None):
+    """For each row of ``sheet`` (of ``rows``, ascending, when given): the values of ``ref`` that state the
+    same quantity, as ``(value, half unit, cell)``: the same row's field (``field``), the parent row's
     (``studies.field``), every row of the row's study on another sheet, or its study's other rows
     on this sheet (``sheet.field`` naming this sheet)."""
     t = ctx.table(sheet)
     n = len(t)
+    which = range(n) if rows is None else [int(i) for i in rows]
     if "." not in ref:
         vals, half = ctx.values(sheet, ref), _half(ctx, sheet, ref)
-        for i in range(n):
+        for i in which:
             yield i, [(vals[i], half[i], ctx.cell(sheet, ref, i))] if _has(vals[i]) else []
         return
     other, fname = ref.split(".", 1)
@@ -206,7 +211,7 @@ def _other_statements(ctx: Context, sheet: str, ref: str):
     if other != sheet and (spec.parent is not None and other == spec.parent.sheet or other == ctx.schema.root_sheet):
         pos = ctx._parent_positions(sheet, other)
         vals, half = ctx.tables[other].data[fname].to_numpy(), _half(ctx, other, fname)
-        for i in range(n):
+        for i in which:
             p = int(pos[i])
             ok = p >= 0 and _has(vals[p])
             yield i, [(vals[p], half[p], ctx.tables[other].ref(p, fname))] if ok else []
@@ -218,13 +223,68 @@ def _other_statements(ctx: Context, sheet: str, ref: str):
     for j, sid in enumerate(o.study_ids):
         if sid is not None and _has(vals[j]):
             by_study.setdefault(str(sid), []).append(j)
-    for i, sid in enumerate(t.study_ids):
-        rows = by_study.get(str(sid), []) if sid is not None else []
-        yield i, [(vals[j], half[j], o.ref(j, fname)) for j in rows if not (other == sheet and j == i)]
+    ids = t.study_ids
+    for i in which:
+        sid = ids[i]
+        rows_ = by_study.get(str(sid), []) if sid is not None else []
+        yield i, [(vals[j], half[j], o.ref(j, fname)) for j in rows_ if not (other == sheet and j == i)]
+
+
+def _has_other_statement(ctx: Context, sheet: str, ref: str):
+    """Whether :func:`_other_statements` finds any value for each row of ``sheet`` (without the cells;
+    computed once per check stage: the check and its coverage ask)."""
+    import numpy as np
+    import pandas as pd
+
+    key = ("has other statement", sheet, ref)
+    if key in ctx.memo:
+        return ctx.memo[key]
+    t = ctx.table(sheet)
+    if "." not in ref:
+        out = _has_each(ctx.values(sheet, ref))
+    else:
+        other, fname = ref.split(".", 1)
+        spec = ctx.schema.sheets[sheet]
+        if other != sheet and (spec.parent is not None and other == spec.parent.sheet
+                               or other == ctx.schema.root_sheet):
+            pos = ctx._parent_positions(sheet, other)
+            held = _has_each(ctx.tables[other].data[fname].to_numpy())
+            out = (pos >= 0) & held[np.clip(pos, 0, max(len(held) - 1, 0))] if len(held) else np.zeros(len(t), bool)
+        else:  # the rows of the same study (its other rows, on this very sheet) that hold a value
+            o = ctx.tables[other]
+            ids = np.empty(len(o) + len(t), dtype=object)
+            ids[:len(o)] = [None if x is None else str(x) for x in o.study_ids]
+            ids[len(o):] = [None if x is None else str(x) for x in t.study_ids]
+            codes = pd.factorize(ids)[0]
+            o_codes, t_codes = codes[:len(o)], codes[len(o):]
+            held = _has_each(o.data[fname].to_numpy()) & (o_codes >= 0)
+            counts = np.bincount(o_codes[held], minlength=int(codes.max()) + 1 if len(codes) else 0)
+            n_other = np.where(t_codes >= 0, counts[np.maximum(t_codes, 0)] if len(counts) else 0, 0)
+            if other == sheet:  # not the row itself
+                n_other = n_other - held.astype(int)
+            out = (n_other > 0) & (t_codes >= 0)
+    ctx.memo[key] = out
+    return out
 
 
 def _has(v) -> bool:
     return v is not None and not (isinstance(v, float) and v != v)
+
+
+def _has_each(vals):
+    """:func:`_has` of each value of an array."""
+    import numpy as np
+    import pandas as pd
+
+    arr = np.asarray(vals)
+    if arr.dtype.kind == "f":
+        return ~np.isnan(arr)
+    if arr.dtype.kind != "O":
+        return np.ones(len(arr), bool)
+    miss = pd.isna(arr)
+    for i in np.flatnonzero(miss):  # pd.NA and NaT are values to _has
+        miss[i] = not _has(arr[i])
+    return ~miss
 
 
 def _half(ctx: Context, sheet: str, fname: str):
@@ -244,14 +304,14 @@ def _stated_twice_coverage(ctx: Context, sheet: str, field, same_as):
     import pandas as pd
 
     vals = ctx.values(sheet, field)
-    applies = np.array([_has(v) for v in vals], dtype=bool)
+    applies = _has_each(vals)
     if same_as.split(".", 1)[0] == sheet and "." in same_as:
         # the study's other rows on this sheet: a study of one row states it once
-        sid = pd.Series([str(x) if x is not None else None for x in ctx.table(sheet).study_ids], dtype=object)
-        applies &= sid.map(sid.value_counts()).fillna(0).to_numpy() >= 2
-    checked = np.zeros(len(vals), bool)
-    for i, others in _other_statements(ctx, sheet, same_as):
-        checked[i] = bool(others)
+        codes = pd.factorize(np.array([str(x) if x is not None else None for x in ctx.table(sheet).study_ids]
+                                      + [None], dtype=object)[:-1])[0]
+        counts = np.bincount(codes[codes >= 0], minlength=int(codes.max()) + 1 if len(codes) else 0)
+        applies &= np.where(codes >= 0, counts[np.maximum(codes, 0)] if len(counts) else 0, 0) >= 2
+    checked = _has_other_statement(ctx, sheet, same_as)
     return applies, checked, np.full(len(vals), f"{same_as} empty", dtype=object)
 
 

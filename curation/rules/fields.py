@@ -55,11 +55,14 @@ def _vocab_sets(vocab):
 
 
 def _distinct(is_bad: Callable[[Any], bool]):
-    """A vectorised check that calls ``is_bad`` once per distinct value, not once per row."""
+    """A vectorised check that calls ``is_bad`` once per distinct value, not once per row. An empty cell
+    passes (``is_bad`` is False for anything but text), so pandera need not drop them first
+    (``ignore_na=False``: two scans of a text column fewer per check)."""
+    import pandas as pd
 
     def check(series):
-        bad = [v for v in series.dropna().unique() if is_bad(v)]
-        return ~series.isin(bad) if bad else series.notna() | series.isna()
+        bad = [v for v in series.unique() if is_bad(v)]
+        return ~series.isin(bad) if bad else pd.Series(True, index=series.index)
 
     return check
 
@@ -97,7 +100,8 @@ def column_schema(schema: Any, sheet: str):
             add(pa.Check.le(fs.warn_max), "implausible-value", "warning")
         if fs.pattern is not None:
             rx = re.compile(fs.pattern)
-            add(pa.Check(_distinct(lambda v, _rx=rx: isinstance(v, str) and not _rx.match(v))), "invalid-format")
+            add(pa.Check(_distinct(lambda v, _rx=rx: isinstance(v, str) and not _rx.match(v)), ignore_na=False),
+                "invalid-format")
         if fs.vocabulary is not None:
             vocab = schema.vocabularies[fs.vocabulary]
             values = set(vocab.values)
@@ -120,11 +124,11 @@ def column_schema(schema: Any, sheet: str):
                     return True
                 return v not in _values and not _rejected(v) and _pattern is not None and not _pattern.search(v)
 
-            add(pa.Check(_distinct(is_unknown)), "unknown-term")
-            add(pa.Check(_distinct(is_rejected)), "rejected-term")
-            add(pa.Check(_distinct(is_ineligible)), "ineligible-term")
-            if warned:
-                add(pa.Check(lambda s, w=warned: ~s.isin(w)), "unspecific-term", "warning")
+            add(pa.Check(_distinct(is_unknown), ignore_na=False), "unknown-term")
+            add(pa.Check(_distinct(is_rejected), ignore_na=False), "rejected-term")
+            add(pa.Check(_distinct(is_ineligible), ignore_na=False), "ineligible-term")
+            if warned:  # an empty cell is in no set of terms: it passes
+                add(pa.Check(lambda s, w=warned: ~s.isin(w), ignore_na=False), "unspecific-term", "warning")
         nullable = not fs.required
         if not nullable:
             codes[(name, -1)] = ("missing-required", "error")

@@ -176,11 +176,7 @@ def never_meets(schema: Any, sheet: str, rule: Rule, params: dict[str, Any]) -> 
 
 def _present(ctx: Context, sheet: str, ref: str):
     """Rows of ``sheet`` where ``ref`` holds a value (a not-reached bound counts as one)."""
-    import numpy as np
-    import pandas as pd
-
-    vals = ctx.values(sheet, ref)
-    out = ~pd.isna(pd.Series(vals, dtype=object)).to_numpy(dtype=bool) if len(vals) else np.zeros(0, bool)
+    out = ctx.held(sheet, ref)
     if "." not in ref:
         out = out | ctx.nr(sheet, ref)
     return out
@@ -365,9 +361,9 @@ def _column_exists(ctx: Context, sheet: str, ref: str) -> bool:
     t = ctx.tables.get(other)
     if t is None or fname not in t.data:
         return False
-    if any(t.letter(f, fname) for f in set(t.files)):
+    if any(t.letter(f, fname) for f in ctx.files(other)):
         return True
-    return bool(t.data[fname].notna().any())
+    return bool(ctx.held(other, fname).any())
 
 
 def run_checks(ctx: Context) -> list[Finding]:
