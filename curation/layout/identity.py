@@ -31,7 +31,7 @@ from typing import Any
 
 from ..findings import quote_sheet
 from ..schema import ReviewSchema, fold
-from .cells import RX_AUTHOR_YEAR, _cell_text, _text
+from .cells import RX_AUTHOR_YEAR, _cell_text, _text, label_rest
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def parse_label(text: Any) -> StudyLabel | None:
     if not m or not re.search(r"[^\W\d_]{2}", m.group("a")):
         return None
     author = re.sub(r"\s+et\s+al\.?$", "", m.group("a").strip(" ,;"), flags=re.I).strip(" ,;")
-    return StudyLabel(author, m.group("y"), m.group("s") or "", m.group("rest").strip(" -–—:;,()[]"))
+    return StudyLabel(author, m.group("y"), m.group("s") or "", label_rest(m))
 
 
 def _id_part(text: str, sep: str) -> str:
