@@ -174,6 +174,8 @@ def test_map_then_layout_gives_the_same_findings(tmp_path, schema):
     ("Kishi (nonSR) 2009", "Kishi", "2009", "Kishi2009-nonSR"),
     ("Rascol (2022) - ALLY-LID II", "Rascol", "2022", "Rascol2022-ALLY-LID-II"),
     ("Meriggi F 2017", "Meriggi F", "2017", "MeriggiF2017"),
+    ("Park 1 2017", "Park", "2017", "Park2017-1"),
+    ("Sonpavde G 2 2014", "Sonpavde G", "2014", "SonpavdeG2014-2"),
 ])
 def test_a_bracketed_marker_between_author_and_year_stays_in_the_id(text, author, year, sid):
     label = parse_label(text)
