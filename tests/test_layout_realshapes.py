@@ -204,3 +204,34 @@ def test_rows_with_an_empty_required_key_part_are_not_called_duplicates(tmp_path
     assert ("duplicate-key" not in {e[0] for e in errors}), errors
     assert {(e[1], e[2]) for e in errors if e[0] == "missing-required"} >= {("Hepatic!B2", "year"),
                                                                            ("Hepatic!B3", "year")}
+
+
+def _declare_dimension(path: Path, ref: str) -> None:
+    """Rewrite each sheet's declared <dimension> (as LibreOffice writes A1:AMJ69 for eleven used columns)."""
+    import re
+    import zipfile
+
+    tmp = path.with_suffix(".tmp.xlsx")
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename.startswith("xl/worksheets/sheet"):
+                data = re.sub(rb'<dimension ref="[^"]*"\s*/>', f'<dimension ref="{ref}"/>'.encode(), data)
+            dst.writestr(info, data)
+    tmp.replace(path)
+
+
+def test_a_declared_width_of_1024_columns_over_few_rows_is_read_by_its_cells(tmp_path, schema):
+    path = umbrella_workbook(tmp_path / "u.xlsx")
+    _declare_dimension(path, "A1:AMJ4")
+    r = validate(path, schema)
+    assert len(r.tables["estimates"].data) == 8
+
+
+def test_a_declared_size_past_the_row_limit_is_still_refused(tmp_path, schema):
+    from curation.errors import UnusableInputError
+
+    path = umbrella_workbook(tmp_path / "u.xlsx")
+    _declare_dimension(path, "A1:AMJ2000000")
+    with pytest.raises(UnusableInputError, match="declares a size"):
+        validate(path, schema)
