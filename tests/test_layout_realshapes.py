@@ -235,3 +235,108 @@ def test_a_declared_size_past_the_row_limit_is_still_refused(tmp_path, schema):
     _declare_dimension(path, "A1:AMJ2000000")
     with pytest.raises(UnusableInputError, match="declares a size"):
         validate(path, schema)
+
+
+FORM_SCHEMA = """
+name: tremor_made_up
+title: A review of tremor treatments (made-up test schema)
+version: 1
+sheets:
+  studies:
+    key: [study_id, arm]
+    fields:
+      study_id: {type: text, required: true, aliases: [Study ID]}
+      arm: {type: text, aliases: [Participant characteristics]}
+      category: {type: text, required: true, aliases: [Category]}
+      reference: {type: text, aliases: [General]}
+      year: {type: integer, required: true, min: 1960, max: 2030, aliases: [Year]}
+      title: {type: text, aliases: [Title]}
+      journal: {type: text, aliases: [Journal]}
+      n_enrolled: {type: integer, min: 1, aliases: [Number of participants enrolled]}
+      n_analysed: {type: integer, min: 1, aliases: [Number of participants included in analysis]}
+      age_mean: {type: number, min: 18, max: 100, aliases: [Age (Mean)]}
+checks: {}
+analysis:
+  sheet: studies
+  overall_cohort: overall
+  outcomes:
+    completion:
+      label: Share analysed
+      kind: proportion
+      events: [n_analysed]
+      total: n_enrolled
+  plan:
+    - {outcome: completion}
+"""
+
+
+def form_workbook(path: Path, sheets: dict) -> Path:
+    """One study per sheet as a real review keeps them: `Category` and `General` labelled in column A, the other
+    labels in column C, the values in D; a row naming the arms (D, E) above the arms' figures."""
+    wb = openpyxl.Workbook()
+    for k, (name, s) in enumerate(sheets.items()):
+        ws = wb.active if k == 0 else wb.create_sheet()
+        ws.title = name
+        ws["A1"], ws["D1"] = "Category", s["category"]
+        ws["A2"], ws["D2"] = "General", s["reference"]
+        for r, (label, value) in enumerate([("Year", s["year"]), ("Title", s["title"]), ("Journal", s["journal"])], 3):
+            ws.cell(r, 3, label)
+            ws.cell(r, 4, value)
+        ws["A7"] = "Participant characteristics"
+        for j, arm in enumerate(s["arms"]):
+            ws.cell(7, 4 + j, arm["name"])
+            for r, (label, key) in enumerate([("Number of participants enrolled", "n"),
+                                              ("Number of participants included in analysis", "m"),
+                                              ("Age (Mean)", "age")], 8):
+                ws.cell(r, 3, label)
+                ws.cell(r, 4 + j, arm[key])
+    wb.save(path)
+    return path
+
+
+FORMS = {
+    "Smith2001": {"category": "dopamine agonist", "reference": "Smith, A., & Lee, B.", "year": 2001,
+                  "title": "A made-up trial", "journal": "J Made Up",
+                  "arms": [{"name": "drug", "n": 20, "m": 18, "age": 64.5}, {"name": "placebo", "n": 19, "m": 19, "age": 66.0}]},
+    "Jones2005.1": {"category": "levodopa", "reference": "Jones, C.", "year": 2005, "title": "First cohort",
+                    "journal": "J Made Up", "arms": [{"name": "levodopa", "n": 30, "m": 28, "age": 70.1},
+                                                     {"name": "total", "n": 30, "m": 28, "age": 70.1}]},
+    "Jones2005.2": {"category": "levodopa", "reference": "Jones, C.", "year": 2005, "title": "Second cohort",
+                    "journal": "J Made Up", "arms": [{"name": "levodopa", "n": 12, "m": 12, "age": 59.0},
+                                                     {"name": "total", "n": 12, "m": 12, "age": 59.0}]},
+}
+
+
+@pytest.fixture(scope="module")
+def form_schema(tmp_path_factory):
+    p = tmp_path_factory.mktemp("schema") / "tremor.yaml"
+    p.write_text(FORM_SCHEMA, encoding="utf-8")
+    return load_schema(p)
+
+
+def test_per_study_forms_with_labels_in_two_columns_and_arms_read_every_arm_with_its_study(tmp_path, form_schema):
+    r = validate(form_workbook(tmp_path / "forms.xlsx", FORMS), form_schema)
+    d = r.clean.set_index(["study_id", "arm"]).sort_index()
+    assert list(d.index) == [("Jones2005-1", "levodopa"), ("Jones2005-1", "total"), ("Jones2005-2", "levodopa"),
+                             ("Jones2005-2", "total"), ("Smith2001", "drug"), ("Smith2001", "placebo")]
+    # the study's own fields (above the arms' row), stated once in D, are each arm's
+    assert set(d.loc["Smith2001", "category"]) == {"dopamine agonist"}
+    assert list(d.loc["Smith2001", "year"]) == [2001, 2001]
+    assert list(d.loc["Smith2001", "n_enrolled"]) == [20, 19] and list(d.loc["Smith2001", "age_mean"]) == [64.5, 66.0]
+    assert list(d.loc["Jones2005-2", "n_enrolled"]) == [12, 12]
+    assert not [f for f in r.finding_list if f.severity in ("error", "warning")], \
+        [(f.rule, f.cell, f.message) for f in r.finding_list if f.severity != "info"]
+
+
+def test_an_arm_left_empty_below_the_arms_row_stays_empty(tmp_path, form_schema):
+    forms = {k: {**v, "arms": [dict(a) for a in v["arms"]]} for k, v in FORMS.items()}
+    forms["Smith2001"]["arms"][1]["n"] = None  # the placebo arm's enrolled count not reported
+    forms["Smith2001"]["arms"][0]["age"] = 640.5  # a slip in the drug arm
+    r = validate(form_workbook(tmp_path / "forms.xlsx", forms), form_schema)
+    d = r.clean.set_index(["study_id", "arm"])
+    import pandas as pd
+
+    assert pd.isna(d.loc[("Smith2001", "placebo"), "n_enrolled"])  # not the drug arm's 20
+    assert d.loc[("Smith2001", "placebo"), "category"] == "dopamine agonist"
+    bad = [(f.rule, f.cell) for f in r.finding_list if f.severity == "error"]
+    assert bad == [("out-of-range", "Smith2001!D10")], bad
