@@ -87,16 +87,22 @@ def _arms_row(vals: np.ndarray, first_value_col: int, start: int) -> int | None:
 def _labels_left(index: FieldIndex, vals: np.ndarray, filled: np.ndarray, found: tuple) -> tuple:
     """Labels further left than the form's label column, with their value in its value column and nothing
     between (a real form keeps ``Category`` and ``General`` in column A, the rest of its labels in C, every
-    value in D): added to the hits, each with its own label column (the 5th item: row -> column)."""
+    value in D), and labels whose value was left empty (so that a finding names that empty cell): added to the
+    hits, each with its own label column (the 5th item: row -> column)."""
     c, value_col, hits, value_cols = found[:4]
     seen = {h[2][0] for h in hits}
     taken = {h[0] for h in hits}
     label_cols: dict[int, int] = {}
     extra = []
-    for r in np.flatnonzero(filled[:, :c].any(axis=1)):
-        if r in taken or not filled[r, value_col] or filled[r, c]:
+    for r in np.flatnonzero(filled[:, :c + 1].any(axis=1)):
+        if r in taken:
             continue
-        c2 = int(np.flatnonzero(filled[r, :c])[-1])
+        if filled[r, c]:  # a label of the label column with its value left empty: the empty cell is the field's
+            if filled[r, c + 1:].any():
+                continue
+            c2 = c
+        else:
+            c2 = int(np.flatnonzero(filled[r, :c])[-1])
         if filled[r, c2 + 1:value_col].any():
             continue
         t = _text(vals[r, c2])
