@@ -340,3 +340,30 @@ def test_an_arm_left_empty_below_the_arms_row_stays_empty(tmp_path, form_schema)
     assert d.loc[("Smith2001", "placebo"), "category"] == "dopamine agonist"
     bad = [(f.rule, f.cell) for f in r.finding_list if f.severity == "error"]
     assert bad == [("out-of-range", "Smith2001!D10")], bad
+
+
+def test_a_numbered_study_column_is_not_called_the_missing_study_id_when_the_id_is_derived(tmp_path, schema):
+    # a real review numbers its studies in a 'Study' column and names them by Author and Year columns: the id
+    # comes from author + year, so the numbers are an unknown column (a warning: figures not read), never an
+    # 'unplaced-column' error saying the review has no study_id
+    schema_file = tmp_path / "s.yaml"
+    schema_file.write_text(UMBRELLA_SCHEMA.replace("aliases: [Study, meta-analysis]", "aliases: [meta-analysis]"),
+                           encoding="utf-8")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Final"
+    head = ["Study", "Author", "Year", "HR", "N", "Low CI", "Upper CI", "Site", "Outcome", "meta-analysis"]
+    rows = [[1, "Chen", 2018, 0.48, 120, 0.3, 0.8, "Ovary", "OS", "Alpha K"],
+            [2, "Duus", 2023, 0.44, 300, 0.22, 0.89, "Ovary", "OS", "Alpha K"],
+            [3, "Falconer", 2015, 0.71, 250, 0.56, 0.91, "Ovary", "OS", "Alpha K"]]
+    for j, h in enumerate(head, 1):
+        ws.cell(1, j, h)
+    for i, row in enumerate(rows, 2):
+        for j, v in enumerate(row, 1):
+            ws.cell(i, j, v)
+    wb.save(tmp_path / "final.xlsx")
+    r = validate(tmp_path / "final.xlsx", load_schema(schema_file))
+    assert sorted(r.clean["study_id"]) == ["Chen2018", "Duus2023", "Falconer2015"]
+    assert not [f for f in r.finding_list if f.severity == "error"], \
+        [(f.rule, f.cell, f.message) for f in r.finding_list if f.severity == "error"]
+    assert [(f.rule, f.cell) for f in r.finding_list if f.severity == "warning"] == [("unread-data", "Final!A1")]
