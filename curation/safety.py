@@ -517,7 +517,11 @@ class _SheetScan:
                 self.declared = _parse_ref(self.dimension)
                 if self.declared is not None:
                     rows, cols = self.declared
-                    if rows > lim.max_rows or cols > lim.max_columns:
+                    if rows <= lim.max_rows and cols > lim.max_columns and rows * cols <= lim.max_cells:
+                        # a declared width past the limit over few rows (LibreOffice declares A1:AMJ69, 1,024
+                        # columns, for eleven used): not trusted; the cells found decide, as without one
+                        self.declared = None
+                    elif rows > lim.max_rows or cols > lim.max_columns:
                         raise _Refused(
                             f"sheet {{sheet}} declares a size of {_clean(self.dimension, 40)} ({rows:,} rows x {cols:,} "
                             f"columns), above the limit of {lim.max_rows:,} rows and {lim.max_columns:,} columns",

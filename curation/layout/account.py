@@ -173,11 +173,15 @@ def unread_findings(grid: SheetGrid, sl: SheetLayout, roles: np.ndarray, index: 
     not_read = roles == NOT_READ
     if not not_read.any():
         return
+    first_header = sl.header_rows[0] - 1
+    last_header = sl.header_rows[-1] - 1
+    if sl.shape == "wide" and sl.record_per == "row":
+        texts = _merged_fill_header(grid, list(range(max(first_header, 0), last_header + 1)))
+        _headerless_columns(grid, sl, roles, texts, {_col_index(c.column) for c in sl.columns}, last_header, emit,
+                            primary)
     figs = figures(vals, not_read)
     if not figs.any():
         return
-    first_header = sl.header_rows[0] - 1
-    last_header = sl.header_rows[-1] - 1
     # figures above the header that was chosen: another table (a block) above it
     above = figs[:max(first_header, 0)]
     if above.sum() >= 2:
@@ -229,6 +233,28 @@ def unread_findings(grid: SheetGrid, sl: SheetLayout, roles: np.ndarray, index: 
              f"{q}!{a + 1}:{b + 1} hold{'s' if a == b else ''} {n} figure(s) below the header that are not read "
              "(no value in a column the layout reads: another block, or a table beside this one?); "
              "give it in the layout file (`curate map`) if the review needs it", None, primary)
+
+
+def _headerless_columns(grid: SheetGrid, sl: SheetLayout, roles: np.ndarray, texts: list, mapped: set,
+                        last_header: int, emit: Any, primary: str) -> None:
+    """A column of the table with no header cell whose values fill most of its rows (a header a team left
+    empty: on sibling sheets it often names a field): not read, so a warning naming its cells."""
+    below = roles[last_header + 1:] == NOT_READ
+    if not below.size:
+        return
+    rows_with_data = np.flatnonzero((roles[last_header + 1:] == VALUE).any(axis=1))
+    if len(rows_with_data) < 2:
+        return
+    q = quote_sheet(sl.sheet)
+    for c in np.flatnonzero(below[rows_with_data].sum(axis=0) >= max(2, 0.5 * len(rows_with_data))):
+        if c in mapped or any(c < len(t) and t[c] for t in texts):
+            continue
+        rows = np.flatnonzero(below[:, c]) + last_header + 1
+        letter = column_letter(int(c))
+        emit(sl.sheet, int(rows[0]) + 1, letter, None, "unread-data", "warning",
+             f"{q}!{letter}{int(rows[0]) + 1}:{letter}{int(rows[-1]) + 1} holds {len(rows)} value(s) under no header, "
+             "so they are not read: give the column its header (or map it in the layout file, `curate map`) if "
+             "the review needs it", None, primary)
 
 
 def skipped_sheet_findings(grid: SheetGrid, roles: np.ndarray, index: FieldIndex, emit: Any,

@@ -158,7 +158,7 @@ def report_columns(ctx: SheetContext) -> None:
     """Columns that could not be placed, hidden columns and helper columns read."""
     schema, index, grid, sl, emit, needed = ctx.schema, ctx.index, ctx.grid, ctx.sl, ctx.emit, ctx.needed
     title, header_row, primary = ctx.title, ctx.header_row, ctx.primary
-    placed = {f for c in sl.columns for f in c.parts.values()}
+    placed = {f for c in sl.columns for f in c.parts.values()} | set(sl.derived)  # (a study_id from author + year)
     needed_here = set().union(*(needed.get(t, set()) for t in sl.tables))
     for letter, ign in sl.ignored.items():
         c = _col_index(letter)

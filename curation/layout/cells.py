@@ -40,8 +40,21 @@ RX_COUNT_OF = re.compile(r"^\s*(?P<n>\d+)\s*(?:/|of|out of)\s*(?P<d>\d+)\s*$", r
 RX_EST_CI = re.compile(rf"^\s*(?:(?:a?hr|a?or|rr|irr|md|smd|estimate)\s*[:=]?\s*)?(?P<m>{_NUM})\s*[;,]?\s*[(\[]?\s*"
                        rf"95\s*%\s*ci\s*[:=,]?\s*(?P<lo>{_NUM})\s*(?:-|to|,|;)\s*(?P<hi>{_NUM})\s*[)\]]?\s*$", re.I)
 RX_AUTHOR_YEAR = re.compile(
-    r"^\s*(?P<a>[^\d()\[\],;]+?)(?:\s+et\s+al\.?)?\s*[,;]?\s*[(\[]?\s*(?P<y>(?:19|20)\d{2})(?P<s>[a-z])?\s*[)\]]?"
+    r"^\s*(?P<a>[^\d()\[\],;]+?)(?:\s+et\s+al\.?)?\s*(?:[(\[]\s*(?P<mark>[^\W\d_][\w-]{0,11}|\d{1,2})\s*[)\]]\s*"
+    r"|\s(?P<num>[^\W\d_]?\d{1,2})\s+)?"
+    r"[,;]?\s*[(\[]?\s*(?P<y>(?:19|20)\d{2})(?P<s>[a-z])?\s*[)\]]?"
     r"\s*(?:[-:,;/]\s*)?(?P<rest>.*?)\s*$", re.I)
+# ``mark``: a short marker in brackets between the author and the year (``Yanagisawa (1) 2018``, ``Kishi (SR)
+# 2009``), or ``num`` a number without them (``Park 1 2017``, ``Minami S2 2018``), as an umbrella review tells
+# two cohorts of one author and year apart: it goes with what follows the year (:func:`label_rest`), so that
+# the study ids keep it
+
+
+def label_rest(m: re.Match) -> str:
+    """What follows an ``Author (year)`` label's year, after its bracketed marker if any (``1``, ``SR``)."""
+    rest = m.group("rest").strip(" -\u2013\u2014:;,()[]")
+    mark = m.group("mark") or m.group("num")
+    return f"{mark} {rest}".strip() if mark else rest
 
 
 def _text(v: Any) -> str | None:
@@ -221,7 +234,7 @@ def _split_cell(col: ColumnLayout, v: Any, schema: ReviewSchema,
         out = {parts.get("author", "first_author"): author, parts.get("year", "year"): m.group("y")}
         sid = re.sub(r"[^\w-]+", "", author.split()[-1] if author.split() else author) + m.group("y") + (m.group("s") or "")
         out["__id"] = sid
-        rest = m.group("rest").strip(" -–—:;,()")
+        rest = label_rest(m)
         if rest:
             out["__cohort"] = rest
         return out, None, None

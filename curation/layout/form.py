@@ -59,10 +59,64 @@ def detect_form(index: FieldIndex, grid: SheetGrid) -> tuple[int, int, list[tupl
             # values as typed in a form (figures, short terms), not the sentences of an instructions sheet
             if n_fig >= 2 and texts and sorted(len(x) for x in texts)[len(texts) // 2] <= 40:
                 rows = [h[0] for h in hits]
-                share = _filled(vals[rows][:, c + 1:]).mean(axis=0)
+                # a row naming two or more columns (``drug | placebo``): the share of each column is counted over
+                # the labels below it (a study's form with arms: its study-level labels above, each stated once,
+                # do not count against the arms)
+                right = _filled(vals[rows][:, c + 1:])
+                head = _arms_row(vals, c + 1, rows[0])
+                below = [k for k, r in enumerate(rows) if head is not None and r > head]
+                share = right[below].mean(axis=0) if len(below) >= 2 else right.mean(axis=0)
                 value_cols = [c + 1 + int(j) for j in np.flatnonzero(share >= 0.5)]
                 best = (c, value_col, hits, value_cols if len(value_cols) >= 2 else [value_col])
+    if best is not None:
+        best = _labels_left(index, vals, filled, best)
     return best
+
+
+def _arms_row(vals: np.ndarray, first_value_col: int, start: int) -> int | None:
+    """The first row from ``start`` whose cells right of the labels name two or more columns (texts, no
+    figures: ``adenosineA2a | placebo``), or None."""
+    for r in range(start, min(vals.shape[0], start + 200)):
+        cells = [v for v in vals[r, first_value_col:] if _cell_text(v)]
+        if len(cells) >= 2 and all(isinstance(v, str) and not v.strip()[:1].isdigit() and v.strip().upper() != "NA"
+                                   for v in cells):
+            return r
+    return None
+
+
+def _labels_left(index: FieldIndex, vals: np.ndarray, filled: np.ndarray, found: tuple) -> tuple:
+    """Labels further left than the form's label column, with their value in its value column and nothing
+    between (a real form keeps ``Category`` and ``General`` in column A, the rest of its labels in C, every
+    value in D), and labels whose value was left empty (so that a finding names that empty cell): added to the
+    hits, each with its own label column (the 5th item: row -> column)."""
+    c, value_col, hits, value_cols = found[:4]
+    seen = {h[2][0] for h in hits}
+    taken = {h[0] for h in hits}
+    label_cols: dict[int, int] = {}
+    extra = []
+    for r in np.flatnonzero(filled[:, :c + 1].any(axis=1)):
+        if r in taken:
+            continue
+        if filled[r, c]:  # a label of the label column with its value left empty: the empty cell is the field's
+            if filled[r, c + 1:].any():
+                continue
+            c2 = c
+        else:
+            c2 = int(np.flatnonzero(filled[r, :c])[-1])
+        if filled[r, c2 + 1:value_col].any():
+            continue
+        t = _text(vals[r, c2])
+        if not t or len(t) > 80:
+            continue
+        fields = _field_of(index, t)
+        if not fields or fields[0] in seen:
+            continue
+        seen.add(fields[0])
+        extra.append((int(r), t, fields))
+        label_cols[int(r)] = c2
+    if not extra:
+        return found
+    return (c, value_col, sorted(hits + extra), value_cols, label_cols)
 
 
 def form_score(found) -> int:
@@ -85,7 +139,8 @@ def form_tables(schema: ReviewSchema, found) -> list[str]:
 
 def form_layout(schema: ReviewSchema, grid: SheetGrid, found, tables: list[str]) -> SheetLayout:
     """The layout of a form-style sheet: one column entry per label (its row, its value's column)."""
-    label_col, value_col, hits, value_cols = found
+    label_col, value_col, hits, value_cols = found[:4]
+    label_cols = found[4] if len(found) > 4 else {}
     cols: list[ColumnLayout] = []
     used: set[str] = set()
     for r, text, fields in hits:
@@ -100,7 +155,7 @@ def form_layout(schema: ReviewSchema, grid: SheetGrid, found, tables: list[str])
         if spec.combined and content_kind([v]) == "median_ci":
             kind, parts = "median_ci", {"value": f, "low": spec.combined["low"], "high": spec.combined["high"]}
         cols.append(ColumnLayout(column=column_letter(value_col), header=text, kind=kind, parts=parts,
-                                 confidence="medium", row=r + 1, label=column_letter(label_col)))
+                                 confidence="medium", row=r + 1, label=column_letter(label_cols.get(r, label_col))))
     derived = {}
     if len(value_cols) >= 2:  # transposed wide: one record per column (a study or cohort each)
         if not used & {"study_id", "first_author"}:
@@ -113,14 +168,19 @@ def form_layout(schema: ReviewSchema, grid: SheetGrid, found, tables: list[str])
                        derived=derived, recordPer="sheet")
 
 
-def study_from_title(title: str) -> dict[str, str]:
-    """``Bodei 2011`` / ``Bodei (2011)`` -> first_author, year, study_id; {} when the name is not one."""
+def study_from_title(title: str, keep_rest: bool = False) -> dict[str, str]:
+    """``Bodei 2011`` / ``Bodei (2011)`` -> first_author, year, study_id; {} when the name is not one.
+    ``keep_rest``: the id keeps what follows the year (a sheet's name: ``Koller_1987.2`` -> ``Koller_1987-2``)."""
     m = RX_AUTHOR_YEAR.match(title)
     if not m or not any(ch.isalpha() for ch in m.group("a")):
         return {}
+    from .cells import label_rest
+    from .identity import _id_part
+
     author = m.group("a").strip(" ,;")
     sid = "".join(ch for ch in author.split()[-1] if ch.isalnum() or ch in "-_") + m.group("y") + (m.group("s") or "")
-    return {"first_author": author, "year": m.group("y"), "study_id": sid}
+    rest = _id_part(label_rest(m), "-") if keep_rest else ""  # what tells two sheets apart (Koller_1987.2)
+    return {"first_author": author, "year": m.group("y"), "study_id": sid + ("-" + rest if rest else "")}
 
 
 def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
@@ -172,6 +232,7 @@ def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
                 if unit:
                     units.setdefault(f, [None] * n)[k] = unit
     if sl.record_per == "column":  # one record per value column, whether or not a label names its study
+        _study_level_rows(sl, vals, value_letters, columns, cell_rows, cell_letters)
         if not {"study_id", "first_author"} & set(columns):
             _column_heads(vals, roles, first, value_letters, columns, cell_rows, cell_letters, letters)
         _one_study(ctx, columns, cell_rows, cell_letters, n)
@@ -184,7 +245,7 @@ def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
 
         above[(above != 0) & ~figures(vals[:first - 1], above != 0)] = HEADER
     if not {"study_id", "first_author"} & set(columns):
-        for f, v in study_from_title(title).items():
+        for f, v in study_from_title(title, keep_rest=True).items():
             columns.setdefault(f, [v])
         if "study_id" in columns:
             emit(title, None, None, "study_id", "inferred-layout", "info",
@@ -192,6 +253,40 @@ def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
                  f"{columns['study_id'][0]!r}", title, primary)
     return [first - 1], columns, letters, units, {f: np.asarray(v, dtype="int64") for f, v in cell_rows.items()}, \
         {f: np.asarray(v, dtype=object) for f, v in cell_letters.items()}
+
+
+def _study_level_rows(sl, vals: np.ndarray, value_letters: list[str], columns: dict, cell_rows: dict,
+                      cell_letters: dict) -> None:
+    """A study's form with a column per arm or cohort whose arms are named by a row of its own (``Sample |
+    adenosineA2a | placebo`` in row 20): the labels above that row are the whole study's (``Category``,
+    ``Year``, ``Title``, stated once in the first column), so each column takes them; below it each column
+    keeps its own cells (an empty one stays empty)."""
+    n, width = len(value_letters), vals.shape[1]
+    if n < 2:
+        return
+    idx = [_col_index(v) for v in value_letters]
+    head = None
+    for col in sorted(sl.columns, key=lambda c: c.row or 0):
+        r0 = (col.row or 0) - 1
+        cells = [vals[r0, c] if 0 <= r0 < vals.shape[0] and c < width else None for c in idx]
+        named = [v for v in cells if isinstance(v, str) and v.strip() and not v.strip()[:1].isdigit()]
+        if len(named) >= 2 and len(named) == sum(1 for v in cells if _cell_text(v)):
+            head = col.row
+            break
+    if head is None:
+        return
+    for col in sl.columns:
+        if not col.row or col.row >= head:
+            continue
+        for f in col.parts.values():
+            vs = columns.get(f)
+            if vs is None or not _cell_text(vs[0]) or any(_cell_text(v) for v in vs[1:]):
+                continue
+            columns[f] = [vs[0]] * n
+            if f in cell_rows:
+                cell_rows[f] = [cell_rows[f][0]] * n
+            if f in cell_letters:
+                cell_letters[f] = [cell_letters[f][0]] * n
 
 
 def _col_index(letter: str) -> int:
@@ -230,15 +325,15 @@ def _one_study(ctx, columns: dict, cell_rows: dict, cell_letters: dict, n: int) 
     side): the study that one column or the sheet's name states is every column's study. Columns that state
     different studies (a transposed sheet of several studies) are left as they are."""
     stated = {f: [k for k in range(n) if _cell_text(columns[f][k])] for f in _IDENTITY if f in columns}
-    if any(len(ks) == n for ks in stated.values()):
-        return  # each column names its study
+    if any(len(stated.get(f, ())) == n for f in ("study_id", "first_author")):
+        return  # each column names its study (a year in each does not)
     texts = {(f, _cell_text(columns[f][k]).casefold()) for f, ks in stated.items() for k in ks}
     if len({f for f, _t in texts}) != len(texts):
         return  # columns that name different studies: each keeps its own (missing ones are reported)
     if not stated or not any(stated.values()):
         from ..findings import quote_sheet
 
-        for f, v in study_from_title(ctx.title).items():
+        for f, v in study_from_title(ctx.title, keep_rest=True).items():
             columns[f] = [v] * n
         if "study_id" in columns:
             ctx.emit(ctx.title, None, None, "study_id", "inferred-layout", "info",
@@ -254,3 +349,13 @@ def _one_study(ctx, columns: dict, cell_rows: dict, cell_letters: dict, n: int) 
             cell_rows[f] = [cell_rows[f][k0]] * n
         if f in cell_letters:
             cell_letters[f] = [cell_letters[f][k0]] * n
+    # what no column states (a study id where only the year has a label): the sheet's name gives it
+    from_title = {f: v for f, v in study_from_title(ctx.title, keep_rest=True).items() if not stated.get(f)}
+    if "study_id" in from_title:
+        for f, v in from_title.items():
+            columns[f] = [v] * n
+        from ..findings import quote_sheet
+
+        ctx.emit(ctx.title, None, None, "study_id", "inferred-layout", "info",
+                 f"sheet {quote_sheet(ctx.title)} is one study's form with a column per cohort: its name gives "
+                 f"study_id {columns['study_id'][0]!r} to each of its {n} columns", ctx.title, ctx.primary)

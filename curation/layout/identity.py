@@ -31,7 +31,7 @@ from typing import Any
 
 from ..findings import quote_sheet
 from ..schema import ReviewSchema, fold
-from .cells import RX_AUTHOR_YEAR, _cell_text, _text
+from .cells import RX_AUTHOR_YEAR, _cell_text, _text, label_rest
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def parse_label(text: Any) -> StudyLabel | None:
     if not m or not re.search(r"[^\W\d_]{2}", m.group("a")):
         return None
     author = re.sub(r"\s+et\s+al\.?$", "", m.group("a").strip(" ,;"), flags=re.I).strip(" ,;")
-    return StudyLabel(author, m.group("y"), m.group("s") or "", m.group("rest").strip(" -–—:;,()[]"))
+    return StudyLabel(author, m.group("y"), m.group("s") or "", label_rest(m))
 
 
 def _id_part(text: str, sep: str) -> str:
@@ -215,7 +215,10 @@ def derive_ids(ctx: Any, columns: dict, letters: dict, ids: list, cohorts: list,
             if label is not None:
                 ids[k] = take(label, k, label_col.column, _cell_text(text))
                 cohorts[k] = rest_cohorts.get(k)
-    if not study_id_column:
+    given = columns.get("study_id") if not study_id_column else None
+    if given is not None and any(_cell_text(x) for x in given):
+        pass  # ids a form sheet's name gave (Koller_1987.2 -> Koller_1987-2): never re-derived from author + year
+    elif not study_id_column:
         derived_any = any(x is not None for x in ids)
         if not derived_any and "first_author" in columns and "year" in columns:
             for k in range(n):

@@ -118,10 +118,15 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
     siblings: dict[str, list[str]] = {}
     sheets: list[SheetLayout] = []
     heads = {title: _signature(g) for title, g in guesses.items()}
+    fielded = {title: _signature(g, fields_only=True) for title, g in guesses.items()}
+    chosen = [t for t, ts in assignment.items() if ts]  # the sheets holding a contract sheet by themselves
     for title, g in guesses.items():
         tables = assignment.get(title, [])
         if not tables:
-            twin = next((t for t, ts in assignment.items() if ts and heads[t] == heads[title]), None)
+            # the headers of a chosen sheet: all of them, or all those naming a field (a sheet whose unread
+            # comment column has lost its header is still the same table's part)
+            twin = next((t for t in chosen if heads[t] == heads[title]), None) or next(
+                (t for t in chosen if len(fielded[title]) > 4 and _one_header_lost(fielded[t], fielded[title])), None)
             if twin is not None:
                 assignment[title] = list(assignment[twin])
                 siblings.setdefault(twin, [twin]).append(title)
@@ -136,8 +141,8 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
             if sl.shape == "long":  # long and wide: two explanations of one sheet, scored on the cells they dispute
                 sl = _long_or_wide(schema, index, g, tables, sl, choices)
             sheets.append(sl)
-    sheets = _sheet_name_labels(schema, sheets, siblings, skipped) + in_blocks
     by_grid = {grid.title: grid for grid in grids.sheets}
+    sheets = _sheet_name_labels(schema, sheets, siblings, skipped, by_grid) + in_blocks
     for title, found in forms.items():
         sl = form_layout(schema, by_grid[title], found, form_tables(schema, found))
         if title in form_regions:
@@ -228,7 +233,7 @@ def _refusal(file: str, layout: Layout, title: str, verdict) -> str:
 
 
 def _sheet_name_labels(schema: ReviewSchema, sheets: list[SheetLayout], siblings: dict[str, list[str]],
-                       skipped: dict[str, str]) -> list[SheetLayout]:
+                       skipped: dict[str, str], by_grid: dict | None = None) -> list[SheetLayout]:
     """Sheets with identical headers (one sheet per subgroup or outcome, layouts.md v2 shape 5): each sheet's
     name a label value, so that they are read together as one table and told apart by it.
 
@@ -236,8 +241,12 @@ def _sheet_name_labels(schema: ReviewSchema, sheets: list[SheetLayout], siblings
     ``primary_site``; the names may name different fields) or the overall cohort (``Overall``, ``All
     patients``: each row's cohort where no column states one); with a cohort column, each row's cohort
     must agree with its sheet's name (a ``label-conflict`` warning where not). Names that are not all such labels, or
-    two sheets whose names give the same label: only the first sheet is read, the others are skipped and
-    reported (never pooled with it unless the layout file lists them)."""
+    two sheets whose names give the same label: the sheets are read together only where their rows state
+    what tells them apart (a key field other than the study's identity, stated on every row, whose values on
+    one sheet appear on no other: a real umbrella review keeps one sheet per organ system, each row naming its
+    own cancer site), which is the same table as it would be in one sheet; otherwise only the first sheet is
+    read, the others are skipped and reported (never pooled with it unless the layout file lists them), so
+    that two extractors' copies of the same studies, or sheets naming centres, are never joined."""
     from .labels import name_label
 
     by_title = {sl.sheet: sl for sl in sheets}
@@ -251,6 +260,8 @@ def _sheet_name_labels(schema: ReviewSchema, sheets: list[SheetLayout], siblings
         if all(lv is not None for lv in found.values()) and distinct:
             for t in group:
                 by_title[t] = by_title[t].model_copy(update={"name_labels": found[t]})
+        elif by_grid is not None and _rows_tell_apart(schema, [by_title[t] for t in group], by_grid):
+            continue  # one table split across sheets: each row says which part it is in
         else:
             for t in group[1:]:
                 drop.add(t)
@@ -259,3 +270,52 @@ def _sheet_name_labels(schema: ReviewSchema, sheets: list[SheetLayout], siblings
                               f"is not pooled with {first!r}: add its entry under sheets (as {first!r}'s, with sheet: "
                               f"{t!r}) to read them together, or give the field they name in nameLabels")
     return [by_title[sl.sheet] for sl in sheets if sl.sheet not in drop]
+
+
+def _one_header_lost(full: tuple, other: tuple) -> bool:
+    """Whether a sheet's field-naming headers are those of another sheet, in order, with at most one left out
+    (a header cell a team left empty on one of its per-site sheets)."""
+    if full[-1] != other[-1] or len(other) not in (len(full), len(full) - 1):
+        return False
+    return full == other or any(full[:i] + full[i + 1:] == other for i in range(len(full) - 1))
+
+
+def _rows_tell_apart(schema: ReviewSchema, group: list[SheetLayout], by_grid: dict) -> str | None:
+    """The key field by which the rows of sheets with identical headers tell the sheets apart, or None: a
+    field of the table's key other than the study's identity, held by a plain column on every sheet, stated on
+    (nearly) every data row, with no value found on two sheets (each sheet's rows name their own sites, outcomes or
+    comparisons). Two extractors' copies of the same studies, or sheets named after centres whose rows state
+    the same cohorts, have none."""
+    from ..schema import fold
+
+    sl0 = group[0]
+    identity = {"study_id", "first_author", "year", "cohort"}
+    for c in sl0.columns:
+        if c.kind == "author_year":
+            identity.update(c.parts.values())
+    keys = [f for t in sl0.tables for f in schema.sheets[t].key if f not in identity]
+    for field in dict.fromkeys(keys):
+        seen: dict[str, str] = {}
+        ok = True
+        for sl in group:
+            col = next((c.column for c in sl.columns if c.kind == "value" and c.parts.get("value") == field), None)
+            grid = by_grid.get(sl.sheet)
+            if col is None or grid is None:
+                ok = False
+                break
+            j = _col_index(col)
+            vals = grid.values
+            start = max(sl.header_rows)  # Excel row of the last header row = 0-based index of the first data row
+            skip = {r - 1 for r in sl.comment_rows} | {r - 1 for r in sl.labels}
+            rows = [r for r in range(start, vals.shape[0]) if r not in skip and _filled(vals[r:r + 1]).any()]
+            stated = [fold(_cell_text(vals[r, j])) if j < vals.shape[1] else "" for r in rows]
+            texts = {t for t in stated if t}
+            # (an empty cell here and there is a slip, reported as such; most rows must state it)
+            if not texts or len(texts) and sum(map(bool, stated)) < 0.8 * len(rows) or \
+                    any(t in seen and seen[t] != sl.sheet for t in texts):
+                ok = False
+                break
+            seen.update({t: sl.sheet for t in texts})
+        if ok:
+            return field
+    return None

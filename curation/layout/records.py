@@ -401,9 +401,14 @@ def read_together(layout: Layout, title: str) -> set[str]:
     if me.record_per in ("sheet", "column"):  # one study per sheet (a column per cohort): every such sheet
         return {sl.sheet for sl in layout.sheets if sl.sheet != title and sl.record_per in ("sheet", "column")
                 and sl.tables == me.tables}
-    sig = (tuple(me.tables), tuple((c.column, c.kind, tuple(sorted(c.parts.items()))) for c in me.columns))
-    return {sl.sheet for sl in layout.sheets if sl.sheet != title and
-            (tuple(sl.tables), tuple((c.column, c.kind, tuple(sorted(c.parts.items()))) for c in sl.columns)) == sig}
+    def cols(sl: SheetLayout) -> frozenset:
+        return frozenset((c.column, c.kind, tuple(sorted(c.parts.items()))) for c in sl.columns)
+
+    mine = cols(me)
+    # the same columns, or all but one of them (a header a team left empty on one sheet: that column is not
+    # read there, and its cells are reported as not read)
+    return {sl.sheet for sl in layout.sheets if sl.sheet != title and sl.tables == me.tables and
+            (cols(sl) == mine or (len(mine) > 4 and len(cols(sl) ^ mine) == 1))}
 
 
 def merge_sheets(a: RawSheet, b: RawSheet, schema: ReviewSchema) -> RawSheet:

@@ -91,11 +91,13 @@ def _guess_sheet(index: FieldIndex, grid: SheetGrid) -> _SheetGuess | None:
     return _SheetGuess(grid, header_rows, cands, sum(1 for c in cands if c.fields))
 
 
-def _signature(g: _SheetGuess) -> tuple:
-    """A sheet's header texts by column (folded) and header rows: sheets with one signature are one table's parts."""
+def _signature(g: _SheetGuess, fields_only: bool = False) -> tuple:
+    """A sheet's header texts by column (folded) and header rows: sheets with one signature are one table's parts
+    (``fields_only``: only the headers that name a field)."""
     from .headers import fold_header
 
-    return tuple(fold_header(c.header) for c in g.candidates if c.header) + (tuple(g.header_rows),)
+    return tuple(fold_header(c.header) for c in g.candidates if c.header and (c.fields or not fields_only)) + (
+        tuple(g.header_rows),)
 
 
 def _assign_tables(schema: ReviewSchema, guesses: dict[str, _SheetGuess],

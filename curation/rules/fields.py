@@ -178,6 +178,8 @@ def run_field_rules(ctx: Context, sheet: str) -> list[Finding]:
             if i in seen_dupes:
                 continue
             seen_dupes.add(i)
+            if any(k in spec.fields and spec.fields[k].required and _missing(data[k].iat[i]) for k in key):
+                continue  # a required key part is empty: missing-required says so (the rows may well differ)
             keyval = ", ".join(f"{k} {data[k].iat[i]!s}" for k in key)
             same = np.flatnonzero(np.logical_and.reduce([
                 (data[k].isna() if _same(data[k].iat[i], None) else data[k].eq(data[k].iat[i])).to_numpy(dtype=bool)
@@ -274,3 +276,11 @@ def run_links(ctx: Context) -> list[Finding]:
                    f"{spec.parent.sheet} sheet")
             out.append(ctx.finding(sheet, int(i), spec.parent.key, "unknown-study", ctx.severity("unknown-study"), msg, v))
     return out
+
+
+def _missing(v: object) -> bool:
+    """An empty cell (None, NaN, or a text of spaces)."""
+    import pandas as pd
+
+    return v is None or (isinstance(v, str) and not v.strip()) or bool(pd.isna(v)) if not isinstance(v, (list, tuple)) \
+        else False
