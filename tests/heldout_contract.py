@@ -1,0 +1,1127 @@
+"""Held-out workbooks built from the contract alone (shared spec ``layouts.md`` v2, ``extraction-form.md``,
+``cli.md``), the way an independent evaluator would build them: real 177Lu-PRRT figures (shared data
+``prrt_published_studies*.csv`` and ``prrt_adverse_events.csv``, copied here as literals with their study), header
+wordings a review team types (never the schema's keys), cells as people type them (``n=110``, ``51 pts``,
+``15/46``, ``40.3 %``, ``24.8 (17.5–34.5)``, ``29 months; 95% CI 26 to 33``, ``NR``) and five planted slips.
+
+This module renders the one truth in every shape of ``layouts.md`` (wide with a title, a two-row header, a Total and
+a notes row; long / tidy; form style, one sheet per study and a folder of one workbook per study; transposed; stacked
+blocks; one sheet per primary site; group heading rows; an adverse-event cross-tab; vertically merged study labels)
+and file format (.xlsx, .ods, .csv with ``;`` and decimal comma, .tsv), and measures what ``curate`` reads back with
+no options. It was written without reading the reader's code (curation/layout/, reading.py, cells.py) nor
+tests/renderings.py: the shapes are what the contract and real teams' workbooks say, nothing else.
+
+Nothing here imports the library's reading code: every figure comes from the ``curate`` command (run in-process
+with click's runner, as ``curate`` would run it) and its output files.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# ---------------------------------------------------------------------------------------------------------------
+# The truth: real published figures (shared/data/prrt_published_studies*.csv, prrt_adverse_events.csv)
+# ---------------------------------------------------------------------------------------------------------------
+
+STUDY_KEYS = ("first_author", "year", "design", "radiopharmaceutical", "response_criteria", "n_enrolled")
+OUTCOME_KEYS = ("cohort", "grade", "primary_site", "n_evaluable", "cr", "pr", "sd", "pd", "orr_n", "orr_pct",
+                "dcr_pct", "pfs_median", "pfs_ci_low", "pfs_ci_high", "os_median", "os_ci_low", "os_ci_high")
+AE_KEYS = ("ae_term", "grade3plus_n", "n_safety")
+
+# key, first_author, year, design (canonical, as typed), radiopharmaceutical (canonical, as typed), criteria, n
+STUDIES = [
+    dict(key="bodei", first_author="Bodei", year=2011, design=("prospective", "phase I-II"),
+         radiopharmaceutical=("177Lu-DOTATATE", "177Lu-DOTATATE"), response_criteria=None, n_enrolled=51),
+    dict(key="brabander", first_author="Brabander", year=2017, design=("retrospective", "Retrospective"),
+         radiopharmaceutical=("177Lu-DOTATATE", "177Lu-octreotate"), response_criteria=None, n_enrolled=610),
+    dict(key="vdzwan", first_author="van der Zwan", year=2019, design=("retrospective", "retrospective"),
+         radiopharmaceutical=("177Lu-DOTATATE", "177Lu-DOTATATE"), response_criteria=None, n_enrolled=181),
+    dict(key="baum", first_author="Baum", year=2016, design=("retrospective", "Retrospective"),
+         radiopharmaceutical=("177Lu-DOTATOC", "177Lu-DOTATOC"), response_criteria=("RECIST 1.1", "RECIST v1.1"),
+         n_enrolled=56),
+    dict(key="clement", first_author="Clement", year=2022, design=("retrospective", "retrospective cohort"),
+         radiopharmaceutical=("177Lu-DOTATATE", "177Lu-DOTATATE"), response_criteria=("RECIST 1.1", "RECIST 1.1"),
+         n_enrolled=110),
+    dict(key="unal", first_author="Unal", year=2023, design=("retrospective", "Retrospective"),
+         radiopharmaceutical=("177Lu-DOTATATE", "177Lu-DOTATATE"), response_criteria=None, n_enrolled=73),
+    dict(key="singh", first_author="Singh", year=2024, design=("RCT", "Randomized controlled trial"),
+         radiopharmaceutical=("177Lu-DOTATATE", "Lutathera"), response_criteria=None, n_enrolled=151),
+    dict(key="ezziddin", first_author="Ezziddin", year=2014, design=("retrospective", "Retrospective"),
+         radiopharmaceutical=("177Lu-DOTATATE", "177Lu-DOTATATE"), response_criteria=None, n_enrolled=68),
+    dict(key="kobayashi", first_author="Kobayashi", year=2021, design=("prospective", "Prospective"),
+         radiopharmaceutical=("177Lu-DOTATATE", "177Lu-DOTATATE"), response_criteria=None, n_enrolled=6),
+    dict(key="lim", first_author="Lim", year=2020, design=("retrospective", "Retrospective"),
+         radiopharmaceutical=("177Lu-DOTATATE", "177Lu-DOTATATE"), response_criteria=None, n_enrolled=48),
+]
+STUDY = {s["key"]: s for s in STUDIES}
+
+NR = "NR"
+
+
+def _o(study, cohort="overall", **kw):
+    d = {k: None for k in OUTCOME_KEYS}
+    d.update(kw, study=study, cohort=cohort)
+    return d
+
+
+# Each figure is the source's (prrt_published_studies*.csv); None where the source does not state it.
+OUTCOMES = [
+    _o("bodei", primary_site="mixed", n_evaluable=46, orr_n=15, orr_pct=32.6),
+    _o("brabander", primary_site="mixed", n_evaluable=443, orr_pct=39, pfs_median=29, pfs_ci_low=26,
+       pfs_ci_high=33, os_median=63, os_ci_low=55, os_ci_high=72),
+    _o("vdzwan", "R-PRRT", primary_site="mixed", n_evaluable=168, sd=100, orr_pct=15.5, pfs_median=14.6,
+       pfs_ci_low=12.4, pfs_ci_high=16.9),
+    _o("vdzwan", "RR-PRRT", primary_site="mixed", n_evaluable=13, sd=7, orr_pct=38.5, pfs_median=14.2,
+       pfs_ci_low=9.8, pfs_ci_high=18.5),
+    _o("baum", primary_site="mixed", orr_pct=33.9, dcr_pct=66.1, pfs_median=17.4, os_median=34.2),
+    _o("clement", primary_site="pancreas", n_evaluable=62, orr_pct=40.3, pfs_median=24.8, pfs_ci_low=17.5,
+       pfs_ci_high=34.5, os_median=41.4, os_ci_low=28.6, os_ci_high=50.2),
+    _o("unal", grade="mixed", primary_site="mixed", orr_pct=29.6, dcr_pct=66.2, pfs_median=13.7, os_median=51.2),
+    _o("unal", "G1-2", grade="G1-2", primary_site="mixed", pfs_median=16.9, os_median=55.5),
+    _o("unal", "G3", grade="G3", primary_site="mixed", pfs_median=8.5, os_median=29.5),
+    _o("singh", grade="mixed", primary_site="mixed", orr_pct=43.0, dcr_pct=90.7, pfs_median=22.8,
+       pfs_ci_low=19.4, pfs_ci_high=NR, os_median=NR),
+    _o("ezziddin", grade="G1-2", primary_site="pancreas", pr=41, sd=9, pd=10),
+    _o("kobayashi", n_evaluable=6, pr=4, orr_pct=66.7),
+    _o("lim", primary_site="lung", orr_pct=33, os_median=49),
+]
+
+# grade and site as a team types them
+GRADE_TYPED = {"mixed": "G1-3", "G1-2": "G1/G2", "G3": "G3"}
+SITE_TYPED = {"mixed": "GEP-NET", "pancreas": "Pancreatic", "lung": "Lung"}
+
+AES = [
+    dict(study="brabander", ae_term=("AML", "Acute myeloid leukaemia"), grade3plus_n=4, n_safety=610),
+    dict(study="brabander", ae_term=("MDS", "Myelodysplastic syndrome"), grade3plus_n=9, n_safety=610),
+    dict(study="ezziddin", ae_term=("nephrotoxicity", "Renal toxicity"), grade3plus_n=0, n_safety=68),
+    dict(study="kobayashi", ae_term=("lymphopenia", "Lymphopenia"), grade3plus_n=2, n_safety=6),
+]
+
+
+@dataclass(frozen=True)
+class Slip:
+    """A planted slip: the record it is in, what was typed, and the rules that report it."""
+    name: str
+    record: tuple          # ("outcome", study, cohort)
+    what: str
+    rules: frozenset
+
+
+SLIPS = [
+    Slip("counts-not-adding-up", ("outcome", "kobayashi", "overall"),
+         "CR 0 + PR 4 + SD 3 + PD 1 = 8 but N evaluable 6", frozenset({"response-sum-mismatch"})),
+    Slip("grade-spelled-oddly", ("outcome", "unal", "G3"), "grade typed 'G4'", frozenset({"rejected-term"})),
+    Slip("median-outside-ci", ("outcome", "clement", "overall"), "PFS 24.8 with 95% CI 27.5-34.5",
+         frozenset({"median-outside-ci"})),
+    Slip("duplicated-study", ("outcome", "lim", "overall"), "Lim 2020 entered twice",
+         frozenset({"duplicate-key", "study-id-clash", "possible-duplicate-population"})),
+    Slip("impossible-percentage", ("outcome", "baum", "overall"), "DCR typed 166.1 %",
+         frozenset({"out-of-range", "percentage-impossible"})),
+]
+SLIP_RECORDS = {s.record for s in SLIPS}
+
+
+def typed_outcomes():
+    """The outcome rows as the team typed them: the truth with the slips in (Lim twice)."""
+    rows = []
+    for o in OUTCOMES:
+        o = dict(o)
+        if (o["study"], o["cohort"]) == ("kobayashi", "overall"):
+            o.update(cr=0, sd=3, pd=1)
+        if (o["study"], o["cohort"]) == ("unal", "G3"):
+            o["grade_typed"] = "G4"
+        if (o["study"], o["cohort"]) == ("clement", "overall"):
+            o["pfs_ci_low"] = 27.5
+        if (o["study"], o["cohort"]) == ("baum", "overall"):
+            o["dcr_pct"] = 166.1
+        rows.append(o)
+        if o["study"] == "lim":
+            rows.append(dict(o, duplicate=True))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Cell typing
+# ---------------------------------------------------------------------------------------------------------------
+
+def num(v, eu=False):
+    if v is None:
+        return None
+    if v == NR:
+        return NR
+    s = f"{v}"
+    if isinstance(v, float) and v.is_integer():
+        s = f"{v:.1f}"
+    return s.replace(".", ",") if eu else s
+
+
+def median_ci(m, lo, hi, eu=False, style="paren"):
+    """``24.8 (17.5–34.5)`` (or ``29 months; 95% CI 26 to 33``); None when there is no median."""
+    if m is None:
+        return None
+    if lo is None and hi is None:
+        return num(m, eu)
+    if style == "words":
+        return f"{num(m, eu)} months; 95% CI {num(lo, eu)} to {num(hi, eu)}"
+    dash = "-" if eu else "–"
+    return f"{num(m, eu)} ({num(lo, eu)}{dash}{num(hi, eu)})"
+
+
+def grade_cell(o):
+    if "grade_typed" in o:
+        return o["grade_typed"]
+    return GRADE_TYPED.get(o["grade"]) if o["grade"] else None
+
+
+def site_cell(o):
+    return SITE_TYPED.get(o["primary_site"]) if o["primary_site"] else None
+
+
+def n_enrolled_cell(s, variant=True):
+    n = s["n_enrolled"]
+    if not variant:
+        return n
+    return {"clement": "n=110", "bodei": "51 pts", "unal": "N = 73"}.get(s["key"], n)
+
+
+def orr_cell(o, eu=False, variant=True):
+    if variant and o["study"] == "bodei":
+        return "15/46"
+    if variant and o["study"] == "clement":
+        return "40,3 %" if eu else "40.3 %"
+    return num(o["orr_pct"], eu) if o["orr_pct"] is not None else None
+
+
+def author_year(s):
+    return f"{s['first_author']} ({s['year']})"
+
+
+def study_label(s):
+    return f"{s['first_author']} {s['year']}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Grids: a rendering is a set of files made of sheets of cells; every cell knows the record(s) it belongs to
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Grid:
+    name: str
+    cells: dict = field(default_factory=dict)      # (row, col) 1-based -> value
+    owner: dict = field(default_factory=dict)      # (row, col) -> set of record ids
+    merges: list = field(default_factory=list)     # (r1, c1, r2, c2)
+
+    def put(self, r, c, v, *owners):
+        if v is None or v == "":
+            return
+        self.cells[(r, c)] = v
+        if owners:
+            self.owner.setdefault((r, c), set()).update(owners)
+
+    def own(self, r, c, *owners):
+        self.owner.setdefault((r, c), set()).update(owners)
+
+
+@dataclass
+class Rendering:
+    name: str
+    path: Path                  # the file or folder given to curate
+    files: dict                 # file name -> list of Grid
+    orient: str = "row"         # how a record is found from a finding: row | col | sheet
+    description: str = ""
+
+
+def col_letter(c):
+    s = ""
+    while c:
+        c, r = divmod(c - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+def rid_study(key):
+    return ("study", key)
+
+
+def rid_outcome(o):
+    return ("outcome", o["study"], o["cohort"])
+
+
+def rid_ae(a):
+    return ("ae", a["study"], a["ae_term"][0])
+
+
+def write_xlsx(path, grids):
+    from openpyxl import Workbook
+    wb = Workbook()
+    wb.remove(wb.active)
+    for g in grids:
+        ws = wb.create_sheet(g.name)
+        for (r, c), v in g.cells.items():
+            ws.cell(row=r, column=c, value=v)
+        for r1, c1, r2, c2 in g.merges:
+            ws.merge_cells(start_row=r1, start_column=c1, end_row=r2, end_column=c2)
+    wb.save(path)
+
+
+def _frame(g):
+    import pandas as pd
+    nr = max(r for r, _ in g.cells)
+    nc = max(c for _, c in g.cells)
+    data = [[g.cells.get((r, c)) for c in range(1, nc + 1)] for r in range(1, nr + 1)]
+    return pd.DataFrame(data)
+
+
+def write_ods(path, grids):
+    import pandas as pd
+    with pd.ExcelWriter(path, engine="odf") as xw:
+        for g in grids:
+            _frame(g).to_excel(xw, sheet_name=g.name, header=False, index=False)
+
+
+def write_csv(path, grid, delimiter):
+    nr = max(r for r, _ in grid.cells)
+    nc = max(c for _, c in grid.cells)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, delimiter=delimiter)
+        for r in range(1, nr + 1):
+            w.writerow(["" if grid.cells.get((r, c)) is None else grid.cells.get((r, c))
+                        for c in range(1, nc + 1)])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Shapes
+# ---------------------------------------------------------------------------------------------------------------
+
+def _ae_sheet(name="Safety", title=True):
+    """A wide safety sheet: Study | Adverse event | Grade 3-4 (n) | N (safety)."""
+    g = Grid(name)
+    r = 1
+    if title:
+        g.put(1, 1, "Grade 3-4 adverse events (patients)")
+        r = 3
+    for c, h in enumerate(["Study", "Adverse event", "Grade 3-4 (n)", "N (safety)"], 1):
+        g.put(r, c, h)
+    for a in AES:
+        r += 1
+        s = STUDY[a["study"]]
+        rid = rid_ae(a)
+        g.put(r, 1, study_label(s), rid)
+        g.put(r, 2, a["ae_term"][1], rid)
+        g.put(r, 3, a["grade3plus_n"], rid)
+        g.put(r, 4, a["n_safety"], rid)
+    return g
+
+
+WIDE_GROUPS = [("Study", 6), ("Population", 3), ("Best response (RECIST), n", 4), ("Response rates", 2),
+               ("Survival, months (95% CI)", 2)]
+WIDE_HEADERS = ["Author (year)", "Cohort", "Study type", "Agent", "Response criteria", "No. of patients",
+                "Evaluable pts", "Grade (WHO)", "Primary site", "CR", "PR", "SD", "PD", "ORR (%)", "DCR (%)",
+                "mPFS", "mOS"]
+
+
+def wide_row(o, eu=False, variant=True, site=True):
+    """The cells of one wide row (study fields then the cohort's), with the record each belongs to."""
+    s = STUDY[o["study"]]
+    sr, orr = rid_study(s["key"]), rid_outcome(o)
+    pfs_style = "words" if (variant and o["study"] == "brabander") else "paren"
+    cells = [
+        (author_year(s), sr), (o["cohort"], orr), (s["design"][1], sr), (s["radiopharmaceutical"][1], sr),
+        (s["response_criteria"][1] if s["response_criteria"] else None, sr),
+        (n_enrolled_cell(s, variant), sr), (o["n_evaluable"], orr), (grade_cell(o), orr),
+        (site_cell(o) if site else None, orr),
+        (o["cr"], orr), (o["pr"], orr), (o["sd"], orr), (o["pd"], orr), (orr_cell(o, eu, variant), orr),
+        (num(o["dcr_pct"], eu), orr),
+        (median_ci(o["pfs_median"], o["pfs_ci_low"], o["pfs_ci_high"], eu, pfs_style), orr),
+        (median_ci(o["os_median"], o["os_ci_low"], o["os_ci_high"], eu), orr),
+    ]
+    if not site:
+        del cells[8]
+    return cells
+
+
+def wide_grid(name="Data extraction", eu=False, two_row_header=True, variant=True):
+    g = Grid(name)
+    g.put(1, 1, "Data extraction: 177Lu-PRRT in neuroendocrine tumours (last updated March 2025)")
+    r = 3
+    if two_row_header:
+        c = 1
+        for text, span in WIDE_GROUPS:
+            g.put(r, c, text)
+            if span > 1:
+                g.merges.append((r, c, r, c + span - 1))
+            c += span
+        r += 1
+    for c, h in enumerate(WIDE_HEADERS, 1):
+        g.put(r, c, h)
+    total = 0
+    for o in typed_outcomes():
+        r += 1
+        for c, (v, rid) in enumerate(wide_row(o, eu, variant), 1):
+            g.put(r, c, v, rid)
+        total += STUDY[o["study"]]["n_enrolled"] if o["cohort"] == "overall" else 0
+    r += 1
+    g.put(r, 1, "Total")
+    g.put(r, 6, total)
+    r += 2
+    g.put(r, 1, "NR = not reached; empty = not reported. Source: published reports of the included studies.")
+    return g
+
+
+def shape_wide(tmp, fmt):
+    if fmt == "xlsx":
+        p = tmp / "team_wide.xlsx"
+        grids = [wide_grid(), _ae_sheet()]
+        write_xlsx(p, grids)
+        return Rendering("wide-xlsx", p, {p.name: grids}, description="title row, two-row header, Total and notes")
+    if fmt == "ods":
+        p = tmp / "team_wide.ods"
+        grids = [wide_grid(two_row_header=False), _ae_sheet()]
+        write_ods(p, grids)
+        return Rendering("wide-ods", p, {p.name: grids}, description="pandas odf writer, one header row")
+    if fmt == "csv_eu":
+        p = tmp / "extraction.csv"
+        g = wide_grid(name="extraction", eu=True, two_row_header=False)
+        write_csv(p, g, ";")
+        return Rendering("wide-csv_eu", p, {p.name: [g]}, description="';' separated, decimal comma")
+    if fmt == "tsv":
+        p = tmp / "extraction.tsv"
+        g = wide_grid(name="extraction", two_row_header=False)
+        write_csv(p, g, "\t")
+        return Rendering("wide-tsv", p, {p.name: [g]}, description="tab separated")
+    raise ValueError(fmt)
+
+
+def studies_grid(name="Studies", start=1, title=None):
+    g = Grid(name)
+    r = start
+    if title:
+        g.put(r, 1, title)
+        r += 2
+    for c, h in enumerate(["Study", "First author", "Publication year", "Design", "Radiopharmaceutical",
+                           "Response criteria", "Patients treated"], 1):
+        g.put(r, c, h)
+    seen = []
+    for s in STUDIES:
+        r += 1
+        rid = rid_study(s["key"])
+        for c, v in enumerate([study_label(s), s["first_author"], s["year"], s["design"][1],
+                               s["radiopharmaceutical"][1],
+                               s["response_criteria"][1] if s["response_criteria"] else None,
+                               n_enrolled_cell(s)], 1):
+            g.put(r, c, v, rid)
+        seen.append(s["key"])
+    return g, r
+
+
+def long_grid(name="Results"):
+    """One row per study x cohort x outcome: Study | Cohort | Grade | Primary site | Outcome | n | N | Estimate |
+    Lower | Upper."""
+    g = Grid(name)
+    heads = ["Study", "Cohort", "Grade", "Primary site", "Outcome", "n", "N", "Estimate", "Lower", "Upper"]
+    for c, h in enumerate(heads, 1):
+        g.put(1, c, h)
+    r = 1
+    for o in typed_outcomes():
+        s = STUDY[o["study"]]
+        rid = rid_outcome(o)
+        lines = []
+        for k, lab in (("cr", "CR"), ("pr", "PR"), ("sd", "SD"), ("pd", "PD")):
+            if o[k] is not None:
+                lines.append((lab, o[k], None, None, None, None))
+        if o["orr_pct"] is not None or o["n_evaluable"] is not None:
+            lines.append(("ORR", o["orr_n"], o["n_evaluable"], o["orr_pct"], None, None))
+        if o["dcr_pct"] is not None:
+            lines.append(("DCR", None, o["n_evaluable"], o["dcr_pct"], None, None))
+        if o["pfs_median"] is not None:
+            lines.append(("PFS", None, None, o["pfs_median"], o["pfs_ci_low"], o["pfs_ci_high"]))
+        if o["os_median"] is not None:
+            lines.append(("OS", None, None, o["os_median"], o["os_ci_low"], o["os_ci_high"]))
+        for lab, n, N, est, lo, hi in lines:
+            r += 1
+            for c, v in enumerate([study_label(s), o["cohort"], grade_cell(o), site_cell(o), lab, n, N, est, lo,
+                                   hi], 1):
+                g.put(r, c, v, rid)
+    return g
+
+
+def shape_long(tmp, fmt):
+    sg, _ = studies_grid()
+    grids = [sg, long_grid(), _ae_sheet(title=False)]
+    p = tmp / f"team_long.{fmt}"
+    (write_xlsx if fmt == "xlsx" else write_ods)(p, grids)
+    return Rendering(f"long-{fmt}", p, {p.name: grids}, description="Outcome column with n/N/Estimate/Lower/Upper")
+
+
+FORM_STUDY_LABELS = [("First author", "first_author"), ("Year of publication", "year"), ("Study design", "design"),
+                     ("Radiopharmaceutical", "radiopharmaceutical"), ("Response criteria", "response_criteria"),
+                     ("Patients enrolled", "n_enrolled")]
+FORM_OUTCOME_LABELS = [("Cohort", "cohort"), ("Grade", "grade"), ("Primary site", "primary_site"),
+                       ("N evaluable", "n_evaluable"), ("CR", "cr"), ("PR", "pr"), ("SD", "sd"), ("PD", "pd"),
+                       ("ORR (%)", "orr"), ("DCR (%)", "dcr_pct"), ("Median PFS, months (95% CI)", "pfs"),
+                       ("Median OS, months (95% CI)", "os")]
+
+
+def form_grid(name, s, outcomes, n_label="Patients enrolled"):
+    """A form-style sheet for one study: labels in A, values in B (cohorts side by side in B, C ...), then the
+    adverse events as a small table."""
+    g = Grid(name)
+    sr = rid_study(s["key"])
+    g.put(1, 1, "Data extraction form")
+    r = 2
+    for lab, k in FORM_STUDY_LABELS:
+        r += 1
+        v = s[k]
+        if k in ("design", "radiopharmaceutical", "response_criteria"):
+            v = v[1] if v else None
+        if k == "n_enrolled":
+            v = n_enrolled_cell(s)
+            lab = n_label
+        g.put(r, 1, lab)
+        g.put(r, 2, v, sr)
+        g.own(r, 1, sr)
+    r += 2
+    g.put(r, 1, "Outcomes")
+    for lab, k in FORM_OUTCOME_LABELS:
+        r += 1
+        g.put(r, 1, lab)
+        for j, o in enumerate(outcomes):
+            rid = rid_outcome(o)
+            if k == "grade":
+                v = grade_cell(o)
+            elif k == "primary_site":
+                v = site_cell(o)
+            elif k == "orr":
+                v = orr_cell(o)
+            elif k == "pfs":
+                v = median_ci(o["pfs_median"], o["pfs_ci_low"], o["pfs_ci_high"])
+            elif k == "os":
+                v = median_ci(o["os_median"], o["os_ci_low"], o["os_ci_high"])
+            else:
+                v = o[k]
+            g.put(r, 2 + j, v, rid)
+            g.own(r, 2 + j, rid)
+    aes = [a for a in AES if a["study"] == s["key"]]
+    if aes:
+        r += 2
+        g.put(r, 1, "Adverse events")
+        r += 1
+        for c, h in enumerate(["Adverse event", "Grade 3-4 (n)", "N (safety)"], 1):
+            g.put(r, c, h)
+        for a in aes:
+            r += 1
+            rid = rid_ae(a)
+            g.put(r, 1, a["ae_term"][1], rid)
+            g.put(r, 2, a["grade3plus_n"], rid)
+            g.put(r, 3, a["n_safety"], rid)
+    return g
+
+
+def _per_study():
+    """(sheet name, study, its typed outcome rows) in study order; the duplicated Lim gets a second sheet."""
+    out = []
+    rows = typed_outcomes()
+    for s in STUDIES:
+        mine = [o for o in rows if o["study"] == s["key"] and not o.get("duplicate")]
+        out.append((study_label(s), s, mine))
+        if s["key"] == "lim":
+            out.append((study_label(s) + " (2)", s, [o for o in rows if o["study"] == "lim" and o.get("duplicate")]))
+    return out
+
+
+def shape_form(tmp, fmt):
+    if fmt == "xlsx":
+        p = tmp / "team_forms.xlsx"
+        grids = [form_grid(name, s, outs) for name, s, outs in _per_study()]
+        write_xlsx(p, grids)
+        return Rendering("form-xlsx", p, {p.name: grids}, orient="col", description="one sheet per study")
+    if fmt == "folder":
+        d = tmp / "forms"
+        d.mkdir()
+        files = {}
+        for name, s, outs in _per_study():
+            fn = name.replace(" ", "_").replace("(", "").replace(")", "") + ".xlsx"
+            grids = [form_grid("Extraction", s, outs, n_label="Number of patients")]
+            write_xlsx(d / fn, grids)
+            files[fn] = grids
+        return Rendering("form-folder", d, files, orient="col", description="a folder of one workbook per study")
+    raise ValueError(fmt)
+
+
+def shape_transposed(tmp):
+    """Studies as columns: row labels in A, one column per cohort record."""
+    g = Grid("Extraction")
+    g.put(1, 1, "Included studies (one column per study cohort)")
+    labels = ["Study", "Study design", "Agent", "Criteria", "N treated", "Cohort", "Grade", "Primary site",
+              "Evaluable patients", "CR", "PR", "SD", "PD", "ORR (%)", "DCR (%)", "mPFS, months (95% CI)",
+              "mOS, months (95% CI)"]
+    for i, lab in enumerate(labels):
+        g.put(3 + i, 1, lab)
+    for j, o in enumerate(typed_outcomes()):
+        c = 2 + j
+        s = STUDY[o["study"]]
+        sr, orr = rid_study(s["key"]), rid_outcome(o)
+        vals = [(author_year(s), sr), (s["design"][1], sr), (s["radiopharmaceutical"][1], sr),
+                (s["response_criteria"][1] if s["response_criteria"] else None, sr), (n_enrolled_cell(s), sr),
+                (o["cohort"], orr), (grade_cell(o), orr), (site_cell(o), orr), (o["n_evaluable"], orr),
+                (o["cr"], orr), (o["pr"], orr), (o["sd"], orr), (o["pd"], orr), (orr_cell(o), orr),
+                (num(o["dcr_pct"]), orr), (median_ci(o["pfs_median"], o["pfs_ci_low"], o["pfs_ci_high"]), orr),
+                (median_ci(o["os_median"], o["os_ci_low"], o["os_ci_high"]), orr)]
+        for i, (v, rid) in enumerate(vals):
+            g.put(3 + i, c, v, rid)
+            g.own(3 + i, c, orr)
+    p = tmp / "team_transposed.xlsx"
+    grids = [g, _ae_sheet()]
+    write_xlsx(p, grids)
+    return Rendering("transposed-xlsx", p, {p.name: grids}, orient="col", description="one column per cohort")
+
+
+OUT_HEADERS = ["Study", "Cohort", "Grade", "Primary site", "Evaluable (n)", "CR", "PR", "SD", "PD", "ORR (%)",
+               "DCR (%)", "Median PFS, mo (95% CI)", "Median OS, mo (95% CI)"]
+
+
+def outcome_cells(o, site=True):
+    rid = rid_outcome(o)
+    s = STUDY[o["study"]]
+    v = [study_label(s), o["cohort"], grade_cell(o), site_cell(o) if site else None, o["n_evaluable"], o["cr"],
+         o["pr"], o["sd"], o["pd"], orr_cell(o), num(o["dcr_pct"]),
+         median_ci(o["pfs_median"], o["pfs_ci_low"], o["pfs_ci_high"]),
+         median_ci(o["os_median"], o["os_ci_low"], o["os_ci_high"])]
+    if not site:
+        del v[3]
+    return [(x, rid) for x in v]
+
+
+def shape_stacked(tmp):
+    """Three tables in one sheet, one below the other, each under its own title."""
+    g, r = studies_grid("Extraction", title="Table 1. Characteristics of the included studies")
+    r += 3
+    g.put(r, 1, "Table 2. Efficacy outcomes")
+    r += 2
+    for c, h in enumerate(OUT_HEADERS, 1):
+        g.put(r, c, h)
+    for o in typed_outcomes():
+        r += 1
+        for c, (v, rid) in enumerate(outcome_cells(o), 1):
+            g.put(r, c, v, rid)
+    r += 3
+    g.put(r, 1, "Table 3. Grade 3-4 adverse events")
+    r += 2
+    for c, h in enumerate(["Study", "Adverse event", "Grade 3-4 (n)", "N (safety)"], 1):
+        g.put(r, c, h)
+    for a in AES:
+        r += 1
+        rid = rid_ae(a)
+        for c, v in enumerate([study_label(STUDY[a["study"]]), a["ae_term"][1], a["grade3plus_n"],
+                               a["n_safety"]], 1):
+            g.put(r, c, v, rid)
+    p = tmp / "team_stacked.xlsx"
+    write_xlsx(p, [g])
+    return Rendering("stacked-xlsx", p, {p.name: [g]}, description="three titled tables in one sheet")
+
+
+def shape_persite(tmp):
+    """One sheet per primary site with identical headers (the sheet name gives the site)."""
+    sg, _ = studies_grid()
+    sheets = {"Pancreatic": "pancreas", "Lung": "lung", "GEP-NET": "mixed", "Unknown primary": None}
+    grids = [sg]
+    rows = typed_outcomes()
+    for name, site in sheets.items():
+        g = Grid(name)
+        for c, h in enumerate([h for h in OUT_HEADERS if h != "Primary site"], 1):
+            g.put(1, c, h)
+        r = 1
+        for o in rows:
+            if o["primary_site"] != site:
+                continue
+            r += 1
+            for c, (v, rid) in enumerate(outcome_cells(o, site=False), 1):
+                g.put(r, c, v, rid)
+        grids.append(g)
+    grids.append(_ae_sheet())
+    p = tmp / "team_persite.xlsx"
+    write_xlsx(p, grids)
+    return Rendering("persite-xlsx", p, {p.name: grids}, description="one sheet per primary site")
+
+
+def shape_groupheads(tmp):
+    """One wide sheet without a site column; `Pancreatic NET` heading rows span the table."""
+    g = Grid("Extraction")
+    g.put(1, 1, "177Lu-PRRT: extraction by primary site")
+    heads = [h for h in WIDE_HEADERS if h != "Primary site"]
+    for c, h in enumerate(heads, 1):
+        g.put(3, c, h)
+    r = 3
+    rows = typed_outcomes()
+    for heading, site in (("Pancreatic NET", "pancreas"), ("Lung NET", "lung"), ("GEP-NET (mixed sites)", "mixed"),
+                          ("Primary site not reported", None)):
+        r += 1
+        g.put(r, 1, heading)
+        g.merges.append((r, 1, r, len(heads)))
+        for o in rows:
+            if o["primary_site"] != site:
+                continue
+            r += 1
+            for c, (v, rid) in enumerate(wide_row(o, site=False), 1):
+                g.put(r, c, v, rid)
+    p = tmp / "team_groupheads.xlsx"
+    grids = [g, _ae_sheet()]
+    write_xlsx(p, grids)
+    return Rendering("groupheads-xlsx", p, {p.name: grids}, description="group heading rows give primary_site")
+
+
+def shape_aecross(tmp):
+    """Studies and outcomes wide; adverse events as a cross-tab: terms down, `Author 2017 (N=610) Grade 3-4` across."""
+    sg, _ = studies_grid()
+    og = Grid("Outcomes")
+    for c, h in enumerate(OUT_HEADERS, 1):
+        og.put(1, c, h)
+    for i, o in enumerate(typed_outcomes()):
+        for c, (v, rid) in enumerate(outcome_cells(o), 1):
+            og.put(2 + i, c, v, rid)
+    x = Grid("Toxicity")
+    x.put(1, 1, "Grade 3-4 adverse events, patients")
+    studies = list(dict.fromkeys(a["study"] for a in AES))
+    terms = list(dict.fromkeys(a["ae_term"] for a in AES))
+    x.put(3, 1, "Adverse event")
+    for j, k in enumerate(studies):
+        s = STUDY[k]
+        n = next(a["n_safety"] for a in AES if a["study"] == k)
+        x.put(3, 2 + j, f"{study_label(s)} (N={n}) Grade 3-4")
+    for i, t in enumerate(terms):
+        x.put(4 + i, 1, t[1])
+        for j, k in enumerate(studies):
+            a = next((a for a in AES if a["study"] == k and a["ae_term"] == t), None)
+            if a is None:
+                x.put(4 + i, 2 + j, "–")
+            else:
+                x.put(4 + i, 2 + j, a["grade3plus_n"], rid_ae(a))
+                x.own(4 + i, 1, rid_ae(a))
+                x.own(3, 2 + j, rid_ae(a))
+    p = tmp / "team_aecross.xlsx"
+    grids = [sg, og, x]
+    write_xlsx(p, grids)
+    return Rendering("aecross-xlsx", p, {p.name: grids}, description="AE cross-tab, one column per study")
+
+
+def shape_merged(tmp):
+    """Wide, study label and study columns vertically merged over a study's cohort rows."""
+    g = Grid("Extraction")
+    for c, h in enumerate(WIDE_HEADERS, 1):
+        g.put(1, c, h)
+    r = 1
+    rows = typed_outcomes()
+    by_study = {}
+    for o in rows:
+        by_study.setdefault((o["study"], bool(o.get("duplicate"))), []).append(o)
+    for (_k, _dup), outs in by_study.items():
+        top = r + 1
+        for i, o in enumerate(outs):
+            r += 1
+            for c, (v, rid) in enumerate(wide_row(o), 1):
+                study_col = c in (1, 3, 4, 5, 6)
+                if study_col and i > 0:
+                    g.own(r, c, rid)
+                    for rr in range(top, r + 1):
+                        g.own(rr, c, *g.owner.get((top, c), set()))
+                    continue
+                g.put(r, c, v, rid)
+        if len(outs) > 1:
+            for c in (1, 3, 4, 5, 6):
+                g.merges.append((top, c, r, c))
+    p = tmp / "team_merged.xlsx"
+    grids = [g, _ae_sheet()]
+    write_xlsx(p, grids)
+    return Rendering("merged-xlsx", p, {p.name: grids}, description="vertically merged study labels")
+
+
+SHAPES = {
+    "wide-xlsx": lambda t: shape_wide(t, "xlsx"),
+    "wide-ods": lambda t: shape_wide(t, "ods"),
+    "wide-csv_eu": lambda t: shape_wide(t, "csv_eu"),
+    "wide-tsv": lambda t: shape_wide(t, "tsv"),
+    "long-xlsx": lambda t: shape_long(t, "xlsx"),
+    "long-ods": lambda t: shape_long(t, "ods"),
+    "form-xlsx": lambda t: shape_form(t, "xlsx"),
+    "form-folder": lambda t: shape_form(t, "folder"),
+    "transposed-xlsx": shape_transposed,
+    "stacked-xlsx": shape_stacked,
+    "persite-xlsx": shape_persite,
+    "groupheads-xlsx": shape_groupheads,
+    "aecross-xlsx": shape_aecross,
+    "merged-xlsx": shape_merged,
+}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Running curate (the command, in-process) and reading its outputs
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    code: int
+    output: str
+    findings: list
+    summary: dict
+    clean: list
+    clean_ae: list
+
+
+def curate(*args):
+    from click.testing import CliRunner
+
+    from curation.cli import main
+    res = CliRunner().invoke(main, [str(a) for a in args])
+    out = res.output
+    if res.exception and not isinstance(res.exception, SystemExit):
+        out += f"\nEXCEPTION {type(res.exception).__name__}: {res.exception}"
+    try:
+        out += res.stderr
+    except (ValueError, AttributeError):
+        pass
+    return res.exit_code, out
+
+
+def _csv_rows(path):
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def run_curate(rendering, out_dir, layout=None):
+    """``curate run FORM -o DIR`` (findings.json, clean.csv, clean_adverse_events.csv)."""
+    args = ["run", rendering.path, "-o", out_dir, "--plots", "none", "-q"]
+    if layout:
+        args += ["--layout", layout]
+    code, output = curate(*args)
+    fj = Path(out_dir) / "findings.json"
+    data = json.loads(fj.read_text()) if fj.is_file() else {"findings": [], "summary": {}}
+    return Outcome(code, output, data.get("findings", []), data.get("summary", {}),
+                   _csv_rows(Path(out_dir) / "clean.csv"), _csv_rows(Path(out_dir) / "clean_adverse_events.csv"))
+
+
+def validate_json(rendering, json_path, layout=None):
+    args = ["validate", rendering.path, "--json", json_path, "-q"]
+    if layout:
+        args += ["--layout", layout]
+    code, output = curate(*args)
+    p = Path(json_path)
+    data = json.loads(p.read_text()) if p.is_file() else {"findings": [], "summary": {}}
+    return Outcome(code, output, data.get("findings", []), data.get("summary", {}), [], [])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Measures
+# ---------------------------------------------------------------------------------------------------------------
+
+def fold(s):
+    return re.sub(r"[\s_\-–]+", "", str(s or "")).lower()
+
+
+def record_lines(rendering):
+    """record id -> set of (file, sheet, line) where line is a row number, a column letter or '*' (the sheet)."""
+    lines = {}
+    for fname, grids in rendering.files.items():
+        for g in grids:
+            for (r, c), owners in g.owner.items():
+                for rid in owners:
+                    if rendering.orient == "col":
+                        key = col_letter(c) if rid[0] == "outcome" else None
+                        if rid[0] == "study":
+                            key = "*"
+                        if rid[0] == "ae" or key is None:
+                            key = str(r)
+                    else:
+                        key = str(r)
+                    lines.setdefault(rid, set()).add((fname, g.name, key))
+    return lines
+
+
+def _same_sheet(f, fname, sheet):
+    ff = f.get("file") or ""
+    if ff and Path(ff).name != fname:
+        return False
+    if fname.endswith((".csv", ".tsv")):
+        return True
+    return (f.get("sheet") or "") == sheet
+
+
+def finding_in(f, lines):
+    for fname, sheet, key in lines:
+        if not _same_sheet(f, fname, sheet):
+            continue
+        if key == "*":
+            return True
+        if key.isdigit() and str(f.get("row")) == key:
+            return True
+        if not key.isdigit() and (f.get("column") or "") == key:
+            return True
+    return False
+
+
+def slips_found(rendering, out):
+    """Slip name -> (found?, the findings in its record)."""
+    lines = record_lines(rendering)
+    res = {}
+    for s in SLIPS:
+        lns = lines.get(s.record, set())
+        mine = [f for f in out.findings if f["severity"] in ("error", "warning") and finding_in(f, lns)]
+        ok = any(f["rule"] in s.rules for f in mine)
+        res[s.name] = (ok, mine)
+    return res
+
+
+CONSEQUENCE_RULES = {"study-excluded"}
+
+
+def false_errors(rendering, out):
+    """Errors that no planted slip explains (not in a slip's record, or of a rule no slip expects)."""
+    lines = record_lines(rendering)
+    slip_lines = set()
+    for s in SLIPS:
+        slip_lines |= lines.get(s.record, set())
+    slip_lines |= lines.get(rid_study("lim"), set())
+    all_rules = set().union(*(s.rules for s in SLIPS)) | CONSEQUENCE_RULES
+    bad = []
+    for f in out.findings:
+        if f["severity"] != "error":
+            continue
+        if f["rule"] in all_rules and finding_in(f, slip_lines):
+            continue
+        if f["rule"] in CONSEQUENCE_RULES and (f.get("study_id") or "").lower().startswith(("lim", "kobayashi")):
+            continue
+        bad.append(f)
+    return bad
+
+
+def _eq(expected, got):
+    if expected is None:
+        return got in (None, "")
+    if got in (None, ""):
+        return False
+    if isinstance(expected, (int, float)) and not isinstance(expected, bool):
+        try:
+            return math.isclose(float(got), float(expected), rel_tol=1e-9, abs_tol=1e-9)
+        except ValueError:
+            return False
+    return fold(got) == fold(expected)
+
+
+def expected_outcome_values(o):
+    """field -> expected clean value for a truth outcome row (canonical), with its study's fields."""
+    s = STUDY[o["study"]]
+    exp = {"first_author": s["first_author"], "year": s["year"], "design": s["design"][0],
+           "radiopharmaceutical": s["radiopharmaceutical"][0],
+           "response_criteria": s["response_criteria"][0] if s["response_criteria"] else None,
+           "n_enrolled": s["n_enrolled"]}
+    for k in OUTCOME_KEYS:
+        v = o[k]
+        if v == NR:
+            exp[k] = None
+            exp[k + "_nr"] = "True"
+        else:
+            exp[k] = v
+    return exp
+
+
+OPTIONAL = {("bodei", "orr_pct")}   # '15/46' may give orr_pct 32.6 or leave it to be derived
+
+
+def match_clean(clean, o):
+    s = STUDY[o["study"]]
+    hits = [row for row in clean if fold(row.get("first_author")) == fold(s["first_author"])
+            and str(row.get("year", "")).split(".")[0] == str(s["year"])
+            and fold(row.get("cohort")) == fold(o["cohort"])]
+    return hits
+
+
+_REF = re.compile(r"(?:'([^']+)'|([A-Za-z0-9_ .()-]+?))!([A-Z]{1,3})(\d+)(?::([A-Z]{1,3})(\d+))?")
+
+
+def _col_num(letters):
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
+def covered(f, fname, sheet, r, c):
+    """Does the warning ``f`` cover cell (r, c) of sheet: at the cell, on its row (a row-level finding), or by a
+    range its message names (``'Unal 2023'!B8:D22``)?"""
+    if not _same_sheet(f, fname, sheet):
+        return False
+    if f.get("row") == r and (f.get("column") in (None, col_letter(c))):
+        return True
+    for m in _REF.finditer(f.get("message") or ""):
+        sh = m.group(1) or (m.group(2) or "").strip()
+        if sh and not fname.endswith((".csv", ".tsv")) and sh != sheet:
+            continue
+        c1, r1 = _col_num(m.group(3)), int(m.group(4))
+        c2, r2 = (_col_num(m.group(5)), int(m.group(6))) if m.group(5) else (c1, r1)
+        if c1 <= c <= c2 and r1 <= r <= r2:
+            return True
+    return False
+
+
+def record_cells(rendering, rid):
+    out = []
+    for fname, grids in rendering.files.items():
+        for g in grids:
+            for (r, c), owners in g.owner.items():
+                if rid in owners and (r, c) in g.cells:
+                    out.append((fname, g.name, r, c))
+    return out
+
+
+def warned_cells(rendering, out, rid):
+    """Cells of record ``rid`` that a warning or error covers."""
+    ws = [f for f in out.findings if f["severity"] in ("error", "warning")]
+    return [cell for cell in record_cells(rendering, rid) if any(covered(f, *cell) for f in ws)]
+
+
+def rendered(rendering, rid):
+    return bool(record_cells(rendering, rid))
+
+
+def _explains(f, k, rendering, rid, lines):
+    """Is warning/error ``f`` about field ``k`` of record ``rid`` (at its row/column/sheet or by a range)?"""
+    fields = set(f.get("involves") or ()) | {f.get("field")}
+    if f.get("field") is not None and k not in fields and not (k.endswith("_nr") and k[:-3] in fields):
+        return False
+    if finding_in(f, lines):
+        return True
+    return any(covered(f, *cell) for cell in record_cells(rendering, rid))
+
+
+def value_diffs(rendering, out):
+    """Every value of every truth record that should pass, compared with the clean data.
+
+    Returns a list of (record, field, expected, got, warned) for each difference or missing record; ``warned``
+    says whether a warning or error at the record's cells is about that field (else the loss is silent)."""
+    diffs = []
+    lines = record_lines(rendering)
+    warned = [f for f in out.findings if f["severity"] in ("error", "warning")]
+
+    def w(rid, k, study=None):
+        ls = lines.get(rid, set()) | (lines.get(rid_study(study), set()) if study else set())
+        return any(_explains(f, k, rendering, rid, ls) for f in warned)
+
+    for o in OUTCOMES:
+        rid = rid_outcome(o)
+        if rid in SLIP_RECORDS:
+            continue
+        exp = expected_outcome_values(o)
+        hits = match_clean(out.clean, o)
+        if len(hits) != 1:
+            diffs.append((rid, "<record>", "1 clean row", f"{len(hits)} rows",
+                          any(finding_in(f, lines.get(rid, set())) for f in warned)
+                          or bool(warned_cells(rendering, out, rid))))
+            continue
+        row = hits[0]
+        for k, v in exp.items():
+            got = row.get(k)
+            if (o["study"], k) in OPTIONAL and (got in (None, "") or _eq(32.6, got)):
+                continue
+            if k.endswith("_nr"):
+                if str(got) != "True":
+                    diffs.append((rid, k, "NR", got, w(rid, k, o["study"])))
+                continue
+            if not _eq(v, got):
+                diffs.append((rid, k, v, got, w(rid, k, o["study"])))
+    for a in AES:
+        rid = rid_ae(a)
+        if not rendered(rendering, rid):
+            continue
+        s = STUDY[a["study"]]
+        hits = [row for row in out.clean_ae if fold(row.get("first_author")) == fold(s["first_author"])
+                and fold(row.get("ae_term")) == fold(a["ae_term"][0])]
+        if len(hits) != 1:
+            diffs.append((rid, "<record>", "1 clean row", f"{len(hits)} rows",
+                          any(finding_in(f, lines.get(rid, set())) for f in warned)
+                          or bool(warned_cells(rendering, out, rid))))
+            continue
+        for k in ("grade3plus_n", "n_safety"):
+            if not _eq(a[k], hits[0].get(k)):
+                diffs.append((rid, k, a[k], hits[0].get(k), w(rid, k)))
+    return diffs
+
+
+def extra_records(rendering, out):
+    """Clean rows that are no truth record (a cell read as a record it is not)."""
+    extra = []
+    keys = {(fold(STUDY[o["study"]]["first_author"]), fold(o["cohort"])) for o in OUTCOMES}
+    for row in out.clean:
+        if (fold(row.get("first_author")), fold(row.get("cohort"))) not in keys:
+            extra.append(("outcomes", row.get("study_id"), row.get("cohort"), row.get("sheet"), row.get("row")))
+    aekeys = {(fold(STUDY[a["study"]]["first_author"]), fold(a["ae_term"][0])) for a in AES}
+    for row in out.clean_ae:
+        if (fold(row.get("first_author")), fold(row.get("ae_term"))) not in aekeys:
+            extra.append(("adverse_events", row.get("study_id"), row.get("ae_term"), row.get("sheet"),
+                          row.get("row"), row.get("grade3plus_n")))
+    return extra
+
+
+def values_compared():
+    n = 0
+    for o in OUTCOMES:
+        if rid_outcome(o) in SLIP_RECORDS:
+            continue
+        n += len(expected_outcome_values(o))
+    return n
+
+
+def merged_studies(out):
+    """Truth studies whose clean rows carry one study_id shared with another truth study."""
+    ids = {}
+    for row in out.clean + out.clean_ae:
+        ids.setdefault(row.get("study_id"), set()).add(fold(row.get("first_author")) + str(row.get("year")))
+    return {k: v for k, v in ids.items() if len(v) > 1}
+
+
+def finding_keys(out):
+    return sorted({(Path(f.get("file") or "").name, f.get("sheet"), f.get("row"), f.get("column"), f["rule"],
+                    f["severity"]) for f in out.findings if f["severity"] in ("error", "warning")},
+                  key=lambda t: tuple(str(x) for x in t))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One workbook, every measure
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Measures:
+    rendering: Rendering
+    out: Outcome
+    slips: dict
+    false_errors: list
+    diffs: list
+    extra: list
+    merged: dict
+    map_code: int
+    map_output: str
+    layout_out: Outcome | None
+    plain_keys: list
+    layout_keys: list
+
+    @property
+    def silent(self):
+        return [d for d in self.diffs if not d[4]]
+
+
+def measure(name, tmp):
+    tmp = Path(tmp)
+    r = SHAPES[name](tmp)
+    out = run_curate(r, tmp / "run")
+    plain = validate_json(r, tmp / "plain.json")
+    lay = tmp / "L.yaml"
+    mcode, mout = curate("map", r.path, "-o", lay)
+    lout = validate_json(r, tmp / "layout.json", layout=lay) if lay.is_file() else None
+    return Measures(r, out, slips_found(r, out), false_errors(r, out), value_diffs(r, out), extra_records(r, out),
+                    merged_studies(out), mcode, mout, lout, finding_keys(plain),
+                    finding_keys(lout) if lout else [])
