@@ -226,11 +226,14 @@ class Grid:
     cells: dict = field(default_factory=dict)      # (row, col) 1-based -> value
     owner: dict = field(default_factory=dict)      # (row, col) -> set of record ids
     merges: list = field(default_factory=list)     # (r1, c1, r2, c2)
+    fields: dict = field(default_factory=dict)     # (row, col) -> the field key the value cell gives
 
-    def put(self, r, c, v, *owners):
+    def put(self, r, c, v, *owners, fld=None):
         if v is None or v == "":
             return
         self.cells[(r, c)] = v
+        if fld:
+            self.fields[(r, c)] = fld
         if owners:
             self.owner.setdefault((r, c), set()).update(owners)
 
@@ -322,10 +325,10 @@ def _ae_sheet(name="Safety", title=True, initials=False):
         r += 1
         s = STUDY[a["study"]]
         rid = rid_ae(a)
-        g.put(r, 1, study_label(s, initials), rid)
-        g.put(r, 2, a["ae_term"][1], rid)
-        g.put(r, 3, a["grade3plus_n"], rid)
-        g.put(r, 4, a["n_safety"], rid)
+        g.put(r, 1, study_label(s, initials), rid, fld="study_id")
+        g.put(r, 2, a["ae_term"][1], rid, fld="ae_term")
+        g.put(r, 3, a["grade3plus_n"], rid, fld="grade3plus_n")
+        g.put(r, 4, a["n_safety"], rid, fld="n_safety")
     return g
 
 
@@ -351,6 +354,9 @@ def wide_row(o, eu=False, variant=True, site=True):
         (median_ci(o["pfs_median"], o["pfs_ci_low"], o["pfs_ci_high"], eu, pfs_style), orr),
         (median_ci(o["os_median"], o["os_ci_low"], o["os_ci_high"], eu), orr),
     ]
+    flds = ["study_id", "cohort", "design", "radiopharmaceutical", "response_criteria", "n_enrolled", "n_evaluable",
+            "grade", "primary_site", "cr", "pr", "sd", "pd", "orr_pct", "dcr_pct", "pfs_median", "os_median"]
+    cells = [(v, rid, fl) for (v, rid), fl in zip(cells, flds)]
     if not site:
         del cells[8]
     return cells
@@ -373,8 +379,8 @@ def wide_grid(name="Data extraction", eu=False, two_row_header=True, variant=Tru
     total = 0
     for o in typed_outcomes():
         r += 1
-        for c, (v, rid) in enumerate(wide_row(o, eu, variant), 1):
-            g.put(r, c, v, rid)
+        for c, (v, rid, fl) in enumerate(wide_row(o, eu, variant), 1):
+            g.put(r, c, v, rid, fld=fl)
         total += STUDY[o["study"]]["n_enrolled"] if o["cohort"] == "overall" else 0
     r += 1
     g.put(r, 1, "Total")
@@ -408,6 +414,9 @@ def shape_wide(tmp, fmt):
     raise ValueError(fmt)
 
 
+STUDY_COLS = ["study_id", "first_author", "year", "design", "radiopharmaceutical", "response_criteria", "n_enrolled"]
+
+
 def studies_grid(name="Studies", start=1, title=None, initials=False):
     g = Grid(name)
     r = start
@@ -425,7 +434,7 @@ def studies_grid(name="Studies", start=1, title=None, initials=False):
                                s["radiopharmaceutical"][1],
                                s["response_criteria"][1] if s["response_criteria"] else None,
                                n_enrolled_cell(s)], 1):
-            g.put(r, c, v, rid)
+            g.put(r, c, v, rid, fld=STUDY_COLS[c - 1])
         seen.append(s["key"])
     return g, r
 
@@ -444,20 +453,23 @@ def long_grid(name="Results", initials=True):
         lines = []
         for k, lab in (("cr", "CR"), ("pr", "PR"), ("sd", "SD"), ("pd", "PD")):
             if o[k] is not None:
-                lines.append((lab, o[k], None, None, None, None))
+                lines.append((lab, o[k], None, None, None, None, (k, None, None, None, None)))
         if o["orr_pct"] is not None or o["n_evaluable"] is not None:
-            lines.append(("ORR", o["orr_n"], o["n_evaluable"], o["orr_pct"], None, None))
+            lines.append(("ORR", o["orr_n"], o["n_evaluable"], o["orr_pct"], None, None,
+                          ("orr_n", "n_evaluable", "orr_pct", None, None)))
         if o["dcr_pct"] is not None:
-            lines.append(("DCR", None, o["n_evaluable"], o["dcr_pct"], None, None))
-        if o["pfs_median"] is not None:
-            lines.append(("PFS", None, None, o["pfs_median"], o["pfs_ci_low"], o["pfs_ci_high"]))
-        if o["os_median"] is not None:
-            lines.append(("OS", None, None, o["os_median"], o["os_ci_low"], o["os_ci_high"]))
-        for lab, n, N, est, lo, hi in lines:
+            lines.append(("DCR", None, o["n_evaluable"], o["dcr_pct"], None, None,
+                          (None, "n_evaluable", "dcr_pct", None, None)))
+        for p in ("pfs", "os"):
+            if o[p + "_median"] is not None:
+                lines.append((p.upper(), None, None, o[p + "_median"], o[p + "_ci_low"], o[p + "_ci_high"],
+                              (None, None, p + "_median", p + "_ci_low", p + "_ci_high")))
+        for lab, n, N, est, lo, hi, roles in lines:
             r += 1
+            flds = ("study_id", "cohort", "grade", "primary_site", None) + roles
             for c, v in enumerate([study_label(s, initials), o["cohort"], grade_cell(o), site_cell(o), lab, n, N, est, lo,
                                    hi], 1):
-                g.put(r, c, v, rid)
+                g.put(r, c, v, rid, fld=flds[c - 1])
     return g
 
 
@@ -494,7 +506,7 @@ def form_grid(name, s, outcomes, n_label="Patients enrolled"):
             v = n_enrolled_cell(s)
             lab = n_label
         g.put(r, 1, lab)
-        g.put(r, 2, v, sr)
+        g.put(r, 2, v, sr, fld=k)
         g.own(r, 1, sr)
     r += 2
     g.put(r, 1, "Outcomes")
@@ -515,7 +527,7 @@ def form_grid(name, s, outcomes, n_label="Patients enrolled"):
                 v = median_ci(o["os_median"], o["os_ci_low"], o["os_ci_high"])
             else:
                 v = o[k]
-            g.put(r, 2 + j, v, rid)
+            g.put(r, 2 + j, v, rid, fld={"orr": "orr_pct", "pfs": "pfs_median", "os": "os_median"}.get(k, k))
             g.own(r, 2 + j, rid)
     aes = [a for a in AES if a["study"] == s["key"]]
     if aes:
@@ -527,9 +539,9 @@ def form_grid(name, s, outcomes, n_label="Patients enrolled"):
         for a in aes:
             r += 1
             rid = rid_ae(a)
-            g.put(r, 1, a["ae_term"][1], rid)
-            g.put(r, 2, a["grade3plus_n"], rid)
-            g.put(r, 3, a["n_safety"], rid)
+            g.put(r, 1, a["ae_term"][1], rid, fld="ae_term")
+            g.put(r, 2, a["grade3plus_n"], rid, fld="grade3plus_n")
+            g.put(r, 3, a["n_safety"], rid, fld="n_safety")
     return g
 
 
@@ -550,7 +562,7 @@ def shape_form(tmp, fmt):
         p = tmp / "team_forms.xlsx"
         grids = [form_grid(name, s, outs) for name, s, outs in _per_study()]
         write_xlsx(p, grids)
-        return Rendering("form-xlsx", p, {p.name: grids}, orient="col", description="one sheet per study")
+        return Rendering("form-xlsx", p, {p.name: grids}, orient="sheet", description="one sheet per study")
     if fmt == "folder":
         d = tmp / "forms"
         d.mkdir()
@@ -560,7 +572,7 @@ def shape_form(tmp, fmt):
             grids = [form_grid("Extraction", s, outs, n_label="Number of patients")]
             write_xlsx(d / fn, grids)
             files[fn] = grids
-        return Rendering("form-folder", d, files, orient="col", description="a folder of one workbook per study")
+        return Rendering("form-folder", d, files, orient="sheet", description="a folder of one workbook per study")
     raise ValueError(fmt)
 
 
@@ -583,8 +595,10 @@ def shape_transposed(tmp):
                 (o["cr"], orr), (o["pr"], orr), (o["sd"], orr), (o["pd"], orr), (orr_cell(o, frac="15 of 46"), orr),
                 (num(o["dcr_pct"]), orr), (median_ci(o["pfs_median"], o["pfs_ci_low"], o["pfs_ci_high"]), orr),
                 (median_ci(o["os_median"], o["os_ci_low"], o["os_ci_high"]), orr)]
+        flds = ["study_id", "design", "radiopharmaceutical", "response_criteria", "n_enrolled", "cohort", "grade",
+                "primary_site", "n_evaluable", "cr", "pr", "sd", "pd", "orr_pct", "dcr_pct", "pfs_median", "os_median"]
         for i, (v, rid) in enumerate(vals):
-            g.put(3 + i, c, v, rid)
+            g.put(3 + i, c, v, rid, fld=flds[i])
             g.own(3 + i, c, orr)
     p = tmp / "team_transposed.xlsx"
     grids = [g, _ae_sheet()]
@@ -603,9 +617,12 @@ def outcome_cells(o, site=True, initials=False):
          o["pr"], o["sd"], o["pd"], orr_cell(o), num(o["dcr_pct"]),
          median_ci(o["pfs_median"], o["pfs_ci_low"], o["pfs_ci_high"]),
          median_ci(o["os_median"], o["os_ci_low"], o["os_ci_high"])]
+    flds = ["study_id", "cohort", "grade", "primary_site", "n_evaluable", "cr", "pr", "sd", "pd", "orr_pct", "dcr_pct",
+            "pfs_median", "os_median"]
     if not site:
         del v[3]
-    return [(x, rid) for x in v]
+        del flds[3]
+    return [(x, rid, fl) for x, fl in zip(v, flds)]
 
 
 def shape_stacked(tmp):
@@ -622,8 +639,8 @@ def shape_stacked(tmp):
     for o in typed_outcomes():
         r += 1
         g.own(t2, 1, rid_outcome(o))
-        for c, (v, rid) in enumerate(outcome_cells(o, initials=True), 1):
-            g.put(r, c, v, rid)
+        for c, (v, rid, fl) in enumerate(outcome_cells(o, initials=True), 1):
+            g.put(r, c, v, rid, fld=fl)
     r += 3
     g.put(r, 1, "Table 3. Grade 3-4 adverse events")
     for a in AES:
@@ -636,7 +653,7 @@ def shape_stacked(tmp):
         rid = rid_ae(a)
         for c, v in enumerate([study_label(STUDY[a["study"]], True), a["ae_term"][1], a["grade3plus_n"],
                                a["n_safety"]], 1):
-            g.put(r, c, v, rid)
+            g.put(r, c, v, rid, fld=("study_id", "ae_term", "grade3plus_n", "n_safety")[c - 1])
     p = tmp / "team_stacked.xlsx"
     write_xlsx(p, [g])
     return Rendering("stacked-xlsx", p, {p.name: [g]}, description="three titled tables in one sheet")
@@ -658,8 +675,8 @@ def shape_persite(tmp):
             if o["primary_site"] != site:
                 continue
             r += 1
-            for c, (v, rid) in enumerate(outcome_cells(o, site=False), 1):
-                g.put(r, c, v, rid)
+            for c, (v, rid, fl) in enumerate(outcome_cells(o, site=False), 1):
+                g.put(r, c, v, rid, fld=fl)
         grids.append(g)
     grids.append(_ae_sheet())
     p = tmp / "team_persite.xlsx"
@@ -687,8 +704,8 @@ def shape_groupheads(tmp):
                 continue
             g.own(hr, 1, rid_outcome(o))   # the heading is a label value of the rows below it
             r += 1
-            for c, (v, rid) in enumerate(wide_row(o, site=False), 1):
-                g.put(r, c, v, rid)
+            for c, (v, rid, fl) in enumerate(wide_row(o, site=False), 1):
+                g.put(r, c, v, rid, fld=fl)
     p = tmp / "team_groupheads.xlsx"
     grids = [g, _ae_sheet()]
     write_xlsx(p, grids)
@@ -702,8 +719,8 @@ def shape_aecross(tmp):
     for c, h in enumerate(OUT_HEADERS, 1):
         og.put(1, c, h)
     for i, o in enumerate(typed_outcomes()):
-        for c, (v, rid) in enumerate(outcome_cells(o, initials=True), 1):
-            og.put(2 + i, c, v, rid)
+        for c, (v, rid, fl) in enumerate(outcome_cells(o, initials=True), 1):
+            og.put(2 + i, c, v, rid, fld=fl)
     x = Grid("Toxicity")
     x.put(1, 1, "Grade 3-4 adverse events, patients")
     studies = list(dict.fromkeys(a["study"] for a in AES))
@@ -720,7 +737,7 @@ def shape_aecross(tmp):
             if a is None:
                 x.put(4 + i, 2 + j, "–")
             else:
-                x.put(4 + i, 2 + j, a["grade3plus_n"], rid_ae(a))
+                x.put(4 + i, 2 + j, a["grade3plus_n"], rid_ae(a), fld="grade3plus_n")
                 x.own(4 + i, 1, rid_ae(a))
                 x.own(3, 2 + j, rid_ae(a))
     p = tmp / "team_aecross.xlsx"
@@ -743,14 +760,14 @@ def shape_merged(tmp):
         top = r + 1
         for i, o in enumerate(outs):
             r += 1
-            for c, (v, rid) in enumerate(wide_row(o), 1):
+            for c, (v, rid, fl) in enumerate(wide_row(o), 1):
                 study_col = c in (1, 3, 4, 5, 6)
                 if study_col and i > 0:
                     g.own(r, c, rid)
                     for rr in range(top, r + 1):
                         g.own(rr, c, *g.owner.get((top, c), set()))
                     continue
-                g.put(r, c, v, rid)
+                g.put(r, c, v, rid, fld=fl)
         if len(outs) > 1:
             for c in (1, 3, 4, 5, 6):
                 g.merges.append((top, c, r, c))
@@ -856,12 +873,11 @@ def record_lines(rendering):
         for g in grids:
             for (r, c), owners in g.owner.items():
                 for rid in owners:
-                    if rendering.orient == "col":
-                        key = col_letter(c) if rid[0] == "outcome" else None
-                        if rid[0] == "study":
-                            key = "*"
-                        if rid[0] == "ae" or key is None:
-                            key = str(r)
+                    if rendering.orient == "sheet" and rid[0] == "study":
+                        key = "*"   # one sheet (or one workbook) per study: the study is the sheet
+                    elif rendering.orient in ("col", "sheet") and rid[0] in ("study", "outcome") \
+                            and g.name not in ("Safety",):
+                        key = col_letter(c)
                     else:
                         key = str(r)
                     lines.setdefault(rid, set()).add((fname, g.name, key))
@@ -1040,20 +1056,75 @@ def _explains(f, k, rendering, rid, lines):
     fields = set(f.get("involves") or ()) | {f.get("field")}
     if f.get("field") is not None and not (_related(k) & fields):
         return False
-    if finding_in(f, lines):
-        return True
-    cells = [c for r_ in (rid if isinstance(rid, list) else [rid]) for c in record_cells(rendering, r_)]
-    if any(covered(f, *cell) for cell in cells):
-        return True
+    rids = rid if isinstance(rid, list) else [rid]
+    cells = [c for r_ in rids for c in record_cells(rendering, r_)]
+    kcells = field_cells(rendering, rids, k)
+    if kcells:
+        # the value's own cell is known: a finding about it must be at that cell (or its row, or a range over it),
+        # or name the field at the record's row / column
+        if any(covered(f, *cell) for cell in kcells):
+            return True
+        if f.get("field") is not None and finding_in(f, lines):
+            return True
+    else:
+        if finding_in(f, lines):
+            return True
+        if any(covered(f, *cell) for cell in cells):
+            return True
     # a warning at a header or about the whole sheet that names the field (`header 'First author' matches field
     # 'first_author' again ... this column is ignored`) explains the field's values in that sheet
     base = k[:-3] if k.endswith("_nr") else k
     named = f.get("field") == base or re.search(rf"\b{re.escape(base)}\b", f.get("message") or "")
     if named:
-        for fname, sheet, r, _c in cells:
-            if _same_sheet(f, fname, sheet) and (f.get("row") is None or f["row"] < r):
+        for fname, sheet, _r, _c in cells:
+            if _same_sheet(f, fname, sheet) and (f.get("row") is None or f["row"] < data_top(rendering, fname, sheet)):
                 return True
     return False
+
+
+def data_top(rendering, fname, sheet):
+    """The first row of a sheet that holds a value of any record (a finding above it is about headers)."""
+    for g in rendering.files.get(fname, []):
+        if g.name == sheet:
+            rows = [r for (r, c) in g.owner if (r, c) in g.cells and g.fields.get((r, c))]
+            return min(rows) if rows else 1
+    return 1
+
+
+SOURCE_FIELDS = {"first_author": ("first_author", "study_id"), "year": ("year", "study_id"),
+                 "orr_n": ("orr_n", "orr_pct"), "pfs_ci_low": ("pfs_ci_low", "pfs_median"),
+                 "pfs_ci_high": ("pfs_ci_high", "pfs_median"), "os_ci_low": ("os_ci_low", "os_median"),
+                 "os_ci_high": ("os_ci_high", "os_median"), "pfs_median_nr": ("pfs_median",),
+                 "pfs_ci_high_nr": ("pfs_ci_high", "pfs_median"), "os_median_nr": ("os_median",),
+                 "primary_site": ("primary_site",)}
+
+
+def field_cells(rendering, rids, k):
+    """The cells (file, sheet, row, col) where the rendering typed field ``k`` of the record(s)."""
+    out = []
+    for fk in SOURCE_FIELDS.get(k[:-3] if k.endswith("_nr") and k not in SOURCE_FIELDS else k, (k,)):
+        for fname, grids in rendering.files.items():
+            for g in grids:
+                for (r, c), fl in g.fields.items():
+                    if fl == fk and g.owner.get((r, c), set()) & set(rids):
+                        out.append((fname, g.name, r, c))
+        if out:
+            return out
+    return out
+
+
+def cell_of(rendering, rids, k):
+    """Where the rendering typed field ``k`` of the record(s): ``file 'sheet'!A1`` (the composite cell for a CI
+    bound; the study label for an author or year; the heading, sheet name or title for a label value)."""
+    for fk in SOURCE_FIELDS.get(k, (k,)):
+        for fname, grids in rendering.files.items():
+            for g in grids:
+                for (r, c), fl in g.fields.items():
+                    if fl == fk and g.owner.get((r, c), set()) & set(rids):
+                        return f"{fname} '{g.name}'!{col_letter(c)}{r} = {g.cells[(r, c)]!r}"
+    if k == "primary_site":
+        return "given by a sheet name / group heading (no cell in the row)"
+    return "(no cell: the record as a whole)"
 
 
 def value_diffs(rendering, out):
@@ -1079,7 +1150,7 @@ def value_diffs(rendering, out):
         if len(hits) != 1:
             diffs.append((rid, "<record>", "1 clean row", f"{len(hits)} rows",
                           any(finding_in(f, lines.get(rid, set())) for f in warned)
-                          or bool(warned_cells(rendering, out, rid))))
+                          or bool(warned_cells(rendering, out, rid)), cell_of(rendering, [rid], "study_id")))
             continue
         row = hits[0]
         for k, v in exp.items():
@@ -1088,10 +1159,12 @@ def value_diffs(rendering, out):
                 continue
             if k.endswith("_nr"):
                 if str(got) != "True":
-                    diffs.append((rid, k, "NR", got, w(rid, k, o["study"])))
+                    diffs.append((rid, k, "NR", got, w(rid, k, o["study"]),
+                                  cell_of(rendering, [rid, rid_study(o["study"])], k)))
                 continue
             if not _eq(v, got):
-                diffs.append((rid, k, v, got, w(rid, k, o["study"])))
+                diffs.append((rid, k, v, got, w(rid, k, o["study"]),
+                              cell_of(rendering, [rid, rid_study(o["study"])], k)))
     n_ae = sum(rendered(rendering, rid_ae(a)) for a in AES)
     if n_ae and not getattr(out, "ran", False):
         # validate writes no adverse-event clean data: its summary says how many adverse-event rows were read
@@ -1100,7 +1173,8 @@ def value_diffs(rendering, out):
             w = any(f["severity"] in ("error", "warning") and any(covered(f, *cell) for a in AES
                                                                      for cell in record_cells(rendering, rid_ae(a)))
                     for f in out.findings)
-            diffs.append((("ae", "*", "*"), "<adverse-event rows read>", n_ae, got, w))
+            diffs.append((("ae", "*", "*"), "<adverse-event rows read>", n_ae, got, w,
+                          cell_of(rendering, [rid_ae(a) for a in AES], "grade3plus_n")))
         return diffs
     for a in AES:
         rid = rid_ae(a)
@@ -1112,11 +1186,11 @@ def value_diffs(rendering, out):
         if len(hits) != 1:
             diffs.append((rid, "<record>", "1 clean row", f"{len(hits)} rows",
                           any(finding_in(f, lines.get(rid, set())) for f in warned)
-                          or bool(warned_cells(rendering, out, rid))))
+                          or bool(warned_cells(rendering, out, rid)), cell_of(rendering, [rid], "study_id")))
             continue
         for k in ("grade3plus_n", "n_safety"):
             if not _eq(a[k], hits[0].get(k)):
-                diffs.append((rid, k, a[k], hits[0].get(k), w(rid, k)))
+                diffs.append((rid, k, a[k], hits[0].get(k), w(rid, k), cell_of(rendering, [rid], k)))
     return diffs
 
 
@@ -1194,7 +1268,7 @@ class Measures:
         return [d for d in self.diffs if not d[4]]
 
 
-RUN_FOR = {"aecross-xlsx", "form-folder", "wide-xlsx"}
+RUN_FOR = {"aecross-xlsx", "form-folder"}
 
 
 def measure(name, tmp):
@@ -1210,3 +1284,135 @@ def measure(name, tmp):
     return Measures(r, out, slips_found(r, out), false_errors(r, out), value_diffs(r, out), extra_records(r, out),
                     merged_studies(out), mcode, mout, lout, finding_keys(out),
                     finding_keys(lout) if lout else [])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The report (python tests/heldout_contract.py [SHAPE ...] > details.md)
+# ---------------------------------------------------------------------------------------------------------------
+
+def _why(m, rid, k):
+    """The warnings/errors that explain a value difference (excerpts), for the report."""
+    lines = record_lines(m.rendering)
+    rids = [rid] + ([rid_study(rid[1])] if rid[0] == "outcome" else [])
+    ls = set().union(*(lines.get(r_, set()) for r_ in rids))
+    out = []
+    for f in m.out.findings:
+        if f["severity"] in ("error", "warning") and _explains(f, k, m.rendering, rids, ls):
+            at_field = f.get("field") in SOURCE_FIELDS.get(k, (k,)) or f.get("field") == k
+            out.append((not at_field, f"{f['severity']} {f['rule']}: {f['message'][:230]}"))
+    return [x for _, x in sorted(out, key=lambda t: t[0])][:2]
+
+
+def diff_weight(d):
+    """How many compared values one difference stands for (a lost record: all its values)."""
+    rid, k = d[0], d[1]
+    if k == "<record>" and rid[0] == "outcome":
+        o = next(o for o in OUTCOMES if rid_outcome(o) == rid)
+        return len(expected_outcome_values(o))
+    if k == "<record>":
+        return 2
+    if k == "<adverse-event rows read>":
+        try:
+            return 2 * abs(int(d[2]) - int(d[3]))
+        except (TypeError, ValueError):
+            return 2 * int(d[2])
+    return 1
+
+
+def summary_markdown(measured):
+    """One line per workbook: each criterion's figure (✗ where it misses the issue's target)."""
+    L = ["| workbook | exit | (a) values equal | (b) slips in their row | (c) silent misreads | (d) studies / merged "
+         "| (e) false errors | (f) map -> --layout |", "|---|---|---|---|---|---|---|---|"]
+    tot = dict(vals=0, cmp=0, slips=0, nslips=0, silent=0, fe=0)
+    for name, m in measured.items():
+        n_cmp = values_compared() + sum(2 for a in AES if rendered(m.rendering, rid_ae(a)))
+        n_bad = len(m.diffs) + len(m.extra)
+        found = sum(ok for ok, _f in m.slips.values())
+        st = m.out.summary.get("studies")
+        if m.map_code:
+            ml = "✗ map exit 2"
+        elif m.layout_out is None or m.layout_out.code == 2:
+            ml = "✗ --layout exit 2"
+        else:
+            a, b = set(m.plain_keys), set(m.layout_keys)
+            ml = "same" if a == b else f"✗ {len(a ^ b)} differ"
+        n_lost = sum(diff_weight(d) for d in m.diffs)
+        L.append(f"| {name} | {m.out.code} | {'✗ ' if n_bad else ''}{n_cmp - n_lost}/{n_cmp}"
+                 f"{f' (+{len(m.extra)} extra)' if m.extra else ''} | {'✗ ' if found < len(SLIPS) else ''}{found}/"
+                 f"{len(SLIPS)} | {'✗ ' if m.silent else ''}{len(m.silent)} | {'✗ ' if (st != len(STUDIES) or m.merged) else ''}"
+                 f"{st}/{len(STUDIES)}, {len(m.merged)} | {'✗ ' if len(m.false_errors) > 1 else ''}{len(m.false_errors)} | {ml} |")
+        tot["vals"] += n_cmp - n_lost
+        tot["cmp"] += n_cmp
+        tot["slips"] += found
+        tot["nslips"] += len(SLIPS)
+        tot["silent"] += len(m.silent)
+        tot["fe"] += len(m.false_errors)
+    L.append(f"| **all {len(measured)}** | | {tot['vals']}/{tot['cmp']} | {tot['slips']}/{tot['nslips']} "
+             f"({100 * tot['slips'] / max(tot['nslips'], 1):.0f}%) | {tot['silent']} | | {tot['fe']} | |")
+    return "\n".join(L)
+
+
+def details_markdown(measured):
+    """Per workbook: what each criterion found, every failure with its cell, expected vs got and curate's words."""
+    L = []
+    for name, m in measured.items():
+        r = m.rendering
+        L.append(f"### {name} ({r.description}; `{r.path.name}`)\n")
+        s = m.out.summary
+        L.append(f"`curate validate` exit {m.out.code}; studies {s.get('studies')}; rows read {s.get('rows_read')} "
+                 f"= passed {s.get('rows_passed')} + excluded {s.get('rows_excluded')}; errors {s.get('errors')}, "
+                 f"warnings {s.get('warnings')}, info {s.get('info')}.  ")
+        cells = s.get("cells") or {}
+        for fname, sheets in cells.items():
+            acc = "; ".join(f"{sh}: read {c.get('read')} / headers {c.get('headers')} / non-data {c.get('non_data')}"
+                            f" / not read {c.get('not_read')}" for sh, c in sheets.items())
+            L.append(f"cells {fname}: {acc}  ")
+        L.append("")
+        for sname, (ok, fs) in m.slips.items():
+            if not ok:
+                slip = next(x for x in SLIPS if x.name == sname)
+                got = "; ".join(f"{f['severity']} {f['rule']} at {f['sheet']}!{f.get('column') or ''}{f.get('row') or ''}"
+                                for f in fs) or "no warning or error in that record"
+                L.append(f"- **slip missed** `{sname}` ({slip.what}; expected {', '.join(sorted(slip.rules))}): {got}")
+        for f in m.false_errors:
+            L.append(f"- **false error** `{f['rule']}` at {Path(f.get('file') or '').name} "
+                     f"'{f['sheet']}'!{f.get('column') or ''}{f.get('row') or ''}: {f['message'][:300]}")
+        for d in m.diffs:
+            rid, k, exp, got, warned, cell = d
+            tag = "value (warned)" if warned else "**SILENT value**"
+            why = _why(m, rid, k) if warned and rid[1] != "*" else []
+            L.append(f"- {tag} {'/'.join(rid[1:])} `{k}` at {cell}: expected {exp!r}, got {got!r}"
+                     + (f" — {why[0]}" if why else ""))
+        for e in m.extra:
+            L.append(f"- **extra record** (no such record in the workbook): {e}")
+        if m.merged:
+            for k, v in m.merged.items():
+                L.append(f"- **identity**: study id {k!r}: {v}")
+        if m.map_code:
+            L.append(f"- **map** exit {m.map_code}: `{(m.map_output.strip().splitlines() or [''])[-1][:250]}`")
+        elif m.layout_out is not None and m.layout_out.code == 2:
+            L.append(f"- **validate --layout** exit 2: `{m.layout_out.output.strip()[-250:]}`")
+        else:
+            a, b = set(m.plain_keys), set(m.layout_keys)
+            for x in sorted(map(str, a - b)):
+                L.append(f"- **map->layout**: only without --layout: {x}")
+            for x in sorted(map(str, b - a)):
+                L.append(f"- **map->layout**: only with --layout: {x}")
+        L.append("")
+    return "\n".join(L)
+
+
+if __name__ == "__main__":  # pragma: no cover - the report's generator
+    import sys
+    import tempfile
+
+    names = sys.argv[1:] or list(SHAPES)
+    with tempfile.TemporaryDirectory() as tmp:
+        ms = {}
+        for n in names:
+            d = Path(tmp) / n
+            d.mkdir()
+            ms[n] = measure(n, d)
+        print(summary_markdown(ms))
+        print()
+        print(details_markdown(ms))

@@ -29,7 +29,76 @@ from heldout_contract import SHAPES, SLIPS, STUDIES, measure
 CRITERIA = ("values", "slips", "silent", "merged", "false_errors", "map_layout")
 
 # (workbook, criterion) -> the failure observed (strict xfail: an entry that starts to pass fails the suite)
-XFAIL: dict[tuple[str, str], str] = {}
+XFAIL: dict[tuple[str, str], str] = {
+    ('wide-xlsx', 'values'):
+        "4 failure(s): bodei/overall orr_n: expected 15, got ''; brabander/overall pfs_median: expected 29, got ''; brabander/overall pfs_ci_low: expected 26, got ''",
+    ('wide-xlsx', 'false_errors'):
+        '2 failure(s): Data extraction!N5 invalid-number; Data extraction!P6 invalid-number',
+    ('wide-ods', 'values'):
+        "4 failure(s): bodei/overall orr_n: expected 15, got ''; brabander/overall pfs_median: expected 29, got ''; brabander/overall pfs_ci_low: expected 26, got ''",
+    ('wide-ods', 'false_errors'):
+        '2 failure(s): Data extraction!N4 invalid-number; Data extraction!P5 invalid-number',
+    ('wide-csv_eu', 'values'):
+        "19 failure(s): bodei/overall orr_n: expected 15, got ''; brabander/overall pfs_median: expected 29, got ''; brabander/overall pfs_ci_low: expected 26, got ''",
+    ('wide-csv_eu', 'slips'):
+        '1 failure(s): slip median-outside-ci not reported in its row',
+    ('wide-csv_eu', 'false_errors'):
+        '9 failure(s): extraction!N4 invalid-number; extraction!P5 invalid-number; extraction!Q5 invalid-number',
+    ('wide-tsv', 'values'):
+        "4 failure(s): bodei/overall orr_n: expected 15, got ''; brabander/overall pfs_median: expected 29, got ''; brabander/overall pfs_ci_low: expected 26, got ''",
+    ('wide-tsv', 'false_errors'):
+        '2 failure(s): extraction!N4 invalid-number; extraction!P5 invalid-number',
+    ('long-xlsx', 'values'):
+        "9 failure(s): bodei/overall first_author: expected 'Bodei', got 'Bodei L'; brabander/overall first_author: expected 'Brabander', got 'Brabander T'; vdzwan/R-PRRT first_author: expected 'van der Zwan', got 'van der Zwan WA'",
+    ('long-xlsx', 'slips'):
+        '1 failure(s): slip duplicated-study not reported in its row',
+    ('long-ods', 'values'):
+        "9 failure(s): bodei/overall first_author: expected 'Bodei', got 'Bodei L'; brabander/overall first_author: expected 'Brabander', got 'Brabander T'; vdzwan/R-PRRT first_author: expected 'van der Zwan', got 'van der Zwan WA'",
+    ('long-ods', 'slips'):
+        '1 failure(s): slip duplicated-study not reported in its row',
+    ('form-xlsx', 'values'):
+        "11 failure(s): bodei/overall n_enrolled: expected 51, got ''; bodei/overall orr_n: expected 15, got ''; brabander/overall n_enrolled: expected 610, got ''",
+    ('form-xlsx', 'slips'):
+        '1 failure(s): slip grade-spelled-oddly not reported in its row',
+    ('form-xlsx', 'false_errors'):
+        '24 failure(s): Baum 2016!3 missing-column; Baum 2016!3 missing-required; Bodei 2011!3 missing-column',
+    ('form-folder', 'values'):
+        "8 failure(s): bodei/overall n_enrolled: expected 51, got ''; bodei/overall orr_n: expected 15, got ''; unal/overall n_enrolled: expected 73, got ''",
+    ('form-folder', 'slips'):
+        '1 failure(s): slip grade-spelled-oddly not reported in its row',
+    ('form-folder', 'false_errors'):
+        '4 failure(s): Extraction!B8 invalid-number; Extraction!B19 invalid-number; Extraction!B8 invalid-number',
+    ('form-folder', 'map_layout'):
+        "1 failure(s): map exit 2: Error: Invalid value for 'FORM': File '<folder>' is a directory.",
+    ('transposed-xlsx', 'values'):
+        "11 failure(s): bodei/overall n_enrolled: expected 51, got ''; bodei/overall orr_n: expected 15, got ''; unal/overall n_enrolled: expected 73, got ''",
+    ('transposed-xlsx', 'slips'):
+        '2 failure(s): slip counts-not-adding-up not reported in its row; slip grade-spelled-oddly not reported in its row',
+    ('transposed-xlsx', 'silent'):
+        "5 failure(s): unal/overall grade: expected 'mixed', got '' (Extraction!H9 = 'G1-3'), no warning; unal/G1-2 grade: expected 'G1-2', got '' (Extraction!I9 = 'G1/G2'), no warning; singh/overall grade: expected 'mixed', got '' (Extraction!K9 = 'G1-3'), no warning",
+    ('transposed-xlsx', 'false_errors'):
+        '4 failure(s): Extraction!B7 invalid-number; Extraction!G7 invalid-number; Extraction!H7 invalid-number',
+    ('stacked-xlsx', 'values'):
+        "10 failure(s): bodei/overall <record>: expected '1 clean row', got '0 rows'; brabander/overall <record>: expected '1 clean row', got '0 rows'; vdzwan/R-PRRT <record>: expected '1 clean row', got '0 rows'",
+    ('stacked-xlsx', 'merged'):
+        '1 failure(s): summary says 0 studies, not 11',
+    ('stacked-xlsx', 'false_errors'):
+        '16 failure(s): Extraction!A20 unknown-study; Extraction!J20 invalid-number; Extraction!A21 unknown-study',
+    ('persite-xlsx', 'values'):
+        "1 failure(s): bodei/overall orr_n: expected 15, got ''",
+    ('groupheads-xlsx', 'values'):
+        "11 failure(s): bodei/overall primary_site: expected 'mixed', got ''; bodei/overall orr_n: expected 15, got ''; brabander/overall primary_site: expected 'mixed', got ''",
+    ('groupheads-xlsx', 'false_errors'):
+        '2 failure(s): Extraction!M13 invalid-number; Extraction!O14 invalid-number',
+    ('aecross-xlsx', 'values'):
+        "14 failure(s): bodei/overall first_author: expected 'Bodei', got 'Bodei L'; bodei/overall orr_n: expected 15, got ''; brabander/overall first_author: expected 'Brabander', got 'Brabander T'",
+    ('aecross-xlsx', 'false_errors'):
+        '13 failure(s): Outcomes!J2 invalid-number; Toxicity!B3 unknown-study; Toxicity!B3 unknown-study',
+    ('merged-xlsx', 'values'):
+        "4 failure(s): bodei/overall orr_n: expected 15, got ''; brabander/overall pfs_median: expected 29, got ''; brabander/overall pfs_ci_low: expected 26, got ''",
+    ('merged-xlsx', 'false_errors'):
+        '2 failure(s): Extraction!N2 invalid-number; Extraction!P3 invalid-number',
+}
 
 _CACHE: dict = {}
 
@@ -55,7 +124,7 @@ def failures(m, crit):
     """What fails on criterion ``crit`` for measured workbook ``m`` (empty: it passes)."""
     out = []
     if crit == "values":
-        for rid, k, exp, got, _w in m.diffs:
+        for rid, k, exp, got, _w, _cell in m.diffs:
             out.append(f"{'/'.join(rid[1:])} {k}: expected {exp!r}, got {got!r}")
         for e in m.extra:
             out.append(f"extra record {e}")
@@ -65,8 +134,8 @@ def failures(m, crit):
         if len(found) < need:
             out += [f"slip {k} not reported in its row" for k, (ok, _f) in m.slips.items() if not ok]
     elif crit == "silent":
-        for rid, k, exp, got, _w in m.silent:
-            out.append(f"{'/'.join(rid[1:])} {k}: expected {exp!r}, got {got!r}, no warning")
+        for rid, k, exp, got, _w, cell in m.silent:
+            out.append(f"{'/'.join(rid[1:])} {k}: expected {exp!r}, got {got!r} ({cell}), no warning")
     elif crit == "merged":
         if m.out.summary.get("studies") != len(STUDIES):
             out.append(f"summary says {m.out.summary.get('studies')} studies, not {len(STUDIES)}")
