@@ -777,6 +777,112 @@ def shape_merged(tmp):
     return Rendering("merged-xlsx", p, {p.name: grids}, description="vertically merged study labels")
 
 
+ALT_HEADERS = ["Author, year", "Subgroup", "Design", "Radioligand", "Criteria", "Patients (n)", "Evaluable (n)",
+               "WHO grade", "Primary tumour", "CR (n)", "PR (n)", "SD (n)", "PD (n)", "ORR, n (%)", "DCR, n (%)",
+               "mPFS, months (95% CI)", "mOS, months (95% CI)"]
+
+
+def shape_wide_alt(tmp):
+    """Wide, other wordings a team types: `Author, year` as `Bodei et al., 2011`, `ORR, n (%)` as `15 (32.6)` or
+    `39%`, `mPFS, months (95% CI)`."""
+    g = Grid("Extraction sheet")
+    for c, h in enumerate(ALT_HEADERS, 1):
+        g.put(1, c, h)
+    r = 1
+    for o in typed_outcomes():
+        r += 1
+        cells = wide_row(o, variant=False)
+        s = STUDY[o["study"]]
+        for c, (v, rid, fl) in enumerate(cells, 1):
+            if fl == "study_id":
+                v = f"{s['first_author']} et al., {s['year']}"
+            elif fl == "orr_pct" and o["orr_pct"] is not None:
+                v = f"{o['orr_n']} ({o['orr_pct']})" if o["orr_n"] is not None else f"{num(o['orr_pct'])}%"
+            elif fl == "dcr_pct" and o["dcr_pct"] is not None:
+                v = f"{num(o['dcr_pct'])}%"
+            g.put(r, c, v, rid, fld=fl)
+    p = tmp / "team_wide_alt.xlsx"
+    grids = [g, _ae_sheet(name="AEs", title=False)]
+    write_xlsx(p, grids)
+    return Rendering("wide_alt-xlsx", p, {p.name: grids}, description="other wordings, n (%) cells, et al.")
+
+
+def shape_long_spelled(tmp):
+    """One tidy sheet: the study's fields on every row, outcome names spelled out, roles n / N / Estimate /
+    95% CI lower / 95% CI upper / Unit."""
+    g = Grid("Data")
+    heads = ["Author", "Year", "Design", "Agent", "Patients", "Criteria", "Subgroup", "Grade", "Site", "Outcome", "n",
+             "N", "Estimate", "95% CI lower", "95% CI upper", "Unit"]
+    for c, h in enumerate(heads, 1):
+        g.put(1, c, h)
+    r = 1
+    names = {"cr": "Complete response", "pr": "Partial response", "sd": "Stable disease", "pd": "Progressive disease"}
+    for o in typed_outcomes():
+        s = STUDY[o["study"]]
+        sr, rid = rid_study(s["key"]), rid_outcome(o)
+        lines = []
+        for k, lab in names.items():
+            if o[k] is not None:
+                lines.append((lab, o[k], None, None, None, None, None, (k, None, None, None, None)))
+        if o["orr_pct"] is not None or o["n_evaluable"] is not None:
+            lines.append(("Objective response rate", o["orr_n"], o["n_evaluable"], o["orr_pct"], None, None, "%",
+                          ("orr_n", "n_evaluable", "orr_pct", None, None)))
+        if o["dcr_pct"] is not None:
+            lines.append(("Disease control rate", None, o["n_evaluable"], o["dcr_pct"], None, None, "%",
+                          (None, "n_evaluable", "dcr_pct", None, None)))
+        for p_, lab in (("pfs", "Progression-free survival"), ("os", "Overall survival")):
+            if o[p_ + "_median"] is not None:
+                lines.append((lab, None, None, o[p_ + "_median"], o[p_ + "_ci_low"], o[p_ + "_ci_high"], "months",
+                              (None, None, p_ + "_median", p_ + "_ci_low", p_ + "_ci_high")))
+        for lab, n, N, est, lo, hi, unit, roles in lines:
+            r += 1
+            study_vals = [(s["first_author"], "first_author"), (s["year"], "year"), (s["design"][1], "design"),
+                          (s["radiopharmaceutical"][1], "radiopharmaceutical"), (s["n_enrolled"], "n_enrolled"),
+                          (s["response_criteria"][1] if s["response_criteria"] else None, "response_criteria")]
+            for c, (v, fl) in enumerate(study_vals, 1):
+                g.put(r, c, v, sr, fld=fl)
+                g.own(r, c, rid)
+            for c, (v, fl) in enumerate([(o["cohort"], "cohort"), (grade_cell(o), "grade"),
+                                         (site_cell(o), "primary_site"), (lab, None)], 7):
+                g.put(r, c, v, rid, fld=fl)
+            for c, (v, fl) in enumerate(zip((n, N, est, lo, hi), roles), 11):
+                g.put(r, c, v, rid, fld=fl)
+            g.put(r, 16, unit, rid)
+    p = tmp / "team_long_spelled.xlsx"
+    grids = [g, _ae_sheet(title=False)]
+    write_xlsx(p, grids)
+    return Rendering("long_spelled-xlsx", p, {p.name: grids},
+                     description="one tidy sheet, study fields on every row, outcome names spelled out, Unit")
+
+
+def shape_stacked_side(tmp):
+    """Two titled tables side by side in one sheet: studies in A:G, outcomes in J:V."""
+    g = Grid("Extraction")
+    g.put(1, 1, "Study characteristics")
+    for c, h in enumerate(["Study", "First author", "Publication year", "Design", "Radiopharmaceutical",
+                           "Response criteria", "Patients treated"], 1):
+        g.put(3, c, h)
+    for i, s in enumerate(STUDIES):
+        rid = rid_study(s["key"])
+        for c, v in enumerate([study_label(s), s["first_author"], s["year"], s["design"][1],
+                               s["radiopharmaceutical"][1],
+                               s["response_criteria"][1] if s["response_criteria"] else None,
+                               n_enrolled_cell(s)], 1):
+            g.put(4 + i, c, v, rid, fld=STUDY_COLS[c - 1])
+        g.own(1, 1, rid)
+    g.put(1, 10, "Efficacy outcomes")
+    for c, h in enumerate(OUT_HEADERS, 10):
+        g.put(3, c, h)
+    for i, o in enumerate(typed_outcomes()):
+        g.own(1, 10, rid_outcome(o))
+        for c, (v, rid, fl) in enumerate(outcome_cells(o), 10):
+            g.put(4 + i, c, v, rid, fld=fl)
+    p = tmp / "team_stacked_side.xlsx"
+    grids = [g, _ae_sheet()]
+    write_xlsx(p, grids)
+    return Rendering("stackedside-xlsx", p, {p.name: grids}, description="two titled tables side by side")
+
+
 SHAPES = {
     "wide-xlsx": lambda t: shape_wide(t, "xlsx"),
     "wide-ods": lambda t: shape_wide(t, "ods"),
@@ -792,6 +898,9 @@ SHAPES = {
     "groupheads-xlsx": shape_groupheads,
     "aecross-xlsx": shape_aecross,
     "merged-xlsx": shape_merged,
+    "wide_alt-xlsx": shape_wide_alt,
+    "long_spelled-xlsx": shape_long_spelled,
+    "stackedside-xlsx": shape_stacked_side,
 }
 
 
