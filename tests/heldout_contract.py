@@ -1173,21 +1173,42 @@ def _explains(f, k, rendering, rid, lines):
         # or name the field at the record's row / column
         if any(covered(f, *cell) for cell in kcells):
             return True
-        if f.get("field") is not None and finding_in(f, lines):
+        if f.get("field") is not None and at_record(f, cells):
             return True
     else:
-        if finding_in(f, lines):
+        if at_record(f, cells):
             return True
         if any(covered(f, *cell) for cell in cells):
             return True
     # a warning at a header or about the whole sheet that names the field (`header 'First author' matches field
     # 'first_author' again ... this column is ignored`) explains the field's values in that sheet
     base = k[:-3] if k.endswith("_nr") else k
-    named = f.get("field") == base or re.search(rf"\b{re.escape(base)}\b", f.get("message") or "")
+    named = f["rule"] in READING_RULES and (
+        f.get("field") == base or re.search(rf"\b{re.escape(base)}\b", f.get("message") or ""))
     if named:
         for fname, sheet, _r, _c in cells:
             if _same_sheet(f, fname, sheet) and (f.get("row") is None or f["row"] < data_top(rendering, fname, sheet)):
                 return True
+    return False
+
+
+# rules about reading the workbook (docs/rules.md: reading the workbook, a team's own workbook, a cell): a header-
+# level one that names a field explains that field's values; a check's sheet-level note (check-not-run) does not
+READING_RULES = {"missing-sheet", "empty-sheet", "missing-column", "duplicate-column", "unknown-column", "merged-cell",
+                 "formula-without-value", "inferred-layout", "unmatched-sheet", "non-data-row", "hidden-row",
+                 "hidden-column", "helper-column", "unplaced-column", "group-heading", "label-conflict", "unread-data",
+                 "study-field-conflict", "format-note", "format-unread", "study-id-clash", "invalid-number",
+                 "not-an-integer", "invalid-year", "combined-median-ci", "combined-ci-mismatch", "unknown-unit",
+                 "unit-conflict"}
+
+
+def at_record(f, cells):
+    """Is ``f`` at one of the record's cells (its exact cell, or its row when the finding names no column)?"""
+    for fname, sheet, r, c in cells:
+        if not _same_sheet(f, fname, sheet):
+            continue
+        if f.get("row") == r and (f.get("column") is None or f.get("column") == col_letter(c)):
+            return True
     return False
 
 
