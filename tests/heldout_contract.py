@@ -1398,7 +1398,7 @@ class Measures:
         return [d for d in self.diffs if not d[4]]
 
 
-RUN_FOR = {"aecross-xlsx", "form-folder"}
+RUN_FOR = {"aecross-xlsx"}
 
 
 def measure(name, tmp):
