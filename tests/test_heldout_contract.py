@@ -21,6 +21,9 @@ every failure are in HELDOUT_REPORT.md at the repository's root.
 from __future__ import annotations
 
 import math
+import os
+import pickle
+import time
 
 import pytest
 
@@ -112,11 +115,44 @@ _CACHE: dict = {}
 
 
 @pytest.fixture(scope="module")
-def measured(tmp_path_factory):
+def measured(tmp_path_factory, request):
+    """Each workbook is measured once per session, also across xdist workers (the workers share the session's base
+    temporary folder: the first to take a workbook's lock measures it, the others load its pickle)."""
+    worker = getattr(request.config, "workerinput", None)
+    shared = tmp_path_factory.getbasetemp()
+    if worker is not None:
+        shared = shared.parent
+    shared = shared / "heldout_contract"
+    shared.mkdir(exist_ok=True)
+
     def get(name):
-        if name not in _CACHE:
-            _CACHE[name] = measure(name, tmp_path_factory.mktemp(name.replace("_", "")))
-        return _CACHE[name]
+        if name in _CACHE:
+            return _CACHE[name]
+        pkl = shared / f"{name}.pkl"
+        lock = shared / f"{name}.lock"
+        try:
+            os.close(os.open(lock, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            deadline = time.monotonic() + 600
+            while not pkl.exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            m = pickle.loads(pkl.read_bytes())
+            if isinstance(m, str):
+                raise RuntimeError(f"measuring {name} failed in another worker: {m}")
+            _CACHE[name] = m
+            return m
+        work = shared / name
+        work.mkdir()
+        try:
+            m = measure(name, work)
+        except Exception as exc:  # let the waiting workers fail too, with the reason
+            pkl.write_bytes(pickle.dumps(f"{type(exc).__name__}: {exc}"))
+            raise
+        tmp = shared / f"{name}.pkl.part"
+        tmp.write_bytes(pickle.dumps(m))
+        tmp.replace(pkl)
+        _CACHE[name] = m
+        return m
     return get
 
 
