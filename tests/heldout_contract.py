@@ -1533,15 +1533,22 @@ def details_markdown(measured):
 
 
 if __name__ == "__main__":  # pragma: no cover - the report's generator
+    # python tests/heldout_contract.py [--keep DIR] [SHAPE ...] > details.md
+    # (--keep DIR leaves each workbook and curate's outputs in DIR/SHAPE/ to look at)
     import sys
     import tempfile
 
-    names = sys.argv[1:] or list(SHAPES)
+    args = sys.argv[1:]
+    keep = None
+    if args[:1] == ["--keep"]:
+        keep, args = Path(args[1]), args[2:]
+    names = args or list(SHAPES)
     with tempfile.TemporaryDirectory() as tmp:
+        root = keep or Path(tmp)
         ms = {}
         for n in names:
-            d = Path(tmp) / n
-            d.mkdir()
+            d = root / n
+            d.mkdir(parents=True)
             ms[n] = measure(n, d)
         print(summary_markdown(ms))
         print()
