@@ -16,7 +16,7 @@ Each workbook is given to ``curate validate --json --clean`` (and ``curate run``
 * ``map_layout``: ``curate map -o L.yaml`` then ``validate --layout L.yaml`` gives the same errors and warnings.
 
 ``XFAIL`` holds what fails today, with the failure observed (strict: remove an entry when it passes). The details of
-every failure are in HELDOUT_REPORT.md at the repository's root.
+every failure are in docs/heldout-contract.md at the repository's root.
 """
 
 from __future__ import annotations
