@@ -62,32 +62,20 @@ XFAIL: dict[tuple[str, str], str] = {
         '1 failure(s): slip duplicated-study not reported in its row',
     ('form-xlsx', 'values'):
         "11 failure(s): bodei/overall n_enrolled: expected 51, got ''; bodei/overall orr_n: expected 15, got ''; brabander/overall n_enrolled: expected 610, got ''",
-    ('form-xlsx', 'slips'):
-        '1 failure(s): slip grade-spelled-oddly not reported in its row',
     ('form-xlsx', 'false_errors'):
         '24 failure(s): Baum 2016!3 missing-column; Baum 2016!3 missing-required; Bodei 2011!3 missing-column',
     ('form-folder', 'values'):
         "5 failure(s): bodei/overall n_enrolled: expected 51, got ''; bodei/overall orr_n: expected 15, got ''; unal/overall n_enrolled: expected 73, got ''",
-    ('form-folder', 'slips'):
-        '1 failure(s): slip grade-spelled-oddly not reported in its row',
     ('form-folder', 'false_errors'):
         '4 failure(s): Extraction!B8 invalid-number; Extraction!B19 invalid-number; Extraction!B8 invalid-number',
     ('form-folder', 'map_layout'):
         "1 failure(s): map exit 2: Error: Invalid value for 'FORM': File '<folder>' is a directory.",
     ('transposed-xlsx', 'values'):
         "11 failure(s): bodei/overall n_enrolled: expected 51, got ''; bodei/overall orr_n: expected 15, got ''; unal/overall n_enrolled: expected 73, got ''",
-    ('transposed-xlsx', 'slips'):
-        '2 failure(s): slip counts-not-adding-up not reported in its row; slip grade-spelled-oddly not reported in its row',
-    ('transposed-xlsx', 'silent'):
-        "5 failure(s): unal/overall grade: expected 'mixed', got '' (team_transposed.xlsx 'Extraction'!H9 = 'G1-3'), no warning; unal/G1-2 grade: expected 'G1-2', got '' (team_transposed.xlsx 'Extraction'!I9 = 'G1/G2'), no warning; singh/overall grade: expected 'mixed', got '' (team_transposed.xlsx 'Extraction'!K9 = 'G1-3'), no warning",
     ('transposed-xlsx', 'false_errors'):
         '4 failure(s): Extraction!B7 invalid-number; Extraction!G7 invalid-number; Extraction!H7 invalid-number',
     ('stacked-xlsx', 'values'):
         "10 failure(s): bodei/overall <record>: expected '1 clean row', got '0 rows'; brabander/overall <record>: expected '1 clean row', got '0 rows'; vdzwan/R-PRRT <record>: expected '1 clean row', got '0 rows'",
-    ('stacked-xlsx', 'merged'):
-        '1 failure(s): summary says 0 studies, not 11',
-    ('stacked-xlsx', 'false_errors'):
-        '16 failure(s): Extraction!A20 unknown-study; Extraction!J20 invalid-number; Extraction!A21 unknown-study',
     ('persite-xlsx', 'values'):
         "1 failure(s): bodei/overall orr_n: expected 15, got ''",
     ('groupheads-xlsx', 'values'):
@@ -106,10 +94,6 @@ XFAIL: dict[tuple[str, str], str] = {
         '1 failure(s): slip duplicated-study not reported in its row',
     ('stackedside-xlsx', 'values'):
         "32 failure(s): bodei/overall orr_n: expected 15, got ''; vdzwan/RR-PRRT <record>: expected '1 clean row', got '0 rows'; unal/overall grade: expected 'mixed', got ''",
-    ('stackedside-xlsx', 'silent'):
-        "18 failure(s): vdzwan/RR-PRRT <record>: expected '1 clean row', got '0 rows' (team_stacked_side.xlsx 'Extraction'!J7 = 'van der Zwan 2019'), no warning; unal/overall grade: expected 'mixed', got '' (team_stacked_side.xlsx 'Extraction'!L10 = 'G1-3'), no warning; unal/overall primary_site: expected 'mixed', got 'pancreas' (team_stacked_side.xlsx 'Extraction'!M10 = 'GEP-NET'), no warning",
-    ('stackedside-xlsx', 'false_errors'):
-        '6 failure(s): Extraction!S4 invalid-number; Extraction!A15 missing-required; Extraction!A16 missing-required',
     ('peroutcome-xlsx', 'values'):
         "14 failure(s): bodei/overall <record>: expected '1 clean row', got '0 rows'; brabander/overall <record>: expected '1 clean row', got '0 rows'; vdzwan/R-PRRT orr_pct: expected 15.5, got ''",
     ('peroutcome-xlsx', 'slips'):
@@ -118,8 +102,6 @@ XFAIL: dict[tuple[str, str], str] = {
         "4 failure(s): bodei/overall orr_n: expected 15, got ''; brabander/overall pfs_median: expected 29, got ''; brabander/overall pfs_ci_low: expected 26, got ''",
     ('wide-csv_utf8', 'false_errors'):
         '2 failure(s): extraction_utf8!N4 invalid-number; extraction_utf8!P5 invalid-number',
-    ('all', 'slips'):
-        '83 of 95 planted slips reported in their row (87%)',
 }
 
 _CACHE: dict = {}

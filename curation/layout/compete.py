@@ -231,7 +231,7 @@ def form_or_columns(schema: ReviewSchema, grid: SheetGrid, found: tuple, tables:
     by side, one record per column (transposed wide), against the same sheet read as one study's form whose
     values are the first column and the other columns not read (units, pages, notes beside the values);
     scored on those columns' cells (None when only one column holds values)."""
-    label_col, value_col, hits, value_cols = found
+    label_col, value_col, hits, value_cols = found[:4]
     if len(value_cols) < 2:
         return None
     vals = grid.values

@@ -101,7 +101,8 @@ def find_form_tables(schema: ReviewSchema, index: FieldIndex, grid: SheetGrid, f
         two or more fields of a contract sheet the form does not hold (the share of its cells naming a field at
         least a half), with one or more rows under it, down to the first row with nothing in its columns.
     """
-    label_col, value_col, hits, value_cols = found
+    label_col, value_col, hits, value_cols = found[:4]
+    rest = tuple(found[4:])  # the labels' own columns, where they lie left of the label column (form.py)
     vals = grid.values
     n_rows, _width = vals.shape
     filled = _filled(vals)
@@ -136,7 +137,7 @@ def find_form_tables(schema: ReviewSchema, index: FieldIndex, grid: SheetGrid, f
     value_cols = [c for c in value_cols if c not in beside]
     if not value_cols or label_col in beside:
         return found, []
-    trimmed = (label_col, value_col if value_col in value_cols else value_cols[0], kept, value_cols)
+    trimmed = (label_col, value_col if value_col in value_cols else value_cols[0], kept, value_cols, *rest)
     if len(kept) < 3:
         return found, []  # the labels were the table's own header: a table, not a form with a table inside
     held = set(form_tables_of(schema, trimmed))

@@ -81,7 +81,7 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
                     if verdict.best.line == "recordPer: sheet":
                         as_sheet.add(grid.title)
                 elif verdict.best.line == "recordPer: sheet":
-                    forms[grid.title] = (found[0], found[1], found[2], [found[1]])
+                    forms[grid.title] = (found[0], found[1], found[2], [found[1]], *found[4:])
             continue
         if table is not None and not grid.filled.any():
             empty[grid.title] = table
