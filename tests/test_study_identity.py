@@ -194,3 +194,52 @@ def test_a_composite_cell_is_cross_checked_against_the_typed_ci(tmp_path):
     mism = [f for f in res.finding_list if f.rule == "combined-ci-mismatch"]
     assert len(mism) == 1 and mism[0].severity == "warning" and mism[0].cell == "Extraction!H2"
     assert mism[0].message.count("Extraction!G2") == 1 and mism[0].message.count("Extraction!H2") == 1
+
+
+# ------------------------------------------------------------------------------------------
+# one derivation of a study's id wherever its label is read (held-out report, item 4)
+
+@pytest.mark.parametrize("text", ["Meriggi F 2017", "Brabander T 2017", "van Kessel 2016", "van der Zwan WA (2019)",
+                                  "Rascol (2022) - ALLY-LID II", "Bodei et al., 2011a"])
+def test_a_label_gives_one_id_in_a_column_a_sheet_name_and_a_crosstab_head(text):
+    from curation.layout.crosstab import parse_head
+    from curation.layout.form import study_from_title
+    from curation.layout.identity import study_of_label
+
+    expected = label_id(parse_label(text))
+    assert study_of_label(text)["study_id"] == expected
+    assert study_from_title(text)["study_id"] == expected  # a form sheet named after the study
+    head = parse_head(f"{text} (N=610) Grade 3-4")
+    if head is not None and parse_label(text).rest == "":  # a head's study part ends at the year
+        assert study_of_label(head[0])["study_id"] == expected
+
+
+def test_study_of_label_keeps_plain_ids_and_refuses_non_labels():
+    from curation.layout.identity import study_of_label
+
+    assert study_of_label("Bodei2011") == {"first_author": "Bodei", "year": "2011", "study_id": "Bodei2011"}
+    assert study_of_label("Adverse events") == {} and study_of_label("S01") == {} and study_of_label(None) == {}
+
+
+def test_a_crosstab_head_with_initials_keeps_the_surname_as_the_study_column_does(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Studies"
+    ws.append(["Study", "N enrolled"])
+    ws.append(["Brabander T 2017", 610])
+    ws.append(["Kobayashi N 2021", 6])
+    tox = wb.create_sheet("Toxicity")
+    tox.append(["Adverse event", "Brabander T 2017 (N=610) Grade 3-4", "Kobayashi N 2021 (N=6) Grade 3-4"])
+    tox.append(["Thrombocytopenia", 26, 1])
+    tox.append(["Anaemia", 14, 0])
+    p = tmp_path / "ae.xlsx"
+    wb.save(p)
+    res = validate(p)
+    assert not [f for f in res.finding_list if f.rule in ("unknown-study", "study-id-clash")], \
+        [(f.rule, f.message) for f in res.finding_list if f.severity == "error"]
+    assert sorted(res.tables["studies"].data["study_id"]) == ["BrabanderT2017", "KobayashiN2021"]
+    ae = res.tables["adverse_events"].data.set_index(["study_id", "ae_term"])
+    assert ae.loc[("BrabanderT2017", "thrombocytopenia"), "grade3plus_n"] == 26
+    assert ae.loc[("KobayashiN2021", "thrombocytopenia"), "grade3plus_n"] == 1
+    assert set(ae.index.get_level_values(0)) == {"BrabanderT2017", "KobayashiN2021"}
+

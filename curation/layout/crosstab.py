@@ -110,7 +110,7 @@ def bind_crosstab(ctx, vals: np.ndarray, filled: np.ndarray, roles: np.ndarray):
     from ..findings import quote_sheet
     from .account import HEADER, NOT_READ, VALUE, figures
     from .binding import read_counts
-    from .form import study_from_title
+    from .identity import study_of_label
 
     sl, emit, title, primary = ctx.sl, ctx.emit, ctx.title, ctx.primary
     q = quote_sheet(title)
@@ -148,7 +148,7 @@ def bind_crosstab(ctx, vals: np.ndarray, filled: np.ndarray, roles: np.ndarray):
                 head = a["head"]
             if not rec:
                 continue
-            ident = study_from_title(study)
+            ident = study_of_label(study, ctx.schema)  # the one derivation: 'Brabander T 2017' -> BrabanderT2017
             hl = re.match(r"([A-Z]+)(\d+)", head)
             rec["study_id"] = ident.get("study_id") or re.sub(r"[^\w-]+", "", study)
             where["study_id"] = (int(hl.group(2)), hl.group(1))

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..reading import SheetGrid, column_letter
 from ..schema import ReviewSchema
-from .cells import RX_AUTHOR_YEAR, _cell_text, _filled, _text, content_kind
+from .cells import _cell_text, _filled, _text, content_kind
 from .headers import FieldIndex, split_header
 from .model import ColumnLayout, SheetLayout
 
@@ -114,13 +114,11 @@ def form_layout(schema: ReviewSchema, grid: SheetGrid, found, tables: list[str])
 
 
 def study_from_title(title: str) -> dict[str, str]:
-    """``Bodei 2011`` / ``Bodei (2011)`` -> first_author, year, study_id; {} when the name is not one."""
-    m = RX_AUTHOR_YEAR.match(title)
-    if not m or not any(ch.isalpha() for ch in m.group("a")):
-        return {}
-    author = m.group("a").strip(" ,;")
-    sid = "".join(ch for ch in author.split()[-1] if ch.isalnum() or ch in "-_") + m.group("y") + (m.group("s") or "")
-    return {"first_author": author, "year": m.group("y"), "study_id": sid}
+    """``Bodei 2011`` / ``Bodei (2011)`` -> first_author, year, study_id; {} when the name is not one (the one
+    derivation of :func:`.identity.study_of_label`: ``Meriggi F 2017`` -> ``MeriggiF2017``)."""
+    from .identity import study_of_label
+
+    return study_of_label(title)
 
 
 def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):

@@ -96,6 +96,27 @@ def label_id(label: StudyLabel, *, with_rest: bool = True) -> str:
     return sid
 
 
+def study_of_label(text: Any, schema: ReviewSchema | None = None) -> dict[str, str]:
+    """The first author, year and study id one label gives, wherever the label is read: a ``Study`` column's
+    cell, a sheet's name (``Bodei 2011``), a cross-tab's column head (``Brabander T 2017 (N=610) Grade 3-4``
+    gives its study part ``Brabander T 2017``) or a form's column head. One derivation for every place, so the
+    same label is the same id everywhere (``BrabanderT2017``, never ``T2017``).
+
+    The text after the year stays in the id (a trial name) unless ``schema`` is given and it names a
+    subgroup (:func:`is_subgroup`), as for a study column. A plain identifier of letters then a year
+    (``Bodei2011``) is its own id. Returns {} when the text is not a label.
+    """
+    t = _cell_text(text)
+    label = parse_label(t)
+    if label is None:
+        m = RX_AUTHOR_YEAR.match(t) if t and re.fullmatch(r"[\w-]+", t) else None
+        if not m or not re.search(r"[^\W\d_]", m.group("a")) or m.group("rest"):
+            return {}
+        return {"first_author": m.group("a"), "year": m.group("y"), "study_id": t}
+    keep_rest = bool(label.rest) and (schema is None or not is_subgroup(schema, label.rest))
+    return {"first_author": label.author, "year": label.year, "study_id": label_id(label, with_rest=keep_rest)}
+
+
 def author_year_id(author: Any, year: Any) -> str | None:
     """The id of a study whose first author and year are in two columns (``van Kessel``, 2016 ->
     ``vanKessel2016``); None when either is empty."""
