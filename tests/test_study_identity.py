@@ -243,3 +243,56 @@ def test_a_crosstab_head_with_initials_keeps_the_surname_as_the_study_column_doe
     assert ae.loc[("KobayashiN2021", "thrombocytopenia"), "grade3plus_n"] == 1
     assert set(ae.index.get_level_values(0)) == {"BrabanderT2017", "KobayashiN2021"}
 
+
+# ------------------------------------------------------------------------------------------
+# a value typed in a column named for the field wins over one derived from a label (held-out report, item 5)
+
+def test_typed_author_and_year_columns_beat_the_study_label_and_are_cross_checked(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Studies"
+    ws.append(["Study", "First author", "Publication year", "N enrolled"])
+    ws.append(["Brabander T 2017", "Brabander", 2017, 610])
+    ws.append(["van der Zwan WA 2019", "van der Zwan", 2019, 181])
+    ws.append(["Meriggi F 2017", "Murphy", 2017, 40])       # the typed author is another study's
+    ws.append(["Strosberg J 2017", "Strosberg", 2018, 116])  # the typed year is not the label's
+    ws.append(["Bodei L 2011", None, None, 51])              # nothing typed: the label gives them
+    oc = wb.create_sheet("Outcomes")
+    oc.append(["Study", "Cohort", "N evaluable", "CR", "PR", "SD", "PD"])
+    for label, n in (("Brabander T 2017", 443), ("van der Zwan WA 2019", 181), ("Meriggi F 2017", 40),
+                     ("Strosberg J 2017", 101), ("Bodei L 2011", 51)):
+        oc.append([label, "Overall", n, 1, 9, 20, n - 30])
+    p = tmp_path / "f.xlsx"
+    wb.save(p)
+    res = validate(p)
+    st_ = res.tables["studies"].data.set_index("study_id")
+    assert list(st_.index) == ["BrabanderT2017", "vanderZwanWA2019", "MeriggiF2017", "StrosbergJ2017", "BodeiL2011"]
+    assert list(st_["first_author"]) == ["Brabander", "van der Zwan", "Murphy", "Strosberg", "Bodei L"]
+    assert [int(y) for y in st_["year"]] == [2017, 2019, 2017, 2018, 2011]
+    assert not [f for f in res.finding_list if f.rule in ("duplicate-column", "unread-data")], \
+        [(f.rule, f.message) for f in res.finding_list if f.rule in ("duplicate-column", "unread-data")]
+    conflict = sorted((f.row, f.column, f.field, f.severity) for f in res.finding_list if f.rule == "label-conflict")
+    assert conflict == [(4, "B", "first_author", "warning"), (5, "C", "year", "warning")]
+    msg = next(f.message for f in res.finding_list if f.rule == "label-conflict" and f.row == 4)
+    assert "Studies!B4" in msg and "Studies!A4" in msg and "'Murphy'" in msg and "'Meriggi F'" in msg
+    assert not [f for f in res.finding_list if f.rule == "unknown-study"]
+    # the layout file records the choice (the label column keeps only the id and cohort parts)
+    from curation.layout import map_form
+    from curation.schema import load_schema
+
+    lay = map_form(p, load_schema(Path(__file__).resolve().parents[1] / "schemas" / "prrt_177lu.yaml"))
+    studies = next(s for s in lay.sheets if s.sheet == "Studies")
+    label_col = next(c for c in studies.columns if c.column == "A")
+    assert label_col.kind == "author_year" and set(label_col.parts) == {"id", "cohort"}
+
+
+def test_a_study_id_column_of_labels_beside_typed_author_is_cross_checked(tmp_path):
+    header = ["Study ID", "First author", "Year", "Cohort", "N enrolled", "N evaluable", "CR", "PR", "SD", "PD"]
+    rows = [["Smith J (2019)", "Smith", 2019, "Overall", 40, 40, 1, 9, 20, 10],
+            ["Jones (2020)", "Brown", 2020, "Overall", 50, 50, 2, 8, 20, 20]]
+    res = validate(_form(tmp_path / "f.xlsx", header, rows))
+    assert list(res.clean["study_id"]) == ["SmithJ2019", "Jones2020"]
+    assert list(res.clean["first_author"]) == ["Smith", "Brown"]  # typed, not the label's
+    conflict = [f for f in res.finding_list if f.rule == "label-conflict"]
+    assert [(f.row, f.column, f.field, f.severity) for f in conflict] == [(3, "B", "first_author", "warning")]
+    assert "Data!B3" in conflict[0].message and "Data!A3" in conflict[0].message

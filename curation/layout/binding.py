@@ -307,6 +307,7 @@ def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
     percent: dict[str, set[int]] = {}
     ids: list[Any] = [None] * n
     cohorts: list[Any] = [None] * n
+    from_label: dict[str, tuple[list[Any], str]] = {}
     known_units = {u for u in _unit_terms(schema)}
     pos_of_row = {r: k for k, r in enumerate(data_rows)}
     percent_by_col: dict[int, list[int]] = {}
@@ -368,6 +369,9 @@ def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
                 ids[k] = got.pop("__id")
             if "__cohort" in got:
                 cohorts[k] = got.pop("__cohort")
+            for aside in ("__author", "__year"):  # a label's author or year that a typed column gives
+                if aside in got:
+                    from_label.setdefault(aside, ([None] * n, col.column))[0][k] = got.pop(aside)
             for f, part in got.items():
                 if f not in columns:
                     columns[f] = [None] * n
@@ -378,7 +382,35 @@ def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
                     if f not in units:
                         units[f] = [None] * n
                     units[f][k] = u
+    if from_label:
+        _typed_over_label(ctx, from_label, columns, letters, data_rows)
     return columns, letters, units, percent, ids, cohorts
+
+
+def _typed_over_label(ctx: SheetContext, from_label: dict, columns: dict, letters: dict, data_rows: list[int]) -> None:
+    """A study label's author and year (``Brabander T 2017``) beside columns typed for them (``First author``,
+    ``Year``): the typed value is read; where the typed cell is empty the label's value is taken; where the two
+    differ, a ``label-conflict`` warning names both cells. The label's author agrees when one's words begin the
+    other's (``Brabander`` and ``Brabander T``); its year must be the typed year."""
+    from .identity import cross_check_label
+
+    for aside, field in (("__author", "first_author"), ("__year", "year")):
+        if aside not in from_label:
+            continue
+        derived, label_letter = from_label[aside]
+        if field not in columns:  # no typed column (a layout whose label column lacks the part): the label's
+            columns[field] = list(derived)
+            letters.setdefault(field, label_letter)
+            continue
+        typed_letter = letters.get(field, "")
+        col = columns[field]
+        for k, d in enumerate(derived):
+            if d is None:
+                continue
+            if _cell_text(col[k]) == "":
+                col[k] = d
+            else:
+                cross_check_label(ctx, field, data_rows[k] + 1, col[k], typed_letter, d, label_letter)
 
 
 def derive_identity(ctx: SheetContext, columns: dict, letters: dict, ids: list, cohorts: list, n: int,

@@ -197,10 +197,21 @@ def _resolve_duplicates(schema: ReviewSchema, grid: SheetGrid, cols: list[Column
                 continue
             by_field.setdefault(f, []).append(i)
     drop: dict[int, tuple[str, str]] = {}
+    typed_over_label: dict[int, dict[str, str]] = {}
     for f, idxs in by_field.items():
         live = [i for i in idxs if i not in drop]
         if len(live) < 2:
             continue
+        labels = [i for i in live if cols[i].kind == "author_year"]
+        if labels and len(labels) < len(live):
+            # a study label's author or year beside a column named for that field ('First author', 'Year'): the
+            # typed column is read (as explicit CI columns beat a composite cell); the label keeps giving the
+            # study's id and is cross-checked against the typed cells (label-conflict where they differ)
+            live = [i for i in live if i not in labels]
+            for i in labels:
+                typed_over_label.setdefault(i, {})[f] = cols[live[0]].column
+            if len(live) < 2:
+                continue
 
         def key(i: int):
             col = cols[i]
@@ -220,6 +231,12 @@ def _resolve_duplicates(schema: ReviewSchema, grid: SheetGrid, cols: list[Column
     for i, col in enumerate(cols):
         if i in drop:
             ignored[col.column] = IgnoredColumn(header=col.header, field=drop[i][0], reason=drop[i][1])
-        else:
-            out.append(col)
+            continue
+        if i in typed_over_label:
+            given = typed_over_label[i]
+            parts = {p: f for p, f in col.parts.items() if f not in given}
+            note = "; ".join(f"{f} read from {given[f]}" for f in given) + \
+                " (typed); the label's are cross-checked against them"
+            col = col.model_copy(update={"parts": parts, "note": note})
+        out.append(col)
     return out
