@@ -566,8 +566,9 @@ def bind_long(ctx: SheetContext, vals: np.ndarray, data_rows: list[int], columns
             read_counts(arr)
     keys = sorted(columns)
     group = [tuple(_cell_text(columns[f][k]) for f in keys) for k in range(n)]
+    repeats: list = []
     records, unread, consumed, conflicts = pivot_long(outcome_values, role_values, dict(sl.roles), sl.outcomes,
-                                                      group, rows + 1)
+                                                      group, rows + 1, repeats)
     # the account: outcome cells are labels, role cells read are values, the rest of the role cells not read
     if n and oc < width:
         sub = roles[rows, oc]
@@ -591,6 +592,17 @@ def bind_long(ctx: SheetContext, vals: np.ndarray, data_rows: list[int], columns
              "schema's analysis: its figures are not read (name the outcome's fields in the layout file's "
              "`outcomes:` if the review needs it)", text, primary)
     clashing = {(k, letter) for k, letter, *_ in conflicts}
+    if repeats:
+        key = list(ctx.schema.sheets[primary].key) if primary in ctx.schema.sheets else []
+        for k, first, text, differs in repeats:
+            r = int(rows[k]) + 1
+            keyval = ", ".join(f"{f} {_cell_text(columns[f][k])}" for f in key if f in columns)
+            what = ("an exact copy of" if not differs else
+                    f"a second entry (differing in {', '.join(differs)}) of")
+            emit(title, r, oc_letter, key[-1] if key else None, "duplicate-key", "error",
+                 f"row key ({keyval}) gives outcome {text!r} more than once: {q}!{r}:{r} is {what} {q}!{first}:{first}; "
+                 "this row is not read (delete it, or correct its key)", text, primary)
+            clashing.update((k, letter) for letter in role_letters)
     for k, letter, f, v, row_read, v_read in conflicts:
         r = int(rows[k]) + 1
         emit(title, r, letter, f, "unread-data", "warning",

@@ -140,6 +140,9 @@ def _guard_unbound(ctx: SheetContext, bound: BoundSheet) -> None:
     if any(f.rule == "unread-data" and f.sheet == ctx.title for f in ctx.emit.findings):
         return
     figs = figures(bound.vals, bound.roles == NOT_READ)
+    # a row not read because it repeats a record (a long sheet's study entered twice) has its duplicate-key error
+    repeated = [f.row - 1 for f in ctx.emit.findings if f.rule == "duplicate-key" and f.sheet == ctx.title and f.row]
+    figs[[r for r in repeated if 0 <= r < len(figs)]] = False
     if figs.any():
         rr, cc = np.nonzero(figs)
         ctx.emit(ctx.title, int(rr.min()) + 1, None, None, "unread-data", "warning",
