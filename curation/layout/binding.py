@@ -431,7 +431,7 @@ def _table_of(schema: ReviewSchema, sl: SheetLayout, field: str) -> str:
 def report_labels(ctx: SheetContext, data_rows: list[int]) -> None:
     """Group headings and block titles: the values they give (info), a heading that gives none and a block
     that is not read (warnings)."""
-    from .labels import label_value
+    from .labels import label_value, matched_without_tail
 
     sl, emit, title, primary = ctx.sl, ctx.emit, ctx.title, ctx.primary
     q = quote_sheet(title)
@@ -456,8 +456,10 @@ def report_labels(ctx: SheetContext, data_rows: list[int]) -> None:
             continue
         what = ", ".join(f"{f} = {v}" for f, v in lv.items())
         span = f"{q}!{under[0]}:{under[-1]}" if len(under) else "no row"
+        tail = matched_without_tail(ctx.schema, sl.tables, text)
+        how = f" (matched without its parenthetical {tail!r})" if tail else ""
         emit(title, r, None, next(iter(lv)), "inferred-layout", "info",
-             f"{q}!{r}:{r} {text!r} is a label: {what} for the rows below it ({span}, {len(under)} row(s)) "
+             f"{q}!{r}:{r} {text!r} is a label{how}: {what} for the rows below it ({span}, {len(under)} row(s)) "
              "where they state none", text, primary)
     for b in sl.blocks:
         if b.read:
