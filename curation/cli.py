@@ -419,25 +419,28 @@ def locate_cmd(article, value, near, json_out, cache_dir):
 
 
 @main.command("map")
-@click.argument("form", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("forms", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--schema", "schema", default=None, help=SCHEMA_HELP)
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="where to write the layout (.yaml)")
 @handle_errors
-def map_cmd(form, schema, output):
+def map_cmd(forms, schema, output):
     """Infer where a workbook keeps the schema's fields; write it as a layout file to read and correct.
 
     The layout names, per sheet, the contract sheets it holds, its header rows, each column's
     field(s) and form (n (%), median (95% CI), a CI column, Author (year)) and the rows that are not
-    data. Pass it back with --layout on validate, run, reconcile and pool.
+    data. Pass it back with --layout on validate, run, reconcile and pool. A folder of workbooks (one
+    per study), as validate reads it, gets one layout per workbook in the one file.
     """
     from . import outputs
     from .console import print_layout
-    from .layout import map_form
+    from .layout import map_forms
     from .schema import load_schema
+    from .validation import expand_forms, form_names, limits_for
 
-    sch = load_schema(form_schema(schema, [form]))
-    layout = map_form(form, sch)
+    paths = expand_forms(forms)
+    sch = load_schema(form_schema(schema, paths))
+    layout = map_forms(paths, sch, names=form_names(paths), limits=limits_for(sch, None))
     outputs.write_text(output, layout.to_yaml())
     print_layout(layout)
     click.echo(f"wrote {output}: correct it where it is wrong, then use it with --layout {output}")

@@ -189,10 +189,15 @@ def print_analyses(analyses: list, *, title: str | None = None) -> None:
 
 
 def print_layout(layout: Any) -> None:
-    """The inferred layout as a table, the columns it is least sure of first."""
+    """The inferred layout as a table, the columns it is least sure of first (a folder's: each workbook's)."""
     from rich.table import Table
 
     c = console()
+    if hasattr(layout, "workbooks"):
+        for lay in layout.workbooks:
+            c.print(f"[bold underline]{lay.workbook}[/]")
+            print_layout(lay)
+        return
     rank = {"low": 0, "medium": 1, "high": 2}
     for sl in layout.sheets:
         c.print(f"[bold]{sl.sheet}[/]: {' + '.join(sl.tables)}; header row(s) {', '.join(map(str, sl.header_rows))}"

@@ -687,38 +687,81 @@ def _decode(raw: bytes, name: str) -> tuple[str, str, str | None]:
     from charset_normalizer import from_bytes
 
     matches = list(from_bytes(raw, threshold=0.1))
-    encoding = None
+    guess = None
     if matches:
         top = (matches[0].chaos, -matches[0].coherence)
         tied = [m for m in matches if (m.chaos, -m.coherence) == top]
         # equally good readings: cp1252, the encoding Excel saves CSV in on Western systems, when it is one
-        encoding = "cp1252" if any("cp1252" in m.could_be_from_charset for m in tied) else matches[0].encoding
-    text = None
-    if encoding is not None:
+        guess = "cp1252" if any("cp1252" in m.could_be_from_charset for m in tied) else matches[0].encoding
+    # the detector's guess and the spreadsheet programs' own encodings, each read in full; where the guess
+    # misreads (a letter glued to numbers, a graphic sign), the reading that looks most like a table's text
+    # wins: cp1252's en dash in '14,6 (12,4–16,9)' over cp850's '14,6 (12,4û16,9)'
+    readings: dict[str, str] = {}
+    for enc in dict.fromkeys([e for e in (guess, *_RIVALS) if e]):
         try:
-            text = raw.decode(encoding)
+            readings[enc] = raw.decode(enc)
         except (UnicodeDecodeError, LookupError):
-            text = None
-    if text is None or encoding is None or ("\x00" in text):
+            continue
+    if guess not in readings or "\x00" in readings.get(guess, ""):
         raise UnusableInputError(f"{name}: its text encoding cannot be recognised (it is not UTF-8, and no other "
                                  "encoding reads it cleanly): save it again as CSV UTF-8")
+    score = {enc: _table_text_score(t) for enc, t in readings.items()}
+    encoding = guess
+    if score[guess] < 0:  # the guess misreads something (a letter glued to numbers): a better reading, if any
+        encoding = max(readings, key=lambda enc: score[enc])  # the first of the best: the guess on a tie
+    text = readings[encoding]
     word = re.compile(r"[^\s,;|\"']*[^\x00-\x7f][^\s,;|\"']*")
     words = list(dict.fromkeys(word.findall(text)))
     differ = []
-    for enc in _RIVALS:
-        if enc == encoding:
+    for enc, other in readings.items():
+        if enc == encoding or other == text:
             continue
-        try:
-            other = raw.decode(enc)
-        except UnicodeDecodeError:
-            continue
-        if other != text:
-            theirs = [w for w in dict.fromkeys(word.findall(other)) if w not in words]
-            differ.append(f"{enc} would read {', '.join(repr(w[:40]) for w in theirs[:3])}")
+        theirs = [w for w in dict.fromkeys(word.findall(other)) if w not in words]
+        tag = " (charset-normalizer's guess)" if enc == guess else ""
+        differ.append(f"{enc}{tag} would read {', '.join(repr(w[:40]) for w in theirs[:3])}")
     shown = ", ".join(repr(w[:40]) for w in words[:5])
-    note = (f"{name} has no encoding mark and is not UTF-8: read as {encoding} (detected by charset-normalizer), "
+    how = ("detected by charset-normalizer" if encoding == guess else
+           f"not charset-normalizer's guess {guess}: {encoding} reads typographic characters where {guess} reads "
+           "letters glued to numbers or graphic signs")
+    note = (f"{name} has no encoding mark and is not UTF-8: read as {encoding} ({how}), "
             f"giving {shown}" + (f"; {'; '.join(differ[:2])}: check these texts" if differ else ""))
     return text, encoding, note
+
+
+#: Characters a table's text holds in single-byte encodings: dashes and quotes (which may join words) ...
+_JOINERS = frozenset("–—‘’‚“”„")
+#: ... and signs and units (never inside a word: 'Wroc³aw' is a misread 'Wrocław').
+_SIGNS = frozenset("…•·±×≤≥°µ€‰²³¹½¼¾")
+
+
+def _table_text_score(text: str) -> int:
+    """How much a decoded text looks like a table's: +2 for each dash or curly quote outside a word (an en dash
+    in ``12,4–16,9``) and each sign or unit outside a word (``±``, ``°``, ``µ``), -3 for each other letter glued to a
+    digit (``12,4û16,9``: a misread dash), -2 for each graphic sign or control character (box drawing), -1 for
+    each other sign inside a word (``Wroc³aw``). Used only to choose between single-byte readings of the same
+    bytes (charset-normalizer's guess and the spreadsheet programs' encodings)."""
+    import unicodedata
+
+    score = 0
+    for m in re.finditer(r"[^\x00-\x7f]", text):
+        ch, i = m.group(), m.start()
+        prev = text[i - 1] if i else " "
+        nxt = text[i + 1] if i + 1 < len(text) else " "
+        inside = prev.isalpha() and nxt.isalpha()
+        if ch in _JOINERS:  # inside a word only an apostrophe or a dash joins ('O’Brien')
+            score += (0 if ch in "’–—" else -1) if inside else 2
+            continue
+        cat = unicodedata.category(ch)
+        if ch in _SIGNS:
+            score += -1 if inside else 2
+        elif cat in ("Lu", "Ll", "Lt"):
+            if prev.isdigit() or nxt.isdigit():
+                score -= 3
+        elif cat in ("So", "Co", "Cc", "Cn", "Cf") or "\u2500" <= ch <= "\u259f":
+            score -= 2
+        elif inside:
+            score -= 1
+    return score
 
 
 def _dialect(text: str, name: str, tab: bool) -> tuple[str, str, str]:

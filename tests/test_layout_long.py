@@ -170,3 +170,32 @@ def test_sheets_with_the_same_headers_named_by_years_are_not_pooled(tmp_path):
     wb.save(tmp_path / "years.xlsx")
     r = validate(tmp_path / "years.xlsx")
     assert [f.sheet for f in r.finding_list if f.rule == "unread-data" and f.severity == "warning"] == ["2020"]
+
+
+def test_a_studys_rows_entered_twice_are_a_duplicate_key_never_merged_silently(tmp_path):
+    # Brabander's six outcome rows (Excel rows 8-13) typed again below them (rows 14-19); one of the copies differs
+    rows = [list(x) for x in LONG] + [list(x) for x in LONG[6:]]
+    rows[-1][6] = 36  # the second OS row: median 36, the first 63
+    r = validate(long_workbook(tmp_path / "long.xlsx", rows=rows))
+    dup = sorted((f.row, f.column, f.severity) for f in r.finding_list if f.rule == "duplicate-key")
+    assert dup == [(row, "D", "error") for row in range(14, 20)], [(f.rule, f.cell, f.message) for f in r.finding_list]
+    msgs = {f.row: f.message for f in r.finding_list if f.rule == "duplicate-key"}
+    assert "an exact copy of Results!8:8" in msgs[14] and "study_id Brabander2017" in msgs[14]
+    assert "differing in os_median" in msgs[19] and "Results!13:13" in msgs[19]
+    o = _outcomes(r)
+    assert len(o) == 2 and o.loc[("Brabander2017", "overall"), "os_median"] == 63  # the first entry, as typed
+    assert o.loc[("Brabander2017", "overall"), "cr"] == 9
+    # the copies' cells are not read, and each is accounted for by its row's error (no other warning on them)
+    acc = next(iter(r.summary.cells.values()))["Results"]
+    once = next(iter(validate(long_workbook(tmp_path / "once.xlsx")).summary.cells.values()))["Results"]
+    copies = sum(1 for row in LONG[6:] for v in row[4:] if v is not None)  # their figures under the role columns
+    assert acc["read"] == once["read"] + 6 * 3  # only each copy's key cells (author, year, cohort)
+    assert acc["not_read"] == once["not_read"] + copies
+    assert not [f for f in r.finding_list if f.rule == "unread-data"]
+
+
+def test_rows_of_different_outcomes_giving_one_field_are_no_duplicate(tmp_path):
+    # N on the ORR, CR, PR, SD and PD rows: n_evaluable given five times by five outcomes, read once, no finding
+    r = validate(long_workbook(tmp_path / "long.xlsx"))
+    assert not [f for f in r.finding_list if f.rule in ("duplicate-key", "unread-data")]
+    assert _outcomes(r).loc[("Strosberg2017", "overall"), "n_evaluable"] == 101

@@ -420,3 +420,71 @@ def test_ods_percentage_cells_read_as_the_percent_they_show(tmp_path, reference)
     found, clean = _key(validate(path))
     assert found == reference[0]
     pd.testing.assert_frame_equal(clean, reference[1], check_dtype=False)
+
+
+# ------------------------------------------------------------------------------------------
+# a CSV saved by European Excel in cp1252: the reading whose dashes parse, not a detector's cp850 (held-out item 7)
+
+EU_ROWS = [["Study", "N enrolled", "N evaluable", "CR", "PR", "SD", "PD", "mPFS, months (95% CI)",
+            "mOS, months (95% CI)"],
+           ["Bodei 2011", "51", "51", "1", "14", "20", "16", "36 (24,5–47,5)", "NR"],
+           ["Brabander 2017", "443", "443", "16", "142", "197", "88", "29 (26–33)", "63 (55–72)"],
+           ["van der Zwan 2019", "181", "181", "3", "49", "100", "29", "14,6 (12,4–16,9)", "41,4 (28,6–50,2)"],
+           ["Ezziddin 2014", "74", "74", "0", "27", "30", "17", "26 (20–34)", "NR (18,4–NR)"]]
+
+
+def _guess(monkeypatch, encoding):
+    """charset-normalizer made to guess ``encoding`` (as it guessed cp850 for the held-out cp1252 file)."""
+    import charset_normalizer
+
+    class Match:
+        chaos, coherence, could_be_from_charset = 0.0, 0.8, [encoding]
+
+    Match.encoding = encoding
+    monkeypatch.setattr(charset_normalizer, "from_bytes", lambda raw, threshold=0.1: [Match()])
+
+
+def test_a_cp1252_csv_a_detector_reads_as_cp850_is_read_as_cp1252_and_the_choice_is_said(tmp_path, monkeypatch):
+    from curation.reading import _decode
+
+    raw = "\r\n".join(";".join(r) for r in EU_ROWS).encode("cp1252")
+    _guess(monkeypatch, "cp850")
+    text, encoding, note = _decode(raw, "extraction.csv")
+    assert encoding == "cp1252" and "14,6 (12,4–16,9)" in text
+    assert "read as cp1252" in note and "cp850 (charset-normalizer's guess) would read" in note
+    assert "'(55û72)'" in note  # the alternative reading, named
+    # end to end: the medians and their CIs parse; the choice is a warning a reviewer sees
+    p = tmp_path / "extraction.csv"
+    p.write_bytes(raw)
+    res = validate(p)
+    o = res.tables["outcomes"].data.set_index("study_id")
+    assert (o.loc["vanderZwan2019", "pfs_median"], o.loc["vanderZwan2019", "pfs_ci_low"],
+            o.loc["vanderZwan2019", "pfs_ci_high"]) == (14.6, 12.4, 16.9)
+    assert (o.loc["Brabander2017", "os_ci_low"], o.loc["Brabander2017", "os_ci_high"]) == (55, 72)
+    assert not [f for f in res.finding_list if f.rule == "invalid-number"]
+    notes = [f for f in res.finding_list if f.rule == "format-unread"]
+    assert len(notes) == 1 and notes[0].severity == "warning" and "cp850" in notes[0].message
+
+
+@pytest.mark.parametrize("written, guessed, expected", [
+    ("cp1250", "cp1250", "cp1250"),        # Polish letters: the guess reads cleanly and is kept
+    ("mac_roman", "cp1252", "mac_roman"),  # a Mac export's en dash, which cp1252 reads as 'Ð' glued to digits
+    ("cp1252", "cp1252", "cp1252"),
+])
+def test_the_detectors_guess_is_kept_unless_it_misreads(monkeypatch, written, guessed, expected):
+    from curation.reading import _decode
+
+    text = {"cp1250": "Study;N\nWrocław 2017;12\nŁódź 2019;14\n",
+            "mac_roman": "Study;mPFS\nSundlöv 2017;14,6 (12,4–16,9)\n",
+            "cp1252": "Study;mPFS\nSundlöv 2017;14,6 (12,4–16,9)\n"}[written]
+    _guess(monkeypatch, guessed)
+    got, encoding, note = _decode(text.encode(written), "x.csv")
+    assert encoding == expected and got == text and f"read as {expected}" in note
+
+
+def test_table_text_score_tells_a_misread_dash():
+    from curation.reading import _table_text_score
+
+    assert _table_text_score("14,6 (12,4–16,9)") > 0 > _table_text_score("14,6 (12,4û16,9)")
+    assert _table_text_score("Wrocław") == 0 > _table_text_score("Wroc³aw")
+    assert _table_text_score("O’Brien 2019") == 0 and _table_text_score("45 ± 3 µg") > 0

@@ -194,3 +194,105 @@ def test_a_composite_cell_is_cross_checked_against_the_typed_ci(tmp_path):
     mism = [f for f in res.finding_list if f.rule == "combined-ci-mismatch"]
     assert len(mism) == 1 and mism[0].severity == "warning" and mism[0].cell == "Extraction!H2"
     assert mism[0].message.count("Extraction!G2") == 1 and mism[0].message.count("Extraction!H2") == 1
+
+
+# ------------------------------------------------------------------------------------------
+# one derivation of a study's id wherever its label is read (held-out report, item 4)
+
+@pytest.mark.parametrize("text", ["Meriggi F 2017", "Brabander T 2017", "van Kessel 2016", "van der Zwan WA (2019)",
+                                  "Rascol (2022) - ALLY-LID II", "Bodei et al., 2011a"])
+def test_a_label_gives_one_id_in_a_column_a_sheet_name_and_a_crosstab_head(text):
+    from curation.layout.crosstab import parse_head
+    from curation.layout.form import study_from_title
+    from curation.layout.identity import study_of_label
+
+    expected = label_id(parse_label(text))
+    assert study_of_label(text)["study_id"] == expected
+    assert study_from_title(text)["study_id"] == expected  # a form sheet named after the study
+    head = parse_head(f"{text} (N=610) Grade 3-4")
+    if head is not None and parse_label(text).rest == "":  # a head's study part ends at the year
+        assert study_of_label(head[0])["study_id"] == expected
+
+
+def test_study_of_label_keeps_plain_ids_and_refuses_non_labels():
+    from curation.layout.identity import study_of_label
+
+    assert study_of_label("Bodei2011") == {"first_author": "Bodei", "year": "2011", "study_id": "Bodei2011"}
+    assert study_of_label("Adverse events") == {} and study_of_label("S01") == {} and study_of_label(None) == {}
+
+
+def test_a_crosstab_head_with_initials_keeps_the_surname_as_the_study_column_does(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Studies"
+    ws.append(["Study", "N enrolled"])
+    ws.append(["Brabander T 2017", 610])
+    ws.append(["Kobayashi N 2021", 6])
+    tox = wb.create_sheet("Toxicity")
+    tox.append(["Adverse event", "Brabander T 2017 (N=610) Grade 3-4", "Kobayashi N 2021 (N=6) Grade 3-4"])
+    tox.append(["Thrombocytopenia", 26, 1])
+    tox.append(["Anaemia", 14, 0])
+    p = tmp_path / "ae.xlsx"
+    wb.save(p)
+    res = validate(p)
+    assert not [f for f in res.finding_list if f.rule in ("unknown-study", "study-id-clash")], \
+        [(f.rule, f.message) for f in res.finding_list if f.severity == "error"]
+    assert sorted(res.tables["studies"].data["study_id"]) == ["BrabanderT2017", "KobayashiN2021"]
+    ae = res.tables["adverse_events"].data.set_index(["study_id", "ae_term"])
+    assert ae.loc[("BrabanderT2017", "thrombocytopenia"), "grade3plus_n"] == 26
+    assert ae.loc[("KobayashiN2021", "thrombocytopenia"), "grade3plus_n"] == 1
+    assert set(ae.index.get_level_values(0)) == {"BrabanderT2017", "KobayashiN2021"}
+
+
+# ------------------------------------------------------------------------------------------
+# a value typed in a column named for the field wins over one derived from a label (held-out report, item 5)
+
+def test_typed_author_and_year_columns_beat_the_study_label_and_are_cross_checked(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Studies"
+    ws.append(["Study", "First author", "Publication year", "N enrolled"])
+    ws.append(["Brabander T 2017", "Brabander", 2017, 610])
+    ws.append(["van der Zwan WA 2019", "van der Zwan", 2019, 181])
+    ws.append(["Meriggi F 2017", "Murphy", 2017, 40])       # the typed author is another study's
+    ws.append(["Strosberg J 2017", "Strosberg", 2018, 116])  # the typed year is not the label's
+    ws.append(["Bodei L 2011", None, None, 51])              # nothing typed: the label gives them
+    oc = wb.create_sheet("Outcomes")
+    oc.append(["Study", "Cohort", "N evaluable", "CR", "PR", "SD", "PD"])
+    for label, n in (("Brabander T 2017", 443), ("van der Zwan WA 2019", 181), ("Meriggi F 2017", 40),
+                     ("Strosberg J 2017", 101), ("Bodei L 2011", 51)):
+        oc.append([label, "Overall", n, 1, 9, 20, n - 30])
+    p = tmp_path / "f.xlsx"
+    wb.save(p)
+    res = validate(p)
+    st_ = res.tables["studies"].data.set_index("study_id")
+    assert list(st_.index) == ["BrabanderT2017", "vanderZwanWA2019", "MeriggiF2017", "StrosbergJ2017", "BodeiL2011"]
+    assert list(st_["first_author"]) == ["Brabander", "van der Zwan", "Murphy", "Strosberg", "Bodei L"]
+    assert [int(y) for y in st_["year"]] == [2017, 2019, 2017, 2018, 2011]
+    assert not [f for f in res.finding_list if f.rule in ("duplicate-column", "unread-data")], \
+        [(f.rule, f.message) for f in res.finding_list if f.rule in ("duplicate-column", "unread-data")]
+    conflict = sorted((f.row, f.column, f.field, f.severity) for f in res.finding_list if f.rule == "label-conflict")
+    assert conflict == [(4, "B", "first_author", "warning"), (5, "C", "year", "warning")]
+    msg = next(f.message for f in res.finding_list if f.rule == "label-conflict" and f.row == 4)
+    assert "Studies!B4" in msg and "Studies!A4" in msg and "'Murphy'" in msg and "'Meriggi F'" in msg
+    assert not [f for f in res.finding_list if f.rule == "unknown-study"]
+    # the layout file records the choice (the label column keeps only the id and cohort parts)
+    from curation.layout import map_form
+    from curation.schema import load_schema
+
+    lay = map_form(p, load_schema(Path(__file__).resolve().parents[1] / "schemas" / "prrt_177lu.yaml"))
+    studies = next(s for s in lay.sheets if s.sheet == "Studies")
+    label_col = next(c for c in studies.columns if c.column == "A")
+    assert label_col.kind == "author_year" and set(label_col.parts) == {"id", "cohort"}
+
+
+def test_a_study_id_column_of_labels_beside_typed_author_is_cross_checked(tmp_path):
+    header = ["Study ID", "First author", "Year", "Cohort", "N enrolled", "N evaluable", "CR", "PR", "SD", "PD"]
+    rows = [["Smith J (2019)", "Smith", 2019, "Overall", 40, 40, 1, 9, 20, 10],
+            ["Jones (2020)", "Brown", 2020, "Overall", 50, 50, 2, 8, 20, 20]]
+    res = validate(_form(tmp_path / "f.xlsx", header, rows))
+    assert list(res.clean["study_id"]) == ["SmithJ2019", "Jones2020"]
+    assert list(res.clean["first_author"]) == ["Smith", "Brown"]  # typed, not the label's
+    conflict = [f for f in res.finding_list if f.rule == "label-conflict"]
+    assert [(f.row, f.column, f.field, f.severity) for f in conflict] == [(3, "B", "first_author", "warning")]
+    assert "Data!B3" in conflict[0].message and "Data!A3" in conflict[0].message

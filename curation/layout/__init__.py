@@ -34,13 +34,13 @@ from __future__ import annotations
 from .cells import (RX_AUTHOR_YEAR, RX_CI, RX_COUNT_PCT, RX_MEDIAN_CI, RX_NUM_UNIT, Kind, _split_cell, content_kind,
                     is_author_year, pd_isna)
 from .headers import IDENTITY, FieldIndex, fold_header, header_key, needed_fields, split_header
-from .model import ColumnLayout, IgnoredColumn, Layout, SheetLayout, check_fits, load_layout
+from .model import ColumnLayout, IgnoredColumn, Layout, LayoutSet, SheetLayout, check_fits, load_layout
 from .infer import infer_layout
 from .binding import BoundSheet, SheetContext, bind_sheet
-from .records import extract, map_form, read_form, sheet_records
+from .records import extract, map_form, map_forms, read_form, sheet_records
 
 __all__ = ["RX_AUTHOR_YEAR", "RX_CI", "RX_COUNT_PCT", "RX_MEDIAN_CI", "RX_NUM_UNIT", "Kind", "content_kind",
            "is_author_year", "pd_isna", "IDENTITY", "FieldIndex", "fold_header", "header_key", "needed_fields",
-           "split_header", "ColumnLayout", "IgnoredColumn", "Layout", "SheetLayout", "check_fits", "load_layout",
-           "infer_layout", "BoundSheet", "SheetContext", "bind_sheet", "extract", "map_form", "read_form",
+           "split_header", "ColumnLayout", "IgnoredColumn", "Layout", "LayoutSet", "SheetLayout", "check_fits", "load_layout",
+           "infer_layout", "BoundSheet", "SheetContext", "bind_sheet", "extract", "map_form", "map_forms", "read_form",
            "sheet_records", "_split_cell"]

@@ -308,6 +308,7 @@ def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
     percent: dict[str, set[int]] = {}
     ids: list[Any] = [None] * n
     cohorts: list[Any] = [None] * n
+    from_label: dict[str, tuple[list[Any], str]] = {}
     known_units = {u for u in _unit_terms(schema)}
     pos_of_row = {r: k for k, r in enumerate(data_rows)}
     percent_by_col: dict[int, list[int]] = {}
@@ -375,6 +376,9 @@ def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
                 count_f = col.parts.get("count")
                 totals.append((k, r, col.column, count_f, _denominator_of(schema, sl, count_f), got.pop("__total"),
                                v, "denominator"))
+            for aside in ("__author", "__year"):  # a label's author or year that a typed column gives
+                if aside in got:
+                    from_label.setdefault(aside, ([None] * n, col.column))[0][k] = got.pop(aside)
             for f, part in got.items():
                 if f not in columns:
                     columns[f] = [None] * n
@@ -387,6 +391,8 @@ def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
                     units[f][k] = u
     if totals:
         _cell_denominators(ctx, columns, letters, totals, n)
+    if from_label:
+        _typed_over_label(ctx, from_label, columns, letters, data_rows)
     return columns, letters, units, percent, ids, cohorts
 
 
@@ -470,6 +476,32 @@ def _cell_denominators(ctx: SheetContext, columns: dict, letters: dict, totals: 
                  "check which is right", _cell_text(text), _table_of(schema, sl, tf))
 
 
+def _typed_over_label(ctx: SheetContext, from_label: dict, columns: dict, letters: dict, data_rows: list[int]) -> None:
+    """A study label's author and year (``Brabander T 2017``) beside columns typed for them (``First author``,
+    ``Year``): the typed value is read; where the typed cell is empty the label's value is taken; where the two
+    differ, a ``label-conflict`` warning names both cells. The label's author agrees when one's words begin the
+    other's (``Brabander`` and ``Brabander T``); its year must be the typed year."""
+    from .identity import cross_check_label
+
+    for aside, field in (("__author", "first_author"), ("__year", "year")):
+        if aside not in from_label:
+            continue
+        derived, label_letter = from_label[aside]
+        if field not in columns:  # no typed column (a layout whose label column lacks the part): the label's
+            columns[field] = list(derived)
+            letters.setdefault(field, label_letter)
+            continue
+        typed_letter = letters.get(field, "")
+        col = columns[field]
+        for k, d in enumerate(derived):
+            if d is None:
+                continue
+            if _cell_text(col[k]) == "":
+                col[k] = d
+            else:
+                cross_check_label(ctx, field, data_rows[k] + 1, col[k], typed_letter, d, label_letter)
+
+
 def derive_identity(ctx: SheetContext, columns: dict, letters: dict, ids: list, cohorts: list, n: int,
                     data_rows: list | None = None, vals: Any = None) -> None:
     """study_id and cohort where no column holds them (in ``columns``): see :mod:`.identity`."""
@@ -488,7 +520,7 @@ def _table_of(schema: ReviewSchema, sl: SheetLayout, field: str) -> str:
 def report_labels(ctx: SheetContext, data_rows: list[int]) -> None:
     """Group headings and block titles: the values they give (info), a heading that gives none and a block
     that is not read (warnings)."""
-    from .labels import label_value
+    from .labels import label_value, matched_without_tail
 
     sl, emit, title, primary = ctx.sl, ctx.emit, ctx.title, ctx.primary
     q = quote_sheet(title)
@@ -520,8 +552,10 @@ def report_labels(ctx: SheetContext, data_rows: list[int]) -> None:
             continue
         what = ", ".join(f"{f} = {v}" for f, v in lv.items())
         span = f"{q}!{under[0]}:{under[-1]}" if len(under) else "no row"
+        tail = matched_without_tail(ctx.schema, sl.tables, text)
+        how = f" (matched without its parenthetical {tail!r})" if tail else ""
         emit(title, r, None, next(iter(lv)), "inferred-layout", "info",
-             f"{q}!{r}:{r} {text!r} is a label: {what} for the rows below it ({span}, {len(under)} row(s)) "
+             f"{q}!{r}:{r} {text!r} is a label{how}: {what} for the rows below it ({span}, {len(under)} row(s)) "
              "where they state none", text, primary)
     for b in sl.blocks:
         if b.read:
@@ -632,8 +666,9 @@ def bind_long(ctx: SheetContext, vals: np.ndarray, data_rows: list[int], columns
             read_counts(arr)
     keys = sorted(columns)
     group = [tuple(_cell_text(columns[f][k]) for f in keys) for k in range(n)]
+    repeats: list = []
     records, unread, consumed, conflicts = pivot_long(outcome_values, role_values, dict(sl.roles), sl.outcomes,
-                                                      group, rows + 1)
+                                                      group, rows + 1, repeats)
     # the account: outcome cells are labels, role cells read are values, the rest of the role cells not read
     if n and oc < width:
         sub = roles[rows, oc]
@@ -657,6 +692,17 @@ def bind_long(ctx: SheetContext, vals: np.ndarray, data_rows: list[int], columns
              "schema's analysis: its figures are not read (name the outcome's fields in the layout file's "
              "`outcomes:` if the review needs it)", text, primary)
     clashing = {(k, letter) for k, letter, *_ in conflicts}
+    if repeats:
+        key = list(ctx.schema.sheets[primary].key) if primary in ctx.schema.sheets else []
+        for k, first, text, differs in repeats:
+            r = int(rows[k]) + 1
+            keyval = ", ".join(f"{f} {_cell_text(columns[f][k])}" for f in key if f in columns)
+            what = ("an exact copy of" if not differs else
+                    f"a second entry (differing in {', '.join(differs)}) of")
+            emit(title, r, oc_letter, key[-1] if key else None, "duplicate-key", "error",
+                 f"row key ({keyval}) gives outcome {text!r} more than once: {q}!{r}:{r} is {what} {q}!{first}:{first}; "
+                 "this row is not read (delete it, or correct its key)", text, primary)
+            clashing.update((k, letter) for letter in role_letters)
     for k, letter, f, v, row_read, v_read in conflicts:
         r = int(rows[k]) + 1
         emit(title, r, letter, f, "unread-data", "warning",

@@ -229,11 +229,13 @@ def _split_cell(col: ColumnLayout, v: Any, schema: ReviewSchema,
             return {}, None, None
         m = RX_AUTHOR_YEAR.match(t)
         if not m or not re.search(r"[^\W\d_]{2}", m.group("a")):
-            return {parts.get("author", "first_author"): t}, None, None
+            return {parts.get("author", "__author"): t}, None, None
         author = re.sub(r"\s+et\s+al\.?$", "", m.group("a").strip(" ,;"), flags=re.I).strip()
-        out = {parts.get("author", "first_author"): author, parts.get("year", "year"): m.group("y")}
-        sid = re.sub(r"[^\w-]+", "", author.split()[-1] if author.split() else author) + m.group("y") + (m.group("s") or "")
-        out["__id"] = sid
+        # a part the layout gives to a typed column instead ('First author'): kept aside, to cross-check
+        out = {parts.get("author", "__author"): author, parts.get("year", "__year"): m.group("y")}
+        from .identity import StudyLabel, label_id  # the one derivation of an id (every author word kept)
+
+        out["__id"] = label_id(StudyLabel(author, m.group("y"), m.group("s") or ""), with_rest=False) or t
         rest = label_rest(m)
         if rest:
             out["__cohort"] = rest

@@ -205,10 +205,21 @@ def _resolve_duplicates(schema: ReviewSchema, grid: SheetGrid, cols: list[Column
                 continue
             by_field.setdefault(f, []).append(i)
     drop: dict[int, tuple[str, str]] = {}
+    typed_over_label: dict[int, set[str]] = {}
     for f, idxs in by_field.items():
         live = [i for i in idxs if i not in drop]
         if len(live) < 2:
             continue
+        labels = [i for i in live if cols[i].kind == "author_year"]
+        if labels and len(labels) < len(live):
+            # a study label's author or year beside a column named for that field ('First author', 'Year'): the
+            # typed column is read (as explicit CI columns beat a composite cell); the label keeps giving the
+            # study's id and is cross-checked against the typed cells (label-conflict where they differ)
+            live = [i for i in live if i not in labels]
+            for i in labels:
+                typed_over_label.setdefault(i, set()).add(f)
+            if len(live) < 2:
+                continue
 
         def key(i: int):
             col = cols[i]
@@ -228,6 +239,16 @@ def _resolve_duplicates(schema: ReviewSchema, grid: SheetGrid, cols: list[Column
     for i, col in enumerate(cols):
         if i in drop:
             ignored[col.column] = IgnoredColumn(header=col.header, field=drop[i][0], reason=drop[i][1])
-        else:
-            out.append(col)
+            continue
+        out.append(col)
+    for k, col in enumerate(out):
+        if col.kind != "author_year":
+            continue
+        given = {f: next((c.column for c in out if c.kind != "author_year" and f in c.parts.values()), "")
+                 for f in set().union(*(fs for i, fs in typed_over_label.items() if cols[i] is col))}
+        if given:
+            note = "; ".join(f"{f} read from {given[f]}" for f in sorted(given)) + \
+                " (typed); the label's are cross-checked against them"
+            out[k] = col.model_copy(update={"parts": {p: f for p, f in col.parts.items() if f not in given},
+                                            "note": note})
     return out

@@ -108,9 +108,10 @@ def detect_crosstab(schema: ReviewSchema, index: FieldIndex, grid: SheetGrid) ->
 def bind_crosstab(ctx, vals: np.ndarray, filled: np.ndarray, roles: np.ndarray):
     """A cross-tab -> one record per study and term; each value keeps its cell."""
     from ..findings import quote_sheet
-    from .account import HEADER, NOT_READ, VALUE, figures
+    from ..cells import is_missing_text
+    from .account import HEADER, NON_DATA, NOT_READ, VALUE, figures
     from .binding import read_counts
-    from .form import study_from_title
+    from .identity import study_of_label
 
     sl, emit, title, primary = ctx.sl, ctx.emit, ctx.title, ctx.primary
     q = quote_sheet(title)
@@ -125,6 +126,7 @@ def bind_crosstab(ctx, vals: np.ndarray, filled: np.ndarray, roles: np.ndarray):
     records: list[dict] = []
     studies = list(dict.fromkeys(a["study"] for a in sl.across.values()))
     unplaced: dict[str, int] = {}
+    not_reported: list[tuple[int, str]] = []  # (row, letter) of the cells saying "not reported"
     for r in rows:
         roles[r, term_c] = HEADER
         for study in studies:
@@ -139,6 +141,11 @@ def bind_crosstab(ctx, vals: np.ndarray, filled: np.ndarray, roles: np.ndarray):
                 v = vals[r, c]
                 if _cell_text(v) == "":
                     continue
+                t = _text(v)
+                if t is not None and is_missing_text(t):  # '–', 'NR': the team's "not reported", not a record
+                    roles[r, c] = NON_DATA
+                    not_reported.append((r, letter))
+                    continue
                 if not a["field"]:
                     unplaced[letter] = unplaced.get(letter, 0) + 1
                     continue
@@ -148,7 +155,7 @@ def bind_crosstab(ctx, vals: np.ndarray, filled: np.ndarray, roles: np.ndarray):
                 head = a["head"]
             if not rec:
                 continue
-            ident = study_from_title(study)
+            ident = study_of_label(study, ctx.schema)  # the one derivation: 'Brabander T 2017' -> BrabanderT2017
             hl = re.match(r"([A-Z]+)(\d+)", head)
             rec["study_id"] = ident.get("study_id") or re.sub(r"[^\w-]+", "", study)
             where["study_id"] = (int(hl.group(2)), hl.group(1))
@@ -165,6 +172,13 @@ def bind_crosstab(ctx, vals: np.ndarray, filled: np.ndarray, roles: np.ndarray):
              f"{q}!{letter}{sl.header_rows[-1]} {a['band']!r} ({a['study']}) holds {k} figure(s) that are not read: "
              "the band names no field of the sheet (give its field in the layout file's `across:`)", a["band"],
              primary)
+    if not_reported:
+        r0, l0 = not_reported[0]
+        cells = ", ".join(f"{q}!{x}{r + 1}" for r, x in not_reported[:6]) + (" ..." if len(not_reported) > 6 else "")
+        emit(title, r0 + 1, l0, None, "inferred-layout", "info",
+             f"{q}: {len(not_reported)} cell(s) of the cross-tab say not reported ({cells}; e.g. "
+             f"{_cell_text(vals[r0, _ci(l0)])!r}): no adverse-event value for that study, term and band from them "
+             "(counted as non-data)", None, primary)
     left = figures(vals, roles == NOT_READ)
     left[:last_head] = False
     if left.any():

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..reading import SheetGrid, column_letter
 from ..schema import ReviewSchema
-from .cells import RX_AUTHOR_YEAR, _cell_text, _filled, _text, content_kind
+from .cells import _cell_text, _filled, _text, content_kind
 from .headers import FieldIndex, split_header
 from .model import ColumnLayout, SheetLayout
 
@@ -169,18 +169,17 @@ def form_layout(schema: ReviewSchema, grid: SheetGrid, found, tables: list[str])
 
 
 def study_from_title(title: str, keep_rest: bool = False) -> dict[str, str]:
-    """``Bodei 2011`` / ``Bodei (2011)`` -> first_author, year, study_id; {} when the name is not one.
-    ``keep_rest``: the id keeps what follows the year (a sheet's name: ``Koller_1987.2`` -> ``Koller_1987-2``)."""
-    m = RX_AUTHOR_YEAR.match(title)
-    if not m or not any(ch.isalpha() for ch in m.group("a")):
-        return {}
-    from .cells import label_rest
-    from .identity import _id_part
+    """``Bodei 2011`` / ``Bodei (2011)`` -> first_author, year, study_id; {} when the name is not one (the one
+    derivation of :func:`.identity.study_of_label`: ``Meriggi F 2017`` -> ``MeriggiF2017``). ``keep_rest``: the
+    id keeps what follows the year (a sheet's name: ``Koller_1987.2`` -> ``Koller_1987-2``)."""
+    from .identity import label_id, parse_label, study_of_label
 
-    author = m.group("a").strip(" ,;")
-    sid = "".join(ch for ch in author.split()[-1] if ch.isalnum() or ch in "-_") + m.group("y") + (m.group("s") or "")
-    rest = _id_part(label_rest(m), "-") if keep_rest else ""  # what tells two sheets apart (Koller_1987.2)
-    return {"first_author": author, "year": m.group("y"), "study_id": sid + ("-" + rest if rest else "")}
+    out = study_of_label(title)
+    if out and not keep_rest:
+        label = parse_label(title)
+        if label is not None and label.rest:
+            out = {**out, "study_id": label_id(label, with_rest=False)}
+    return out
 
 
 def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):

@@ -96,6 +96,57 @@ def label_id(label: StudyLabel, *, with_rest: bool = True) -> str:
     return sid
 
 
+def study_of_label(text: Any, schema: ReviewSchema | None = None) -> dict[str, str]:
+    """The first author, year and study id one label gives, wherever the label is read: a ``Study`` column's
+    cell, a sheet's name (``Bodei 2011``), a cross-tab's column head (``Brabander T 2017 (N=610) Grade 3-4``
+    gives its study part ``Brabander T 2017``) or a form's column head. One derivation for every place, so the
+    same label is the same id everywhere (``BrabanderT2017``, never ``T2017``).
+
+    The text after the year stays in the id (a trial name) unless ``schema`` is given and it names a
+    subgroup (:func:`is_subgroup`), as for a study column. A plain identifier of letters then a year
+    (``Bodei2011``) is its own id. Returns {} when the text is not a label.
+    """
+    t = _cell_text(text)
+    label = parse_label(t)
+    if label is None:
+        m = RX_AUTHOR_YEAR.match(t) if t and re.fullmatch(r"[\w-]+", t) else None
+        if not m or not re.search(r"[^\W\d_]", m.group("a")) or m.group("rest"):
+            return {}
+        return {"first_author": m.group("a"), "year": m.group("y"), "study_id": t}
+    keep_rest = bool(label.rest) and (schema is None or not is_subgroup(schema, label.rest))
+    return {"first_author": label.author, "year": label.year, "study_id": label_id(label, with_rest=keep_rest)}
+
+
+def label_agrees(field: str, typed: Any, derived: Any) -> bool:
+    """Whether a typed first author or year agrees with a study label's: the year is the same number; the
+    author's words (case- and accent-folded) begin the other's (``Brabander`` and ``Brabander T``)."""
+    t, d = _cell_text(typed), _cell_text(derived)
+    if not t or not d:
+        return True
+    if field == "year":
+        try:
+            return int(float(t)) == int(float(d))
+        except ValueError:
+            return fold(t) == fold(d)
+    a, b = _words(fold(t)), _words(fold(d))
+    m = min(len(a), len(b))
+    return m > 0 and a[:m] == b[:m]
+
+
+def cross_check_label(ctx: Any, field: str, row: int, typed: Any, typed_letter: str, derived: Any,
+                      label_letter: str) -> None:
+    """A value typed in a column named for the field (``First author``) is read over the one a study label
+    derives (``Brabander T 2017``); where they differ, a ``label-conflict`` warning names both cells."""
+    if label_agrees(field, typed, derived):
+        return
+    q = quote_sheet(ctx.title)
+    table = next((t for t in ctx.sl.tables if field in ctx.schema.sheets[t].fields), ctx.primary)
+    t = _cell_text(typed)
+    ctx.emit(ctx.title, row, typed_letter or None, field, "label-conflict", "warning",
+             f"{field} {t!r} ({q}!{typed_letter}{row}) differs from the study label's {_cell_text(derived)!r} "
+             f"({q}!{label_letter}{row}): the typed {field} is read; check which is right", t, table)
+
+
 def author_year_id(author: Any, year: Any) -> str | None:
     """The id of a study whose first author and year are in two columns (``van Kessel``, 2016 ->
     ``vanKessel2016``); None when either is empty."""
@@ -261,6 +312,9 @@ def derive_ids(ctx: Any, columns: dict, letters: dict, ids: list, cohorts: list,
                     letters.setdefault(f, letter)
                 if columns[f][k] is None or _cell_text(columns[f][k]) == "":
                     columns[f][k] = value
+                elif letters.get(f, letter) != letter:  # a typed column's value: read, the label's cross-checked
+                    row = data_rows[k] + 1 if k < len(data_rows) else 0
+                    cross_check_label(ctx, f, row, columns[f][k], letters[f], value, letter)
     if not cohort_column:
         overall = schema.analysis.overall_cohort
         given = columns.get("cohort") or [None] * n  # a label's (the sheet's name, a heading's) where one gave it

@@ -24,8 +24,20 @@ _GENERIC = re.compile(r"\b(?:nets?|nens?|tumou?rs?|cancers?|carcinomas?|patients
                       r"primary|site|metastases|metastatic|disease)\b", re.I)
 
 
-def label_candidates(schema: ReviewSchema, tables: list[str], text: str) -> dict[str, str]:
-    """The vocabulary fields of ``tables`` that ``text`` names a term of: field -> canonical value."""
+#: a trailing parenthetical (``GEP-NET (mixed sites)``, ``Pancreas (n=40)``): a gloss of the label before it
+_PAREN_TAIL = re.compile(r"^(?P<core>.*?\S)\s*(?P<tail>[(\[][^()\[\]]*[)\]])\s*$")
+
+
+def paren_tail(text: str) -> tuple[str, str] | None:
+    """``'GEP-NET (mixed sites)'`` -> ``('GEP-NET', '(mixed sites)')``; None when no parenthetical ends the text."""
+    m = _PAREN_TAIL.match(str(text))
+    return (m.group("core"), m.group("tail")) if m else None
+
+
+def label_candidates(schema: ReviewSchema, tables: list[str], text: str, *, tail: bool = True) -> dict[str, str]:
+    """The vocabulary fields of ``tables`` that ``text`` names a term of: field -> canonical value. Where the
+    whole text names none, the text before a trailing parenthetical is tried (``GEP-NET (mixed sites)`` ->
+    ``GEP-NET``) unless ``tail`` is False; :func:`paren_tail` tells a caller that it was."""
     out: dict[str, str] = {}
     stripped = re.sub(r"\s+", " ", _GENERIC.sub(" ", text)).strip(" :-,;")
     for table in tables:
@@ -36,7 +48,19 @@ def label_candidates(schema: ReviewSchema, tables: list[str], text: str) -> dict
             hit = vocab.canonical(text) or (vocab.canonical(stripped) if stripped else None)
             if hit is not None:
                 out[fname] = hit
+    if not out and tail:
+        split = paren_tail(text)
+        if split is not None:
+            return label_candidates(schema, tables, split[0], tail=False)
     return out
+
+
+def matched_without_tail(schema: ReviewSchema, tables: list[str], text: str) -> str | None:
+    """The trailing parenthetical a label value was matched without (``'(mixed sites)'``), or None."""
+    split = paren_tail(text)
+    if split is None or label_candidates(schema, tables, text, tail=False):
+        return None
+    return split[1] if label_candidates(schema, tables, split[0], tail=False) else None
 
 
 def label_value(schema: ReviewSchema, tables: list[str], text: str,

@@ -242,7 +242,8 @@ def detect_long(schema: ReviewSchema, index: FieldIndex, grid: SheetGrid, header
 
 
 def pivot_long(outcome_values: np.ndarray, role_values: dict[str, np.ndarray], role_of_col: dict[str, str],
-               outcomes: dict[str, dict[str, str]], group: list[tuple], rows_excel: np.ndarray):
+               outcomes: dict[str, dict[str, str]], group: list[tuple], rows_excel: np.ndarray,
+               repeats: list | None = None):
     """Long rows -> records: one per group (the study and subgroup), each value with its own row.
 
     A field several rows of one group give (``N`` on the ORR, CR and PR rows: ``n_evaluable``) is read
@@ -265,12 +266,17 @@ def pivot_long(outcome_values: np.ndarray, role_values: dict[str, np.ndarray], r
     unread : list of (data-row position, outcome text, reason)
     consumed : set of (data-row position, column letter) of the role cells read
     conflicts : list of (data-row position, column letter, field, value, Excel row read, value read)
+    repeats : when given, receives (data-row position, Excel row of the first entry, outcome text, fields whose
+        values differ) for each row that gives a field of its record again for the same outcome (the study's
+        rows entered twice): such a row is not read (a duplicate key, never a silent merge). A field given
+        again by a row of another outcome (``N`` on the ORR and the CR rows) is the agreement check above.
     """
     records: list[tuple[int, dict, dict, dict, dict]] = []
     consumed: set[tuple[int, str]] = set()
     by_group: dict[tuple, int] = {}
     unread: list[tuple[int, str, str]] = []
     conflicts: list[tuple[int, str, str, Any, int, Any]] = []
+    origin: list[dict[str, tuple[tuple, int]]] = []  # per record: field -> (outcome that gave it, Excel row)
     for k in range(len(outcome_values)):
         t = _text(outcome_values[k]) or _cell_text(outcome_values[k])
         spec = outcomes.get(t) if t else None
@@ -280,15 +286,14 @@ def pivot_long(outcome_values: np.ndarray, role_values: dict[str, np.ndarray], r
             continue
         got = {}
         where = {}
-        unit = None
+        unit = unit_letter = None
         for letter, arr in role_values.items():
             role = role_of_col[letter]
             v = arr[k]
             if v is None or _cell_text(v) == "":
                 continue
             if role == "unit" and any(r in spec for r in ("estimate", "low", "high")):
-                unit = _cell_text(v)
-                consumed.add((k, letter))
+                unit, unit_letter = _cell_text(v), letter
                 continue
             f = spec.get(role)
             if f is None or f in got:
@@ -301,8 +306,18 @@ def pivot_long(outcome_values: np.ndarray, role_values: dict[str, np.ndarray], r
         target = by_group.get(key)
         if target is None:
             records.append((k, {}, {}, {}, {}))
+            origin.append({})
             target = by_group[key] = len(records) - 1
         rec = records[target]
+        outcome = tuple(sorted(spec.items()))
+        first = next((origin[target][f][1] for f in got if f in origin[target] and origin[target][f][0] == outcome),
+                     None)
+        if first is not None and repeats is not None:  # this outcome's fields again: the row entered twice
+            repeats.append((k, first, t, sorted(f for f in got if f in rec[1] and
+                                                 _cell_text(rec[1][f]) != _cell_text(got[f]))))
+            continue
+        if unit_letter is not None:
+            consumed.add((k, unit_letter))
         for f, v in got.items():
             if f in rec[1]:
                 if _cell_text(rec[1][f]) != _cell_text(v):
@@ -311,6 +326,7 @@ def pivot_long(outcome_values: np.ndarray, role_values: dict[str, np.ndarray], r
                 consumed.add((k, where[f]))  # the same value again: agrees with the cell read
                 continue
             rec[1][f] = v
+            origin[target][f] = (outcome, int(rows_excel[k]))
             rec[2][f] = int(rows_excel[k])
             rec[3][f] = where[f]
             consumed.add((k, where[f]))

@@ -209,19 +209,51 @@ class Layout(_Model):
         return out
 
 
-def load_layout(path: str | Path) -> Layout:
-    """Read a layout file (``curate map``'s YAML); exit 2 with one line when it is not one."""
+class LayoutSet(_Model):
+    """The layouts of a folder of workbooks, one per study (``curate map FOLDER``): one layout per workbook,
+    written as one YAML document each; ``--layout`` reads each workbook with the layout of its file name."""
+
+    workbooks: list[Layout]
+
+    @property
+    def cells(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Each workbook's cell accounts (workbook -> sheet -> counts)."""
+        return {lay.workbook: lay.cells for lay in self.workbooks}
+
+    def to_yaml(self) -> str:
+        """One YAML document per workbook (each a layout file of its own), in the folder's order."""
+        head = (f"# Layouts of a folder of {len(self.workbooks)} workbooks, one YAML document per workbook;\n"
+                "# `--layout` reads each workbook with the document whose `workbook:` is its file name.\n")
+        return head + "---\n".join(lay.to_yaml() for lay in self.workbooks)
+
+    def for_workbook(self, name: str | Path, source: str = "layout") -> Layout:
+        """The layout of the workbook of this file name; exit 2 (one line) when the set has none."""
+        key = Path(str(name)).name
+        for lay in self.workbooks:
+            if lay.workbook == key:
+                return lay
+        raise UnusableInputError(f"{source}: no layout for workbook {key!r} (the file has "
+                                 f"{', '.join(lay.workbook for lay in self.workbooks)}): map the folder again with "
+                                 "`curate map FOLDER -o LAYOUT.yaml`")
+
+
+def load_layout(path: str | Path) -> Layout | LayoutSet:
+    """Read a layout file (``curate map``'s YAML; a folder's: one document per workbook, a
+    :class:`LayoutSet`); exit 2 with one line when it is not one."""
     import yaml
     from pydantic import ValidationError
 
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        docs = [d for d in yaml.safe_load_all(p.read_text(encoding="utf-8")) if d is not None]
+        data = docs[0] if len(docs) == 1 else docs
     except FileNotFoundError:
         raise UnusableInputError(f"{path}: layout file not found") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise UnusableInputError(f"{path}: not a layout file ({str(exc).splitlines()[0][:120]})") from None
     try:
+        if isinstance(data, list) and data:
+            return LayoutSet(workbooks=[Layout.model_validate(d) for d in data])
         return Layout.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]

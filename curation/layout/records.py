@@ -20,7 +20,7 @@ from .cells import _cell_text
 from .account import CellAccount, account_of, skipped_roles, skipped_sheet_findings, unread_findings
 from .headers import FieldIndex, fold_header, needed_fields
 from .infer import infer_layout
-from .model import Layout, check_fits
+from .model import Layout, LayoutSet, check_fits
 
 
 def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, inferred: bool = True) -> RawWorkbook:
@@ -252,6 +252,9 @@ def _guard_unbound(ctx: SheetContext, bound: BoundSheet) -> None:
     if any(f.rule == "unread-data" and f.sheet == ctx.title for f in ctx.emit.findings):
         return
     figs = figures(bound.vals, bound.roles == NOT_READ)
+    # a row not read because it repeats a record (a long sheet's study entered twice) has its duplicate-key error
+    repeated = [f.row - 1 for f in ctx.emit.findings if f.rule == "duplicate-key" and f.sheet == ctx.title and f.row]
+    figs[[r for r in repeated if 0 <= r < len(figs)]] = False
     if figs.any():
         rr, cc = np.nonzero(figs)
         ctx.emit(ctx.title, int(rr.min()) + 1, None, None, "unread-data", "warning",
@@ -361,6 +364,8 @@ def read_form(path: str | Path, schema: ReviewSchema, *, layout: Layout | None =
                        data=data)
     from ..fit import fit_findings, unusable_hint
 
+    if isinstance(layout, LayoutSet):  # a folder's layouts: this workbook's
+        layout = layout.for_workbook(display_name or path)
     if layout is not None:
         check_fits(layout, grids, schema=schema)
         wb = extract(grids, layout, schema, inferred=True)
@@ -392,6 +397,23 @@ def map_form(path: str | Path, schema: ReviewSchema, *, display_name: str | None
     layout = infer_layout(grids, schema, refuse_ties=False)
     wb = extract(grids, layout, schema, inferred=True)
     return layout.model_copy(update={"cells": {a.sheet: a.to_dict() for a in wb.cell_accounts}})
+
+
+def map_forms(paths: list[Path], schema: ReviewSchema, *, names: list[str] | None = None,
+              limits: Any = None) -> Layout | LayoutSet:
+    """The inferred layout of one workbook, or of each workbook of a folder (one per study): what
+    ``curate map`` writes for what ``curate validate`` reads."""
+    names = list(names) if names is not None else [Path(p).name for p in paths]
+    layouts = [map_form(p, schema, display_name=n, limits=limits) for p, n in zip(paths, names)]
+    if len(layouts) == 1:
+        return layouts[0]
+    seen: dict[str, str] = {}
+    for lay, n in zip(layouts, names):
+        if lay.workbook in seen:
+            raise UnusableInputError(f"{n} and {seen[lay.workbook]}: two workbooks of one file name; a layout file "
+                                     "names each workbook by its file name: map them one at a time")
+        seen[lay.workbook] = n
+    return LayoutSet(workbooks=layouts)
 
 
 def read_together(layout: Layout, title: str) -> set[str]:

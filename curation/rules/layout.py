@@ -38,7 +38,8 @@ declare("unread-data", "warning", "Cells that look like data the review needs an
         "outcome-like header that matches no field, rows above the header that was chosen or below it outside the "
         "columns read (another block), a sheet with the headers of a sheet that is read.", "structure")
 declare("label-conflict", "warning", "One sheet per subgroup with a cohort column: a row whose stated cohort differs "
-        "from the subgroup its sheet's name gives (the row keeps its own cohort).", "structure")
+        "from the subgroup its sheet's name gives (the row keeps its own cohort); a study label's author or year "
+        "that differs from the typed First author / Year column beside it (the typed value is read).", "structure")
 declare("block-conflict", "error", "Blocks of one sheet joined into one record (a response block and a PFS block of "
         "the same cohorts) that give one field of the record different values: both cells are named, the first "
         "value is kept until one is corrected.", "structure")
