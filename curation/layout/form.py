@@ -168,10 +168,11 @@ def form_layout(schema: ReviewSchema, grid: SheetGrid, found, tables: list[str])
                        derived=derived, recordPer="sheet")
 
 
-def study_from_title(title: str, keep_rest: bool = False) -> dict[str, str]:
+def study_from_title(title: str, keep_rest: bool = True) -> dict[str, str]:
     """``Bodei 2011`` / ``Bodei (2011)`` -> first_author, year, study_id; {} when the name is not one (the one
     derivation of :func:`.identity.study_of_label`: ``Meriggi F 2017`` -> ``MeriggiF2017``). ``keep_rest``: the
-    id keeps what follows the year (a sheet's name: ``Koller_1987.2`` -> ``Koller_1987-2``)."""
+    id keeps what follows the year (a sheet's name: ``Koller_1987.2`` -> ``Koller_1987-2``; ``Rascol (2022) - ALLY-LID
+    II`` -> ``Rascol2022-ALLY-LID-II``); a column head's rest is left to its cohort (``keep_rest=False``)."""
     from .identity import label_id, parse_label, study_of_label
 
     out = study_of_label(title)
@@ -306,7 +307,7 @@ def _column_heads(vals: np.ndarray, roles: np.ndarray, first: int, value_letters
         heads = [_cell_text(vals[r, _col_index(vl)]) if _col_index(vl) < width else "" for vl in value_letters]
         if sum(1 for h in heads if h) >= max(1, n // 2):
             for k, h in enumerate(heads):
-                for f, v in study_from_title(h).items() if h else ():
+                for f, v in study_from_title(h, keep_rest=False).items() if h else ():
                     columns.setdefault(f, [None] * n)[k] = v
                     cell_rows.setdefault(f, [0] * n)[k] = r + 1
                     cell_letters.setdefault(f, [None] * n)[k] = value_letters[k]
