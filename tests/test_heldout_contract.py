@@ -44,22 +44,12 @@ XFAIL: dict[tuple[str, str], str] = {
         '2 failure(s): Data extraction!N4 invalid-number; Data extraction!P5 invalid-number',
     ('wide-csv_eu', 'values'):
         "19 failure(s): bodei/overall orr_n: expected 15, got ''; brabander/overall pfs_median: expected 29, got ''; brabander/overall pfs_ci_low: expected 26, got ''",
-    ('wide-csv_eu', 'slips'):
-        '1 failure(s): slip median-outside-ci not reported in its row',
     ('wide-csv_eu', 'false_errors'):
         '9 failure(s): extraction!N4 invalid-number; extraction!P5 invalid-number; extraction!Q5 invalid-number',
     ('wide-tsv', 'values'):
         "4 failure(s): bodei/overall orr_n: expected 15, got ''; brabander/overall pfs_median: expected 29, got ''; brabander/overall pfs_ci_low: expected 26, got ''",
     ('wide-tsv', 'false_errors'):
         '2 failure(s): extraction!N4 invalid-number; extraction!P5 invalid-number',
-    ('long-xlsx', 'values'):
-        "9 failure(s): bodei/overall first_author: expected 'Bodei', got 'Bodei L'; brabander/overall first_author: expected 'Brabander', got 'Brabander T'; vdzwan/R-PRRT first_author: expected 'van der Zwan', got 'van der Zwan WA'",
-    ('long-xlsx', 'slips'):
-        '1 failure(s): slip duplicated-study not reported in its row',
-    ('long-ods', 'values'):
-        "9 failure(s): bodei/overall first_author: expected 'Bodei', got 'Bodei L'; brabander/overall first_author: expected 'Brabander', got 'Brabander T'; vdzwan/R-PRRT first_author: expected 'van der Zwan', got 'van der Zwan WA'",
-    ('long-ods', 'slips'):
-        '1 failure(s): slip duplicated-study not reported in its row',
     ('form-xlsx', 'values'):
         "11 failure(s): bodei/overall n_enrolled: expected 51, got ''; bodei/overall orr_n: expected 15, got ''; brabander/overall n_enrolled: expected 610, got ''",
     ('form-xlsx', 'false_errors'):
@@ -68,8 +58,6 @@ XFAIL: dict[tuple[str, str], str] = {
         "5 failure(s): bodei/overall n_enrolled: expected 51, got ''; bodei/overall orr_n: expected 15, got ''; unal/overall n_enrolled: expected 73, got ''",
     ('form-folder', 'false_errors'):
         '4 failure(s): Extraction!B8 invalid-number; Extraction!B19 invalid-number; Extraction!B8 invalid-number',
-    ('form-folder', 'map_layout'):
-        "1 failure(s): map exit 2: Error: Invalid value for 'FORM': File '<folder>' is a directory.",
     ('transposed-xlsx', 'values'):
         "11 failure(s): bodei/overall n_enrolled: expected 51, got ''; bodei/overall orr_n: expected 15, got ''; unal/overall n_enrolled: expected 73, got ''",
     ('transposed-xlsx', 'false_errors'):
@@ -84,14 +72,10 @@ XFAIL: dict[tuple[str, str], str] = {
         '2 failure(s): Extraction!M13 invalid-number; Extraction!O14 invalid-number',
     ('aecross-xlsx', 'values'):
         "14 failure(s): bodei/overall first_author: expected 'Bodei', got 'Bodei L'; bodei/overall orr_n: expected 15, got ''; brabander/overall first_author: expected 'Brabander', got 'Brabander T'",
-    ('aecross-xlsx', 'false_errors'):
-        '13 failure(s): Outcomes!J2 invalid-number; Toxicity!B3 unknown-study; Toxicity!B3 unknown-study',
     ('merged-xlsx', 'values'):
         "4 failure(s): bodei/overall orr_n: expected 15, got ''; brabander/overall pfs_median: expected 29, got ''; brabander/overall pfs_ci_low: expected 26, got ''",
     ('merged-xlsx', 'false_errors'):
         '2 failure(s): Extraction!N2 invalid-number; Extraction!P3 invalid-number',
-    ('long_spelled-xlsx', 'slips'):
-        '1 failure(s): slip duplicated-study not reported in its row',
     ('stackedside-xlsx', 'values'):
         "32 failure(s): bodei/overall orr_n: expected 15, got ''; vdzwan/RR-PRRT <record>: expected '1 clean row', got '0 rows'; unal/overall grade: expected 'mixed', got ''",
     ('peroutcome-xlsx', 'values'):
