@@ -30,8 +30,8 @@ def detect_form(index: FieldIndex, grid: SheetGrid) -> tuple[int, int, list[tupl
     n_rows, width = vals.shape
     if width < 2 or n_rows < 3:
         return None
-    filled = _filled(vals[:200, :6])
-    best = None
+    filled = _filled(vals[:200])  # labels in the first columns; their values anywhere to the right (a transposed
+    best = None                   # sheet keeps a cohort per column, some far right: K9 under 'Grade')
     for c in range(min(width - 1, 5)):
         hits = []
         seen: set = set()
@@ -59,8 +59,13 @@ def detect_form(index: FieldIndex, grid: SheetGrid) -> tuple[int, int, list[tupl
             # values as typed in a form (figures, short terms), not the sentences of an instructions sheet
             if n_fig >= 2 and texts and sorted(len(x) for x in texts)[len(texts) // 2] <= 40:
                 rows = [h[0] for h in hits]
-                share = _filled(vals[rows][:, c + 1:]).mean(axis=0)
-                value_cols = [c + 1 + int(j) for j in np.flatnonzero(share >= 0.5)]
+                held = _filled(vals[rows][:, c + 1:])
+                share = held.mean(axis=0)
+                # a column per record: filled beside half the labels or more, or beside half as many as the
+                # fullest column (a cohort reporting few of the fields: Bodei's column beside Grade, CR ... PD)
+                value_cols = [c + 1 + int(j) for j in np.flatnonzero(share >= max(0.25, min(0.5, share.max() / 2)))]
+                if len(value_cols) >= 2:
+                    value_col = value_cols[0]
                 best = (c, value_col, hits, value_cols if len(value_cols) >= 2 else [value_col])
     return best
 
@@ -96,8 +101,8 @@ def form_layout(schema: ReviewSchema, grid: SheetGrid, found, tables: list[str])
         used.add(f)
         spec = next(schema.sheets[t].fields[f] for t in tables if f in schema.sheets[t].fields)
         kind, parts = "value", {"value": f}
-        v = grid.values[r, value_col]
-        if spec.combined and content_kind([v]) == "median_ci":
+        row_values = [grid.values[r, vc] for vc in value_cols if vc < grid.values.shape[1]]
+        if spec.combined and any(content_kind([v]) == "median_ci" for v in row_values if _cell_text(v)):
             kind, parts = "median_ci", {"value": f, "low": spec.combined["low"], "high": spec.combined["high"]}
         cols.append(ColumnLayout(column=column_letter(value_col), header=text, kind=kind, parts=parts,
                                  confidence="medium", row=r + 1, label=column_letter(label_col)))
