@@ -120,3 +120,88 @@ def test_map_then_layout_reads_the_transposed_sheet_the_same(tmp_path):
     key = lambda r: sorted(str((f.sheet, f.row, f.column, f.rule, f.severity)) for f in r.finding_list  # noqa: E731
                            if f.severity in ("error", "warning") and f.rule != "schema-fits-poorly")
     assert key(validate(p)) == key(validate(p, layout=load_layout(out)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# item 8: one sheet per study, its cohorts side by side
+# ---------------------------------------------------------------------------------------------------------------
+STUDY_FORMS = {  # sheet -> (first author, year, design, enrolled, [(cohort, grade, N evaluable, PFS, OS) ...])
+    "Unal 2023": ("Unal", 2023, "retrospective", 73, [("overall", "G1-3", 71, "13.7", "51.2"),
+                                                           ("G1-2", "G1/G2", 50, "16.9", "55.5"),
+                                                           ("G3", "G4", 21, "8.5", "29.5")]),
+    "Baum 2016": ("Baum", 2016, "retrospective", 56, [("overall", None, 56, "17.4", "34.2")]),
+    "Clement 2022": ("Clement", 2022, "retrospective", 110, [("overall", None, 62, "24.8", "41.4")]),
+}
+
+
+def study_forms(path: Path, notes: bool = False, enrolled: dict | None = None) -> Path:
+    """One sheet per study: its fields in A:B, an outcomes part below with a column per cohort."""
+    wb = openpyxl.Workbook()
+    for k, (name, (author, year, design, n, cohorts)) in enumerate(STUDY_FORMS.items()):
+        n = (enrolled or {}).get(name, n)
+        ws = wb.active if k == 0 else wb.create_sheet()
+        ws.title = name
+        ws.cell(1, 1, "Data extraction form")
+        for i, (label, v) in enumerate([("First author", author), ("Year of publication", year),
+                                        ("Study design", design), ("Patients enrolled", n)], 3):
+            ws.cell(i, 1, label)
+            ws.cell(i, 2, v)
+        if notes and len(cohorts) == 1:  # a notes column beside the study's own fields: not a cohort
+            ws.cell(3, 3, "checked against the full text")
+            ws.cell(6, 3, "from the flow chart")
+        ws.cell(8, 1, "Outcomes")
+        for i, label in enumerate(["Cohort", "Grade", "N evaluable", "Median PFS, months (95% CI)",
+                                   "Median OS, months (95% CI)"], 9):
+            ws.cell(i, 1, label)
+            for j, c in enumerate(cohorts, 2):
+                if c[i - 9] is not None:
+                    ws.cell(i, j, c[i - 9])
+    wb.save(path)
+    return path
+
+
+def test_a_study_form_with_cohorts_side_by_side_reads_each_cohort(tmp_path):
+    """Unal 2023's G1-2 and G3 (columns C and D, beside the outcome labels only) are cohorts of the sheet's study
+    (they were left to an unread-data warning, and G3's grade ``G4`` never checked); ``Patients enrolled`` is
+    n_enrolled (it was not placed: a false missing-column and missing-required on every sheet)."""
+    r = validate(study_forms(tmp_path / "forms.xlsx"))
+    o = r.tables["outcomes"].data
+    got = sorted(zip(o["study_id"], o["cohort"], o["n_evaluable"], o["os_median"]))
+    assert got == [("Baum2016", "overall", 56, 34.2), ("Clement2022", "overall", 62, 41.4),
+                   ("Unal2023", "G1-2", 50, 55.5), ("Unal2023", "G3", 21, 29.5), ("Unal2023", "overall", 71, 51.2)]
+    s = r.tables["studies"].data.set_index("study_id")
+    assert sorted(s.index) == ["Baum2016", "Clement2022", "Unal2023"]
+    assert (s.loc["Unal2023", "n_enrolled"], s.loc["Baum2016", "n_enrolled"]) == (73, 56)
+    (g4,) = [f for f in r.finding_list if f.rule == "rejected-term"]
+    assert (g4.sheet, g4.column, g4.row) == ("Unal 2023", "D", 10)
+    assert not [f for f in r.finding_list if f.rule in ("missing-column", "missing-required", "unread-data",
+                                                        "invalid-number") and f.severity != "info"], _bad(r)
+
+
+def test_a_notes_column_beside_the_studys_fields_is_not_a_cohort_and_is_reported(tmp_path):
+    """Text right of the values beside study-level labels is notes, not a cohort: the sheet stays one study's
+    form (one record), and the notes (text no field takes) are a warning naming their cells."""
+    r = validate(study_forms(tmp_path / "forms.xlsx", notes=True))
+    o = r.tables["outcomes"].data
+    assert sorted(zip(o["study_id"], o["cohort"])) == [("Baum2016", "overall"), ("Clement2022", "overall"),
+                                                       ("Unal2023", "G1-2"), ("Unal2023", "G3"),
+                                                       ("Unal2023", "overall")]
+    warned = sorted((f.sheet, f.message) for f in r.finding_list if f.rule == "unread-data")
+    assert [w[0] for w in warned] == ["Baum 2016", "Clement 2022"], warned
+    assert "'Baum 2016'!C3 'checked against the full text'" in warned[0][1]
+    assert "'Baum 2016'!C6 'from the flow chart'" in warned[0][1]
+
+
+def test_a_required_field_missing_from_a_form_says_what_is_excluded(tmp_path):
+    """A required field that is no key (n_enrolled) with no label: its rows are kept out of the analyses that use
+    it, not all excluded (selection is scoped by field), and the message says so."""
+    p = study_forms(tmp_path / "forms.xlsx")
+    wb = openpyxl.load_workbook(p)
+    for ws in wb.worksheets:
+        ws.cell(6, 1, "Remarks")
+        ws.cell(6, 2, None)
+    wb.save(p)
+    r = validate(p)
+    missing = [f for f in r.finding_list if f.rule == "missing-column" and f.field == "n_enrolled"]
+    assert missing and all("its rows are kept out of every analysis that uses it" in f.message
+                           and "every row is excluded" not in f.message for f in missing), missing

@@ -19,7 +19,24 @@ from .model import ColumnLayout, SheetLayout
 
 
 def _field_of(index: FieldIndex, text: str) -> tuple[tuple[str, str], ...]:
-    return index.lookup(text) or index.lookup(split_header(text)[0])
+    """The fields a form's label names: the label, its core (``Median PFS, months`` -> ``median pfs``), or
+    else the one field every word of the core names (``Patients enrolled``: ``patients`` and ``enrolled``
+    are both names of n_enrolled), never a field only some words name."""
+    hit = index.lookup(text)
+    if hit:
+        return hit
+    core = split_header(text)[0]
+    hit = index.lookup(core)
+    words = core.split()
+    if hit or len(words) < 2:
+        return hit
+    common = None
+    for w in words:
+        got = index.lookup(w)
+        if not got:
+            return ()
+        common = [x for x in (got if common is None else common) if x in got]
+    return tuple(common or ())
 
 
 def detect_form(index: FieldIndex, grid: SheetGrid) -> tuple[int, int, list[tuple[int, str, tuple]]] | None:
@@ -64,10 +81,33 @@ def detect_form(index: FieldIndex, grid: SheetGrid) -> tuple[int, int, list[tupl
                 # a column per record: filled beside half the labels or more, or beside half as many as the
                 # fullest column (a cohort reporting few of the fields: Bodei's column beside Grade, CR ... PD)
                 value_cols = [c + 1 + int(j) for j in np.flatnonzero(share >= max(0.25, min(0.5, share.max() / 2)))]
-                if len(value_cols) >= 2:
+                if len(value_cols) < 2:
+                    value_cols = _cohort_columns(index, vals, hits, held, c, value_col)
+                else:
                     value_col = value_cols[0]
                 best = (c, value_col, hits, value_cols if len(value_cols) >= 2 else [value_col])
     return best
+
+
+def _cohort_columns(index: FieldIndex, vals: np.ndarray, hits: list, held: np.ndarray, c: int,
+                    value_col: int) -> list[int]:
+    """One study's form with its cohorts side by side (``Cohort | overall | G1-2 | G3`` under the study's own
+    fields): the value column and the columns right beside it that hold values only in rows of fields of a
+    cohort-level table (not the study's root table), in two rows or more. A column that also holds values
+    beside study-level labels (a notes column) is not a cohort."""
+    root = index.schema.root_sheet
+    cohort_rows = np.array([any(t != root for t, _f in fields) and all(f not in _IDENTITY for _t, f in fields)
+                            for _r, _t, fields in hits], bool)
+    out = [value_col]
+    for j in range(value_col - c, held.shape[1]):
+        col = held[:, j]
+        if col.sum() < 2 or (col & ~cohort_rows).any():
+            break
+        vs = [_cell_text(vals[hits[i][0], c + 1 + j]) for i in np.flatnonzero(col)]
+        if any(len(v) > 40 for v in vs):  # sentences: notes, not a cohort's values
+            break
+        out.append(c + 1 + j)
+    return out
 
 
 def form_score(found) -> int:
@@ -230,6 +270,25 @@ def _column_heads(vals: np.ndarray, roles: np.ndarray, first: int, value_letters
 _IDENTITY = ("study_id", "first_author", "year")
 
 
+def _study_fields_across(ctx, columns: dict, cell_rows: dict, cell_letters: dict, n: int) -> None:
+    """One study's form with a column per cohort: a study-level field (of the root table only) typed once, in
+    the first column, is the study's, so every cohort's column takes it (each citing the cell it came from)."""
+    root = ctx.schema.sheets.get(ctx.schema.root_sheet)
+    if root is None:
+        return
+    cohort_level = {f for t, spec in ctx.schema.sheets.items() if t != ctx.schema.root_sheet for f in spec.fields}
+    for f, vs in columns.items():
+        if f not in root.fields or f in cohort_level or f in _IDENTITY or not _cell_text(vs[0]):
+            continue
+        if any(_cell_text(v) for v in vs[1:]):
+            continue  # typed per column: each keeps its own
+        columns[f] = [vs[0]] * n
+        if f in cell_rows:
+            cell_rows[f] = [cell_rows[f][0]] * n
+        if f in cell_letters:
+            cell_letters[f] = [cell_letters[f][0]] * n
+
+
 def _one_study(ctx, columns: dict, cell_rows: dict, cell_letters: dict, n: int) -> None:
     """One study's form sheet with a value column per cohort (its fields beside the first, its cohorts side by
     side): the study that one column or the sheet's name states is every column's study. Columns that state
@@ -237,6 +296,7 @@ def _one_study(ctx, columns: dict, cell_rows: dict, cell_letters: dict, n: int) 
     stated = {f: [k for k in range(n) if _cell_text(columns[f][k])] for f in _IDENTITY if f in columns}
     if any(len(ks) == n for ks in stated.values()):
         return  # each column names its study
+    _study_fields_across(ctx, columns, cell_rows, cell_letters, n)
     texts = {(f, _cell_text(columns[f][k]).casefold()) for f, ks in stated.items() for k in ks}
     if len({f for f, _t in texts}) != len(texts):
         return  # columns that name different studies: each keeps its own (missing ones are reported)
