@@ -205,3 +205,35 @@ def test_a_required_field_missing_from_a_form_says_what_is_excluded(tmp_path):
     missing = [f for f in r.finding_list if f.rule == "missing-column" and f.field == "n_enrolled"]
     assert missing and all("its rows are kept out of every analysis that uses it" in f.message
                            and "every row is excluded" not in f.message for f in missing), missing
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# item 1: a form or transposed value is read as the wide path reads the same cell
+# ---------------------------------------------------------------------------------------------------------------
+def test_counts_typed_with_their_words_are_read_in_forms_and_transposed_sheets(tmp_path):
+    """``n=110``, ``N = 73``, ``51 pts`` under a count label: the count, in a per-study form and a transposed
+    sheet, as in a wide column (they were invalid-number errors: the label path had a parser of its own)."""
+    r = validate(study_forms(tmp_path / "forms.xlsx", enrolled={"Unal 2023": "N = 73", "Clement 2022": "n=110",
+                                                                "Baum 2016": "56 pts"}))
+    s = r.tables["studies"].data.set_index("study_id")
+    assert [s.loc[k, "n_enrolled"] for k in ("Unal2023", "Clement2022", "Baum2016")] == [73, 110, 56]
+    assert not [f for f in r.finding_list if f.rule == "invalid-number"], _bad(r)
+    cohorts = [list(c) for c in COHORTS]
+    cohorts[0][2], cohorts[3][2], cohorts[4][2] = "51 pts", "n=110", "N = 73"
+    r = validate(transposed(tmp_path / "t.xlsx", cohorts=[tuple(c) for c in cohorts]))
+    s = r.tables["studies"].data.set_index("study_id")
+    assert [s.loc[k, "n_enrolled"] for k in ("Bodei2011", "Clement2022", "Unal2023")] == [51, 110, 73]
+    assert not [f for f in r.finding_list if f.rule == "invalid-number"], _bad(r)
+    # the same cells in a wide sheet read the same (one parser)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Extraction"
+    for j, label in enumerate(LABELS, 1):
+        ws.cell(1, j, label)
+    for i, c in enumerate(cohorts, 2):
+        for j, v in enumerate(c, 1):
+            if v is not None:
+                ws.cell(i, j, v)
+    wb.save(tmp_path / "wide.xlsx")
+    w = validate(tmp_path / "wide.xlsx").tables["studies"].data.set_index("study_id")
+    assert [w.loc[k, "n_enrolled"] for k in ("Bodei2011", "Clement2022", "Unal2023")] == [51, 110, 73]

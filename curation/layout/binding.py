@@ -505,6 +505,24 @@ def read_counts(arr: np.ndarray) -> None:
             arr[k] = seen[v]
 
 
+def typed_cell(schema: ReviewSchema, tables: list[str], col, v: Any) -> tuple[dict[str, Any], str | None, str | None]:
+    """One cell read as :func:`bind_cells` reads the cells of a column (a form's or a transposed sheet's
+    value, bound by its row label): a count as typed (``n=62``, ``62 pts``: :func:`read_counts`), a number
+    with its unit (``24 months``) for a numeric field, every composite of :func:`.cells._split_cell`.
+    Returns ``({field: raw part}, unit, problem)``."""
+    f = col.parts.get("value")
+    fs = _field_spec_of(schema, tables, f) if f else None
+    units: frozenset = frozenset()
+    if col.kind == "value" and fs is not None:
+        if fs.type == "integer" and isinstance(v, str):
+            arr = np.array([v], dtype=object)
+            read_counts(arr)
+            v = arr[0]
+        if fs.type in NUMERIC_TYPES and fs.type != "year":
+            units = frozenset(set(_unit_terms(schema)) | ({fold(fs.unit)} if fs.unit else set()))
+    return _split_cell(col, v, schema, units)
+
+
 def bind_long(ctx: SheetContext, vals: np.ndarray, data_rows: list[int], columns: dict, letters: dict, units: dict,
               roles: np.ndarray):
     """A long sheet's rows -> records: the outcome named in each row and the role of each column name the

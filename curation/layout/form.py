@@ -171,7 +171,7 @@ def study_from_title(title: str) -> dict[str, str]:
 def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
     """A form-style sheet -> one record: each label's value (composite cells split), each keeping its cell."""
     from .account import HEADER, VALUE
-    from .cells import _split_cell
+    from .binding import typed_cell
     from ..findings import quote_sheet
 
     sl, emit, title, primary = ctx.sl, ctx.emit, ctx.title, ctx.primary
@@ -200,7 +200,7 @@ def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
                 letters.setdefault(f, vl)
             if _cell_text(v) == "":
                 continue
-            got, unit, problem = _split_cell(col, v, ctx.schema)
+            got, unit, problem = typed_cell(ctx.schema, sl.tables, col, v)  # as the wide path reads a cell
             if problem:
                 target = next(iter(col.parts.values()))
                 emit(title, col.row, vl, target, "invalid-number", "error",
