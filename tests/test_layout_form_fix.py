@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -117,6 +118,8 @@ def test_map_then_layout_reads_the_transposed_sheet_the_same(tmp_path):
     out = tmp_path / "L.yaml"
     res = subprocess.run([CURATE, "map", str(p), "-o", str(out)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+    # the map's table names each label by its cell (it printed the letter of one value column, F, for all)
+    assert re.search(r"^\s*A7\s+\W\s+Grade\s", res.stdout, re.M), res.stdout
     key = lambda r: sorted(str((f.sheet, f.row, f.column, f.rule, f.severity)) for f in r.finding_list  # noqa: E731
                            if f.severity in ("error", "warning") and f.rule != "schema-fits-poorly")
     assert key(validate(p)) == key(validate(p, layout=load_layout(out)))
