@@ -205,9 +205,12 @@ def print_layout(layout: Any) -> None:
         t = Table(show_edge=False, header_style="bold")
         for col in ("column", "header", "read as", "fields", "unit", "sure"):
             t.add_column(col, overflow="fold")
-        for col in sorted(sl.columns, key=lambda x: (rank[x.confidence], x.kind == "value", len(x.column), x.column)):
+        for col in sorted(sl.columns, key=lambda x: (rank[x.confidence], x.kind == "value", len(x.column), x.column,
+                                                     x.row or 0)):
             style = {"low": "bold red", "medium": "yellow", "high": ""}[col.confidence]
-            t.add_row(col.column, col.header, col.kind, ", ".join(dict.fromkeys(col.parts.values())), col.unit or "",
+            # a form's or transposed sheet's label: its own cell (the values are beside it, in its row)
+            where = f"{col.label}{col.row}" if col.label and col.row else col.column
+            t.add_row(where, col.header, col.kind, ", ".join(dict.fromkeys(col.parts.values())), col.unit or "",
                       f"[{style}]{col.confidence}[/]" if style else col.confidence)
         for letter, ign in sl.ignored.items():
             t.add_row(letter, ign.header, "not read", ign.field or "", "", ign.reason or "matches no field")

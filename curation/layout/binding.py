@@ -636,6 +636,24 @@ def read_counts(arr: np.ndarray) -> None:
             arr[k] = seen[v]
 
 
+def typed_cell(schema: ReviewSchema, tables: list[str], col, v: Any) -> tuple[dict[str, Any], str | None, str | None]:
+    """One cell read as :func:`bind_cells` reads the cells of a column (a form's or a transposed sheet's
+    value, bound by its row label): a count as typed (``n=62``, ``62 pts``: :func:`read_counts`), a number
+    with its unit (``24 months``) for a numeric field, every composite of :func:`.cells._split_cell`.
+    Returns ``({field: raw part}, unit, problem)``."""
+    f = col.parts.get("value")
+    fs = _field_spec_of(schema, tables, f) if f else None
+    units: frozenset = frozenset()
+    if col.kind == "value" and fs is not None:
+        if fs.type == "integer" and isinstance(v, str):
+            arr = np.array([v], dtype=object)
+            read_counts(arr)
+            v = arr[0]
+        if fs.type in NUMERIC_TYPES and fs.type != "year":
+            units = frozenset(set(_unit_terms(schema)) | ({fold(fs.unit)} if fs.unit else set()))
+    return _split_cell(col, v, schema, units)
+
+
 def bind_long(ctx: SheetContext, vals: np.ndarray, data_rows: list[int], columns: dict, letters: dict, units: dict,
               roles: np.ndarray):
     """A long sheet's rows -> records: the outcome named in each row and the role of each column name the
@@ -780,4 +798,32 @@ def bind_form_sheet(ctx: SheetContext, vals: np.ndarray, filled: np.ndarray) -> 
                  f"{int(rr.max()) + 1}): not read (add their labels to the layout file's columns, with row and "
                  "column, if the review needs them; a table inside the form is read when its header row names "
                  "fields, or when the layout file gives it under formTables)", None, ctx.primary)
+    _unread_form_texts(ctx, vals, roles, figs if reported is None else figs | reported)
     return BoundSheet(vals, data_rows, columns, letters, units, {}, roles, cell_rows, cell_letters, parts)
+
+
+def _unread_form_texts(ctx: SheetContext, vals: np.ndarray, roles: np.ndarray, skip: np.ndarray) -> None:
+    """Text in a value position of a form or transposed sheet (right of a label, in a row the label column
+    names) that no label took: a warning naming the cells, as figures get (``G1/G2`` beside ``Grade``)."""
+    from .account import NOT_READ
+
+    labels = {c.label for c in ctx.sl.columns if c.label}
+    if not labels:
+        return
+    lab = min(_col_index(x) for x in labels)
+    rows = np.flatnonzero(roles[:, lab] != 0)
+    if not rows.size:
+        return
+    mask = np.zeros(roles.shape, bool)
+    mask[rows, lab + 1:] = True
+    texts = mask & (roles == NOT_READ) & ~skip
+    if not texts.any():
+        return
+    q = quote_sheet(ctx.title)
+    rr, cc = np.nonzero(texts)
+    cells = [f"{column_letter(int(c))}{int(r) + 1}" for r, c in zip(rr, cc)]
+    shown = ", ".join(f"{q}!{x} {_cell_text(vals[r, c])[:30]!r}" for x, r, c in list(zip(cells, rr, cc))[:6])
+    ctx.emit(ctx.title, int(rr.min()) + 1, column_letter(int(cc.min())), None, "unread-data", "warning",
+             f"{q} holds {len(cells)} text value(s) beside labels that are not read: {shown}"
+             + (" ..." if len(cells) > 6 else "") + ": their labels name no field of the layout (add them to the "
+             "layout file's columns, with row and column, if the review needs them)", None, ctx.primary)

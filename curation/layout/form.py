@@ -19,7 +19,24 @@ from .model import ColumnLayout, SheetLayout
 
 
 def _field_of(index: FieldIndex, text: str) -> tuple[tuple[str, str], ...]:
-    return index.lookup(text) or index.lookup(split_header(text)[0])
+    """The fields a form's label names: the label, its core (``Median PFS, months`` -> ``median pfs``), or
+    else the one field every word of the core names (``Patients enrolled``: ``patients`` and ``enrolled``
+    are both names of n_enrolled), never a field only some words name."""
+    hit = index.lookup(text)
+    if hit:
+        return hit
+    core = split_header(text)[0]
+    hit = index.lookup(core)
+    words = core.split()
+    if hit or len(words) < 2:
+        return hit
+    common = None
+    for w in words:
+        got = index.lookup(w)
+        if not got:
+            return ()
+        common = [x for x in (got if common is None else common) if x in got]
+    return tuple(common or ())
 
 
 def detect_form(index: FieldIndex, grid: SheetGrid) -> tuple[int, int, list[tuple[int, str, tuple]]] | None:
@@ -30,8 +47,8 @@ def detect_form(index: FieldIndex, grid: SheetGrid) -> tuple[int, int, list[tupl
     n_rows, width = vals.shape
     if width < 2 or n_rows < 3:
         return None
-    filled = _filled(vals[:200, :6])
-    best = None
+    filled = _filled(vals[:200])  # labels in the first columns; their values anywhere to the right (a transposed
+    best = None                   # sheet keeps a cohort per column, some far right: K9 under 'Grade')
     for c in range(min(width - 1, 5)):
         hits = []
         seen: set = set()
@@ -62,11 +79,17 @@ def detect_form(index: FieldIndex, grid: SheetGrid) -> tuple[int, int, list[tupl
                 # a row naming two or more columns (``drug | placebo``): the share of each column is counted over
                 # the labels below it (a study's form with arms: its study-level labels above, each stated once,
                 # do not count against the arms)
-                right = _filled(vals[rows][:, c + 1:])
+                held = _filled(vals[rows][:, c + 1:])
                 head = _arms_row(vals, c + 1, rows[0])
                 below = [k for k, r in enumerate(rows) if head is not None and r > head]
-                share = right[below].mean(axis=0) if len(below) >= 2 else right.mean(axis=0)
-                value_cols = [c + 1 + int(j) for j in np.flatnonzero(share >= 0.5)]
+                share = held[below].mean(axis=0) if len(below) >= 2 else held.mean(axis=0)
+                # a column per record: filled beside half the labels or more, or beside half as many as the
+                # fullest column (a cohort reporting few of the fields: Bodei's column beside Grade, CR ... PD)
+                value_cols = [c + 1 + int(j) for j in np.flatnonzero(share >= max(0.25, min(0.5, share.max() / 2)))]
+                if len(value_cols) < 2:
+                    value_cols = _cohort_columns(index, vals, hits, held, c, value_col)
+                else:
+                    value_col = value_cols[0]
                 best = (c, value_col, hits, value_cols if len(value_cols) >= 2 else [value_col])
     if best is not None:
         best = _labels_left(index, vals, filled, best)
@@ -119,6 +142,27 @@ def _labels_left(index: FieldIndex, vals: np.ndarray, filled: np.ndarray, found:
     return (c, value_col, sorted(hits + extra), value_cols, label_cols)
 
 
+def _cohort_columns(index: FieldIndex, vals: np.ndarray, hits: list, held: np.ndarray, c: int,
+                    value_col: int) -> list[int]:
+    """One study's form with its cohorts side by side (``Cohort | overall | G1-2 | G3`` under the study's own
+    fields): the value column and the columns right beside it that hold values only in rows of fields of a
+    cohort-level table (not the study's root table), in two rows or more. A column that also holds values
+    beside study-level labels (a notes column) is not a cohort."""
+    root = index.schema.root_sheet
+    cohort_rows = np.array([any(t != root for t, _f in fields) and all(f not in _IDENTITY for _t, f in fields)
+                            for _r, _t, fields in hits], bool)
+    out = [value_col]
+    for j in range(value_col - c, held.shape[1]):
+        col = held[:, j]
+        if col.sum() < 2 or (col & ~cohort_rows).any():
+            break
+        vs = [_cell_text(vals[hits[i][0], c + 1 + j]) for i in np.flatnonzero(col)]
+        if any(len(v) > 40 for v in vs):  # sentences: notes, not a cohort's values
+            break
+        out.append(c + 1 + j)
+    return out
+
+
 def form_score(found) -> int:
     return len(found[2]) if found else 0
 
@@ -151,8 +195,8 @@ def form_layout(schema: ReviewSchema, grid: SheetGrid, found, tables: list[str])
         used.add(f)
         spec = next(schema.sheets[t].fields[f] for t in tables if f in schema.sheets[t].fields)
         kind, parts = "value", {"value": f}
-        v = grid.values[r, value_col]
-        if spec.combined and content_kind([v]) == "median_ci":
+        row_values = [grid.values[r, vc] for vc in value_cols if vc < grid.values.shape[1]]
+        if spec.combined and any(content_kind([v]) == "median_ci" for v in row_values if _cell_text(v)):
             kind, parts = "median_ci", {"value": f, "low": spec.combined["low"], "high": spec.combined["high"]}
         cols.append(ColumnLayout(column=column_letter(value_col), header=text, kind=kind, parts=parts,
                                  confidence="medium", row=r + 1, label=column_letter(label_cols.get(r, label_col))))
@@ -186,7 +230,7 @@ def study_from_title(title: str, keep_rest: bool = True) -> dict[str, str]:
 def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
     """A form-style sheet -> one record: each label's value (composite cells split), each keeping its cell."""
     from .account import HEADER, VALUE
-    from .cells import _split_cell
+    from .binding import typed_cell
     from ..findings import quote_sheet
 
     sl, emit, title, primary = ctx.sl, ctx.emit, ctx.title, ctx.primary
@@ -215,7 +259,7 @@ def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
                 letters.setdefault(f, vl)
             if _cell_text(v) == "":
                 continue
-            got, unit, problem = _split_cell(col, v, ctx.schema)
+            got, unit, problem = typed_cell(ctx.schema, sl.tables, col, v)  # as the wide path reads a cell
             if problem:
                 target = next(iter(col.parts.values()))
                 emit(title, col.row, vl, target, "invalid-number", "error",
@@ -320,6 +364,25 @@ def _column_heads(vals: np.ndarray, roles: np.ndarray, first: int, value_letters
 _IDENTITY = ("study_id", "first_author", "year")
 
 
+def _study_fields_across(ctx, columns: dict, cell_rows: dict, cell_letters: dict, n: int) -> None:
+    """One study's form with a column per cohort: a study-level field (of the root table only) typed once, in
+    the first column, is the study's, so every cohort's column takes it (each citing the cell it came from)."""
+    root = ctx.schema.sheets.get(ctx.schema.root_sheet)
+    if root is None:
+        return
+    cohort_level = {f for t, spec in ctx.schema.sheets.items() if t != ctx.schema.root_sheet for f in spec.fields}
+    for f, vs in columns.items():
+        if f not in root.fields or f in cohort_level or f in _IDENTITY or not _cell_text(vs[0]):
+            continue
+        if any(_cell_text(v) for v in vs[1:]):
+            continue  # typed per column: each keeps its own
+        columns[f] = [vs[0]] * n
+        if f in cell_rows:
+            cell_rows[f] = [cell_rows[f][0]] * n
+        if f in cell_letters:
+            cell_letters[f] = [cell_letters[f][0]] * n
+
+
 def _one_study(ctx, columns: dict, cell_rows: dict, cell_letters: dict, n: int) -> None:
     """One study's form sheet with a value column per cohort (its fields beside the first, its cohorts side by
     side): the study that one column or the sheet's name states is every column's study. Columns that state
@@ -327,6 +390,7 @@ def _one_study(ctx, columns: dict, cell_rows: dict, cell_letters: dict, n: int) 
     stated = {f: [k for k in range(n) if _cell_text(columns[f][k])] for f in _IDENTITY if f in columns}
     if any(len(stated.get(f, ())) == n for f in ("study_id", "first_author")):
         return  # each column names its study (a year in each does not)
+    _study_fields_across(ctx, columns, cell_rows, cell_letters, n)
     texts = {(f, _cell_text(columns[f][k]).casefold()) for f, ks in stated.items() for k in ks}
     if len({f for f, _t in texts}) != len(texts):
         return  # columns that name different studies: each keeps its own (missing ones are reported)

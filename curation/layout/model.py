@@ -190,7 +190,11 @@ class Layout(_Model):
             for sl in self.sheets:
                 for c in sl.columns:
                     if c.confidence == level:
-                        out.append(f"{sl.sheet}!{c.column} {c.header!r} read as {c.kind} -> "
+                        where = f"{c.column} {c.header!r}"
+                        if c.label and c.row:  # a form's label: its own cell, then where its values are
+                            where = f"{c.label}{c.row} {c.header!r} (values in " + (
+                                f"row {c.row})" if sl.record_per == "column" else f"{c.column}{c.row})")
+                        out.append(f"{sl.sheet}!{where} read as {c.kind} -> "
                                    f"{', '.join(dict.fromkeys(c.parts.values()))} ({level} confidence)")
         for sl in self.sheets:
             if sl.shape == "long":

@@ -308,7 +308,10 @@ def sheet_records(ctx: SheetContext, bound: BoundSheet) -> dict[str, RawSheet]:
             if sl.by_name or f in needed.get(table, set()) or fs.required:
                 emit(title, header_row, None, f, "missing-column", "error" if fs.required else "info",
                      f"sheet {quote_sheet(title)} has no column for {f!r}"
-                     + (" (required: every row is excluded)" if fs.required else " (treated as empty)"), None, table)
+                     + ((" (required: every row is excluded)" if f in spec.key or f == "study_id" else
+                         # a required field that is no key keeps its rows out of the analyses that use it only
+                         " (required: its rows are kept out of every analysis that uses it)")
+                        if fs.required else " (treated as empty)"), None, table)
     return out
 
 

@@ -188,7 +188,8 @@ def run_field_rules(ctx: Context, sheet: str) -> list[Finding]:
             fields = [f for f in spec.fields if f in data and not spec.fields[f].metadata]
             identical = all(_same(data[f].iat[i], data[f].iat[first]) for f in fields)
             what = "an exact copy of" if identical else "a second row for the same key as"
-            there = table.ref(first, None)
+            # the first row's own row; its key cell where the record is not a row (a column of a transposed sheet)
+            there = table.ref(first, key[-1] if table.row_of(first, key[-1]) != table.rows[first] else None)
             if table.files[first] != table.files[i]:
                 from pathlib import Path
 
