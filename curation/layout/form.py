@@ -276,10 +276,10 @@ def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
                 if unit:
                     units.setdefault(f, [None] * n)[k] = unit
     if sl.record_per == "column":  # one record per value column, whether or not a label names its study
-        _study_level_rows(sl, vals, value_letters, columns, cell_rows, cell_letters)
+        arms_row = _study_level_rows(sl, vals, value_letters, columns, cell_rows, cell_letters)
         if not {"study_id", "first_author"} & set(columns):
             _column_heads(vals, roles, first, value_letters, columns, cell_rows, cell_letters, letters)
-        _one_study(ctx, columns, cell_rows, cell_letters, n)
+        _one_study(ctx, columns, cell_rows, cell_letters, n, across=arms_row is None)
         return [first - 1] * n, columns, letters, units, \
             {f: np.asarray(v, dtype="int64") for f, v in cell_rows.items()}, \
             {f: np.asarray(v, dtype=object) for f, v in cell_letters.items()}
@@ -300,14 +300,14 @@ def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
 
 
 def _study_level_rows(sl, vals: np.ndarray, value_letters: list[str], columns: dict, cell_rows: dict,
-                      cell_letters: dict) -> None:
+                      cell_letters: dict) -> int | None:
     """A study's form with a column per arm or cohort whose arms are named by a row of its own (``Sample |
     adenosineA2a | placebo`` in row 20): the labels above that row are the whole study's (``Category``,
     ``Year``, ``Title``, stated once in the first column), so each column takes them; below it each column
-    keeps its own cells (an empty one stays empty)."""
+    keeps its own cells (an empty one stays empty). Returns the arms row (Excel), or None when there is none."""
     n, width = len(value_letters), vals.shape[1]
     if n < 2:
-        return
+        return None
     idx = [_col_index(v) for v in value_letters]
     head = None
     for col in sorted(sl.columns, key=lambda c: c.row or 0):
@@ -318,7 +318,7 @@ def _study_level_rows(sl, vals: np.ndarray, value_letters: list[str], columns: d
             head = col.row
             break
     if head is None:
-        return
+        return None
     for col in sl.columns:
         if not col.row or col.row >= head:
             continue
@@ -331,6 +331,7 @@ def _study_level_rows(sl, vals: np.ndarray, value_letters: list[str], columns: d
                 cell_rows[f] = [cell_rows[f][0]] * n
             if f in cell_letters:
                 cell_letters[f] = [cell_letters[f][0]] * n
+    return head
 
 
 def _col_index(letter: str) -> int:
@@ -383,14 +384,15 @@ def _study_fields_across(ctx, columns: dict, cell_rows: dict, cell_letters: dict
             cell_letters[f] = [cell_letters[f][0]] * n
 
 
-def _one_study(ctx, columns: dict, cell_rows: dict, cell_letters: dict, n: int) -> None:
+def _one_study(ctx, columns: dict, cell_rows: dict, cell_letters: dict, n: int, across: bool = True) -> None:
     """One study's form sheet with a value column per cohort (its fields beside the first, its cohorts side by
     side): the study that one column or the sheet's name states is every column's study. Columns that state
     different studies (a transposed sheet of several studies) are left as they are."""
     stated = {f: [k for k in range(n) if _cell_text(columns[f][k])] for f in _IDENTITY if f in columns}
     if any(len(stated.get(f, ())) == n for f in ("study_id", "first_author")):
         return  # each column names its study (a year in each does not)
-    _study_fields_across(ctx, columns, cell_rows, cell_letters, n)
+    if across:  # (with a row naming the arms, only the labels above it are the study's: _study_level_rows)
+        _study_fields_across(ctx, columns, cell_rows, cell_letters, n)
     texts = {(f, _cell_text(columns[f][k]).casefold()) for f, ks in stated.items() for k in ks}
     if len({f for f, _t in texts}) != len(texts):
         return  # columns that name different studies: each keeps its own (missing ones are reported)
