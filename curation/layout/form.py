@@ -324,14 +324,18 @@ def _study_level_rows(sl, vals: np.ndarray, value_letters: list[str], columns: d
             continue
         for f in col.parts.values():
             vs = columns.get(f)
-            if vs is None or not _cell_text(vs[0]) or any(_cell_text(v) for v in vs[1:]):
-                continue
-            columns[f] = [vs[0]] * n
-            if f in cell_rows:
-                cell_rows[f] = [cell_rows[f][0]] * n
-            if f in cell_letters:
-                cell_letters[f] = [cell_letters[f][0]] * n
+            if vs is not None and _cell_text(vs[0]) and not any(_cell_text(v) for v in vs[1:]):
+                _first_to_every(f, n, columns, cell_rows, cell_letters)
     return head
+
+
+def _first_to_every(f: str, n: int, columns: dict, cell_rows: dict, cell_letters: dict) -> None:
+    """A field typed once, in the first value column, given to every column (each citing that first cell)."""
+    columns[f] = [columns[f][0]] * n
+    if f in cell_rows:
+        cell_rows[f] = [cell_rows[f][0]] * n
+    if f in cell_letters:
+        cell_letters[f] = [cell_letters[f][0]] * n
 
 
 def _col_index(letter: str) -> int:
@@ -377,11 +381,7 @@ def _study_fields_across(ctx, columns: dict, cell_rows: dict, cell_letters: dict
             continue
         if any(_cell_text(v) for v in vs[1:]):
             continue  # typed per column: each keeps its own
-        columns[f] = [vs[0]] * n
-        if f in cell_rows:
-            cell_rows[f] = [cell_rows[f][0]] * n
-        if f in cell_letters:
-            cell_letters[f] = [cell_letters[f][0]] * n
+        _first_to_every(f, n, columns, cell_rows, cell_letters)
 
 
 def _one_study(ctx, columns: dict, cell_rows: dict, cell_letters: dict, n: int, across: bool = True) -> None:
