@@ -338,6 +338,8 @@ def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
             if fs_f is not None and fs_f.type == "integer":
                 read_counts(arr)
                 _count_parts(schema, sl, f, arr, data_rows, col.column, totals)
+            elif fs_f is not None and fs_f.type == "percentage" and fs_f.count_field:
+                _fraction_parts(ctx, f, fs_f.count_field, arr, data_rows, col.column, totals)
             columns[f] = arr.tolist()  # (an object array's own objects)
             if cell_units:
                 strs = np.flatnonzero(_types(arr) == str)
@@ -430,6 +432,38 @@ def _count_parts(schema: ReviewSchema, sl: SheetLayout, f: str, arr: np.ndarray,
             if m.group("d"):
                 extras.append((int(k), data_rows[k], letter, f, total_f, m.group("d"), t, "denominator"))
             extras.append((int(k), data_rows[k], letter, f, pct_f, m.group("p"), t, "percentage"))
+
+
+def _fraction_parts(ctx: SheetContext, f: str, count_f: str, arr: np.ndarray, data_rows: list[int], letter: str,
+                    extras: list) -> None:
+    """A percentage cell typed as its count and denominator (``15/46``, ``15 of 46`` under ``ORR (%)``): the
+    percentage 100 * 15 / 46, to one decimal, in place (an info finding says what was read), and the count
+    and the denominator kept in ``extras`` for :func:`_cell_denominators` (they fill the row's empty count
+    and denominator cells, or are checked against the typed ones). The grammar is the count column's
+    (:data:`~curation.layout.cells.RX_COUNT_OF`); anything else is left for the number parser (and its
+    finding)."""
+    from .cells import RX_COUNT_OF
+
+    strs = np.flatnonzero(_types(arr) == str)
+    if not len(strs):
+        return
+    total_f = _denominator_of(ctx.schema, ctx.sl, count_f)
+    has_count = any(count_f in ctx.schema.sheets[t].fields for t in ctx.sl.tables)
+    q = quote_sheet(ctx.title)
+    for k in strs:
+        t = arr[k].strip()
+        m = RX_COUNT_OF.match(t)
+        if not m or int(m.group("d")) == 0:
+            continue  # '15/0' stays unread: the number parser's finding names it
+        pct = f"{100 * int(m.group('n')) / int(m.group('d')):.1f}"
+        arr[k] = pct
+        r = data_rows[k]
+        ctx.emit(ctx.title, r + 1, letter, f, "inferred-layout", "info",
+                 f"{f} ({q}!{letter}{r + 1}): {t!r} read as {m.group('n')} of {m.group('d')} = {pct}%"
+                 f" ({count_f} {m.group('n')}" + (f", {total_f} {m.group('d')})" if total_f else ")"), t,
+                 _table_of(ctx.schema, ctx.sl, f))
+        extras.append((int(k), r, letter, f, count_f if has_count else None, m.group("n"), t, "count"))
+        extras.append((int(k), r, letter, f, total_f, m.group("d"), t, "denominator"))
 
 
 def _cell_denominators(ctx: SheetContext, columns: dict, letters: dict, totals: list, n: int) -> None:
