@@ -34,24 +34,12 @@ CRITERIA = ("values", "slips", "silent", "merged", "false_errors", "map_layout")
 
 # (workbook, criterion) -> the failure observed (strict xfail: an entry that starts to pass fails the suite)
 XFAIL: dict[tuple[str, str], str] = {
-    ('wide-xlsx', 'values'):
-        "4 failure(s): bodei/overall orr_n: expected 15, got ''; brabander/overall pfs_median: expected 29, got ''; brabander/overall pfs_ci_low: expected 26, got ''",
-    ('wide-xlsx', 'false_errors'):
-        '2 failure(s): Data extraction!N5 invalid-number; Data extraction!P6 invalid-number',
-    ('wide-ods', 'values'):
-        "4 failure(s): bodei/overall orr_n: expected 15, got ''; brabander/overall pfs_median: expected 29, got ''; brabander/overall pfs_ci_low: expected 26, got ''",
-    ('wide-ods', 'false_errors'):
-        '2 failure(s): Data extraction!N4 invalid-number; Data extraction!P5 invalid-number',
     ('wide-csv_eu', 'values'):
         "19 failure(s): bodei/overall orr_n: expected 15, got ''; brabander/overall pfs_median: expected 29, got ''; brabander/overall pfs_ci_low: expected 26, got ''",
     ('wide-csv_eu', 'slips'):
         '1 failure(s): slip median-outside-ci not reported in its row',
     ('wide-csv_eu', 'false_errors'):
         '9 failure(s): extraction!N4 invalid-number; extraction!P5 invalid-number; extraction!Q5 invalid-number',
-    ('wide-tsv', 'values'):
-        "4 failure(s): bodei/overall orr_n: expected 15, got ''; brabander/overall pfs_median: expected 29, got ''; brabander/overall pfs_ci_low: expected 26, got ''",
-    ('wide-tsv', 'false_errors'):
-        '2 failure(s): extraction!N4 invalid-number; extraction!P5 invalid-number',
     ('long-xlsx', 'values'):
         "9 failure(s): bodei/overall first_author: expected 'Bodei', got 'Bodei L'; brabander/overall first_author: expected 'Brabander', got 'Brabander T'; vdzwan/R-PRRT first_author: expected 'van der Zwan', got 'van der Zwan WA'",
     ('long-xlsx', 'slips'):
@@ -76,32 +64,18 @@ XFAIL: dict[tuple[str, str], str] = {
         '4 failure(s): Extraction!B7 invalid-number; Extraction!G7 invalid-number; Extraction!H7 invalid-number',
     ('stacked-xlsx', 'values'):
         "10 failure(s): bodei/overall <record>: expected '1 clean row', got '0 rows'; brabander/overall <record>: expected '1 clean row', got '0 rows'; vdzwan/R-PRRT <record>: expected '1 clean row', got '0 rows'",
-    ('persite-xlsx', 'values'):
-        "1 failure(s): bodei/overall orr_n: expected 15, got ''",
     ('groupheads-xlsx', 'values'):
         "11 failure(s): bodei/overall primary_site: expected 'mixed', got ''; bodei/overall orr_n: expected 15, got ''; brabander/overall primary_site: expected 'mixed', got ''",
-    ('groupheads-xlsx', 'false_errors'):
-        '2 failure(s): Extraction!M13 invalid-number; Extraction!O14 invalid-number',
     ('aecross-xlsx', 'values'):
         "14 failure(s): bodei/overall first_author: expected 'Bodei', got 'Bodei L'; bodei/overall orr_n: expected 15, got ''; brabander/overall first_author: expected 'Brabander', got 'Brabander T'",
     ('aecross-xlsx', 'false_errors'):
         '13 failure(s): Outcomes!J2 invalid-number; Toxicity!B3 unknown-study; Toxicity!B3 unknown-study',
-    ('merged-xlsx', 'values'):
-        "4 failure(s): bodei/overall orr_n: expected 15, got ''; brabander/overall pfs_median: expected 29, got ''; brabander/overall pfs_ci_low: expected 26, got ''",
-    ('merged-xlsx', 'false_errors'):
-        '2 failure(s): Extraction!N2 invalid-number; Extraction!P3 invalid-number',
     ('long_spelled-xlsx', 'slips'):
         '1 failure(s): slip duplicated-study not reported in its row',
-    ('stackedside-xlsx', 'values'):
-        "32 failure(s): bodei/overall orr_n: expected 15, got ''; vdzwan/RR-PRRT <record>: expected '1 clean row', got '0 rows'; unal/overall grade: expected 'mixed', got ''",
     ('peroutcome-xlsx', 'values'):
         "14 failure(s): bodei/overall <record>: expected '1 clean row', got '0 rows'; brabander/overall <record>: expected '1 clean row', got '0 rows'; vdzwan/R-PRRT orr_pct: expected 15.5, got ''",
     ('peroutcome-xlsx', 'slips'):
         '4 failure(s): slip grade-spelled-oddly not reported in its row; slip median-outside-ci not reported in its row; slip duplicated-study not reported in its row',
-    ('wide-csv_utf8', 'values'):
-        "4 failure(s): bodei/overall orr_n: expected 15, got ''; brabander/overall pfs_median: expected 29, got ''; brabander/overall pfs_ci_low: expected 26, got ''",
-    ('wide-csv_utf8', 'false_errors'):
-        '2 failure(s): extraction_utf8!N4 invalid-number; extraction_utf8!P5 invalid-number',
 }
 
 _CACHE: dict = {}
