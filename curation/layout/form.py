@@ -186,6 +186,7 @@ def study_from_title(title: str, keep_rest: bool = False) -> dict[str, str]:
 def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
     """A form-style sheet -> one record: each label's value (composite cells split), each keeping its cell."""
     from .account import HEADER, VALUE
+    from .binding import form_typed_cell, resolve_form_parts
     from .cells import _split_cell
     from ..findings import quote_sheet
 
@@ -199,6 +200,7 @@ def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
     units: dict[str, list] = {}
     cell_rows: dict[str, list] = {}
     cell_letters: dict[str, list] = {}
+    typed_parts: list = []
     for k, vl in enumerate(value_letters):
         for col in sl.columns:
             r0 = col.row - 1
@@ -215,6 +217,8 @@ def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
                 letters.setdefault(f, vl)
             if _cell_text(v) == "":
                 continue
+            if col.kind == "value":  # 'n=62', '62 pts' in a count; '15/46' under a percentage
+                v = form_typed_cell(ctx, col.parts["value"], v, k, col.row, vl, typed_parts)
             got, unit, problem = _split_cell(col, v, ctx.schema)
             if problem:
                 target = next(iter(col.parts.values()))
@@ -231,6 +235,8 @@ def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
                 cell_letters.setdefault(f, [None] * n)[k] = vl
                 if unit:
                     units.setdefault(f, [None] * n)[k] = unit
+    if typed_parts:
+        resolve_form_parts(ctx, typed_parts, columns, letters, cell_rows, cell_letters, n, first)
     if sl.record_per == "column":  # one record per value column, whether or not a label names its study
         _study_level_rows(sl, vals, value_letters, columns, cell_rows, cell_letters)
         if not {"study_id", "first_author"} & set(columns):
