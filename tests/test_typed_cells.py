@@ -279,3 +279,29 @@ def test_a_median_with_a_ci_it_cannot_split_stays_an_error(text):
 
     p = parse_number_text(text, combined=True, not_reached=True)
     assert p.status == "invalid" and p.reason and text in p.reason, p
+
+
+def test_a_form_sheet_reads_typed_counts_and_a_fraction_under_its_percentage_label(schema, tmp_path):
+    """One study's form (labels in A, values in B): ``n=51`` and ``15 of 46`` read as a wide sheet reads
+    them; a responders cell that disagrees with the fraction is read, with a warning naming both cells."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Bodei2011"
+    for label, value in (("Study", "Bodei2011"), ("N", "n=51"), ("Evaluable", None), ("Responders", None),
+                         ("ORR (%)", "15 of 46"), ("DCR (%)", "60%")):
+        ws.append([label, value])
+    ws2 = wb.create_sheet("Strosberg2017")
+    for label, value in (("Study", "Strosberg2017"), ("N", "116 pts"), ("Evaluable", 101), ("Responders", 19),
+                         ("ORR (%)", "18/101"), ("DCR (%)", "70%")):
+        ws2.append([label, value])
+    wb.save(tmp_path / "forms.xlsx")
+    r = validate(tmp_path / "forms.xlsx", schema)
+    clean = r.clean.set_index("study_id")
+    assert not [f for f in r.finding_list if f.rule == "invalid-number"], [f.message for f in r.finding_list]
+    assert clean.loc["Bodei2011", "n_enrolled"] == 51 and clean.loc["Strosberg2017", "n_enrolled"] == 116
+    assert clean.loc["Bodei2011", "orr_pct"] == pytest.approx(32.6)
+    assert clean.loc["Bodei2011", "responders"] == 15 and clean.loc["Bodei2011", "n_evaluable"] == 46
+    assert clean.loc["Strosberg2017", "responders"] == 19 and clean.loc["Strosberg2017", "orr_pct"] == pytest.approx(17.8)
+    warned = [f for f in r.finding_list if f.severity == "warning" and "'18/101' gives responders = 18" in f.message]
+    assert warned and "Strosberg2017!B4" in warned[0].message and "Strosberg2017!B5" in warned[0].message, \
+        [f.message for f in r.finding_list]
