@@ -52,16 +52,8 @@ XFAIL: dict[tuple[str, str], str] = {
         "11 failure(s): bodei/overall n_enrolled: expected 51, got ''; bodei/overall orr_n: expected 15, got ''; brabander/overall n_enrolled: expected 610, got ''",
     ('form-xlsx', 'false_errors'):
         '24 failure(s): Baum 2016!3 missing-column; Baum 2016!3 missing-required; Bodei 2011!3 missing-column',
-    ('form-folder', 'values'):
-        "5 failure(s): bodei/overall n_enrolled: expected 51, got ''; bodei/overall orr_n: expected 15, got ''; unal/overall n_enrolled: expected 73, got ''",
-    ('form-folder', 'false_errors'):
-        '4 failure(s): Extraction!B8 invalid-number; Extraction!B19 invalid-number; Extraction!B8 invalid-number',
     ('form-folder', 'map_layout'):
         "1 failure(s): map exit 2: Error: Invalid value for 'FORM': File '<folder>' is a directory.",
-    ('transposed-xlsx', 'values'):
-        "11 failure(s): bodei/overall n_enrolled: expected 51, got ''; bodei/overall orr_n: expected 15, got ''; unal/overall n_enrolled: expected 73, got ''",
-    ('transposed-xlsx', 'false_errors'):
-        '4 failure(s): Extraction!B7 invalid-number; Extraction!G7 invalid-number; Extraction!H7 invalid-number',
     ('stacked-xlsx', 'values'):
         "10 failure(s): bodei/overall <record>: expected '1 clean row', got '0 rows'; brabander/overall <record>: expected '1 clean row', got '0 rows'; vdzwan/R-PRRT <record>: expected '1 clean row', got '0 rows'",
     ('groupheads-xlsx', 'values'):
