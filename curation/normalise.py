@@ -315,7 +315,9 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
                     msg = (f"{fld} ({ref(i, fld)}) holds {text_value(values[i])!r}: read as median "
                            f"{'NR' if parsed.median_not_reached else format_number(parsed.value)}"
                            f"{' ' + parsed.unit if parsed.unit else ''} with 95% CI {ci} "
-                           f"(now {low_f}, {high_f}); type the CI into {ref(i, low_f)} and {ref(i, high_f)}")
+                           f"(now {low_f}, {high_f}); " + (
+                               f"type the CI into {ref(i, low_f)} and {ref(i, high_f)}"
+                               if ref(i, low_f) != ref(i, fld) else "the sheet has no CI columns of its own"))
                 else:
                     msg = (f"{fld} ({ref(i, fld)}) holds {text_value(values[i])!r}: read the median; the CI "
                            f"cells {ref(i, low_f)} and {ref(i, high_f)} are typed, so they are read (an empty one "

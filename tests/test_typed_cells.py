@@ -305,3 +305,22 @@ def test_a_form_sheet_reads_typed_counts_and_a_fraction_under_its_percentage_lab
     warned = [f for f in r.finding_list if f.severity == "warning" and "'18/101' gives responders = 18" in f.message]
     assert warned and "Strosberg2017!B4" in warned[0].message and "Strosberg2017!B5" in warned[0].message, \
         [f.message for f in r.finding_list]
+
+
+def test_a_stated_ci_is_checked_against_the_rows_own_ci_cells(schema, tmp_path):
+    """``HR 0.80; 95% CI 0.61 to 1.05`` beside typed CI cells: the typed cells are read, an empty one takes the
+    cell's bound, and a bound that differs is a warning naming both cells."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Extraction"
+    ws.append(["Study", "HR", "HR CI low", "HR CI high"])
+    ws.append(["Bodei2011", "HR 0.80; 95% CI 0.61 to 1.05", 0.61, 1.10])
+    ws.append(["Strosberg2017", "0.21, 95% CI: 0.13\u20130.33", None, None])
+    wb.save(tmp_path / "ci.xlsx")
+    r = validate(tmp_path / "ci.xlsx", schema)
+    clean = r.clean.set_index("study_id")
+    assert clean.loc["Bodei2011", ["hr", "hr_ci_low", "hr_ci_high"]].tolist() == [0.80, 0.61, 1.10]
+    assert clean.loc["Strosberg2017", ["hr", "hr_ci_low", "hr_ci_high"]].tolist() == [0.21, 0.13, 0.33]
+    mismatch = [f for f in r.finding_list if f.rule == "combined-ci-mismatch"]
+    assert len(mismatch) == 1 and mismatch[0].row == 2 and "1.05" in mismatch[0].message \
+        and "Extraction!D2" in mismatch[0].message and "Extraction!B2" in mismatch[0].message, mismatch
