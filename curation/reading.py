@@ -663,6 +663,16 @@ _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical 
 _RIVALS = ("cp1252", "cp1250", "mac_roman")
 
 
+def _punctuation(chars: set[bytes], encoding: str) -> bool:
+    """Every one of the single bytes ``chars`` decodes, in ``encoding``, to punctuation or a symbol."""
+    import unicodedata
+
+    try:
+        return all(unicodedata.category(b.decode(encoding))[0] in "PS" for b in chars)
+    except (UnicodeDecodeError, LookupError):
+        return False
+
+
 def _decode(raw: bytes, name: str) -> tuple[str, str, str | None]:
     """The text of a CSV file, the encoding it was read in and, when the encoding was detected rather than
     marked or UTF-8, what a reviewer should know (None otherwise).
@@ -693,6 +703,14 @@ def _decode(raw: bytes, name: str) -> tuple[str, str, str | None]:
         tied = [m for m in matches if (m.chaos, -m.coherence) == top]
         # equally good readings: cp1252, the encoding Excel saves CSV in on Western systems, when it is one
         encoding = "cp1252" if any("cp1252" in m.could_be_from_charset for m in tied) else matches[0].encoding
+        # a byte between two digits is a range's dash (``55\x9672``), never a letter: a detection that reads
+        # it as one (cp850's 'û') loses to an encoding of the matches that reads every such byte as punctuation
+        between = set(re.findall(rb"(?<=\d)[\x80-\xff](?=\d|NR|nr)", raw))
+        if between and not _punctuation(between, encoding):
+            better = [e for m in matches for e in dict.fromkeys(["cp1252", *m.could_be_from_charset])
+                      if ("cp1252" in m.could_be_from_charset or e == m.encoding) and _punctuation(between, e)]
+            if better:
+                encoding = better[0]
     text = None
     if encoding is not None:
         try:
