@@ -34,12 +34,6 @@ CRITERIA = ("values", "slips", "silent", "merged", "false_errors", "map_layout")
 
 # (workbook, criterion) -> the failure observed (strict xfail: an entry that starts to pass fails the suite)
 XFAIL: dict[tuple[str, str], str] = {
-    ('wide-csv_eu', 'values'):
-        "19 failure(s): bodei/overall orr_n: expected 15, got ''; brabander/overall pfs_median: expected 29, got ''; brabander/overall pfs_ci_low: expected 26, got ''",
-    ('wide-csv_eu', 'slips'):
-        '1 failure(s): slip median-outside-ci not reported in its row',
-    ('wide-csv_eu', 'false_errors'):
-        '9 failure(s): extraction!N4 invalid-number; extraction!P5 invalid-number; extraction!Q5 invalid-number',
     ('long-xlsx', 'values'):
         "9 failure(s): bodei/overall first_author: expected 'Bodei', got 'Bodei L'; brabander/overall first_author: expected 'Brabander', got 'Brabander T'; vdzwan/R-PRRT first_author: expected 'van der Zwan', got 'van der Zwan WA'",
     ('long-xlsx', 'slips'):
