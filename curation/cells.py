@@ -53,6 +53,14 @@ _THOUSANDS_SPACE = re.compile(r"^[+-]?\d{1,3}(?: \d{3})+(?:[.,]\d+)?$")
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
 _COMBINED = re.compile(r"^(?P<median>[^()\[\]]+?)\s*[(\[](?P<inner>[^()\[\]]+)[)\]]$")
 _CI_PREFIX = re.compile(r"^\s*(?:95\s*%?\s*)?(?:ci|c\.i\.|confidence interval)\s*[:=]?\s*", re.I)
+# ``29 months; 95% CI 26 to 33``, ``HR 0.80; 95% CI 0.61 to 1.05``, ``29 95% CI: 26–33``: the estimate (a label
+# before it, a unit after it), then a stated CI without brackets (with brackets, :data:`_COMBINED` reads it)
+_STATED_CI = re.compile(r"^(?:(?:a?hr|a?or|rr|irr|md|smd|median|estimate)\s*[:=]?\s*)?(?P<median>[^;,()\[\]]+?)"
+                        r"\s*[;,]?\s*(?P<inner>(?:95\s*%\s*)(?:ci|c\.i\.|confidence interval)\s*[:=]?\s*[^()\[\]]+)$",
+                        re.I)
+# the estimate's own label before it and a unit word after it: ``HR 0.80``, ``29 months`` (the unit is kept)
+_EST_LABEL = re.compile(r"^(?:a?hr|a?or|rr|irr|md|smd|median|estimate)\s*[:=]?\s*", re.I)
+_NUM_UNIT_WORD = re.compile(r"^(?P<num>[+-]?(?:\d+(?:[.,]\d+)?|[.,]\d+))\s*(?P<unit>[^\W\d_][^\W\d_.]{0,11}\.?)$")
 _QUALIFIER = re.compile(r"^(?:<|>|<=|>=|≤|≥|~|≈|approx\.?|about|ca\.?|c\.)\s*\d")
 
 
@@ -132,6 +140,8 @@ class ParsedNumber:
         The combined cell's median said ``NR``.
     reason : str or None
         For ``invalid``: why, in words a reviewer can act on.
+    unit : str or None
+        The unit word a combined cell states after its median (``29 months; 95% CI 26 to 33``).
     """
 
     status: str
@@ -141,6 +151,7 @@ class ParsedNumber:
     high_not_reached: bool = False
     median_not_reached: bool = False
     reason: str | None = None
+    unit: str | None = None
 
 
 def _plain_number(text: str, *, integer: bool) -> float | None:
@@ -226,15 +237,23 @@ def _split_interval(inner: str) -> tuple[str, str] | None:
 
 
 def _parse_combined(t: str) -> ParsedNumber | None:
-    m = _COMBINED.match(t)
+    """``median (low-high)`` and its written forms: ``24.8 (17.5-34.5)``, ``29 (95% CI 26-33)``, ``29 [26, 33]``,
+    ``29 months; 95% CI 26 to 33``, ``29, 95% CI: 26-33``, ``HR 0.80; 95% CI 0.61 to 1.05``. A unit word after the
+    median is kept (:attr:`ParsedNumber.unit`) so that the normaliser converts or refuses it; anything else
+    is not a combined cell (None: the caller's finding names it)."""
+    m = _COMBINED.match(t) or _STATED_CI.match(t)
     if not m:
         return None
     split = _split_interval(m.group("inner"))
     if split is None:
         return None
+    median, unit = _EST_LABEL.sub("", m.group("median").strip()), None
+    mu = _NUM_UNIT_WORD.match(median)
+    if mu and mu.group("unit").casefold() not in NOT_REACHED_TOKENS:
+        median, unit = mu.group("num"), mu.group("unit")
     parts: dict[str, float | None] = {}
     nr: dict[str, bool] = {}
-    for name, piece in (("median", m.group("median")), ("low", split[0]), ("high", split[1])):
+    for name, piece in (("median", median), ("low", split[0]), ("high", split[1])):
         piece = normalise_text(piece)
         if piece.casefold() in NOT_REACHED_TOKENS and name != "low":
             parts[name], nr[name] = None, True
@@ -244,7 +263,7 @@ def _parse_combined(t: str) -> ParsedNumber | None:
             return None
         parts[name], nr[name] = num, False
     return ParsedNumber("combined", value=parts["median"], low=parts["low"], high=parts["high"],
-                        high_not_reached=nr["high"], median_not_reached=nr["median"])
+                        high_not_reached=nr["high"], median_not_reached=nr["median"], unit=unit)
 
 
 def year_of(value: Any) -> int | None:

@@ -303,6 +303,8 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
             if fs.type == "percentage":
                 decimals[fld] = column_decimals(values, col.values, percent.get(fld, frozenset()))
             for i, parsed in sorted(col.combined.items()):
+                if parsed.unit:  # '29 months; 95% CI 26 to 33': the unit it states, converted or refused below
+                    cell_units.setdefault(fld, np.full(n, None, dtype=object))[i] = parsed.unit
                 low_f, high_f = fs.combined["low"], fs.combined["high"]
                 low_raw, high_raw = raw[low_f].iat[i], raw[high_f].iat[i]
                 filled = low_raw in (None, "") and high_raw in (None, "")
@@ -311,8 +313,11 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
                       f"{'NR' if parsed.high_not_reached else format_number(parsed.high)}")
                 if filled:
                     msg = (f"{fld} ({ref(i, fld)}) holds {text_value(values[i])!r}: read as median "
-                           f"{'NR' if parsed.median_not_reached else format_number(parsed.value)} with 95% CI {ci} "
-                           f"(now {low_f}, {high_f}); type the CI into {ref(i, low_f)} and {ref(i, high_f)}")
+                           f"{'NR' if parsed.median_not_reached else format_number(parsed.value)}"
+                           f"{' ' + parsed.unit if parsed.unit else ''} with 95% CI {ci} "
+                           f"(now {low_f}, {high_f}); " + (
+                               f"type the CI into {ref(i, low_f)} and {ref(i, high_f)}"
+                               if ref(i, low_f) != ref(i, fld) else "the sheet has no CI columns of its own"))
                 else:
                     msg = (f"{fld} ({ref(i, fld)}) holds {text_value(values[i])!r}: read the median; the CI "
                            f"cells {ref(i, low_f)} and {ref(i, high_f)} are typed, so they are read (an empty one "

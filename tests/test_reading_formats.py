@@ -213,6 +213,18 @@ def test_trailing_empty_fields_and_short_rows_are_fine(tmp_path):
     assert v.shape == (3, 3) and v[2, 2] == "" and v[1, 1] == 51.0
 
 
+def test_a_cp1252_dash_between_digits_is_read_as_a_dash_not_a_letter(tmp_path):
+    """A cp1252 export whose only non-ASCII byte is the en dash of ranges (``63 (55\u201372)``): charset-normalizer
+    prefers cp850, which reads it as a letter ('û'); a byte between two digits is punctuation, so cp1252 reads it."""
+    p = tmp_path / "eu.csv"
+    rows = ["Study;N;mOS", *(f"S{k} (20{10 + k});{40 + k};{20 + k},{k} ({10 + k}\u2013{30 + k})" for k in range(9)),
+            "S9 (2019);51;NR (18,4\u2013NR)"]
+    p.write_bytes(("\r\n".join(rows) + "\r\n").encode("cp1252"))
+    g = read_grids(p)
+    v = g.sheets[0].values
+    assert v[1, 2] == "20,0 (10\u201330)" and v[10, 2] == "NR (18,4\u2013NR)", v[:, 2]
+
+
 def test_unknown_encoding_is_refused(tmp_path):
     p = tmp_path / "bin.csv"
     p.write_bytes(bytes(range(0x80, 0x100)) * 40 + b"\x00\x01\x02" * 50)

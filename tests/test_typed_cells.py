@@ -70,7 +70,9 @@ N_FORMS = ["{n}", "n={n}", "N = {n}", "{n} pts", "{n} patients", "n = {n}"]
 COUNT_FORMS = ["{e}/{d}", "{e} of {d}", "{e} ({p})", "{e}/{d} ({p})", "{e} ({p}%)", "{e} out of {d}"]
 PCT_FORMS = ["{x} %", "{x}%", "{x}"]
 HR_FORMS = ["{hr} ({lo}-{hi})", "HR {hr}; 95% CI {lo} to {hi}", "{hr} [{lo}, {hi}]", "{hr} (95% CI {lo}-{hi})",
-            "{hr} ({lo} to {hi})", "{hr} ({lo}\u2013{hi})", "HR {hr} (95% CI {lo}-{hi})"]
+            "{hr} ({lo} to {hi})", "{hr} ({lo}\u2013{hi})", "HR {hr} (95% CI {lo}-{hi})",
+            "{hr}; 95% CI {lo} to {hi}", "{hr} 95% CI: {lo}\u2013{hi}", "{hr}, 95% CI {lo}-{hi}",
+            "HR: {hr} [95% CI {lo}; {hi}]"]
 P_FORMS = [("p<0.001", 0.001, "<"), ("P < 0.001", 0.001, "<"), ("<0.05", 0.05, "<"), ("p = {p}", None, ""),
            ("{p}", None, ""), ("p={p}", None, "")]
 
@@ -181,3 +183,144 @@ def test_a_denominator_typed_in_a_count_cell_fills_an_empty_total_and_is_checked
     assert clean.loc["Bodei2011", "n_evaluable"] == 46 and clean.loc["Bodei2011", "responders"] == 13
     assert clean.loc["Strosberg2017", "n_evaluable"] == 101 and clean.loc["Strosberg2017", "n_enrolled"] == 116
     assert not [f for f in r.finding_list if f.rule == "unread-data"]
+
+
+# ---------------------------------------------------------------------------------------------
+# '15/46' under a percentage header; '29 months; 95% CI 26 to 33' under a median header
+# ---------------------------------------------------------------------------------------------
+
+HEADER_PCT = ["Study", "Evaluable", "Responders", "ORR (%)"]
+
+
+@st.composite
+def fraction_row(draw):
+    """A row whose 'ORR (%)' cell holds the count and its denominator; the row's own count and denominator
+    cells are empty, the same, or (planted) different."""
+    d = draw(st.integers(1, 900))
+    e = draw(st.integers(0, d))
+    form = draw(st.sampled_from(["{e}/{d}", "{e} of {d}", "{e} / {d}", "{e} out of {d}"]))
+    own_d = draw(st.sampled_from(["empty", "same", "other"]))
+    own_e = draw(st.sampled_from(["empty", "same", "other"]))
+    cells = [None if own_d == "empty" else d if own_d == "same" else d + draw(st.integers(1, 9)),
+             None if own_e == "empty" else e if own_e == "same" else e + draw(st.integers(1, 9)),
+             form.format(e=e, d=d)]
+    return cells, e, d, own_e, own_d
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(fraction_row(), min_size=2, max_size=5))
+def test_a_count_and_its_denominator_under_a_percentage_header_give_the_percentage(schema, tmp_path, rows):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Extraction"
+    ws.append(HEADER_PCT)
+    for sid, (cells, *_rest) in zip(STUDIES, rows):
+        ws.append([sid, *cells])
+    wb.save(tmp_path / "frac.xlsx")
+    r = validate(tmp_path / "frac.xlsx", schema)
+    clean = r.clean.set_index("study_id")
+    for k, (sid, (cells, e, d, own_e, own_d)) in enumerate(zip(STUDIES, rows)):
+        row = k + 2
+        at_pct = [f for f in r.finding_list if f.row == row and f.column == "D"]
+        # never an error on the cell: it is read, with an info that says how
+        assert not [f for f in at_pct if f.severity == "error" and f.rule == "invalid-number"], cells
+        info = [f for f in at_pct if f.severity == "info" and "read as" in f.message]
+        assert info and f"{e} of {d} = {100 * e / d:.1f}%" in info[0].message, [f.message for f in at_pct]
+        assert clean.loc[sid, "orr_pct"] == pytest.approx(round(100 * e / d, 1), abs=1e-9), cells
+        for field, own, want, col in (("responders", own_e, e, "C"), ("n_evaluable", own_d, d, "B")):
+            if own == "empty":  # filled from the cell
+                assert clean.loc[sid, field] == want, (field, cells)
+            elif own == "same":
+                assert clean.loc[sid, field] == want, (field, cells)
+                assert not [f for f in at_pct if f.rule == "unread-data" and field in f.message], cells
+            else:  # the row's own cell is read; a warning at the percentage cell names both cells
+                assert clean.loc[sid, field] == cells[0 if field == "n_evaluable" else 1], (field, cells)
+                warned = [f for f in at_pct if f.severity == "warning" and field in f.message]
+                assert warned and f"Extraction!{col}{row}" in warned[0].message, [f.message for f in at_pct]
+
+
+def test_a_fraction_with_a_zero_denominator_under_a_percentage_header_stays_an_error(schema, tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(HEADER_PCT)
+    ws.append(["Bodei2011", 46, None, "15/0"])
+    wb.save(tmp_path / "zero.xlsx")
+    r = validate(tmp_path / "zero.xlsx", schema)
+    assert [f for f in r.finding_list if f.rule == "invalid-number" and f.column == "D" and "15/0" in f.message]
+
+
+@pytest.mark.parametrize("text, median, low, high, unit", [
+    ("29 months; 95% CI 26 to 33", 29, 26, 33, "months"),
+    ("29 (95% CI 26-33)", 29, 26, 33, None),
+    ("29 95% CI: 26\u201333", 29, 26, 33, None),
+    ("29 [26, 33]", 29, 26, 33, None),
+    ("29, 95% CI 26-33", 29, 26, 33, None),
+    ("HR 0.80; 95% CI 0.61 to 1.05", 0.80, 0.61, 1.05, None),
+    ("24.8 (17.5\u201334.5)", 24.8, 17.5, 34.5, None),
+    ("14,6 (12,4\u201316,9)", 14.6, 12.4, 16.9, None),
+    ("29 wk; 95% CI: 26\u201333", 29, 26, 33, "wk"),
+    ("29 months (26-33)", 29, 26, 33, "months"),
+    ("22.8; 95% CI 19.4 to NR", 22.8, 19.4, None, None),
+])
+def test_a_median_with_its_stated_ci_is_split(text, median, low, high, unit):
+    from curation.cells import parse_number_text
+
+    p = parse_number_text(text, combined=True, not_reached=True)
+    assert p.status == "combined", p
+    assert (p.value, p.low, p.unit) == (pytest.approx(median), pytest.approx(low), unit)
+    assert p.high == (pytest.approx(high) if high is not None else None)
+    assert p.high_not_reached == (high is None)
+
+
+@pytest.mark.parametrize("text", ["about 29; 95% CI 26 to 33", "29; 95% CI 26", "29 months; 95% CI 26 to 33 wk",
+                                  "29; 95% CI twenty to 33", "29 months; 90% CI 26 to 33"])
+def test_a_median_with_a_ci_it_cannot_split_stays_an_error(text):
+    from curation.cells import parse_number_text
+
+    p = parse_number_text(text, combined=True, not_reached=True)
+    assert p.status == "invalid" and p.reason and text in p.reason, p
+
+
+def test_a_form_sheet_reads_typed_counts_and_a_fraction_under_its_percentage_label(schema, tmp_path):
+    """One study's form (labels in A, values in B): ``n=51`` and ``15 of 46`` read as a wide sheet reads
+    them; a responders cell that disagrees with the fraction is read, with a warning naming both cells."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Bodei2011"
+    for label, value in (("Study", "Bodei2011"), ("N", "n=51"), ("Evaluable", None), ("Responders", None),
+                         ("ORR (%)", "15 of 46"), ("DCR (%)", "60%")):
+        ws.append([label, value])
+    ws2 = wb.create_sheet("Strosberg2017")
+    for label, value in (("Study", "Strosberg2017"), ("N", "116 pts"), ("Evaluable", 101), ("Responders", 19),
+                         ("ORR (%)", "18/101"), ("DCR (%)", "70%")):
+        ws2.append([label, value])
+    wb.save(tmp_path / "forms.xlsx")
+    r = validate(tmp_path / "forms.xlsx", schema)
+    clean = r.clean.set_index("study_id")
+    assert not [f for f in r.finding_list if f.rule == "invalid-number"], [f.message for f in r.finding_list]
+    assert clean.loc["Bodei2011", "n_enrolled"] == 51 and clean.loc["Strosberg2017", "n_enrolled"] == 116
+    assert clean.loc["Bodei2011", "orr_pct"] == pytest.approx(32.6)
+    assert clean.loc["Bodei2011", "responders"] == 15 and clean.loc["Bodei2011", "n_evaluable"] == 46
+    assert clean.loc["Strosberg2017", "responders"] == 19 and clean.loc["Strosberg2017", "orr_pct"] == pytest.approx(17.8)
+    warned = [f for f in r.finding_list if f.severity == "warning" and "'18/101' gives responders = 18" in f.message]
+    assert warned and "Strosberg2017!B4" in warned[0].message and "Strosberg2017!B5" in warned[0].message, \
+        [f.message for f in r.finding_list]
+
+
+def test_a_stated_ci_is_checked_against_the_rows_own_ci_cells(schema, tmp_path):
+    """``HR 0.80; 95% CI 0.61 to 1.05`` beside typed CI cells: the typed cells are read, an empty one takes the
+    cell's bound, and a bound that differs is a warning naming both cells."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Extraction"
+    ws.append(["Study", "HR", "HR CI low", "HR CI high"])
+    ws.append(["Bodei2011", "HR 0.80; 95% CI 0.61 to 1.05", 0.61, 1.10])
+    ws.append(["Strosberg2017", "0.21, 95% CI: 0.13\u20130.33", None, None])
+    wb.save(tmp_path / "ci.xlsx")
+    r = validate(tmp_path / "ci.xlsx", schema)
+    clean = r.clean.set_index("study_id")
+    assert clean.loc["Bodei2011", ["hr", "hr_ci_low", "hr_ci_high"]].tolist() == [0.80, 0.61, 1.10]
+    assert clean.loc["Strosberg2017", ["hr", "hr_ci_low", "hr_ci_high"]].tolist() == [0.21, 0.13, 0.33]
+    mismatch = [f for f in r.finding_list if f.rule == "combined-ci-mismatch"]
+    assert len(mismatch) == 1 and mismatch[0].row == 2 and "1.05" in mismatch[0].message \
+        and "Extraction!D2" in mismatch[0].message and "Extraction!B2" in mismatch[0].message, mismatch

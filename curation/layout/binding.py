@@ -339,6 +339,8 @@ def bind_cells(ctx: SheetContext, vals: np.ndarray, data_rows: list[int]):
             if fs_f is not None and fs_f.type == "integer":
                 read_counts(arr)
                 _count_parts(schema, sl, f, arr, data_rows, col.column, totals)
+            elif fs_f is not None and fs_f.type == "percentage" and fs_f.count_field:
+                _fraction_parts(ctx, f, fs_f.count_field, arr, data_rows, col.column, totals)
             columns[f] = arr.tolist()  # (an object array's own objects)
             if cell_units:
                 strs = np.flatnonzero(_types(arr) == str)
@@ -436,6 +438,108 @@ def _count_parts(schema: ReviewSchema, sl: SheetLayout, f: str, arr: np.ndarray,
             if m.group("d"):
                 extras.append((int(k), data_rows[k], letter, f, total_f, m.group("d"), t, "denominator"))
             extras.append((int(k), data_rows[k], letter, f, pct_f, m.group("p"), t, "percentage"))
+
+
+def _fraction_parts(ctx: SheetContext, f: str, count_f: str, arr: np.ndarray, data_rows: list[int], letter: str,
+                    extras: list) -> None:
+    """A percentage cell typed as its count and denominator (``15/46``, ``15 of 46`` under ``ORR (%)``): the
+    percentage 100 * 15 / 46, to one decimal, in place (an info finding says what was read), and the count
+    and the denominator kept in ``extras`` for :func:`_cell_denominators` (they fill the row's empty count
+    and denominator cells, or are checked against the typed ones). The grammar is the count column's
+    (:data:`~curation.layout.cells.RX_COUNT_OF`); anything else is left for the number parser (and its
+    finding)."""
+    from .cells import RX_COUNT_OF
+
+    strs = np.flatnonzero(_types(arr) == str)
+    if not len(strs):
+        return
+    total_f = _denominator_of(ctx.schema, ctx.sl, count_f)
+    has_count = any(count_f in ctx.schema.sheets[t].fields for t in ctx.sl.tables)
+    q = quote_sheet(ctx.title)
+    for k in strs:
+        t = arr[k].strip()
+        m = RX_COUNT_OF.match(t)
+        if not m or int(m.group("d")) == 0:
+            continue  # '15/0' stays unread: the number parser's finding names it
+        pct = f"{100 * int(m.group('n')) / int(m.group('d')):.1f}"
+        arr[k] = pct
+        r = data_rows[k]
+        ctx.emit(ctx.title, r + 1, letter, f, "inferred-layout", "info",
+                 f"{f} ({q}!{letter}{r + 1}): {t!r} read as {m.group('n')} of {m.group('d')} = {pct}%"
+                 f" ({count_f} {m.group('n')}" + (f", {total_f} {m.group('d')})" if total_f else ")"), t,
+                 _table_of(ctx.schema, ctx.sl, f))
+        extras.append((int(k), r, letter, f, count_f if has_count else None, m.group("n"), t, "count"))
+        extras.append((int(k), r, letter, f, total_f, m.group("d"), t, "denominator"))
+
+
+def form_typed_cell(ctx: SheetContext, field: str, v: Any, k: int, row: int, letter: str, extras: list) -> Any:
+    """One value cell of a form-style sheet as people type it, read as a wide sheet's column reads it
+    (:func:`read_counts`, :func:`_fraction_parts`): ``n=62``, ``62 pts`` in a count -> ``62``; ``15/46``,
+    ``15 of 46`` under a percentage -> ``32.6`` (an info finding says so), its count and denominator kept in
+    ``extras`` for :func:`resolve_form_parts`. Anything else is returned as typed (for the number parser
+    and its finding)."""
+    from .cells import RX_COUNT_OF, RX_COUNT_TEXT
+
+    if not isinstance(v, str):
+        return v
+    fs = _field_spec_of(ctx.schema, ctx.sl.tables, field)
+    if fs is None:
+        return v
+    if fs.type == "integer":
+        m = RX_COUNT_TEXT.match(v)
+        return (m.group("n") or m.group("n2")) if m else v
+    if fs.type != "percentage" or not fs.count_field:
+        return v
+    t = v.strip()
+    m = RX_COUNT_OF.match(t)
+    if not m or int(m.group("d")) == 0:
+        return v
+    count_f = fs.count_field
+    total_f = _denominator_of(ctx.schema, ctx.sl, count_f)
+    pct = f"{100 * int(m.group('n')) / int(m.group('d')):.1f}"
+    ctx.emit(ctx.title, row, letter, field, "inferred-layout", "info",
+             f"{field} ({quote_sheet(ctx.title)}!{letter}{row}): {t!r} read as {m.group('n')} of {m.group('d')} = "
+             f"{pct}% ({count_f} {m.group('n')}" + (f", {total_f} {m.group('d')})" if total_f else ")"), t,
+             _table_of(ctx.schema, ctx.sl, field))
+    has_count = any(count_f in ctx.schema.sheets[tb].fields for tb in ctx.sl.tables)
+    extras.append((k, row, letter, field, count_f if has_count else None, m.group("n"), t, "count"))
+    extras.append((k, row, letter, field, total_f, m.group("d"), t, "denominator"))
+    return pct
+
+
+def resolve_form_parts(ctx: SheetContext, extras: list, columns: dict, letters: dict, cell_rows: dict,
+                       cell_letters: dict, n: int, first: int) -> None:
+    """The count and denominator a form's ``15/46`` percentage cell gives (:func:`form_typed_cell`): each fills
+    its field where the record's own cell is empty (the value keeps the percentage cell as its cell), and one
+    that differs from the record's own is not read, with a warning naming both cells (never dropped
+    silently)."""
+    from ..cells import parse_number_text
+
+    q = quote_sheet(ctx.title)
+    label_row = {f: c.row for c in ctx.sl.columns for f in c.parts.values()}
+    for k, row, letter, field, tf, d, text, what in extras:
+        where = f"{q}!{letter}{row}"
+        if tf is None:
+            ctx.emit(ctx.title, row, letter, field, "unread-data", "warning",
+                     f"{where} {text!r}: the {what} {d} is not read (no field of the sheet is the {what} of "
+                     f"{field}); type it in its own cell if the review needs it", text,
+                     _table_of(ctx.schema, ctx.sl, field))
+            continue
+        current = columns.get(tf, [None] * n)[k]
+        if current is None or _cell_text(current) == "":
+            columns.setdefault(tf, [None] * n)[k] = d
+            letters.setdefault(tf, letter)
+            cell_rows.setdefault(tf, [0] * n)[k] = row if row != first else 0
+            cell_letters.setdefault(tf, [None] * n)[k] = letter
+            continue
+        parsed = parse_number_text(_cell_text(current)) if not isinstance(current, (int, float)) else None
+        value = float(current) if parsed is None else parsed.value
+        own = f"{q}!{letter}{label_row.get(tf, row)}"
+        if value is None or abs(float(value) - float(d)) > 1e-9:
+            ctx.emit(ctx.title, row, letter, field, "unread-data", "warning",
+                     f"{where} {text!r} gives {tf} = {d}, but the {tf} cell ({own}) holds {_cell_text(current)!r}: "
+                     f"the {tf} cell is read, the {what} in {where} is not; check which is right", text,
+                     _table_of(ctx.schema, ctx.sl, tf))
 
 
 def _cell_denominators(ctx: SheetContext, columns: dict, letters: dict, totals: list, n: int) -> None:

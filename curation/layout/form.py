@@ -230,7 +230,7 @@ def study_from_title(title: str, keep_rest: bool = True) -> dict[str, str]:
 def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
     """A form-style sheet -> one record: each label's value (composite cells split), each keeping its cell."""
     from .account import HEADER, VALUE
-    from .binding import typed_cell
+    from .binding import form_typed_cell, resolve_form_parts, typed_cell
     from ..findings import quote_sheet
 
     sl, emit, title, primary = ctx.sl, ctx.emit, ctx.title, ctx.primary
@@ -243,6 +243,7 @@ def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
     units: dict[str, list] = {}
     cell_rows: dict[str, list] = {}
     cell_letters: dict[str, list] = {}
+    typed_parts: list = []
     for k, vl in enumerate(value_letters):
         for col in sl.columns:
             r0 = col.row - 1
@@ -259,6 +260,8 @@ def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
                 letters.setdefault(f, vl)
             if _cell_text(v) == "":
                 continue
+            if col.kind == "value":  # '15/46' under a percentage: the count and denominator kept for later
+                v = form_typed_cell(ctx, col.parts["value"], v, k, col.row, vl, typed_parts)
             got, unit, problem = typed_cell(ctx.schema, sl.tables, col, v)  # as the wide path reads a cell
             if problem:
                 target = next(iter(col.parts.values()))
@@ -275,6 +278,8 @@ def bind_form(ctx, vals: np.ndarray, roles: np.ndarray):
                 cell_letters.setdefault(f, [None] * n)[k] = vl
                 if unit:
                     units.setdefault(f, [None] * n)[k] = unit
+    if typed_parts:
+        resolve_form_parts(ctx, typed_parts, columns, letters, cell_rows, cell_letters, n, first)
     if sl.record_per == "column":  # one record per value column, whether or not a label names its study
         arms_row = _study_level_rows(sl, vals, value_letters, columns, cell_rows, cell_letters)
         if not {"study_id", "first_author"} & set(columns):
