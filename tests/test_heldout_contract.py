@@ -34,56 +34,6 @@ CRITERIA = ("values", "slips", "silent", "merged", "false_errors", "map_layout")
 
 # (workbook, criterion) -> the failure observed (strict xfail: an entry that starts to pass fails the suite)
 XFAIL: dict[tuple[str, str], str] = {
-    ('wide-xlsx', 'values'):
-        "4 failure(s): bodei/overall orr_n: expected 15, got ''; brabander/overall pfs_median: expected 29, got ''; brabander/overall pfs_ci_low: expected 26, got ''",
-    ('wide-xlsx', 'false_errors'):
-        '2 failure(s): Data extraction!N5 invalid-number; Data extraction!P6 invalid-number',
-    ('wide-ods', 'values'):
-        "4 failure(s): bodei/overall orr_n: expected 15, got ''; brabander/overall pfs_median: expected 29, got ''; brabander/overall pfs_ci_low: expected 26, got ''",
-    ('wide-ods', 'false_errors'):
-        '2 failure(s): Data extraction!N4 invalid-number; Data extraction!P5 invalid-number',
-    ('wide-csv_eu', 'values'):
-        "19 failure(s): bodei/overall orr_n: expected 15, got ''; brabander/overall pfs_median: expected 29, got ''; brabander/overall pfs_ci_low: expected 26, got ''",
-    ('wide-csv_eu', 'false_errors'):
-        '9 failure(s): extraction!N4 invalid-number; extraction!P5 invalid-number; extraction!Q5 invalid-number',
-    ('wide-tsv', 'values'):
-        "4 failure(s): bodei/overall orr_n: expected 15, got ''; brabander/overall pfs_median: expected 29, got ''; brabander/overall pfs_ci_low: expected 26, got ''",
-    ('wide-tsv', 'false_errors'):
-        '2 failure(s): extraction!N4 invalid-number; extraction!P5 invalid-number',
-    ('form-xlsx', 'values'):
-        "11 failure(s): bodei/overall n_enrolled: expected 51, got ''; bodei/overall orr_n: expected 15, got ''; brabander/overall n_enrolled: expected 610, got ''",
-    ('form-folder', 'values'):
-        "5 failure(s): bodei/overall n_enrolled: expected 51, got ''; bodei/overall orr_n: expected 15, got ''; unal/overall n_enrolled: expected 73, got ''",
-    ('transposed-xlsx', 'values'):
-        "11 failure(s): bodei/overall n_enrolled: expected 51, got ''; bodei/overall orr_n: expected 15, got ''; unal/overall n_enrolled: expected 73, got ''",
-    ('long-xlsx', 'values'):
-        "9 failure(s): bodei/overall first_author: expected 'Bodei', got 'Bodei L'; brabander/overall first_author: expected 'Brabander', got 'Brabander T'; vdzwan/R-PRRT first_author: expected 'van der Zwan', got 'van der Zwan WA'",
-    ('long-xlsx', 'slips'):
-        '1 failure(s): slip duplicated-study not reported in its row',
-    ('long-ods', 'values'):
-        "9 failure(s): bodei/overall first_author: expected 'Bodei', got 'Bodei L'; brabander/overall first_author: expected 'Brabander', got 'Brabander T'; vdzwan/R-PRRT first_author: expected 'van der Zwan', got 'van der Zwan WA'",
-    ('long-ods', 'slips'):
-        '1 failure(s): slip duplicated-study not reported in its row',
-    ('form-xlsx', 'false_errors'):
-        '24 failure(s): Baum 2016!3 missing-column; Baum 2016!3 missing-required; Bodei 2011!3 missing-column',
-    ('form-folder', 'map_layout'):
-        "1 failure(s): map exit 2: Error: Invalid value for 'FORM': File '<folder>' is a directory.",
-    ('stacked-xlsx', 'values'):
-        "10 failure(s): bodei/overall <record>: expected '1 clean row', got '0 rows'; brabander/overall <record>: expected '1 clean row', got '0 rows'; vdzwan/R-PRRT <record>: expected '1 clean row', got '0 rows'",
-    ('groupheads-xlsx', 'values'):
-        "11 failure(s): bodei/overall primary_site: expected 'mixed', got ''; bodei/overall orr_n: expected 15, got ''; brabander/overall primary_site: expected 'mixed', got ''",
-    ('aecross-xlsx', 'values'):
-        "14 failure(s): bodei/overall first_author: expected 'Bodei', got 'Bodei L'; bodei/overall orr_n: expected 15, got ''; brabander/overall first_author: expected 'Brabander', got 'Brabander T'",
-    ('merged-xlsx', 'values'):
-        "4 failure(s): bodei/overall orr_n: expected 15, got ''; brabander/overall pfs_median: expected 29, got ''; brabander/overall pfs_ci_low: expected 26, got ''",
-    ('merged-xlsx', 'false_errors'):
-        '2 failure(s): Extraction!N2 invalid-number; Extraction!P3 invalid-number',
-    ('stackedside-xlsx', 'values'):
-        "32 failure(s): bodei/overall orr_n: expected 15, got ''; vdzwan/RR-PRRT <record>: expected '1 clean row', got '0 rows'; unal/overall grade: expected 'mixed', got ''",
-    ('aecross-xlsx', 'false_errors'):
-        '13 failure(s): Outcomes!J2 invalid-number; Toxicity!B3 unknown-study; Toxicity!B3 unknown-study',
-    ('long_spelled-xlsx', 'slips'):
-        '1 failure(s): slip duplicated-study not reported in its row',
     ('peroutcome-xlsx', 'values'):
         "14 failure(s): bodei/overall <record>: expected '1 clean row', got '0 rows'; brabander/overall <record>: expected '1 clean row', got '0 rows'; vdzwan/R-PRRT orr_pct: expected 15.5, got ''",
     ('peroutcome-xlsx', 'slips'):
