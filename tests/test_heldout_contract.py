@@ -94,10 +94,6 @@ XFAIL: dict[tuple[str, str], str] = {
         '1 failure(s): slip duplicated-study not reported in its row',
     ('stackedside-xlsx', 'values'):
         "32 failure(s): bodei/overall orr_n: expected 15, got ''; vdzwan/RR-PRRT <record>: expected '1 clean row', got '0 rows'; unal/overall grade: expected 'mixed', got ''",
-    ('peroutcome-xlsx', 'values'):
-        "14 failure(s): bodei/overall <record>: expected '1 clean row', got '0 rows'; brabander/overall <record>: expected '1 clean row', got '0 rows'; vdzwan/R-PRRT orr_pct: expected 15.5, got ''",
-    ('peroutcome-xlsx', 'slips'):
-        '4 failure(s): slip grade-spelled-oddly not reported in its row; slip median-outside-ci not reported in its row; slip duplicated-study not reported in its row',
     ('wide-csv_utf8', 'values'):
         "4 failure(s): bodei/overall orr_n: expected 15, got ''; brabander/overall pfs_median: expected 29, got ''; brabander/overall pfs_ci_low: expected 26, got ''",
     ('wide-csv_utf8', 'false_errors'):
