@@ -74,9 +74,9 @@ def test_each_sheet_name_and_role_name_the_field_and_sheets_join_by_study_and_co
     i = list(zip(t.data["study_id"], t.data["cohort"])).index(("Alder2015", "overall"))
     assert (t.ref(i, "orr_pct"), t.ref(i, "pfs_median"), t.ref(i, "os_ci_high")) == ("ORR!G2", "PFS!G2", "OS!I2")
     # every cell of the outcome sheets is read or a header
-    acc = {a.sheet: a.to_dict() for a in r.workbooks[0].cell_accounts} if hasattr(r, "workbooks") else None
-    if acc is not None:
-        assert acc["PFS"]["not_read"] == 0 and acc["ORR"]["not_read"] == 0
+    acc = next(iter(r.summary.cells.values()))
+    assert acc["PFS"]["not_read"] == 0 and acc["ORR"]["not_read"] == 0, acc
+    assert acc["PFS"]["read"] == 2 * 3 + 2 * 3 + 1  # study, cohort, site and three figures; Alder's grade
 
 
 def test_a_finding_on_a_joined_value_cites_its_own_sheet(tmp_path):
