@@ -66,6 +66,7 @@ class Table:
     cell_rows: dict[str, np.ndarray] = field(default_factory=dict)
     row_titles: Any = None
     cell_letters: dict[str, np.ndarray] = field(default_factory=dict)
+    cell_titles: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -108,9 +109,12 @@ class Table:
     def letter(self, file: str, fld: str) -> str | None:
         return self.letters.get(file, {}).get(fld)
 
-    def title(self, file: str, i: int | None = None) -> str:
+    def title(self, file: str, i: int | None = None, fld: str | None = None) -> str:
         """The workbook's own name of this sheet in ``file`` (of row position ``i``'s worksheet, where one
-        contract sheet is read from several worksheets)."""
+        contract sheet is read from several worksheets; of field ``fld``'s own cell, where one record joins
+        cells of several worksheets, one sheet per outcome)."""
+        if i is not None and fld is not None and fld in self.cell_titles and self.cell_titles[fld][i]:
+            return self.cell_titles[fld][i]
         if i is not None and self.row_titles is not None and self.row_titles[i]:
             return self.row_titles[i]
         return self.titles.get(file, self.sheet)
@@ -121,7 +125,7 @@ class Table:
         file = self.files[i]
         letter = self.letter_of(i, file, fld) if fld else None
         row = self.row_of(i, fld) if letter else self.rows[i]
-        sheet = quote_sheet(self.title(file, i))
+        sheet = quote_sheet(self.title(file, i, fld if letter else None))
         return f"{sheet}!{letter}{row}" if letter else f"{sheet}!{row}:{row}"
 
     def study(self, i: int) -> str | None:
@@ -147,6 +151,7 @@ def stack(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> dict[str, t
         cell_row_pieces: dict[str, list] = {}
         row_titles: list = []
         cell_letter_pieces: dict[str, list] = {}
+        cell_title_pieces: dict[str, list] = {}
         for wb in wbs:
             raw = wb.sheets.get(sheet)
             if raw is None:
@@ -161,6 +166,8 @@ def stack(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> dict[str, t
             row_titles.extend(raw.row_titles if raw.row_titles is not None else [None] * n)
             for fld, ll in getattr(raw, "cell_letters", {}).items():
                 cell_letter_pieces.setdefault(fld, []).append((offset, ll))
+            for fld, tt in getattr(raw, "cell_titles", {}).items():
+                cell_title_pieces.setdefault(fld, []).append((offset, tt))
             for k in spec.fields:
                 v = raw.values.get(k)
                 cols[k].append(v if v is not None else np.full(n, None, dtype=object))
@@ -186,6 +193,12 @@ def stack(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> dict[str, t
             for offset, ll in pieces:
                 arr[offset:offset + len(ll)] = ll
             cell_letters[fld] = arr
+        cell_titles: dict[str, np.ndarray] = {}
+        for fld, pieces in cell_title_pieces.items():
+            arr = np.full(len(rows), None, dtype=object)
+            for offset, tt in pieces:
+                arr[offset:offset + len(tt)] = tt
+            cell_titles[fld] = arr
         cell_units: dict[str, np.ndarray] = {}
         for fld, pieces in units.items():
             arr = np.full(len(rows), None, dtype=object)
@@ -193,7 +206,8 @@ def stack(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> dict[str, t
                 arr[offset:offset + len(u)] = u
             cell_units[fld] = arr
         out[sheet] = (frame, letters, {k: frozenset(v) for k, v in percent.items()}, extras, titles, cell_units,
-                      cell_rows, np.asarray(row_titles, dtype=object) if any(row_titles) else None, cell_letters)
+                      cell_rows, np.asarray(row_titles, dtype=object) if any(row_titles) else None, cell_letters,
+                      cell_titles)
     return out
 
 
@@ -214,7 +228,8 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
     """
     findings: list[Finding] = []
     tables: dict[str, Table] = {}
-    for sheet, (raw, letters, percent, extras, titles, cell_units, cell_rows, row_titles, cell_letters) in \
+    for sheet, (raw, letters, percent, extras, titles, cell_units, cell_rows, row_titles, cell_letters,
+                cell_titles) in \
             stack(schema, workbooks).items():
         spec = schema.sheets[sheet]
         n = len(raw)
@@ -231,13 +246,15 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
             letter = (cell_letters[fld][i] if fld in cell_letters and cell_letters[fld][i] else None) or \
                 letters.get(files[i], {}).get(fld)
             row = int(cell_rows[fld][i]) if fld in cell_rows and cell_rows[fld][i] > 0 else int(rows[i])
-            title = row_titles[i] if row_titles is not None and row_titles[i] else titles.get(files[i], sheet)
+            title = (cell_titles[fld][i] if fld in cell_titles and cell_titles[fld][i] else None) or \
+                (row_titles[i] if row_titles is not None and row_titles[i] else titles.get(files[i], sheet))
             findings.append(Finding(files[i], title, row, letter, fld, study_ids[i],
                                     rule, severity, message, value, sheet))
 
         def ref(i: int, fld: str) -> str:
             row = int(cell_rows[fld][i]) if fld in cell_rows and cell_rows[fld][i] > 0 else int(rows[i])
-            title = row_titles[i] if row_titles is not None and row_titles[i] else titles.get(files[i], sheet)
+            title = (cell_titles[fld][i] if fld in cell_titles and cell_titles[fld][i] else None) or \
+                (row_titles[i] if row_titles is not None and row_titles[i] else titles.get(files[i], sheet))
             letter = (cell_letters[fld][i] if fld in cell_letters and cell_letters[fld][i] else None) or \
                 letters.get(files[i], {}).get(fld, '')
             return f"{quote_sheet(title)}!{letter}{row}"
@@ -351,7 +368,8 @@ def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[d
         data.index = pd.RangeIndex(n)
         tables[sheet] = Table(sheet=sheet, data=data, raw=raw[list(spec.fields)], letters=letters,
                               decimals=decimals, extra=extras, unreadable=unreadable, titles=titles,
-                              cell_rows=cell_rows, row_titles=row_titles, cell_letters=cell_letters)
+                              cell_rows=cell_rows, row_titles=row_titles, cell_letters=cell_letters,
+                              cell_titles=cell_titles)
     return tables, findings
 
 

@@ -101,6 +101,8 @@ class RawSheet:
     # where it is not the field's one column (a cross-tab's study columns); None: ``columns[field]``
     row_titles: Any = None  # the worksheet of each record, where one contract sheet is read from several
     # worksheets (one sheet per subgroup); None: every record is in ``title``
+    cell_titles: dict[str, Any] = field(default_factory=dict)  # field -> the worksheet of each record's cell,
+    # where one record joins cells of several worksheets (one sheet per outcome); None: the record's worksheet
 
 
 @dataclass(frozen=True)

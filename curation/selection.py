@@ -459,7 +459,7 @@ def select_records(schema: ReviewSchema, tables: Mapping[str, Any], findings: Se
             continue
         positions: list[int] = []
         t = tables[sheet]
-        if f.column and (t.cell_rows or t.row_titles is not None):
+        if f.column and (t.cell_rows or t.row_titles is not None or t.cell_titles):
             # a cell of a record bound off its row (a form sheet, a column per record)
             positions = record_cells(sheet)[0].get((str(f.file), f.sheet, int(f.row), f.column)) or []
         if not positions:  # the record's own row, or a row one of its cells has (a long sheet's record spans rows)
@@ -613,7 +613,7 @@ def _record_cells(t: Any) -> tuple[dict[tuple[str, str | None, int, str | None],
             if fld in t.cell_letters and not t.cell_letters[fld][i]:
                 continue  # no cell of its own (a derived value)
             letter = t.letter_of(i, files[i], fld)
-            key = (files[i], titles[i], t.row_of(i, fld), letter)
+            key = (files[i], t.title(files[i], i, fld), t.row_of(i, fld), letter)
             if i not in out.setdefault(key, []):
                 out[key].append(i)
     return out, titles

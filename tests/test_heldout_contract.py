@@ -34,10 +34,6 @@ CRITERIA = ("values", "slips", "silent", "merged", "false_errors", "map_layout")
 
 # (workbook, criterion) -> the failure observed (strict xfail: an entry that starts to pass fails the suite)
 XFAIL: dict[tuple[str, str], str] = {
-    ('peroutcome-xlsx', 'values'):
-        "14 failure(s): bodei/overall <record>: expected '1 clean row', got '0 rows'; brabander/overall <record>: expected '1 clean row', got '0 rows'; vdzwan/R-PRRT orr_pct: expected 15.5, got ''",
-    ('peroutcome-xlsx', 'slips'):
-        '4 failure(s): slip grade-spelled-oddly not reported in its row; slip median-outside-ci not reported in its row; slip duplicated-study not reported in its row',
 }
 
 _CACHE: dict = {}

@@ -203,7 +203,7 @@ def unread_findings(grid: SheetGrid, sl: SheetLayout, roles: np.ndarray, index: 
     texts = _merged_fill_header(grid, list(range(max(first_header, 0), last_header + 1)))
     mapped = {_col_index(c.column) for c in sl.columns}
     if sl.shape == "long":  # its role and outcome columns: reported by the long binding itself
-        mapped |= {_col_index(l) for l in sl.roles} | {_col_index(sl.outcome_column)}
+        mapped |= {_col_index(l) for l in sl.roles} | ({_col_index(sl.outcome_column)} if sl.outcome_column else set())
     per_col = below.sum(axis=0)
     data_like_rows = np.zeros(below.shape[0], bool)
     for c in np.flatnonzero(per_col):

@@ -772,9 +772,13 @@ def bind_long(ctx: SheetContext, vals: np.ndarray, data_rows: list[int], columns
     n = len(data_rows)
     rows = np.asarray(data_rows, dtype=int)
     width = vals.shape[1]
-    oc = _col_index(sl.outcome_column)
+    by_sheet = sl.outcome_column is None  # one sheet per outcome: the sheet's name names every row's outcome
+    oc = width if by_sheet else _col_index(sl.outcome_column)
     role_letters = [l for l in sl.roles if _col_index(l) < width]
-    outcome_values = vals[rows, oc] if n and oc < width else np.full(n, None, dtype=object)
+    if by_sheet:
+        outcome_values = np.full(n, next(iter(sl.outcomes), None), dtype=object)
+    else:
+        outcome_values = vals[rows, oc] if n and oc < width else np.full(n, None, dtype=object)
 
     def col_values(c: int) -> np.ndarray:
         arr = np.array(vals[rows, c], dtype=object) if n else np.zeros(0, object)
@@ -789,6 +793,8 @@ def bind_long(ctx: SheetContext, vals: np.ndarray, data_rows: list[int], columns
     keys = sorted(columns)
     group = [tuple(_cell_text(columns[f][k]) for f in keys) for k in range(n)]
     repeats: list = []
+    if by_sheet:  # one outcome per sheet: each row is a record of its own (a key twice is a duplicate-key)
+        group = [(k, *gr) for k, gr in enumerate(group)]
     records, unread, consumed, conflicts = pivot_long(outcome_values, role_values, dict(sl.roles), sl.outcomes,
                                                       group, rows + 1, repeats)
     # the account: outcome cells are labels, role cells read are values, the rest of the role cells not read
@@ -863,7 +869,9 @@ def bind_long(ctx: SheetContext, vals: np.ndarray, data_rows: list[int], columns
                 rr[j] = 0  # the record's own row
     if records:
         emit(title, sl.header_rows[-1], sl.outcome_column, None, "inferred-layout", "info",
-             f"sheet {q} read as long: {q}!{oc_letter} names the outcome of each row, "
+             f"sheet {q} read as long: "
+             + (f"its name names the outcome of every row ({next(iter(sl.outcomes))!r}), " if by_sheet else
+                f"{q}!{oc_letter} names the outcome of each row, ")
              + ", ".join(f"{l} the {r}" for l, r in sl.roles.items())
              + f"; {n} row(s) -> {len(records)} record(s) (one per study and subgroup)", None, primary)
     return new_rows, new_columns, new_units, {}, {f: np.asarray(v, dtype="int64") for f, v in cell_rows.items()}

@@ -404,10 +404,16 @@ def _key_of(schema: ReviewSchema, table: str, raw, i: int, as_written: bool = Fa
     return tuple(out)
 
 
-def join_blocks(a, b, schema: ReviewSchema, table: str, emit) -> object:
+def join_blocks(a, b, schema: ReviewSchema, table: str, emit, *, by_sheet: bool = False,
+                soft: frozenset = frozenset()) -> object:
     """Two blocks' records of one contract sheet joined by the record's key (``a``'s order, then ``b``'s records
     of keys ``a`` lacks). Each value keeps its own cell (``cell_rows``, ``cell_letters``). One field of one
-    record given two different values: an error (``block-conflict``) naming both cells; ``a``'s is kept."""
+    record given two different values: an error (``block-conflict``) naming both cells; ``a``'s is kept.
+
+    With ``by_sheet`` the two are worksheets (one sheet per outcome, :mod:`.outcomesheets`): each value also
+    keeps its worksheet (``cell_titles``) and each record its own (``row_titles``); a field in ``soft`` (a
+    study-level column each sheet repeats: grade, primary site) that differs is a ``study-field-conflict``
+    warning, the first kept."""
     from ..findings import quote_sheet
     from ..reading import RawSheet
     from ..schema import fold
@@ -433,7 +439,19 @@ def join_blocks(a, b, schema: ReviewSchema, table: str, emit) -> object:
             return list(raw.cell_letters[f])
         return [raw.columns.get(f)] * n if f in raw.values else [None] * n
 
+    def titles_of(raw, f, n):
+        if f in raw.cell_titles:
+            return [t or own for t, own in zip(raw.cell_titles[f], own_titles(raw, n))]
+        return own_titles(raw, n)
+
+    def own_titles(raw, n):
+        return [t or raw.title for t in raw.row_titles] if raw.row_titles is not None else [raw.title] * n
+
     values = {f: col(a, f, n_a) for f in fields}
+    cell_titles = {f: titles_of(a, f, n_a) for f in fields}
+    row_titles = own_titles(a, n_a)
+    btitles = {f: titles_of(b, f, n_b) for f in fields}
+    b_own = own_titles(b, n_b)
     cell_rows = {f: rows_of(a, f, n_a) for f in fields}
     cell_letters = {f: letters_of(a, f, n_a) for f in fields}
     units = {f: list(a.units[f]) if f in a.units else [None] * n_a for f in set(a.units) | set(b.units)}
@@ -456,7 +474,9 @@ def join_blocks(a, b, schema: ReviewSchema, table: str, emit) -> object:
         if i is None:  # a record of this block alone: kept as it is
             pos = len(rows)
             rows.append(b.rows[j])
+            row_titles.append(b_own[j])
             for f in fields:
+                cell_titles[f].append(btitles[f][j])
                 values[f].append(bvals[f][j])
                 cell_rows[f].append(brows[f][j])
                 cell_letters[f].append(blets[f][j])
@@ -475,6 +495,7 @@ def join_blocks(a, b, schema: ReviewSchema, table: str, emit) -> object:
             va = values[f][i]
             if not _cell_text(va):
                 values[f][i], cell_rows[f][i], cell_letters[f][i] = vb, brows[f][j], blets[f][j]
+                cell_titles[f][i] = btitles[f][j]
                 if f in units:
                     units[f][i] = b.units[f][j] if f in b.units else None
                 if f in percent and j in b.percent_cells.get(f, ()):
@@ -482,11 +503,17 @@ def join_blocks(a, b, schema: ReviewSchema, table: str, emit) -> object:
                 continue
             if f in key_fields or fold(_cell_text(va)) == fold(_cell_text(vb)):
                 continue
-            here = f"{q}!{blets[f][j]}{brows[f][j]}"
-            there = f"{q}!{cell_letters[f][i]}{cell_rows[f][i]}"
-            emit(b.title, brows[f][j], blets[f][j], f, "block-conflict", "error",
+            here = f"{quote_sheet(btitles[f][j]) if by_sheet else q}!{blets[f][j]}{brows[f][j]}"
+            there = f"{quote_sheet(cell_titles[f][i]) if by_sheet else q}!{cell_letters[f][i]}{cell_rows[f][i]}"
+            if f in soft:
+                emit(btitles[f][j] if by_sheet else b.title, brows[f][j], blets[f][j], f, "study-field-conflict",
+                     "warning", f"{f} of {' / '.join(_key_of(schema, table, b, j, as_written=True) or k)} is "
+                     f"{_cell_text(va)!r} in {there} and {_cell_text(vb)!r} in {here}: the sheets disagree on it; "
+                     f"{there} is read, {here} is not (correct the one that is wrong)", vb, table)
+                continue
+            emit(btitles[f][j] if by_sheet else b.title, brows[f][j], blets[f][j], f, "block-conflict", "error",
                  f"{f} of {' / '.join(_key_of(schema, table, b, j, as_written=True) or k)} is {_cell_text(va)!r} in {there} and {_cell_text(vb)!r} "
-                 f"in {here}: two blocks give this record's {f} different values; correct the one that is wrong "
+                 f"in {here}: two {'sheets' if by_sheet else 'blocks'} give this record's {f} different values; correct the one that is wrong "
                  f"(the first, {there}, is kept until then)", vb, table)
     n = len(rows)
     for h in extra:
@@ -499,7 +526,8 @@ def join_blocks(a, b, schema: ReviewSchema, table: str, emit) -> object:
         units={f: np.array(u, dtype=object) for f, u in units.items()},
         cell_rows={f: np.asarray(r, dtype="int64") for f, r in cell_rows.items()},
         cell_letters={f: np.asarray(ls, dtype=object) for f, ls in cell_letters.items()},
-        row_titles=None)
+        cell_titles={f: np.asarray(ts, dtype=object) for f, ts in cell_titles.items()} if by_sheet else {},
+        row_titles=np.asarray(row_titles, dtype=object) if by_sheet else None)
 
 
 def lettered(raw):

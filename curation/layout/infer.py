@@ -101,6 +101,17 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
                 skipped[grid.title] = "no header row matches a field"
             continue
         guesses[grid.title] = g
+    # one sheet per outcome (ORR, PFS ...: role headers, the sheet's name the outcome): read as such, not
+    # competing for a contract sheet with the sheets that hold it (outcomesheets.py)
+    from .outcomesheets import detect_outcome_sheet, outcome_sheet_layout
+
+    per_outcome: dict[str, tuple] = {}
+    for title, g in list(guesses.items()):
+        if _named_table(schema, title) is None and g.grid.state == "visible":
+            found = detect_outcome_sheet(schema, index, title, g)
+            if found is not None:
+                per_outcome[title] = (g, found)
+                del guesses[title]
     ties: list = []
     by_form = frozenset([*(t for found in forms.values() for t in form_tables(schema, found)),
                          *(reg[0] for regs in form_regions.values() for reg in regs)]) | \
@@ -143,6 +154,8 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
             sheets.append(sl)
     by_grid = {grid.title: grid for grid in grids.sheets}
     sheets = _sheet_name_labels(schema, sheets, siblings, skipped, by_grid) + in_blocks
+    for title, (g, found) in per_outcome.items():
+        sheets.append(outcome_sheet_layout(_sheet_layout(schema, index, g, [found["table"]], by_name=False), found))
     for title, found in forms.items():
         sl = form_layout(schema, by_grid[title], found, form_tables(schema, found))
         if title in form_regions:

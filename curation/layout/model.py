@@ -198,7 +198,9 @@ class Layout(_Model):
                                    f"{', '.join(dict.fromkeys(c.parts.values()))} ({level} confidence)")
         for sl in self.sheets:
             if sl.shape == "long":
-                out.append(f"{sl.sheet}: long, outcomes named in column {sl.outcome_column}, roles "
+                out.append(f"{sl.sheet}: long, "
+                           + (f"outcomes named in column {sl.outcome_column}" if sl.outcome_column else
+                              f"one outcome, named by the sheet's name: {', '.join(sl.outcomes)}") + ", roles "
                            + ", ".join(f"{k}={v}" for k, v in sl.roles.items()))
             for r, lv in sl.labels.items():
                 if lv:
@@ -358,7 +360,11 @@ def check_fits(layout: Layout, grids: WorkbookGrids, source: str = "layout", sch
         if sl.shape == "long":
             from .long import ROLES
 
-            if sl.outcome_column is None or _col_index(sl.outcome_column) >= width:
+            if sl.outcome_column is None and len(sl.outcomes) != 1:
+                raise UnusableInputError(f"{source}: sheet {sl.sheet!r} is long but has no outcomeColumn and "
+                                         f"{len(sl.outcomes)} outcomes: a sheet of one outcome (its name names it) "
+                                         "gives exactly one under outcomes; write a new layout with `curate map`")
+            if sl.outcome_column is not None and _col_index(sl.outcome_column) >= width:
                 raise UnusableInputError(f"{source}: sheet {sl.sheet!r} is long but its outcomeColumn "
                                          f"{sl.outcome_column!r} is not a column of it; write a new layout with "
                                          "`curate map`")

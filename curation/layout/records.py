@@ -50,7 +50,10 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
     block_roles: dict[str, np.ndarray] = {}
     in_blocks: dict[str, list] = {}
     from .compete import as_chosen
+    from .blocks import join_blocks
+    from .outcomesheets import is_outcome_sheet, place_empty, soft_fields
 
+    by_sheet_name = {sl.sheet: sl for sl in layout.sheets}
     for sl in layout.sheets:
         sl = as_chosen(sl)  # a sheet with both a long and a wide recipe: the one its shape line chooses
         grid = by_title[sl.sheet]
@@ -83,6 +86,11 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
                 continue
             if sl.block is not None:
                 in_blocks[table] = [(sl.block.join, raw)]
+            if table in sheets and (is_outcome_sheet(sl) or is_outcome_sheet(by_sheet_name[titles[table]])):
+                # one sheet per outcome: its records joined with the other sheets' by key (outcomesheets.py)
+                sheets[table] = join_blocks(sheets[table], raw, schema, table, emit, by_sheet=True,
+                                            soft=soft_fields(schema, layout, table))
+                continue
             if table in sheets and (titles[table] in read_together(layout, sl.sheet) or
                                     in_form and titles[table] in form_table_sheets(layout, table)):
                 sheets[table] = merge_sheets(sheets[table], raw, schema)
@@ -94,6 +102,8 @@ def extract(grids: WorkbookGrids, layout: Layout, schema: ReviewSchema, *, infer
                     "layout (`curate map`)")
             sheets[table] = raw
             titles[table] = sl.sheet
+    for table in list(sheets):  # one sheet per outcome: empty outcome fields placed in their own sheet's cells
+        sheets[table] = place_empty(sheets[table], layout, table)
     for table, parts in in_blocks.items():
         if len(parts) > 1:
             sheets[table] = _blocks_together(parts, schema, table, emit)
@@ -467,6 +477,9 @@ def merge_sheets(a: RawSheet, b: RawSheet, schema: ReviewSchema) -> RawSheet:
     cell_letters = {f: np.concatenate([np.asarray(a.cell_letters.get(f, np.full(n_a, None)), dtype=object),
                                        np.asarray(b.cell_letters.get(f, np.full(n_b, None)), dtype=object)[kb]])
                     for f in set(a.cell_letters) | set(b.cell_letters)}
+    cell_titles = {f: np.concatenate([np.asarray(a.cell_titles.get(f, np.full(n_a, None)), dtype=object),
+                                      np.asarray(b.cell_titles.get(f, np.full(n_b, None)), dtype=object)[kb]])
+                   for f in set(a.cell_titles) | set(b.cell_titles)}
     pos_b = {k: j for j, k in enumerate(keep_b)}
     percent = {f: frozenset(a.percent_cells.get(f, frozenset())) |
                frozenset(n_a + pos_b[p] for p in b.percent_cells.get(f, frozenset()) if p in pos_b)
@@ -479,4 +492,4 @@ def merge_sheets(a: RawSheet, b: RawSheet, schema: ReviewSchema) -> RawSheet:
                     columns={**b.columns, **a.columns}, extra_columns={**b.extra_columns, **a.extra_columns},
                     rows=list(a.rows) + [b.rows[k] for k in keep_b], values=values, extra_values=extra,
                     percent_cells=percent, units=units, cell_rows=cell_rows, row_titles=titles,
-                    cell_letters=cell_letters)
+                    cell_letters=cell_letters, cell_titles=cell_titles)

@@ -229,7 +229,7 @@ class Context:
         """
         t = self.tables[sheet]
         file = t.files[i]
-        return Finding(file, t.title(file, i), t.row_of(i, fname), t.letter_of(i, file, fname), fname,
+        return Finding(file, t.title(file, i, fname), t.row_of(i, fname), t.letter_of(i, file, fname), fname,
                        t.study_ids[i], rule, severity, message, _scalar(value), sheet,
                        involved(sheet, fname, *involves))
 

@@ -42,9 +42,10 @@ declare("label-conflict", "warning", "One sheet per subgroup with a cohort colum
         "that differs from the typed First author / Year column beside it (the typed value is read).", "structure")
 declare("block-conflict", "error", "Blocks of one sheet joined into one record (a response block and a PFS block of "
         "the same cohorts) that give one field of the record different values: both cells are named, the first "
-        "value is kept until one is corrected.", "structure")
+        "value is kept until one is corrected; the same for one sheet per outcome joined by key.", "structure")
 declare("study-field-conflict", "warning", "In a sheet with one row per cohort, a cohort row whose study-level value "
-        "differs from the study's own row (not read).", "structure")
+        "differs from the study's own row (not read); with one sheet per outcome, a study-level column two sheets "
+        "give differently for one record (the first read).", "structure")
 # file formats and study identity (curation.reading, curation.layout)
 declare("format-note", "info", "How a form of another format than .xlsx was read (a CSV's detected encoding, what an "
         ".xls does not record).", "structure")
