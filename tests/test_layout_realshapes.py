@@ -367,3 +367,21 @@ def test_a_numbered_study_column_is_not_called_the_missing_study_id_when_the_id_
     assert not [f for f in r.finding_list if f.severity == "error"], \
         [(f.rule, f.cell, f.message) for f in r.finding_list if f.severity == "error"]
     assert [(f.rule, f.cell) for f in r.finding_list if f.severity == "warning"] == [("unread-data", "Final!A1")]
+
+
+def test_per_study_forms_whose_arms_report_little_are_read_by_their_arms_row_not_refused(tmp_path, form_schema):
+    # a real review's per-study sheet (Mizuno 1995): the arms named by a row of their own (D, E), most arm
+    # figures 'NA', and a study-level label with a note beside its value: the arms row says the columns are
+    # records, so the sheet is read, never refused as "two ways about equally well"
+    forms = {k: {**v, "arms": [dict(a) for a in v["arms"]]} for k, v in FORMS.items()}
+    for s in forms.values():
+        for a in s["arms"]:
+            a["m"], a["age"] = "NA", "NA"
+    path = form_workbook(tmp_path / "forms.xlsx", forms)
+    wb = openpyxl.load_workbook(path)
+    for ws in wb.worksheets:
+        ws["E4"] = "pre-post design"  # a note beside the study's title
+    wb.save(path)
+    r = validate(path, form_schema)
+    d = r.clean.set_index(["study_id", "arm"])
+    assert d.loc[("Smith2001", "placebo"), "n_enrolled"] == 19 and d.loc[("Smith2001", "drug"), "n_enrolled"] == 20

@@ -74,7 +74,12 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
                 form_regions[grid.title] = regions
             from .compete import form_or_columns
 
-            verdict = form_or_columns(schema, grid, found, form_tables(schema, found))
+            from .form import _arms_row
+
+            # a row naming the value columns (``Sample | drug | placebo``) above figures in them: the columns are
+            # records by the form's own words (arms or cohorts), so one study's form is no rival explanation
+            named = _columns_named(grid.values, found, _arms_row)
+            verdict = None if named else form_or_columns(schema, grid, found, form_tables(schema, found))
             if verdict is not None:  # several value columns: studies side by side, or one study's form?
                 if verdict.tie:
                     choices[grid.title] = verdict
@@ -332,3 +337,21 @@ def _rows_tell_apart(schema: ReviewSchema, group: list[SheetLayout], by_grid: di
         if ok:
             return field
     return None
+
+
+def _columns_named(vals, found: tuple, arms_row) -> bool:
+    """Whether a form's value columns are named by a row of texts (``Sample | drug | placebo``, a real
+    per-study sheet's arms) with a row of figures in two or more columns below it."""
+    def figure(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) or \
+            isinstance(v, str) and v.strip()[:1].isdigit()
+
+    rows = sorted(h[0] for h in found[2])
+    c = found[0] + 1
+    for r in range(rows[0], rows[-1]):
+        if arms_row(vals, c, r) != r:
+            continue
+        below = [q for q in rows if q > r]
+        if any(sum(figure(v) for v in vals[q, c:]) >= 2 for q in below):
+            return True
+    return False
