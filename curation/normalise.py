@@ -181,34 +181,22 @@ def stack(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> dict[str, t
                               for k, v in cols.items()})
         frame["_file"] = pd.Series(files, dtype=object)
         frame["_row"] = pd.Series(rows, dtype="int64")
-        cell_rows: dict[str, np.ndarray] = {}
-        for fld, pieces in cell_row_pieces.items():
-            arr = np.zeros(len(rows), dtype="int64")
-            for offset, rr in pieces:
-                arr[offset:offset + len(rr)] = np.asarray(rr, dtype="int64")
-            cell_rows[fld] = arr
-        cell_letters: dict[str, np.ndarray] = {}
-        for fld, pieces in cell_letter_pieces.items():
-            arr = np.full(len(rows), None, dtype=object)
-            for offset, ll in pieces:
-                arr[offset:offset + len(ll)] = ll
-            cell_letters[fld] = arr
-        cell_titles: dict[str, np.ndarray] = {}
-        for fld, pieces in cell_title_pieces.items():
-            arr = np.full(len(rows), None, dtype=object)
-            for offset, tt in pieces:
-                arr[offset:offset + len(tt)] = tt
-            cell_titles[fld] = arr
-        cell_units: dict[str, np.ndarray] = {}
-        for fld, pieces in units.items():
-            arr = np.full(len(rows), None, dtype=object)
-            for offset, u in pieces:
-                arr[offset:offset + len(u)] = u
-            cell_units[fld] = arr
+        cell_rows = {fld: _assembled(pieces, len(rows), 0, "int64") for fld, pieces in cell_row_pieces.items()}
+        cell_letters = {fld: _assembled(pieces, len(rows)) for fld, pieces in cell_letter_pieces.items()}
+        cell_titles = {fld: _assembled(pieces, len(rows)) for fld, pieces in cell_title_pieces.items()}
+        cell_units = {fld: _assembled(pieces, len(rows)) for fld, pieces in units.items()}
         out[sheet] = (frame, letters, {k: frozenset(v) for k, v in percent.items()}, extras, titles, cell_units,
                       cell_rows, np.asarray(row_titles, dtype=object) if any(row_titles) else None, cell_letters,
                       cell_titles)
     return out
+
+
+def _assembled(pieces: list, n: int, fill: Any = None, dtype: Any = object) -> np.ndarray:
+    """One array of ``n`` from the ``(offset, values)`` pieces of the workbooks stacked into one sheet."""
+    arr = np.full(n, fill, dtype=dtype)
+    for offset, vs in pieces:
+        arr[offset:offset + len(vs)] = np.asarray(vs, dtype=dtype) if dtype != object else vs
+    return arr
 
 
 def normalise(schema: ReviewSchema, workbooks: Iterable[RawWorkbook]) -> tuple[dict[str, Table], list[Finding]]:

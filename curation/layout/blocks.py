@@ -147,13 +147,17 @@ def _header_at(index: FieldIndex, vals: np.ndarray, r: int, left: int, right: in
 
 def _column_groups(filled: np.ndarray) -> list[tuple[int, int]]:
     """Runs of columns holding something, split at columns empty from top to bottom."""
-    used = filled.any(axis=0)
+    return _runs(filled.any(axis=0))
+
+
+def _runs(used: np.ndarray) -> list[tuple[int, int]]:
+    """The runs of True in a boolean vector, as (first, last) index pairs."""
     out, start = [], None
-    for c, u in enumerate(used):
+    for i, u in enumerate(used):
         if u and start is None:
-            start = c
+            start = i
         elif not u and start is not None:
-            out.append((start, c - 1))
+            out.append((start, i - 1))
             start = None
     if start is not None:
         out.append((start, len(used) - 1))
@@ -166,16 +170,7 @@ def _vertical_blocks(index: FieldIndex, grid: SheetGrid, filled: np.ndarray, lef
     from .headers import _merged_fill_header
 
     vals = grid.values
-    rows = filled[:, left:right + 1].any(axis=1)
-    segs, start = [], None
-    for r, u in enumerate(rows):
-        if u and start is None:
-            start = r
-        elif not u and start is not None:
-            segs.append((start, r - 1))
-            start = None
-    if start is not None:
-        segs.append((start, len(rows) - 1))
+    segs = _runs(filled[:, left:right + 1].any(axis=1))
     blocks: list[Block] = []
     lead: int | None = None
     lead_cells = 0
