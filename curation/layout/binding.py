@@ -473,22 +473,16 @@ def _fraction_parts(ctx: SheetContext, f: str, count_f: str, arr: np.ndarray, da
 
 
 def form_typed_cell(ctx: SheetContext, field: str, v: Any, k: int, row: int, letter: str, extras: list) -> Any:
-    """One value cell of a form-style sheet as people type it, read as a wide sheet's column reads it
-    (:func:`read_counts`, :func:`_fraction_parts`): ``n=62``, ``62 pts`` in a count -> ``62``; ``15/46``,
-    ``15 of 46`` under a percentage -> ``32.6`` (an info finding says so), its count and denominator kept in
-    ``extras`` for :func:`resolve_form_parts`. Anything else is returned as typed (for the number parser
-    and its finding)."""
-    from .cells import RX_COUNT_OF, RX_COUNT_TEXT
+    """A form-style sheet's value cell typed as a fraction under a percentage, read as a wide sheet's column
+    reads it (:func:`_fraction_parts`): ``15/46``, ``15 of 46`` -> ``32.6`` (an info finding says so), its
+    count and denominator kept in ``extras`` for :func:`resolve_form_parts`. Anything else is returned as
+    typed, for :func:`typed_cell` (counts as typed, units, composites) and the number parser."""
+    from .cells import RX_COUNT_OF
 
     if not isinstance(v, str):
         return v
     fs = _field_spec_of(ctx.schema, ctx.sl.tables, field)
-    if fs is None:
-        return v
-    if fs.type == "integer":
-        m = RX_COUNT_TEXT.match(v)
-        return (m.group("n") or m.group("n2")) if m else v
-    if fs.type != "percentage" or not fs.count_field:
+    if fs is None or fs.type != "percentage" or not fs.count_field:
         return v
     t = v.strip()
     m = RX_COUNT_OF.match(t)

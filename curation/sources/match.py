@@ -392,17 +392,23 @@ def find_value(preps: Sequence[Prepared], value: float, terms: Sequence[str], wa
     return out
 
 
+def _term_blocks(prep: Prepared, terms: Sequence[str]) -> tuple[dict, dict]:
+    """The blocks where the terms are printed (block -> hits) and the blocks the terms head as their context (a
+    table's row or column label: block -> the first term that heads it)."""
+    ctx: dict = {}
+    for t in terms:
+        for bi in prep.ctx_blocks(t):
+            ctx.setdefault(bi, t)
+    return prep.hits_by_block(terms), ctx
+
+
 def term_slots(preps: Sequence[Prepared], terms: Sequence[str], want: Want, value: float
                ) -> list[tuple[Prepared, PBlock, Num, int, str]]:
     """Numbers of the value's kind printed next to the terms outside foreign sections: (prep, block, num, distance,
     term), nearest first."""
     out = []
     for prep in preps:
-        by_block = prep.hits_by_block(terms)
-        ctx = {}
-        for t in terms:
-            for bi in prep.ctx_blocks(t):
-                ctx.setdefault(bi, t)
+        by_block, ctx = _term_blocks(prep, terms)
         for bi in sorted(set(by_block) | set(ctx)):
             pb = prep.blocks[bi]
             if pb.foreign or not pb.nums:
@@ -437,11 +443,7 @@ def not_reached_slots(preps: Sequence[Prepared], terms: Sequence[str]) -> list[t
     cell ``NR`` under or beside them), outside foreign sections: (prep, block, span, distance, term), nearest first."""
     out = []
     for prep in preps:
-        by_block = prep.hits_by_block(terms)
-        ctx = {}
-        for t in terms:
-            for bi in prep.ctx_blocks(t):
-                ctx.setdefault(bi, t)
+        by_block, ctx = _term_blocks(prep, terms)
         for bi in sorted(set(by_block) | set(ctx)):
             pb = prep.blocks[bi]
             if pb.foreign or not pb.not_reached:
