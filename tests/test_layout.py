@@ -376,3 +376,12 @@ def test_count_percent_cells_split_into_count_and_percent(n, pct, sign, br):
     col = ColumnLayout(column="P", header="ORR, n (%)", kind="count_pct", parts={"percent": "orr_pct", "count": "orr_n"})
     got, _unit, problem = _split_cell(col, f"{n} {br[0]}{pct}{sign}{br[1]}", SCHEMA)
     assert problem is None and int(got["orr_n"]) == n and float(got["orr_pct"]) == float(pct)
+
+
+def test_a_count_over_its_denominator_in_a_header_is_a_qualifier_not_the_outcomes_name():
+    # 'ORR n/N (%)' is the ORR column typed as '15/46 (32.6)': 'n/N' says what the cells hold
+    from curation.layout.headers import split_header
+
+    assert split_header("ORR n/N (%)") == ("orr", ["%", "n/n"], False)
+    assert split_header("DCR, n of N") == ("dcr", ["n of n"], False)
+    assert split_header("n/N") == ("n/n", [], False)  # a header of nothing else keeps its words

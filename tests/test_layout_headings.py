@@ -67,3 +67,13 @@ def test_the_layout_file_records_the_value_of_a_glossed_heading(tmp_path, headin
     lay = map_form(_grouped(tmp_path / "g.xlsx", [heading, "Pancreatic NET", "Pancreatic NET"]), schema)
     labels = lay.sheets[0].labels
     assert labels[2] == {"primary_site": "midgut" if "Midgut" in heading else "lung"}
+
+
+def test_a_heading_giving_two_names_of_one_term_takes_what_they_agree_on():
+    # 'Mixed / GEP-NET': 'Mixed' names a grade and a site term, 'GEP-NET' only the site: the site is meant
+    from curation.layout.labels import label_candidates
+    from curation.schema import load_schema
+
+    schema = load_schema(None)
+    assert label_candidates(schema, ["outcomes"], "Mixed / GEP-NET") == {"primary_site": "mixed"}
+    assert label_candidates(schema, ["outcomes"], "Pancreas / G3") == {}  # parts naming different fields: none

@@ -32,6 +32,10 @@ def header_key(text: str) -> str:
     return re.sub(r"[\s_\-]+", "", fold_header(text))
 
 
+#: 'n/N', 'n / N', 'n of N', 'events/total' at the end of a header's core words (folded to lower case)
+_COUNT_OF_TOTAL = re.compile(r"\s(?:n\s*/\s*n|n of n|events\s*/\s*total|responders\s*/\s*evaluable)$")
+
+
 def split_header(text: str) -> tuple[str, list[str], bool]:
     """``'mPFS, months (95% CI)'`` -> ``('mpfs', ['95% ci', 'months'], False)``.
 
@@ -49,6 +53,12 @@ def split_header(text: str) -> tuple[str, list[str], bool]:
     if ci_in_core:
         core = _CI_TOKEN.sub(" ", core)
     core = re.sub(r"\s+", " ", core).strip(" :;-/")
+    # a count over its denominator named after the outcome ('ORR n/N (%)', 'DCR n of N'): what the cells hold,
+    # a qualifier as '(n)' is, not part of the outcome's name
+    m = _COUNT_OF_TOTAL.search(core)
+    if m and m.start() > 0:
+        quals.append(m.group(0).strip())
+        core = core[:m.start()].strip(" :;-/")
     return core, quals, ci_in_core
 
 

@@ -52,6 +52,12 @@ def label_candidates(schema: ReviewSchema, tables: list[str], text: str, *, tail
         split = paren_tail(text)
         if split is not None:
             return label_candidates(schema, tables, split[0], tail=False)
+    if not out and tail and " / " in text:
+        # two names of one term ('Mixed / GEP-NET'): what every part that names a term agrees on
+        found = [label_candidates(schema, tables, part, tail=False) for part in text.split(" / ") if part.strip()]
+        found = [f for f in found if f]
+        if found:
+            return {f: v for f, v in found[0].items() if all(g.get(f) == v for g in found[1:])}
     return out
 
 
