@@ -240,3 +240,31 @@ def test_counts_typed_with_their_words_are_read_in_forms_and_transposed_sheets(t
     wb.save(tmp_path / "wide.xlsx")
     w = validate(tmp_path / "wide.xlsx").tables["studies"].data.set_index("study_id")
     assert [w.loc[k, "n_enrolled"] for k in ("Bodei2011", "Clement2022", "Unal2023")] == [51, 110, 73]
+
+
+def test_a_transposed_sheet_named_after_a_contract_sheet_is_read_by_its_labels(tmp_path):
+    # a team's 'Outcomes' sheet kept transposed (one cohort per column, labels down column A, a 'Study ID' row):
+    # its name is the contract sheet's, which once made the reader take row 3 as a header row of studies
+    import openpyxl
+
+    from curation.schema import load_schema
+    from curation.validation import validate
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Outcomes"
+    ws["A1"] = "Efficacy extraction (one cohort per column)"
+    rows = [("Study ID", "Alpha 2020", "Beta 2021", "Gamma 2022"), ("Cohort", "overall", "overall", "overall"),
+            ("Grade", "G1-2", "G3", "G1-2"), ("Primary site", "pancreas", "midgut", "lung"),
+            ("N evaluable", 40, 30, 20), ("CR", 1, 0, 2), ("PR", 9, 6, 3), ("SD", 20, 14, 10), ("PD", 10, 10, 5),
+            ("PFS median (months)", 20.1, 12.5, 18.0)]
+    for r, row in enumerate(rows, 3):
+        for c, v in enumerate(row, 1):
+            ws.cell(r, c, v)
+    path = tmp_path / "transposed.xlsx"
+    wb.save(path)
+    r = validate(path, load_schema(None))
+    o = r.clean.set_index("study_id")
+    assert sorted(o.index) == ["Alpha2020", "Beta2021", "Gamma2022"]
+    assert o.loc["Beta2021", "pr"] == 6 and o.loc["Gamma2022", "pfs_median"] == 18.0
+    assert o.loc["Alpha2020", "grade"] == "G1-2" and o.loc["Beta2021", "primary_site"] == "midgut"

@@ -62,7 +62,7 @@ def infer_layout(grids: WorkbookGrids, schema: ReviewSchema, *, refuse_ties: boo
         if cross is not None and len({a["study"] for a in cross["across"].values() if a["field"]}) >= 2:
             crosstabs[grid.title] = cross  # terms down, study x grade band across
             continue
-        found = detect_form(index, grid) if table is None and grid.state == "visible" and \
+        found = detect_form(index, grid) if grid.state == "visible" and \
             sheet_key(grid.title) not in ("instructions", "lists", "conflicts", "about") else None
         if found is not None and form_score(found) > (g.score if g is not None else 0) and \
                 form_tables(schema, found):
